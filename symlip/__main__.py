@@ -1,0 +1,5 @@
+import sys
+
+from symlip.cli import main
+
+sys.exit(main())

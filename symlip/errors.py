@@ -1,0 +1,44 @@
+"""Exceptions symlip raises for bad input: each names the value and what was expected."""
+
+from __future__ import annotations
+
+__all__ = [
+    "SymlipError",
+    "ModelFileError",
+    "UnknownActivationError",
+    "NotSmoothError",
+    "InputError",
+    "CertificateError",
+]
+
+
+class SymlipError(ValueError):
+    """Base class of symlip's user-facing errors (the CLI prints them as one line)."""
+
+
+class InputError(SymlipError):
+    """A bad argument: negative radius, NaN data, mismatched shapes..."""
+
+
+class ModelFileError(SymlipError):
+    """A model file that cannot be read as a network (missing bias, shape mismatch...)."""
+
+
+class UnknownActivationError(SymlipError):
+    """An activation name that is not in the registry."""
+
+
+class NotSmoothError(SymlipError):
+    """A second-order (gradient) bound asked of an activation whose derivative jumps.
+
+    Attributes:
+        witness: optional data showing that no finite bound exists.
+    """
+
+    def __init__(self, message: str, witness: object | None = None) -> None:
+        super().__init__(message)
+        self.witness = witness
+
+
+class CertificateError(SymlipError):
+    """A certificate file that is malformed (not one that fails verification)."""

@@ -1,0 +1,255 @@
+r"""A bound as one SymPy expression: the single source of truth.
+
+A :class:`Formula` holds a SymPy expression in named input symbols (layer norms,
+activation constants, radius, data norms...).  Every numeric path comes from that one
+expression:
+
+* :meth:`Formula.estimate` — ``sympy.lambdify`` to NumPy: fast float values over many
+  inputs.  **Not certified.**
+* :meth:`Formula.enclose` — the same expression evaluated in ``mpmath`` interval
+  arithmetic on enclosures of the inputs: a certified enclosure.
+* :meth:`Formula.enclose_array` — the same expression evaluated on arrays of
+  outward-rounded float64 intervals (one interval per data point); certified.
+* :meth:`Formula.latex`, :meth:`Formula.srepr` — the text of the bound, and the exact
+  expression a certificate stores so that a verifier can re-evaluate it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from symlip.intervals import (
+    Enclosure,
+    IntervalArray,
+    UnsupportedOperation,
+    interval_lambdify,
+)
+
+__all__ = ["Formula", "read_srepr"]
+
+
+def _np_max(*xs: Any) -> Any:
+    out = xs[0]
+    for x in xs[1:]:
+        out = np.maximum(out, x)
+    return out
+
+
+def _np_min(*xs: Any) -> Any:
+    out = xs[0]
+    for x in xs[1:]:
+        out = np.minimum(out, x)
+    return out
+
+
+def _np_sigmoid(x: Any) -> Any:
+    x = np.asarray(x, dtype=float)
+    return np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))
+
+
+_NUMPY_MODULES: list[Any] = [{"Max": _np_max, "Min": _np_min, "sigmoid": _np_sigmoid}, "numpy"]
+
+
+class Formula:
+    """A closed-form bound in named inputs, with float, interval and LaTeX views.
+
+    Args:
+        expr: the SymPy expression.
+        inputs: the symbols it depends on, in a fixed order (the order of positional
+            arguments of :meth:`estimate`).
+        name: a short name (``"L_param"``) used in LaTeX and certificates.
+
+    Examples:
+        >>> import sympy as sp
+        >>> a, b = sp.symbols("a b", nonnegative=True)
+        >>> f = Formula(a * b + 1, [a, b], name="L")
+        >>> f.estimate(a=2.0, b=3.0)
+        7.0
+        >>> f.enclose({"a": 2, "b": 3}).upper_str()
+        '7'
+    """
+
+    def __init__(self, expr: Any, inputs: Sequence[sp.Symbol], name: str = "L") -> None:
+        self.expr = sp.sympify(expr)
+        self.inputs = list(inputs)
+        self.name = name
+        missing = self.expr.free_symbols - set(self.inputs)
+        if missing:
+            raise ValueError(
+                f"formula {name} uses symbols {sorted(map(str, missing))} not listed as inputs"
+            )
+        self._by_name = {str(s): s for s in self.inputs}
+        if len(self._by_name) != len(self.inputs):
+            raise ValueError("formula inputs must have distinct names")
+
+    # -- views -------------------------------------------------------------------
+    def latex(self) -> str:
+        return sp.latex(self.expr)
+
+    def srepr(self) -> str:
+        return sp.srepr(self.expr)
+
+    @classmethod
+    def from_srepr(cls, text: str, input_names: Sequence[str], name: str = "L") -> Formula:
+        """Rebuild a formula from a certificate's ``srepr``.
+
+        The text is parsed with a restricted reader (calls of whitelisted SymPy
+        constructors with literal arguments), never with ``eval``.
+        """
+        expr = read_srepr(text)
+        by_name = {str(s): s for s in expr.free_symbols}
+        inputs = [by_name.get(n, sp.Symbol(n)) for n in input_names]
+        return cls(expr, inputs, name)
+
+    def __repr__(self) -> str:
+        return f"Formula({self.name} = {self.expr})"
+
+    def _repr_latex_(self) -> str:
+        return f"$${self.name} = {self.latex()}$$"
+
+    # -- argument handling ----------------------------------------------------------
+    def _ordered(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[Any]:
+        if args and kwargs:
+            raise TypeError("pass the inputs positionally or by name, not both")
+        if args:
+            if len(args) == 1 and isinstance(args[0], Mapping):
+                kwargs = args[0]
+            else:
+                if len(args) != len(self.inputs):
+                    raise TypeError(f"{self.name} takes {len(self.inputs)} inputs, got {len(args)}")
+                return list(args)
+        vals = []
+        named = {str(k): v for k, v in kwargs.items()}
+        for s in self.inputs:
+            if str(s) not in named:
+                raise KeyError(f"no value given for input {s} of {self.name}")
+            vals.append(named[str(s)])
+        extra = set(named) - set(self._by_name)
+        if extra:
+            raise KeyError(f"{self.name} has no inputs named {sorted(extra)}")
+        return vals
+
+    # -- float path (estimates) -----------------------------------------------------------
+    @cached_property
+    def _numpy(self) -> Any:
+        return sp.lambdify(self.inputs, self.expr, modules=_NUMPY_MODULES, cse=True)
+
+    def estimate(self, *args: Any, **kwargs: Any) -> Any:
+        """Float64 value(s) of the formula (NumPy, broadcast over arrays). Not certified."""
+        out = self._numpy(*self._ordered(args, kwargs))
+        return float(out) if np.ndim(out) == 0 else np.asarray(out, dtype=float)
+
+    # -- interval paths (certified) -----------------------------------------------------
+    @cached_property
+    def _iv(self) -> Any:
+        return interval_lambdify(self.inputs, self.expr, backend="mpmath")
+
+    @cached_property
+    def _iv_np(self) -> Any:
+        return interval_lambdify(self.inputs, self.expr, backend="numpy")
+
+    def enclose(self, *args: Any, **kwargs: Any) -> Enclosure:
+        """Certified enclosure of the formula for all inputs in the given enclosures.
+
+        Inputs may be :class:`~symlip.intervals.Enclosure` objects, exact numbers (a
+        float is read as the double it is) or ``mpmath.iv`` intervals.  The upper end
+        of the result is rounded towards $+\\infty$.
+        """
+        return Enclosure.from_interval(self._iv(*self._ordered(args, kwargs)))
+
+    def enclose_array(self, *args: Any, **kwargs: Any) -> IntervalArray:
+        """Certified enclosures, element by element, over arrays of input intervals.
+
+        Uses the outward-rounded NumPy interval backend when the formula lies in its
+        algebraic fragment, otherwise the mpmath backend point by point.
+        """
+        vals = self._ordered(args, kwargs)
+        try:
+            return self._iv_np(*vals)
+        except UnsupportedOperation:
+            pass
+        arrs = [IntervalArray._wrap(v) if not isinstance(v, IntervalArray) else v for v in
+                (_to_interval_array(v) for v in vals)]
+        shape = np.broadcast_shapes(*(a.lo.shape for a in arrs))
+        lo = np.empty(shape)
+        hi = np.empty(shape)
+        b = [IntervalArray(np.broadcast_to(a.lo, shape), np.broadcast_to(a.hi, shape)) for a in arrs]
+        for idx in np.ndindex(*shape):
+            e = self.enclose(*[Enclosure.from_floats(x.lo[idx], x.hi[idx]) for x in b])
+            lo[idx], hi[idx] = e.lower_float, e.upper_float
+        return IntervalArray(lo, hi)
+
+    def certify_max(self, *args: Any, **kwargs: Any) -> Enclosure:
+        """Certified enclosure of the maximum over data points of the formula.
+
+        The upper end bounds ``max_i formula(inputs_i)`` for every input in its interval.
+        """
+        return self.enclose_array(*args, **kwargs).upper_max()
+
+
+def _to_interval_array(v: Any) -> IntervalArray:
+    if isinstance(v, IntervalArray):
+        return v
+    if isinstance(v, Enclosure):
+        return IntervalArray.from_enclosure(v)
+    if isinstance(v, tuple) and len(v) == 2:
+        return IntervalArray(v[0], v[1])
+    return IntervalArray(np.asarray(v, dtype=float))
+
+
+_SREPR_NAMES = (
+    "Symbol Dummy Integer Rational Float Half One Zero NegativeOne Infinity NegativeInfinity "
+    "Pi Exp1 Add Mul Pow Max Min Abs sqrt exp log tanh erf erfc atan sin cos sinh cosh "
+    "Piecewise ExprCondPair StrictLessThan LessThan StrictGreaterThan GreaterThan "
+    "Equality Unequality And Or Not BooleanTrue BooleanFalse Tuple"
+).split()
+
+
+def _srepr_namespace() -> dict[str, Any]:
+    from symlip import functions
+
+    ns = {n: getattr(sp, n) for n in _SREPR_NAMES if hasattr(sp, n)}
+    ns.update(
+        Pi=lambda: sp.pi, Exp1=lambda: sp.E, Half=lambda: sp.S.Half, One=lambda: sp.S.One,
+        Zero=lambda: sp.S.Zero, NegativeOne=lambda: sp.S.NegativeOne,
+        Infinity=lambda: sp.oo, NegativeInfinity=lambda: -sp.oo,
+        BooleanTrue=lambda: sp.true, BooleanFalse=lambda: sp.false,
+        sigmoid=functions.sigmoid,
+    )
+    return ns
+
+
+def read_srepr(text: str) -> sp.Basic:
+    """Parse SymPy ``srepr`` output safely: only whitelisted constructors and literals.
+
+    Raises:
+        ValueError: the text holds anything else (names, attributes, operators...).
+    """
+    import ast
+
+    ns = _srepr_namespace()
+
+    def ev(node: ast.AST) -> Any:
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, str, bool, float)):
+            return node.value
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -ev(node.operand)
+        if isinstance(node, ast.Tuple):
+            return tuple(ev(e) for e in node.elts)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            fn = ns.get(node.func.id)
+            if fn is None:
+                raise ValueError(f"srepr uses {node.func.id!r}, which symlip does not read")
+            return fn(*[ev(a) for a in node.args], **{k.arg: ev(k.value) for k in node.keywords})
+        raise ValueError(f"srepr holds a {type(node).__name__} node, which is not allowed")
+
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        raise ValueError(f"formula text is not valid srepr: {exc.msg}") from None
+    return ev(tree.body)

@@ -1,0 +1,97 @@
+"""Result objects of every bound: what is certified, what is estimated, how it was derived."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from symlip.derivation import Derivation
+from symlip.formula import Formula
+from symlip.intervals import Enclosure
+
+__all__ = ["BoundResult"]
+
+
+@dataclass
+class BoundResult:
+    """A Lipschitz-type bound with its trust levels kept apart.
+
+    Attributes:
+        quantity: what is bounded (``"input_lipschitz"``, ``"param_lipschitz"``,
+            ``"grad_lipschitz"``, ...).
+        norm: the norm in which it is bounded (``"l2"``).
+        enclosure: certified enclosure of the formula's value; ``upper`` is its upper
+            end, the certified upper bound.
+        lower_enclosure: enclosure whose *lower* end is a certified lower bound of the
+            true constant (e.g. an interval difference quotient), or ``None``.
+        estimate: best sampled lower estimate in float64 (not certified), or ``None``.
+        formula: the SymPy formula the number came from.
+        inputs: the certified enclosures of the formula's inputs.
+        derivation: the step-by-step derivation of the formula.
+        per_layer: per-layer contributions (dicts, JSON-ready).
+        extra: additional JSON-ready fields (radius, verdict, ...).
+    """
+
+    quantity: str
+    norm: str
+    enclosure: Enclosure
+    formula: Formula
+    inputs: dict[str, Enclosure]
+    derivation: Derivation
+    lower_enclosure: Enclosure | None = None
+    estimate: float | None = None
+    per_layer: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    witness: dict[str, Any] | None = None
+
+    @property
+    def upper(self) -> float:
+        """Certified upper bound, rounded up to a double."""
+        return self.enclosure.upper_float
+
+    @property
+    def lower(self) -> float | None:
+        """Certified lower bound (rounded down to a double), or ``None``."""
+        return None if self.lower_enclosure is None else self.lower_enclosure.lower_float
+
+    @property
+    def ratio(self) -> float | None:
+        """upper / best lower (certified lower if present, else the estimate)."""
+        best = max(
+            [v for v in (self.lower, self.estimate) if v is not None and v > 0], default=None
+        )
+        if best is None or not math.isfinite(self.upper):
+            return None
+        return self.upper / best
+
+    def to_dict(self, digits: int = 17) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "quantity": self.quantity,
+            "norm": self.norm,
+            "upper": self.enclosure.upper_str(digits),
+            "lower": None if self.lower_enclosure is None
+            else self.lower_enclosure.lower_str(digits),
+            "estimate": self.estimate,
+            "certified": True,
+        }
+        d.update(self.extra)
+        if self.per_layer:
+            d["per_layer"] = self.per_layer
+        d["ratio"] = self.ratio
+        d["formula"] = {"latex": self.formula.latex(), "name": self.formula.name}
+        return d
+
+    def __repr__(self) -> str:
+        low = "None" if self.lower is None else f"{self.lower:.6g}"
+        est = "None" if self.estimate is None else f"{self.estimate:.6g}"
+        return (
+            f"BoundResult({self.quantity}, upper={self.enclosure.upper_str(8)} (certified), "
+            f"lower={low} (certified), estimate={est} (sampled))"
+        )
+
+    def _repr_latex_(self) -> str:
+        return (
+            f"$${self.formula.name} = {self.formula.latex()} \\le "
+            f"{self.enclosure.upper_str(8)}$$"
+        )
