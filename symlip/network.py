@@ -1,0 +1,869 @@
+r"""Feed-forward networks: dense layers, one activation between layers, linear read-out.
+
+A :class:`Network` of depth $N$ computes, for an input $x = a_0 \in \mathbb{R}^{n_0}$,
+
+$$ z_k = W_k a_{k-1} + b_k, \qquad a_k = \sigma_k(z_k) \quad (k < N), \qquad
+   f(x) = z_N , $$
+
+with $W_k$ of shape $n_k \times n_{k-1}$ (PyTorch layout: out x in).  Layer indices in
+this module are 0-based: ``layers[0]`` is $W_1, b_1$.
+
+Two kinds of evaluation live here:
+
+* **NumPy (float64, not certified)** — :meth:`Network.forward`,
+  :meth:`Network.forward_trace`, :meth:`Network.input_jacobian`,
+  :meth:`Network.param_jacobian`, vectorised over a batch.  The Jacobians are the
+  closed forms (chain rule layer by layer), not finite differences.
+* **Rigorous** — :meth:`Network.interval_forward` returns enclosures of the exact real
+  outputs $f(x)$ for the weights as the doubles they are, every endpoint rounded
+  outward.  See its docstring for the error analysis.
+
+Parameter vector order (:meth:`Network.params`), the PyTorch ``state_dict`` order:
+``W_1`` row-major, ``b_1``, ``W_2`` row-major, ``b_2``, ..., ``W_N``, ``b_N``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, NamedTuple
+
+import mpmath
+import numpy as np
+from mpmath.libmp import round_ceiling, round_floor
+from mpmath.libmp.libmpf import from_man_exp
+
+from symlip.activations import AbstractActivation, Activation, X, get_activation
+from symlip.errors import InputError, SymlipError
+from symlip.intervals import (
+    Enclosure,
+    IntervalArray,
+    UnsupportedOperation,
+    interval_lambdify,
+    working_precision,
+)
+from symlip.intervals import _endpoints as _iv_endpoints
+from symlip.intervals import _iv_from, _mk, _mpf_to_float
+
+__all__ = ["DenseLayer", "Network", "Trace", "check_chain", "check_real_array"]
+
+_U = 2.0**-53  # unit roundoff of float64
+_ETA = 2.0**-1074  # smallest subnormal
+
+
+# ----------------------------------------------------------------------------------
+# validation helpers (shared with symlip.io)
+# ----------------------------------------------------------------------------------
+
+
+def check_real_array(
+    value: Any, what: str, error: type[SymlipError] = InputError
+) -> np.ndarray:
+    """Convert ``value`` to a float64 array *exactly*, or raise ``error`` naming ``what``.
+
+    float16/float32/float64 arrays (and integers of magnitude <= 2**53) convert to
+    float64 without rounding; anything else (complex, bool, long double, object,
+    strings) is rejected, as are NaN and infinite entries.
+
+    Args:
+        value: array-like.
+        what: how the error message names the value (``"tensor '0.weight'"``).
+        error: the exception class to raise.
+
+    Returns:
+        A new float64 array.
+
+    Raises:
+        error: unsupported dtype or a non-finite entry.
+
+    Examples:
+        >>> check_real_array(np.float32([0.1]), "w").tolist() == [float(np.float32(0.1))]
+        True
+    """
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise error(f"{what} is not a numeric array ({exc})") from None
+    kind, size = arr.dtype.kind, arr.dtype.itemsize
+    if kind == "f" and size in (2, 4, 8):
+        out = arr.astype(np.float64)  # exact: every float16/32 value is a double
+    elif kind in "iu":
+        if arr.size and np.max(np.abs(arr.astype(object))) > 2**53:
+            raise error(f"{what} has integers above 2**53 that float64 cannot hold exactly")
+        out = arr.astype(np.float64)
+    else:
+        raise error(
+            f"{what} has unsupported dtype {arr.dtype}; expected float16, float32 or float64"
+        )
+    bad = ~np.isfinite(out)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        kind_s = "NaN" if np.isnan(out[idx]) else "infinite"
+        raise error(
+            f"{what} has {int(bad.sum())} non-finite entr{'y' if bad.sum() == 1 else 'ies'} "
+            f"(first: {kind_s} at index {list(idx)})"
+        )
+    return out
+
+
+def _split_int(x: float) -> tuple[int, int]:
+    """The double ``x`` as ``(m, e)`` with ``x == m * 2**e`` exactly (m a signed int)."""
+    m, e = math.frexp(x)
+    return int(m * (1 << 53)), e - 53
+
+
+# ----------------------------------------------------------------------------------
+# layers
+# ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class DenseLayer:
+    """One affine map $z = W a + b$ with float64 weights (read-only copies).
+
+    Args:
+        weight: shape ``(out, in)``; float16/32/64 converted exactly to float64.
+        bias: shape ``(out,)``.
+        name: the layer's name (the ``nn.Sequential`` index, ``"0"``, ``"2"``...).
+
+    Raises:
+        InputError: wrong shapes, unsupported dtype, NaN or infinite entries; the
+            message names the layer.
+
+    Examples:
+        >>> DenseLayer(np.ones((3, 2)), np.zeros(3), "0").shape
+        (3, 2)
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        label = f"layer {self.name!r}" if self.name else "layer"
+        w = check_real_array(self.weight, f"{label} weight")
+        b = check_real_array(self.bias, f"{label} bias")
+        if w.ndim != 2 or 0 in w.shape:
+            raise InputError(
+                f"{label} weight must be a non-empty 2-D (out x in) array, got shape {w.shape}"
+            )
+        if b.shape != (w.shape[0],):
+            raise InputError(
+                f"{label} bias has shape {b.shape}, expected ({w.shape[0]},) to match "
+                f"weight shape {w.shape}"
+            )
+        w.flags.writeable = False
+        b.flags.writeable = False
+        object.__setattr__(self, "weight", w)
+        object.__setattr__(self, "bias", b)
+        object.__setattr__(self, "name", str(self.name))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(out, in)``."""
+        return self.weight.shape  # type: ignore[return-value]
+
+    @property
+    def n_params(self) -> int:
+        return self.weight.size + self.bias.size
+
+    def __repr__(self) -> str:
+        return f"DenseLayer(name={self.name!r}, shape={self.shape})"
+
+    # -- cached forms for rigorous evaluation -----------------------------------------
+    @cached_property
+    def _split(self) -> tuple[np.ndarray, np.ndarray]:
+        """``A = [W+ | W- | b]`` and ``|A|`` (exact), for the float interval path."""
+        w = self.weight
+        a = np.concatenate(
+            [np.maximum(w, 0.0), np.minimum(w, 0.0), self.bias[:, None]], axis=1
+        )
+        return a, np.abs(a)
+
+    @cached_property
+    def _exact_rows(self) -> list[tuple[list[tuple[int, int, int]], tuple[int, int]]]:
+        """Per row: ``[(j, m, e) for W_ij = m 2^e != 0]`` and the bias as ``(m, e)``."""
+        rows = []
+        for i in range(self.weight.shape[0]):
+            row = self.weight[i]
+            terms = [(int(j), *_split_int(float(row[j]))) for j in np.flatnonzero(row)]
+            rows.append((terms, _split_int(float(self.bias[i]))))
+        return rows
+
+
+def check_chain(layers: Sequence[DenseLayer], error: type[SymlipError] = InputError) -> None:
+    """Raise ``error`` unless each layer's input width is the previous output width."""
+    for prev, cur in zip(layers, layers[1:]):
+        if cur.shape[1] != prev.shape[0]:
+            raise error(
+                f"layer {cur.name!r} weight has shape {cur.shape} (input width "
+                f"{cur.shape[1]}), but the previous layer {prev.name!r} has weight shape "
+                f"{prev.shape} (output width {prev.shape[0]})"
+            )
+
+
+class Trace(NamedTuple):
+    """Intermediate values of a forward pass (batch axis first).
+
+    Attributes:
+        layer_inputs: $a_0 = x, a_1, \\dots, a_{N-1}$ — the input of each dense layer.
+        preactivations: $z_1, \\dots, z_N$; ``preactivations[-1]`` is the output.
+    """
+
+    layer_inputs: list[np.ndarray]
+    preactivations: list[np.ndarray]
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.preactivations[-1]
+
+
+def _same_activation(a: AbstractActivation, b: AbstractActivation) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, Activation) and isinstance(b, Activation):
+        return a.name == b.name and a.expr == b.expr
+    return False
+
+
+def _resolve_activation(a: Any, param: Any = None) -> AbstractActivation:
+    if isinstance(a, AbstractActivation):
+        if param is not None:
+            raise InputError(f"param={param!r} given with an activation object {a!r}")
+        return a
+    if not isinstance(a, str):
+        raise InputError(
+            f"activation must be a registry name or an AbstractActivation, got {a!r}"
+        )
+    return get_activation(a, param)
+
+
+# ----------------------------------------------------------------------------------
+# the network
+# ----------------------------------------------------------------------------------
+
+
+class Network:
+    r"""A feed-forward network: dense layers, an activation after every hidden layer,
+    linear read-out.
+
+    Args:
+        layers: the dense layers $W_1, b_1, \dots, W_N, b_N$ in order.
+        activations: ``depth - 1`` activations (registry names or objects), the
+            $k$-th applied to the output of ``layers[k]``.  A single name or object is
+            used for every hidden layer.
+
+    Raises:
+        InputError: no layers, widths that do not chain (both layers and shapes are
+            named), the wrong number of activations.
+        UnknownActivationError: an unknown activation name.
+
+    Examples:
+        >>> net = Network.from_arrays([np.eye(2), np.ones((1, 2))], [np.zeros(2), [0.5]],
+        ...                           "relu")
+        >>> net.widths, net.depth, net.n_params
+        ([2, 2, 1], 2, 9)
+        >>> net.forward(np.array([1.0, -3.0])).tolist()
+        [1.5]
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[DenseLayer],
+        activations: Sequence[AbstractActivation | str] | AbstractActivation | str | None,
+    ) -> None:
+        layers = tuple(layers)
+        if not layers:
+            raise InputError("a network needs at least one dense layer, got none")
+        for k, layer in enumerate(layers):
+            if not isinstance(layer, DenseLayer):
+                raise InputError(f"layers[{k}] is {type(layer).__name__}, not a DenseLayer")
+        check_chain(layers)
+        n_hidden = len(layers) - 1
+        if activations is None:
+            if n_hidden:
+                raise InputError(
+                    f"a network with {n_hidden} hidden layer(s) needs an activation"
+                )
+            acts: tuple[AbstractActivation, ...] = ()
+        elif isinstance(activations, (str, AbstractActivation)):
+            acts = (_resolve_activation(activations),) * n_hidden
+        else:
+            acts = tuple(_resolve_activation(a) for a in activations)
+            if len(acts) != n_hidden:
+                raise InputError(
+                    f"{len(acts)} activations given for {n_hidden} hidden layer(s); "
+                    f"expected depth - 1 = {n_hidden}"
+                )
+        if all(layer.name == "" for layer in layers):
+            layers = tuple(DenseLayer(lay.weight, lay.bias, str(k)) for k, lay in enumerate(layers))
+        names = [layer.name for layer in layers]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes or "" in names:
+            raise InputError(f"layer names must be unique and non-empty, got {names}")
+        self._layers = layers
+        self._activations = acts
+
+    # -- constructors ------------------------------------------------------------------
+    @classmethod
+    def from_arrays(
+        cls,
+        weights: Sequence[Any],
+        biases: Sequence[Any],
+        activation: AbstractActivation | str | Sequence[AbstractActivation | str] | None,
+        param: Any = None,
+    ) -> Network:
+        """Build a network from weight matrices (out x in) and bias vectors.
+
+        Layers are named ``"0"``, ``"2"``, ``"4"``, ... as in an ``nn.Sequential`` of
+        Linear and activation modules.
+
+        Args:
+            weights: ``N`` arrays, ``weights[k]`` of shape ``(n_{k+1}, n_k)``.
+            biases: ``N`` arrays of shapes ``(n_{k+1},)``.
+            activation: a registry name / object for every hidden layer, or a list of
+                ``N - 1`` of them; ``None`` only for ``N = 1``.
+            param: parameter of a parametrised activation (leaky slope, ELU alpha...).
+
+        Raises:
+            InputError: mismatched counts or shapes (naming both layers), bad values.
+        """
+        weights, biases = list(weights), list(biases)
+        if len(weights) != len(biases):
+            raise InputError(f"{len(weights)} weight matrices but {len(biases)} bias vectors")
+        layers = [DenseLayer(w, b, str(2 * k)) for k, (w, b) in enumerate(zip(weights, biases))]
+        if isinstance(activation, (str, AbstractActivation)) or activation is None:
+            acts: Any = None if activation is None else _resolve_activation(activation, param)
+        else:
+            acts = [_resolve_activation(a, param) for a in activation]
+        return cls(layers, acts)
+
+    @classmethod
+    def from_torch(cls, module: Any) -> Network:
+        """Build a network from a PyTorch ``nn.Sequential`` of Linear and activation modules.
+
+        Accepted activation modules: ``Tanh``, ``ReLU``, ``Sigmoid``, ``Softplus``
+        (``beta=1``), ``ELU(alpha)``, ``GELU`` (``approximate='none'`` only), ``SiLU``,
+        ``LeakyReLU(negative_slope)``, ``Identity``.  The sequence must alternate
+        ``Linear, activation, Linear, ..., Linear`` (linear read-out).  Weights are
+        converted exactly to float64; a ``Linear(bias=False)`` gets a zero bias.
+        Layers are named by their index in the Sequential (as in its ``state_dict``).
+
+        Note: PyTorch's ``Softplus`` switches to the identity for ``x > threshold``
+        (default 20), an approximation of $\\log(1+e^x)$ that differs from it by less
+        than $e^{-20} \\approx 2 \\cdot 10^{-9}$; symlip analyses the exact function.
+
+        Raises:
+            InputError: torch is not installed, the module is not a Sequential, an
+                unsupported module or layout (the message names the module).
+        """
+        try:
+            import torch
+            from torch import nn
+        except ImportError:
+            raise InputError(
+                "Network.from_torch needs PyTorch; install it with pip install 'symlip[torch]'"
+            ) from None
+        if not isinstance(module, nn.Sequential):
+            raise InputError(f"expected a torch.nn.Sequential, got {type(module).__name__}")
+        layers: list[DenseLayer] = []
+        acts: list[AbstractActivation] = []
+        expect_linear = True
+        for name, m in module.named_children():
+            if isinstance(m, nn.Linear):
+                if not expect_linear:
+                    raise InputError(
+                        f"module {name!r} is a Linear directly after another Linear; insert "
+                        "nn.Identity() between them or merge the two layers"
+                    )
+                with torch.no_grad():
+                    w = m.weight.detach().to(device="cpu", dtype=torch.float64).numpy()
+                    b = (np.zeros(w.shape[0]) if m.bias is None else
+                         m.bias.detach().to(device="cpu", dtype=torch.float64).numpy())
+                layers.append(DenseLayer(w.copy(), b.copy(), name))
+                expect_linear = False
+            else:
+                act = _torch_activation(name, m, nn)
+                if expect_linear:
+                    where = "first module" if not layers else "module after an activation"
+                    raise InputError(
+                        f"module {name!r} ({type(m).__name__}) is the {where}; expected a "
+                        "Linear (Linear and activation modules must alternate)"
+                    )
+                acts.append(act)
+                expect_linear = True
+        if not layers:
+            raise InputError("the Sequential has no Linear module")
+        if expect_linear:
+            raise InputError(
+                "the Sequential ends with an activation; symlip networks have a linear "
+                "read-out (drop the last activation module)"
+            )
+        return cls(layers, acts)
+
+    # -- structure -------------------------------------------------------------------
+    @property
+    def layers(self) -> tuple[DenseLayer, ...]:
+        return self._layers
+
+    @property
+    def activations(self) -> tuple[AbstractActivation, ...]:
+        """The ``depth - 1`` hidden-layer activations."""
+        return self._activations
+
+    @property
+    def activation(self) -> AbstractActivation | None:
+        """The activation shared by all hidden layers; ``None`` when there are none.
+
+        Raises:
+            InputError: the hidden layers use different activations (use
+                :attr:`activations`).
+        """
+        if not self._activations:
+            return None
+        first = self._activations[0]
+        if all(_same_activation(first, a) for a in self._activations[1:]):
+            return first
+        raise InputError(
+            "the hidden layers use different activations "
+            f"({[getattr(a, 'name', repr(a)) for a in self._activations]}); use .activations"
+        )
+
+    @property
+    def depth(self) -> int:
+        """N, the number of dense layers."""
+        return len(self._layers)
+
+    @property
+    def widths(self) -> list[int]:
+        """``[n_0, n_1, ..., n_N]``."""
+        return [self._layers[0].shape[1]] + [layer.shape[0] for layer in self._layers]
+
+    @property
+    def n_params(self) -> int:
+        return sum(layer.n_params for layer in self._layers)
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [layer.name for layer in self._layers]
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        return [layer.weight for layer in self._layers]
+
+    @property
+    def biases(self) -> list[np.ndarray]:
+        return [layer.bias for layer in self._layers]
+
+    def __repr__(self) -> str:
+        acts = sorted({getattr(a, "label", getattr(a, "name", "?")) for a in self._activations})
+        act = ", ".join(acts) if acts else "no activation"
+        return (f"Network({'-'.join(map(str, self.widths))}, {act}, "
+                f"{self.n_params} params)")
+
+    # -- parameter vector ------------------------------------------------------------------
+    def param_layout(self) -> list[tuple[str, slice, tuple[int, ...]]]:
+        """``(key, slice, shape)`` of every tensor in the parameter vector, in order.
+
+        Keys are state-dict keys: ``"0.weight"``, ``"0.bias"``, ``"2.weight"``, ...
+        """
+        out, start = [], 0
+        for layer in self._layers:
+            for suffix, arr in (("weight", layer.weight), ("bias", layer.bias)):
+                out.append((f"{layer.name}.{suffix}", slice(start, start + arr.size), arr.shape))
+                start += arr.size
+        return out
+
+    def params(self) -> np.ndarray:
+        """The parameter vector $\\theta$: ``W_1`` row-major, ``b_1``, ``W_2``, ``b_2``, ...
+
+        Examples:
+            >>> net = Network.from_arrays([[[1.0, 2.0]]], [[3.0]], None)
+            >>> net.params().tolist()
+            [1.0, 2.0, 3.0]
+        """
+        return np.concatenate([a.ravel() for layer in self._layers
+                               for a in (layer.weight, layer.bias)])
+
+    def with_params(self, theta: Any) -> Network:
+        """A network of the same shape and activations with parameter vector ``theta``.
+
+        Raises:
+            InputError: wrong length or non-finite entries.
+        """
+        theta = check_real_array(theta, "parameter vector theta")
+        if theta.shape != (self.n_params,):
+            raise InputError(
+                f"parameter vector has shape {theta.shape}, expected ({self.n_params},)"
+            )
+        layers, start = [], 0
+        for layer in self._layers:
+            m, n = layer.shape
+            w = theta[start:start + m * n].reshape(m, n)
+            b = theta[start + m * n:start + m * n + m]
+            start += m * n + m
+            layers.append(DenseLayer(w, b, layer.name))
+        return Network(layers, self._activations)
+
+    # -- NumPy evaluation (float64, not certified) ---------------------------------------
+    def _batch(self, x: Any) -> tuple[np.ndarray, bool]:
+        arr = check_real_array(x, "input x")
+        single = arr.ndim == 1
+        if single:
+            arr = arr[None, :]
+        n0 = self.widths[0]
+        if arr.ndim != 2 or arr.shape[1] != n0:
+            raise InputError(
+                f"input x has shape {np.shape(x)}, expected ({n0},) or (batch, {n0})"
+            )
+        return arr, single
+
+    def _trace(self, xb: np.ndarray) -> Trace:
+        inputs, pre = [xb], []
+        a = xb
+        for k, layer in enumerate(self._layers):
+            z = a @ layer.weight.T + layer.bias
+            pre.append(z)
+            if k < self.depth - 1:
+                a = np.asarray(self._activations[k].sigma(z), dtype=np.float64)
+                inputs.append(a)
+        return Trace(inputs, pre)
+
+    def forward(self, x: Any) -> np.ndarray:
+        """Float64 outputs $f(x)$; ``x`` of shape ``(n0,)`` or ``(batch, n0)``. Not certified."""
+        xb, single = self._batch(x)
+        out = self._trace(xb).output
+        return out[0] if single else out
+
+    __call__ = forward
+
+    def forward_trace(self, x: Any) -> Trace:
+        """Pre-activations $z_k$ and layer inputs $a_{k-1}$ of every layer (float64).
+
+        Arrays always carry the batch axis first (a 1-D ``x`` gives batch size 1).
+        """
+        xb, _ = self._batch(x)
+        return self._trace(xb)
+
+    def _backprop(self, xb: np.ndarray, want_params: bool) -> tuple[np.ndarray, list]:
+        """Propagate $\\delta_k = \\partial f / \\partial z_k$ from the output back.
+
+        Returns the input Jacobian ``(B, nN, n0)`` and, if asked, the per-layer
+        parameter blocks ``(dW (B, nN, out*in), db (B, nN, out))``.
+        """
+        tr = self._trace(xb)
+        bsz, n_out = xb.shape[0], self.widths[-1]
+        delta = np.broadcast_to(np.eye(n_out), (bsz, n_out, n_out))
+        blocks: list = [None] * self.depth
+        for k in range(self.depth - 1, -1, -1):
+            layer = self._layers[k]
+            if want_params:
+                a = tr.layer_inputs[k]
+                gw = delta[:, :, :, None] * a[:, None, None, :]
+                blocks[k] = (gw.reshape(bsz, n_out, -1), np.array(delta))
+            delta = delta @ layer.weight  # (B, nN, n_{k-1})
+            if k > 0:
+                d = np.asarray(self._activations[k - 1].dsigma(tr.preactivations[k - 1]))
+                delta = delta * d[:, None, :]
+        return delta, blocks
+
+    def input_jacobian(self, x: Any) -> np.ndarray:
+        r"""Jacobian $\partial f / \partial x = W_N D_{N-1} W_{N-1} \cdots D_1 W_1$,
+        $D_k = \operatorname{diag}(\sigma'(z_k))$, float64 (not certified).
+
+        Returns:
+            shape ``(batch, nN, n0)``, or ``(nN, n0)`` for a 1-D ``x``.
+        """
+        xb, single = self._batch(x)
+        jac, _ = self._backprop(xb, want_params=False)
+        return jac[0] if single else jac
+
+    def param_jacobian(self, x: Any) -> np.ndarray:
+        r"""Jacobian $\partial f / \partial \theta$ by backpropagation (float64, not certified).
+
+        With $\delta_N = I$ and $\delta_{k} = (\delta_{k+1} W_{k+1}) D_k$:
+        $\partial f/\partial W_k = \delta_k \otimes a_{k-1}$ and
+        $\partial f/\partial b_k = \delta_k$; columns in :meth:`params` order.
+
+        Returns:
+            shape ``(batch, nN, n_params)``, or ``(nN, n_params)`` for a 1-D ``x``.
+        """
+        xb, single = self._batch(x)
+        _, blocks = self._backprop(xb, want_params=True)
+        jac = np.concatenate([blk for pair in blocks for blk in pair], axis=2)
+        return jac[0] if single else jac
+
+    # -- rigorous evaluation -----------------------------------------------------------------
+    def interval_forward(self, x: Any, prec: int | None = None) -> list[Enclosure]:
+        r"""Rigorous enclosures of the outputs $f(x)$ at one input point (or box).
+
+        The weights enter as the doubles they are; the result encloses the exact real
+        value of the network (the activation evaluated exactly), for every input in
+        the given input intervals.
+
+        Two algorithms, both rigorous:
+
+        * ``prec=None`` (default, fast): float64 intervals.  The affine map of an
+          interval vector $[l, h]$ is enclosed exactly by
+          $[W^+ l + W^- h + b,\; W^+ h + W^- l + b]$ ($W^\pm$ the positive/negative
+          parts of $W$, exact); each bound is one dot product $A v$, $A = [W^+, W^-, b]$,
+          with at most $k = n + 1$ non-zero products per row, evaluated by BLAS in any order (FMA or not), whose error is at
+          most $\gamma_k |A|\,|v| + k\eta$ ($\gamma_k = ku/(1-ku)$, $u = 2^{-53}$,
+          $\eta = 2^{-1074}$ for underflow; Higham, *Accuracy and Stability*, (3.5)).
+          $|A|\,|v|$ is itself computed in floating point, so its exact value is at
+          most $\mathrm{fl}(|A||v|)/(1-\gamma_k)$ (plus $k\eta$); since
+          $\gamma_k/(1-\gamma_k) \le 2ku$ for $ku \le 1/4$ the radius
+          $e = 2ku\,\mathrm{fl}(|A||v|) + 2k\eta$ is added, and every float operation
+          on these bounds is moved one ulp outward with ``nextafter``.  The activation
+          is evaluated per neuron with ``interval_sigma`` (mpmath intervals at 64 bits)
+          and its endpoints rounded outward to doubles; for activations in the
+          algebraic fragment (identity, ReLU) with :class:`~symlip.intervals.IntervalArray`;
+          an activation may provide ``interval_sigma_array(lo, hi, layer)`` for a
+          vectorised rigorous version.
+        * ``prec=<bits>``: the affine sums are computed *exactly* in integer arithmetic
+          and rounded once outward to ``prec`` bits; the activation runs in mpmath
+          intervals at ``prec`` bits.  Slower; widths shrink like $2^{-\text{prec}}$.
+
+        Args:
+            x: ``n0`` values: floats (taken as the doubles they are),
+                :class:`~symlip.intervals.Enclosure` s or ``mpmath.iv`` intervals
+                (an input box), or an :class:`~symlip.intervals.IntervalArray`.
+            prec: ``None`` for the float64 path, or the binary precision (>= 53).
+
+        Returns:
+            ``nN`` enclosures of the outputs (lower ends rounded down, upper up).
+
+        Raises:
+            InputError: wrong length, non-finite input, overflow during evaluation.
+
+        Examples:
+            >>> net = Network.from_arrays([[[2.0]], [[1.0]]], [[0.0], [0.5]], "tanh")
+            >>> out = net.interval_forward([0.25])[0]
+            >>> out.contains(0.5 + math.tanh(0.5)) and float(out.width) < 1e-14
+            True
+        """
+        lo, hi, exact = self._input_bounds(x)
+        if prec is None:
+            for k in range(self.depth):
+                lo, hi = self._affine_float(k, lo, hi)
+                if k < self.depth - 1:
+                    lo, hi = self._activation_float(k, lo, hi)
+            return [Enclosure.from_floats(a, b) for a, b in zip(lo, hi)]
+        prec = int(prec)
+        if prec < 53:
+            raise InputError(f"{prec=} must be >= 53 (or None for the float64 path)")
+        if exact is None:
+            exact = ([_float_exact(v) for v in lo], [_float_exact(v) for v in hi])
+        los, his = exact
+        for k in range(self.depth):
+            los, his = self._affine_exact(k, los, his, prec)
+            if k < self.depth - 1:
+                los, his = self._activation_mp(k, los, his, prec)
+        return [Enclosure(a, b) for a, b in zip(los, his)]
+
+    def _input_bounds(self, x: Any) -> tuple[np.ndarray, np.ndarray, tuple | None]:
+        """Float64 bounds ``lo <= x <= hi`` of the input (rounded outward), and the exact
+        mpf endpoints when the input was given as intervals (else ``None``)."""
+        n0 = self.widths[0]
+        exact = None
+        if isinstance(x, IntervalArray):
+            lo, hi = np.asarray(x.lo, float).ravel(), np.asarray(x.hi, float).ravel()
+        else:
+            items = list(x) if not isinstance(x, np.ndarray) else list(x.ravel())
+            if items and all(isinstance(v, (int, float, np.integer, np.floating))
+                             for v in items):
+                lo = hi = check_real_array(np.asarray(items, dtype=np.float64), "input x")
+            else:
+                ends = []
+                for i, v in enumerate(items):
+                    try:
+                        a, b = _iv_endpoints(v)
+                    except (TypeError, ValueError) as exc:
+                        raise InputError(f"input x[{i}] = {v!r} is not a number or "
+                                         f"interval ({exc})") from None
+                    ends.append((a, b))
+                lo = np.array([_mpf_to_float(a, up=False) for a, _ in ends])
+                hi = np.array([_mpf_to_float(b, up=True) for _, b in ends])
+                # keep exact endpoints for the multi-precision path
+                exact = ([a for a, _ in ends], [b for _, b in ends])
+        if lo.shape != (n0,):
+            raise InputError(f"input x has {lo.size} entries, expected {n0}")
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+            raise InputError(f"input x must be finite, got bounds {lo}, {hi}")
+        if np.any(lo > hi):
+            raise InputError("input interval with lower end > upper end")
+        return lo, hi, exact
+
+    def _affine_float(self, k: int, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
+        layer = self._layers[k]
+        a, a_abs = layer._split
+        ones = np.ones(1)
+        v = np.stack([np.concatenate([hi, lo, ones]), np.concatenate([lo, hi, ones])], axis=1)
+        # At most n + 1 of the 2n + 1 products in a row are non-zero (W+ and W- have
+        # disjoint supports); a product or sum with an exact zero is exact, so the
+        # error bound of a length-(n + 1) dot product applies.
+        kk = (a.shape[1] + 1) // 2
+        if kk * _U > 0.25:  # pragma: no cover - needs ~10^15 inputs
+            raise InputError(f"layer {layer.name!r} is too wide for the float64 error bound")
+        val = a @ v  # column 0: upper bound, column 1: lower bound (up to rounding)
+        s = a_abs @ np.abs(v)
+        with np.errstate(over="ignore", invalid="ignore"):
+            err = np.nextafter(np.nextafter(2.0 * kk * _U * s, np.inf) + 2.0 * kk * _ETA,
+                               np.inf)
+            hi_new = np.nextafter(val[:, 0] + err[:, 0], np.inf)
+            lo_new = np.nextafter(val[:, 1] - err[:, 1], -np.inf)
+        if not (np.all(np.isfinite(hi_new)) and np.all(np.isfinite(lo_new))):
+            raise InputError(
+                f"interval evaluation overflowed float64 in layer {layer.name!r}; "
+                "use interval_forward(x, prec=...)"
+            )
+        return lo_new, hi_new
+
+    def _activation_float(self, k: int, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
+        act = self._activations[k]
+        vec = getattr(act, "interval_sigma_array", None)
+        if vec is not None:
+            r = vec(lo, hi, k)
+            return np.asarray(r[0], float), np.asarray(r[1], float)
+        fast = _numpy_interval_sigma(act)
+        if fast is not None:
+            r = fast(IntervalArray(lo, hi))
+            return np.broadcast_to(r.lo, lo.shape).copy(), np.broadcast_to(r.hi, hi.shape).copy()
+        f = _mp_interval_sigma(act, 64)
+        out_lo, out_hi = np.empty_like(lo), np.empty_like(hi)
+        with working_precision(64):
+            for i in range(lo.size):
+                z = _iv_from(_float_exact(lo[i]), _float_exact(hi[i]))
+                a, b = _iv_endpoints(f(z, i))
+                out_lo[i] = _mpf_to_float(a, up=False)
+                out_hi[i] = _mpf_to_float(b, up=True)
+        if not (np.all(np.isfinite(out_lo)) and np.all(np.isfinite(out_hi))):
+            raise InputError(f"activation after layer {self._layers[k].name!r} overflowed")
+        return out_lo, out_hi
+
+    def _affine_exact(self, k: int, los: list, his: list, prec: int) -> tuple[list, list]:
+        """Exact $W^+ h + W^- l + b$ (and the lower twin), rounded once outward."""
+        layer = self._layers[k]
+        lo_me = [_mpf_split(v) for v in los]
+        hi_me = [_mpf_split(v) for v in his]
+        out_lo, out_hi = [], []
+        for terms, (bm, be) in layer._exact_rows:
+            up: list[tuple[int, int]] = [(bm, be)]
+            dn: list[tuple[int, int]] = [(bm, be)]
+            for j, wm, we in terms:
+                (hm, he), (lm, le) = (hi_me[j], lo_me[j]) if wm > 0 else (lo_me[j], hi_me[j])
+                up.append((wm * hm, we + he))
+                dn.append((wm * lm, we + le))
+            out_hi.append(_exact_sum(up, prec, round_ceiling))
+            out_lo.append(_exact_sum(dn, prec, round_floor))
+        return out_lo, out_hi
+
+    def _activation_mp(self, k: int, los: list, his: list, prec: int) -> tuple[list, list]:
+        f = _mp_interval_sigma(self._activations[k], prec)
+        out_lo, out_hi = [], []
+        with working_precision(prec):
+            for i, (a, b) in enumerate(zip(los, his)):
+                r = f(_iv_from(a, b), i)
+                ra, rb = _iv_endpoints(r)
+                if not (mpmath.isfinite(ra) and mpmath.isfinite(rb)):
+                    raise InputError(
+                        f"activation after layer {self._layers[k].name!r} is not finite"
+                    )
+                out_lo.append(ra)
+                out_hi.append(rb)
+        return out_lo, out_hi
+
+
+# ----------------------------------------------------------------------------------
+# rigorous helpers
+# ----------------------------------------------------------------------------------
+
+
+def _float_exact(v: float) -> mpmath.mpf:
+    return _iv_endpoints(float(v))[0]
+
+
+def _mpf_split(v: mpmath.mpf) -> tuple[int, int]:
+    sign, man, exp, _ = v._mpf_
+    if not man and exp:
+        raise InputError(f"non-finite value {v} in exact interval evaluation")
+    return (-man if sign else man), exp
+
+
+def _exact_sum(pairs: list[tuple[int, int]], prec: int, rnd: str) -> mpmath.mpf:
+    """$\\sum m_i 2^{e_i}$ computed exactly, rounded once to ``prec`` bits in ``rnd``."""
+    pairs = [(m, e) for m, e in pairs if m]
+    if not pairs:
+        return _mk(from_man_exp(0, 0))
+    e0 = min(e for _, e in pairs)
+    total = sum(m << (e - e0) for m, e in pairs)
+    return _mk(from_man_exp(total, e0, prec, rnd))
+
+
+_NP_SIGMA_CACHE: dict[int, Any] = {}
+_MP_SIGMA_CACHE: dict[tuple[int, int], Any] = {}
+
+
+def _numpy_interval_sigma(act: AbstractActivation) -> Any:
+    """The activation on :class:`IntervalArray` s when its expression allows it, else None."""
+    key = id(act)
+    if key not in _NP_SIGMA_CACHE:
+        fn = None
+        if isinstance(act, Activation):
+            try:
+                fn = interval_lambdify([X], act.expr, backend="numpy")
+            except UnsupportedOperation:
+                fn = None
+        _NP_SIGMA_CACHE[key] = (act, fn)  # keep act alive so the id stays unique
+    return _NP_SIGMA_CACHE[key][1]
+
+
+def _mp_interval_sigma(act: AbstractActivation, prec: int) -> Any:
+    """``f(z, neuron)`` enclosing sigma on an ``iv`` interval at ``prec`` bits."""
+    key = (id(act), prec)
+    if key not in _MP_SIGMA_CACHE:
+        if isinstance(act, Activation):
+            g = interval_lambdify([X], act.expr, backend="mpmath", prec=prec)
+
+            def fn(z: Any, neuron: int, _g: Any = g) -> Any:
+                return _g(z)
+        else:
+
+            def fn(z: Any, neuron: int, _a: AbstractActivation = act) -> Any:
+                return _a.interval_sigma(z, neuron)
+
+        _MP_SIGMA_CACHE[key] = (act, fn)
+    return _MP_SIGMA_CACHE[key][1]
+
+
+def _torch_activation(name: str, m: Any, nn: Any) -> AbstractActivation:
+    """The registry activation of a torch activation module (or a clear error)."""
+    simple = {nn.Tanh: "tanh", nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.SiLU: "silu",
+              nn.Identity: "identity"}
+    for cls, key in simple.items():
+        if type(m) is cls:
+            return get_activation(key)
+    if type(m) is nn.Softplus:
+        if float(m.beta) != 1.0:
+            raise InputError(f"module {name!r}: Softplus(beta={m.beta}) is not supported; "
+                             "only beta=1")
+        return get_activation("softplus")
+    if type(m) is nn.ELU:
+        return get_activation("elu", float(m.alpha))
+    if type(m) is nn.LeakyReLU:
+        return get_activation("leaky_relu", float(m.negative_slope))
+    if type(m) is nn.GELU:
+        approx = getattr(m, "approximate", "none")
+        if approx != "none":
+            raise InputError(
+                f"module {name!r}: GELU(approximate={approx!r}) is not supported; symlip "
+                "certifies the exact erf form GELU(approximate='none')"
+            )
+        return get_activation("gelu")
+    raise InputError(
+        f"module {name!r} of type {type(m).__name__} is not supported; expected Linear or "
+        "one of Tanh, ReLU, Sigmoid, Softplus, ELU, GELU, SiLU, LeakyReLU, Identity"
+    )
+
