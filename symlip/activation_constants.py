@@ -1,0 +1,413 @@
+r"""Derivation of the certified constants $S_0, K_1, K_2, s_0$ of an activation.
+
+Everything is derived from the activation's SymPy expression $\sigma$; nothing is
+tabulated by hand.
+
+**Pieces.**  ``Max``/``Min``/``Abs`` are rewritten as ``Piecewise``; the real line is
+cut at the break points into open intervals on each of which $\sigma$ is one analytic
+expression.
+
+**Supremum of $|h|$ on a piece $(a, b)$** ($h = \sigma, \sigma', \sigma''$).  Since $h$
+is $C^1$ on $(a, b)$, $\sup_{(a,b)} |h| = \max(\sup h, -\inf h)$ is the largest of
+$|h|$ at the critical points ($h' = 0$) and of $|\lim h|$ at the two ends (Weierstrass
+on $[a + \epsilon, b - \epsilon]$, then $\epsilon \to 0$).  SymPy supplies:
+
+* the critical points, either through the substitution $u = e^x$ (when $h$ is a
+  rational function of $e^x$: the roots of a polynomial in $u$ in $(e^a, e^b)$, a
+  complete list) or through ``solveset`` over the piece — accepted only when it
+  returns a ``FiniteSet`` (a complete list); for a periodic $h$ on the whole line, the
+  critical points in one period $[0, T]$;
+* the limits at the ends (``sympy.limit``); an infinite limit gives $\infty$.
+
+The candidates are compared with rigorous interval enclosures (ties by exact
+simplification).  When SymPy finds no complete list (SiLU), the supremum comes from
+:func:`symlip.sup.rigorous_sup_abs` (interval branch and bound + proved tail bound,
+with an exact-maximiser certificate when one exists).
+
+**Lipschitz constants across break points.**  If $\sigma$ is continuous and piecewise
+$C^1$, $\operatorname{Lip}(\sigma) = \max_{\text{pieces}} \sup |\sigma'|$; likewise
+$K_2$ from $\sigma''$ if $\sigma'$ is continuous.  If $\sigma'$ jumps at a break point,
+$\sigma'$ is not Lipschitz: $K_2 = \infty$.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sympy as sp
+
+from symlip.derivation import Derivation, Tex
+from symlip.intervals import Enclosure, Truth, compare, enclose
+from symlip.sup import rigorous_sup_abs
+
+if TYPE_CHECKING:  # pragma: no cover
+    from symlip.activations import Activation, ActivationConstants
+
+__all__ = ["derive_constants", "sup_abs", "PieceSup", "clear_cache"]
+
+_CACHE: dict[tuple[str, str], ActivationConstants] = {}
+#: seconds spent per derivation (diagnostics for tests and the report)
+TIMINGS: dict[tuple[str, str], float] = {}
+
+
+@dataclass
+class PieceSup:
+    """$\\sup |h|$ over a set, with the proof.
+
+    Attributes:
+        exact: exact SymPy value (``sympy.oo`` when unbounded), or ``None``.
+        enclosure: rigorous enclosure of the supremum.
+        where: how it is reached (``"x = sqrt(2)"``, ``"limit at +oo"``...).
+        derivation: the steps.
+    """
+
+    exact: sp.Expr | None
+    enclosure: Enclosure
+    where: str
+    derivation: Derivation = field(default_factory=lambda: Derivation(""))
+
+    @property
+    def infinite(self) -> bool:
+        return self.exact is sp.oo
+
+
+def clear_cache() -> None:
+    """Forget cached derivations (tests use it to time cold runs)."""
+    _CACHE.clear()
+
+
+# -------------------------------------------------------------------------------------
+# pieces
+# -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Piece:
+    lo: sp.Expr
+    hi: sp.Expr
+    expr: sp.Expr
+
+
+def _pieces(expr: sp.Expr, x: sp.Symbol) -> list[_Piece]:
+    """Cut the line into open intervals on which ``expr`` is one analytic expression."""
+    e = expr
+    if e.has(sp.Max, sp.Min, sp.Abs, sp.Heaviside, sp.sign):
+        e = e.rewrite(sp.Piecewise)
+    e = sp.piecewise_fold(e)
+    if not isinstance(e, sp.Piecewise):
+        return [_Piece(-sp.oo, sp.oo, e)]
+    remaining: sp.Set = sp.S.Reals
+    out: list[_Piece] = []
+    for ex, cond in e.args:
+        s = remaining if cond is sp.true else (cond.as_set() & remaining)
+        remaining = remaining - s
+        parts = s.args if isinstance(s, sp.Union) else (s,)
+        for p in parts:
+            if isinstance(p, sp.Interval) and p.measure > 0:
+                out.append(_Piece(p.start, p.end, ex))
+            elif not (isinstance(p, sp.FiniteSet) or p is sp.S.EmptySet):
+                raise ValueError(f"cannot split {expr} into intervals: piece {p}")
+    return sorted(out, key=lambda q: float(q.lo) if q.lo.is_finite else -1e308)
+
+
+def _jumps(pieces: list[_Piece], x: sp.Symbol) -> list[tuple[sp.Expr, sp.Expr, sp.Expr]]:
+    """Break points where the piecewise function jumps: (point, left limit, right limit)."""
+    out = []
+    for left, right in zip(pieces, pieces[1:]):
+        p = left.hi
+        lv = sp.limit(left.expr, x, p, "-")
+        rv = sp.limit(right.expr, x, p, "+")
+        if sp.simplify(lv - rv) != 0:
+            out.append((p, lv, rv))
+    return out
+
+
+# -------------------------------------------------------------------------------------
+# sup |h| on one open interval
+# -------------------------------------------------------------------------------------
+
+
+def _abs_exact(v: sp.Expr) -> sp.Expr:
+    """|v| for an exact real constant, deciding the sign rigorously."""
+    v = sp.simplify(v)
+    if v == 0:
+        return sp.Integer(0)
+    e = enclose(v)
+    if e.lower >= 0:
+        return v
+    if e.upper <= 0:
+        return sp.simplify(-v)
+    return sp.Abs(v)  # pragma: no cover - sign undecided at 80 bits: keep |.|
+
+
+def _fmt_point(p: sp.Expr) -> str:
+    if p is sp.oo:
+        return "+oo"
+    if p is sp.S.NegativeInfinity:
+        return "-oo"
+    return str(p)
+
+
+def _critical_points(h: sp.Expr, x: sp.Symbol, a: sp.Expr, b: sp.Expr,
+                     d: Derivation, name: str) -> tuple[list[tuple[sp.Expr, sp.Expr]], bool]:
+    """Critical points of h in (a, b) as (x, exact h(x)); bool = the list is complete."""
+    u = sp.Symbol("u", positive=True)
+    hu = sp.simplify(h.rewrite(sp.exp).subs(sp.exp(x), u))
+    if not hu.has(x) and hu.has(u):
+        num, _den = sp.fraction(sp.together(sp.diff(hu, u)))
+        ua = sp.Integer(0) if a is sp.S.NegativeInfinity else sp.exp(a)
+        ub = sp.oo if b is sp.oo else sp.exp(b)
+        roots = sp.solveset(num, u, sp.Interval.open(ua, ub))
+        if isinstance(roots, sp.FiniteSet) or roots is sp.S.EmptySet:
+            d.step(Tex(rf"{name}(x)"), "=", hu.subs(u, sp.Symbol("u")),
+                   "substitute $u = e^x$: a rational function of $u$")
+            d.step(Tex(rf"{name}'(x) = 0"), "=>", sp.Eq(sp.factor(num), 0),
+                   f"critical points of ${name}$ ($d/dx = u\\, d/du$), $u \\in "
+                   f"({sp.latex(ua)}, {sp.latex(ub)})$")
+            d.step(Tex("u"), "in", roots, "all real roots of the polynomial (complete)")
+            return [(sp.log(r), sp.simplify(hu.subs(u, r))) for r in roots], True
+    dh = sp.diff(h, x)
+    if dh == 0:
+        return [], True
+    sol = sp.solveset(sp.Eq(dh, 0), x, sp.Interval.open(a, b))
+    if isinstance(sol, sp.FiniteSet) or sol is sp.S.EmptySet:
+        d.step(Tex(rf"\{{x : {name}'(x) = 0\}}"), "=", sol,
+               f"critical points of ${name}$ (solveset: a finite set, complete)")
+        return [(c, sp.simplify(h.subs(x, c))) for c in sol], True
+    d.step(Tex(rf"\{{x : {name}'(x) = 0\}}"), "=", sol,
+           "critical points of $" + name + "$: no complete closed form")
+    return [], False
+
+
+def sup_abs(h: Any, x: sp.Symbol, a: Any = -sp.oo, b: Any = sp.oo,
+            name: str = "h") -> PieceSup:
+    r"""$\sup_{a < x < b} |h(x)|$ for $h$ analytic on $(a, b)$, exactly when possible.
+
+    Args:
+        h: SymPy expression in ``x``.
+        x: the variable.
+        a, b: interval ends (may be infinite).
+        name: LaTeX name of $h$ in the derivation.
+
+    Returns:
+        :class:`PieceSup` with an exact value when SymPy finds all critical points
+        (or a rigorous method certifies the maximiser), always with an enclosure.
+
+    Examples:
+        >>> import sympy as sp
+        >>> x = sp.Symbol("x", real=True)
+        >>> sup_abs(sp.diff(sp.tanh(x), x, 2), x).exact
+        4*sqrt(3)/9
+    """
+    h = sp.sympify(h)
+    a, b = sp.sympify(a), sp.sympify(b)
+    d = Derivation(f"sup |{name}| on ({_fmt_point(a)}, {_fmt_point(b)})")
+    d.step(Tex(rf"{name}(x)"), "=", h)
+    if not h.has(x):
+        v = _abs_exact(h)
+        d.step(Tex(rf"\sup |{name}|"), "=", v, "constant")
+        return PieceSup(v, enclose(v), "constant", d)
+    cands: list[tuple[str, sp.Expr]] = []
+    period = None
+    if a is sp.S.NegativeInfinity and b is sp.oo:
+        try:
+            period = sp.periodicity(h, x)
+        except (NotImplementedError, ValueError, TypeError):  # pragma: no cover
+            period = None
+    if period is not None and period != 0:
+        d.step(Tex(rf"{name}(x + {sp.latex(period)})"), "=", Tex(rf"{name}(x)"),
+               "periodic: the sup over $\\mathbb{R}$ is the max over one period")
+        sol = sp.solveset(sp.Eq(sp.diff(h, x), 0), x, sp.Interval(0, period))
+        if not (isinstance(sol, sp.FiniteSet) or sol is sp.S.EmptySet):
+            raise ValueError(f"no finite set of critical points of {h} in one period")
+        d.step(Tex(rf"\{{x \in [0, {sp.latex(period)}] : {name}'(x) = 0\}}"), "=", sol,
+               f"critical points of ${name}$ in one period (complete)")
+        for c in [sp.Integer(0), period, *sol]:
+            cands.append((f"x = {c}", sp.simplify(h.subs(x, c))))
+        return _compare(cands, d, name)
+    # ends
+    for end, direction in ((a, "+"), (b, "-")):
+        lim = sp.limit(h.rewrite(sp.exp), x, end, direction)
+        if end.is_finite:
+            why = f"limit at the break point {end} (from {'right' if direction == '+' else 'left'})"
+            lhs = Tex(rf"\lim_{{x \to {sp.latex(end)}^{direction}}} {name}(x)")
+        else:
+            why = f"limit at {_fmt_point(end)}"
+            lhs = Tex(rf"\lim_{{x \to {sp.latex(end)}}} {name}(x)")
+        d.step(lhs, "=", lim, why)
+        if lim in (sp.oo, sp.S.NegativeInfinity, sp.zoo):
+            d.step(Tex(rf"\sup |{name}|"), "=", sp.oo, why)
+            return PieceSup(sp.oo, Enclosure.unbounded_above(0), why, d)
+        if not (lim.is_real and lim.is_finite):
+            raise ValueError(f"limit of {h} at {end} is {lim}, not a finite real")
+        cands.append((why, lim))
+    crit, complete = _critical_points(h, x, a, b, d, name)
+    cands.extend((f"x = {c}", v) for c, v in crit)
+    if complete:
+        return _compare(cands, d, name)
+    # rigorous fallback: interval branch and bound + tail bounds
+    res = rigorous_sup_abs(h, x, a, b, name=name)
+    d.section(res.derivation)
+    where = "rigorous branch and bound"
+    if res.exact is not None:
+        return PieceSup(res.exact, res.enclosure, f"x = {res.argmax!r}", d)
+    if res.argmax is not None:
+        where = f"x in {res.argmax!r} (branch and bound)"
+    return PieceSup(None, res.enclosure, where, d)
+
+
+def _compare(cands: list[tuple[str, sp.Expr]], d: Derivation, name: str) -> PieceSup:
+    """The largest |value| among the candidates, decided by enclosures (ties exactly)."""
+    vals = [(w, _abs_exact(v)) for w, v in cands]
+    encs = [enclose(v) for _, v in vals]
+    best = max(range(len(vals)), key=lambda i: encs[i].lower)
+    for i, (_, v) in enumerate(vals):
+        if i == best:
+            continue
+        t = compare(encs[i], "<=", encs[best])
+        if t is Truth.TRUE:
+            continue
+        if sp.simplify(v - vals[best][1]) == 0:
+            continue
+        raise ValueError(f"cannot order candidates {v} and {vals[best][1]} rigorously")
+    for w, v in vals:
+        d.step(Tex(rf"|{name}|\ \text{{({_tex_escape(w)})}}"), "=", v)
+    where, value = vals[best]
+    d.step(Tex(rf"\sup |{name}|"), "=", value,
+           "compare all candidates (interval enclosures; ties by exact simplification)")
+    return PieceSup(value, enclose(value), where, d)
+
+
+def _tex_escape(s: str) -> str:
+    return s.replace("_", r"\_").replace("oo", r"\infty ")
+
+
+# -------------------------------------------------------------------------------------
+# the four constants
+# -------------------------------------------------------------------------------------
+
+
+def _sup_over_pieces(pieces: list[_Piece], x: sp.Symbol, k: int, name: str,
+                     title: str) -> tuple[PieceSup, Derivation]:
+    d = Derivation(title)
+    results: list[PieceSup] = []
+    for p in pieces:
+        h = sp.diff(p.expr, x, k) if k else p.expr
+        r = sup_abs(h, x, p.lo, p.hi, name=name)
+        d.section(r.derivation)
+        results.append(r)
+        if r.infinite:
+            return r, d
+    if len(results) == 1:
+        return results[0], d
+    encs = [r.enclosure for r in results]
+    best = max(range(len(results)), key=lambda i: encs[i].lower)
+    for i, r in enumerate(results):
+        if i != best and compare(encs[i], "<=", encs[best]) is not Truth.TRUE:
+            if not (r.exact is not None and results[best].exact is not None
+                    and sp.simplify(r.exact - results[best].exact) == 0):
+                # undecided: report the hull (sound), no exact value
+                lo = max(e.lower for e in encs)
+                hi = max(e.upper for e in encs)
+                return PieceSup(None, Enclosure(lo, hi), "max over pieces", d), d
+    out = results[best]
+    d.step(Tex(rf"\sup |{name}|"), "=", out.exact if out.exact is not None else
+           Tex(repr(out.enclosure)), "maximum over the pieces")
+    return out, d
+
+
+def _const(cls: Any, key: str, sup: PieceSup, reason: str, d: Derivation) -> Any:
+    if sup.exact is sp.oo:
+        return cls.exact_value(key, sp.oo, reason=reason, derivation=d)
+    if sup.exact is not None:
+        return cls(key, enclose(sup.exact), sup.exact, reason, d)
+    return cls(key, sup.enclosure, None, reason, d)
+
+
+def derive_constants(act: Activation) -> ActivationConstants:
+    """Derive $S_0, K_1, K_2, s_0$ of ``act`` from its SymPy expression (cached).
+
+    Returns:
+        :class:`~symlip.activations.ActivationConstants`; each finite constant has an
+        exact SymPy value when one exists and a rigorous enclosure of width < 1e-12
+        (upper end rounded up); an infinite one has ``exact = oo`` and a reason.
+
+    Raises:
+        ValueError: the expression is outside what the method handles (e.g. a limit
+            that does not exist on a non-periodic piece).
+    """
+    from symlip.activations import ActivationConstants, Constant, X
+
+    key = (act.name, sp.srepr(act.expr))
+    if key in _CACHE:
+        return _CACHE[key]
+    t0 = time.perf_counter()
+    x = X
+    sig = act.expr
+    pieces = _pieces(sig, x)
+    lab = act.label
+    d_all = Derivation(f"Certified constants of {lab}")
+    d_all.assume(f"$\\sigma(x) = {sp.latex(sig)}$")
+    if len(pieces) > 1:
+        d_all.assume("pieces: " + ", ".join(
+            f"$({sp.latex(p.lo)}, {sp.latex(p.hi)})$: $\\sigma = {sp.latex(p.expr)}$"
+            for p in pieces))
+
+    # S0
+    s0_sup, d_s0 = _sup_over_pieces(pieces, x, 0, r"\sigma", "S0 = sup |sigma|")
+    S0 = _const(Constant, "S0", s0_sup, s0_sup.where, d_s0)
+
+    # K1
+    jumps0 = _jumps(pieces, x)
+    if jumps0:
+        p, lv, rv = jumps0[0]
+        reason = f"sigma jumps at x = {p} (left limit {lv}, right limit {rv})"
+        K1 = Constant.exact_value("K1", sp.oo, reason=reason,
+                                  derivation=Derivation("K1 = Lip(sigma)").conclude(reason))
+    else:
+        k1_sup, d_k1 = _sup_over_pieces(pieces, x, 1, r"\sigma'", "K1 = sup |sigma'|")
+        if len(pieces) > 1:
+            d_k1.hypotheses.append(
+                "$\\sigma$ is continuous and piecewise $C^1$: Lip$(\\sigma) = \\max$ over "
+                "pieces of $\\sup|\\sigma'|$")
+        K1 = _const(Constant, "K1", k1_sup, k1_sup.where, d_k1)
+
+    # K2
+    dpieces = [_Piece(p.lo, p.hi, sp.diff(p.expr, x)) for p in pieces]
+    jumps1 = _jumps(dpieces, x)
+    if jumps0 or jumps1:
+        p, lv, rv = (jumps0 or jumps1)[0]
+        what = "sigma" if jumps0 else "sigma'"
+        reason = (f"{what} jumps at x = {p} (left limit {lv}, right limit {rv}), so sigma' "
+                  f"is not Lipschitz")
+        dk2 = Derivation("K2 = Lip(sigma')")
+        dk2.step(Tex(rf"\sigma'({sp.latex(p)}^-)"), "=", lv, "limit from the left")
+        dk2.step(Tex(rf"\sigma'({sp.latex(p)}^+)"), "=", rv, "limit from the right")
+        dk2.step(Tex("K_2"), "=", sp.oo, "$\\sigma'$ jumps: not Lipschitz")
+        K2 = Constant.exact_value("K2", sp.oo, reason=reason, derivation=dk2)
+    else:
+        k2_sup, d_k2 = _sup_over_pieces(pieces, x, 2, r"\sigma''", "K2 = sup |sigma''|")
+        if len(pieces) > 1:
+            d_k2.hypotheses.append(
+                "$\\sigma'$ is continuous and piecewise $C^1$: Lip$(\\sigma') = \\max$ over "
+                "pieces of $\\sup|\\sigma''|$")
+        K2 = _const(Constant, "K2", k2_sup, k2_sup.where, d_k2)
+
+    # sigma0
+    v0 = _abs_exact(sig.subs(x, 0))
+    d0 = Derivation("s0 = |sigma(0)|").step(Tex(r"|\sigma(0)|"), "=", v0, "substitute x = 0")
+    sigma0 = Constant("sigma0", enclose(v0), v0, "value at 0", d0)
+
+    for c, sym in ((S0, "S_0"), (K1, "K_1"), (K2, "K_2"), (sigma0, "s_0")):
+        if c.derivation is not None:
+            if c.is_finite:
+                c.derivation.step(Tex(sym), "in", Tex(
+                    rf"[{c.enclosure.lower_str(17)}, {c.enclosure.upper_str(17)}]"),
+                    "rigorous interval enclosure, rounded outward")
+            d_all.section(c.derivation)
+    out = ActivationConstants(S0, K1, K2, sigma0, d_all)
+    _CACHE[key] = out
+    TIMINGS[key] = time.perf_counter() - t0
+    return out
