@@ -707,9 +707,9 @@ class Network:
         kk = (a.shape[1] + 1) // 2
         if kk * _U > 0.25:  # pragma: no cover - needs ~10^15 inputs
             raise InputError(f"layer {layer.name!r} is too wide for the float64 error bound")
-        val = a @ v  # column 0: upper bound, column 1: lower bound (up to rounding)
-        s = a_abs @ np.abs(v)
         with np.errstate(over="ignore", invalid="ignore"):
+            val = a @ v  # column 0: upper bound, column 1: lower bound (up to rounding)
+            s = a_abs @ np.abs(v)
             err = np.nextafter(np.nextafter(2.0 * kk * _U * s, np.inf) + 2.0 * kk * _ETA,
                                np.inf)
             hi_new = np.nextafter(val[:, 0] + err[:, 0], np.inf)
@@ -825,7 +825,10 @@ def _mp_interval_sigma(act: AbstractActivation, prec: int) -> Any:
     key = (id(act), prec)
     if key not in _MP_SIGMA_CACHE:
         if isinstance(act, Activation):
-            g = interval_lambdify([X], act.expr, backend="mpmath", prec=prec)
+            # compile at ``prec``: interval_lambdify encloses constants (1/100) at the
+            # precision in force when it compiles
+            with working_precision(prec):
+                g = interval_lambdify([X], act.expr, backend="mpmath", prec=prec)
 
             def fn(z: Any, neuron: int, _g: Any = g) -> Any:
                 return _g(z)
