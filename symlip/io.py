@@ -43,6 +43,7 @@ from symlip.network import DenseLayer, Network, check_chain, check_real_array
 __all__ = [
     "ModelFile",
     "load",
+    "load_for_cli",
     "load_layers",
     "read_model",
     "save",
@@ -406,6 +407,11 @@ def load(
     if depth == 1:
         activation = None
     return Network(mf.layers, activation)
+
+
+def load_for_cli(path: str | os.PathLike[str], options: Mapping[str, Any]) -> Network:
+    """:func:`load` with the CLI's options dict (keys ``"activation"``, ``"param"``)."""
+    return load(path, options.get("activation"), options.get("param"))
 
 
 # ----------------------------------------------------------------------------------
