@@ -37,10 +37,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sympy as sp
+from sympy.functions.elementary.trigonometric import TrigonometricFunction
 
 from symlip.derivation import Derivation, Tex
 from symlip.intervals import Enclosure, Truth, compare, enclose
-from symlip.sup import rigorous_sup_abs
+from symlip.sup import exp_tail_enclosure, rigorous_sup_abs
 
 if TYPE_CHECKING:  # pragma: no cover
     from symlip.activations import Activation, ActivationConstants
@@ -131,10 +132,14 @@ def _jumps(pieces: list[_Piece], x: sp.Symbol) -> list[tuple[sp.Expr, sp.Expr, s
 
 def _abs_exact(v: sp.Expr) -> sp.Expr:
     """|v| for an exact real constant, deciding the sign rigorously."""
-    v = sp.simplify(v)
     if v == 0:
         return sp.Integer(0)
     e = enclose(v)
+    if e.lower <= 0 <= e.upper:
+        v = sp.simplify(v)
+        if v == 0:
+            return sp.Integer(0)
+        e = enclose(v)
     if e.lower >= 0:
         return v
     if e.upper <= 0:
@@ -150,21 +155,53 @@ def _fmt_point(p: sp.Expr) -> str:
     return str(p)
 
 
-def _critical_points(h: sp.Expr, x: sp.Symbol, a: sp.Expr, b: sp.Expr,
-                     d: Derivation, name: str) -> tuple[list[tuple[sp.Expr, sp.Expr]], bool]:
-    """Critical points of h in (a, b) as (x, exact h(x)); bool = the list is complete."""
+def _exp_rational(h: sp.Expr, x: sp.Symbol) -> tuple[sp.Symbol, sp.Expr] | None:
+    """``(u, H)`` with ``h(x) = H(e^x)`` and H rational in u, when h has that form."""
     u = sp.Symbol("u", positive=True)
     hu = sp.simplify(h.rewrite(sp.exp).subs(sp.exp(x), u))
-    if not hu.has(x) and hu.has(u):
+    if hu.has(x) or not hu.has(u) or not hu.is_rational_function(u):
+        return None
+    return u, hu
+
+
+def _check_tail_limit(h: sp.Expr, x: sp.Symbol, end: sp.Expr, lim: sp.Expr) -> None:
+    """Guard against wrong SymPy limits (seen: ``limit(silu'.rewrite(exp), x, oo) = 0``).
+
+    When :func:`~symlip.sup.exp_tail_enclosure` applies, it encloses h on the whole tail
+    $|x| \ge 40$ rigorously, so a finite limit must lie in that enclosure.
+    """
+    if end.is_finite or not lim.is_finite:
+        return
+    try:
+        rng, _ = exp_tail_enclosure(h, x, 40, "+" if end is sp.oo else "-")
+    except ValueError:
+        return
+    if not rng.contains(enclose(lim)):
+        raise ValueError(f"SymPy's limit of {h} at {end} is {lim}, outside the rigorous tail "
+                         f"enclosure {rng!r}")
+
+
+def _u_of(end: sp.Expr) -> sp.Expr:
+    if end is sp.S.NegativeInfinity:
+        return sp.Integer(0)
+    if end is sp.oo:
+        return sp.oo
+    return sp.exp(end)
+
+
+def _critical_points(h: sp.Expr, x: sp.Symbol, a: sp.Expr, b: sp.Expr,
+                     d: Derivation, name: str,
+                     er: tuple[sp.Symbol, sp.Expr] | None) -> tuple[list[tuple[sp.Expr, sp.Expr]],
+                                                                     bool]:
+    """Critical points of h in (a, b) as (x, exact h(x)); bool = the list is complete."""
+    if er is not None:
+        u, hu = er
         num, _den = sp.fraction(sp.together(sp.diff(hu, u)))
-        ua = sp.Integer(0) if a is sp.S.NegativeInfinity else sp.exp(a)
-        ub = sp.oo if b is sp.oo else sp.exp(b)
+        ua, ub = _u_of(a), _u_of(b)
         roots = sp.solveset(num, u, sp.Interval.open(ua, ub))
         if isinstance(roots, sp.FiniteSet) or roots is sp.S.EmptySet:
-            d.step(Tex(rf"{name}(x)"), "=", hu.subs(u, sp.Symbol("u")),
-                   "substitute $u = e^x$: a rational function of $u$")
             d.step(Tex(rf"{name}'(x) = 0"), "=>", sp.Eq(sp.factor(num), 0),
-                   f"critical points of ${name}$ ($d/dx = u\\, d/du$), $u \\in "
+                   f"critical points of ${name}$ ($d/dx = u\, d/du$), $u \in "
                    f"({sp.latex(ua)}, {sp.latex(ub)})$")
             d.step(Tex("u"), "in", roots, "all real roots of the polynomial (complete)")
             return [(sp.log(r), sp.simplify(hu.subs(u, r))) for r in roots], True
@@ -211,7 +248,7 @@ def sup_abs(h: Any, x: sp.Symbol, a: Any = -sp.oo, b: Any = sp.oo,
         return PieceSup(v, enclose(v), "constant", d)
     cands: list[tuple[str, sp.Expr]] = []
     period = None
-    if a is sp.S.NegativeInfinity and b is sp.oo:
+    if a is sp.S.NegativeInfinity and b is sp.oo and h.atoms(TrigonometricFunction):
         try:
             period = sp.periodicity(h, x)
         except (NotImplementedError, ValueError, TypeError):  # pragma: no cover
@@ -227,9 +264,17 @@ def sup_abs(h: Any, x: sp.Symbol, a: Any = -sp.oo, b: Any = sp.oo,
         for c in [sp.Integer(0), period, *sol]:
             cands.append((f"x = {c}", sp.simplify(h.subs(x, c))))
         return _compare(cands, d, name)
+    er = _exp_rational(h, x)
+    if er is not None:
+        d.step(Tex(rf"{name}(x)"), "=", er[1].subs(er[0], sp.Symbol("u")),
+               "substitute $u = e^x$: a rational function of $u$")
     # ends
     for end, direction in ((a, "+"), (b, "-")):
-        lim = sp.limit(h.rewrite(sp.exp), x, end, direction)
+        if er is not None:  # limits of a rational function of u = e^x
+            lim = sp.limit(er[1], er[0], _u_of(end), direction)
+        else:
+            lim = sp.limit(sp.together(h.rewrite(sp.exp)), x, end, direction)
+            _check_tail_limit(h, x, end, lim)
         if end.is_finite:
             why = f"limit at the break point {end} (from {'right' if direction == '+' else 'left'})"
             lhs = Tex(rf"\lim_{{x \to {sp.latex(end)}^{direction}}} {name}(x)")
@@ -243,7 +288,7 @@ def sup_abs(h: Any, x: sp.Symbol, a: Any = -sp.oo, b: Any = sp.oo,
         if not (lim.is_real and lim.is_finite):
             raise ValueError(f"limit of {h} at {end} is {lim}, not a finite real")
         cands.append((why, lim))
-    crit, complete = _critical_points(h, x, a, b, d, name)
+    crit, complete = _critical_points(h, x, a, b, d, name, er)
     cands.extend((f"x = {c}", v) for c, v in crit)
     if complete:
         return _compare(cands, d, name)

@@ -16,6 +16,7 @@ functions $\sigma, \sigma', \sigma''$ are lambdified from the same SymPy express
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -38,6 +39,7 @@ __all__ = [
     "X",
     "activation_names",
     "get_activation",
+    "numeric_form",
 ]
 
 #: The real variable of activation expressions.
@@ -172,11 +174,18 @@ class Activation(AbstractActivation):
         d2 = sp.diff(d1, X)
         return self.expr, d1, d2
 
+    @cached_property
+    def numeric_derivatives(self) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+        """$(\\sigma, \\sigma', \\sigma'')$ of :func:`numeric_form` (what NumPy evaluates)."""
+        e = numeric_form(self.expr)
+        d1 = sp.diff(e, X)
+        return e, numeric_form(d1), numeric_form(sp.diff(d1, X))
+
     def _np(self, k: int) -> Callable[[np.ndarray], np.ndarray]:
         from symlip.formula import _NUMPY_MODULES
 
-        e = self.derivatives[k]
-        f = sp.lambdify(X, e, modules=[{"erf": _np_erf}, *_NUMPY_MODULES])
+        e = self.numeric_derivatives[k]
+        f = sp.lambdify(X, e, modules=[_NP_EXTRA, *_NUMPY_MODULES])
 
         def g(z: np.ndarray) -> np.ndarray:
             z = np.asarray(z, dtype=float)
@@ -219,8 +228,52 @@ def _np_erf(z: Any) -> Any:
         from scipy.special import erf  # optional, faster
 
         return erf(z)
-    except ImportError:  # pragma: no cover - scipy is optional
-        return np.vectorize(lambda t: float(mpmath.erf(t)), otypes=[float])(z)
+    except ImportError:  # scipy is optional: math.erf is correctly rounded to ~1 ulp
+        return _MATH_ERF(np.asarray(z, dtype=float)).astype(float)
+
+
+_MATH_ERF = np.frompyfunc(math.erf, 1, 1)
+
+
+class _softplus(sp.Function):  # noqa: N801 - a mathematical function name
+    r"""$\log(1 + e^x)$ for NumPy evaluation only (``numpy.logaddexp(0, x)``, no overflow).
+
+    Its derivative is :class:`~symlip.functions.sigmoid` (evaluated stably), so the
+    derivatives of an expression holding it are overflow-free as well.
+    """
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return sigmoid(self.args[0])
+
+
+def _np_softplus(z: Any) -> Any:
+    return np.logaddexp(0.0, z)
+
+
+_NP_EXTRA: dict[str, Any] = {"erf": _np_erf, "_softplus": _np_softplus}
+
+_W = sp.Wild("w")
+
+
+def numeric_form(expr: sp.Expr) -> sp.Expr:
+    r"""The same function, rewritten for overflow-free floating-point evaluation.
+
+    Rewrites (identities, not approximations): $\log(1 + e^{w}) \to$ ``_softplus(w)``
+    (evaluated as ``logaddexp(0, w)``), $1/(1 + e^{-w})$ and $e^{w}/(1 + e^{w}) \to
+    \sigma(w)$ (evaluated stably), $1 - \sigma(w) \to \sigma(-w)$ (no cancellation).
+    Only the NumPy path uses it; the interval and exact paths keep the original
+    expression.
+
+    Examples:
+        >>> numeric_form(sp.log(1 + sp.exp(X)))
+        _softplus(x)
+    """
+    e = sp.sympify(expr)
+    e = e.replace(sp.log(1 + sp.exp(_W)), _softplus(_W))
+    e = e.replace(1 / (1 + sp.exp(-_W)), sigmoid(_W))
+    e = e.replace(sp.exp(_W) / (1 + sp.exp(_W)), sigmoid(_W))
+    e = e.replace(1 - sigmoid(_W), sigmoid(-_W))
+    return e
 
 
 # ------------------------------------------------------------------------------------
