@@ -299,3 +299,58 @@ def test_zip_that_is_not_npz(tmp_path):
 
 def test_get_activation_consistency():
     assert get_activation("tanh") is get_activation("tanh")
+
+
+# ----------------------------------------------------------------------------------
+# the `symlip norms` command
+# ----------------------------------------------------------------------------------
+
+
+def run_cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "symlip", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_norms_json(tmp_path):
+    pytest.importorskip("symlip.norms")
+    rng = np.random.default_rng(12)
+    sd = state_dict(rng, [3, 6, 2])
+    path = write(tmp_path / "m.safetensors", sd)
+    res = run_cli("norms", path, "--json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert [d["name"] for d in doc["layers"]] == ["0", "2"]
+    assert doc["model"]["sha256"] == sha256_file(path)
+    for d in doc["layers"]:
+        assert set(d) == {"name", "shape", "spectral", "frobenius"}
+        w = sd[f"{d['name']}.weight"].astype(float)
+        assert d["shape"] == list(w.shape)
+        for key, ref in (("spectral", np.linalg.norm(w, 2)), ("frobenius", np.linalg.norm(w))):
+            lo, hi = Fraction(d[key]["lower"]), Fraction(d[key]["upper"])
+            assert lo <= hi
+            assert float(lo) <= ref * (1 + 1e-12) and float(hi) >= ref * (1 - 1e-12)
+    text = run_cli("norms", path)
+    assert text.returncode == 0 and "spectral norm" in text.stdout
+    assert "6 x 3" in text.stdout and "2 x 6" in text.stdout
+
+
+@pytest.mark.parametrize("what", ["missing bias", "text", "missing"])
+def test_cli_norms_bad_file(tmp_path, what):
+    if what == "missing bias":
+        sd = state_dict(np.random.default_rng(13), [2, 3, 1])
+        del sd["0.bias"]
+        path = write(tmp_path / "bad.npz", sd)
+    elif what == "text":
+        path = tmp_path / "bad.safetensors"
+        path.write_text("hello\n")
+    else:
+        path = tmp_path / "missing.npz"
+    res = run_cli("norms", path, "--json")
+    assert res.returncode == 2
+    assert res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("symlip norms: error:")
+    assert "Traceback" not in res.stderr and str(path) in res.stderr
