@@ -40,6 +40,7 @@ import sympy as sp
 from sympy.functions.elementary.trigonometric import TrigonometricFunction
 
 from symlip.derivation import Derivation, Tex
+from symlip.functions import sigmoid
 from symlip.intervals import Enclosure, Truth, compare, enclose
 from symlip.sup import exp_tail_enclosure, rigorous_sup_abs
 
@@ -199,6 +200,10 @@ def _critical_points(h: sp.Expr, x: sp.Symbol, a: sp.Expr, b: sp.Expr,
         num, _den = sp.fraction(sp.together(sp.diff(hu, u)))
         ua, ub = _u_of(a), _u_of(b)
         roots = sp.solveset(num, u, sp.Interval.open(ua, ub))
+        if (isinstance(roots, sp.FiniteSet) or roots is sp.S.EmptySet) and num.is_number:
+            d.step(Tex(rf"{name}'(x) = 0"), "=>", sp.Eq(num, 0),
+                   f"$d/du$ has the constant numerator ${sp.latex(num)}$: no critical points")
+            return [], True
         if isinstance(roots, sp.FiniteSet) or roots is sp.S.EmptySet:
             d.step(Tex(rf"{name}'(x) = 0"), "=>", sp.Eq(sp.factor(num), 0),
                    f"critical points of ${name}$ ($d/dx = u\, d/du$), $u \in "
@@ -240,13 +245,14 @@ def sup_abs(h: Any, x: sp.Symbol, a: Any = -sp.oo, b: Any = sp.oo,
     """
     h = sp.sympify(h)
     a, b = sp.sympify(a), sp.sympify(b)
-    d = Derivation(f"sup |{name}| on ({_fmt_point(a)}, {_fmt_point(b)})")
+    plain = name.replace("\\", "")
+    d = Derivation(f"sup |{plain}| on ({_fmt_point(a)}, {_fmt_point(b)})")
     d.step(Tex(rf"{name}(x)"), "=", h)
     if not h.has(x):
         v = _abs_exact(h)
         d.step(Tex(rf"\sup |{name}|"), "=", v, "constant")
         return PieceSup(v, enclose(v), "constant", d)
-    cands: list[tuple[str, sp.Expr]] = []
+    cands: list[tuple[str, str, sp.Expr]] = []  # (where, LaTeX of the candidate, value)
     period = None
     if a is sp.S.NegativeInfinity and b is sp.oo and h.atoms(TrigonometricFunction):
         try:
@@ -262,7 +268,7 @@ def sup_abs(h: Any, x: sp.Symbol, a: Any = -sp.oo, b: Any = sp.oo,
         d.step(Tex(rf"\{{x \in [0, {sp.latex(period)}] : {name}'(x) = 0\}}"), "=", sol,
                f"critical points of ${name}$ in one period (complete)")
         for c in [sp.Integer(0), period, *sol]:
-            cands.append((f"x = {c}", sp.simplify(h.subs(x, c))))
+            cands.append((f"x = {c}", rf"|{name}({sp.latex(c)})|", sp.simplify(h.subs(x, c))))
         return _compare(cands, d, name)
     er = _exp_rational(h, x)
     if er is not None:
@@ -277,19 +283,20 @@ def sup_abs(h: Any, x: sp.Symbol, a: Any = -sp.oo, b: Any = sp.oo,
             _check_tail_limit(h, x, end, lim)
         if end.is_finite:
             why = f"limit at the break point {end} (from {'right' if direction == '+' else 'left'})"
-            lhs = Tex(rf"\lim_{{x \to {sp.latex(end)}^{direction}}} {name}(x)")
+            lim_tex = rf"\lim_{{x \to {sp.latex(end)}^{direction}}}"
         else:
             why = f"limit at {_fmt_point(end)}"
-            lhs = Tex(rf"\lim_{{x \to {sp.latex(end)}}} {name}(x)")
+            lim_tex = rf"\lim_{{x \to {sp.latex(end)}}}"
+        lhs = Tex(rf"{lim_tex} {name}(x)")
         d.step(lhs, "=", lim, why)
         if lim in (sp.oo, sp.S.NegativeInfinity, sp.zoo):
             d.step(Tex(rf"\sup |{name}|"), "=", sp.oo, why)
             return PieceSup(sp.oo, Enclosure.unbounded_above(0), why, d)
         if not (lim.is_real and lim.is_finite):
             raise ValueError(f"limit of {h} at {end} is {lim}, not a finite real")
-        cands.append((why, lim))
+        cands.append((why, rf"{lim_tex} |{name}(x)|", lim))
     crit, complete = _critical_points(h, x, a, b, d, name, er)
-    cands.extend((f"x = {c}", v) for c, v in crit)
+    cands.extend((f"x = {c}", rf"|{name}({sp.latex(c)})|", v) for c, v in crit)
     if complete:
         return _compare(cands, d, name)
     # rigorous fallback: interval branch and bound + tail bounds
@@ -297,15 +304,15 @@ def sup_abs(h: Any, x: sp.Symbol, a: Any = -sp.oo, b: Any = sp.oo,
     d.section(res.derivation)
     where = "rigorous branch and bound"
     if res.exact is not None:
-        return PieceSup(res.exact, res.enclosure, f"x = {res.argmax!r}", d)
+        return PieceSup(res.exact, res.enclosure, f"x = {res.argmax_exact} (certified)", d)
     if res.argmax is not None:
         where = f"x in {res.argmax!r} (branch and bound)"
     return PieceSup(None, res.enclosure, where, d)
 
 
-def _compare(cands: list[tuple[str, sp.Expr]], d: Derivation, name: str) -> PieceSup:
+def _compare(cands: list[tuple[str, str, sp.Expr]], d: Derivation, name: str) -> PieceSup:
     """The largest |value| among the candidates, decided by enclosures (ties exactly)."""
-    vals = [(w, _abs_exact(v)) for w, v in cands]
+    vals = [(w, _abs_exact(v)) for w, _, v in cands]
     encs = [enclose(v) for _, v in vals]
     best = max(range(len(vals)), key=lambda i: encs[i].lower)
     for i, (_, v) in enumerate(vals):
@@ -317,16 +324,12 @@ def _compare(cands: list[tuple[str, sp.Expr]], d: Derivation, name: str) -> Piec
         if sp.simplify(v - vals[best][1]) == 0:
             continue
         raise ValueError(f"cannot order candidates {v} and {vals[best][1]} rigorously")
-    for w, v in vals:
-        d.step(Tex(rf"|{name}|\ \text{{({_tex_escape(w)})}}"), "=", v)
+    for (_, tex, _), (_, v) in zip(cands, vals):
+        d.step(Tex(tex), "=", v, "candidate")
     where, value = vals[best]
     d.step(Tex(rf"\sup |{name}|"), "=", value,
            "compare all candidates (interval enclosures; ties by exact simplification)")
     return PieceSup(value, enclose(value), where, d)
-
-
-def _tex_escape(s: str) -> str:
-    return s.replace("_", r"\_").replace("oo", r"\infty ")
 
 
 # -------------------------------------------------------------------------------------
@@ -394,7 +397,8 @@ def derive_constants(act: Activation) -> ActivationConstants:
     pieces = _pieces(sig, x)
     lab = act.label
     d_all = Derivation(f"Certified constants of {lab}")
-    d_all.assume(f"$\\sigma(x) = {sp.latex(sig)}$")
+    shown = sig.rewrite(sp.exp) if sig.has(sigmoid) else sig
+    d_all.assume(f"$\\sigma(x) = {sp.latex(shown)}$")
     if len(pieces) > 1:
         d_all.assume("pieces: " + ", ".join(
             f"$({sp.latex(p.lo)}, {sp.latex(p.hi)})$: $\\sigma = {sp.latex(p.expr)}$"
@@ -448,9 +452,11 @@ def derive_constants(act: Activation) -> ActivationConstants:
     for c, sym in ((S0, "S_0"), (K1, "K_1"), (K2, "K_2"), (sigma0, "s_0")):
         if c.derivation is not None:
             if c.is_finite:
-                c.derivation.step(Tex(sym), "in", Tex(
-                    rf"[{c.enclosure.lower_str(17)}, {c.enclosure.upper_str(17)}]"),
-                    "rigorous interval enclosure, rounded outward")
+                c.derivation.conclude(
+                    f"${sym} \\in [{c.enclosure.lower_str(17)}, {c.enclosure.upper_str(17)}]$ "
+                    "(rigorous interval enclosure, rounded outward)")
+            elif not c.derivation.conclusion:
+                c.derivation.conclude(f"${sym} = \\infty$: {c.reason}")
             d_all.section(c.derivation)
     out = ActivationConstants(S0, K1, K2, sigma0, d_all)
     _CACHE[key] = out

@@ -64,6 +64,7 @@ class SupResult:
         argmax: an enclosure of a point where $|g|$ comes within ``tol`` of the sup
             (``None`` when the sup is approached only in a tail).
         exact: the exact value when :func:`certify_exact_max` proved one, else ``None``.
+        argmax_exact: the certified exact maximiser in that case.
         evaluations: number of box evaluations (a cost measure).
         derivation: the steps of the proof.
     """
@@ -71,6 +72,7 @@ class SupResult:
     enclosure: Enclosure
     argmax: Enclosure | None = None
     exact: sp.Expr | None = None
+    argmax_exact: sp.Expr | None = None
     evaluations: int = 0
     derivation: Derivation = field(default_factory=lambda: Derivation("rigorous sup"))
 
@@ -362,6 +364,7 @@ def rigorous_sup_abs(
             res.exact = value
             res.enclosure = venc
             res.argmax = enclose(c, prec)
+            res.argmax_exact = sp.nsimplify(c)
             break
     d.step(Tex(rf"\sup |{name}|"), "in", Tex(rf"[{outward(res.enclosure.lower, False)}, "
                                                rf"{outward(res.enclosure.upper)}]"),
