@@ -1,0 +1,436 @@
+r"""Lipschitz bounds of a network with respect to its parameters, on a ball.
+
+Theorem (Herrera, Krach & Teichmann, re-derived in ``docs/theory-param.md``): for the
+feed-forward network $f(x;\theta)$ of depth $N$, every data point $x$ and all
+$\theta, \theta'$ in the closed Euclidean ball $B_r(\bar\theta)$ of the flattened
+parameter vector,
+
+$$ \|f(x;\theta) - f(x;\theta')\|_2 \le l_N(x)\, \|\theta - \theta'\|_2 , $$
+
+with $l_N$ the recursion of :func:`symlip.bounds.recursion.first_order_program`.
+:func:`param_lipschitz` returns $\max_x l_N(x)$ evaluated in outward-rounded interval
+arithmetic on certified enclosures of its inputs (spectral norms, bias norms, data
+norms, activation constants, centre activation norms), i.e. a certified upper bound.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from mpmath import iv
+
+from symlip.bounds import recursion as rec
+from symlip.bounds.centre import centre_norms, row_norms, spectral_upper
+from symlip.errors import InputError
+from symlip.intervals import Enclosure, IntervalArray, Truth, compare
+from symlip.result import BoundResult
+
+__all__ = [
+    "param_lipschitz",
+    "param_program",
+    "certified_param_inputs",
+    "estimate_param_lower",
+    "certify_param_lower",
+    "param_jacobian_norms",
+    "check_radius",
+    "check_data",
+]
+
+
+# ------------------------------------------------------------------------------------
+# input validation
+# ------------------------------------------------------------------------------------
+
+
+def check_radius(radius: Any) -> float:
+    """The radius as a float; raises :class:`InputError` unless finite and >= 0."""
+    try:
+        r = float(radius)
+    except (TypeError, ValueError):
+        raise InputError(f"{radius=} must be a number >= 0") from None
+    if not math.isfinite(r) or r < 0:
+        raise InputError(f"{radius=} must be a finite number >= 0")
+    return r
+
+
+def check_data(net: Any, data: Any, what: str = "data") -> np.ndarray:
+    """Data as a float64 array ``(n_points, n0)``; a 1-D array is one point."""
+    if data is None:
+        raise InputError(f"{what} is required: an array of shape (n_points, {net.widths[0]})")
+    try:
+        x = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be a real array, got {type(data).__name__}") from None
+    if x.ndim == 1:
+        x = x[None, :]
+    n0 = net.widths[0]
+    if x.ndim != 2 or x.shape[1] != n0 or x.shape[0] == 0:
+        raise InputError(f"{what} has shape {np.shape(data)}, expected (n_points, {n0})")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise InputError(f"{what} has a non-finite value {x[idx]} at index {idx}")
+    return x
+
+
+# ------------------------------------------------------------------------------------
+# certified inputs of the formula
+# ------------------------------------------------------------------------------------
+
+
+@dataclass
+class CertifiedInputs:
+    """Scalar enclosures and per-point interval arrays of the formula's inputs."""
+
+    scalars: dict[str, Enclosure]
+    per_point: dict[str, IntervalArray]
+    bounded: bool
+    centre: bool
+    centre_data: Any = None
+    timings: dict[str, float] = field(default_factory=dict)
+    spectral_method: str = "spectral"
+
+    def hull(self) -> dict[str, Enclosure]:
+        out = dict(self.scalars)
+        for k, v in self.per_point.items():
+            out[k] = Enclosure.from_floats(float(np.min(v.lo)), float(np.max(v.hi)))
+        return out
+
+
+def _constant(acts: list[Any], name: str) -> Enclosure:
+    encs = [getattr(a.constants, name).enclosure for a in acts]
+    lo = min(e.lower_float for e in encs)
+    hi = max(e.upper_float for e in encs)
+    return Enclosure.from_floats(lo, hi)
+
+
+def _plus_r(e: Enclosure, r: float) -> Enclosure:
+    return Enclosure.from_interval(e.to_interval() + iv.mpf(r))
+
+
+def certified_param_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool | str = "auto",
+                           smooth: bool = False) -> CertifiedInputs:
+    """Certified enclosures of every input symbol of the parameter bound.
+
+    Args:
+        net: the network.
+        X: validated data ``(n_points, n0)``.
+        r: radius.
+        centre: ``"auto"``/``True``: centre activation norms (dropped when no
+            vectorised rigorous kernel exists and the data are large); ``False``: never.
+        smooth: also enclose ``K2``.
+    """
+    t0 = time.perf_counter()
+    acts = list(net.activations)
+    scalars: dict[str, Enclosure] = {"r": Enclosure.point(r)}
+    bounded = True
+    if acts:
+        scalars["K1"] = _constant(acts, "K1")
+        scalars["s0"] = _constant(acts, "sigma0")
+        s0e = _constant(acts, "S0")
+        bounded = s0e.is_finite
+        if bounded:
+            scalars["S0"] = s0e
+        if smooth:
+            scalars["K2"] = _constant(acts, "K2")
+    t1 = time.perf_counter()
+    spec_up: list[float] = []
+    method = "spectral"
+    for k, layer in enumerate(net.layers, start=1):
+        s, method = spectral_upper(layer.weight)
+        spec_up.append(s.upper_float)
+        scalars[f"rho_{k}"] = _plus_r(s, r)
+        bn = row_norms(layer.bias[None, :])
+        scalars[f"beta_{k}"] = _plus_r(Enclosure.from_floats(float(bn.lo[0]), float(bn.hi[0])), r)
+        if k < net.depth:
+            scalars[f"n_{k}"] = Enclosure.point(layer.shape[0])
+    t2 = time.perf_counter()
+    per_point = {"c_0": row_norms(X)}
+    cdata = None
+    if centre:
+        cdata = centre_norms(net, X, spectral=spec_up)
+    use_centre = cdata is not None
+    if use_centre:
+        for k, A in enumerate(cdata.A, start=1):
+            per_point[f"A_{k}"] = A
+    t3 = time.perf_counter()
+    return CertifiedInputs(scalars, per_point, bounded, use_centre, cdata,
+                           {"constants": t1 - t0, "norms": t2 - t1, "centre_forward": t3 - t2},
+                           method)
+
+
+def param_program(depth: int, bounded: bool, centre: bool) -> rec.RecursiveFormula:
+    """The first-order program as a formula named ``L_param``."""
+    defs, inputs = rec.first_order_program(depth, bounded=bounded, centre=centre)
+    return rec.RecursiveFormula(defs, inputs, name="L_param")
+
+
+def _args(formula: rec.RecursiveFormula, ci: CertifiedInputs, hull: bool) -> dict[str, Any]:
+    vals: dict[str, Any] = {}
+    h = ci.hull() if hull else None
+    for s in formula.inputs:
+        name = str(s)
+        if hull:
+            vals[name] = h[name]  # type: ignore[index]
+        elif name in ci.per_point:
+            vals[name] = ci.per_point[name]
+        else:
+            vals[name] = ci.scalars[name]
+    return vals
+
+
+def evaluate_pointwise(formula: rec.RecursiveFormula, ci: CertifiedInputs) -> IntervalArray:
+    """The formula per data point (outward-rounded float intervals)."""
+    return formula.enclose_array(_args(formula, ci, hull=False))
+
+
+# ------------------------------------------------------------------------------------
+# lower bounds
+# ------------------------------------------------------------------------------------
+
+
+def param_jacobian_norms(net: Any, X: np.ndarray, chunk: int = 256) -> np.ndarray:
+    r"""$\|J_\theta f(x;\theta)\|_2$ per data point (float64, not certified).
+
+    Closed form: $J J^T = \sum_k (\|a_{k-1}\|^2 + 1)\, \delta_k \delta_k^T$ with
+    $\delta_k = \partial f / \partial z_k$ ($n_N \times n_k$) from backpropagation.
+    """
+    out = []
+    for s in range(0, X.shape[0], chunk):
+        xb = X[s:s + chunk]
+        tr = net.forward_trace(xb)
+        nN = net.widths[-1]
+        delta = np.broadcast_to(np.eye(nN), (xb.shape[0], nN, nN))
+        gram = np.zeros((xb.shape[0], nN, nN))
+        for k in range(net.depth - 1, -1, -1):
+            a = tr.layer_inputs[k]
+            w = np.einsum("bi,bi->b", a, a) + 1.0
+            gram += w[:, None, None] * np.einsum("boi,bpi->bop", delta, delta)
+            if k > 0:
+                delta = delta @ net.layers[k].weight
+                d = np.asarray(net.activations[k - 1].dsigma(tr.preactivations[k - 1]))
+                delta = delta * d[:, None, :]
+        ev = np.linalg.eigvalsh(gram)[:, -1]
+        out.append(np.sqrt(np.maximum(ev, 0.0)))
+    return np.concatenate(out)
+
+
+def _top_direction(net: Any, x: np.ndarray) -> np.ndarray:
+    """Top right singular vector of $J_\\theta f(x;\\theta)$ (unit, parameter order)."""
+    J = np.asarray(net.param_jacobian(x))  # (nN, P)
+    _, _, vt = np.linalg.svd(J, full_matrices=False)
+    return vt[0]
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v)
+    return v / n if n > 0 else v
+
+
+def estimate_param_lower(net: Any, X: np.ndarray, r: float, *, seed: int = 0,
+                         max_points: int = 64, steps: int = 12
+                         ) -> tuple[float, int, np.ndarray]:
+    r"""Sampled lower estimate of $\sup_{\theta \in B_r} \|J_\theta f(x;\theta)\|_2$ (float).
+
+    Exact Jacobian norms at the centre for (up to ``max_points``) data points, then a
+    random search with shrinking steps inside the ball at the best point.  Not
+    certified (float64), but a valid lower estimate of the Lipschitz constant.
+
+    Returns:
+        ``(estimate, point index, best theta)``.
+    """
+    theta0 = net.params()
+    if X.shape[0] > max_points:
+        idx = np.argsort(-np.linalg.norm(X, axis=1))[:max_points]
+    else:
+        idx = np.arange(X.shape[0])
+    norms = param_jacobian_norms(net, X[idx])
+    j = int(np.argmax(norms))
+    best_i, best, best_theta = int(idx[j]), float(norms[j]), theta0
+    if r <= 0 or net.n_params * net.widths[-1] > 5_000_000:
+        return best, best_i, best_theta
+    rng = np.random.default_rng(seed)
+    x = X[best_i]
+    step = r
+    cands = [_top_direction(net, x)]
+    for it in range(steps):
+        dirs = cands + [_unit(rng.standard_normal(theta0.size)) for _ in range(3)]
+        cands = []
+        for d in dirs:
+            for sgn in (1.0, -1.0):
+                th = best_theta + sgn * step * d
+                off = th - theta0
+                nrm = np.linalg.norm(off)
+                if nrm > r:
+                    th = theta0 + off * (r / nrm) * (1 - 1e-12)
+                val = float(param_jacobian_norms(net.with_params(th), x[None, :])[0])
+                if val > best:
+                    best, best_theta = val, th
+        cands = [_top_direction(net.with_params(best_theta), x)]
+        step *= 0.5
+    return best, best_i, best_theta
+
+
+def certify_param_lower(net: Any, x: np.ndarray, r: float, direction: np.ndarray,
+                        *, t: float | None = None, k_sparse: int = 512
+                        ) -> tuple[Enclosure, dict[str, Any]]:
+    r"""Certified lower bound $\|f(x;\bar\theta + d) - f(x;\bar\theta)\| / \|d\|$.
+
+    $d$ is a sparse step (the ``k_sparse`` largest coordinates of ``direction``) of
+    length at most $r$; both outputs are enclosed by :meth:`Network.interval_forward`,
+    the norms in interval arithmetic, so the lower end is a certified lower bound of
+    the Lipschitz constant on $B_r$ (both parameter vectors lie in the ball).
+
+    Returns:
+        ``(enclosure of the quotient, witness)``; the witness (point, indices, values)
+        lets :func:`check_param_lower` recompute it.
+    """
+    P = direction.size
+    keep = np.argsort(-np.abs(direction))[: min(k_sparse, P)]
+    vals = direction[keep]
+    nv = float(np.linalg.norm(vals))
+    if nv == 0 or r <= 0:
+        return Enclosure.point(0), {}
+    tt = r if t is None else min(t, r)
+    tt = min(tt, 1e-3 * max(1.0, float(np.max(np.abs(net.params())))))
+    d = vals * (tt / nv) * (1 - 1e-9)
+    wit = {"x": [float(v) for v in x], "indices": [int(i) for i in keep],
+           "step": [float(v) for v in d]}
+    return quotient_from_witness(net, wit, r), wit
+
+
+def quotient_from_witness(net: Any, wit: Mapping[str, Any], r: float) -> Enclosure:
+    """Recompute the certified difference quotient of a witness (see above)."""
+    x = np.asarray(wit["x"], dtype=np.float64)
+    keep = np.asarray(wit["indices"], dtype=np.intp)
+    d = np.asarray(wit["step"], dtype=np.float64)
+    theta0 = net.params()
+    theta1 = theta0.copy()
+    theta1[keep] = theta0[keep] + d
+    # the exact step is theta1 - theta0 (a difference of doubles), enclosed here
+    step = [iv.mpf(float(a)) - iv.mpf(float(b)) for a, b in zip(theta1[keep], theta0[keep])]
+    dn = iv.sqrt(sum((s * s for s in step), iv.mpf(0)))
+    if compare(dn, "<=", iv.mpf(r)) is not Truth.TRUE:
+        raise InputError("lower-bound witness leaves the ball")
+    f0 = net.interval_forward(x)
+    f1 = net.with_params(theta1).interval_forward(x)
+    diff2 = sum(((b.to_interval() - a.to_interval()) ** 2 for a, b in zip(f0, f1)), iv.mpf(0))
+    q = iv.sqrt(diff2) / dn
+    return Enclosure.from_interval(q)
+
+
+# ------------------------------------------------------------------------------------
+# the public entry point
+# ------------------------------------------------------------------------------------
+
+
+def param_lipschitz(net: Any, data: Any, radius: float, *, centre: bool | str = "auto",
+                    lower: bool = True, seed: int = 0) -> BoundResult:
+    r"""Certified Lipschitz constant of $\theta \mapsto f(x;\theta)$ on $B_r(\bar\theta)$.
+
+    Returns $L$ such that $\|f(x;\theta) - f(x;\theta')\|_2 \le L \|\theta - \theta'\|_2$
+    for all $\theta, \theta'$ in the closed ball of radius ``radius`` around the
+    network's parameters (Euclidean norm of the flattened vector, PyTorch state-dict
+    order) and every row $x$ of ``data``.  ``upper`` is the formula evaluated in
+    interval arithmetic on the hull of the per-point inputs (upper end rounded up);
+    ``extra["upper_pointwise"]`` is the (tighter, also certified) maximum over points of
+    the per-point evaluation.
+
+    Args:
+        net: a :class:`~symlip.network.Network`.
+        data: array ``(n_points, n0)`` (a 1-D array is one point).
+        radius: $r \ge 0$.
+        centre: use certified centre activation norms ($c_k \le A_k + l_k r$).
+        lower: compute the sampled estimate and the certified lower bound.
+        seed: seed of the sampling.
+
+    Raises:
+        InputError: negative or non-finite radius, data of the wrong shape, NaN/inf data.
+
+    Examples:
+        >>> from symlip.network import Network
+        >>> net = Network.from_arrays([[[3.0, 4.0]]], [[0.0]], None)
+        >>> res = param_lipschitz(net, [[3.0, 4.0]], 0.1)   # sqrt(|x|^2 + 1) = sqrt(26)
+        >>> abs(res.upper - 26 ** 0.5) < 1e-12
+        True
+    """
+    r = check_radius(radius)
+    X = check_data(net, data)
+    t0 = time.perf_counter()
+    ci = certified_param_inputs(net, X, r, centre=centre)
+    formula = param_program(net.depth, ci.bounded, ci.centre)
+    t1 = time.perf_counter()
+    pointwise = evaluate_pointwise(formula, ci)
+    t2 = time.perf_counter()
+    hull_inputs = _args(formula, ci, hull=True)
+    enclosure = formula.enclose(hull_inputs)
+    t3 = time.perf_counter()
+    upw = pointwise.upper_max()
+    est, low_enc, witness = None, None, None
+    if lower:
+        est, i, _ = estimate_param_lower(net, X, r, seed=seed)
+        if r > 0:
+            direction = _top_direction(net, X[i])
+            low_enc, witness = certify_param_lower(net, X[i], r, direction)
+            witness = {"kind": "difference_quotient", **witness} if witness else None
+            if not witness:
+                low_enc = None
+    t4 = time.perf_counter()
+    deriv = rec.first_order_derivation(net.depth, bounded=ci.bounded, centre=ci.centre)
+    extra = {
+        "radius": r,
+        "upper_pointwise": upw.upper_str(),
+        "n_points": int(X.shape[0]),
+        "centre_norms": ci.centre,
+        "spectral_method": ci.spectral_method,
+        "timings": {**ci.timings, "interval_eval": (t2 - t1) + (t3 - t2),
+                    "lower": t4 - t3},
+    }
+    per_layer = [{"name": layer.name, "rho_upper": ci.scalars[f"rho_{k}"].upper_str(8),
+                  "beta_upper": ci.scalars[f"beta_{k}"].upper_str(8)}
+                 for k, layer in enumerate(net.layers, start=1)]
+    return BoundResult("param_lipschitz", "l2", enclosure, formula, hull_inputs, deriv,
+                       lower_enclosure=low_enc, estimate=est, per_layer=per_layer,
+                       extra=extra, witness=witness)
+
+
+# ------------------------------------------------------------------------------------
+# CLI / certificate hooks
+# ------------------------------------------------------------------------------------
+
+
+def certify_context(ctx: Any) -> BoundResult:
+    """CLI handler of ``symlip certify --wrt params``."""
+    r = ctx.options.get("radius")
+    if r is None:
+        raise InputError("--wrt params needs --radius R (the radius of the parameter ball)")
+    return param_lipschitz(ctx.model, ctx.data, r, seed=int(ctx.options.get("seed", 0)))
+
+
+def _rebuild(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Enclosure]]:
+    r = check_radius(ctx.options.get("radius"))
+    X = check_data(ctx.model, ctx.data)
+    ci = certified_param_inputs(ctx.model, X, r)
+    formula = param_program(ctx.model.depth, ci.bounded, ci.centre)
+    return formula, _args(formula, ci, hull=True)
+
+
+def _check_lower(ctx: Any, witness: Mapping[str, Any]) -> Enclosure:
+    return quotient_from_witness(ctx.model, witness, check_radius(ctx.options.get("radius")))
+
+
+def _register() -> None:
+    try:
+        from symlip.certificate import QuantitySpec, register_quantity
+    except ImportError:  # pragma: no cover
+        return
+    register_quantity(QuantitySpec("param_lipschitz", _rebuild, _check_lower))
+
+
+_register()

@@ -1,0 +1,600 @@
+r"""The symbolic recursions of the parameter- and gradient-Lipschitz bounds.
+
+A bound on a network of depth $N$ is a *straight-line program*: an ordered list of
+definitions ``(symbol, expression)`` (:class:`Definition`), each a small SymPy
+expression in per-layer input symbols and earlier defined symbols.  Written out as one
+expression the recursion doubles in size every layer (``c_{k-1}`` appears in ``c_k``
+twice), so the program — not the expanded tree — is the single source of truth;
+:class:`RecursiveFormula` evaluates it step by step (floats, mpmath intervals or
+arrays of float intervals), prints it, and stores it compactly in certificates.
+
+Symbols (all nonnegative reals):
+
+=================  ===============================================================
+``r``              radius of the parameter ball $B_r(\bar\theta)$
+``rho_k``          $\rho_k \ge \sup_{B_r}\|W_k\|_2$ ($=\|\bar W_k\|_2 + r$)
+``beta_k``         $\beta_k \ge \sup_{B_r}\|b_k\|_2$ ($=\|\bar b_k\|_2 + r$)
+``n_k``            width of hidden layer $k$
+``K1, K2``         Lipschitz constants of $\sigma$ and $\sigma'$
+``S0, s0``         $\sup|\sigma|$ and $|\sigma(0)|$
+``c_0``            $\|x\|_2$ of a data point
+``A_k``            $\ge \|a_k(\bar\theta; x)\|_2$, centre activation norm ($A_N$: output)
+``Y, E``           $\|y\|_2$ and $\ge\|f(x;\bar\theta) - y\|_2$ (MSE loss)
+``m_k, l_k, c_k``  first-order recursion (defined)
+``g_k, h_k``       second-order recursion (defined)
+=================  ===============================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from symlip.derivation import Derivation, Tex
+from symlip.errors import InputError
+from symlip.formula import Formula, read_srepr
+from symlip.intervals import Enclosure, IntervalArray, interval_lambdify
+
+__all__ = [
+    "Definition",
+    "RecursiveFormula",
+    "first_order_program",
+    "second_order_program",
+    "loss_program",
+    "first_order_derivation",
+    "second_order_derivation",
+    "unrolled_first_order",
+    "uniform_first_order",
+    "R",
+    "K1",
+    "K2",
+    "S0",
+    "s0",
+]
+
+
+def _nn(name: str) -> sp.Symbol:
+    return sp.Symbol(name, nonnegative=True)
+
+
+R = _nn("r")
+K1, K2, S0, s0 = _nn("K1"), _nn("K2"), _nn("S0"), _nn("s0")
+Y, E = _nn("Y"), _nn("E")
+
+
+def rho(k: int) -> sp.Symbol:
+    return _nn(f"rho_{k}")
+
+
+def beta(k: int) -> sp.Symbol:
+    return _nn(f"beta_{k}")
+
+
+def width(k: int) -> sp.Symbol:
+    return _nn(f"n_{k}")
+
+
+def cent(k: int) -> sp.Symbol:
+    """$A_k \\ge \\|a_k(\\bar\\theta; x)\\|$ (k = N: the output $f(x;\\bar\\theta)$)."""
+    return _nn(f"A_{k}")
+
+
+def c(k: int) -> sp.Symbol:
+    return _nn(f"c_{k}")
+
+
+def l(k: int) -> sp.Symbol:  # noqa: E743 - the paper's name
+    return _nn(f"l_{k}")
+
+
+def m(k: int) -> sp.Symbol:
+    return _nn(f"m_{k}")
+
+
+def g(k: int) -> sp.Symbol:
+    return _nn(f"g_{k}")
+
+
+def h(k: int) -> sp.Symbol:
+    return _nn(f"h_{k}")
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One line ``symbol := expr`` of a recursion, with its justification."""
+
+    symbol: sp.Symbol
+    expr: sp.Expr
+    why: str = ""
+
+
+# ------------------------------------------------------------------------------------
+# the program as a formula
+# ------------------------------------------------------------------------------------
+
+
+class RecursiveFormula(Formula):
+    r"""A :class:`~symlip.formula.Formula` given as a straight-line program.
+
+    ``definitions[i]`` may use the inputs and the symbols of earlier definitions; the
+    value of the formula is the last definition's.  ``expr`` is the fully substituted
+    expression (built as a shared DAG, so in linear time); printing it as a tree is
+    exponential in the depth, so :meth:`srepr` and :meth:`latex` print the program.
+
+    All evaluations (:meth:`estimate`, :meth:`enclose`, :meth:`enclose_array`) run the
+    program line by line; each line's interval evaluation encloses its value for every
+    choice of the earlier values in their enclosures, so the last line encloses the
+    formula (interval evaluation is inclusion isotone).
+
+    Examples:
+        >>> a, t = sp.Symbol("a", nonnegative=True), sp.Symbol("t", nonnegative=True)
+        >>> f = RecursiveFormula([Definition(t, 2 * a), Definition(sp.Symbol("u"), t**2 + t)],
+        ...                      [a], name="F")
+        >>> f.estimate(a=1.0), f.enclose({"a": 1}).upper_str()
+        (6.0, '6')
+    """
+
+    def __init__(self, definitions: Sequence[Definition], inputs: Sequence[sp.Symbol],
+                 name: str = "L") -> None:
+        self.definitions = list(definitions)
+        self.inputs = list(inputs)
+        self.name = name
+        known = set(self.inputs)
+        for d in self.definitions:
+            missing = d.expr.free_symbols - known
+            if missing:
+                raise ValueError(f"definition of {d.symbol} in {name} uses undefined symbols "
+                                 f"{sorted(map(str, missing))}")
+            if d.symbol in known:
+                raise ValueError(f"{d.symbol} is defined twice in {name}")
+            known.add(d.symbol)
+        self._by_name = {str(s): s for s in self.inputs}
+        if len(self._by_name) != len(self.inputs):
+            raise ValueError("formula inputs must have distinct names")
+
+    @property
+    def output(self) -> sp.Symbol:
+        return self.definitions[-1].symbol
+
+    @cached_property
+    def expr(self) -> sp.Expr:  # type: ignore[override]
+        """The substituted expression (a DAG; do not print it for deep networks)."""
+        env: dict[sp.Symbol, sp.Expr] = {}
+        for d in self.definitions:
+            env[d.symbol] = d.expr.xreplace(env)
+        return env[self.output]
+
+    # -- views ------------------------------------------------------------------------
+    def program_tuple(self) -> sp.Tuple:
+        return sp.Tuple(*[sp.Tuple(d.symbol, d.expr) for d in self.definitions])
+
+    def srepr(self) -> str:
+        return sp.srepr(self.program_tuple())
+
+    def latex(self) -> str:
+        rows = [rf"{sp.latex(d.symbol)} &= {sp.latex(d.expr)}" for d in self.definitions]
+        return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"
+
+    def text(self) -> str:
+        return "\n".join(f"{d.symbol} := {sp.sstr(d.expr)}" for d in self.definitions)
+
+    @classmethod
+    def from_srepr(cls, text: str, input_names: Sequence[str],  # type: ignore[override]
+                   name: str = "L") -> RecursiveFormula:
+        prog = read_srepr(text)
+        if not isinstance(prog, sp.Tuple):
+            raise ValueError("a recursive formula's srepr must be a Tuple of definitions")
+        defs = [Definition(s, e) for s, e in prog]
+        syms: dict[str, sp.Symbol] = {}
+        for d in defs:
+            for s in d.expr.free_symbols:
+                syms[str(s)] = s
+        return cls(defs, [syms.get(n, _nn(n)) for n in input_names], name)
+
+    def __repr__(self) -> str:
+        return f"RecursiveFormula({self.name}: {len(self.definitions)} definitions)"
+
+    def _repr_latex_(self) -> str:
+        return f"$${self.latex()}$$"
+
+    # -- evaluation ---------------------------------------------------------------------
+    @cached_property
+    def _compiled(self) -> list[tuple[sp.Symbol, list[sp.Symbol], Any, Any, Any]]:
+        out = []
+        for d in self.definitions:
+            args = sorted(d.expr.free_symbols, key=str)
+            out.append((d.symbol, args, d.expr, None, None))
+        return out
+
+    def _run(self, vals: Sequence[Any], kind: str) -> Any:
+        env: dict[sp.Symbol, Any] = dict(zip(self.inputs, vals))
+        cache = self.__dict__.setdefault("_fn_cache", {})
+        for d in self.definitions:
+            key = (d.symbol, kind)
+            if key not in cache:
+                args = sorted(d.expr.free_symbols, key=str)
+                if kind == "float":
+                    from symlip.formula import _NUMPY_MODULES
+
+                    fn = sp.lambdify(args, d.expr, modules=_NUMPY_MODULES)
+                else:
+                    fn = interval_lambdify(args, d.expr, backend=kind)
+                cache[key] = (args, fn)
+            args, fn = cache[key]
+            env[d.symbol] = fn(*[env[a] for a in args])
+        return env[self.output]
+
+    def estimate(self, *args: Any, **kwargs: Any) -> Any:
+        """Float64 value(s) of the program (NumPy, broadcast). Not certified."""
+        vals = [np.asarray(v, dtype=float) if not np.isscalar(v) else float(v)
+                for v in self._ordered(args, kwargs)]
+        out = self._run(vals, "float")
+        return float(out) if np.ndim(out) == 0 else np.asarray(out, dtype=float)
+
+    def enclose(self, *args: Any, **kwargs: Any) -> Enclosure:
+        """Certified enclosure (mpmath intervals); the upper end is rounded up."""
+        return Enclosure.from_interval(self._run(self._ordered(args, kwargs), "mpmath"))
+
+    def enclose_array(self, *args: Any, **kwargs: Any) -> IntervalArray:
+        """Certified enclosures over arrays of input intervals (float interval arrays)."""
+        from symlip.formula import _to_interval_array
+
+        vals = [_to_interval_array(v) for v in self._ordered(args, kwargs)]
+        return IntervalArray._wrap(self._run(vals, "numpy"))
+
+    def substitute(self, values: Mapping[str, Any]) -> list[Definition]:
+        """The program with some inputs replaced by numbers (for worked examples)."""
+        subs = {self._by_name[k]: v for k, v in values.items() if k in self._by_name}
+        return [Definition(d.symbol, d.expr.subs(subs), d.why) for d in self.definitions]
+
+
+# ------------------------------------------------------------------------------------
+# first order: (c_k, m_k, l_k)
+# ------------------------------------------------------------------------------------
+
+
+def _check_depth(depth: int) -> int:
+    if not isinstance(depth, (int, np.integer)) or isinstance(depth, bool) or depth < 1:
+        raise InputError(f"{depth=} must be an integer >= 1")
+    return int(depth)
+
+
+def first_order_program(depth: int, *, bounded: bool = True, centre: bool = True,
+                        output_norm: bool = False) -> tuple[list[Definition], list[sp.Symbol]]:
+    r"""Definitions of $m_k, l_k, c_k$ ($k = 1..N$) and the inputs they use.
+
+    Theorem (first order): for every $\theta, \theta' \in B_r(\bar\theta)$ and every
+    data point $x$, $\|f(x;\theta) - f(x;\theta')\|_2 \le l_N \|\theta - \theta'\|_2$,
+    and $\|a_k(x;\theta)\| \le c_k$ for $\theta \in B_r$.
+
+    Args:
+        depth: $N$, the number of dense layers (linear read-out).
+        bounded: include the option $c_k \le \sqrt{n_k} S_0$ (needs $S_0 < \infty$).
+        centre: include the option $c_k \le A_k + l_k r$ (centre activation norms).
+        output_norm: also define $c_N$ (needed by the MSE loss bound).
+
+    Returns:
+        ``(definitions, inputs)``.
+    """
+    n = _check_depth(depth)
+    defs: list[Definition] = []
+    inputs: list[sp.Symbol] = [R, c(0)]
+    hidden_consts = [K1, s0] + ([S0] if bounded else [])
+    if n > 1:
+        inputs += hidden_consts
+    prev_l: sp.Expr = sp.Integer(0)
+    for k in range(1, n + 1):
+        inputs += [rho(k), beta(k)]
+        hidden = k < n
+        if hidden:
+            inputs.append(width(k))
+        if centre and (hidden or output_norm):
+            inputs.append(cent(k))
+        m_expr = sp.sqrt(c(k - 1) ** 2 + 1 + rho(k) ** 2 * prev_l ** 2)
+        defs.append(Definition(m(k), m_expr, "triangle inequality, $\\|Av\\| \\le \\|A\\|_F"
+                               "\\|v\\|$, Cauchy-Schwarz over the blocks $\\theta_k$, "
+                               "$\\theta_{<k}$"))
+        if hidden:
+            defs.append(Definition(l(k), K1 * m(k), "$\\sigma$ is $K_1$-Lipschitz"))
+            opts = [K1 * (rho(k) * c(k - 1) + beta(k)) + sp.sqrt(width(k)) * s0]
+            if bounded:
+                opts.append(sp.sqrt(width(k)) * S0)
+            if centre:
+                opts.append(cent(k) + l(k) * r_sym())
+            defs.append(Definition(c(k), _min(opts),
+                                   "norm of the activations on the ball"))
+        else:
+            defs.append(Definition(l(k), m(k), "linear read-out"))
+            if output_norm:
+                opts = [rho(k) * c(k - 1) + beta(k)]
+                if centre:
+                    opts.append(cent(k) + l(k) * r_sym())
+                defs.append(Definition(c(k), _min(opts),
+                                       "norm of the output on the ball"))
+        prev_l = l(k)
+    return defs, _dedup(inputs)
+
+
+def r_sym() -> sp.Symbol:
+    return R
+
+
+def _dedup(xs: Sequence[sp.Symbol]) -> list[sp.Symbol]:
+    seen: list[sp.Symbol] = []
+    for x in xs:
+        if x not in seen:
+            seen.append(x)
+    return seen
+
+
+def second_order_program(depth: int, *, bounded: bool = True, centre: bool = True,
+                         output_norm: bool = False) -> tuple[list[Definition], list[sp.Symbol]]:
+    r"""First-order program plus $g_k, h_k$: $\|D^2_\theta f\| \le h_N$ on $B_r$.
+
+    Theorem (second order, needs $K_2 < \infty$): for $\theta, \theta' \in B_r$ and
+    every unit $u$, $\|Df(\theta)[u] - Df(\theta')[u]\| \le h_N \|\theta - \theta'\|$.
+    """
+    n = _check_depth(depth)
+    defs, inputs = first_order_program(n, bounded=bounded, centre=centre,
+                                       output_norm=output_norm)
+    if n > 1:
+        inputs = _dedup(inputs + [K2])
+    out: list[Definition] = []
+    prev_h: sp.Expr = sp.Integer(0)
+    by_k: dict[int, list[Definition]] = {}
+    for d in defs:
+        k = int(str(d.symbol).split("_")[1])
+        by_k.setdefault(k, []).append(d)
+    for k in range(1, n + 1):
+        out += by_k[k]
+        prev_l = l(k - 1) if k > 1 else sp.Integer(0)
+        g_expr = (rho(k) * prev_h + sp.sqrt(rho(k) ** 2 * prev_h ** 2 + 4 * prev_l ** 2)) / 2
+        out.append(Definition(g(k), g_expr, "spectral norm of $[[0, l_{k-1}], "
+                              "[l_{k-1}, \\rho_k h_{k-1}]]$ (block Cauchy-Schwarz)"))
+        if k < n:
+            out.append(Definition(h(k), K2 * m(k) ** 2 + K1 * g(k),
+                                  "product rule; $|\\sigma''| \\le K_2$, "
+                                  "$\\|p \\odot q\\| \\le \\|p\\| \\|q\\|$"))
+        else:
+            out.append(Definition(h(k), g(k), "linear read-out"))
+        prev_h = h(k)
+    return out, inputs
+
+
+#: loss name -> (H, description)
+LOSSES = {
+    "mse": "lambda(f, y) = 1/2 ||f - y||^2 (mean over the data)",
+    "cross-entropy": "lambda(z, y) = -log softmax(z)_y (mean over the data)",
+}
+
+
+def loss_program(depth: int, loss: str, *, bounded: bool = True, centre: bool = True
+                 ) -> tuple[list[Definition], list[sp.Symbol]]:
+    r"""Second-order program plus the loss composition $B = H l_N^2 + G h_N$.
+
+    Per data point, $\|D^2_\theta \lambda(f(x;\theta), y)\| \le B$ on $B_r$; the
+    gradient-Lipschitz constant of the mean loss is at most the mean (or max) of $B$.
+    MSE: $H = 1$, $G = \min(c_N + \|y\|, E + l_N r)$; softmax cross-entropy:
+    $H = 1/2$, $G = \sqrt 2$.
+    """
+    loss = _loss_name(loss)
+    mse = loss == "mse"
+    defs, inputs = second_order_program(depth, bounded=bounded, centre=centre, output_norm=mse)
+    n = depth
+    G = _nn("G")
+    if mse:
+        inputs = _dedup(inputs + [Y] + ([E] if centre else []))
+        opts = [c(n) + Y] + ([E + l(n) * R] if centre else [])
+        defs.append(Definition(G, _min(opts),
+                               "$\\|\\nabla\\lambda\\| = \\|f - y\\|$"))
+        H = sp.Integer(1)
+    else:
+        defs.append(Definition(G, sp.sqrt(2), "$\\|p - y\\|_2^2 \\le \\|p-y\\|_1 "
+                               "\\|p-y\\|_\\infty \\le 2$ on the simplex"))
+        H = sp.Rational(1, 2)
+    defs.append(Definition(_nn("B"), H * l(n) ** 2 + G * h(n),
+                           "chain rule: $D^2\\lambda\\circ f = \\nabla^2\\lambda[Df, Df] + "
+                           "\\nabla\\lambda \\cdot D^2 f$"))
+    return defs, inputs
+
+
+def _loss_name(loss: str) -> str:
+    key = str(loss).strip().lower().replace("_", "-")
+    key = {"ce": "cross-entropy", "crossentropy": "cross-entropy", "l2": "mse"}.get(key, key)
+    if key not in LOSSES:
+        raise InputError(f"loss={loss!r} must be one of {sorted(LOSSES)}")
+    return key
+
+
+# ------------------------------------------------------------------------------------
+# closed forms
+# ------------------------------------------------------------------------------------
+
+
+def unrolled_first_order(depth: int) -> sp.Expr:
+    r"""$l_N^2 = \sum_{k=1}^N (c_{k-1}^2 + 1) \prod_{j=k+1}^{N} \kappa_j^2 \rho_j^2$ with
+    $\kappa_j = K_1$ for hidden $j$ and $\kappa_N = 1$ ... in the symbols ``c_k``.
+
+    (Unrolling $l_k^2 = K_1^2 (c_{k-1}^2 + 1 + \rho_k^2 l_{k-1}^2)$, $l_N^2 = c_{N-1}^2 + 1
+    + \rho_N^2 l_{N-1}^2$.)  The hidden factor $K_1^2$ of layer $k$ itself multiplies
+    its own term: $l_N^2 = \sum_k (c_{k-1}^2+1)\,\rho_{k+1}^2\cdots\rho_N^2\,K_1^{2(N-k)}$.
+    """
+    n = _check_depth(depth)
+    terms = []
+    for k in range(1, n + 1):
+        prod = sp.Mul(*[rho(j) ** 2 for j in range(k + 1, n + 1)])
+        terms.append((c(k - 1) ** 2 + 1) * prod * K1 ** (2 * (n - k)))
+    return sp.Add(*terms)
+
+
+def uniform_first_order() -> tuple[sp.Expr, sp.Expr, Derivation]:
+    r"""Closed form of the uniform recursion, solved by :func:`sympy.rsolve`.
+
+    With $\rho_k = \rho$ and $c_{k} \le c$ for all $k$, $L_k = l_k^2$ satisfies
+    $L_k = K_1^2 (c^2 + 1) + K_1^2 \rho^2 L_{k-1}$, $L_0 = 0$ (hidden layers), and the
+    read-out gives $l_N^2 = c^2 + 1 + \rho^2 L_{N-1}$.
+
+    Returns:
+        ``(L_k, l_N^2, derivation)`` in the symbols ``k``, ``N``, ``rho``, ``c``, ``K1``.
+    """
+    k, N = sp.symbols("k N", integer=True, nonnegative=True)
+    rh, cc = _nn("rho"), _nn("c")
+    Lf = sp.Function("L")
+    rec = Lf(k) - K1 ** 2 * (cc ** 2 + 1) - K1 ** 2 * rh ** 2 * Lf(k - 1)
+    sol = sp.rsolve(rec, Lf(k), {Lf(0): 0})
+    sol = sp.simplify(sol)
+    lN2 = sp.simplify(cc ** 2 + 1 + rh ** 2 * sol.subs(k, N - 1))
+    d = Derivation("Uniform layers: closed form of the first-order recursion")
+    d.assume("$\\rho_k = \\rho$ and $c_{k} \\le c$ for every layer")
+    d.step(Lf(k), "=", K1 ** 2 * (cc ** 2 + 1) + K1 ** 2 * rh ** 2 * Lf(k - 1),
+           "$L_k = l_k^2$, hidden layers, $L_0 = 0$")
+    d.step(Lf(k), "=", sol, "sympy.rsolve")
+    d.step(Tex("l_N^2"), "=", lN2, "linear read-out: $l_N^2 = c^2 + 1 + \\rho^2 L_{N-1}$")
+    return sol, lN2, d
+
+
+# ------------------------------------------------------------------------------------
+# derivations
+# ------------------------------------------------------------------------------------
+
+
+def first_order_derivation(depth: int | None = None, *, bounded: bool = True,
+                           centre: bool = True) -> Derivation:
+    r"""The proof of the first-order bound, step by step (for a generic layer $k$),
+    followed by the recursion unrolled for ``depth`` layers (if given)."""
+    d = Derivation("Parameter-Lipschitz bound of a feed-forward network on a ball")
+    d.assume("$z_k = W_k a_{k-1} + b_k$, $a_k = \\sigma(z_k)$ ($k<N$), $f = z_N$; "
+             "$a_0 = x$")
+    d.assume("$\\theta, \\theta' \\in B_r(\\bar\\theta)$ (Euclidean norm of the flattened "
+             "parameters), $\\Delta = \\theta - \\theta'$, $\\Delta_k = (\\Delta W_k, "
+             "\\Delta b_k)$")
+    d.assume("$\\sigma$ componentwise with $|\\sigma(s)-\\sigma(t)| \\le K_1|s-t|$, "
+             "$|\\sigma| \\le S_0$, $|\\sigma(0)| = s_0$")
+    k = sp.Symbol("k")
+    rk, bk, ck1, lk1 = _nn("rho_k"), _nn("beta_k"), _nn("c_{k-1}"), _nn("l_{k-1}")
+    lk, mk = _nn("l_k"), _nn("m_k")
+    d.step(Tex(r"\|W_k\|_2"), "<=", Tex(r"\|\bar W_k\|_2 + \|W_k - \bar W_k\|_F"),
+           "triangle inequality, $\\|\\cdot\\|_2 \\le \\|\\cdot\\|_F$")
+    d.then("<=", rk, "$\\|W_k - \\bar W_k\\|_F \\le \\|\\theta - \\bar\\theta\\| \\le r$, "
+           "$\\rho_k := \\|\\bar W_k\\|_2 + r$ (likewise $\\beta_k := \\|\\bar b_k\\| + r$)")
+    d.step(Tex(r"\|z_k - z_k'\|"), "=",
+           Tex(r"\|\Delta W_k\, a_{k-1} + \Delta b_k + W_k'(a_{k-1} - a_{k-1}')\|"),
+           "expand $W a + b - W' a' - b'$")
+    d.then("<=", Tex(r"\|[\Delta W_k\ \Delta b_k]\|_F \sqrt{\|a_{k-1}\|^2 + 1} + "
+                     r"\|W_k'\|_2 \|a_{k-1} - a_{k-1}'\|"),
+           "triangle inequality; $\\|Av\\| \\le \\|A\\|_2\\|v\\| \\le \\|A\\|_F\\|v\\|$ with "
+           "$v = (a_{k-1}, 1)$")
+    d.then("<=", Tex(r"\sqrt{c_{k-1}^2+1}\,\|\Delta_k\| + \rho_k l_{k-1} \|\Delta_{<k}\|"),
+           "induction hypotheses $\\|a_{k-1}\\| \\le c_{k-1}$, "
+           "$\\|a_{k-1} - a'_{k-1}\\| \\le l_{k-1}\\|\\Delta_{<k}\\|$")
+    d.then("<=", Tex(r"\sqrt{c_{k-1}^2 + 1 + \rho_k^2 l_{k-1}^2}\;\|\Delta_{\le k}\| = "
+                     r"m_k \|\Delta_{\le k}\|"),
+           "Cauchy-Schwarz: $\\alpha s + \\beta t \\le \\sqrt{\\alpha^2+\\beta^2}"
+           "\\sqrt{s^2+t^2}$, $\\|\\Delta_k\\|^2 + \\|\\Delta_{<k}\\|^2 = "
+           "\\|\\Delta_{\\le k}\\|^2$")
+    d.step(Tex(r"\|a_k - a_k'\|"), "<=", Tex(r"K_1 \|z_k - z_k'\| \le K_1 m_k "
+                                              r"\|\Delta_{\le k}\| =: l_k\|\Delta_{\le k}\|"),
+           "$\\sigma$ componentwise $K_1$-Lipschitz (hidden layers; $l_N = m_N$ for the "
+           "linear read-out)")
+    d.step(Tex(r"\|a_k\|"), "<=", Tex(r"\|\sigma(z_k) - \sigma(0)\| + \|\sigma(0)\mathbf 1\|"
+                                       r"\le K_1(\rho_k c_{k-1} + \beta_k) + \sqrt{n_k} s_0"),
+           "triangle inequality, $\\|z_k\\| \\le \\rho_k c_{k-1} + \\beta_k$")
+    if bounded:
+        d.step(Tex(r"\|a_k\|"), "<=", Tex(r"\sqrt{n_k}\, S_0"), "$|\\sigma| \\le S_0$")
+    if centre:
+        d.step(Tex(r"\|a_k(\theta)\|"), "<=",
+               Tex(r"\|a_k(\bar\theta)\| + l_k \|\theta - \bar\theta\| \le A_k + l_k r"),
+               "the Lipschitz bound just proved, applied to $(\\theta, \\bar\\theta)$; "
+               "$A_k$ a certified upper bound of $\\|a_k(\\bar\\theta)\\|$")
+    d.step(Tex(r"\|f(x;\theta) - f(x;\theta')\|"), "<=",
+           Tex(r"l_N \|\theta - \theta'\|"), "induction over $k = 1, \\dots, N$, "
+           "$l_0 = 0$, $c_0 = \\|x\\|$")
+    d.conclude("$l_N$ is a Lipschitz constant of $\\theta \\mapsto f(x;\\theta)$ on "
+               "$B_r(\\bar\\theta)$ for every data point $x$ (no differentiability needed).")
+    if depth is not None:
+        d.section(program_derivation(*first_order_program(depth, bounded=bounded,
+                                                           centre=centre),
+                                     f"The recursion for N = {depth}"))
+        if depth <= 12:
+            un = Derivation("Unrolled (structure of the bound)")
+            un.step(l(depth) ** 2, "<=", unrolled_first_order(depth),
+                    "unroll $l_k^2 = K_1^2 m_k^2$; compare $\\|\\nabla_\\theta f\\|^2 = "
+                    "\\sum_k \\|\\delta_k\\|^2(\\|a_{k-1}\\|^2+1)$")
+            d.section(un)
+    return d
+
+
+def second_order_derivation(depth: int | None = None, *, loss: str | None = None,
+                            bounded: bool = True, centre: bool = True) -> Derivation:
+    r"""The proof of the gradient-Lipschitz (smoothness) bound, step by step."""
+    d = Derivation("Lipschitz bound of the parameter gradient (smoothness) on a ball")
+    d.assume("everything of the first-order bound, and $|\\sigma'(s) - \\sigma'(t)| \\le "
+             "K_2|s - t|$ ($K_2 < \\infty$)")
+    d.assume("$h_k$ bounds the bilinear map $D^2_\\theta a_k$: $\\|D^2 a_k[u,v]\\| \\le h_k "
+             "\\|u\\|\\|v\\|$ on $B_r$; $h_0 = 0$")
+    d.step(Tex(r"D^2 z_k[u,v]"), "=",
+           Tex(r"U_k\, D a_{k-1}[v] + V_k\, D a_{k-1}[u] + W_k D^2 a_{k-1}[u,v]"),
+           "product rule on $W_k a_{k-1} + b_k$ ($U_k, V_k$: the $W_k$-blocks of $u, v$)")
+    d.step(Tex(r"\|D^2 z_k[u,v]\|"), "<=",
+           Tex(r"\begin{pmatrix}\|u_k\| & \|u_{<k}\|\end{pmatrix}"
+               r"\begin{pmatrix}0 & l_{k-1}\\ l_{k-1} & \rho_k h_{k-1}\end{pmatrix}"
+               r"\begin{pmatrix}\|v_k\|\\ \|v_{<k}\|\end{pmatrix}"),
+           "$\\|U_k\\|_2 \\le \\|u_k\\|$, $\\|Da_{k-1}[v]\\| \\le l_{k-1}\\|v_{<k}\\|$, "
+           "$\\|W_k\\|_2 \\le \\rho_k$")
+    d.then("<=", Tex(r"g_k \|u\|\|v\|,\quad g_k = \tfrac12\Big(\rho_k h_{k-1} + "
+                     r"\sqrt{\rho_k^2 h_{k-1}^2 + 4 l_{k-1}^2}\Big)"),
+           "Cauchy-Schwarz; $g_k$ is the spectral norm of the symmetric $2\\times2$ matrix")
+    d.step(Tex(r"D^2 a_k[u,v]"), "=", Tex(r"\sigma''(z_k)\odot Dz_k[u]\odot Dz_k[v] + "
+                                           r"\sigma'(z_k) \odot D^2 z_k[u,v]"),
+           "chain rule (for $C^{1,1}$ $\\sigma$ the same bound follows from difference "
+           "quotients of $Da_k$)")
+    d.step(Tex(r"\|D^2 a_k[u,v]\|"), "<=", Tex(r"(K_2 m_k^2 + K_1 g_k)\|u\|\|v\| = "
+                                                r"h_k\|u\|\|v\|"),
+           "$\\|p\\odot q\\|_2 \\le \\|p\\|_\\infty\\|q\\|_2 \\le \\|p\\|_2\\|q\\|_2$, "
+           "$\\|Dz_k[u]\\| \\le m_k\\|u\\|$; $h_N = g_N$ for the linear read-out")
+    if loss is not None:
+        lname = _loss_name(loss)
+        d.step(Tex(r"\|D^2_\theta L\|"), "<=",
+               Tex(r"\frac1n\sum_{i}\big(H\, l_N(x_i)^2 + G(x_i)\, h_N(x_i)\big)"),
+               "$D^2(\\lambda\\circ f) = \\nabla^2\\lambda[Df, Df] + \\nabla\\lambda \\cdot "
+               "D^2 f$, $\\|\\nabla^2\\lambda\\| \\le H$, $\\|\\nabla\\lambda\\| \\le G$, "
+               "triangle inequality over the mean")
+        if lname == "mse":
+            d.step(Tex("H"), "=", 1, "$\\nabla^2_f \\tfrac12\\|f-y\\|^2 = I$")
+            d.step(Tex("G"), "=", Tex(r"\min(c_N + \|y\|,\ E + l_N r)"),
+                   "$\\|f(\\theta) - y\\| \\le \\|f(\\theta)\\| + \\|y\\|$ and "
+                   "$\\le \\|f(\\bar\\theta)-y\\| + l_N r$")
+        else:
+            d.step(Tex("H"), "=", sp.Rational(1, 2),
+                   "$\\nabla^2 = \\mathrm{diag}(p) - pp^T$, $v^T(\\cdot)v = "
+                   "\\mathrm{Var}_p(v) \\le \\tfrac14(\\max v - \\min v)^2 \\le \\tfrac12$ "
+                   "(Popoviciu)")
+            d.step(Tex("G"), "=", sp.sqrt(2), "$\\|p - y\\|_2^2 \\le \\|p-y\\|_1\\|p-y\\|_\\infty"
+                   " \\le 2\\cdot 1$ for $p, y$ in the simplex")
+        d.conclude("$\\|\\nabla L(\\theta) - \\nabla L(\\theta')\\| \\le L_{grad}"
+                   "\\|\\theta - \\theta'\\|$ on the convex ball (mean value theorem).")
+    if depth is not None:
+        if loss is None:
+            prog = second_order_program(depth, bounded=bounded, centre=centre)
+        else:
+            prog = loss_program(depth, loss, bounded=bounded, centre=centre)
+        d.section(program_derivation(*prog, f"The recursion for N = {depth}"))
+    return d
+
+
+def program_derivation(defs: Sequence[Definition], inputs: Sequence[sp.Symbol],
+                       title: str) -> Derivation:
+    d = Derivation(title)
+    for df in defs:
+        d.step(df.symbol, ":=", df.expr, df.why)
+    return d
+
+
+def _min(opts: Sequence[sp.Expr]) -> sp.Expr:
+    """``Min`` of the options without SymPy's (slow, assumption-driven) simplification."""
+    return opts[0] if len(opts) == 1 else sp.Min(*opts, evaluate=False)
