@@ -166,7 +166,7 @@ def _exp_rational(h: sp.Expr, x: sp.Symbol) -> tuple[sp.Symbol, sp.Expr] | None:
 
 
 def _check_tail_limit(h: sp.Expr, x: sp.Symbol, end: sp.Expr, lim: sp.Expr) -> None:
-    """Guard against wrong SymPy limits (seen: ``limit(silu'.rewrite(exp), x, oo) = 0``).
+    r"""Guard against wrong SymPy limits (seen: ``limit(silu'.rewrite(exp), x, oo) = 0``).
 
     When :func:`~symlip.sup.exp_tail_enclosure` applies, it encloses h on the whole tail
     $|x| \ge 40$ rigorously, so a finite limit must lie in that enclosure.
@@ -206,7 +206,7 @@ def _critical_points(h: sp.Expr, x: sp.Symbol, a: sp.Expr, b: sp.Expr,
             return [], True
         if isinstance(roots, sp.FiniteSet) or roots is sp.S.EmptySet:
             d.step(Tex(rf"{name}'(x) = 0"), "=>", sp.Eq(sp.factor(num), 0),
-                   f"critical points of ${name}$ ($d/dx = u\, d/du$), $u \in "
+                   rf"critical points of ${name}$ ($d/dx = u\, d/du$), $u \in "
                    f"({sp.latex(ua)}, {sp.latex(ub)})$")
             d.step(Tex("u"), "in", roots, "all real roots of the polynomial (complete)")
             return [(sp.log(r), sp.simplify(hu.subs(u, r))) for r in roots], True
