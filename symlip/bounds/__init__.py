@@ -11,3 +11,4 @@
 from symlip.bounds import recursion  # noqa: F401  (first: param/smooth build on it)
 from symlip.bounds import input as _input  # noqa: F401
 from symlip.bounds import param  # noqa: F401
+from symlip.bounds import smooth  # noqa: F401

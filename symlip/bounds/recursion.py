@@ -295,15 +295,15 @@ def first_order_program(depth: int, *, bounded: bool = True, centre: bool = True
             inputs.append(width(k))
         if centre and (hidden or output_norm):
             inputs.append(cent(k))
-        m_expr = sp.sqrt(c(k - 1) ** 2 + 1 + rho(k) ** 2 * prev_l ** 2)
+        m_expr = _sqrt(c(k - 1) ** 2 + 1 + rho(k) ** 2 * prev_l ** 2)
         defs.append(Definition(m(k), m_expr, "triangle inequality, $\\|Av\\| \\le \\|A\\|_F"
                                "\\|v\\|$, Cauchy-Schwarz over the blocks $\\theta_k$, "
                                "$\\theta_{<k}$"))
         if hidden:
             defs.append(Definition(l(k), K1 * m(k), "$\\sigma$ is $K_1$-Lipschitz"))
-            opts = [K1 * (rho(k) * c(k - 1) + beta(k)) + sp.sqrt(width(k)) * s0]
+            opts = [K1 * (rho(k) * c(k - 1) + beta(k)) + _sqrt(width(k)) * s0]
             if bounded:
-                opts.append(sp.sqrt(width(k)) * S0)
+                opts.append(_sqrt(width(k)) * S0)
             if centre:
                 opts.append(cent(k) + l(k) * r_sym())
             defs.append(Definition(c(k), _min(opts),
@@ -353,7 +353,7 @@ def second_order_program(depth: int, *, bounded: bool = True, centre: bool = Tru
     for k in range(1, n + 1):
         out += by_k[k]
         prev_l = l(k - 1) if k > 1 else sp.Integer(0)
-        g_expr = (rho(k) * prev_h + sp.sqrt(rho(k) ** 2 * prev_h ** 2 + 4 * prev_l ** 2)) / 2
+        g_expr = (rho(k) * prev_h + _sqrt(rho(k) ** 2 * prev_h ** 2 + 4 * prev_l ** 2)) / 2
         out.append(Definition(g(k), g_expr, "spectral norm of $[[0, l_{k-1}], "
                               "[l_{k-1}, \\rho_k h_{k-1}]]$ (block Cauchy-Schwarz)"))
         if k < n:
@@ -598,3 +598,8 @@ def program_derivation(defs: Sequence[Definition], inputs: Sequence[sp.Symbol],
 def _min(opts: Sequence[sp.Expr]) -> sp.Expr:
     """``Min`` of the options without SymPy's (slow, assumption-driven) simplification."""
     return opts[0] if len(opts) == 1 else sp.Min(*opts, evaluate=False)
+
+
+def _sqrt(e: sp.Expr) -> sp.Expr:
+    """``sqrt`` without SymPy's assumption queries (slow on long sums)."""
+    return sp.Pow(e, sp.S.Half, evaluate=False)
