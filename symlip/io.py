@@ -455,7 +455,7 @@ def _activation_metadata(net: Network) -> dict[str, str]:
 def _state_keys(net: Network) -> list[str]:
     names = net.layer_names
     if all(n.isdigit() for n in names) and all(
-        int(a) < int(b) for a, b in zip(names, names[1:])
+        int(a) < int(b) for a, b in zip(names, names[1:], strict=False)
     ):
         return names
     return [str(2 * k) for k in range(net.depth)]
@@ -487,7 +487,7 @@ def save(
         raise InputError("metadata must map strings to strings")
     md.update(_activation_metadata(network))
     tensors: dict[str, np.ndarray] = {}
-    for key, layer in zip(_state_keys(network), network.layers):
+    for key, layer in zip(_state_keys(network), network.layers, strict=False):
         tensors[f"{key}.weight"] = np.ascontiguousarray(layer.weight, dtype=np.float64)
         tensors[f"{key}.bias"] = np.ascontiguousarray(layer.bias, dtype=np.float64)
     p.parent.mkdir(parents=True, exist_ok=True)

@@ -41,11 +41,13 @@ from symlip.intervals import (
     Enclosure,
     IntervalArray,
     UnsupportedOperation,
+    _iv_from,
+    _mk,
+    _mpf_to_float,
     interval_lambdify,
     working_precision,
 )
 from symlip.intervals import _endpoints as _iv_endpoints
-from symlip.intervals import _iv_from, _mk, _mpf_to_float
 
 __all__ = ["DenseLayer", "Network", "Trace", "check_chain", "check_real_array"]
 
@@ -195,7 +197,7 @@ class DenseLayer:
 
 def check_chain(layers: Sequence[DenseLayer], error: type[SymlipError] = InputError) -> None:
     """Raise ``error`` unless each layer's input width is the previous output width."""
-    for prev, cur in zip(layers, layers[1:]):
+    for prev, cur in zip(layers, layers[1:], strict=False):
         if cur.shape[1] != prev.shape[0]:
             raise error(
                 f"layer {cur.name!r} weight has shape {cur.shape} (input width "
@@ -333,7 +335,8 @@ class Network:
         weights, biases = list(weights), list(biases)
         if len(weights) != len(biases):
             raise InputError(f"{len(weights)} weight matrices but {len(biases)} bias vectors")
-        layers = [DenseLayer(w, b, str(2 * k)) for k, (w, b) in enumerate(zip(weights, biases))]
+        pairs = enumerate(zip(weights, biases, strict=True))
+        layers = [DenseLayer(w, b, str(2 * k)) for k, (w, b) in pairs]
         if isinstance(activation, (str, AbstractActivation)) or activation is None:
             acts: Any = None if activation is None else _resolve_activation(activation, param)
         else:
@@ -609,7 +612,8 @@ class Network:
           interval vector $[l, h]$ is enclosed exactly by
           $[W^+ l + W^- h + b,\; W^+ h + W^- l + b]$ ($W^\pm$ the positive/negative
           parts of $W$, exact); each bound is one dot product $A v$, $A = [W^+, W^-, b]$,
-          with at most $k = n + 1$ non-zero products per row, evaluated by BLAS in any order (FMA or not), whose error is at
+          with at most $k = n + 1$ non-zero products per row, evaluated by BLAS in
+          any order (FMA or not), whose error is at
           most $\gamma_k |A|\,|v| + k\eta$ ($\gamma_k = ku/(1-ku)$, $u = 2^{-53}$,
           $\eta = 2^{-1074}$ for underflow; Higham, *Accuracy and Stability*, (3.5)).
           $|A|\,|v|$ is itself computed in floating point, so its exact value is at
@@ -624,7 +628,9 @@ class Network:
           vectorised rigorous version.
         * ``prec=<bits>``: the affine sums are computed *exactly* in integer arithmetic
           and rounded once outward to ``prec`` bits; the activation runs in mpmath
-          intervals at ``prec`` bits.  Slower; widths shrink like $2^{-\text{prec}}$.
+          intervals at ``prec`` bits.  Widths shrink like $2^{-\text{prec}}$.  On
+          small networks the activation dominates and ``prec=100`` costs about as
+          much as the float64 path; on wide ReLU networks it is ~100x slower.
 
         Args:
             x: ``n0`` values: floats (taken as the doubles they are),
@@ -650,7 +656,7 @@ class Network:
                 lo, hi = self._affine_float(k, lo, hi)
                 if k < self.depth - 1:
                     lo, hi = self._activation_float(k, lo, hi)
-            return [Enclosure.from_floats(a, b) for a, b in zip(lo, hi)]
+            return [Enclosure.from_floats(a, b) for a, b in zip(lo, hi, strict=False)]
         prec = int(prec)
         if prec < 53:
             raise InputError(f"{prec=} must be >= 53 (or None for the float64 path)")
@@ -661,7 +667,7 @@ class Network:
             los, his = self._affine_exact(k, los, his, prec)
             if k < self.depth - 1:
                 los, his = self._activation_mp(k, los, his, prec)
-        return [Enclosure(a, b) for a, b in zip(los, his)]
+        return [Enclosure(a, b) for a, b in zip(los, his, strict=False)]
 
     def _input_bounds(self, x: Any) -> tuple[np.ndarray, np.ndarray, tuple | None]:
         """Float64 bounds ``lo <= x <= hi`` of the input (rounded outward), and the exact
@@ -764,7 +770,7 @@ class Network:
         f = _mp_interval_sigma(self._activations[k], prec)
         out_lo, out_hi = [], []
         with working_precision(prec):
-            for i, (a, b) in enumerate(zip(los, his)):
+            for i, (a, b) in enumerate(zip(los, his, strict=False)):
                 r = f(_iv_from(a, b), i)
                 ra, rb = _iv_endpoints(r)
                 if not (mpmath.isfinite(ra) and mpmath.isfinite(rb)):

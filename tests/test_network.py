@@ -21,7 +21,8 @@ ALL = SMOOTH + ["relu", "leaky_relu", "elu"]
 
 
 def random_net(rng, widths, act="tanh", scale=1.0):
-    ws = [rng.normal(size=(o, i)) * scale / math.sqrt(i) for i, o in zip(widths, widths[1:])]
+    pairs = zip(widths, widths[1:], strict=False)
+    ws = [rng.normal(size=(o, i)) * scale / math.sqrt(i) for i, o in pairs]
     bs = [rng.normal(size=o) * 0.3 for o in widths[1:]]
     return Network.from_arrays(ws, bs, act)
 
@@ -42,7 +43,7 @@ NP_ACT = {
 
 def reference_forward(ws, bs, act, x):
     a = x
-    for k, (w, b) in enumerate(zip(ws, bs)):
+    for k, (w, b) in enumerate(zip(ws, bs, strict=False)):
         a = a @ w.T + b
         if k < len(ws) - 1:
             a = NP_ACT[act](a)
@@ -77,7 +78,7 @@ def test_mixed_activations():
     bs = [np.zeros(4), np.zeros(4), np.zeros(1)]
     net = Network.from_arrays(ws, bs, ["tanh", "relu"])
     with pytest.raises(InputError, match="different activations"):
-        net.activation
+        _ = net.activation
     x = rng.normal(size=(5, 2))
     ref = np.maximum(np.tanh(x @ ws[0].T) @ ws[1].T, 0) @ ws[2].T
     np.testing.assert_allclose(net.forward(x), ref, rtol=1e-13, atol=1e-14)
@@ -200,7 +201,7 @@ def test_param_jacobian_vs_finite_differences(act):
     for x in rng.normal(size=(2, 2)):
         jac = net.param_jacobian(x)
         assert jac.shape == (2, net.n_params)
-        fd = _central_fd(lambda t: net.with_params(t).forward(x), theta, 1e-5)
+        fd = _central_fd(lambda t, x=x: net.with_params(t).forward(x), theta, 1e-5)
         np.testing.assert_allclose(jac, fd, rtol=1e-6, atol=1e-7)
 
 
@@ -247,8 +248,8 @@ def mp_forward(net, act_name, x, prec=300):
     with mpmath.workprec(prec):
         a = [mpmath.mpf(float(v)) for v in x]
         for k, layer in enumerate(net.layers):
-            z = [mpmath.fsum(mpmath.mpf(float(w)) * aj for w, aj in zip(row, a))
-                 + mpmath.mpf(float(b)) for row, b in zip(layer.weight, layer.bias)]
+            z = [mpmath.fsum(mpmath.mpf(float(w)) * aj for w, aj in zip(row, a, strict=False))
+                 + mpmath.mpf(float(b)) for row, b in zip(layer.weight, layer.bias, strict=False)]
             a = [sig(v) for v in z] if k < net.depth - 1 else z
         return a
 
@@ -262,7 +263,7 @@ def test_interval_forward_encloses_high_precision(act, prec):
         encs = net.interval_forward(x, prec=prec)
         ref = mp_forward(net, act, x)
         fl = net.forward(x)
-        for e, r, f in zip(encs, ref, fl):
+        for e, r, f in zip(encs, ref, fl, strict=False):
             assert e.lower <= r <= e.upper, (e, r)
             width = float(e.width)
             assert width <= (1e-12 if prec is None else 1e-25) * max(1.0, abs(f))
@@ -279,7 +280,7 @@ def test_interval_forward_property(seed, widths, act, scale):
     net = random_net(rng, widths, act, scale)
     x = rng.normal(size=widths[0]) * scale
     ref = mp_forward(net, act, x, prec=200)
-    for e, r in zip(net.interval_forward(x), ref):
+    for e, r in zip(net.interval_forward(x), ref, strict=False):
         assert e.lower <= r <= e.upper
 
 

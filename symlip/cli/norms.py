@@ -74,6 +74,6 @@ def run(args: argparse.Namespace) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     print(f"model: {doc['model']['path']} (sha256 {doc['model']['sha256'][:16]}...)")
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip())
     print("certified: upper ends rounded up, lower ends rounded down")
     return 0
