@@ -159,10 +159,29 @@ def _fmt_point(p: sp.Expr) -> str:
 def _exp_rational(h: sp.Expr, x: sp.Symbol) -> tuple[sp.Symbol, sp.Expr] | None:
     """``(u, H)`` with ``h(x) = H(e^x)`` and H rational in u, when h has that form."""
     u = sp.Symbol("u", positive=True)
-    hu = sp.simplify(h.rewrite(sp.exp).subs(sp.exp(x), u))
+    hu = h.rewrite(sp.exp).subs(sp.exp(x), u)
+    if hu.has(x) or not hu.has(u):
+        return None
+    hu = sp.simplify(hu)
     if hu.has(x) or not hu.has(u) or not hu.is_rational_function(u):
         return None
     return u, hu
+
+
+def _limit(h: sp.Expr, x: sp.Symbol, end: sp.Expr, direction: str) -> sp.Expr:
+    """``sympy.limit``, guarded by :func:`_check_tail_limit`; retried on a second form."""
+    e = h.rewrite(sp.exp)
+    forms = (sp.together(e), e) if h.has(sigmoid) else (e, sp.together(e))  # faster first
+    for i, form in enumerate(forms):
+        lim = sp.limit(form, x, end, direction)
+        try:
+            _check_tail_limit(h, x, end, lim)
+        except ValueError:
+            if i == len(forms) - 1:
+                raise
+            continue
+        return lim
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _check_tail_limit(h: sp.Expr, x: sp.Symbol, end: sp.Expr, lim: sp.Expr) -> None:
@@ -279,8 +298,7 @@ def sup_abs(h: Any, x: sp.Symbol, a: Any = -sp.oo, b: Any = sp.oo,
         if er is not None:  # limits of a rational function of u = e^x
             lim = sp.limit(er[1], er[0], _u_of(end), direction)
         else:
-            lim = sp.limit(sp.together(h.rewrite(sp.exp)), x, end, direction)
-            _check_tail_limit(h, x, end, lim)
+            lim = _limit(h, x, end, direction)
         if end.is_finite:
             why = f"limit at the break point {end} (from {'right' if direction == '+' else 'left'})"
             lim_tex = rf"\lim_{{x \to {sp.latex(end)}^{direction}}}"
