@@ -61,6 +61,8 @@ __all__ = [
     "iv_tanh",
     "iv_atan",
     "outward_decimal",
+    "exact_hex",
+    "parse_exact_hex",
     "parse_decimal_enclosure",
     "to_interval",
     "working_precision",
@@ -345,16 +347,54 @@ class Enclosure:
     def upper_str(self, digits: int = 17) -> str:
         return outward_decimal(self.upper, digits, up=True)
 
-    def to_dict(self, digits: int = 17) -> dict[str, str]:
-        """``{"lower": ..., "upper": ...}`` as decimal strings rounded outward."""
-        return {"lower": self.lower_str(digits), "upper": self.upper_str(digits)}
+    def to_dict(self, digits: int = 17, exact: bool = False) -> dict[str, str]:
+        """``{"lower": ..., "upper": ...}`` as decimal strings rounded outward; with
+        ``exact=True`` also ``"lower_exact"``/``"upper_exact"``: the binary endpoints
+        exactly, as ``"[-]0x<hex mantissa>p<exponent>"`` (see :func:`exact_hex`)."""
+        d = {"lower": self.lower_str(digits), "upper": self.upper_str(digits)}
+        if exact:
+            d["lower_exact"] = exact_hex(self.lower)
+            d["upper_exact"] = exact_hex(self.upper)
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, str]) -> Enclosure:
-        return parse_decimal_enclosure(d["lower"], d["upper"])
+        """Inverse of :meth:`to_dict`; exact endpoints are used when present and must lie
+        inside the decimal ones (else ``ValueError``: the numbers were edited)."""
+        dec = parse_decimal_enclosure(d["lower"], d["upper"])
+        if "lower_exact" not in d and "upper_exact" not in d:
+            return dec
+        ex = cls(parse_exact_hex(d["lower_exact"]), parse_exact_hex(d["upper_exact"]))
+        if not (dec.lower <= ex.lower and ex.upper <= dec.upper):
+            raise ValueError(f"decimal endpoints [{d['lower']}, {d['upper']}] do not enclose "
+                             "the exact ones: the numbers were edited")
+        return ex
 
     def __repr__(self) -> str:
         return f"[{self.lower_str(12)}, {self.upper_str(12)}]"
+
+
+def exact_hex(x: mpmath.mpf) -> str:
+    """An mpf exactly as ``"[-]0x<hex mantissa>p<binary exponent>"`` (``"inf"``, ``"-inf"``)."""
+    x = _exact(x)
+    if mpmath.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    sign, man, exp, _ = x._mpf_
+    return f"{'-' if sign else ''}0x{int(man):x}p{int(exp)}"
+
+
+def parse_exact_hex(s: str) -> mpmath.mpf:
+    """Inverse of :func:`exact_hex` (exact; raises ``ValueError`` on malformed text)."""
+    s = str(s).strip()
+    if s in ("inf", "-inf"):
+        return mpmath.inf if s == "inf" else -mpmath.inf
+    neg = s.startswith("-")
+    body = s[1:] if neg else s
+    if not body.startswith("0x") or "p" not in body:
+        raise ValueError(f"{s!r} is not an exact binary number '0x<hex>p<exp>'")
+    man_s, exp_s = body[2:].split("p", 1)
+    man, exp = int(man_s, 16), int(exp_s)
+    return _mk(from_man_exp(-man if neg else man, exp))
 
 
 def parse_decimal_enclosure(lower: str, upper: str, prec: int = 113) -> Enclosure:
@@ -764,6 +804,19 @@ def _iv_log(x: iv.mpf) -> iv.mpf:
     return iv.log(x)
 
 
+def _iv_heaviside(x: iv.mpf, h0: Any = None) -> iv.mpf:
+    """Heaviside step on an interval: 0 left of 0, 1 right of 0, H(0) = h0 (default 1/2)."""
+    lo, hi = _endpoints(x)
+    vals = []
+    if lo < 0:
+        vals.append(iv.mpf(0))
+    if hi > 0:
+        vals.append(iv.mpf(1))
+    if lo <= 0 <= hi:
+        vals.append(iv.mpf(0.5) if h0 is None else h0)
+    return _iv_hull(vals)
+
+
 def _sigmoid_point(x: iv.mpf) -> iv.mpf:
     return 1 / (1 + iv.exp(-x))
 
@@ -780,6 +833,7 @@ _IV_FUNCS: dict[type, Callable[..., Any]] = {
     sp.erf: iv_erf,
     sp.erfc: iv_erfc,
     sp.Abs: _iv_abs,
+    sp.Heaviside: _iv_heaviside,
     sp.Max: _iv_max,
     sp.Min: _iv_min,
 }
