@@ -1,0 +1,196 @@
+"""``symlip certify MODEL --wrt input|params|gradient ...``: certified bounds of a model file.
+
+Each (model type, quantity) pair is handled by a function in the bound's own module,
+named in :data:`HANDLERS` as ``"module:function"``; it takes a
+:class:`~symlip.certificate.Context` and returns a :class:`~symlip.result.BoundResult`.
+Model types are loaded by the functions named in :data:`LOADERS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+from typing import Any
+
+import numpy as np
+
+from symlip.certificate import Context, make_certificate, write_certificate
+from symlip.cli._common import print_json
+from symlip.errors import InputError
+
+__all__ = ["register", "run", "HANDLERS", "LOADERS", "build_context"]
+
+#: (model type, --wrt) -> "module:function(ctx) -> BoundResult"
+HANDLERS: dict[tuple[str, str], str] = {
+    ("feedforward", "input"): "symlip.bounds.input:certify_context",
+    ("feedforward", "params"): "symlip.bounds.param:certify_context",
+    ("feedforward", "gradient"): "symlip.bounds.smooth:certify_context",
+    ("cde", "params"): "symlip.cde:certify_params_context",
+    ("cde", "gradient"): "symlip.cde:certify_gradient_context",
+}
+
+#: model type -> "module:function(path, options) -> model"
+LOADERS: dict[str, str] = {
+    "feedforward": "symlip.io:load_for_cli",
+    "cde": "symlip.cde:load_for_cli",
+}
+
+
+def _resolve(spec: str) -> Any:
+    mod, fn = spec.split(":")
+    return getattr(importlib.import_module(mod), fn)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "certify",
+        help="certified Lipschitz bound of a model file",
+        description="Certified Lipschitz bound of a model file (w.r.t. its input, its "
+        "parameters, or of the loss gradient w.r.t. the parameters).",
+    )
+    p.add_argument("model", help="model file (.npz or .safetensors)")
+    p.add_argument("--wrt", choices=["input", "params", "gradient"], default="input",
+                   help="what the Lipschitz constant is taken with respect to")
+    p.add_argument("--model-type", choices=sorted(LOADERS), default="feedforward")
+    p.add_argument("--activation", help="activation name (see `symlip activation --list`); "
+                   "optional when the file records it")
+    p.add_argument("--param", help="activation parameter (leaky_relu slope, elu alpha, sin w)")
+    p.add_argument("--data", help="data points, .npy array of shape (n_samples, n_inputs)")
+    p.add_argument("--targets", help="targets for --wrt gradient, .npy array")
+    p.add_argument("--loss", choices=["mse", "cross-entropy"], default="mse")
+    p.add_argument("--radius", type=float, help="radius r of the parameter ball")
+    p.add_argument("--input-radius", type=float, help="radius of input balls (local bound)")
+    p.add_argument("--control", help="control path U for --model-type cde, .npy (steps+1, d)")
+    p.add_argument("--target", type=float, help="Lipschitz target: adds a verdict "
+                   "(certified / refuted / undecided)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the lower-bound search")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--latex", action="store_true",
+                   help="print the derivation with the certified numbers substituted")
+    p.add_argument("--certificate", metavar="OUT.json", help="write a certificate file")
+    p.set_defaults(run=run)
+
+
+def load_array(path: str, what: str) -> np.ndarray:
+    """Read a .npy array with a clear error for non-arrays."""
+    try:
+        a = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise InputError(f"{what} file {path} is not a .npy array ({exc})") from None
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise InputError(f"{what} file {path} cannot be read as .npy ({exc})") from None
+    if not isinstance(a, np.ndarray):
+        raise InputError(f"{what} file {path} holds several arrays; expected one .npy array")
+    if a.dtype.kind not in "fiu":
+        raise InputError(f"{what} file {path} has dtype {a.dtype}; expected real numbers")
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        idx = tuple(np.argwhere(~np.isfinite(a))[0])
+        raise InputError(f"{what} file {path} has a non-finite value {a[idx]} at index {idx}")
+    return a
+
+
+def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    opts: dict[str, Any] = {
+        "wrt": args.wrt,
+        "model_type": args.model_type,
+        "activation": args.activation,
+        "param": args.param,
+    }
+    if args.radius is not None:
+        if not math.isfinite(args.radius) or args.radius < 0:
+            raise InputError(f"--radius {args.radius} must be a finite number >= 0")
+        opts["radius"] = args.radius
+    if args.input_radius is not None:
+        if not math.isfinite(args.input_radius) or args.input_radius < 0:
+            raise InputError(f"--input-radius {args.input_radius} must be a finite number >= 0")
+        opts["input_radius"] = args.input_radius
+    if args.wrt == "gradient":
+        opts["loss"] = args.loss
+    if args.target is not None:
+        opts["target"] = args.target
+    opts["seed"] = args.seed
+    return opts
+
+
+def build_context(model_path: str, options: dict[str, Any], data_path: str | None,
+                  files: dict[str, str]) -> Context:
+    """Load the model and the arrays a computation needs into a Context."""
+    mt = options.get("model_type", "feedforward")
+    if mt not in LOADERS:
+        raise InputError(f"model type {mt!r} is unknown; expected one of {sorted(LOADERS)}")
+    model = _resolve(LOADERS[mt])(model_path, options)
+    data = load_array(data_path, "data") if data_path else None
+    extra = {role: load_array(p, role) for role, p in files.items()}
+    return Context(model=model, model_path=model_path, data=data, data_path=data_path,
+                   options=options, files=dict(files), extra=extra)
+
+
+def run(args: argparse.Namespace) -> int:
+    options = options_from_args(args)
+    key = (args.model_type, args.wrt)
+    if key not in HANDLERS:
+        raise InputError(f"--wrt {args.wrt} is not available for --model-type "
+                         f"{args.model_type}")
+    files = {}
+    if args.targets:
+        files["targets"] = args.targets
+    if args.control:
+        files["control"] = args.control
+    ctx = build_context(args.model, options, args.data, files)
+    try:
+        handler = _resolve(HANDLERS[key])
+    except (ImportError, AttributeError):
+        raise InputError(f"--wrt {args.wrt} for --model-type {args.model_type} is not "
+                         "implemented in this version") from None
+    result = handler(ctx)
+    cert = make_certificate(result, ctx) if args.certificate else None
+    if args.json:
+        print_json(result.to_dict())
+    elif args.latex:
+        subs = {s: inputs_upper for s, inputs_upper in _upper_subs(result).items()}
+        print(result.derivation.to_latex())
+        print()
+        print("\\begin{align*}")
+        print(f"{result.formula.name} &= {result.formula.latex()} \\\\")
+        import sympy as sp
+
+        print(f"&\\le {sp.latex(result.formula.expr.subs(subs))} \\\\")
+        print(f"&\\le {result.enclosure.upper_str(12)} && \\text{{(certified, rounded up)}}")
+        print("\\end{align*}")
+    else:
+        print(_summary(result))
+    if cert is not None:
+        write_certificate(args.certificate, cert)
+    return 0
+
+
+def _upper_subs(result: Any) -> dict[Any, Any]:
+    import sympy as sp
+
+    by_name = {str(s): s for s in result.formula.inputs}
+    return {by_name[k]: sp.Float(v.upper_str(8), 8) for k, v in result.inputs.items()
+            if k in by_name and v.is_finite}
+
+
+def _summary(result: Any) -> str:
+    d = result.to_dict()
+    lines = [f"{d['quantity']} ({d['norm']})"]
+    lines.append(f"  upper (certified)    {d['upper']}")
+    lines.append(f"  lower (certified)    {d['lower'] if d['lower'] is not None else '-'}")
+    est = d.get("estimate")
+    lines.append(f"  estimate (sampled)   {est:.10g}" if est is not None else
+                 "  estimate (sampled)   -")
+    if d.get("ratio"):
+        lines.append(f"  upper / lower        {d['ratio']:.4g}")
+    for k in ("radius", "input_radius", "local_upper", "verdict", "margin", "dominant_layer"):
+        if k in d and d[k] is not None:
+            lines.append(f"  {k:<20} {d[k]}")
+    for layer in d.get("per_layer", []):
+        fac = layer.get("factor_upper")
+        if fac is not None:
+            lines.append(f"  layer {layer['name']:<6} factor <= {fac}")
+    return "\n".join(lines)
