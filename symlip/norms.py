@@ -170,6 +170,7 @@ class _Scaled:
     A: np.ndarray
     e: int
     changed: int
+    amax: float  # max |W_ij| (exact)
 
     @property
     def err_fro(self) -> Fraction:
@@ -179,15 +180,20 @@ class _Scaled:
 
 def _scale(W: np.ndarray) -> _Scaled | None:
     """Scale ``W`` by a power of two so that max|entry| is in [1/2, 1); None if W == 0."""
-    amax = float(np.max(np.abs(W))) if W.size else 0.0
+    if W.size == 0:
+        return None
+    absW = np.abs(W)
+    amax = float(absW.max())
     if amax == 0.0:
         return None
     e = math.frexp(amax)[1]
-    A = np.ldexp(W, -e)
+    # x * 2**-e is correctly rounded, i.e. exact unless the result is subnormal
+    A = W * 2.0**-e if -1022 <= e <= 1022 else np.ldexp(W, -e)
     changed = 0
-    if e > 0:  # scaling down may round entries that become subnormal
+    # only entries below 2**(e-1022) can land in the subnormal range
+    if e > 0 and bool((absW < 2.0 ** (e - 1022)).any()):
         changed = int(np.count_nonzero(np.ldexp(A, e) != W))
-    return _Scaled(np.ascontiguousarray(A), e, changed)
+    return _Scaled(np.ascontiguousarray(A), e, changed, amax)
 
 
 @functools.lru_cache(maxsize=1)
@@ -279,7 +285,7 @@ def frobenius_norm(W: Any) -> Enclosure:
     if sc is None:
         return Enclosure.point(0)
     if np.count_nonzero(W) == 1:  # a single nonzero entry: the norm is |entry|, exactly
-        return Enclosure.point(float(np.max(np.abs(W))))
+        return Enclosure.point(sc.amax)
     lo2, hi2 = _sumsq_bounds(sc.A)
     err = sc.err_fro
     lo = (_sqrt_q(lo2, up=False) - err) * Fraction(2) ** sc.e
@@ -419,19 +425,26 @@ def _solve_llt(L: np.ndarray, inv: list[np.ndarray], b: np.ndarray, bs: int) -> 
     return x
 
 
-def _top_vector(L: np.ndarray, iters: int = 3) -> np.ndarray:
-    """Inverse iteration with alpha*I - M = L L^T: converges to the top eigenvector of M."""
+def _top_vector(L: np.ndarray, alpha: float, max_iters: int = 40) -> np.ndarray:
+    """Inverse iteration with alpha*I - M = L L^T: converges to the top eigenvector of M
+    at the rate (alpha - lambda_1)/(alpha - lambda_2).  Stops when the shifted Rayleigh
+    estimate alpha - v^T v / v^T x settles (heuristic: the vector is only a witness)."""
     p = L.shape[0]
     bs = 128
     inv = _block_inverses(L, bs)
     v = np.random.default_rng(0).standard_normal(p)
     v /= np.linalg.norm(v)
-    for _ in range(iters):
+    prev = math.nan
+    for it in range(max_iters):
         x = _solve_llt(L, inv, v, bs)
-        nx = float(np.linalg.norm(x))
-        if not math.isfinite(nx) or nx == 0.0:
+        nx, vx = float(np.linalg.norm(x)), float(v @ x)
+        if not (math.isfinite(nx) and math.isfinite(vx)) or nx == 0.0 or vx <= 0.0:
             break
+        est = alpha - 1.0 / vx
         v = x / nx
+        if it >= 1 and abs(est - prev) <= 2.0**-50 * abs(alpha):
+            break
+        prev = est
     return v
 
 
@@ -494,11 +507,17 @@ def _spectral_scaled(
     lam = float(np.linalg.eigvalsh(M)[-1])
     trM = math.fsum(diagM.tolist())
     g_chol = _gamma(p + 2)
-    est_chol = float(g_chol) * max(p * lam - trM, lam)
-    shift = max(0.25 * (float(e_gram) + est_chol), 4 * (p + 2) * 2.0**-53 * lam, 2.0**-1000)
+
+    def base_shift(lam: float) -> float:
+        # a quarter of the expected error terms: smaller would not tighten the bound
+        est_chol = float(g_chol) * max(p * lam - trM, lam)
+        return max(0.25 * (float(e_gram) + est_chol), 4 * (p + 2) * 2.0**-53 * lam, 2.0**-1000)
+
+    shift = base_shift(lam)
     alpha_fail: float | None = None
     alpha_ok: float | None = None
-    have_vector = False
+    vec_shift: float | None = None
+    fails = 0
     idx = np.diag_indices(p)
     for _ in range(max_attempts):
         alpha = lam + shift
@@ -511,9 +530,14 @@ def _spectral_scaled(
             ok = False
         info.attempts.append((alpha, ok))
         if not ok:
+            fails += 1
             alpha_fail = alpha if alpha_fail is None else max(alpha_fail, alpha)
-            if alpha_ok is None:
-                shift *= 16.0
+            if alpha_ok is None:  # the estimate was too low: grow the shift fast, but
+                # never beyond 1.01 B >= 1.01 lambda_max(G) (there Cholesky must succeed)
+                cap = 1.01 * float(B) - lam
+                if shift >= cap:
+                    break
+                shift = min(shift * 16.0**fails, cap)
             else:
                 shift = 0.5 * (alpha_fail + alpha_ok) - lam
                 if not alpha_fail < lam + shift < alpha_ok:
@@ -533,9 +557,10 @@ def _spectral_scaled(
             hi_best = hi
             info.method = "gram-cholesky"
             info.e_chol, info.e_diag = float(e_chol), float(e_diag)
-        if not have_vector:
-            v = _top_vector(L)
-            have_vector = True
+        if vec_shift is None or alpha - lam < vec_shift / 4:
+            # a new vector when alpha came markedly closer to lambda_max (faster convergence)
+            vec_shift = alpha - lam
+            v = _top_vector(L, alpha)
             lo, rq = _lower_from_vector(A, v, B)
             lo_best = max(lo_best, lo)
             lam = max(lam, rq)
@@ -546,7 +571,8 @@ def _spectral_scaled(
         errs = e_chol + e_gram + e_diag
         if _q(alpha) - lo_best * lo_best <= errs:
             break
-        new_shift = max((alpha - lam) / 16.0, float(errs) / 8.0)
+        base = base_shift(lam)
+        new_shift = base if alpha - lam > 2 * base else (alpha - lam) / 4.0
         if alpha_fail is not None and lam + new_shift <= alpha_fail:
             new_shift = 0.5 * (alpha_fail + alpha) - lam
         if not lam + new_shift < alpha:
@@ -567,11 +593,11 @@ def _spectral_norm_info(W: Any, rel_tol: float = 1e-10) -> tuple[Enclosure, _Spe
     if sc is None:
         info.method = "zero"
         return Enclosure.point(0), info
-    if min(m, n) == 1 or np.count_nonzero(W) == 1:
+    if min(m, n) == 1 or np.count_nonzero(sc.A) == 1:
         info.method = "frobenius"  # a vector (or one nonzero entry): ||W||_2 = ||W||_F
         return frobenius_norm(W), info
     A = sc.A if n <= m else sc.A.T
-    lo_s, hi_s = _spectral_scaled(A, math.ldexp(float(np.max(np.abs(W))), -sc.e), rel_tol, info)
+    lo_s, hi_s = _spectral_scaled(A, math.ldexp(sc.amax, -sc.e), rel_tol, info)
     err = sc.err_fro
     f = Fraction(2) ** sc.e
     return _enclosure((lo_s - err) * f, (hi_s + err) * f), info
