@@ -117,7 +117,7 @@ def _pieces(expr: sp.Expr, x: sp.Symbol) -> list[_Piece]:
 def _jumps(pieces: list[_Piece], x: sp.Symbol) -> list[tuple[sp.Expr, sp.Expr, sp.Expr]]:
     """Break points where the piecewise function jumps: (point, left limit, right limit)."""
     out = []
-    for left, right in zip(pieces, pieces[1:]):
+    for left, right in zip(pieces, pieces[1:], strict=False):
         p = left.hi
         lv = sp.limit(left.expr, x, p, "-")
         rv = sp.limit(right.expr, x, p, "+")
@@ -342,7 +342,7 @@ def _compare(cands: list[tuple[str, str, sp.Expr]], d: Derivation, name: str) ->
         if sp.simplify(v - vals[best][1]) == 0:
             continue
         raise ValueError(f"cannot order candidates {v} and {vals[best][1]} rigorously")
-    for (_, tex, _), (_, v) in zip(cands, vals):
+    for (_, tex, _), (_, v) in zip(cands, vals, strict=True):
         d.step(Tex(tex), "=", v, "candidate")
     where, value = vals[best]
     d.step(Tex(rf"\sup |{name}|"), "=", value,

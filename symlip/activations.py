@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-import mpmath
 import numpy as np
 import sympy as sp
 

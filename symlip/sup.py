@@ -406,7 +406,7 @@ def certify_exact_max(
     prec: int = SUP_PREC,
     name: str = "g",
     ev: _Evaluator | None = None,
-    tails: Sequence[tuple[str, Enclosure, str]] = (),
+    tails: Sequence[tuple[str, Enclosure, str]] | None = None,
 ) -> tuple[sp.Expr, Derivation] | None:
     r"""Prove $\sup |g| = |g(c)|$ exactly, or return ``None``.
 
@@ -414,9 +414,21 @@ def certify_exact_max(
     g(c)$, $s\,g''(X) < 0$ on $X = [c - \delta, c + \delta]$ (interval evaluation), so
     $s\,g$ is concave on $X$ with a critical point at $c$: $s\,g \le |g(c)|$ on $X$; and
     $s\,g(X) > -|g(c)|$; (3) branch and bound proves $|g| < |g(c)|$ on the rest of the
-    compact part; (4) the tail enclosures are below $|g(c)|$.
+    compact part $[\max(lo, -M), \min(hi, M)]$; (4) the tail enclosures (``tails``, or
+    :func:`exp_tail_enclosure` when ``None``) are below $|g(c)|$.
+
+    Returns:
+        ``(value, derivation)`` with ``value`` $= |g(c)| = \sup_{(lo, hi)} |g|$, or
+        ``None`` when any part of the certificate fails (then nothing is claimed).
     """
     c = sp.nsimplify(c)
+    lo, hi = sp.sympify(lo), sp.sympify(hi)
+    if tails is None:  # prove the tails here (an infinite end needs its own bound)
+        try:
+            tails = [(side, *exp_tail_enclosure(g, x, M, side, prec))
+                     for side, end in (("-", lo), ("+", hi)) if not end.is_finite]
+        except ValueError:
+            return None
     cenc = enclose(c, prec)
     for end, op in ((lo, ">"), (hi, "<")):
         if end.is_finite and compare(cenc, op, enclose(end, prec)) is not Truth.TRUE:
@@ -475,7 +487,7 @@ def certify_exact_max(
             return None
         sub.step(Tex(rf"\sup_{{\text{{rest of }}[{sp.latex(a)}, {sp.latex(b)}]}} |{name}|"),
                  "<=", Tex(outward(up)), "interval branch and bound")
-    for side, rng, lemma in tails:
+    for _side, rng, _lemma in tails:
         if not _abs_upper(rng.lower, rng.upper) < venc.lower:
             return None
     sub.step(Tex(rf"\sup |{name}|"), "=", value,

@@ -60,7 +60,7 @@ def _silu_k1_reference() -> mpmath.mpf:
 def test_exact_forms_and_enclosures(key):
     act = get_activation(*key)
     c = act.constants
-    for k, want in zip(KEYS, EXPECTED[key]):
+    for k, want in zip(KEYS, EXPECTED[key], strict=True):
         const = getattr(c, k)
         if want is oo:
             assert const.exact is oo and not const.is_finite, (key, k)
@@ -146,9 +146,9 @@ def test_mpmath_sampling_below_certified(name):
     """High-precision samples (independent of NumPy) near the maximisers and far out."""
     act = get_activation(name)
     c = act.constants
+    r = float(sp.log(2 + S(3)))  # sigmoid'' maximiser; tanh'' at r / 2
     pts = list(np.linspace(-8, 8, 321)) + [-1e3, -60, 60, 1e3, 2 ** 0.5, 2.3993572, -2.3993572,
-                                           float(sp.log(2 + S(3))), float(sp.log(2 - S(3))),
-                                           float(sp.log(2 + S(3))) / 2, -float(sp.log(2 + S(3))) / 2]
+                                           r, -r, r / 2, -r / 2]
     with mpmath.workdps(40):
         for k, const in ((1, c.K1), (2, c.K2)):
             if not const.is_finite:
