@@ -1101,8 +1101,11 @@ def interval_lambdify(
     extra = expr.free_symbols - set(args)
     if extra:
         raise ValueError(f"expression has symbols {sorted(map(str, extra))} not in args")
-    run = _Compiler(backend).compile(expr)
     bits = prec or DEFAULT_PREC
+    with working_precision(bits if backend == "mpmath" else max(bits, 64)):
+        # constants (1/100, pi, sqrt(3)) are enclosed at compile time: at the target
+        # precision, not at whatever precision happens to be active
+        run = _Compiler(backend).compile(expr)
 
     if backend == "mpmath":
 
