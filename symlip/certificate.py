@@ -39,6 +39,7 @@ from symlip import __version__
 from symlip.errors import CertificateError
 from symlip.formula import Formula, read_srepr
 from symlip.intervals import Enclosure, Truth, compare, parse_decimal_enclosure
+from symlip.io import sha256_file
 from symlip.result import BoundResult
 
 __all__ = [
@@ -114,16 +115,6 @@ def _spec(name: str) -> QuantitySpec:
             f"certificate quantity {name!r} is unknown; expected one of {sorted(_SPECS)}"
         )
     return _SPECS[name]
-
-
-def sha256_file(path: str | Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def make_certificate(result: BoundResult, ctx: Context) -> dict[str, Any]:
