@@ -60,6 +60,8 @@ MODEL_SUFFIXES = (".npz", ".safetensors")
 #: "grid"}, set())`` here, with a builder in :func:`_build_modules`.
 MODULE_KINDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "linear": (frozenset({"weight", "bias"}), frozenset()),
+    # linear-spline activation modules (symlip.spline, docs/splines.md)
+    "spline": (frozenset({"coefficients", "grid"}), frozenset()),
 }
 
 _SAFETENSORS_DTYPES = {"F16": "float16", "F32": "float32", "F64": "float64"}
@@ -82,6 +84,7 @@ class ModelFile:
     metadata: dict[str, str] = field(default_factory=dict)
     path: str = ""
     format: str = ""
+    splines: dict[int, Any] = field(default_factory=dict)  # spline modules by index
 
     @property
     def shapes(self) -> list[tuple[int, int]]:
@@ -325,13 +328,16 @@ def read_model(path: str | os.PathLike[str]) -> ModelFile:
     tensors, meta = _read_safetensors(p) if fmt == "safetensors" else _read_npz(p)
     groups = _group(p, tensors)
     layers = _build_modules(p, tensors, groups)
+    from symlip.spline import read_spline_modules
+
+    splines = read_spline_modules(str(p), tensors, groups)
     if not layers:
         raise ModelFileError(f"{str(p)!r} is not a model: it holds no Linear layers")
     try:
         check_chain(layers, ModelFileError)
     except ModelFileError as exc:
         raise ModelFileError(f"{str(p)!r}: {exc}") from None
-    return ModelFile(tuple(layers), meta, str(p), fmt)
+    return ModelFile(tuple(layers), meta, str(p), fmt, splines)
 
 
 def load_layers(path: str | os.PathLike[str]) -> list[DenseLayer]:
@@ -391,7 +397,14 @@ def load(
     """
     mf = read_model(path)
     depth = len(mf.layers)
-    if activation is None:
+    if mf.splines:  # the activations are spline modules of the file (symlip.spline)
+        if activation is not None or param is not None:
+            raise InputError(f"{mf.path!r} defines its spline activations; do not pass an "
+                             f"activation (got {activation!r})")
+        from symlip.spline import splines_for_layers
+
+        activation = splines_for_layers(mf.path, mf.layers, mf.splines)
+    elif activation is None:
         if param is not None:
             raise InputError(f"param={param!r} given without an activation")
         activation = _recorded_activations(mf)
@@ -485,9 +498,16 @@ def save(
     md = dict(metadata or {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in md.items()):
         raise InputError("metadata must map strings to strings")
-    md.update(_activation_metadata(network))
+    from symlip.spline import spline_state
+
+    keys = _state_keys(network)
+    spl = spline_state(network, keys)  # spline activations are stored as tensors
     tensors: dict[str, np.ndarray] = {}
-    for key, layer in zip(_state_keys(network), network.layers, strict=False):
+    if spl is None:
+        md.update(_activation_metadata(network))
+    else:
+        keys, tensors = spl
+    for key, layer in zip(keys, network.layers, strict=False):
         tensors[f"{key}.weight"] = np.ascontiguousarray(layer.weight, dtype=np.float64)
         tensors[f"{key}.bias"] = np.ascontiguousarray(layer.bias, dtype=np.float64)
     p.parent.mkdir(parents=True, exist_ok=True)

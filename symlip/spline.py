@@ -66,6 +66,10 @@ __all__ = [
     "certify_max_slope",
     "kkt_residual_exact",
     "parse_grid",
+    "spline_network",
+    "read_spline_modules",
+    "splines_for_layers",
+    "spline_state",
 ]
 
 _ENC_PREC = 113  # bits of the enclosures of exact rationals
@@ -293,13 +297,13 @@ class LinearSpline(AbstractActivation):
         return int(neuron)  # type: ignore[arg-type]
 
     # -- SymPy form --------------------------------------------------------------------
-    def expr(self, neuron: int | None = 0) -> sp.Expr:
+    def piecewise(self, neuron: int | None = 0) -> sp.Expr:
         """Neuron ``neuron``'s spline as an exact SymPy ``Piecewise`` in :data:`X`.
 
         The coefficients and knots enter as exact rationals (the doubles they are).
 
         Examples:
-            >>> LinearSpline([0.0, 0.0, 1.0], 1.0).expr()
+            >>> LinearSpline([0.0, 0.0, 1.0], 1.0).piecewise()
             Piecewise((0, x < 0), (x, True))
         """
         i0 = 0 if self.shared else self._index(neuron)
@@ -746,7 +750,7 @@ def _project_chain_float(c: np.ndarray, a: float) -> np.ndarray:
 
 
 def _solve_active_set(cf: list[Fraction], signs: list[int], a: Fraction) -> list[Fraction]:
-    """Exact minimiser of $\|x - c\|^2$ with $x_{i+1} - x_i = \mathrm{sign}_i\, a$ on
+    r"""Exact minimiser of $\|x - c\|^2$ with $x_{i+1} - x_i = \mathrm{sign}_i\, a$ on
     the constraints with a non-zero sign (blocks of linked coordinates; each block's
     level is the mean of $c_j - \mathrm{offset}_j$)."""
     x: list[Fraction] = []
@@ -883,7 +887,7 @@ def project_slopes(coefficients: Any, grid: Any, lipschitz: Any = 1.0) -> np.nda
     the input than :func:`clip_slopes` (up to those ulps): the paper's map is feasible.
 
     Examples:
-        >>> [round(v, 12) for v in project_slopes([0.0, 4.0, 4.0], 1.0)]  # T = 1
+        >>> [round(float(v), 12) for v in project_slopes([0.0, 4.0, 4.0], 1.0)]  # T = 1
         [1.666666666667, 2.666666666667, 3.666666666667]
     """
     return _apply(coefficients, grid, lipschitz, project_chain)
@@ -893,3 +897,190 @@ def certify_max_slope(coefficients: Any, grid: Any) -> list[Enclosure]:
     """Per neuron, the enclosure of $\\max_i |s_i|$ of coefficients on a grid (exact
     rational, rounded outward); see :meth:`LinearSpline.certify_max_slope`."""
     return LinearSpline(coefficients, grid).certify_max_slope()
+
+
+# ----------------------------------------------------------------------------------
+# model files: <i>.coefficients and <i>.grid (hooks used by symlip.io)
+# ----------------------------------------------------------------------------------
+
+#: module kind for :data:`symlip.io.MODULE_KINDS`: required and optional suffixes
+SPLINE_SUFFIXES = (frozenset({"coefficients", "grid"}), frozenset())
+
+
+def read_spline_modules(path: str, tensors: Any, groups: Any) -> dict[int, LinearSpline]:
+    """The spline activation modules of a state dict, by Sequential index.
+
+    ``<i>.coefficients``: shape ``(neurons, K)`` (or ``(K,)``: one spline shared by
+    the layer), ``<i>.grid``: ``[R]`` or ``[a, b]``; float16/32/64.
+
+    Raises:
+        ModelFileError: bad shapes, dtypes, values (the tensor is named).
+    """
+    from symlip.errors import ModelFileError
+    from symlip.network import check_real_array
+
+    out: dict[int, LinearSpline] = {}
+    for idx, group in groups:
+        if set(group) != set(SPLINE_SUFFIXES[0]):
+            continue
+        ck, gk = group["coefficients"], group["grid"]
+        for key in (ck, gk):
+            arr = np.asarray(tensors[key])
+            if not (arr.dtype.kind == "f" and arr.dtype.itemsize in (2, 4, 8)):
+                raise ModelFileError(f"{path!r}: tensor {key!r} has unsupported dtype "
+                                     f"{arr.dtype}; expected float16, float32 or float64")
+        c = check_real_array(tensors[ck], f"{path!r}: tensor {ck!r}", ModelFileError)
+        g = check_real_array(tensors[gk], f"{path!r}: tensor {gk!r}", ModelFileError)
+        if c.ndim not in (1, 2) or c.shape[-1] < 2 or 0 in c.shape:
+            raise ModelFileError(f"{path!r}: tensor {ck!r} has shape {tuple(c.shape)}; "
+                                 "expected (neurons, K) or (K,) with K >= 2")
+        if g.ndim != 1 or g.size not in (1, 2):
+            raise ModelFileError(f"{path!r}: tensor {gk!r} has shape {tuple(g.shape)}; "
+                                 "expected [R] or [a, b]")
+        try:
+            out[idx] = LinearSpline(c, g, name=f"spline[{idx}]")
+        except InputError as exc:
+            raise ModelFileError(f"{path!r}: module {idx}: {exc}") from None
+    return out
+
+
+def splines_for_layers(path: str, layers: Sequence[Any], splines: dict[int, LinearSpline]
+                       ) -> list[LinearSpline]:
+    """One spline per hidden layer: the spline module between Linear ``i`` and ``j`` is
+    the one whose index lies strictly between them (exactly one must).
+
+    Raises:
+        ModelFileError: a gap with no or several splines, a spline after the read-out,
+            a spline whose neuron count differs from the layer width.
+    """
+    from symlip.errors import ModelFileError
+
+    idx = [int(layer.name) for layer in layers]
+    used: set[int] = set()
+    out = []
+    for k in range(len(layers) - 1):
+        inside = [i for i in splines if idx[k] < i < idx[k + 1]]
+        if len(inside) != 1:
+            what = "no" if not inside else f"{len(inside)}"
+            raise ModelFileError(
+                f"{path!r}: {what} spline module(s) between Linear modules {idx[k]} and "
+                f"{idx[k + 1]}; a spline network needs exactly one after each hidden layer"
+            )
+        s = splines[inside[0]]
+        width = layers[k].shape[0]
+        if not s.shared and s.neurons != width:
+            raise ModelFileError(
+                f"{path!r}: tensor '{inside[0]}.coefficients' has {s.neurons} rows but "
+                f"Linear module {idx[k]} has {width} outputs"
+            )
+        used.add(inside[0])
+        out.append(s)
+    extra = sorted(set(splines) - used)
+    if extra:
+        raise ModelFileError(f"{path!r}: spline module(s) {extra} are not between two Linear "
+                             "modules (symlip networks end with a linear read-out)")
+    return out
+
+
+def spline_state(net: Any, keys: Sequence[str]) -> tuple[list[str], dict[str, np.ndarray]] | None:
+    """Keys and spline tensors for saving ``net``; ``None`` if it has no spline.
+
+    Linear layers keep their integer names when consecutive names leave room for the
+    spline index between them (else ``0, 2, 4, ...``); the spline after Linear ``i`` is
+    stored at index ``i + 1``.
+
+    Raises:
+        InputError: splines mixed with registry activations (not supported in files).
+    """
+    acts = list(net.activations)
+    if not any(isinstance(a, LinearSpline) for a in acts):
+        return None
+    if not all(isinstance(a, LinearSpline) for a in acts):
+        raise InputError("a model file can hold spline activations only for every hidden "
+                         "layer, not mixed with registry activations")
+    ints = [int(k) for k in keys]
+    if any(b - a < 2 for a, b in zip(ints, ints[1:])):
+        keys = [str(2 * k) for k in range(len(keys))]
+        ints = [int(k) for k in keys]
+    tensors: dict[str, np.ndarray] = {}
+    for k, a in enumerate(acts):
+        i = ints[k] + 1
+        coeff = a.coefficients[0] if a.shared else a.coefficients
+        tensors[f"{i}.coefficients"] = np.ascontiguousarray(coeff, dtype=np.float64)
+        tensors[f"{i}.grid"] = np.ascontiguousarray(a.grid_array(), dtype=np.float64)
+    return list(keys), tensors
+
+
+def spline_network(weights: Sequence[Any], biases: Sequence[Any],
+                   coefficients: Sequence[Any], grid: Any = None, *,
+                   grids: Sequence[Any] | None = None) -> Any:
+    """A :class:`~symlip.network.Network` with one :class:`LinearSpline` per hidden layer.
+
+    Args:
+        weights, biases: as for :meth:`Network.from_arrays`.
+        coefficients: one array ``(n_k, K)`` (or ``(K,)``) per hidden layer.
+        grid: ``R`` or ``[a, b]`` for every spline.
+        grids: alternatively one grid per hidden layer.
+
+    Examples:
+        >>> net = spline_network([[[1.0]], [[1.0]]], [[0.0], [0.0]], [[[0.0, 0.0, 1.0]]], 1.0)
+        >>> net.forward([[-1.0], [2.0]]).ravel().tolist()
+        [0.0, 2.0]
+    """
+    from symlip.network import Network
+
+    coefficients = list(coefficients)
+    if grids is None:
+        grids = [grid] * len(coefficients)
+    elif len(grids) != len(coefficients):
+        raise InputError(f"{len(grids)} grids for {len(coefficients)} spline layers")
+    acts = [LinearSpline(c, g, name=f"spline[{2 * k + 1}]")
+            for k, (c, g) in enumerate(zip(coefficients, grids))]
+    return Network.from_arrays(weights, biases, acts if acts else None)
+
+
+# ----------------------------------------------------------------------------------
+# `symlip activation spline --coefficients C.npy --range R` (hook of symlip.cli.activation)
+# ----------------------------------------------------------------------------------
+
+#: extra options of the ``activation`` verb for ``spline``
+CLI_ARGUMENTS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("--coefficients",), {"metavar": "C.npy", "help": "spline: .npy array of coefficients, "
+                           "shape (neurons, K) or (K,)"}),
+    (("--range",), {"metavar": "R", "dest": "spline_range", "help": "spline: the grid "
+                    "[-R, R] (R > 0), or 'a,b' for [a, b]"}),
+]
+
+
+def activation_from_cli_args(args: Any) -> LinearSpline:
+    """Build the spline of ``symlip activation spline --coefficients C.npy --range R``.
+
+    Raises:
+        InputError: missing options, an unreadable array, a bad range.
+    """
+    path = getattr(args, "coefficients", None)
+    rng = getattr(args, "spline_range", None)
+    if path is None or rng is None:
+        raise InputError("activation 'spline' needs --coefficients C.npy and --range R")
+    if getattr(args, "param", None) is not None:
+        raise InputError("activation 'spline' takes no --param (use --coefficients/--range)")
+    try:
+        vals = [float(v) for v in str(rng).split(",")]
+    except ValueError:
+        raise InputError(f"--range {rng!r} must be a number R or 'a,b'") from None
+    from symlip.cli.certify import load_array
+
+    c = load_array(path, "coefficients")
+    return LinearSpline(c, vals if len(vals) > 1 else vals[0], name="spline")
+
+
+def _cli_extra(self: LinearSpline) -> dict[str, Any]:
+    """Extra fields of the ``activation`` verb's output: grid, sizes, TV2 per neuron."""
+    tv = self.tv2()
+    return {"knots": self.knots, "neurons": self.neurons, "shared": self.shared,
+            "grid": [self.lo, self.hi], "step": self.step,
+            "tv2": [e.to_dict() for e in tv],
+            "max_slope": [e.to_dict() for e in self.certify_max_slope()]}
+
+
+LinearSpline.cli_extra = _cli_extra  # type: ignore[attr-defined]

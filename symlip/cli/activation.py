@@ -36,6 +36,16 @@ SPECIAL_ACTIVATIONS: dict[str, Callable[[argparse.Namespace], AbstractActivation
 #: extra options for the special activations: (flags, argparse keyword arguments).
 EXTRA_ARGUMENTS: list[tuple[tuple[str, ...], dict[str, Any]]] = []
 
+# linear splines: `symlip activation spline --coefficients C.npy --range R` (symlip.spline)
+def _register_spline() -> None:
+    from symlip.spline import CLI_ARGUMENTS, activation_from_cli_args
+
+    SPECIAL_ACTIVATIONS["spline"] = activation_from_cli_args
+    EXTRA_ARGUMENTS.extend(CLI_ARGUMENTS)
+
+
+_register_spline()
+
 _KEYS = ("S0", "K1", "K2", "sigma0")
 _LABELS = {"S0": "S0 = sup|sigma|", "K1": "K1 = Lip(sigma)", "K2": "K2 = Lip(sigma')",
            "sigma0": "s0 = |sigma(0)|"}
@@ -74,6 +84,9 @@ def constants_json(act: AbstractActivation) -> dict[str, Any]:
     out: dict[str, Any] = {"name": act.name, "param": _param_str(act)}
     for k in _KEYS:
         out[k] = getattr(c, k).to_dict()
+    extra = getattr(act, "cli_extra", None)  # e.g. a spline's grid and TV2
+    if extra is not None:
+        out.update(extra())
     return out
 
 
@@ -106,6 +119,13 @@ def _table(act: AbstractActivation) -> str:
              f"{'-' * w0}  {'-' * w1}  {'-' * w2}  {'-' * 11}"]
     for r in rows:
         lines.append(f"{r[0]:<{w0}}  {r[1]:<{w1}}  {r[2]:<{w2}}  {r[3]}")
+    extra = getattr(act, "cli_extra", None)
+    if extra is not None:
+        for k, v in extra().items():
+            if isinstance(v, list) and v and isinstance(v[0], dict):
+                v = ", ".join(f"[{d['lower']}, {d['upper']}]" for d in v[:8]) + \
+                    (f", ... ({len(v)} values)" if len(v) > 8 else "")
+            lines.append(f"{k}: {v}")
     lines += ["", "Enclosures are rigorous (interval arithmetic, rounded outward); "
                   "use the upper end as the certified bound."]
     return "\n".join(lines)
