@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from symlip import __version__
+from symlip._version import __version__
 from symlip.errors import CertificateError
 from symlip.formula import Formula, read_srepr
 from symlip.intervals import Enclosure, Truth, compare, parse_decimal_enclosure

@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from symlip import __version__
+from symlip._version import __version__
 
 __all__ = ["main", "build_parser"]
 

@@ -1,0 +1,24 @@
+"""The public API: an import smoke test and the curated names."""
+
+import subprocess
+import sys
+
+import symlip
+
+
+def test_public_names_resolve():
+    for name in symlip.__all__:
+        assert getattr(symlip, name) is not None, name
+
+
+def test_version_and_cli_entry_point():
+    assert symlip.__version__
+    r = subprocess.run([sys.executable, "-m", "symlip", "--version"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and symlip.__version__ in r.stdout
+
+
+def test_no_verb_prints_help_and_exits_2():
+    r = subprocess.run([sys.executable, "-m", "symlip"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and "usage" in r.stdout
