@@ -36,11 +36,14 @@ def _int_matrix(W: np.ndarray) -> tuple[list[list[int]], int]:
         return [[0] * W.shape[1] for _ in range(W.shape[0])], 0
     # q = odd * 2**(v2(numerator) - log2(denominator)); E = the smallest such exponent
     E = min(
-        (abs(q.numerator) & -abs(q.numerator)).bit_length() - q.denominator.bit_length()
-        for q in nz
+        (abs(q.numerator) & -abs(q.numerator)).bit_length() - q.denominator.bit_length() for q in nz
     )
     Z = [[int(q * Fraction(2) ** (-E)) for q in row] for row in fr]
-    assert all(Fraction(z) * Fraction(2) ** E == q for zr, qr in zip(Z, fr) for z, q in zip(zr, qr))
+    assert all(
+        Fraction(z) * Fraction(2) ** E == q
+        for zr, qr in zip(Z, fr, strict=True)
+        for z, q in zip(zr, qr, strict=True)
+    )
     return Z, E
 
 
@@ -52,7 +55,10 @@ def _gram(W: np.ndarray) -> tuple[list[list[int]], int]:
     Z, E = _int_matrix(W)
     p = W.shape[1]
     cols = [[Z[i][j] for i in range(len(Z))] for j in range(p)]
-    G = [[sum(a * b for a, b in zip(cols[i], cols[j])) for j in range(p)] for i in range(p)]
+    G = [
+        [sum(a * b for a, b in zip(cols[i], cols[j], strict=True)) for j in range(p)]
+        for i in range(p)
+    ]
     return G, 2 * E
 
 
