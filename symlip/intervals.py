@@ -446,13 +446,52 @@ def _monotone(f_point: Callable[[iv.mpf], iv.mpf], x: iv.mpf, increasing: bool) 
     return iv.mpf((_mk(flo._mpi_[0]), _mk(fhi._mpi_[1])))
 
 
+def _widen(x: iv.mpf, ulps: int = 4) -> iv.mpf:
+    """Move both endpoints outward by ``2**ulps`` units in the last place (relative).
+
+    mpmath's transcendental kernels (``exp``, ``log``, ``sin``, ``cos``, libmpi's
+    ``cosh_sinh``/``atan``, the constants) evaluate in fixed point with ~14 guard bits
+    and then round in the requested direction; when the true value lies closer than the
+    guard bits to a representable number the direction can be wrong.  Example:
+    ``iv.exp(-2**-51)`` at 80 bits returns the point ``1 - 2**-51``, below the true
+    value ``1 - 2**-51 + 2**-103 - ...``.  The error is below one ulp, so widening by
+    a few ulps restores the enclosure property.  Zero and infinite ends are kept.
+    """
+    lo, hi = _endpoints(x)
+    shift = -(iv.prec - ulps)
+
+    def out(v: mpmath.mpf, up: bool) -> mpmath.mpf:
+        if v == 0 or mpmath.isinf(v):
+            return v
+        eps = mpmath.ldexp(abs(v), shift)
+        return mpmath.fadd(v, eps if up else -eps, exact=True)
+
+    return _iv_from(out(lo, False), out(hi, True))
+
+
+def _rigorous(f: Callable[..., iv.mpf]) -> Callable[..., iv.mpf]:
+    """``f`` followed by :func:`_widen` (see there for why)."""
+
+    def g(*args: Any) -> iv.mpf:
+        return _widen(f(*args))
+
+    g.__name__ = getattr(f, "__name__", "f")
+    return g
+
+
+_iv_exp = _rigorous(iv.exp)
+_iv_log_raw = _rigorous(iv.log)
+_iv_sin = _rigorous(iv.sin)
+_iv_cos = _rigorous(iv.cos)
+
+
 def _tanh_point(x: iv.mpf) -> iv.mpf:
     lo, _ = _endpoints(x)
     if lo < 0:
         return -_tanh_point(-x)
     if mpmath.isinf(lo):
         return iv.mpf(1)
-    e = iv.exp(-2 * x)  # rigorous (libmpi mpi_exp)
+    e = _iv_exp(-2 * x)  # libmpi mpi_exp, widened (see _widen)
     t = (1 - e) / (1 + e)
     return iv.mpf((max(_mk(t._mpi_[0]), mpmath.mpf(0)), min(_mk(t._mpi_[1]), 1)))
 
@@ -465,7 +504,8 @@ def iv_tanh(x: Any) -> iv.mpf:
 def iv_sinh(x: Any) -> iv.mpf:
     """Enclosure of sinh (increasing), from libmpi's directed-rounding cosh/sinh kernel."""
     x = _as_iv(x)
-    return _monotone(lambda p: _make(libmpi.mpi_cosh_sinh(p._mpi_, iv.prec)[1]), x, True)
+    return _monotone(lambda p: _widen(_make(libmpi.mpi_cosh_sinh(p._mpi_, iv.prec)[1])), x,
+                     True)
 
 
 def iv_cosh(x: Any) -> iv.mpf:
@@ -474,7 +514,7 @@ def iv_cosh(x: Any) -> iv.mpf:
     lo, hi = _endpoints(x)
 
     def at(p: mpmath.mpf) -> iv.mpf:
-        return _make(libmpi.mpi_cosh_sinh(_iv_from(p, p)._mpi_, iv.prec)[0])
+        return _widen(_make(libmpi.mpi_cosh_sinh(_iv_from(p, p)._mpi_, iv.prec)[0]))
 
     top = max(_mk(at(lo)._mpi_[1]), _mk(at(hi)._mpi_[1]))
     bottom = mpmath.mpf(1) if lo <= 0 <= hi else min(
@@ -486,7 +526,7 @@ def iv_cosh(x: Any) -> iv.mpf:
 def iv_atan(x: Any) -> iv.mpf:
     """Enclosure of atan (increasing), from libmpi's directed-rounding atan kernel."""
     x = _as_iv(x)
-    return _monotone(lambda p: _make(libmpi.mpi_atan(p._mpi_, iv.prec)), x, True)
+    return _monotone(lambda p: _widen(_make(libmpi.mpi_atan(p._mpi_, iv.prec))), x, True)
 
 
 def _erf_point(x: iv.mpf) -> iv.mpf:
@@ -506,7 +546,7 @@ def _erf_point(x: iv.mpf) -> iv.mpf:
     p = iv.prec
     t_cut = mpmath.sqrt((p + 10) * mpmath.log(2))
     if lo >= t_cut:
-        tail = iv.exp(-x * x) / (x * iv.sqrt(iv.pi))
+        tail = _iv_exp(-x * x) / (x * iv.sqrt(_widen(iv.mpf(iv.pi))))
         return iv.mpf((_mk((1 - tail)._mpi_[0]), mpmath.mpf(1)))
     guard = int(1.45 * float(lo) ** 2) + 20
     with working_precision(p + guard):
@@ -526,7 +566,7 @@ def _erf_point(x: iv.mpf) -> iv.mpf:
                 break
         bound = _mk(nxt._mpi_[1])
         total = total + iv.mpf((-bound, bound))
-        res = total * 2 / iv.sqrt(iv.pi)
+        res = total * 2 / iv.sqrt(_widen(iv.mpf(iv.pi)))
     lo_r, hi_r = _endpoints(res)
     return _iv_from(max(lo_r, mpmath.mpf(0)), min(hi_r, mpmath.mpf(1)))
 
@@ -731,9 +771,9 @@ def _iv_number(e: sp.Expr) -> iv.mpf:
         v = _mk(e._mpf_)  # exact binary value of the SymPy Float
         return _iv_from(v, v)
     if e is sp.pi:
-        return iv.mpf(iv.pi)
+        return _widen(iv.mpf(iv.pi))
     if e is sp.E:
-        return iv.mpf(iv.e)
+        return _widen(iv.mpf(iv.e))
     if e is sp.oo:
         return iv.mpf((mpmath.inf, mpmath.inf))
     if e is sp.S.NegativeInfinity:
@@ -758,10 +798,10 @@ def _iv_pow(base: iv.mpf, ex: sp.Expr, ex_val: Any) -> iv.mpf:
         raise UnsupportedOperation("symbolic power of an interval reaching below 0")
     if ex.is_Rational and ex > 0:
         def point(p: iv.mpf) -> iv.mpf:
-            return iv.mpf(0) if _endpoints(p)[1] == 0 else iv.exp(ex_val * iv.log(p))
+            return iv.mpf(0) if _endpoints(p)[1] == 0 else _iv_exp(ex_val * _iv_log_raw(p))
 
         return _monotone(point, base, True)
-    return iv.exp(ex_val * iv.log(base))
+    return _iv_exp(ex_val * _iv_log_raw(base))
 
 
 def _iv_sqrt(x: iv.mpf) -> iv.mpf:
@@ -800,8 +840,8 @@ def _iv_log(x: iv.mpf) -> iv.mpf:
     if hi <= 0:
         raise ValueError(f"log of a non-positive interval {x}")
     if lo <= 0:
-        return iv.mpf((-mpmath.inf, _mk(iv.log(_iv_from(hi, hi))._mpi_[1])))
-    return iv.log(x)
+        return iv.mpf((-mpmath.inf, _mk(_iv_log_raw(_iv_from(hi, hi))._mpi_[1])))
+    return _iv_log_raw(x)
 
 
 def _iv_heaviside(x: iv.mpf, h0: Any = None) -> iv.mpf:
@@ -818,14 +858,14 @@ def _iv_heaviside(x: iv.mpf, h0: Any = None) -> iv.mpf:
 
 
 def _sigmoid_point(x: iv.mpf) -> iv.mpf:
-    return 1 / (1 + iv.exp(-x))
+    return 1 / (1 + _iv_exp(-x))
 
 
 _IV_FUNCS: dict[type, Callable[..., Any]] = {
-    sp.exp: iv.exp,
+    sp.exp: _iv_exp,
     sp.log: _iv_log,
-    sp.sin: iv.sin,
-    sp.cos: iv.cos,
+    sp.sin: _iv_sin,
+    sp.cos: _iv_cos,
     sp.tanh: iv_tanh,
     sp.sinh: iv_sinh,
     sp.cosh: iv_cosh,
