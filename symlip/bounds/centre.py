@@ -14,8 +14,8 @@ forward pass at BLAS speed and carries a rigorous **norm-wise error bound** alon
 * activation step: $\|\sigma(z) - \hat a\| \le K_1 \|z - \hat z\| + \|\sigma(\hat z) - \hat
   a\|$, and the last term is bounded by a *rigorous kernel*: for tanh (and sigmoid
   $= \tfrac12 + \tfrac12\tanh(x/2)$) a tangent-line table on the grid $j\delta$,
-  $\delta = 2^{-10}$, $|\hat z| \le 20$: $\tanh(g + s) = \tanh g + \tanh'(g)s + R$,
-  $|R| \le \tfrac{K_2}{2}s^2$ with $|s| \le \delta/2$; the table entries are certified
+  $\delta = 2^{-10}$, $|\hat z| \le 20$: $\tanh(g + s) = \tanh g + \tanh'(g)s + \tfrac12\tanh''(g)s^2
+  + R$, $|R| \le |s|^3/3$ with $|s| \le \delta/2$ (about $4\cdot 10^{-11}$); the table entries are certified
   enclosures (products of an mpmath-interval $e^{-2\delta}$ in outward-rounded float
   intervals) and the three float operations of the kernel add at most $2u$; the tail
   $|z| > 20$ adds $1 - \tanh 20 < 10^{-17}$.  Other activations are enclosed element
@@ -74,17 +74,100 @@ def frobenius_upper(w: np.ndarray) -> float:
     return float(_up(math.sqrt(bound)))
 
 
+#: matrices with min(shape) >= this use :func:`fast_spectral_upper`
+FAST_SPECTRAL_MIN_DIM = 256
+
+
 def spectral_upper(w: np.ndarray) -> tuple[Enclosure, str]:
     """Certified enclosure of ``||w||_2`` and the method used.
 
-    Uses :func:`symlip.norms.spectral_norm` when available; otherwise the rigorous
-    (looser) Frobenius bound with a zero lower end.
+    Small matrices: :func:`symlip.norms.spectral_norm` (tight to ~1e-10).  Large ones:
+    :func:`fast_spectral_upper` (power-iteration estimate instead of a full
+    ``eigvalsh``; upper end within ~1e-4 relative, lower end 0).
     """
+    w = np.asarray(w, dtype=np.float64)
+    if min(w.shape) >= FAST_SPECTRAL_MIN_DIM:
+        return Enclosure.from_floats(0.0, fast_spectral_upper(w)), "fast-spectral"
     try:
         from symlip.norms import spectral_norm
     except ImportError:  # pragma: no cover - depends on the checkout
         return Enclosure.from_floats(0.0, frobenius_upper(w)), "frobenius"
-    return spectral_norm(np.asarray(w, dtype=np.float64)), "spectral"
+    return spectral_norm(w), "spectral"
+
+
+def _orthonormal(V: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of the columns (Cholesky-QR twice; no LAPACK QR)."""
+    for _ in range(2):
+        G = V.T @ V
+        G = (G + G.T) / 2 + np.eye(G.shape[0]) * (1e-14 * np.trace(G) + 1e-300)
+        R = np.linalg.cholesky(G).T
+        V = np.linalg.solve(R.T, V.T).T
+    return V
+
+
+def fast_spectral_upper(w: np.ndarray, *, iters: int = 40, seed: int = 0) -> float:
+    r"""Certified upper bound of $\|W\|_2$ at BLAS speed (MATH.md section 6).
+
+    With $A$ the wider-than-tall orientation ($k \times p$, $p \le k$) and
+    $M = \mathrm{fl}(A^TA)$: $\|M - A^TA\|_2 \le e_G = \gamma_k\|A\|_F^2 + 2kp\eta$.
+    $\hat\lambda$ from block power iteration (an estimate); for $\alpha = \hat\lambda
+    (1 + \tau)$ the float Cholesky $LL^T = \mathrm{fl}(\alpha I - M) + \Delta$ succeeds
+    ($\tau$ is raised x10 until it does) with $\|\Delta\|_2 \le \gamma_{p+2}\|L\|_F^2 +
+    4p(p+1)(1 + \max L_{jj})\eta$ (Higham, Thm 10.3), and the diagonal subtraction
+    rounds by at most $u \max|\hat A_{ii}|$.  Since $LL^T \succeq 0$,
+    $\|W\|_2^2 \le \alpha + e_C + e_D + e_G$, evaluated in mpmath intervals and
+    rounded up.  Same assumptions as :mod:`symlip.norms` (IEEE binary64, classical BLAS).
+    """
+    A = np.asarray(w, dtype=np.float64)
+    if A.shape[0] < A.shape[1]:
+        A = A.T
+    k, p = A.shape
+    if not np.any(A):
+        return 0.0
+    M = A.T @ A
+    rng = np.random.default_rng(seed)
+    V = rng.standard_normal((p, min(p, 16)))
+    for i in range(iters):
+        V = M @ V
+        if i % 4 == 3 or i == iters - 1:
+            V = _orthonormal(V)
+    lam = float(np.max(np.linalg.eigvalsh(V.T @ M @ V)))
+    fro2 = float(np.einsum("ij,ij->", A, A))
+    eG = iv.mpf(_gamma(k + 1)) * iv.mpf(fro2) * (1 + iv.mpf(_gamma(A.size + 1))) \
+        + iv.mpf(2 * k * p) * iv.mpf(_ETA)
+    eye = np.eye(p)
+    def chol(tau: float) -> tuple[float, np.ndarray, np.ndarray] | None:
+        alpha = float(_up(lam * (1 + tau) + 1e-300))
+        Ahat = alpha * eye - M
+        try:
+            return alpha, Ahat, np.linalg.cholesky(Ahat)
+        except np.linalg.LinAlgError:
+            return None
+
+    tau, ok = 4e-6, None
+    for _ in range(12):
+        ok = chol(tau)
+        if ok is not None:
+            break
+        tau *= 8
+    if ok is not None and tau > 4e-6:  # one bisection step between failure and success
+        lo_t, hi_t = tau / 8, tau
+        for _ in range(1):
+            mid = (lo_t + hi_t) / 2
+            got = chol(mid)
+            if got is None:
+                lo_t = mid
+            else:
+                hi_t, ok = mid, got
+    if ok is not None:
+        alpha, Ahat, L = ok
+        lf2 = float(np.einsum("ij,ij->", L, L))
+        eC = iv.mpf(_gamma(p + 2)) * iv.mpf(lf2) * (1 + iv.mpf(_gamma(p * p + 1))) \
+            + iv.mpf(4 * p * (p + 1)) * (1 + iv.mpf(float(np.max(np.diag(L))))) * iv.mpf(_ETA)
+        eD = iv.mpf(_U) * iv.mpf(float(np.max(np.abs(np.diag(Ahat)))))
+        bound = iv.sqrt(iv.mpf(alpha) + eC + eD + eG)
+        return _mp_up(bound.b)
+    return frobenius_upper(w)  # pragma: no cover  # pragma: no cover - Cholesky always succeeds in practice
 
 
 # ------------------------------------------------------------------------------------
@@ -109,19 +192,22 @@ def row_norms(a: np.ndarray) -> IntervalArray:
 
 
 @lru_cache(maxsize=1)
-def _tanh_table() -> tuple[np.ndarray, np.ndarray, float]:
-    """Table of tanh and tanh' at j*delta (j = 0..J) and the kernel's error bound E.
+def _tanh_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    r"""Tables of tanh, tanh', tanh''/2 at j*delta (j = 0..J) and the kernel's error bound.
 
-    Returns ``(T, D, E)``: floats with ``|tanh(z) - kernel(z)| <= E`` for every double z.
+    Returns ``(T, D, C, E)``: floats with ``|tanh(z) - kernel(z)| <= E`` for every double.
+    The kernel is the second-order Taylor polynomial at the nearest grid point,
+    $T + s(D + sC)$, $|s| \le \delta/2$; the remainder is at most
+    $\sup|\tanh'''|\,|s|^3/6$ with $\sup|\tanh'''| = 2$ ($\tanh''' = 2\,\mathrm{sech}^2
+    (3\tanh^2 - 1)$ and $(1-t)|3t-1| \le 1$ for $t = \tanh^2 \in [0, 1)$).
     """
     delta = 2.0**-_DELTA_EXP
     J = int(_YMAX / delta)
-    # q = exp(-2 delta) enclosed by mpmath interval arithmetic
     with mpmath.workprec(80):
-        qi = iv.exp(iv.mpf(-2 * delta))
-    q = IntervalArray(float(mpmath.mpf(qi.a)) if False else _mp_down(qi.a), _mp_up(qi.b))
+        qi = iv.exp(iv.mpf(-2 * delta))  # e^{-2 delta}, rigorous (mpmath intervals)
+    q = IntervalArray(_mp_down(qi.a), _mp_up(qi.b))
     B = 64
-    # Q[b] = q^b (b < B), P[a] = q^(B a)
+    # e^{-2 j delta} = P[a] Q[b], j = a B + b: Q[b] = q^b, P[a] = q^(B a), outward rounded
     qb_lo, qb_hi = [1.0], [1.0]
     cur = IntervalArray(1.0)
     for _ in range(1, B):
@@ -133,24 +219,26 @@ def _tanh_table() -> tuple[np.ndarray, np.ndarray, float]:
     for _ in range(1, J // B + 2):
         cur = cur * qB
         pa_lo.append(float(cur.lo)), pa_hi.append(float(cur.hi))
-    Q = IntervalArray(np.array(qb_lo), np.array(qb_hi))
-    P = IntervalArray(np.array(pa_lo), np.array(pa_hi))
-    ex = IntervalArray(np.outer(P.lo, Q.lo).ravel(), np.outer(P.hi, Q.hi).ravel())
-    ex = IntervalArray(np.nextafter(ex.lo, -np.inf), _up(ex.hi))[: J + 1]  # e^{-2 j delta}
+    ex = IntervalArray(np.nextafter(np.outer(pa_lo, qb_lo).ravel(), -np.inf),
+                       _up(np.outer(pa_hi, qb_hi).ravel()))[: J + 1]
     ex = IntervalArray(np.maximum(ex.lo, 0.0), np.minimum(ex.hi, 1.0))
     t = (1.0 - ex) / (1.0 + ex)  # tanh(j delta)
     d = 1.0 - t * t  # tanh'(j delta)
+    c = -(t * d)  # tanh''(j delta) / 2
     T = 0.5 * t.lo + 0.5 * t.hi
     D = 0.5 * d.lo + 0.5 * d.hi
-    t_err = float(np.max(np.maximum(_up(T - t.lo), _up(t.hi - T))))
-    d_err = float(np.max(np.maximum(_up(D - d.lo), _up(d.hi - D))))
-    # E = t_err + d_err * delta/2 + (K2/2)(delta/2)^2 + 2u(1 + delta) + tail, rounded up
-    K2 = iv.mpf(4) * iv.sqrt(3) / 9
+    C = 0.5 * c.lo + 0.5 * c.hi
+
+    def err(mid: np.ndarray, enc: IntervalArray) -> float:
+        return float(np.max(np.maximum(_up(mid - enc.lo), _up(enc.hi - mid))))
+
     s = iv.mpf(delta) / 2
     tail = 2 * iv.exp(-2 * iv.mpf(_YMAX))  # 1 - tanh(Y) <= 2 e^{-2Y}
-    E = (iv.mpf(t_err) + iv.mpf(d_err) * s + K2 / 2 * s * s + 2 * iv.mpf(_U) * (1 + s * 2)
-         + tail)
-    return T, D, _mp_up(E.b)
+    # table errors + Taylor remainder (2 |s|^3 / 6) + Horner rounding (4 ops, terms <= 1)
+    # + the tail (|z| > Y is clipped to Y)
+    E = (iv.mpf(err(T, t)) + iv.mpf(err(D, d)) * s + iv.mpf(err(C, c)) * s * s
+         + iv.mpf(2) * s ** 3 / 6 + 4 * iv.mpf(_U) * (1 + s) + tail)
+    return T, D, C, _mp_up(E.b)
 
 
 def _mp_up(x: Any) -> float:
@@ -171,13 +259,17 @@ def tanh_kernel(z: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarra
     Returns:
         ``(v, E)``.
     """
-    T, D, E = _tanh_table()
+    T, D, C, E = _tanh_table()
     scale = float(2**_DELTA_EXP)
     y = np.minimum(np.abs(z), _YMAX)
     j = np.rint(y * scale)
     s = y - j * (1.0 / scale)  # exact: Sterbenz (or j = 0)
     ji = j.astype(np.intp)
-    v = T[ji] + D[ji] * s
+    v = C[ji]
+    v *= s
+    v += D[ji]
+    v *= s
+    v += T[ji]
     v = np.copysign(v, z, out=out)
     return v, E
 
@@ -200,9 +292,11 @@ def _generic_kernel(act: Any, z: np.ndarray) -> tuple[np.ndarray, float]:
     from symlip.intervals import _endpoints, _iv_from, _float_to_mpf, _mpf_to_float
 
     with mpmath.workprec(64):
-        for zi, vi in zip(z.ravel(), v.ravel()):
+        width = z.shape[-1] if z.ndim else 1
+        for i, (zi, vi) in enumerate(zip(z.ravel(), v.ravel())):
             m = _float_to_mpf(float(zi))
-            enc = act.interval_sigma(_iv_from(m, m))
+            # neuron index (last axis): per-neuron activations such as linear splines
+            enc = act.interval_sigma(_iv_from(m, m), neuron=i % width)
             lo, hi = _endpoints(enc)
             e = max(_mpf_to_float(hi - _float_to_mpf(float(vi)), True),
                     _mpf_to_float(_float_to_mpf(float(vi)) - lo, True))
@@ -283,7 +377,11 @@ def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None
             act = acts[k]
             kern = _KERNELS.get(act.name)
             if kern is not None:
-                a, E = kern(z)
+                a = np.empty_like(z)
+                E = 0.0
+                for b in range(0, z.shape[0], 128):  # cache-sized blocks
+                    a[b:b + 128], Eb = kern(z[b:b + 128])
+                    E = max(E, Eb)
             else:
                 a, E = _generic_kernel(act, z)
             e = ez * K1s[k] + float(_up(math.sqrt(m_out) * _up(E * (1 + 4 * _U))))

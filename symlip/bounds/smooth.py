@@ -21,6 +21,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,7 @@ __all__ = [
     "estimate_grad_lower",
     "not_smooth_witness",
     "check_targets",
+    "param_and_grad_lipschitz",
 ]
 
 _U = 2.0**-53
@@ -142,8 +144,7 @@ def loss_enclosure(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> Enclosu
     from symlip.bounds.centre import centre_norms
 
     if rec._loss_name(loss) == "mse":
-        small = X.shape[0] * net.n_params <= 2_000_000
-        cn = None if small else centre_norms(net, X)
+        cn = centre_norms(net, X)
         if cn is None:
             outs = [net.interval_forward(x) for x in X]
             tot = iv.mpf(0)
@@ -193,6 +194,8 @@ def not_smooth_witness(act: Any, ts: tuple[float, ...] = (1e-1, 1e-3, 1e-6, 1e-9
     $\partial f/\partial w_1 = \sigma'(p \pm t)$, so the gradient difference quotient is
     $|\sigma'(p+t) - \sigma'(p-t)| / (2t) \to \infty$ as $t \to 0$.
     """
+    # per-neuron activations (linear splines) offer a scalar view of a jumping neuron
+    act = getattr(act, "scalar_activation", lambda: act)()
     p = float(getattr(act, "kink", 0.0) or 0.0)
     rows = []
     for t in ts:
@@ -226,8 +229,10 @@ def _require_smooth(net: Any) -> None:
 # ------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=64)
 def grad_program(depth: int, loss: str, bounded: bool, centre: bool) -> rec.RecursiveFormula:
-    """The loss program (first + second order + loss composition) named ``L_grad``."""
+    """The loss program (first + second order + loss composition) named ``L_grad``
+    (cached: its compiled evaluators are reused)."""
     defs, inputs = rec.loss_program(depth, loss, bounded=bounded, centre=centre)
     return rec.RecursiveFormula(defs, inputs, name="L_grad")
 
@@ -334,6 +339,58 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     }
     return BoundResult("grad_lipschitz", "l2", enclosure, formula, hull_inputs, deriv,
                        lower_enclosure=None, estimate=est, extra=extra)
+
+
+def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float,
+                             *, lower: bool = False, seed: int = 0
+                             ) -> tuple[BoundResult, BoundResult]:
+    """:func:`~symlip.bounds.param.param_lipschitz` and :func:`grad_lipschitz` sharing one
+    computation of the certified inputs (norms, centre forward pass).
+
+    Returns:
+        ``(param_result, grad_result)``; ``extra["timings"]`` of the second holds the
+        shared timings (constants, norms, centre forward, estimate, interval evaluation).
+    """
+    from symlip.bounds.param import param_lipschitz_from_inputs, param_program
+
+    r = check_radius(radius)
+    lname = rec._loss_name(loss)
+    X = check_data(net, data)
+    y = check_targets(net, X, targets, lname)
+    _require_smooth(net)
+    ci = _loss_inputs(net, X, y, lname, r)
+    t0 = time.perf_counter()
+    pf = param_program(net.depth, ci.bounded, ci.centre)
+    gf = grad_program(net.depth, lname, ci.bounded, ci.centre)
+    est_p = pf.estimate(_float_args(pf, ci))
+    est_g = gf.estimate(_float_args(gf, ci))
+    t1 = time.perf_counter()
+    pres = param_lipschitz_from_inputs(net, X, r, ci, pf, lower=lower, seed=seed)
+    gpt = gf.enclose_array(_args(gf, ci, hull=False))
+    mean = _interval_mean(gpt)
+    hull = _args(gf, ci, hull=True)
+    genc = gf.enclose(hull)
+    t2 = time.perf_counter()
+    timings = {**ci.timings, "lambdified_estimate": t1 - t0, "interval_eval": t2 - t1}
+    extra = {"radius": r, "loss": lname, "upper_pointwise_mean": mean.upper_str(),
+             "upper_pointwise_max": gpt.upper_max().upper_str(),
+             "estimate_pointwise_max_float": float(np.max(est_g)),
+             "n_points": int(X.shape[0]), "centre_norms": ci.centre,
+             "spectral_method": ci.spectral_method, "timings": timings}
+    pres.extra["estimate_pointwise_max_float"] = float(np.max(est_p))
+    deriv = rec.second_order_derivation(net.depth, loss=lname, bounded=ci.bounded,
+                                        centre=ci.centre)
+    gres = BoundResult("grad_lipschitz", "l2", genc, gf, hull, deriv, extra=extra)
+    return pres, gres
+
+
+def _float_args(formula: rec.RecursiveFormula, ci: CertifiedInputs) -> dict[str, Any]:
+    """Float inputs (upper ends) for the lambdified estimate of the per-point formula."""
+    out: dict[str, Any] = {}
+    for s in formula.inputs:
+        n = str(s)
+        out[n] = ci.per_point[n].hi if n in ci.per_point else ci.scalars[n].upper_float
+    return out
 
 
 # ------------------------------------------------------------------------------------
