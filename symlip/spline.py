@@ -536,6 +536,28 @@ class LinearSpline(AbstractActivation):
             d.section(c.derivation)
         return ActivationConstants(S0, K1, K2, sig0, d)
 
+    # -- where the derivative jumps (witness of K2 = infinity) --------------------
+    def _first_jump(self) -> tuple[int, int] | None:
+        for n in range(self.neurons):
+            s = self.slopes_exact(None if self.shared else n)
+            for i in range(len(s) - 1):
+                if s[i] != s[i + 1]:
+                    return n, i + 1
+        return None
+
+    @property
+    def kink(self) -> float | None:
+        """A knot (nearest double) where some neuron's slope jumps; ``None`` if affine."""
+        j = self._first_jump()
+        return None if j is None else float(_fr(self.lo) + j[1] * self.step_exact)
+
+    def scalar_activation(self) -> LinearSpline:
+        """The spline of the neuron whose slope jumps at :attr:`kink`, as a shared
+        (scalar) activation — for witnesses built on one-neuron networks."""
+        j = self._first_jump()
+        n = 0 if j is None else j[0]
+        return LinearSpline(self._c[n], [self.lo, self.hi], name=f"{self.name}[{n}]")
+
     # -- coefficients as parameters ------------------------------------------------
     def coefficient_weights(self, z: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The interpolation weights: $\\sigma(z) = (1 - f) c_j + f c_{j+1}$ with
