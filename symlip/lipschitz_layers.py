@@ -152,7 +152,7 @@ def spectral_normalize(W: Any, iters: int = 100, seed: int = 0) -> np.ndarray:
     certified**: the result's norm may exceed 1 by the estimate's error).
 
     Examples:
-        >>> abs(np.linalg.norm(spectral_normalize(np.diag([2.0, 1.0])), 2) - 1) < 1e-12
+        >>> bool(abs(np.linalg.norm(spectral_normalize(np.diag([2.0, 1.0])), 2) - 1) < 1e-12)
         True
     """
     a = _matrix(W, "W", np.float64)
