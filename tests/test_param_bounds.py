@@ -1,0 +1,264 @@
+"""Parameter-Lipschitz bounds: soundness on random networks (no slack), exactness,
+closed forms equal their recursions, rigorous centre norms, errors, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from symlip.bounds import recursion as rec
+from symlip.bounds.centre import (
+    centre_norms,
+    fast_spectral_upper,
+    tanh_kernel,
+)
+from symlip.bounds.noglobal import no_global_bound
+from symlip.bounds.param import param_lipschitz, quotient_from_witness
+from symlip.errors import InputError
+from symlip.intervals import Truth, compare
+from symlip.network import Network
+
+ACTS = ["tanh", "sigmoid", "gelu", "softplus"]
+
+
+def random_net(rng, widths, act):
+    ws = [rng.standard_normal((widths[k + 1], widths[k])) / math.sqrt(widths[k])
+          for k in range(len(widths) - 1)]
+    bs = [0.3 * rng.standard_normal(widths[k + 1]) for k in range(len(widths) - 1)]
+    return Network.from_arrays(ws, bs, act if len(widths) > 2 else None)
+
+
+def assert_param_quotients_below(net, x, theta_a, theta_b, upper):
+    """||f(x;a) - f(x;b)|| / ||a - b|| <= upper; close cases re-checked rigorously."""
+    fa = net.with_params(theta_a).forward(x)
+    fb = net.with_params(theta_b).forward(x)
+    q = np.linalg.norm(fa - fb) / np.linalg.norm(theta_a - theta_b)
+    if q <= upper.upper_float * (1 - 1e-6):
+        return
+    theta0 = net.params()
+    # rigorous: centre the witness at theta_a (its own ball contains theta_b)
+    shifted = net.with_params(theta_a)
+    d = theta_b - theta_a
+    keep = np.nonzero(d)[0]
+    wit = {"x": list(map(float, x)), "indices": keep.tolist(),
+           "step": (theta_b[keep] - theta_a[keep]).tolist()}
+    enc = quotient_from_witness(shifted, wit, float(np.linalg.norm(d)) * 2 + 1e-300)
+    assert compare(enc.lower, "<=", upper.upper) is Truth.TRUE, (q, upper, theta0.size)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(depth=st.integers(1, 4), width=st.integers(1, 12), act=st.sampled_from(ACTS),
+       log_r=st.floats(-4, 0), seed=st.integers(0, 2**31 - 1))
+def test_param_bound_is_sound(depth, width, act, log_r, seed):
+    rng = np.random.default_rng(seed)
+    widths = [int(rng.integers(1, 6))] + [width] * (depth - 1) + [int(rng.integers(1, 4))]
+    net = random_net(rng, widths, act)
+    r = 10.0 ** log_r
+    X = rng.standard_normal((3, widths[0]))
+    res = param_lipschitz(net, X, r, lower=False)
+    theta0 = net.params()
+    P = theta0.size
+    for _ in range(6):
+        i = int(rng.integers(0, 3))
+        u = rng.standard_normal(P)
+        a = theta0 + r * rng.uniform(0, 1) * u / np.linalg.norm(u)
+        v = rng.standard_normal(P)
+        # a second point in the ball, at a random (often small) distance
+        b = a + r * 10.0 ** rng.uniform(-3, 0) * v / np.linalg.norm(v)
+        off = b - theta0
+        if np.linalg.norm(off) > r:
+            b = theta0 + off * (r / np.linalg.norm(off)) * (1 - 1e-9)
+        if np.array_equal(a, b):
+            continue
+        assert_param_quotients_below(net, X[i], a, b, res.enclosure)
+    # the most adversarial direction: top right singular vector of J at a random point
+    i = 0
+    J = net.with_params(theta0).param_jacobian(X[i])
+    v = np.linalg.svd(J)[2][0]
+    b = theta0 + 0.5 * r * v
+    if not np.array_equal(theta0, b):
+        assert_param_quotients_below(net, X[i], theta0, b, res.enclosure)
+
+
+def test_lower_bounds_below_upper():
+    rng = np.random.default_rng(3)
+    for widths in ([3, 8, 1], [3, 8, 8, 2]):
+        net = random_net(rng, widths, "tanh")
+        X = rng.standard_normal((4, 3))
+        for r in (1e-3, 1e-1):
+            res = param_lipschitz(net, X, r)
+            assert res.lower is not None and res.lower <= res.estimate * (1 + 1e-6)
+            assert compare(res.lower_enclosure.lower, "<=", res.enclosure.upper) is Truth.TRUE
+            assert res.estimate <= res.upper
+            # pointwise max (float intervals) vs hull (mpmath): equal up to outward rounding
+            assert float(res.extra["upper_pointwise"]) <= res.upper * (1 + 1e-12)
+            d = res.to_dict()
+            assert d["quantity"] == "param_lipschitz" and d["radius"] == r
+
+
+@pytest.mark.parametrize("x", [[3.0, 4.0], [0.0, 0.0], [1e-3, -2.5]])
+@pytest.mark.parametrize("r", [0.0, 1e-3, 10.0])
+def test_single_linear_layer_is_exact(x, r):
+    net = Network.from_arrays([[[0.5, -1.0]]], [[0.25]], None)
+    res = param_lipschitz(net, [x], r, lower=False)
+    exact = math.sqrt(x[0] ** 2 + x[1] ** 2 + 1)
+    assert res.upper >= exact and res.upper <= exact * (1 + 1e-14)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 5, 8])
+def test_unrolled_closed_form_equals_recursion(depth):
+    defs, _ = rec.first_order_program(depth, centre=False)
+    env = {}
+    for d in defs:
+        if str(d.symbol).startswith(("m_", "l_")):
+            env[d.symbol] = d.expr.xreplace(env)
+    lN = env[rec.l(depth)]
+    assert sp.expand(lN ** 2 - rec.unrolled_first_order(depth)) == 0
+
+
+def test_uniform_closed_form_equals_recursion():
+    Lk, lN2, deriv = rec.uniform_first_order()
+    k, N = sp.symbols("k N", integer=True, nonnegative=True)
+    K1v, rho, c = sp.Rational(3, 4), sp.Rational(5, 3), sp.Rational(7, 2)
+    subs = {rec.K1: K1v, sp.Symbol("rho", nonnegative=True): rho,
+            sp.Symbol("c", nonnegative=True): c}
+    L = sp.Integer(0)
+    for depth in range(1, 9):
+        # hidden recursion and the read-out, exactly in rationals
+        lN2_rec = c ** 2 + 1 + rho ** 2 * L
+        assert sp.simplify(lN2.subs(subs).subs(N, depth) - lN2_rec) == 0
+        L = K1v ** 2 * (c ** 2 + 1 + rho ** 2 * L)
+        assert sp.simplify(Lk.subs(subs).subs(k, depth) - L) == 0
+    assert "rsolve" in deriv.to_text()
+
+
+def test_program_formula_views_and_round_trip():
+    defs, inputs = rec.first_order_program(3)
+    f = rec.RecursiveFormula(defs, inputs, "L_param")
+    g = rec.RecursiveFormula.from_srepr(f.srepr(), [str(s) for s in f.inputs], "L_param")
+    assert g.srepr() == f.srepr()
+    vals = {str(s): 1.5 for s in f.inputs}
+    assert abs(f.estimate(vals) - f.enclose(vals).mid_float) < 1e-9
+    from symlip.formula import _NUMPY_MODULES
+
+    direct = sp.lambdify(f.inputs, f.expr, modules=_NUMPY_MODULES)(*[1.5] * len(f.inputs))
+    assert abs(direct - f.estimate(vals)) < 1e-12 * abs(direct)
+    assert "l_{3}" in f.latex()
+
+
+def test_centre_norms_enclose_high_precision_values():
+    rng = np.random.default_rng(7)
+    for act in ("tanh", "sigmoid", "softplus"):
+        net = random_net(rng, [4, 9, 7, 3], act)
+        X = 2 * rng.standard_normal((5, 4))
+        cn = centre_norms(net, X)
+        mpmath.mp.prec = 120
+        try:
+            f = {"tanh": mpmath.tanh, "sigmoid": lambda t: 1 / (1 + mpmath.exp(-t)),
+                 "softplus": lambda t: mpmath.log(1 + mpmath.exp(t))}[act]
+            for i, x in enumerate(X):
+                a = [mpmath.mpf(float(v)) for v in x]
+                for k, layer in enumerate(net.layers):
+                    z = [sum((mpmath.mpf(float(w)) * v for w, v in zip(row, a)), mpmath.mpf(0))
+                         + mpmath.mpf(float(b)) for row, b in zip(layer.weight, layer.bias)]
+                    a = [f(v) for v in z] if k < net.depth - 1 else z
+                    nrm = mpmath.sqrt(sum(v * v for v in a))
+                    assert cn.A[k].lo[i] <= nrm <= cn.A[k].hi[i], (act, k, i)
+        finally:
+            mpmath.mp.prec = 53
+
+
+def test_tanh_kernel_error_bound():
+    rng = np.random.default_rng(1)
+    z = np.concatenate([rng.standard_normal(400) * 6, [0.0, -0.0, 20.0, 25.0, -1e-300, 5e-324],
+                        np.linspace(-3, 3, 301)])
+    v, E = tanh_kernel(z)
+    mpmath.mp.prec = 120
+    try:
+        worst = max(abs(mpmath.tanh(mpmath.mpf(float(a))) - mpmath.mpf(float(b)))
+                    for a, b in zip(z, v))
+    finally:
+        mpmath.mp.prec = 53
+    assert worst <= E < 1e-10
+
+
+def test_fast_spectral_upper_is_an_upper_bound():
+    from symlip.norms import spectral_norm
+
+    rng = np.random.default_rng(0)
+    for shape in [(300, 260), (260, 300), (400, 400)]:
+        w = rng.standard_normal(shape) / math.sqrt(shape[1])
+        up = fast_spectral_upper(w)
+        ref = spectral_norm(w)
+        assert up >= ref.upper_float * (1 - 1e-9) and up >= ref.lower_float
+        assert up <= ref.upper_float * (1 + 1e-4)
+
+
+@pytest.mark.parametrize("radius", [-1.0, float("nan"), float("inf"), "x"])
+def test_bad_radius(radius):
+    net = Network.from_arrays([[[1.0, 2.0]]], [[0.0]], None)
+    with pytest.raises(InputError, match="radius"):
+        param_lipschitz(net, [[1.0, 1.0]], radius)
+
+
+def test_bad_data():
+    net = Network.from_arrays([[[1.0, 2.0]]], [[0.0]], None)
+    with pytest.raises(InputError, match="non-finite"):
+        param_lipschitz(net, [[1.0, float("nan")]], 0.1)
+    with pytest.raises(InputError, match="shape"):
+        param_lipschitz(net, [[1.0, 2.0, 3.0]], 0.1)
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4])
+def test_no_global_bound(depth):
+    d, facts = no_global_bound(depth)
+    assert facts["degree_upper"] == facts["degree_lower"] == depth - 1
+    assert facts["limit_upper"] == sp.oo and facts["limit_lower"] == sp.oo
+    assert facts["ratio_limit"].is_finite
+    assert "\\begin{align*}" in d.to_latex()
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "symlip", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_derive_and_errors():
+    r = run_cli("derive", "--wrt", "params", "--depth", "3", "--format", "latex", "--uniform")
+    assert r.returncode == 0, r.stderr
+    assert "\\begin{align*}" in r.stdout and "rsolve" in r.stdout and "l_{3}" in r.stdout
+    r = run_cli("derive", "--wrt", "gradient", "--depth", "2", "--activation", "relu")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "K2 = infinity" in r.stderr
+    r = run_cli("derive", "--wrt", "params", "--depth", "0")
+    assert r.returncode == 2 and "depth" in r.stderr
+
+
+def test_cli_certify_params_and_verify(tmp_path):
+    from symlip.io import save
+
+    rng = np.random.default_rng(0)
+    net = random_net(rng, [3, 6, 2], "tanh")
+    save(net, tmp_path / "m.safetensors")
+    np.save(tmp_path / "X.npy", rng.standard_normal((10, 3)))
+    cert = tmp_path / "c.json"
+    r = run_cli("certify", tmp_path / "m.safetensors", "--activation", "tanh", "--wrt", "params",
+                "--data", tmp_path / "X.npy", "--radius", "0.01", "--json",
+                "--certificate", cert)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["quantity"] == "param_lipschitz" and out["radius"] == 0.01
+    assert float(out["lower"]) <= float(out["upper"])
+    r = run_cli("verify", cert, "--model", tmp_path / "m.safetensors", "--data", tmp_path / "X.npy")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_cli("certify", tmp_path / "m.safetensors", "--activation", "tanh", "--wrt", "params",
+                "--data", tmp_path / "X.npy", "--radius", "-1")
+    assert r.returncode == 2 and "radius" in r.stderr
