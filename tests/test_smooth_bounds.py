@@ -1,0 +1,162 @@
+"""Gradient-Lipschitz (smoothness) bounds: soundness on random networks without slack,
+loss constants, the not-smooth refusal with its witness, errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from symlip.bounds.smooth import (
+    grad_lipschitz,
+    loss_enclosure,
+    loss_gradient,
+    loss_value,
+    not_smooth_witness,
+    param_and_grad_lipschitz,
+)
+from symlip.activations import get_activation
+from symlip.errors import InputError, NotSmoothError
+from symlip.network import Network
+
+ACTS = ["tanh", "sigmoid", "gelu", "softplus"]
+
+
+def random_net(rng, widths, act):
+    ws = [rng.standard_normal((widths[k + 1], widths[k])) / math.sqrt(widths[k])
+          for k in range(len(widths) - 1)]
+    bs = [0.3 * rng.standard_normal(widths[k + 1]) for k in range(len(widths) - 1)]
+    return Network.from_arrays(ws, bs, act if len(widths) > 2 else None)
+
+
+def targets_for(rng, loss, n, n_out):
+    if loss == "mse":
+        return rng.standard_normal((n, n_out))
+    return rng.integers(0, n_out, n)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(depth=st.integers(1, 4), width=st.integers(1, 12), act=st.sampled_from(ACTS),
+       loss=st.sampled_from(["mse", "cross-entropy"]), log_r=st.floats(-4, 0),
+       seed=st.integers(0, 2**31 - 1))
+def test_grad_bound_is_sound(depth, width, act, loss, log_r, seed):
+    rng = np.random.default_rng(seed)
+    n_out = int(rng.integers(1, 4)) if loss == "mse" else int(rng.integers(2, 4))
+    widths = [int(rng.integers(1, 5))] + [width] * (depth - 1) + [n_out]
+    net = random_net(rng, widths, act)
+    r = 10.0 ** log_r
+    X = rng.standard_normal((4, widths[0]))
+    y = targets_for(rng, loss, 4, n_out)
+    res = grad_lipschitz(net, X, y, loss, r, lower=False)
+    up = res.upper
+    theta0 = net.params()
+    P = theta0.size
+    for _ in range(5):
+        u = rng.standard_normal(P)
+        a = theta0 + r * rng.uniform(0, 1) * u / np.linalg.norm(u)
+        v = rng.standard_normal(P)
+        b = a + r * 10.0 ** rng.uniform(-2, 0) * v / np.linalg.norm(v)
+        off = b - theta0
+        if np.linalg.norm(off) > r:
+            b = theta0 + off * (r / np.linalg.norm(off)) * (1 - 1e-9)
+        ga = loss_gradient(net.with_params(a), X, y, loss)
+        gb = loss_gradient(net.with_params(b), X, y, loss)
+        q = np.linalg.norm(ga - gb) / np.linalg.norm(a - b)
+        # float gradients err by ~1e-15 relative; the bound is never that close here
+        assert q <= up, (q, up)
+    # the mean of per-point bounds is certified too
+    assert float(res.extra["upper_pointwise_mean"]) <= up * (1 + 1e-12)
+
+
+def test_loss_gradient_matches_finite_differences():
+    rng = np.random.default_rng(2)
+    net = random_net(rng, [3, 5, 4, 3], "tanh")
+    X = rng.standard_normal((6, 3))
+    for loss, y in (("mse", rng.standard_normal((6, 3))), ("cross-entropy", rng.integers(0, 3, 6))):
+        g = loss_gradient(net, X, y, loss)
+        th = net.params()
+        for i in rng.choice(th.size, 8, replace=False):
+            e = np.zeros_like(th)
+            e[i] = 1e-6
+            fd = (loss_value(net.with_params(th + e), X, y, loss)
+                  - loss_value(net.with_params(th - e), X, y, loss)) / 2e-6
+            assert abs(fd - g[i]) < 1e-6 * max(1, abs(g[i]))
+
+
+def test_cross_entropy_constants_hold_numerically():
+    # ||diag(p) - p p^T||_2 <= 1/2 and ||p - e_y|| <= sqrt(2) on random logits
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        z = rng.standard_normal(int(rng.integers(2, 8))) * rng.uniform(0, 20)
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        h = np.diag(p) - np.outer(p, p)
+        assert np.linalg.eigvalsh(h).max() <= 0.5 + 1e-15
+        y = np.zeros_like(p)
+        y[int(rng.integers(0, p.size))] = 1
+        assert np.linalg.norm(p - y) <= math.sqrt(2)
+
+
+def test_loss_enclosure_contains_float_loss():
+    rng = np.random.default_rng(4)
+    net = random_net(rng, [2, 7, 7, 1], "tanh")
+    X = rng.standard_normal((30, 2))
+    y = rng.standard_normal((30, 1))
+    enc = loss_enclosure(net, X, y, "mse")
+    assert enc.lower_float <= loss_value(net, X, y, "mse") <= enc.upper_float
+    assert float(enc.width) < 1e-8
+    net3 = random_net(rng, [2, 5, 3], "sigmoid")
+    c = rng.integers(0, 3, 5)
+    enc = loss_enclosure(net3, X[:5], c, "cross-entropy")
+    assert enc.lower_float <= loss_value(net3, X[:5], c, "cross-entropy") <= enc.upper_float
+
+
+def test_shared_param_and_grad_match_separate_calls():
+    rng = np.random.default_rng(5)
+    net = random_net(rng, [3, 6, 6, 2], "tanh")
+    X = rng.standard_normal((8, 3))
+    y = rng.standard_normal((8, 2))
+    p, g = param_and_grad_lipschitz(net, X, y, "mse", 0.01)
+    from symlip.bounds.param import param_lipschitz
+
+    assert p.upper == param_lipschitz(net, X, 0.01, lower=False).upper
+    assert g.upper == grad_lipschitz(net, X, y, "mse", 0.01, lower=False).upper
+    assert g.to_dict()["quantity"] == "grad_lipschitz"
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky_relu"])
+def test_not_smooth_refuses_with_witness(act):
+    rng = np.random.default_rng(0)
+    net = random_net(rng, [2, 4, 1], act)
+    with pytest.raises(NotSmoothError) as info:
+        grad_lipschitz(net, np.ones((1, 2)), np.ones((1, 1)), "mse", 0.1)
+    w = info.value.witness
+    qs = [p["gradient_difference_quotient"] for p in w["pairs"]]
+    assert all(b > 10 * a for a, b in zip(qs, qs[1:])) and qs[-1] > 1e8
+    assert "K2 = infinity" in str(info.value)
+    # the witness is real: the quotient is the exact one of f = w2 act(w1 x + b)
+    a = get_activation(act)
+    t = w["pairs"][0]["t"]
+    g1 = a.dsigma(np.array([t]))[0]
+    g0 = a.dsigma(np.array([-t]))[0]
+    assert abs(g1 - g0) / (2 * t) == pytest.approx(qs[0])
+    assert not_smooth_witness(a)["pairs"]
+
+
+def test_bad_inputs():
+    rng = np.random.default_rng(0)
+    net = random_net(rng, [2, 4, 3], "tanh")
+    X = rng.standard_normal((5, 2))
+    with pytest.raises(InputError, match="targets have shape"):
+        grad_lipschitz(net, X, np.zeros((4, 3)), "mse", 0.1)
+    with pytest.raises(InputError, match="class indices"):
+        grad_lipschitz(net, X, np.array([0, 1, 2, 3, 0]), "cross-entropy", 0.1)
+    with pytest.raises(InputError, match="radius"):
+        grad_lipschitz(net, X, np.zeros((5, 3)), "mse", -0.5)
+    with pytest.raises(InputError, match="loss"):
+        grad_lipschitz(net, X, np.zeros((5, 3)), "hinge", 0.1)
+    with pytest.raises(InputError, match="non-finite"):
+        grad_lipschitz(net, X, np.full((5, 3), np.nan), "mse", 0.1)
