@@ -47,6 +47,8 @@ from mpmath import iv
 from mpmath.libmp import libmpi, round_ceiling, round_floor
 from mpmath.libmp.libmpf import from_int, from_man_exp, mpf_pos
 
+from symlip import _npkernels as _npk
+
 __all__ = [
     "DEFAULT_PREC",
     "Enclosure",
@@ -888,10 +890,50 @@ def _np_unsupported(name: str) -> Callable[..., Any]:
     return f
 
 
+def _np_kernel(kernel: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+               ) -> Callable[[Any], IntervalArray]:
+    """Lift a rigorous endpoint kernel of :mod:`symlip._npkernels` to interval arrays."""
+
+    def f(x: Any) -> IntervalArray:
+        x = IntervalArray._wrap(x)
+        return IntervalArray(*kernel(x.lo, x.hi))
+
+    f.__name__ = getattr(kernel, "__name__", "kernel")
+    return f
+
+
+def _np_heaviside(x: Any, h0: Any = None) -> IntervalArray:
+    """Heaviside step on interval arrays: 0 left of 0, 1 right of 0, H(0) = h0 (1/2)."""
+    x = IntervalArray._wrap(x)
+    h = IntervalArray(0.5) if h0 is None else IntervalArray._wrap(h0)
+    at0 = (x.lo <= 0) & (x.hi >= 0)
+    lo = np.where(x.hi > 0, 1.0, _POS_INF)
+    lo = np.where(x.lo < 0, 0.0, lo)
+    hi = np.where(x.lo < 0, 0.0, _NEG_INF)
+    hi = np.where(x.hi > 0, 1.0, hi)
+    lo = np.where(at0, np.minimum(lo, h.lo), lo)
+    hi = np.where(at0, np.maximum(hi, h.hi), hi)
+    return IntervalArray(lo, hi)
+
+
+class _Softplus(sp.Function):
+    """log(1 + exp(u)), introduced by the numpy backend's rewrite (overflow-free kernel)."""
+
+
 _NP_FUNCS: dict[type, Callable[..., Any]] = {
     sp.Abs: lambda x: IntervalArray._wrap(x).abs(),
     sp.Max: IntervalArray.maximum,
     sp.Min: IntervalArray.minimum,
+    sp.Heaviside: _np_heaviside,
+    sp.exp: _np_kernel(_npk.exp),
+    sp.log: _np_kernel(_npk.log),
+    sp.tanh: _np_kernel(_npk.tanh),
+    sp.sinh: _np_kernel(_npk.sinh),
+    sp.cosh: _np_kernel(_npk.cosh),
+    sp.atan: _np_kernel(_npk.atan),
+    sp.erf: _np_kernel(_npk.erf),
+    sp.erfc: _np_kernel(_npk.erfc),
+    _Softplus: _np_kernel(_npk.log1p_exp),
 }
 
 
@@ -899,6 +941,7 @@ def _register_sigmoid() -> None:
     from symlip import functions  # local import: functions imports sympy only
 
     _IV_FUNCS[functions.sigmoid] = lambda x: _monotone(_sigmoid_point, x, True)
+    _NP_FUNCS[functions.sigmoid] = _np_kernel(_npk.sigmoid)
 
 
 class _Compiler:
@@ -914,13 +957,15 @@ class _Compiler:
         if backend not in ("mpmath", "numpy"):
             raise ValueError(f"{backend=} must be 'mpmath' or 'numpy'")
         self.backend = backend
-        if backend == "mpmath" and not any(
-            getattr(k, "__name__", "") == "sigmoid" for k in _IV_FUNCS
+        if not any(getattr(k, "__name__", "") == "sigmoid" for k in _IV_FUNCS) or not any(
+            getattr(k, "__name__", "") == "sigmoid" for k in _NP_FUNCS
         ):
             _register_sigmoid()
 
     # each instruction: (kind, payload, arg indices)
     def compile(self, expr: sp.Basic) -> Callable[[Mapping[sp.Symbol, Any]], Any]:
+        if self.backend == "numpy":
+            expr = _np_rewrite(expr)
         order: list[sp.Basic] = []
         index: dict[sp.Basic, int] = {}
 
@@ -999,7 +1044,7 @@ class _Compiler:
                 return (lambda env, b, e: IntervalArray._wrap(b).sqrt()), args
             if ex == sp.Rational(-1, 2):
                 return (lambda env, b, e: IntervalArray._wrap(b).sqrt().reciprocal()), args
-            raise UnsupportedOperation(f"power {ex} in the numpy interval backend")
+            return (lambda env, b, e, _ex=ex: _np_pow(b, e, _ex)), args
         table = _IV_FUNCS if be == "mpmath" else _NP_FUNCS
         fn = table.get(type(node)) or table.get(node.func)
         if fn is None:
@@ -1012,7 +1057,7 @@ class _Compiler:
 
     def _piecewise(self, node: sp.Piecewise) -> Callable[..., Any]:
         if self.backend != "mpmath":
-            raise UnsupportedOperation("Piecewise needs backend='mpmath'")
+            return self._np_piecewise(node)
         branches = [(self.compile(e), _compile_condition(c, self)) for e, c in node.args]
 
         def pw(env: Mapping) -> Any:
@@ -1030,6 +1075,169 @@ class _Compiler:
             return _iv_hull(taken)
 
         return pw
+
+
+    def _np_piecewise(self, node: sp.Piecewise) -> Callable[..., Any]:
+        """Piecewise on interval arrays, element by element.
+
+        For each element, branch i may be taken when its condition may hold and every
+        earlier condition may fail (three-valued, from the interval endpoints); the result
+        is the hull of the branches that may be taken.  A branch is evaluated only on the
+        elements where it may be taken (the inputs are restricted to them), so a branch
+        that is undefined elsewhere (log of a negative number) does not poison the result.
+        """
+        branches = [(self.compile(e), _np_condition(c, self)) for e, c in node.args]
+
+        def pw(env: Mapping) -> IntervalArray:
+            vals = {s: IntervalArray._wrap(_coerce(v, "numpy")) for s, v in env.items()}
+            shape = np.broadcast_shapes(*(a.lo.shape for a in vals.values())) if vals else ()
+            n = math.prod(shape)
+            flat = {s: IntervalArray(np.broadcast_to(a.lo, shape).ravel(),
+                                     np.broadcast_to(a.hi, shape).ravel())
+                    for s, a in vals.items()}
+            reach = np.ones(n, dtype=bool)  # all earlier conditions may be false
+            lo = np.full(n, _POS_INF)
+            hi = np.full(n, _NEG_INF)
+            taken = np.zeros(n, dtype=bool)
+            for value, cond in branches:
+                idx = np.flatnonzero(reach)
+                if idx.size == 0:
+                    break
+                may_t, may_f = cond({s: a[idx] for s, a in flat.items()})
+                may_t = np.broadcast_to(may_t, idx.shape)
+                may_f = np.broadcast_to(may_f, idx.shape)
+                sel = idx[may_t]
+                if sel.size:
+                    v = IntervalArray._wrap(value({s: a[sel] for s, a in flat.items()}))
+                    lo[sel] = np.minimum(lo[sel], np.broadcast_to(v.lo, sel.shape))
+                    hi[sel] = np.maximum(hi[sel], np.broadcast_to(v.hi, sel.shape))
+                    taken[sel] = True
+                reach[idx[~may_f]] = False
+            if not taken.all():
+                raise ValueError(f"no branch of {node} can hold on some of the given intervals")
+            return IntervalArray(lo.reshape(shape), hi.reshape(shape))
+
+        return pw
+
+
+_MaskPair = tuple[Any, Any]
+
+
+def _np_condition(cond: Any, comp: _Compiler) -> Callable[[Mapping], _MaskPair]:
+    """Compile a condition into env -> (may_be_true, may_be_false) boolean arrays."""
+    if cond is sp.true or cond is True:
+        return lambda env: (np.True_, np.False_)
+    if cond is sp.false or cond is False:
+        return lambda env: (np.False_, np.True_)
+    if isinstance(cond, (sp.And, sp.Or)):
+        parts = [_np_condition(c, comp) for c in cond.args]
+        is_and = isinstance(cond, sp.And)
+
+        def f_bool(env: Mapping) -> _MaskPair:
+            ts = [p(env) for p in parts]
+            mt, mf = ts[0]
+            for t, f in ts[1:]:
+                mt, mf = (mt & t, mf | f) if is_and else (mt | t, mf & f)
+            return mt, mf
+
+        return f_bool
+    if isinstance(cond, sp.Not):
+        inner = _np_condition(cond.args[0], comp)
+        return lambda env: inner(env)[::-1]
+    ops = {sp.StrictLessThan: "<", sp.LessThan: "<=", sp.StrictGreaterThan: ">",
+           sp.GreaterThan: ">=", sp.Equality: "==", sp.Unequality: "!="}
+    op = ops.get(type(cond))
+    if op is None:
+        raise UnsupportedOperation(f"cannot decide the condition {cond} on intervals")
+    lhs, rhs = comp.compile(cond.lhs), comp.compile(cond.rhs)
+
+    def f_rel(env: Mapping) -> _MaskPair:
+        a, b = IntervalArray._wrap(lhs(env)), IntervalArray._wrap(rhs(env))
+        if op in (">", ">="):
+            a, b = b, a
+        if op in ("<", ">"):
+            return a.lo < b.hi, a.hi >= b.lo
+        if op in ("<=", ">="):
+            return a.lo <= b.hi, a.hi > b.lo
+        may_eq = (a.lo <= b.hi) & (b.lo <= a.hi)
+        surely_eq = (a.lo == a.hi) & (b.lo == b.hi) & (a.lo == b.lo)
+        return (may_eq, ~surely_eq) if op == "==" else (~surely_eq, may_eq)
+
+    return f_rel
+
+
+def _np_pow(b: Any, e: Any, ex: sp.Expr) -> IntervalArray:
+    """b**ex for a non-integer exponent on interval arrays: exp(ex log b), base >= 0."""
+    b = IntervalArray._wrap(b)
+    if (b.lo < 0).any():
+        raise UnsupportedOperation(f"power {ex} of an interval reaching below 0")
+    if not (ex.is_positive or (b.lo > 0).all()):
+        raise UnsupportedOperation(f"power {ex} of an interval reaching 0")
+    # b^p for p > 0 is 0 at b = 0: log(max(hi, 2^-1074)) keeps hi > 0, and
+    # b^p <= (2^-1074)^p there, so the enclosure stays valid
+    hi = np.maximum(b.hi, 5e-324)
+    lg = IntervalArray(*_npk.log(b.lo, hi))
+    return _NP_FUNCS[sp.exp](IntervalArray._wrap(e) * lg)
+
+
+def _is_one_plus_exp(e: sp.Basic) -> sp.Expr | None:
+    """u when e is 1 + exp(u), else None."""
+    if isinstance(e, sp.Add) and len(e.args) == 2 and sp.S.One in e.args:
+        other = e.args[1] if e.args[0] == 1 else e.args[0]
+        if isinstance(other, sp.exp):
+            return other.args[0]
+    return None
+
+
+def _np_rewrite(expr: sp.Basic) -> sp.Basic:
+    r"""Exact identities that avoid overflow in float64 interval evaluation.
+
+    * $\log(1 + e^u) 	o$ softplus$(u)$ (overflow-free kernel);
+    * $e^{mu}(1 + e^u)^{-n} 	o \sigma(u)^m \sigma(-u)^{n-m}$ for integers
+      $0 \le m \le n$ (the derivatives of softplus), since $e^u/(1+e^u) = \sigma(u)$ and
+      $1/(1+e^u) = \sigma(-u)$.
+    """
+    from symlip.functions import sigmoid
+
+    def is_log(e: sp.Basic) -> bool:
+        return isinstance(e, sp.log) and _is_one_plus_exp(e.args[0]) is not None
+
+    def to_softplus(e: sp.Basic) -> sp.Basic:
+        return _Softplus(_is_one_plus_exp(e.args[0]))
+
+    def is_ratio(e: sp.Basic) -> bool:
+        if not isinstance(e, (sp.Mul, sp.Pow)):
+            return False
+        facs = e.args if isinstance(e, sp.Mul) else (e,)
+        return any(isinstance(f, sp.Pow) and f.exp.is_Integer and f.exp < 0
+                   and _is_one_plus_exp(f.base) is not None for f in facs)
+
+    def to_sigmoid(e: sp.Basic) -> sp.Basic:
+        facs = list(e.args if isinstance(e, sp.Mul) else (e,))
+        for i, f in enumerate(facs):
+            if not (isinstance(f, sp.Pow) and f.exp.is_Integer and f.exp < 0):
+                continue
+            u = _is_one_plus_exp(f.base)
+            if u is None:
+                continue
+            n = -int(f.exp)
+            for j, g in enumerate(facs):
+                if j != i and isinstance(g, sp.exp):
+                    m = sp.simplify(g.args[0] / u)
+                    if m.is_Integer and 0 < int(m) <= n:
+                        rest = [h for k, h in enumerate(facs) if k not in (i, j)]
+                        new = sigmoid(u) ** int(m) * sigmoid(-u) ** (n - int(m))
+                        return sp.Mul(*rest, new, evaluate=False)
+            rest = [h for k, h in enumerate(facs) if k != i]
+            return sp.Mul(*rest, sigmoid(-u) ** n, evaluate=False)
+        return e
+
+    if expr.has(sp.log):
+        expr = expr.replace(is_log, to_softplus)
+    if expr.has(sp.exp):  # products first (bottom-up replace would take the Pow alone)
+        expr = expr.replace(lambda e: isinstance(e, sp.Mul) and is_ratio(e), to_sigmoid)
+        expr = expr.replace(is_ratio, to_sigmoid)
+    return expr
 
 
 def _compile_condition(cond: Any, comp: _Compiler) -> Callable[[Mapping], Truth]:
@@ -1160,8 +1368,14 @@ def interval_lambdify(
         def f(*values: Any) -> IntervalArray:
             if len(values) != len(args):
                 raise TypeError(f"expected {len(args)} values, got {len(values)}")
-            with working_precision(max(bits, 64)):
-                return IntervalArray._wrap(run(dict(zip(args, values))))
+            env = dict(zip(args, values))
+            with working_precision(max(bits, 64)), np.errstate(over="ignore"):
+                r = IntervalArray._wrap(run(env))
+            shapes = [_coerce(v, "numpy").lo.shape for v in values]
+            shape = np.broadcast_shapes(r.lo.shape, *shapes)
+            if r.lo.shape != shape:  # a constant expression: one value per input element
+                r = IntervalArray(np.broadcast_to(r.lo, shape), np.broadcast_to(r.hi, shape))
+            return r
 
     f.__doc__ = f"Interval enclosure of {expr} ({backend} backend)."
     return f

@@ -160,7 +160,7 @@ def test_numpy_backend_encloses_mpmath_backend(mids, rads):
 
 def test_numpy_backend_refuses_transcendentals():
     with pytest.raises(UnsupportedOperation):
-        interval_lambdify([x], sp.exp(x), backend="numpy")
+        interval_lambdify([x], sp.sin(x), backend="numpy")  # exp is rigorous there now
 
 
 def test_numpy_outward_rounding_is_strict():
