@@ -111,7 +111,14 @@ def bjorck_orthonormalize(W: Any, beta: float = 0.5, iters: int = 15, order: int
     tall = a.shape[0] >= a.shape[1]
     b = dt(beta)
     coeffs = [dt(_binom_half(j)) for j in range(order + 1)]
-    for _ in range(int(iters)):
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = _iterate(a, dt, b, coeffs, int(iters), order, tall)
+    return a
+
+
+def _iterate(a: np.ndarray, dt: Any, b: Any, coeffs: list[Any], iters: int, order: int,
+             tall: bool) -> np.ndarray:
+    for _ in range(iters):
         if order == 1:
             if tall:
                 a = (dt(1) + b) * a - b * (a @ (a.T @ a))
@@ -242,11 +249,16 @@ def certify_spectral_norm_le(W: Any, t: Any) -> Truth:
     p = a.shape[1]
     if p > EXACT_TEST_MAX_DIM or a.shape[0] > 16 * EXACT_TEST_MAX_DIM:
         return Truth.UNDECIDED
-    tf = Fraction(t) if not isinstance(t, float) else Fraction(t)
-    cols = [[Fraction(float(v)) for v in a[:, j]] for j in range(p)]
-    G = [[sum((x * y for x, y in zip(cols[i], cols[j])), Fraction(0)) for j in range(p)]
+    tf = Fraction(t)
+    # exact Gram matrix in integers: W = M 2^e with M an integer matrix
+    nz = a[a != 0]
+    e = min((math.frexp(float(v))[1] - 53 for v in nz), default=0)
+    M = np.array([[int(Fraction(float(v)) / Fraction(2) ** e) for v in row] for row in a],
+                 dtype=object)
+    Gi = M.T.dot(M)
+    scale = Fraction(2) ** (2 * e)
+    S = [[(tf * tf if i == j else Fraction(0)) - scale * int(Gi[i, j]) for j in range(p)]
          for i in range(p)]
-    S = [[(tf * tf if i == j else Fraction(0)) - G[i][j] for j in range(p)] for i in range(p)]
     return Truth.TRUE if _psd_exact(S) else Truth.FALSE
 
 
@@ -296,10 +308,14 @@ def layer_epsilon(W: Any) -> dict[str, Any]:
 
     Returns:
         ``{"norm": Enclosure of ||W||_2, "epsilon_upper": str, "epsilon_lower": str,
-        "one_lipschitz": "certified" | "refuted" | "undecided"}`` where
+        "one_lipschitz": "certified" | "refuted" | "refuted (exact test)" |
+        "undecided"}`` where
         ``epsilon_upper`` $= \max(0, \overline{\|W\|_2} - 1)$ rounded up (the layer is
         $(1 + \varepsilon)$-Lipschitz) and ``epsilon_lower`` $= \underline{\|W\|_2} - 1$
-        rounded down (if $> 0$ the layer is certainly *not* 1-Lipschitz).
+        rounded down (if $> 0$ the layer is certainly *not* 1-Lipschitz).  When the
+        enclosure straddles 1, :func:`certify_spectral_norm_le` decides exactly (small
+        matrices): "refuted (exact test)" means $\|W\|_2 > 1$ exactly, by less than
+        the enclosure's width.
     """
     e = tight_spectral_norm(W)
     one = Enclosure.point(1)
@@ -310,7 +326,10 @@ def layer_epsilon(W: Any) -> dict[str, Any]:
     elif compare(e.lower, ">", one) is Truth.TRUE:
         verdict = "refuted"
     else:
-        verdict = "undecided"
+        # the enclosure straddles 1: decide exactly when the matrix is small
+        exact = certify_spectral_norm_le(W, 1)
+        verdict = {Truth.TRUE: "certified", Truth.FALSE: "refuted (exact test)"}.get(
+            exact, "undecided")
     return {"norm": e, "epsilon_upper": outward_decimal(max(up, 0), 6, up=True),
             "epsilon_lower": outward_decimal(lo, 6, up=False), "one_lipschitz": verdict}
 
