@@ -355,7 +355,7 @@ def certify_lipschitz_network(net: Any, target: float = 1.0, data: Any = None, *
 
     res = input_lipschitz(net, data, seed=seed)
     res.extra.update(lipschitz_verdict(res, target))
-    for k, layer in enumerate(net.layers, start=1):
+    for k, _layer in enumerate(net.layers, start=1):
         up = mpmath.fsub(res.inputs[f"omega_{k}"].upper, 1, exact=True)
         res.per_layer[k - 1]["epsilon_upper"] = outward_decimal(max(up, 0), 6, up=True)
     return res

@@ -52,7 +52,7 @@ from mpmath.libmp import from_rational, round_ceiling, round_floor
 
 from symlip.activations import AbstractActivation, ActivationConstants, Constant, X
 from symlip.derivation import Derivation, Tex
-from symlip.errors import InputError, NotSmoothError
+from symlip.errors import InputError
 from symlip.intervals import Enclosure, IntervalArray, _endpoints, _iv_from, _mk, _mpf_to_fraction
 
 __all__ = [
@@ -290,7 +290,7 @@ class LinearSpline(AbstractActivation):
         """The exact slopes $s_i = (c_{i+1} - c_i)/T$ of one neuron, as rationals."""
         row = self._rows_fr[0 if self.shared else self._index(neuron)]
         T = self.step_exact
-        return [(b - a) / T for a, b in zip(row, row[1:])]
+        return [(b - a) / T for a, b in zip(row, row[1:], strict=False)]
 
     def _index(self, neuron: int | None) -> int:
         self._row(neuron)
@@ -368,7 +368,7 @@ class LinearSpline(AbstractActivation):
         j1 = min(max(math.floor(ul), 0), K - 2)
         j2 = min(max(math.floor(uh), 0), K - 2)
         seg = self._rows_fr[i0][j1:j2 + 2]
-        return max(abs(b - a) for a, b in zip(seg, seg[1:])) / self.step_exact
+        return max(abs(b - a) for a, b in zip(seg, seg[1:], strict=False)) / self.step_exact
 
     # -- rigorous interval evaluation -----------------------------------------------
     def interval_sigma(self, z: Any, neuron: int | None = None) -> Any:
@@ -667,7 +667,7 @@ def clip_chain_exact(c: Sequence[Any], a: Fraction) -> list[Fraction]:
     cumulative sum from 0, then shifted so that the mean equals the mean of ``c``."""
     cf = [_fr(v) for v in c]
     out = [Fraction(0)]
-    for x0, x1 in zip(cf, cf[1:]):
+    for x0, x1 in zip(cf, cf[1:], strict=False):
         out.append(out[-1] + min(max(x1 - x0, -a), a))
     shift = (sum(cf, Fraction(0)) - sum(out, Fraction(0))) / len(cf)
     return [v + shift for v in out]
@@ -823,10 +823,10 @@ def kkt_residual_exact(c: Sequence[Any], x: Sequence[Fraction], a: Fraction) -> 
         ``{"feasible", "stationary", "complementary", "optimal"}`` booleans (exact).
     """
     cf = [_fr(v) for v in c]
-    feasible = all(abs(x1 - x0) <= a for x0, x1 in zip(x, x[1:]))
+    feasible = all(abs(x1 - x0) <= a for x0, x1 in zip(x, x[1:], strict=False))
     lam = []
     acc = Fraction(0)
-    for xi, ci in zip(x, cf):
+    for xi, ci in zip(x, cf, strict=False):
         acc += xi - ci
         lam.append(acc)
     stationary = lam[-1] == 0
@@ -1021,7 +1021,7 @@ def spline_state(net: Any, keys: Sequence[str]) -> tuple[list[str], dict[str, np
         raise InputError("a model file can hold spline activations only for every hidden "
                          "layer, not mixed with registry activations")
     ints = [int(k) for k in keys]
-    if any(b - a < 2 for a, b in zip(ints, ints[1:])):
+    if any(b - a < 2 for a, b in zip(ints, ints[1:], strict=False)):
         keys = [str(2 * k) for k in range(len(keys))]
         ints = [int(k) for k in keys]
     tensors: dict[str, np.ndarray] = {}
@@ -1057,7 +1057,7 @@ def spline_network(weights: Sequence[Any], biases: Sequence[Any],
     elif len(grids) != len(coefficients):
         raise InputError(f"{len(grids)} grids for {len(coefficients)} spline layers")
     acts = [LinearSpline(c, g, name=f"spline[{2 * k + 1}]")
-            for k, (c, g) in enumerate(zip(coefficients, grids))]
+            for k, (c, g) in enumerate(zip(coefficients, grids, strict=False))]
     return Network.from_arrays(weights, biases, acts if acts else None)
 
 

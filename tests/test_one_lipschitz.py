@@ -89,7 +89,7 @@ def _slopes_to_coeffs(slopes, R, exact=True):
     for s in slopes:
         c.append(c[-1] + Fraction(s) * T)
     out = np.array([float(v) for v in c])
-    assert not exact or all(Fraction(v) == q for v, q in zip(out, c))
+    assert not exact or all(Fraction(v) == q for v, q in zip(out, c, strict=False))
     return out
 
 

@@ -38,7 +38,7 @@ SETTINGS = settings(max_examples=20, deadline=None,
 
 def brute_slopes(c, lo, hi):
     T = (Fraction(hi) - Fraction(lo)) / (len(c) - 1)
-    return [(Fraction(b) - Fraction(a)) / T for a, b in zip(c, c[1:])]
+    return [(Fraction(b) - Fraction(a)) / T for a, b in zip(c, c[1:], strict=False)]
 
 
 def exact_value(c, lo, hi, z):
@@ -148,7 +148,7 @@ def test_k1_and_tv2_are_the_exact_rationals(seed, K, R):
             Enclosure.from_fraction(m).upper
     tv = s.tv2_exact()
     for n in range(3):
-        ref = sum((abs(b - a) for a, b in zip(slopes[n], slopes[n][1:])), Fraction(0))
+        ref = sum((abs(b - a) for a, b in zip(slopes[n], slopes[n][1:], strict=False)), Fraction(0))
         assert tv[n] == ref
         assert abs(s.estimate_tv2()[n] - float(ref)) <= 1e-9 * (1 + float(ref))
 
@@ -204,7 +204,7 @@ def test_constraint_maps_are_certified_feasible_and_projection_is_closer(seed, K
         assert project_chain(c[n], a) == x
         m = clip_chain_exact(c[n], a)
         assert kkt_residual_exact(c[n], m, a)["feasible"]
-        dist = lambda y, n=n: sum((yi - Fraction(ci)) ** 2 for yi, ci in zip(y, c[n]))  # noqa: E731
+        dist = lambda y, n=n: sum((yi - Fraction(ci)) ** 2 for yi, ci in zip(y, c[n], strict=False))  # noqa: E731
         assert dist(x) <= dist(m)
         # the paper's map keeps the mean exactly; so does the projection (KKT)
         assert sum(m) == sum(Fraction(v) for v in c[n]) == sum(x)
@@ -274,9 +274,9 @@ def test_spline_param_bound_with_coefficients_is_sound():
     best = 0.0
     for _ in range(60):
         d1, d2 = pert(rng.uniform(0, r)), pert(rng.uniform(0, r))
-        f1 = f([a + x for a, x in zip(params, d1)])
-        f2 = f([a + x for a, x in zip(params, d2)])
-        dn = np.sqrt(sum(((x - y) ** 2).sum() for x, y in zip(d1, d2)))
+        f1 = f([a + x for a, x in zip(params, d1, strict=False)])
+        f2 = f([a + x for a, x in zip(params, d2, strict=False)])
+        dn = np.sqrt(sum(((x - y) ** 2).sum() for x, y in zip(d1, d2, strict=False)))
         best = max(best, float(np.linalg.norm(f1 - f2, axis=1).max() / dn))
     assert best <= res.upper
     with pytest.raises(NotSmoothError, match="jumps"):
@@ -294,7 +294,7 @@ def test_spline_param_bound_with_coefficients_is_sound():
 def test_input_bound_dominates_difference_quotients(seed, depth, width, K, shared):
     rng = np.random.default_rng(seed)
     widths = [int(rng.integers(1, width + 1)) for _ in range(depth + 1)]
-    W = [rng.standard_normal((m, n)) / np.sqrt(n) for n, m in zip(widths, widths[1:])]
+    W = [rng.standard_normal((m, n)) / np.sqrt(n) for n, m in zip(widths, widths[1:], strict=False)]
     b = [0.1 * rng.standard_normal(m) for m in widths[1:]]
     C = [rng.standard_normal(K) if shared else rng.standard_normal((m, K))
          for m in widths[1:-1]]
