@@ -60,7 +60,7 @@ __all__ = [
 
 U = Fraction(1, 2**53)  # unit roundoff of binary64, round to nearest
 ETA = Fraction(1, 2**1075)  # half the smallest subnormal: underflow error of * and /
-_TINY = 2.0**-960  # below this |y|, the absolute error floor is applied explicitly
+_TINY = 2.0**-1000  # below this |y|, the absolute error floor is applied explicitly
 _DBL_MAX = float(np.finfo(np.float64).max)
 _INF = np.inf
 
@@ -176,7 +176,11 @@ class _Err:
                 return other  # fl(0 + v) = v exactly
         lo, hi = a.lo + b.lo, a.hi + b.hi
         if (a.lo >= 0 and b.lo >= 0) or (a.hi <= 0 and b.hi <= 0):
-            R, A = max(a.R, b.R), a.A + b.A  # same sign: |a| + |b| = |a + b|
+            # same sign: |a| + |b| = |a + b|, so the relative errors average with weights
+            # |a|/|a+b| <= a.mag/(a.mag + b.min_abs) (and likewise for b)
+            wa = a.mag / (a.mag + b.min_abs) if a.mag else Fraction(0)
+            wb = b.mag / (b.mag + a.min_abs) if b.mag else Fraction(0)
+            R, A = min(max(a.R, b.R), a.R * wa + b.R * wb), a.A + b.A
         elif b.mag < a.min_abs or a.mag < b.min_abs:
             big, small = (a, b) if b.mag < a.min_abs else (b, a)
             beta = small.mag / big.min_abs  # |small| <= beta |big|, |big| <= |a+b|/(1-beta)
@@ -705,7 +709,7 @@ def _tanh_tables() -> SimpleNamespace:
                                                trunc_rel)
     Kf = SimpleNamespace(a=ad)
     # large path: e in [e^-40, e^{-2 x0}], relative error ex.R
-    e_hi = Fraction(1) / (1 + 2 * x0)  # e^{-2x0} <= 1/(1+2x0)
+    e_hi = Fraction(1) / (1 + 2 * x0 + 2 * x0 * x0)  # e^{-a} <= 1/(1 + a + a^2/2)
     e = _Err(Fraction(0), e_hi, ex.R)
     yb = _ratio_core(e)
     # tanh(x0) >= x0 - x0^3/3
@@ -976,6 +980,7 @@ _ERF_STEP = 32  # centres i/32
 _ERF_H = Fraction(1, 64)
 _ERF_DEG = 10
 _ERF_TOP = 6.0 + 1.0 / 64
+_CHAIN = 26  # degree of the Taylor steps that carry erf from centre to centre
 
 
 def _erf_table_core(t: Any, C: list[Any]) -> Any:
@@ -1031,19 +1036,27 @@ def _erf_tables() -> SimpleNamespace:
         h = _ERF_H
         trunc = M * h ** (_ERF_DEG + 1) / (1 - h)
         worst = Fraction(0)
+        # erf at the centres: a rigorous chain of Taylor steps of length 1/32 from
+        # erf(1/2) (iv_erf), degree _CHAIN with the same Cauchy tail (radius 1)
+        a0 = _iv_fracs(iv_erf(iv.mpf(i_lo) / _ERF_STEP))
+        step = Fraction(1, _ERF_STEP)
+        chain_tail = _ru(M * step ** (_CHAIN + 1) / (1 - step))
         for col, i in enumerate(centres):
             c = Fraction(i, _ERF_STEP)
-            a0 = _iv_fracs(iv_erf(iv.mpf(i) / _ERF_STEP))
             g = _iv_fracs(2 / iv.sqrt(iv.pi) * iv.exp(-(iv.mpf(i) / _ERF_STEP) ** 2))
             H = [Fraction(1), 2 * c]
-            while len(H) < _ERF_DEG:
+            while len(H) < _CHAIN:
                 k = len(H) - 1
                 H.append(2 * c * H[k] - 2 * k * H[k - 1])
             true = [a0]
-            for m in range(1, _ERF_DEG + 1):
+            for m in range(1, _CHAIN + 1):
                 v = Fraction((-1) ** (m - 1)) * H[m - 1] / math.factorial(m)
                 lo_, hi_ = sorted((g[0] * v, g[1] * v))
                 true.append((lo_, hi_))
+            nxt_lo = sum(t[0] * step**m for m, t in enumerate(true)) - chain_tail
+            nxt_hi = sum(t[1] * step**m for m, t in enumerate(true)) + chain_tail
+            a0 = (_rd(nxt_lo), _ru(nxt_hi))
+            true = true[: _ERF_DEG + 1]
             dbl = [float((a + b) / 2) for a, b in true]
             coef[:, col] = dbl
             C = [_Err.const(dv, tv) for dv, tv in zip(dbl, true)]
