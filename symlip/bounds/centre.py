@@ -205,7 +205,9 @@ def _tanh_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     J = int(_YMAX / delta)
     with mpmath.workprec(80):
         qi = iv.exp(iv.mpf(-2 * delta))  # e^{-2 delta}, rigorous (mpmath intervals)
-    q = IntervalArray(_mp_down(qi.a), _mp_up(qi.b))
+    # one extra ulp each side: mpmath's transcendental directed rounding can be off by a
+    # few ulps of its working precision (see symlip.intervals)
+    q = IntervalArray(np.nextafter(_mp_down(qi.a), -np.inf), _up(_mp_up(qi.b)))
     B = 64
     # e^{-2 j delta} = P[a] Q[b], j = a B + b: Q[b] = q^b, P[a] = q^(B a), outward rounded
     qb_lo, qb_hi = [1.0], [1.0]
@@ -238,7 +240,7 @@ def _tanh_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     # + the tail (|z| > Y is clipped to Y)
     E = (iv.mpf(err(T, t)) + iv.mpf(err(D, d)) * s + iv.mpf(err(C, c)) * s * s
          + iv.mpf(2) * s ** 3 / 6 + 4 * iv.mpf(_U) * (1 + s) + tail)
-    return T, D, C, _mp_up(E.b)
+    return T, D, C, float(_up(_mp_up(E.b) * (1 + 2.0**-40)))  # margin for mpmath's exp
 
 
 def _mp_up(x: Any) -> float:
