@@ -589,6 +589,7 @@ def iv_erfc(x: Any) -> iv.mpf:
 
 _NEG_INF = -np.inf
 _POS_INF = np.inf
+_NP_BLOCK = 1 << 13  # elements per block when a compiled program runs on large arrays
 
 
 def _dn(a: np.ndarray) -> np.ndarray:
@@ -650,10 +651,15 @@ class IntervalArray:
     def __mul__(self, o: Any) -> IntervalArray:
         o = self._wrap(o)
         with np.errstate(invalid="ignore"):
-            prods = [self.lo * o.lo, self.lo * o.hi, self.hi * o.lo, self.hi * o.hi]
-        prods = [np.where(np.isnan(p), 0.0, p) for p in prods]  # 0 * inf = 0 for intervals
-        lo = np.minimum(np.minimum(prods[0], prods[1]), np.minimum(prods[2], prods[3]))
-        hi = np.maximum(np.maximum(prods[0], prods[1]), np.maximum(prods[2], prods[3]))
+            p0, p1, p2, p3 = self.lo * o.lo, self.lo * o.hi, self.hi * o.lo, self.hi * o.hi
+        # a NaN product is inf * 0, which is 0 for intervals; fmin/fmax skip it, and the
+        # 0 is then also the product of the other (finite) endpoint with that 0, unless
+        # every product is NaN ([-inf, inf] * [0, 0]), handled below
+        lo = np.fmin(np.fmin(p0, p1), np.fmin(p2, p3))
+        hi = np.fmax(np.fmax(p0, p1), np.fmax(p2, p3))
+        if np.isnan(lo).any():
+            lo = np.where(np.isnan(lo), 0.0, lo)
+            hi = np.where(np.isnan(hi), 0.0, hi)
         return IntervalArray(_dn(lo), _up(hi))
 
     __rmul__ = __mul__
@@ -1368,14 +1374,26 @@ def interval_lambdify(
         def f(*values: Any) -> IntervalArray:
             if len(values) != len(args):
                 raise TypeError(f"expected {len(args)} values, got {len(values)}")
-            env = dict(zip(args, values))
+            vals = [IntervalArray._wrap(_coerce(v, "numpy")) for v in values]
+            shape = np.broadcast_shapes(*(v.lo.shape for v in vals))
+            n = math.prod(shape)
             with working_precision(max(bits, 64)), np.errstate(over="ignore"):
-                r = IntervalArray._wrap(run(env))
-            shapes = [_coerce(v, "numpy").lo.shape for v in values]
-            shape = np.broadcast_shapes(r.lo.shape, *shapes)
-            if r.lo.shape != shape:  # a constant expression: one value per input element
-                r = IntervalArray(np.broadcast_to(r.lo, shape), np.broadcast_to(r.hi, shape))
-            return r
+                if n <= 2 * _NP_BLOCK:
+                    r = IntervalArray._wrap(run(dict(zip(args, vals))))
+                    if r.lo.shape != shape:  # constant expression: one value per element
+                        r = IntervalArray(np.broadcast_to(r.lo, shape),
+                                          np.broadcast_to(r.hi, shape))
+                    return r
+                # large arrays: run the program block by block (temporaries stay in cache)
+                flat = [(np.broadcast_to(v.lo, shape).ravel(),
+                         np.broadcast_to(v.hi, shape).ravel()) for v in vals]
+                lo, hi = np.empty(n), np.empty(n)
+                for i in range(0, n, _NP_BLOCK):
+                    blk = slice(i, i + _NP_BLOCK)
+                    env = {a: IntervalArray(vl[blk], vh[blk]) for a, (vl, vh) in zip(args, flat)}
+                    r = IntervalArray._wrap(run(env))
+                    lo[blk], hi[blk] = r.lo, r.hi
+                return IntervalArray(lo.reshape(shape), hi.reshape(shape))
 
     f.__doc__ = f"Interval enclosure of {expr} ({backend} backend)."
     return f
