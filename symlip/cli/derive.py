@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "of the given depth, in per-layer symbols. No weights are needed.",
     )
     p.add_argument("--wrt", choices=["params", "gradient"], default="params")
-    p.add_argument("--depth", type=int, required=True, help="number of dense layers N >= 1")
+    p.add_argument("--depth", type=int, help="number of dense layers N >= 1 (required for "
+                   "--model-type feedforward)")
     p.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
     p.add_argument("--param", help="activation parameter (leaky slope, elu alpha, sin w)")
     p.add_argument("--model-type", choices=["feedforward", "cde"], default="feedforward")
