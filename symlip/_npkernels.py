@@ -363,7 +363,7 @@ def _small_odd_bound(x0: Fraction, a0: tuple[Fraction, Fraction],
     a0d = float((a0[0] + a0[1]) / 2)
     ad = [float((lo + hi) / 2) for lo, hi in a]
     x = _Err(Fraction(0), x0)
-    w = _w_poly(x * x, [_Err.const(d, t) for d, t in zip(ad, a)])
+    w = _w_poly(x * x, [_Err.const(d, t) for d, t in zip(ad, a, strict=True)])
     R, A = _rel_xaw(w, a0d, None if a0[0] == a0[1] == _F(a0d) else a0)
     return a0d, ad, _ru(R * (1 + trunc_rel) + trunc_rel), A
 
@@ -1023,7 +1023,7 @@ def _erf_tables() -> SimpleNamespace:
         ]
         small_true = [(min(a, b), max(a, b)) for a, b in small_true]
         # relative to erf x >= (2/sqrt pi) x (1 - x^2/3)
-        trunc_rel = x0 ** (2 * n - 1) / (math.factorial(n) * (2 * n + 1)) * tsp[1] / (
+        trunc_rel = x0 ** (2 * n) / (math.factorial(n) * (2 * n + 1)) * tsp[1] / (
             tsp[0] * (1 - x0**2 / 3))
         a0d, ad, R_small, A_small = _small_odd_bound(x0, small_true[0], small_true[1:],
                                                      trunc_rel)
@@ -1059,7 +1059,7 @@ def _erf_tables() -> SimpleNamespace:
             true = true[: _ERF_DEG + 1]
             dbl = [float((a + b) / 2) for a, b in true]
             coef[:, col] = dbl
-            C = [_Err.const(dv, tv) for dv, tv in zip(dbl, true)]
+            C = [_Err.const(dv, tv) for dv, tv in zip(dbl, true, strict=True)]
             ye = _erf_table_core(_Err(-h, h), C)
             f_min = a0[0] - tsp[1] * h  # erf' <= 2/sqrt(pi)
             worst = max(worst, ye.relative(trunc, f_min))
@@ -1187,7 +1187,7 @@ def _atan_tables() -> SimpleNamespace:
             true = [a0] + [(g[m] / (m + 1), g[m] / (m + 1)) for m in range(_AT_DEG)]
             dbl = [float((a + b) / 2) for a, b in true]
             coef[:, col] = dbl
-            C = [_Err.const(dv, tv) for dv, tv in zip(dbl, true)]
+            C = [_Err.const(dv, tv) for dv, tv in zip(dbl, true, strict=True)]
             f_min = a0[0] - h  # atan' <= 1
             ye = _erf_table_core(_Err(-h, h), C)
             worst_direct = max(worst_direct, ye.relative(trunc, f_min))

@@ -15,11 +15,16 @@ Two backends evaluate a SymPy expression on intervals:
   (libmpi's directed-rounding kernels, or a series with a proved remainder, evaluated
   at monotone endpoints).
 * ``"numpy"`` — arrays of intervals ``(lo, hi)`` in float64, for evaluating one formula
-  at many data points at once.  Restricted to the fragment where IEEE 754 guarantees
-  correctly rounded results (``+ - * /``, ``sqrt``, integer and half-integer powers,
-  ``Max``, ``Min``, ``Abs``); after every operation the result is moved one ulp outward
-  with ``numpy.nextafter``, which makes it an enclosure.  Anything else raises
-  :class:`UnsupportedOperation`.
+  at many data points at once.  The algebraic operations (``+ - * /``, ``sqrt``, integer
+  powers, ``Max``, ``Min``, ``Abs``, ``Heaviside``) use IEEE 754's correctly rounded
+  results moved one ulp outward with ``numpy.nextafter``.  ``exp``, ``log``, ``tanh``,
+  ``sigmoid``, ``erf``, ``erfc``, ``sinh``, ``cosh``, ``atan`` and non-integer powers of
+  non-negative bases use the rigorous kernels of :mod:`symlip._npkernels` (no NumPy
+  transcendental is trusted: range reduction, Taylor polynomials with proved remainders
+  and a mechanically proved rounding-error bound, see ``docs/intervals.md``).
+  ``Piecewise`` is evaluated with per-element three-valued conditions; ``log(1 +
+  exp(u))`` and $e^{mu}(1+e^u)^{-n}$ are rewritten into overflow-free forms.  Anything
+  else (``sin``, ``cos``, ...) raises :class:`UnsupportedOperation`.
 
 Exact inputs enter exactly: SymPy ``Integer``/``Rational`` as integer quotients, ``pi``,
 ``E``, ``sqrt(3)`` through rigorous kernels, and a float as the double it is
@@ -1327,7 +1332,8 @@ def interval_lambdify(
         args: the symbols, in the order the returned function takes them.
         expr: a SymPy expression.
         backend: ``"mpmath"`` (scalar ``mpmath.iv`` intervals, all supported functions)
-            or ``"numpy"`` (arrays of float64 intervals; algebraic fragment only).
+            or ``"numpy"`` (arrays of float64 intervals; algebraic operations, exp, log,
+            tanh, sigmoid, erf, erfc, sinh, cosh, atan, Piecewise; not sin/cos).
         prec: binary precision for the mpmath backend (default :data:`DEFAULT_PREC`).
 
     Returns:
@@ -1379,7 +1385,7 @@ def interval_lambdify(
             n = math.prod(shape)
             with working_precision(max(bits, 64)), np.errstate(over="ignore"):
                 if n <= 2 * _NP_BLOCK:
-                    r = IntervalArray._wrap(run(dict(zip(args, vals))))
+                    r = IntervalArray._wrap(run(dict(zip(args, vals, strict=True))))
                     if r.lo.shape != shape:  # constant expression: one value per element
                         r = IntervalArray(np.broadcast_to(r.lo, shape),
                                           np.broadcast_to(r.hi, shape))
@@ -1390,7 +1396,8 @@ def interval_lambdify(
                 lo, hi = np.empty(n), np.empty(n)
                 for i in range(0, n, _NP_BLOCK):
                     blk = slice(i, i + _NP_BLOCK)
-                    env = {a: IntervalArray(vl[blk], vh[blk]) for a, (vl, vh) in zip(args, flat)}
+                    env = {a: IntervalArray(vl[blk], vh[blk])
+                           for a, (vl, vh) in zip(args, flat, strict=True)}
                     r = IntervalArray._wrap(run(env))
                     lo[blk], hi[blk] = r.lo, r.hi
                 return IntervalArray(lo.reshape(shape), hi.reshape(shape))

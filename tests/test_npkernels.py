@@ -184,7 +184,7 @@ def test_error_analyser_is_sound_on_a_worst_case():
     w = K._w_poly(r, coeffs)
     b = K._w_poly(K._Err(Fraction(-54, 10000), Fraction(54, 10000)), consts)
     with mpmath.workprec(120):
-        for t, wt in zip(r[::40], w[::40]):
+        for t, wt in zip(r[::40], w[::40], strict=True):
             tt = mpmath.mpf(float(t))
             exact = tt * sum(tt**k / math.factorial(k + 2) for k in range(4))
             assert abs(mpmath.mpf(float(wt)) - exact) <= b.R * abs(exact) + b.A
