@@ -430,7 +430,7 @@ def _top_vector(L: np.ndarray, alpha: float, max_iters: int = 40) -> np.ndarray:
     at the rate (alpha - lambda_1)/(alpha - lambda_2).  Stops when the shifted Rayleigh
     estimate alpha - v^T v / v^T x settles (heuristic: the vector is only a witness)."""
     p = L.shape[0]
-    bs = 128
+    bs = 256
     inv = _block_inverses(L, bs)
     v = np.random.default_rng(0).standard_normal(p)
     v /= np.linalg.norm(v)
