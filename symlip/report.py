@@ -145,11 +145,16 @@ class Report:
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[Any]],
               caption: str = "") -> Report:
-        """A table; cells are strings in the Markdown subset (no ``|`` characters)."""
+        """A table; cells are strings in the Markdown subset.
+
+        ``\\|`` (a norm) is rewritten as ``\\Vert``; any other ``|`` is refused
+        (it would split a Markdown table cell): write ``\\vert`` in maths.
+        """
         for row in rows:
             if len(row) != len(headers):
                 raise ValueError(f"row {row!r} has {len(row)} cells, expected {len(headers)}")
-        cells = [[str(c) for c in row] for row in rows]
+        cells = [[str(c).replace("\\|", "\\Vert ") for c in row] for row in rows]
+        headers = [str(h).replace("\\|", "\\Vert ") for h in headers]
         for c in [*headers, *(x for row in cells for x in row)]:
             if "|" in c:
                 raise ValueError(f"table cell {c!r} contains '|' (use \\vert in maths)")
