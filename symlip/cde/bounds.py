@@ -230,13 +230,19 @@ def certified_inputs(model: ControlledODE, X: np.ndarray, U: np.ndarray, r: floa
 def bound_formula(scheme: str, ci: CdeInputs, order: int = 1, loss: str = "mse"
                   ) -> RecursiveFormula:
     """The program of a scheme for the given inputs' flags."""
-    scheme = _scheme(scheme)
-    kw = {"bounded": ci.bounded, "order": order, "loss": loss}
+    return _formula(_scheme(scheme), ci.n_steps, ci.d, ci.bounded, ci.centre, ci.monotone,
+                    order, prog.loss_name(loss))
+
+
+@lru_cache(maxsize=64)
+def _formula(scheme: str, N: int, d: int, bounded: bool, centre: bool, lognorm: bool,
+             order: int, loss: str) -> RecursiveFormula:
+    kw = {"bounded": bounded, "order": order, "loss": loss}
     if scheme == "euler":
-        return prog.euler_program(ci.n_steps, ci.d, centre=ci.centre, lognorm=ci.monotone, **kw)
+        return prog.euler_program(N, d, centre=centre, lognorm=lognorm, **kw)
     if scheme == "flow":
-        return prog.flow_program(ci.n_steps, ci.d, lognorm=ci.monotone, **kw)
-    return prog.math_program(discrete=scheme == "math_euler", n_steps=ci.n_steps, **kw)
+        return prog.flow_program(N, d, lognorm=lognorm, **kw)
+    return prog.math_program(discrete=scheme == "math_euler", n_steps=N, **kw)
 
 
 def _args(formula: RecursiveFormula, ci: CdeInputs, hull: bool) -> dict[str, Any]:

@@ -132,12 +132,13 @@ class StepFormula(RecursiveFormula):
         self._targs = [tuple(sorted(td.expr.free_symbols, key=str)) for td in self.template]
         self._tinfo: dict[sp.Symbol, tuple[int, tuple[sp.Symbol, ...]]] = {}
         defs = list(self.head)
-        for k in range(self.n_steps):
-            mp = dict(step_map(k))
-            for i, td in enumerate(self.template):
-                sym = mp[td.symbol]
-                defs.append(Definition(sym, td.expr.xreplace(mp), td.why))
-                self._tinfo[sym] = (i, tuple(mp.get(s, s) for s in self._targs[i]))
+        with sp.evaluate(False):  # a renaming: no re-evaluation of Min/Pow (slow)
+            for k in range(self.n_steps):
+                mp = dict(step_map(k))
+                for i, td in enumerate(self.template):
+                    sym = mp[td.symbol]
+                    defs.append(Definition(sym, td.expr.xreplace(mp), td.why))
+                    self._tinfo[sym] = (i, tuple(mp.get(s, s) for s in self._targs[i]))
         defs += self.tail
         super().__init__(defs, inputs, name)
 
