@@ -14,7 +14,7 @@ import sympy as sp
 from symlip.intervals import Enclosure, outward_decimal
 from symlip.report import Report
 
-DIGITS = 10
+DIGITS = 8
 #: digits of certified lower bounds and float estimates: they come from searches whose
 #: float64 path could differ in the last bits between BLAS builds
 LOW_DIGITS = 6

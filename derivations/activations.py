@@ -61,7 +61,7 @@ def build() -> Report:
 
     rep.heading("Worked example: the whole registry")
     rep.text("The certified constants of every registered activation (default parameters); "
-             "enclosures are rounded outward to 10 digits.")
+             "enclosures are rounded outward to 8 digits.")
     rows = []
     for name in activation_names():
         c = get_activation(name).constants

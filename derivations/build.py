@@ -1,17 +1,19 @@
 #!/usr/bin/env python
 """Regenerate every teaching page: ``python -m derivations`` or ``python derivations/build.py``.
 
-Each module in :data:`PAGES` defines ``SLUG``, ``TITLE`` and ``build() -> Report``; the
-page is written as ``<out>/<SLUG>.md`` (Markdown + MathJax) and ``<out>/<SLUG>.tex``
-(standalone LaTeX article, compiles with pdflatex), plus ``<out>/index.md``.  The output
-is deterministic (fixed seeds, no timestamps): ``tests/test_docs.py`` regenerates into a
-temporary folder and fails when a committed page is stale.
+Each module in :data:`PAGES` defines ``SLUG``, ``TITLE``, ``SUMMARY`` and
+``build() -> Report``; the page is written as ``theory/<SLUG>.md`` (Markdown + MathJax)
+and ``theory/<SLUG>.tex`` (standalone LaTeX article, compiles with pdflatex) under the
+docs folder, plus ``theory/index.md`` and the CLI reference ``cli.md`` (generated from
+the argument parser).  The output is deterministic (fixed seeds, no timestamps):
+``tests/test_docs.py`` regenerates into a temporary folder and fails when a committed
+page is stale.
 
 Usage::
 
-    python -m derivations                 # writes docs/theory/
-    python -m derivations --out DIR       # somewhere else
-    python -m derivations --check         # exit 1 if docs/theory/ is stale
+    python -m derivations                 # writes docs/theory/*, docs/cli.md
+    python -m derivations --out DIR       # DIR/theory/*, DIR/cli.md instead of docs/
+    python -m derivations --check         # exit 1 if a committed page is stale
     python -m derivations --only activations
 """
 
@@ -26,7 +28,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "docs" / "theory"
+DEFAULT_OUT = ROOT / "docs"
 
 #: the page modules, in reading order (a module whose library part has not landed is
 #: skipped with a note, see OPTIONAL)
@@ -47,9 +49,8 @@ def _load(name: str):
 
 def generate(out: Path | str = DEFAULT_OUT, only: list[str] | None = None,
              verbose: bool = False) -> dict[str, str]:
-    """Build the pages; returns ``{file name: text}`` (also written to ``out``)."""
+    """Build the pages; returns ``{path relative to out: text}`` (also written)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     index_rows = []
     for name in PAGES:
@@ -66,11 +67,15 @@ def generate(out: Path | str = DEFAULT_OUT, only: list[str] | None = None,
         if verbose:
             print(f"build {name} ...", file=sys.stderr)
         rep = mod.build()
-        files[f"{mod.SLUG}.md"] = rep.to_markdown()
-        files[f"{mod.SLUG}.tex"] = rep.to_latex()
+        files[f"theory/{mod.SLUG}.md"] = rep.to_markdown()
+        files[f"theory/{mod.SLUG}.tex"] = rep.to_latex()
     if not only:
-        files["index.md"] = _index(index_rows)
+        from derivations.cli_reference import PATH, build_markdown
+
+        files["theory/index.md"] = _index(index_rows)
+        files[PATH] = build_markdown()
     for fname, text in files.items():
+        (out / fname).parent.mkdir(parents=True, exist_ok=True)
         (out / fname).write_text(text, encoding="utf-8")
     return files
 
