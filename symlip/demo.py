@@ -86,7 +86,8 @@ def load_demo() -> tuple[Any, np.ndarray, np.ndarray]:
 
 
 class Progress:
-    """A tiny progress bar on ``stream`` (default stderr), drawn only on a terminal.
+    """A tiny progress bar on ``stream`` (default stderr), drawn only on a terminal and
+    only for steps running longer than a second (each step ends with a "done" line).
 
     Args:
         stream: where to draw.
@@ -108,7 +109,8 @@ class Progress:
         t0 = time.perf_counter()
 
         def draw(note: str = "") -> None:
-            if not self.enabled:
+            # the bar appears only for steps that take more than a second
+            if not self.enabled or time.perf_counter() - t0 < 1.0:
                 return
             fill = int(self.width * done / max(total, 1))
             bar = "#" * fill + "." * (self.width - fill)

@@ -418,16 +418,26 @@ def plot_activation(path: Any, act: Any, lo: float = -4.0, hi: float = 4.0,
     z = np.linspace(lo, hi, 1601)
     c = act.constants
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.0))
+    from symlip.errors import NotSmoothError
+
+    try:
+        d2 = act.d2sigma(z)
+    except NotSmoothError:  # sigma' jumps: no second derivative to draw
+        d2 = None
     rows = [
         (axes[0], act.sigma(z), "$\\sigma(z)$", c.S0, "S_0 = \\sup|\\sigma|", "C0"),
         (axes[1], act.dsigma(z), "$\\sigma'(z)$", c.K1, "K_1 = \\sup|\\sigma'|", "C1"),
-        (axes[2], act.d2sigma(z), "$\\sigma''(z)$", c.K2,
-         "K_2 = \\mathrm{Lip}(\\sigma')", "C2"),
+        (axes[2], d2, "$\\sigma''(z)$", c.K2, "K_2 = \\mathrm{Lip}(\\sigma')", "C2"),
     ]
     name = getattr(act, "name", "sigma")
     for ax, y, ylabel, const, clabel, color in rows:
-        y = np.asarray(y, dtype=float) * np.ones_like(z)
-        ax.plot(z, y, color=color, lw=2, label=ylabel)
+        if y is None:
+            ax.text(0.5, 0.5, "$\\sigma'$ jumps: no second derivative",
+                    transform=ax.transAxes, ha="center", va="center")
+            y = np.zeros_like(z)
+        else:
+            y = np.asarray(y, dtype=float) * np.ones_like(z)
+            ax.plot(z, y, color=color, lw=2, label=ylabel)
         m = float(np.max(np.abs(y))) if y.size else 1.0
         if const.is_finite:
             v = const.upper
@@ -451,7 +461,8 @@ def plot_activation(path: Any, act: Any, lo: float = -4.0, hi: float = 4.0,
             ax.plot([], [], " ", label=f"${clabel} = \\infty$ ({const.reason or 'unbounded'})"
                     if len(const.reason or "") < 40 else f"${clabel} = \\infty$")
         m = m if m > 0 else 1.0
-        ax.set_ylim(-1.15 * m, 1.6 * m)
+        ax.set_ylim(-1.15 * m, 2.0 * m)  # headroom for the legend
+        ax.set_xlim(lo, hi)
         ax.set_xlabel("$z$")
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
