@@ -45,7 +45,8 @@ def build() -> Report:
              "layers share their weights, so the parameter-Lipschitz machinery of "
              "[the recursion](param-recursion.md) applies step by step; Gronwall's "
              "inequality gives the continuous bound, and SymPy shows it is the limit "
-             "of the discrete ones.")
+             "of the discrete ones. The complete proofs are in "
+             "[the controlled-ODE proofs](../theory-cde.md).")
     rep.heading("The continuous bound (Gronwall)")
     rep.derivation(prog.continuous_derivation(1), level=3)
     rep.heading("The Euler scheme: a weight-tied ResNet")

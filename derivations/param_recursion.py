@@ -27,7 +27,8 @@ def build() -> Report:
              "$B_r(\\bar\\theta)$ by a layer-by-layer recursion. symlip derives it for a "
              "generic layer $k$, writes the recursion for a given depth as a "
              "straight-line program of SymPy definitions (the single source of truth of "
-             "the certified number), and solves the uniform case in closed form.")
+             "the certified number), and solves the uniform case in closed form. The "
+             "proofs with all details are in [the parameter proofs](../theory-param.md).")
     rep.heading("Derivation for a generic layer")
     rep.derivation(rec.first_order_derivation(3), level=3)
 
