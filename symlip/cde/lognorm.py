@@ -64,7 +64,7 @@ def _psd_exact(S: list[list[Fraction]]) -> bool:
     return psd(S)
 
 
-def _dyadic_up(x: float, bits: int = 30) -> Fraction:
+def _dyadic_up(x: float, bits: int = 40) -> Fraction:
     """A short binary number >= x (``bits`` significant bits)."""
     if x <= 0:
         return Fraction(0)
@@ -137,8 +137,9 @@ def nu_upper(W: np.ndarray) -> tuple[Enclosure, str]:
     tests (``"vertices"``, ``"midpoint"``), or the certified $\|W\|_2$ (``"spectral"``).
 
     Examples:
-        >>> nu_upper(np.array([[0.0, 1.0], [-1.0, 0.0]]))[0].upper_float   # rotation: 1/2
-        0.5
+        >>> up = nu_upper(np.array([[0.0, 1.0], [-1.0, 0.0]]))[0].upper_float  # rotation: 1/2
+        >>> 0.5 <= up < 0.5 + 1e-9
+        True
     """
     W = np.ascontiguousarray(W, dtype=np.float64)
     v, how = _nu_cached(W.tobytes(), W.shape)
