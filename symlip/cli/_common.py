@@ -11,14 +11,27 @@ from typing import Any
 __all__ = ["write_atomic", "print_json"]
 
 
+def _umask() -> int:
+    """The process umask (read by setting and restoring it; there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never half-way."""
+    """Write ``text`` to ``path`` through a temporary file and a rename: never half-way.
+
+    The file gets the mode a plain ``open(path, "w")`` would give it
+    (``0o666 & ~umask``, so 0644 under the usual umask 022), not the 0600 of
+    ``mkstemp``.
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
