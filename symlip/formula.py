@@ -211,6 +211,8 @@ _SREPR_NAMES = (
 
 
 def _srepr_namespace() -> dict[str, Any]:
+    from sympy.functions.elementary.piecewise import ExprCondPair
+
     from symlip import functions
 
     ns = {n: getattr(sp, n) for n in _SREPR_NAMES if hasattr(sp, n)}
@@ -220,15 +222,34 @@ def _srepr_namespace() -> dict[str, Any]:
         Infinity=lambda: sp.oo, NegativeInfinity=lambda: -sp.oo,
         BooleanTrue=lambda: sp.true, BooleanFalse=lambda: sp.false,
         sigmoid=functions.sigmoid,
+        ExprCondPair=ExprCondPair,  # not exported at sympy's top level
     )
     return ns
+
+
+# Singletons that ``srepr`` prints as bare names rather than calls: ``srepr(oo) == 'oo'``,
+# ``srepr(-oo) == '-oo'``, ``srepr(pi) == 'pi'``. ``zoo`` and ``nan`` are left out on
+# purpose: neither is a value a bound can take.
+_SREPR_CONSTANTS: dict[str, Any] = {
+    "oo": sp.oo, "pi": sp.pi, "E": sp.E, "true": sp.true, "false": sp.false,
+}
 
 
 def read_srepr(text: str) -> sp.Basic:
     """Parse SymPy ``srepr`` output safely: only whitelisted constructors and literals.
 
+    Accepts calls of whitelisted constructors, literals, unary minus and the bare
+    singleton names ``oo``, ``pi``, ``E``, ``true``, ``false`` (so formulas holding
+    infinity round-trip: ``read_srepr(sp.srepr(expr)) == expr``).
+
     Raises:
-        ValueError: the text holds anything else (names, attributes, operators...).
+        ValueError: the text holds anything else (other names, attributes, operators...).
+
+    Examples:
+        >>> import sympy as sp
+        >>> x = sp.Symbol("x")
+        >>> read_srepr(sp.srepr(sp.Piecewise((x, x > 0), (-sp.oo, True))))
+        Piecewise((x, x > 0), (-oo, True))
     """
     import ast
 
@@ -237,6 +258,10 @@ def read_srepr(text: str) -> sp.Basic:
     def ev(node: ast.AST) -> Any:
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, str, bool, float)):
             return node.value
+        if isinstance(node, ast.Name) and node.id in _SREPR_CONSTANTS:
+            return _SREPR_CONSTANTS[node.id]
+        if isinstance(node, ast.Name):
+            raise ValueError(f"srepr uses the name {node.id!r}, which symlip does not read")
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             return -ev(node.operand)
         if isinstance(node, ast.Tuple):
