@@ -22,3 +22,17 @@ def test_no_verb_prints_help_and_exits_2():
     r = subprocess.run([sys.executable, "-m", "symlip"], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and "usage" in r.stdout
+
+
+def test_readme_python_example_runs(capsys):
+    """The five-line Python example in README.md runs as printed."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert blocks, "README.md has no python example"
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "Lipschitz" in out or "\\le" in out
