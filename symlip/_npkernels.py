@@ -407,13 +407,15 @@ def _exp_tables() -> SimpleNamespace:
     """
     from mpmath import iv
 
-    from symlip.intervals import working_precision
+    from symlip.intervals import _iv_exp, _iv_log_raw, working_precision
 
+    # mpmath's iv.exp / iv.log round in the requested direction from a guard-bit
+    # approximation and can miss by an ulp: use the widened wrappers (see _widen)
     with working_precision(200):
-        ln2 = _iv_fracs(iv.log(2))
+        ln2 = _iv_fracs(_iv_log_raw(iv.mpf(2)))
         l128 = (ln2[0] / 128, ln2[1] / 128)
         inv = (128 / ln2[1], 128 / ln2[0])
-        tab_true = [_iv_fracs(iv.exp(iv.log(2) * j / 128)) for j in range(128)]
+        tab_true = [_iv_fracs(_iv_exp(_iv_log_raw(iv.mpf(2)) * j / 128)) for j in range(128)]
     C = float(inv[0])
     # L1: ln2/128 truncated to 32 significant bits
     m, e = math.frexp(float(l128[0]))
@@ -543,12 +545,12 @@ def _log_tables() -> SimpleNamespace:
     """
     from mpmath import iv
 
-    from symlip.intervals import working_precision
+    from symlip.intervals import _iv_log_raw, working_precision
 
     js = range(-32, 65)
-    with working_precision(200):
-        ltrue = {j: _iv_fracs(iv.log(1 + iv.mpf(j) / 128)) for j in js}
-        ln2 = _iv_fracs(iv.log(2))
+    with working_precision(200):  # widened iv.log (see symlip.intervals._widen)
+        ltrue = {j: _iv_fracs(_iv_log_raw(1 + iv.mpf(j) / 128)) for j in js}
+        ln2 = _iv_fracs(_iv_log_raw(iv.mpf(2)))
     Ltab = np.array([float((ltrue[j][0] + ltrue[j][1]) / 2) for j in js])
     coef = {f"c{i}": Fraction((-1) ** (i + 1), i) for i in range(2, _LOG_DEG + 1)}
     Kf = SimpleNamespace(**{k: float(v) for k, v in coef.items()})
@@ -1008,11 +1010,12 @@ def _erf_tables() -> SimpleNamespace:
     """
     from mpmath import iv
 
-    from symlip.intervals import iv_erf, working_precision
+    from symlip.intervals import _iv_exp, _widen, iv_erf, working_precision
 
     x0 = _F(_ERF_X0)
     with working_precision(160):
-        tsp = _iv_fracs(2 / iv.sqrt(iv.pi))
+        # pi and exp from mpmath are widened by a few ulps (see symlip.intervals._widen)
+        tsp = _iv_fracs(2 / iv.sqrt(_widen(iv.mpf(iv.pi))))
         n = 1
         while x0 ** (2 * n) / (math.factorial(n) * (2 * n + 1)) > U / 64:
             n += 1
@@ -1043,7 +1046,8 @@ def _erf_tables() -> SimpleNamespace:
         chain_tail = _ru(M * step ** (_CHAIN + 1) / (1 - step))
         for col, i in enumerate(centres):
             c = Fraction(i, _ERF_STEP)
-            g = _iv_fracs(2 / iv.sqrt(iv.pi) * iv.exp(-(iv.mpf(i) / _ERF_STEP) ** 2))
+            g = _iv_fracs(2 / iv.sqrt(_widen(iv.mpf(iv.pi)))
+                          * _iv_exp(-(iv.mpf(i) / _ERF_STEP) ** 2))
             H = [Fraction(1), 2 * c]
             while len(H) < _CHAIN:
                 k = len(H) - 1
@@ -1153,7 +1157,7 @@ def _atan_tables() -> SimpleNamespace:
     """
     from mpmath import iv
 
-    from symlip.intervals import iv_atan, working_precision
+    from symlip.intervals import _widen, iv_atan, working_precision
 
     x0 = Fraction(1, 64)
     n = 1
@@ -1172,7 +1176,7 @@ def _atan_tables() -> SimpleNamespace:
     worst_direct = Fraction(0)
     worst_inv = Fraction(0)
     with working_precision(160):
-        pi2 = _iv_fracs(iv.pi / 2)
+        pi2 = _iv_fracs(_widen(iv.mpf(iv.pi)) / 2)  # mpmath's pi widened (see _widen)
         for col, i in enumerate(centres):
             c = Fraction(i, _AT_STEP)
             a0 = _iv_fracs(iv_atan(iv.mpf(i) / _AT_STEP))

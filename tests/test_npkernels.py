@@ -341,3 +341,47 @@ def test_enclose_array_uses_the_vectorised_backend():
     assert 1.1289 < r.hi.max() < 1.14  # sup |gelu'| = 1.12897...
     assert isinstance(interval_lambdify([X], act.derivatives[1], backend="numpy")(z),
                       IntervalArray)
+
+
+# --- the tables are built from widened mpmath values ------------------------------
+
+
+def test_mpmath_exp_is_not_outward_rounded_but_the_wrapper_is():
+    """Why the kernels must not call ``iv.exp`` / ``iv.log`` / ``iv.pi`` raw."""
+    import mpmath
+    from mpmath import iv
+
+    from symlip.intervals import _endpoints, _iv_exp, working_precision
+
+    with working_precision(80):
+        x = iv.mpf(mpmath.ldexp(-1, -51))
+        raw, wide = _endpoints(iv.exp(x)), _endpoints(_iv_exp(x))
+    with mpmath.workprec(400):
+        true = mpmath.exp(mpmath.ldexp(-1, -51))
+    assert wide[0] <= true <= wide[1]
+    assert not raw[0] <= true <= raw[1]  # if mpmath fixes this, the wrapper is harmless
+
+
+def test_kernel_tables_use_only_widened_mpmath_transcendentals():
+    """No ``iv.<transcendental>`` call or raw ``iv.pi`` in the table builders: each
+    must go through ``symlip.intervals`` (``_iv_exp``, ``_iv_log_raw``, ``_widen``...)."""
+    import ast
+    import inspect
+
+    from symlip import _npkernels
+
+    tree = ast.parse(inspect.getsource(_npkernels))
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    exact_ops = {"mpf", "sqrt", "prec", "dps"}  # exact or correctly rounded in libmpi
+    bad = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id == "iv") or node.attr in exact_ops:
+            continue
+        if node.attr in ("pi", "e"):
+            up = parents.get(parents.get(node))  # iv.mpf(iv.pi) inside _widen(...)
+            if (isinstance(up, ast.Call) and isinstance(up.func, ast.Name)
+                    and up.func.id == "_widen"):
+                continue
+        bad.append(f"line {node.lineno}: iv.{node.attr}")
+    assert not bad, bad
