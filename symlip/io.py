@@ -1,7 +1,9 @@
 r"""Model files: PyTorch ``nn.Sequential`` state dicts in ``.npz`` or ``.safetensors``.
 
 A file holds, for each Linear module at index ``i`` of the Sequential, the tensors
-``<i>.weight`` (shape out x in) and ``<i>.bias`` (shape out).  Layers are ordered by the
+``<i>.weight`` (shape out x in) and ``<i>.bias`` (shape out).  A third tensor
+``<i>.residual`` holding ``[h]`` (shape ``(1,)``) makes module ``i`` a residual block
+$a \mapsto a + h\sigma(Wa + b)$ (square weight; :class:`~symlip.network.ResidualLayer`).  Layers are ordered by the
 integer ``i``; gaps are allowed (activation modules take indices but have no tensors).
 A common dotted prefix shared by every key (``net.0.weight``, ``net.2.weight``...) is
 stripped.  float16, float32 and float64 tensors are read and converted *exactly* to
@@ -38,7 +40,7 @@ import numpy as np
 
 from symlip.activations import AbstractActivation, Activation, get_activation
 from symlip.errors import InputError, ModelFileError, SymlipError
-from symlip.network import DenseLayer, Network, check_chain, check_real_array
+from symlip.network import DenseLayer, Network, ResidualLayer, check_chain, check_real_array
 
 __all__ = [
     "ModelFile",
@@ -59,7 +61,8 @@ MODEL_SUFFIXES = (".npz", ".safetensors")
 #: Linear-spline activation modules will add e.g. ``"spline": ({"coefficients",
 #: "grid"}, set())`` here, with a builder in :func:`_build_modules`.
 MODULE_KINDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "linear": (frozenset({"weight", "bias"}), frozenset()),
+    # "<i>.residual" = [h] marks a residual block a -> a + h sigma(W a + b)
+    "linear": (frozenset({"weight", "bias"}), frozenset({"residual"})),
     # linear-spline activation modules (symlip.spline, docs/splines.md)
     "spline": (frozenset({"coefficients", "grid"}), frozenset()),
 }
@@ -305,8 +308,36 @@ def _build_modules(p: Path, tensors: Mapping[str, np.ndarray],
                     f"{str(p)!r}: tensor {bk!r} has shape {tuple(b.shape)}, but {wk!r} has "
                     f"shape {tuple(w.shape)} (expected a bias of shape ({w.shape[0]},))"
                 )
-            layers.append(DenseLayer(w, b, str(idx)))
+            if "residual" in group:
+                layers.append(_residual_layer(p, idx, w, b, group["residual"],
+                                              tensors[group["residual"]], wk))
+            else:
+                layers.append(DenseLayer(w, b, str(idx)))
     return layers
+
+
+def _residual_layer(p: Path, idx: int, w: np.ndarray, b: np.ndarray, hk: str,
+                    harr: np.ndarray, wk: str) -> ResidualLayer:
+    """The residual block of module ``idx`` (its ``<i>.residual`` tensor is ``[h]``)."""
+    kind, size = harr.dtype.kind, harr.dtype.itemsize
+    if not (kind == "f" and size in (2, 4, 8)):
+        raise ModelFileError(
+            f"{str(p)!r}: tensor {hk!r} has unsupported dtype {harr.dtype}; expected the "
+            "step [h] as float16, float32 or float64"
+        )
+    h = check_real_array(harr, f"{str(p)!r}: tensor {hk!r} (the residual step h)",
+                         ModelFileError)
+    if h.shape not in ((1,), ()):
+        raise ModelFileError(
+            f"{str(p)!r}: tensor {hk!r} has shape {tuple(h.shape)}; expected shape (1,) "
+            "holding the residual step [h]"
+        )
+    if w.shape[0] != w.shape[1]:
+        raise ModelFileError(
+            f"{str(p)!r}: tensor {wk!r} of residual block {idx} has shape {tuple(w.shape)}; "
+            "a residual block a -> a + h sigma(W a + b) needs a square weight (n, n)"
+        )
+    return ResidualLayer(w, b, str(idx), float(h.reshape(-1)[0]))
 
 
 def read_model(path: str | os.PathLike[str]) -> ModelFile:
@@ -333,6 +364,17 @@ def read_model(path: str | os.PathLike[str]) -> ModelFile:
     splines = read_spline_modules(str(p), tensors, groups)
     if not layers:
         raise ModelFileError(f"{str(p)!r} is not a model: it holds no Linear layers")
+    if isinstance(layers[-1], ResidualLayer):
+        raise ModelFileError(
+            f"{str(p)!r}: the last module {layers[-1].name} is a residual block "
+            f"('{layers[-1].name}.residual'); expected a linear read-out (a Linear module "
+            "without '.residual') last"
+        )
+    if splines and any(isinstance(layer, ResidualLayer) for layer in layers):
+        raise ModelFileError(
+            f"{str(p)!r}: spline activation modules in a network with residual blocks are "
+            "not supported"
+        )
     try:
         check_chain(layers, ModelFileError)
     except ModelFileError as exc:
@@ -483,7 +525,7 @@ def save(
 
     Keys are ``<i>.weight`` / ``<i>.bias`` with ``i`` the layer names when they are
     increasing integers, else ``0, 2, 4, ...`` (a Sequential of Linear and activation
-    modules).  Tensors are float64.  The activation is recorded in the metadata (see
+    modules), and ``<i>.residual`` = ``[h]`` for a residual block.  Tensors are float64.  The activation is recorded in the metadata (see
     the module docstring) together with ``metadata``.  The file is written to a
     temporary name and renamed: never half-written.
 
@@ -510,6 +552,8 @@ def save(
     for key, layer in zip(keys, network.layers, strict=False):
         tensors[f"{key}.weight"] = np.ascontiguousarray(layer.weight, dtype=np.float64)
         tensors[f"{key}.bias"] = np.ascontiguousarray(layer.bias, dtype=np.float64)
+        if isinstance(layer, ResidualLayer):
+            tensors[f"{key}.residual"] = np.array([layer.step], dtype=np.float64)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:

@@ -49,7 +49,7 @@ from symlip.intervals import (
 )
 from symlip.intervals import _endpoints as _iv_endpoints
 
-__all__ = ["DenseLayer", "Network", "Trace", "check_chain", "check_real_array"]
+__all__ = ["DenseLayer", "ResidualLayer", "Network", "Trace", "check_chain", "check_real_array"]
 
 _U = 2.0**-53  # unit roundoff of float64
 _ETA = 2.0**-1074  # smallest subnormal
@@ -121,29 +121,14 @@ def _split_int(x: float) -> tuple[int, int]:
 # ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
-class DenseLayer:
-    """One affine map $z = W a + b$ with float64 weights (read-only copies).
-
-    Args:
-        weight: shape ``(out, in)``; float16/32/64 converted exactly to float64.
-        bias: shape ``(out,)``.
-        name: the layer's name (the ``nn.Sequential`` index, ``"0"``, ``"2"``...).
-
-    Raises:
-        InputError: wrong shapes, unsupported dtype, NaN or infinite entries; the
-            message names the layer.
-
-    Examples:
-        >>> DenseLayer(np.ones((3, 2)), np.zeros(3), "0").shape
-        (3, 2)
-    """
+class _AffineLayer:
+    """Shared validation and cached rigorous forms of a layer holding ``W, b``."""
 
     weight: np.ndarray
     bias: np.ndarray
-    name: str = ""
+    name: str
 
-    def __post_init__(self) -> None:
+    def _validate(self) -> None:
         label = f"layer {self.name!r}" if self.name else "layer"
         w = check_real_array(self.weight, f"{label} weight")
         b = check_real_array(self.bias, f"{label} bias")
@@ -171,9 +156,6 @@ class DenseLayer:
     def n_params(self) -> int:
         return self.weight.size + self.bias.size
 
-    def __repr__(self) -> str:
-        return f"DenseLayer(name={self.name!r}, shape={self.shape})"
-
     # -- cached forms for rigorous evaluation -----------------------------------------
     @cached_property
     def _split(self) -> tuple[np.ndarray, np.ndarray]:
@@ -193,6 +175,94 @@ class DenseLayer:
             terms = [(int(j), *_split_int(float(row[j]))) for j in np.flatnonzero(row)]
             rows.append((terms, _split_int(float(self.bias[i]))))
         return rows
+
+
+@dataclass(frozen=True, eq=False)
+class DenseLayer(_AffineLayer):
+    """One affine map $z = W a + b$ with float64 weights (read-only copies).
+
+    Args:
+        weight: shape ``(out, in)``; float16/32/64 converted exactly to float64.
+        bias: shape ``(out,)``.
+        name: the layer's name (the ``nn.Sequential`` index, ``"0"``, ``"2"``...).
+
+    Raises:
+        InputError: wrong shapes, unsupported dtype, NaN or infinite entries; the
+            message names the layer.
+
+    Examples:
+        >>> DenseLayer(np.ones((3, 2)), np.zeros(3), "0").shape
+        (3, 2)
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    def renamed(self, name: str) -> DenseLayer:
+        return DenseLayer(self.weight, self.bias, name)
+
+    def __repr__(self) -> str:
+        return f"DenseLayer(name={self.name!r}, shape={self.shape})"
+
+
+@dataclass(frozen=True, eq=False)
+class ResidualLayer(_AffineLayer):
+    r"""A residual block $a \mapsto a + h\,\sigma(W a + b)$ with square $W$.
+
+    $\sigma$ is the network's activation of this layer (``Network.activations[k]``
+    for ``layers[k]``); the step $h$ is a fixed real number, *not* a parameter
+    ($\theta$ holds only $W, b$).  Float64 weights, read-only copies.
+
+    Args:
+        weight: shape ``(n, n)``.
+        bias: shape ``(n,)``.
+        name: the layer's name.
+        step: $h$, a finite real number (default 1).
+
+    Raises:
+        InputError: a non-square weight, a non-finite or non-real step, and every
+            error of :class:`DenseLayer`; the message names the layer and the value.
+
+    Examples:
+        >>> ResidualLayer(np.eye(2), np.zeros(2), "1", step=0.5).step
+        0.5
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+    name: str = ""
+    step: float = 1.0
+
+    def __post_init__(self) -> None:
+        self._validate()
+        label = f"residual layer {self.name!r}" if self.name else "residual layer"
+        if self.weight.shape[0] != self.weight.shape[1]:
+            raise InputError(
+                f"{label} weight has shape {self.weight.shape}; a residual block "
+                "a -> a + h sigma(W a + b) needs a square weight (n, n)"
+            )
+        h = self.step
+        if isinstance(h, (bool, np.bool_)) or not isinstance(
+                h, (int, float, np.integer, np.floating)):
+            raise InputError(f"{label} step h={h!r} must be a finite real number")
+        hf = float(h)
+        if not math.isfinite(hf) or (isinstance(h, (int, np.integer)) and abs(int(h)) > 2**53):
+            raise InputError(f"{label} step h={h!r} must be a finite real number")
+        object.__setattr__(self, "step", hf)
+
+    def renamed(self, name: str) -> ResidualLayer:
+        return ResidualLayer(self.weight, self.bias, name, self.step)
+
+    def __repr__(self) -> str:
+        return f"ResidualLayer(name={self.name!r}, shape={self.shape}, step={self.step!r})"
+
+
+#: the layer types a :class:`Network` holds
+Layer = DenseLayer | ResidualLayer
 
 
 def check_chain(layers: Sequence[DenseLayer], error: type[SymlipError] = InputError) -> None:
@@ -280,8 +350,14 @@ class Network:
         if not layers:
             raise InputError("a network needs at least one dense layer, got none")
         for k, layer in enumerate(layers):
-            if not isinstance(layer, DenseLayer):
-                raise InputError(f"layers[{k}] is {type(layer).__name__}, not a DenseLayer")
+            if not isinstance(layer, (DenseLayer, ResidualLayer)):
+                raise InputError(f"layers[{k}] is {type(layer).__name__}, not a DenseLayer "
+                                 "or ResidualLayer")
+        if not isinstance(layers[-1], DenseLayer):
+            raise InputError(
+                f"the last layer {layers[-1].name!r} is a ResidualLayer; symlip networks end "
+                "with a linear read-out (a DenseLayer)"
+            )
         check_chain(layers)
         n_hidden = len(layers) - 1
         if activations is None:
@@ -300,7 +376,7 @@ class Network:
                     f"expected depth - 1 = {n_hidden}"
                 )
         if all(layer.name == "" for layer in layers):
-            layers = tuple(DenseLayer(lay.weight, lay.bias, str(k)) for k, lay in enumerate(layers))
+            layers = tuple(lay.renamed(str(k)) for k, lay in enumerate(layers))
         names = [layer.name for layer in layers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes or "" in names:
@@ -316,6 +392,7 @@ class Network:
         biases: Sequence[Any],
         activation: AbstractActivation | str | Sequence[AbstractActivation | str] | None,
         param: Any = None,
+        steps: Sequence[float | None] | None = None,
     ) -> Network:
         """Build a network from weight matrices (out x in) and bias vectors.
 
@@ -328,6 +405,10 @@ class Network:
             activation: a registry name / object for every hidden layer, or a list of
                 ``N - 1`` of them; ``None`` only for ``N = 1``.
             param: parameter of a parametrised activation (leaky slope, ELU alpha...).
+            steps: ``None``, or one entry per layer: ``None`` for a dense layer, a step
+                $h$ for a residual block $a \\mapsto a + h\\sigma(W a + b)$
+                (:class:`ResidualLayer`, square weight; ``activation[k]`` is its
+                $\\sigma$).
 
         Raises:
             InputError: mismatched counts or shapes (naming both layers), bad values.
@@ -335,8 +416,13 @@ class Network:
         weights, biases = list(weights), list(biases)
         if len(weights) != len(biases):
             raise InputError(f"{len(weights)} weight matrices but {len(biases)} bias vectors")
-        pairs = enumerate(zip(weights, biases, strict=True))
-        layers = [DenseLayer(w, b, str(2 * k)) for k, (w, b) in pairs]
+        steps = [None] * len(weights) if steps is None else list(steps)
+        if len(steps) != len(weights):
+            raise InputError(f"{len(steps)} steps given for {len(weights)} layers; expected one "
+                             "per layer (None for a dense layer)")
+        pairs = enumerate(zip(weights, biases, steps, strict=True))
+        layers = [DenseLayer(w, b, str(2 * k)) if h is None else
+                  ResidualLayer(w, b, str(2 * k), h) for k, (w, b, h) in pairs]
         if isinstance(activation, (str, AbstractActivation)) or activation is None:
             acts: Any = None if activation is None else _resolve_activation(activation, param)
         else:
@@ -408,8 +494,18 @@ class Network:
 
     # -- structure -------------------------------------------------------------------
     @property
-    def layers(self) -> tuple[DenseLayer, ...]:
+    def layers(self) -> tuple[DenseLayer | ResidualLayer, ...]:
         return self._layers
+
+    @property
+    def has_residual(self) -> bool:
+        """Whether some layer is a :class:`ResidualLayer`."""
+        return any(isinstance(layer, ResidualLayer) for layer in self._layers)
+
+    @property
+    def residual_mask(self) -> list[bool]:
+        """Per layer: ``True`` for a :class:`ResidualLayer`."""
+        return [isinstance(layer, ResidualLayer) for layer in self._layers]
 
     @property
     def activations(self) -> tuple[AbstractActivation, ...]:
@@ -463,8 +559,10 @@ class Network:
     def __repr__(self) -> str:
         acts = sorted({getattr(a, "label", getattr(a, "name", "?")) for a in self._activations})
         act = ", ".join(acts) if acts else "no activation"
+        res = sum(self.residual_mask)
+        blocks = f", {res} residual block{'s' if res != 1 else ''}" if res else ""
         return (f"Network({'-'.join(map(str, self.widths))}, {act}, "
-                f"{self.n_params} params)")
+                f"{self.n_params} params{blocks})")
 
     # -- parameter vector ------------------------------------------------------------------
     def param_layout(self) -> list[tuple[str, slice, tuple[int, ...]]]:
@@ -507,7 +605,10 @@ class Network:
             w = theta[start:start + m * n].reshape(m, n)
             b = theta[start + m * n:start + m * n + m]
             start += m * n + m
-            layers.append(DenseLayer(w, b, layer.name))
+            if isinstance(layer, ResidualLayer):
+                layers.append(ResidualLayer(w, b, layer.name, layer.step))
+            else:
+                layers.append(DenseLayer(w, b, layer.name))
         return Network(layers, self._activations)
 
     # -- NumPy evaluation (float64, not certified) ---------------------------------------
@@ -530,7 +631,8 @@ class Network:
             z = a @ layer.weight.T + layer.bias
             pre.append(z)
             if k < self.depth - 1:
-                a = np.asarray(self._activations[k].sigma(z), dtype=np.float64)
+                s = np.asarray(self._activations[k].sigma(z), dtype=np.float64)
+                a = a + layer.step * s if isinstance(layer, ResidualLayer) else s
                 inputs.append(a)
         return Trace(inputs, pre)
 
@@ -558,23 +660,30 @@ class Network:
         """
         tr = self._trace(xb)
         bsz, n_out = xb.shape[0], self.widths[-1]
-        delta = np.broadcast_to(np.eye(n_out), (bsz, n_out, n_out))
+        # g = d f / d (output of layer k); the read-out's output is z_N itself
+        g = np.broadcast_to(np.eye(n_out), (bsz, n_out, n_out))
         blocks: list = [None] * self.depth
         for k in range(self.depth - 1, -1, -1):
             layer = self._layers[k]
+            if k == self.depth - 1:
+                delta = g  # d f / d z_k
+            else:
+                d = np.asarray(self._activations[k].dsigma(tr.preactivations[k]))
+                delta = g * d[:, None, :]
+                if isinstance(layer, ResidualLayer):
+                    delta = layer.step * delta  # a_k = a_{k-1} + h sigma(z_k)
             if want_params:
                 a = tr.layer_inputs[k]
                 gw = delta[:, :, :, None] * a[:, None, None, :]
                 blocks[k] = (gw.reshape(bsz, n_out, -1), np.array(delta))
-            delta = delta @ layer.weight  # (B, nN, n_{k-1})
-            if k > 0:
-                d = np.asarray(self._activations[k - 1].dsigma(tr.preactivations[k - 1]))
-                delta = delta * d[:, None, :]
-        return delta, blocks
+            back = delta @ layer.weight  # (B, nN, n_{k-1})
+            g = g + back if isinstance(layer, ResidualLayer) else back
+        return g, blocks
 
     def input_jacobian(self, x: Any) -> np.ndarray:
         r"""Jacobian $\partial f / \partial x = W_N D_{N-1} W_{N-1} \cdots D_1 W_1$,
-        $D_k = \operatorname{diag}(\sigma'(z_k))$, float64 (not certified).
+        $D_k = \operatorname{diag}(\sigma'(z_k))$, float64 (not certified).  A residual
+        block contributes the factor $I + h D_k W_k$ instead of $D_k W_k$.
 
         Returns:
             shape ``(batch, nN, n0)``, or ``(nN, n0)`` for a 1-D ``x``.
@@ -588,7 +697,9 @@ class Network:
 
         With $\delta_N = I$ and $\delta_{k} = (\delta_{k+1} W_{k+1}) D_k$:
         $\partial f/\partial W_k = \delta_k \otimes a_{k-1}$ and
-        $\partial f/\partial b_k = \delta_k$; columns in :meth:`params` order.
+        $\partial f/\partial b_k = \delta_k$; columns in :meth:`params` order.  For a
+        residual block $a_k = a_{k-1} + h\sigma(z_k)$: $\delta_k = h\,(\partial f/\partial
+        a_k) D_k$ and $\partial f/\partial a_{k-1} = \partial f/\partial a_k + \delta_k W_k$.
 
         Returns:
             shape ``(batch, nN, n_params)``, or ``(nN, n_params)`` for a 1-D ``x``.
@@ -653,9 +764,15 @@ class Network:
         lo, hi, exact = self._input_bounds(x)
         if prec is None:
             for k in range(self.depth):
-                lo, hi = self._affine_float(k, lo, hi)
+                zlo, zhi = self._affine_float(k, lo, hi)
                 if k < self.depth - 1:
-                    lo, hi = self._activation_float(k, lo, hi)
+                    slo, shi = self._activation_float(k, zlo, zhi)
+                    if isinstance(self._layers[k], ResidualLayer):
+                        lo, hi = self._residual_float(k, lo, hi, slo, shi)
+                    else:
+                        lo, hi = slo, shi
+                else:
+                    lo, hi = zlo, zhi
             return [Enclosure.from_floats(a, b) for a, b in zip(lo, hi, strict=False)]
         prec = int(prec)
         if prec < 53:
@@ -664,10 +781,47 @@ class Network:
             exact = ([_float_exact(v) for v in lo], [_float_exact(v) for v in hi])
         los, his = exact
         for k in range(self.depth):
-            los, his = self._affine_exact(k, los, his, prec)
+            zlos, zhis = self._affine_exact(k, los, his, prec)
             if k < self.depth - 1:
-                los, his = self._activation_mp(k, los, his, prec)
+                slos, shis = self._activation_mp(k, zlos, zhis, prec)
+                if isinstance(self._layers[k], ResidualLayer):
+                    los, his = self._residual_mp(k, los, his, slos, shis, prec)
+                else:
+                    los, his = slos, shis
+            else:
+                los, his = zlos, zhis
         return [Enclosure(a, b) for a, b in zip(los, his, strict=False)]
+
+    def _residual_float(self, k: int, lo: np.ndarray, hi: np.ndarray, slo: np.ndarray,
+                        shi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Enclosure of $a + h s$ for $a \\in [lo, hi]$, $s \\in [slo, shi]$: each float
+        product and sum errs by at most half an ulp, so one ``nextafter`` outward per
+        operation encloses the exact value (also for subnormal results)."""
+        h = self._layers[k].step
+        with np.errstate(over="ignore", invalid="ignore"):
+            p1, p2 = h * slo, h * shi
+            plo = np.nextafter(np.minimum(p1, p2), -np.inf)
+            phi = np.nextafter(np.maximum(p1, p2), np.inf)
+            out_lo = np.nextafter(lo + plo, -np.inf)
+            out_hi = np.nextafter(hi + phi, np.inf)
+        if not (np.all(np.isfinite(out_lo)) and np.all(np.isfinite(out_hi))):
+            raise InputError(f"interval evaluation overflowed float64 in residual layer "
+                             f"{self._layers[k].name!r}; use interval_forward(x, prec=...)")
+        return out_lo, out_hi
+
+    def _residual_mp(self, k: int, los: list, his: list, slos: list, shis: list,
+                     prec: int) -> tuple[list, list]:
+        """$a + h s$ in mpmath intervals at ``prec`` bits (``h`` enters exactly)."""
+        h = _float_exact(self._layers[k].step)
+        out_lo, out_hi = [], []
+        with working_precision(prec):
+            hiv = _iv_from(h, h)
+            for a, b, sa, sb in zip(los, his, slos, shis, strict=True):
+                r = _iv_from(a, b) + hiv * _iv_from(sa, sb)
+                ra, rb = _iv_endpoints(r)
+                out_lo.append(ra)
+                out_hi.append(rb)
+        return out_lo, out_hi
 
     def _input_bounds(self, x: Any) -> tuple[np.ndarray, np.ndarray, tuple | None]:
         """Float64 bounds ``lo <= x <= hi`` of the input (rounded outward), and the exact
