@@ -76,19 +76,43 @@ def _text(side: Side, subs: Mapping | None = None) -> str:
     return sp.sstr(e)
 
 
+_TEXT_SPECIAL = {
+    "\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#",
+    "{": r"\{", "}": r"\}", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}",
+}
+
+
 def _escape_text(s: str) -> str:
-    return (
-        s.replace("\\", r"\textbackslash{}")
-        .replace("_", r"\_")
-        .replace("%", r"\%")
-        .replace("&", r"\&")
-        .replace("#", r"\#")
-    )
+    """Plain text for LaTeX text mode: every special character printed as itself."""
+    return "".join(_TEXT_SPECIAL.get(ch, ch) for ch in s)
 
 
-def _justification_latex(why: str) -> str:
-    """Render a justification: plain text in ``\\text{}``, ``$...$`` spans as maths."""
+#: justifications longer than this (in visible characters, a maths span counting half
+#: its source length) are set in a line-breaking box in LaTeX documents
+_WRAP_CHARS = 30
+#: width of that box; the equation columns keep the rest of the line
+_WRAP_WIDTH = r"0.31\linewidth"
+
+
+def _visible_length(why: str) -> int:
     parts = why.split("$")
+    return sum(len(p) // 2 if i % 2 else len(p) for i, p in enumerate(parts))
+
+
+def _justification_latex(why: str, wrap: bool = False) -> str:
+    r"""Render a justification: plain text in ``\text{}``, ``$...$`` spans as maths.
+
+    With ``wrap`` (LaTeX documents, compiled by pdflatex) a justification longer than
+    ``_WRAP_CHARS`` visible characters is set ragged-right in
+    ``\parbox[t]{0.31\linewidth}{...}`` so it breaks into lines instead of running
+    past the margin.  MathJax (Markdown pages, notebooks) has no ``\parbox``, so those
+    renderings keep ``\text{}``.
+    """
+    parts = why.split("$")
+    if wrap and _visible_length(why) > _WRAP_CHARS:
+        body = "".join(f"${p}$" if i % 2 else _escape_text(p)
+                       for i, p in enumerate(parts) if p)
+        return rf"\parbox[t]{{{_WRAP_WIDTH}}}{{\raggedright {body}}}"
     out = []
     for i, part in enumerate(parts):
         if not part:
@@ -117,10 +141,15 @@ class Step:
         if self.rel not in _REL_LATEX:
             raise ValueError(f"rel={self.rel!r} must be one of {sorted(_REL_LATEX)}")
 
-    def latex_row(self, subs: Mapping | None = None) -> str:
+    def latex_row(self, subs: Mapping | None = None, wrap: bool = False) -> str:
+        """The row ``lhs &rel rhs && why`` of an ``align``/``aligned`` block.
+
+        ``wrap=True`` breaks a long justification into lines (``\\parbox``, pdflatex
+        only; see :func:`_justification_latex`).
+        """
         lhs = _latex(self.lhs, subs)
         rhs = _latex(self.rhs, subs)
-        why = rf" && {_justification_latex(self.why)}" if self.why else ""
+        why = rf" && {_justification_latex(self.why, wrap)}" if self.why else ""
         return rf"{lhs} &{_REL_LATEX[self.rel]} {rhs}{why}"
 
     def text_row(self, subs: Mapping | None = None) -> str:
@@ -181,11 +210,14 @@ class Derivation:
         return len(self.all_steps())
 
     # -- rendering ------------------------------------------------------------------
-    def _align_body(self, subs: Mapping | None) -> str:
-        return " \\\\\n".join(s.latex_row(subs) for s in self.steps)
+    def _align_body(self, subs: Mapping | None, wrap: bool = False) -> str:
+        return " \\\\\n".join(s.latex_row(subs, wrap) for s in self.steps)
 
     def to_latex(self, subs: Mapping | None = None, standalone: bool = False) -> str:
-        """LaTeX: hypotheses as an itemize list, steps as an ``align*`` block.
+        """LaTeX for pdflatex: hypotheses as an itemize list, steps as an ``align*`` block.
+
+        Long justifications are set in a ragged-right ``\\parbox`` so they break into
+        lines within the margin (:meth:`to_markdown` keeps ``\\text{}`` for MathJax).
 
         Args:
             subs: optional substitution of numbers for symbols (a worked example).
@@ -198,7 +230,8 @@ class Derivation:
             items = "\n".join(rf"  \item {_hyp_latex(h)}" for h in self.hypotheses)
             parts.append("Hypotheses:\n\\begin{itemize}\n" + items + "\n\\end{itemize}")
         if self.steps:
-            parts.append("\\begin{align*}\n" + self._align_body(subs) + "\n\\end{align*}")
+            parts.append("\\begin{align*}\n" + self._align_body(subs, wrap=True)
+                         + "\n\\end{align*}")
         for sec in self.sections:
             parts.append(sec.to_latex(subs))
         if self.conclusion:
