@@ -418,12 +418,12 @@ def test_residual_program_sound():
     formula = prog.residual_program(N, centre=False)
     vals = {"r": r, "K1": 1.0, "s0": 0.0, "S0": 1.0, "c_0": float(np.linalg.norm(x)),
             f"rho_{1}": np.linalg.norm(A, 2) + r, f"beta_{1}": np.linalg.norm(a) + r,
-            f"rho_{N}": np.linalg.norm(C, 2) + r}
+            f"rho_{N}": np.linalg.norm(C, 2) + r, f"beta_{N}": np.linalg.norm(c) + r}
     for k in range(2, N):
         vals[f"rho_{k}"] = np.linalg.norm(Ws[k - 2], 2) + r
         vals[f"beta_{k}"] = np.linalg.norm(bs[k - 2]) + r
         vals[f"n_{k}"] = n
-        vals[f"h_{k}"] = h
+        vals[f"tau_{k}"] = h
     L = formula.estimate(vals) * (1 - 1e-9)  # float estimate; tolerance towards *smaller*
     del rec
     for _ in range(200):

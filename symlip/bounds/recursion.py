@@ -44,6 +44,10 @@ __all__ = [
     "Definition",
     "RecursiveFormula",
     "first_order_program",
+    "network_first_order_program",
+    "network_first_order_derivation",
+    "residual_layer_definitions",
+    "LAYER_KINDS",
     "second_order_program",
     "loss_program",
     "first_order_derivation",
@@ -289,33 +293,150 @@ def first_order_program(depth: int, *, bounded: bool = True, centre: bool = True
         inputs += hidden_consts
     prev_l: sp.Expr = sp.Integer(0)
     for k in range(1, n + 1):
-        inputs += [rho(k), beta(k)]
-        hidden = k < n
-        if hidden:
-            inputs.append(width(k))
-        if centre and (hidden or output_norm):
+        kind = "dense" if k < n else ("readout-norm" if output_norm else "readout")
+        d_k, in_k = _layer_definitions(k, kind, prev_l, bounded=bounded, centre=centre)
+        defs += d_k
+        inputs += in_k
+        prev_l = l(k)
+    return defs, _dedup(inputs)
+
+
+#: the hidden-layer kinds of :func:`network_first_order_program`
+LAYER_KINDS = ("dense", "linear", "residual")
+
+
+def tau(k: int) -> sp.Symbol:
+    """$\\tau_k \\ge |h_k|$, the step of residual block $k$."""
+    return _nn(f"tau_{k}")
+
+
+def gamma(k: int) -> sp.Symbol:
+    """$\\gamma_k \\ge \\|\\sigma(\\bar b_k)\\|_2$ (centre bias through the activation)."""
+    return _nn(f"gamma_{k}")
+
+
+_M_WHY = ("triangle inequality, $\\|Av\\| \\le \\|A\\|_F\\|v\\|$, Cauchy-Schwarz over the "
+          "blocks $\\theta_k$, $\\theta_{<k}$")
+
+
+def _linear_norm_definition(k: int, centre: bool, why: str) -> Definition:
+    opts = [rho(k) * c(k - 1) + beta(k)]
+    if centre:
+        opts.append(cent(k) + l(k) * r_sym())
+    return Definition(c(k), _min(opts), why)
+
+
+def _layer_definitions(k: int, kind: str, prev_l: sp.Expr, *, bounded: bool, centre: bool,
+                       bias_option: bool = False) -> tuple[list[Definition], list[sp.Symbol]]:
+    """Definitions and inputs of layer $k$ of kind ``dense`` (hidden, activated),
+    ``linear`` (hidden, no activation), ``residual``, ``readout`` or ``readout-norm``
+    (linear read-out, also defining $c_N$); ``prev_l`` is $l_{k-1}$ ($0$ for $k = 1$)."""
+    inputs = [rho(k), beta(k)]
+    if kind == "residual":
+        inputs += [width(k), tau(k)] + ([gamma(k)] if bias_option else [])
+        if centre:
             inputs.append(cent(k))
-        m_expr = _sqrt(c(k - 1) ** 2 + 1 + rho(k) ** 2 * prev_l ** 2)
-        defs.append(Definition(m(k), m_expr, "triangle inequality, $\\|Av\\| \\le \\|A\\|_F"
-                               "\\|v\\|$, Cauchy-Schwarz over the blocks $\\theta_k$, "
-                               "$\\theta_{<k}$"))
-        if hidden:
-            defs.append(Definition(l(k), K1 * m(k), "$\\sigma$ is $K_1$-Lipschitz"))
-            opts = [K1 * (rho(k) * c(k - 1) + beta(k)) + _sqrt(width(k)) * s0]
-            if bounded:
-                opts.append(_sqrt(width(k)) * S0)
-            if centre:
-                opts.append(cent(k) + l(k) * r_sym())
-            defs.append(Definition(c(k), _min(opts),
-                                   "norm of the activations on the ball"))
-        else:
-            defs.append(Definition(l(k), m(k), "linear read-out"))
-            if output_norm:
-                opts = [rho(k) * c(k - 1) + beta(k)]
-                if centre:
-                    opts.append(cent(k) + l(k) * r_sym())
-                defs.append(Definition(c(k), _min(opts),
-                                       "norm of the output on the ball"))
+        return residual_layer_definitions(k, bounded=bounded, centre=centre, prev_l=prev_l,
+                                          bias_option=bias_option), inputs
+    if kind == "dense":
+        inputs.append(width(k))
+    if centre and kind in ("dense", "linear", "readout-norm"):
+        inputs.append(cent(k))
+    m_expr = _sqrt(c(k - 1) ** 2 + 1 + rho(k) ** 2 * prev_l ** 2)
+    defs = [Definition(m(k), m_expr, _M_WHY)]
+    if kind == "dense":
+        defs.append(Definition(l(k), K1 * m(k), "$\\sigma$ is $K_1$-Lipschitz"))
+        opts = [K1 * (rho(k) * c(k - 1) + beta(k)) + _sqrt(width(k)) * s0]
+        if bounded:
+            opts.append(_sqrt(width(k)) * S0)
+        if centre:
+            opts.append(cent(k) + l(k) * r_sym())
+        defs.append(Definition(c(k), _min(opts), "norm of the activations on the ball"))
+    elif kind == "linear":
+        defs.append(Definition(l(k), m(k), "linear layer (identity activation)"))
+        defs.append(_linear_norm_definition(k, centre, "norm after the linear layer"))
+    elif kind in ("readout", "readout-norm"):
+        defs.append(Definition(l(k), m(k), "linear read-out"))
+        if kind == "readout-norm":
+            defs.append(_linear_norm_definition(k, centre, "norm of the output on the ball"))
+    else:
+        raise InputError(f"layer kind {kind!r} must be one of {LAYER_KINDS} or a read-out")
+    return defs, inputs
+
+
+def residual_layer_definitions(k: int, *, bounded: bool = True, centre: bool = True,
+                               prev_l: sp.Expr | None = None, bias_option: bool = False
+                               ) -> list[Definition]:
+    r"""The definitions of residual block $k$, $a_k = a_{k-1} + h_k\sigma(W_k a_{k-1} +
+    b_k)$ with its own $(W_k, b_k)$ (square $W_k$), in the symbols ``rho_k``,
+    ``beta_k``, ``n_k``, ``A_k``, ``c_k``, ``l_k`` plus the step bound ``tau_k``
+    ($\tau_k \ge |h_k|$) and, with ``bias_option``, ``gamma_k``
+    ($\gamma_k \ge \|\sigma(\bar b_k)\|$):
+
+    $l_k = \sqrt{(1 + \tau_k K_1\rho_k)^2 l_{k-1}^2 + \tau_k^2K_1^2(c_{k-1}^2+1)}$ (the
+    block adds $|h|K_1(\sqrt{c^2+1}\|\Delta_k\| + \rho_k\|a - a'\|)$; Cauchy-Schwarz
+    over the new block $\Delta_k$ and the earlier ones), and
+    $c_k = \min(c_{k-1} + \tau_k(K_1\rho_kc_{k-1} + \beta'_k), c_{k-1} + \tau_k\sqrt{n_k}
+    S_0, A_k + l_k r)$ with $\beta'_k = K_1\beta_k + \sqrt{n_k}s_0$, or (``bias_option``)
+    $\beta'_k = \min(\gamma_k + K_1 r, K_1\beta_k + \sqrt{n_k}s_0) \ge \|\sigma(b_k)\|$.
+
+    Args:
+        prev_l: $l_{k-1}$ (default the symbol ``l_{k-1}``; $0$ for a first layer).
+    """
+    t = tau(k)
+    cp = c(k - 1)
+    lp = l(k - 1) if prev_l is None else prev_l
+    defs = [
+        Definition(l(k), _sqrt((1 + t * K1 * rho(k)) ** 2 * lp ** 2
+                               + t ** 2 * K1 ** 2 * (cp ** 2 + 1)),
+                   "residual block: identity + $\\tau_k K_1$-Lipschitz branch, "
+                   "$\\|\\Delta W a + \\Delta b + W'(a - a')\\|$; Cauchy-Schwarz"),
+    ]
+    sig_b = K1 * beta(k) + _sqrt(width(k)) * s0
+    if bias_option:
+        sig_b = _min([gamma(k) + K1 * R, sig_b])
+    opts = [cp + t * (K1 * rho(k) * cp + sig_b)]
+    if bounded:
+        opts.append(cp + t * _sqrt(width(k)) * S0)
+    if centre:
+        opts.append(cent(k) + l(k) * R)
+    defs.append(Definition(c(k), _min(opts), "norm of the state after the block: "
+                           "$\\|\\sigma(Wa + b)\\| \\le K_1\\|Wa\\| + \\|\\sigma(b)\\|$"))
+    return defs
+
+
+def network_first_order_program(kinds: Sequence[str], *, bounded: bool = True,
+                                centre: bool = True, bias_option: bool = True
+                                ) -> tuple[list[Definition], list[sp.Symbol]]:
+    r"""First-order program of a network with hidden layers of the given kinds.
+
+    ``kinds[k-1]`` is the kind of layer $k < N$: ``"dense"`` ($a_k = \sigma(W_ka_{k-1}
+    + b_k)$, as :func:`first_order_program`), ``"linear"`` ($a_k = W_ka_{k-1} + b_k$, an
+    identity activation) or ``"residual"`` ($a_k = a_{k-1} + h_k\sigma(W_ka_{k-1} +
+    b_k)$, :func:`residual_layer_definitions`); layer $N$ is the linear read-out.
+    Theorem: $\|f(x;\theta) - f(x;\theta')\| \le l_N\|\theta - \theta'\|$ on
+    $B_r(\bar\theta)$, by induction over the layers (each kind's step is proved in
+    :func:`network_first_order_derivation`).
+
+    Returns:
+        ``(definitions, inputs)``.
+    """
+    kinds = list(kinds)
+    for kd in kinds:
+        if kd not in LAYER_KINDS:
+            raise InputError(f"layer kind {kd!r} must be one of {LAYER_KINDS}")
+    n = len(kinds) + 1
+    defs: list[Definition] = []
+    inputs: list[sp.Symbol] = [R, c(0)]
+    if any(kd != "linear" for kd in kinds):
+        inputs += [K1, s0] + ([S0] if bounded else [])
+    prev_l: sp.Expr = sp.Integer(0)
+    for k in range(1, n + 1):
+        kind = kinds[k - 1] if k < n else "readout"
+        d_k, in_k = _layer_definitions(k, kind, prev_l, bounded=bounded, centre=centre,
+                                       bias_option=bias_option)
+        defs += d_k
+        inputs += in_k
         prev_l = l(k)
     return defs, _dedup(inputs)
 
@@ -584,6 +705,53 @@ def second_order_derivation(depth: int | None = None, *, loss: str | None = None
         else:
             prog = loss_program(depth, loss, bounded=bounded, centre=centre)
         d.section(program_derivation(*prog, f"The recursion for N = {depth}"))
+    return d
+
+
+def network_first_order_derivation(kinds: Sequence[str] | None = None, *,
+                                   bounded: bool = True, centre: bool = True) -> Derivation:
+    r"""The first-order proof for networks with residual (and linear) layers: the
+    feed-forward proof of :func:`first_order_derivation`, the residual block lemma, and
+    the program for the given layer ``kinds`` (if given)."""
+    d = first_order_derivation(None, bounded=bounded, centre=centre)
+    rb = Derivation("Residual block $a_k = a_{k-1} + h_k\\sigma(W_k a_{k-1} + b_k)$ "
+                    "($W_k$ square, $|h_k| \\le \\tau_k$, $h_k$ not a parameter)")
+    rb.assume("the induction hypotheses $\\|a_{k-1}\\| \\le c_{k-1}$ and $\\|a_{k-1} - "
+              "a'_{k-1}\\| \\le l_{k-1}\\|\\Delta_{<k}\\|$ on $B_r(\\bar\\theta)$")
+    rb.step(Tex(r"\|a_k - a_k'\|"), "<=",
+            Tex(r"\|a_{k-1} - a_{k-1}'\| + |h_k|\,\|\sigma(z_k) - \sigma(z_k')\|"),
+            "triangle inequality")
+    rb.then("<=", Tex(r"\|a_{k-1} - a_{k-1}'\| + \tau_k K_1\big(\sqrt{c_{k-1}^2+1}\,"
+                      r"\|\Delta_k\| + \rho_k\|a_{k-1} - a_{k-1}'\|\big)"),
+            "$\\sigma$ componentwise $K_1$-Lipschitz; $z_k - z_k' = \\Delta W_k a_{k-1} + "
+            "\\Delta b_k + W_k'(a_{k-1} - a_{k-1}')$ as for a dense layer")
+    rb.then("<=", Tex(r"(1 + \tau_kK_1\rho_k)\,l_{k-1}\|\Delta_{<k}\| + \tau_kK_1"
+                      r"\sqrt{c_{k-1}^2+1}\,\|\Delta_k\|"), "induction hypothesis")
+    rb.then("<=", Tex(r"\sqrt{(1 + \tau_kK_1\rho_k)^2l_{k-1}^2 + \tau_k^2K_1^2(c_{k-1}^2+1)}"
+                      r"\;\|\Delta_{\le k}\| =: l_k\|\Delta_{\le k}\|"),
+            "Cauchy-Schwarz over the blocks $\\Delta_k$, $\\Delta_{<k}$")
+    rb.step(Tex(r"\|\sigma(W_ka + b_k)\|"), "<=",
+            Tex(r"\|\sigma(W_ka + b_k) - \sigma(b_k)\| + \|\sigma(b_k)\| \le K_1\rho_k"
+                r"c_{k-1} + \min(\gamma_k + K_1 r,\ K_1\beta_k + \sqrt{n_k}s_0)"),
+            "triangle inequality; $\\|\\sigma(b_k) - \\sigma(\\bar b_k)\\| \\le K_1 r$, "
+            "$\\gamma_k \\ge \\|\\sigma(\\bar b_k)\\|$; or $\\|\\sigma(b_k)\\| \\le "
+            "\\|\\sigma(b_k) - \\sigma(0)\\| + \\sqrt{n_k}s_0 \\le K_1\\beta_k + \\sqrt{n_k}s_0$")
+    rb.step(Tex(r"\|a_k\|"), "<=", Tex(r"\min\big(c_{k-1} + \tau_k(K_1\rho_kc_{k-1} + "
+                                         r"\min(\gamma_k + K_1r, K_1\beta_k + \sqrt{n_k}s_0)),"
+                                         r"\ c_{k-1} + \tau_k\sqrt{n_k}S_0,\ A_k + l_kr\big)"),
+            "triangle inequality; $|\\sigma| \\le S_0$; centre: the Lipschitz bound applied "
+            "to $(\\theta, \\bar\\theta)$")
+    rb.step(Tex(r"\text{linear layer } a_k = W_ka_{k-1} + b_k"), "->",
+            Tex(r"l_k = m_k,\ c_k = \min(\rho_kc_{k-1} + \beta_k,\ A_k + l_kr)"),
+            "as for the linear read-out (an identity activation needs no $K_1$)")
+    rb.conclude("Every layer kind maps the hypotheses at $k-1$ to those at $k$; the "
+                "induction of the feed-forward proof goes through unchanged, so "
+                "$\\|f(x;\\theta) - f(x;\\theta')\\| \\le l_N\\|\\theta - \\theta'\\|$.")
+    d.section(rb)
+    if kinds is not None:
+        d.section(program_derivation(*network_first_order_program(kinds, bounded=bounded,
+                                                                  centre=centre),
+                                     f"The recursion for layers {list(kinds) + ['readout']}"))
     return d
 
 

@@ -14,8 +14,9 @@ of its numbers (float estimates, interval enclosures, LaTeX).  Four families:
 * :func:`flow_program` — the per-interval bound of the **exact solution** for $U$
   linear between grid points; it also covers the Euler scheme on every refinement of
   the grid (proof in ``docs/theory-cde.md``), so ``euler <= flow <= math``.
-* :func:`residual_program` — a general (not weight-tied) residual network, as a layer
-  type with the symbols of :mod:`symlip.bounds.recursion`.
+* :func:`residual_program` — a general (not weight-tied) residual network, the
+  residual layer type of :mod:`symlip.bounds.recursion` (also spliced into the
+  feed-forward machinery, :mod:`symlip.bounds.residual`).
 
 A step program of $N$ steps holds $O(N)$ definitions generated from one *template*
 (the definitions of step $k$ in generic symbols ``c_k``, ``c_{k+1}``, ...);
@@ -541,68 +542,27 @@ def flow_program(n_steps: int, d: int, *, bounded: bool = True, lognorm: bool = 
 # ------------------------------------------------------------------------------------
 
 
-def residual_layer_definitions(k: int, *, bounded: bool = True, centre: bool = True
-                               ) -> list[Definition]:
-    r"""The definitions of residual block $k$, $a_k = a_{k-1} + h_k\sigma(W_k a_{k-1} +
-    b_k)$ with its own $(W_k, b_k)$ (square $W_k$), in the symbols of
-    :mod:`symlip.bounds.recursion` (``rho_k``, ``beta_k``, ``n_k``, ``A_k``, ``c_k``,
-    ``l_k``) plus the step ``h_k`` ($\ge |h_k|$):
-
-    $l_k = \sqrt{(1 + |h_k| K_1\rho_k)^2 l_{k-1}^2 + h_k^2K_1^2(c_{k-1}^2+1)}$ (the block
-    adds $|h|K_1(\sqrt{c^2+1}\|\Delta_k\| + \rho_k\|a - a'\|)$; Cauchy-Schwarz over the
-    new block $\Delta_k$ and the earlier ones), and
-    $c_k = \min(c_{k-1} + |h_k|(K_1(\rho_kc_{k-1} + \beta_k) + \sqrt{n_k}s_0),
-    c_{k-1} + |h_k|\sqrt{n_k}S_0, A_k + l_k r)$.
-    """
-    from symlip.bounds import recursion as rec
-
-    h = _nn(f"h_{k}")
-    cp, lp = rec.c(k - 1), rec.l(k - 1)
-    defs = [
-        Definition(rec.l(k), _sqrt((1 + h * K1 * rec.rho(k)) ** 2 * lp ** 2
-                                   + h ** 2 * K1 ** 2 * (cp ** 2 + 1)),
-                   "residual block: identity + $h K_1$-Lipschitz branch; Cauchy-Schwarz"),
-    ]
-    opts = [cp + h * (K1 * (rec.rho(k) * cp + rec.beta(k)) + _sqrt(rec.width(k)) * s0)]
-    if bounded:
-        opts.append(cp + h * _sqrt(rec.width(k)) * S0)
-    if centre:
-        opts.append(rec.cent(k) + rec.l(k) * R)
-    defs.append(Definition(rec.c(k), _min(*opts), "norm of the state after the block"))
-    return defs
-
-
 def residual_program(depth: int, *, bounded: bool = True, centre: bool = True
                      ) -> RecursiveFormula:
     r"""Parameter-Lipschitz bound of $x \mapsto$ read-in (dense, layer 1) $\to$ residual
     blocks $2..N-1$ $\to$ linear read-out (layer $N$), untied weights.
 
-    Uses :func:`symlip.bounds.recursion.first_order_program`'s conventions: $l_1 =
-    \sqrt{c_0^2+1}$ for the linear read-in (no activation), then
-    :func:`residual_layer_definitions`, then $l_N = \sqrt{c_{N-1}^2 + 1 + \rho_N^2
-    l_{N-1}^2}$.  The Euler scheme of a controlled ODE with *untied* weights per step is
-    the case $h_k = \Delta U_k$ ($d = 1$).
+    The program :func:`symlip.bounds.recursion.network_first_order_program` with layer
+    kinds ``["linear", "residual", ..., "residual"]`` (the blocks are
+    :func:`symlip.bounds.recursion.residual_layer_definitions`, step bounds
+    ``tau_k``): $l_1 = \sqrt{c_0^2+1}$ for the linear read-in, then the blocks, then
+    $l_N = \sqrt{c_{N-1}^2 + 1 + \rho_N^2 l_{N-1}^2}$.  The Euler scheme of a controlled
+    ODE with *untied* weights per step is the case $h_k = \Delta U_k$ ($d = 1$).  For a
+    :class:`~symlip.network.Network` with residual layers use
+    :func:`symlip.bounds.residual.residual_param_lipschitz` (certified inputs).
     """
     from symlip.bounds import recursion as rec
 
     if not isinstance(depth, int) or depth < 3:
         raise InputError(f"{depth=} must be an integer >= 3 (read-in, >= 1 block, read-out)")
-    N = depth
-    defs = [Definition(rec.l(1), _sqrt(rec.c(0) ** 2 + 1), "linear read-in"),
-            Definition(rec.c(1), _min(*([rec.rho(1) * rec.c(0) + rec.beta(1)]
-                                        + ([rec.cent(1) + rec.l(1) * R] if centre else []))),
-                       "norm after the read-in")]
-    inputs = [R, K1, s0] + ([S0] if bounded else []) + [rec.c(0), rec.rho(1), rec.beta(1)]
-    if centre:
-        inputs.append(rec.cent(1))
-    for k in range(2, N):
-        defs += residual_layer_definitions(k, bounded=bounded, centre=centre)
-        inputs += [rec.rho(k), rec.beta(k), rec.width(k), _nn(f"h_{k}")]
-        if centre:
-            inputs.append(rec.cent(k))
-    defs.append(Definition(rec.l(N), _sqrt(rec.c(N - 1) ** 2 + 1 + rec.rho(N) ** 2
-                                           * rec.l(N - 1) ** 2), "linear read-out"))
-    inputs.append(rec.rho(N))
+    defs, inputs = rec.network_first_order_program(["linear"] + ["residual"] * (depth - 2),
+                                                   bounded=bounded, centre=centre,
+                                                   bias_option=False)
     return RecursiveFormula(defs, inputs, name="L_param_resnet")
 
 
