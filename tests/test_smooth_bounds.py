@@ -160,3 +160,126 @@ def test_bad_inputs():
         grad_lipschitz(net, X, np.zeros((5, 3)), "hinge", 0.1)
     with pytest.raises(InputError, match="non-finite"):
         grad_lipschitz(net, X, np.full((5, 3), np.nan), "mse", 0.1)
+
+
+# ------------------------------------------------------------------------------------
+# certified lower bound (interval difference quotient of the loss gradient)
+# ------------------------------------------------------------------------------------
+
+
+def test_interval_loss_gradient_encloses_float_gradient():
+    from symlip.bounds.smooth import interval_loss_gradient
+
+    rng = np.random.default_rng(11)
+    for act in ACTS:
+        net = random_net(rng, [3, 6, 5, 3], act)
+        X = rng.standard_normal((7, 3))
+        for loss in ("mse", "cross-entropy"):
+            y = targets_for(rng, loss, 7, 3)
+            g = interval_loss_gradient(net, X, y, loss)
+            gf = loss_gradient(net, X, y, loss)
+            # the float gradient errs by ~1e-16 relative; the enclosure is ~1e-14 wide
+            slack = 1e-13 * max(1.0, float(np.max(np.abs(gf))))
+            assert np.all(g.lo <= gf + slack) and np.all(gf - slack <= g.hi), (act, loss)
+            assert float(np.max(g.hi - g.lo)) < 1e-11
+
+
+def test_interval_loss_gradient_encloses_high_precision_value():
+    # one point, one hidden tanh neuron: the gradient in closed form at 60 digits
+    import mpmath
+
+    from symlip.bounds.smooth import interval_loss_gradient
+
+    net = Network.from_arrays([[[0.7, -0.3]], [[1.3]]], [[0.1], [-0.2]], "tanh")
+    x, y = np.array([[0.4, 1.1]]), np.array([[0.25]])
+    g = interval_loss_gradient(net, x, y, "mse")
+    with mpmath.workdps(60):
+        w1, w2 = [mpmath.mpf(0.7), mpmath.mpf(-0.3)], mpmath.mpf(1.3)
+        x0, x1 = mpmath.mpf(0.4), mpmath.mpf(1.1)
+        z = w1[0] * x0 + w1[1] * x1 + mpmath.mpf(0.1)
+        a = mpmath.tanh(z)
+        e = w2 * a + mpmath.mpf(-0.2) - mpmath.mpf(0.25)
+        dz = e * w2 * (1 - a * a)
+        exact = [dz * x0, dz * x1, dz, e * a, e]
+        for i, v in enumerate(exact):
+            assert mpmath.mpf(g.lo[i]) <= v <= mpmath.mpf(g.hi[i]), (i, v, g.lo[i], g.hi[i])
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(depth=st.integers(1, 4), width=st.integers(1, 10), act=st.sampled_from(ACTS),
+       loss=st.sampled_from(["mse", "cross-entropy"]), log_r=st.floats(-4, 0),
+       seed=st.integers(0, 2**31 - 1))
+def test_certified_grad_lower_below_estimate_and_upper(depth, width, act, loss, log_r, seed):
+    from symlip.intervals import Truth, compare
+
+    rng = np.random.default_rng(seed)
+    n_out = int(rng.integers(1, 4)) if loss == "mse" else int(rng.integers(2, 4))
+    widths = [int(rng.integers(1, 5))] + [width] * (depth - 1) + [n_out]
+    net = random_net(rng, widths, act)
+    X = rng.standard_normal((3, widths[0]))
+    y = targets_for(rng, loss, 3, n_out)
+    res = grad_lipschitz(net, X, y, loss, 10.0 ** log_r)
+    assert res.lower_enclosure is not None and res.witness is not None
+    assert res.lower >= 0
+    assert res.lower <= res.estimate
+    assert compare(res.lower_enclosure.lower, "<=", res.enclosure.upper) is Truth.TRUE
+    assert res.to_dict()["lower"] is not None
+
+
+def test_grad_certificate_with_lower_verifies_and_catches_tampering(tmp_path):
+    import copy
+
+    from symlip.certificate import Context, make_certificate, verify_certificate
+    from symlip.io import save
+
+    rng = np.random.default_rng(3)
+    net = random_net(rng, [3, 5, 2], "tanh")
+    save(net, tmp_path / "m.safetensors")
+    X = rng.standard_normal((6, 3))
+    y = rng.standard_normal((6, 2))
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "Y.npy", y)
+    res = grad_lipschitz(net, X, y, "mse", 0.01)
+    ctx = Context(net, str(tmp_path / "m.safetensors"), X, str(tmp_path / "X.npy"),
+                  {"radius": 0.01, "loss": "mse"}, {"targets": str(tmp_path / "Y.npy")},
+                  {"targets": y})
+    cert = make_certificate(res, ctx)
+    assert cert["result"]["lower"] is not None
+    assert cert["witness"]["kind"] == "gradient_difference_quotient"
+    v = verify_certificate(cert, ctx)
+    assert v.holds, v.reason
+    bad = copy.deepcopy(cert)
+    bad["result"]["lower"] = repr(float(cert["result"]["lower"]) * 1.001)
+    v = verify_certificate(bad, ctx)
+    assert not v.holds and "lower bound" in v.reason
+    far = copy.deepcopy(cert)
+    far["witness"]["offset_plus"] = [o * 100 for o in far["witness"]["offset_plus"]]
+    with pytest.raises(InputError, match="leaves the ball"):
+        verify_certificate(far, ctx)
+
+
+def test_cli_certify_gradient_lower_and_verify(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from symlip.io import save
+
+    rng = np.random.default_rng(0)
+    net = random_net(rng, [3, 6, 3], "tanh")
+    save(net, tmp_path / "m.safetensors")
+    np.save(tmp_path / "X.npy", rng.standard_normal((8, 3)))
+    np.save(tmp_path / "Y.npy", rng.integers(0, 3, 8))
+    cert = tmp_path / "c.json"
+    run = lambda *a: subprocess.run([sys.executable, "-m", "symlip", *map(str, a)],  # noqa: E731
+                                    capture_output=True, text=True, timeout=300)
+    r = run("certify", tmp_path / "m.safetensors", "--activation", "tanh", "--wrt", "gradient",
+            "--data", tmp_path / "X.npy", "--targets", tmp_path / "Y.npy", "--loss",
+            "cross-entropy", "--radius", "0.001", "--json", "--certificate", cert)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["quantity"] == "grad_lipschitz" and out["lower"] is not None
+    assert 0 < float(out["lower"]) <= float(out["upper"])
+    r = run("verify", cert, "--model", tmp_path / "m.safetensors", "--data",
+            tmp_path / "X.npy", "--targets", tmp_path / "Y.npy")
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -203,8 +203,10 @@ def _tanh_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """
     delta = 2.0**-_DELTA_EXP
     J = int(_YMAX / delta)
+    from symlip.intervals import _iv_exp  # mpmath's iv.exp widened by a few ulps
+
     with mpmath.workprec(80):
-        qi = iv.exp(iv.mpf(-2 * delta))  # e^{-2 delta}, rigorous (mpmath intervals)
+        qi = _iv_exp(iv.mpf(-2 * delta))  # e^{-2 delta}, rigorous
     # one extra ulp each side: mpmath's transcendental directed rounding can be off by a
     # few ulps of its working precision (see symlip.intervals)
     q = IntervalArray(np.nextafter(_mp_down(qi.a), -np.inf), _up(_mp_up(qi.b)))
@@ -235,7 +237,7 @@ def _tanh_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         return float(np.max(np.maximum(_up(mid - enc.lo), _up(enc.hi - mid))))
 
     s = iv.mpf(delta) / 2
-    tail = 2 * iv.exp(-2 * iv.mpf(_YMAX))  # 1 - tanh(Y) <= 2 e^{-2Y}
+    tail = 2 * _iv_exp(-2 * iv.mpf(_YMAX))  # 1 - tanh(Y) <= 2 e^{-2Y}
     # table errors + Taylor remainder (2 |s|^3 / 6) + Horner rounding (4 ops, terms <= 1)
     # + the tail (|z| > Y is clipped to Y)
     E = (iv.mpf(err(T, t)) + iv.mpf(err(D, d)) * s + iv.mpf(err(C, c)) * s * s
@@ -392,3 +394,126 @@ def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None
     A = [IntervalArray(np.concatenate([p.lo for p in parts]), np.concatenate([p.hi for p in parts]))
          for parts in A_parts]
     return CentreNorms(A, np.concatenate(outs), np.concatenate(oerrs), methods)
+
+
+# ------------------------------------------------------------------------------------
+# batched interval forward / backward pass (point parameters, a batch of points)
+# ------------------------------------------------------------------------------------
+
+
+def _ia_matmul(am: np.ndarray, ar: np.ndarray | None, bm: np.ndarray,
+               br: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    r"""Midpoint-radius enclosure of a product of interval matrices.
+
+    For every real $A$ with $|A - a_m| \le a_r$ and $B$ with $|B - b_m| \le b_r$
+    (entrywise; ``None`` = 0), $|AB - C| \le R$ entrywise for the returned ``(C, R)``.
+
+    Proof: $AB - a_m b_m = a_m(B - b_m) + (A - a_m)B$, so $|AB - a_m b_m| \le
+    |a_m| b_r + a_r(|b_m| + b_r)$; $C = \mathrm{fl}(a_m b_m)$ (BLAS, any order, FMA or
+    not) has $|C - a_m b_m| \le \gamma_k|a_m||b_m| + k\eta$ (Higham (3.5), inner
+    dimension $k$).  Both radius terms are one nonnegative product
+    $S = [|a_m|, a_r]\,[\gamma_k|b_m| + b_r;\ |b_m| + b_r]$ (inner dimension
+    $k' \le 2k$, factors rounded up), whose exact value is at most
+    $(\mathrm{fl}(S) + k'\eta)(1 + 2k'u)$ since $\gamma_{k'}/(1 - \gamma_{k'}) \le 2k'u$
+    for $k'u \le 1/4$.  Every float operation on radii is rounded up.
+    """
+    k = am.shape[-1]
+    g = _gamma(k)
+    mid = am @ bm
+    absbm = np.abs(bm)
+    left = _up(_up(absbm * g) + br) if br is not None else _up(absbm * g)
+    if ar is None:
+        S = np.abs(am) @ left
+        k2 = k
+    else:
+        right = _up(absbm + br) if br is not None else absbm
+        S = np.concatenate([np.abs(am), ar], axis=-1) @ np.concatenate([left, right], axis=0)
+        k2 = 2 * k
+    grow = float(_up(1.0 + 2.0 * _up(k2 * _U)))
+    rad = _up(_up(_up(S + k2 * _ETA) * grow) + 2 * k * _ETA)
+    return mid, rad
+
+
+def _to_interval(mid: np.ndarray, rad: np.ndarray) -> IntervalArray:
+    return IntervalArray(np.nextafter(mid - rad, -np.inf), _up(mid + rad))
+
+
+def _to_midrad(a: IntervalArray) -> tuple[np.ndarray, np.ndarray]:
+    mid = 0.5 * a.lo + 0.5 * a.hi  # any float inside [lo, hi] will do
+    mid = np.minimum(np.maximum(mid, a.lo), a.hi)
+    rad = np.maximum(_up(a.hi - mid), _up(mid - a.lo))
+    return mid, rad
+
+
+_ACT_IV_CACHE: dict[int, Any] = {}
+
+
+def _interval_act(act: Any) -> tuple[Any, Any]:
+    """Rigorous NumPy-interval versions of sigma and sigma' (cached per activation)."""
+    key = id(act)
+    if key not in _ACT_IV_CACHE:
+        from symlip.activations import X as _X
+        from symlip.intervals import interval_lambdify
+
+        expr = getattr(act, "derivatives", None)
+        if expr is None:
+            raise ValueError(f"activation {getattr(act, 'name', act)!r} has no symbolic "
+                             "derivative (needed for a rigorous interval gradient)")
+        f0 = interval_lambdify([_X], expr[0], backend="numpy")
+        f1 = interval_lambdify([_X], expr[1], backend="numpy")
+        _ACT_IV_CACHE[key] = (act, f0, f1)
+    return _ACT_IV_CACHE[key][1], _ACT_IV_CACHE[key][2]
+
+
+@dataclass
+class IntervalTrace:
+    """Enclosures of a forward pass: ``inputs[k]`` = $a_k$ ($a_0 = x$), ``dsigma[k]`` =
+    $\\sigma'(z_{k+1})$ for the hidden layers, ``output`` = $f$; batch along axis 0."""
+
+    inputs: list[IntervalArray]
+    dsigma: list[IntervalArray]
+    output: IntervalArray
+
+
+def interval_trace(net: Any, X: np.ndarray) -> IntervalTrace:
+    """Rigorous enclosures of the activations, the derivatives $\\sigma'(z_k)$ and the
+    outputs of ``net`` at the rows of ``X`` (exact real values for the float weights)."""
+    a = IntervalArray(np.asarray(X, dtype=np.float64))
+    am, ar = a.lo, None
+    ins, ds = [a], []
+    for k, layer in enumerate(net.layers):
+        zm, zr = _ia_matmul(am, ar, layer.weight.T, None)
+        z = _to_interval(zm, zr) + IntervalArray(layer.bias)
+        if k == net.depth - 1:
+            return IntervalTrace(ins, ds, z)
+        s0, s1 = _interval_act(net.activations[k])
+        with np.errstate(over="ignore", invalid="ignore"):
+            a, d = IntervalArray._wrap(s0(z)), IntervalArray._wrap(s1(z))
+        if not (np.all(np.isfinite(a.lo)) and np.all(np.isfinite(a.hi))
+                and np.all(np.isfinite(d.lo)) and np.all(np.isfinite(d.hi))):
+            raise ValueError(f"interval activation after layer {layer.name!r} is not finite")
+        ins.append(a)
+        ds.append(d)
+        am, ar = _to_midrad(a)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def interval_backward(net: Any, tr: IntervalTrace, delta: IntervalArray) -> IntervalArray:
+    r"""Enclosure of $\sum_i \delta_i^T \partial f(x_i)/\partial\theta$ (the gradient of
+    $\sum_i \langle \delta_i, f(x_i;\theta)\rangle$ for fixed $\delta_i$ enclosures,
+    ``delta`` of shape (batch, nN)), in :meth:`Network.params` order."""
+    parts: list[tuple[IntervalArray, IntervalArray]] = []
+    dm, dr = _to_midrad(delta)
+    ones = np.ones((1, dm.shape[0]))
+    for k in range(net.depth - 1, -1, -1):
+        am, ar = _to_midrad(tr.inputs[k])
+        gm, gr = _ia_matmul(dm.T, dr.T, am, ar)
+        bm, brr = _ia_matmul(ones, None, dm, dr)
+        parts.append((_to_interval(gm, gr), _to_interval(bm[0], brr[0])))
+        if k > 0:
+            pm, pr = _ia_matmul(dm, dr, net.layers[k].weight, None)
+            dm, dr = _to_midrad(_to_interval(pm, pr) * tr.dsigma[k - 1])
+    parts.reverse()
+    lo = np.concatenate([x for gW, gb in parts for x in (gW.lo.ravel(), gb.lo)])
+    hi = np.concatenate([x for gW, gb in parts for x in (gW.hi.ravel(), gb.hi)])
+    return IntervalArray(lo, hi)

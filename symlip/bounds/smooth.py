@@ -37,7 +37,15 @@ from symlip.bounds.param import (
     check_radius,
 )
 from symlip.errors import InputError, NotSmoothError
-from symlip.intervals import Enclosure, IntervalArray, Truth, compare
+from symlip.intervals import (
+    Enclosure,
+    IntervalArray,
+    Truth,
+    UnsupportedOperation,
+    _iv_exp,
+    _iv_log,
+    compare,
+)
 from symlip.result import BoundResult
 
 __all__ = [
@@ -49,6 +57,9 @@ __all__ = [
     "loss_gradient",
     "loss_enclosure",
     "estimate_grad_lower",
+    "certify_grad_lower",
+    "grad_quotient_from_witness",
+    "interval_loss_gradient",
     "not_smooth_witness",
     "check_targets",
     "param_and_grad_lipschitz",
@@ -139,7 +150,8 @@ def loss_enclosure(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> Enclosu
 
     MSE: from the rigorous forward error bound $\|f - \hat f\| \le e$ of
     :func:`symlip.bounds.centre.centre_norms`; cross-entropy: per point from
-    :meth:`Network.interval_forward` and mpmath interval ``exp``/``log``.
+    :meth:`Network.interval_forward` and the widened mpmath interval ``exp``/``log``
+    of :mod:`symlip.intervals` (mpmath's own are not reliably outward-rounded).
     """
     from symlip.bounds.centre import centre_norms
 
@@ -165,7 +177,7 @@ def loss_enclosure(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> Enclosu
     for x, c in zip(X, y):
         o = [e.to_interval() for e in net.interval_forward(x)]
         m = max(float(e.b) for e in o)
-        lse = m + iv.log(sum((iv.exp(e - m) for e in o), iv.mpf(0)))
+        lse = m + _iv_log(sum((_iv_exp(e - m) for e in o), iv.mpf(0)))
         tot += lse - o[int(c)]
     return Enclosure.from_interval(tot / len(X))
 
@@ -252,10 +264,59 @@ def _loss_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
     return ci
 
 
-def estimate_grad_lower(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
-                        *, iters: int = 20, seed: int = 0) -> float:
-    r"""Float estimate of $\|\nabla^2 L(\bar\theta)\|_2$ (power iteration on finite
-    differences of the exact gradient), improved at $\bar\theta \pm r v$.  Not certified."""
+def interval_loss_gradient(net: Any, X: np.ndarray, y: np.ndarray, loss: str,
+                           chunk: int = 2048) -> IntervalArray:
+    r"""Rigorous enclosure of $\nabla_\theta L(\theta)$ at the network's parameters
+    (the exact real gradient of the mean loss for the float weights), in
+    :meth:`Network.params` order.
+
+    Forward and backward pass in outward-rounded float intervals
+    (:func:`symlip.bounds.centre.interval_trace` / ``interval_backward``: midpoint-radius
+    matrix products with a priori BLAS error bounds, rigorous NumPy kernels for
+    $\sigma$, $\sigma'$, exp).  Output sensitivities: MSE $f - y$; cross-entropy
+    $\mathrm{softmax}(f) - e_y$ with $\mathrm{softmax}_j = 1/\sum_i e^{f_i - f_j}$;
+    the sum over the data is divided by $n$ at the end.
+    """
+    from symlip import _npkernels as _npk
+    from symlip.bounds.centre import interval_backward, interval_trace
+
+    lname = rec._loss_name(loss)
+    n = X.shape[0]
+    tot: IntervalArray | None = None
+    for s in range(0, n, chunk):
+        tr = interval_trace(net, X[s:s + chunk])
+        F = tr.output
+        if lname == "mse":
+            d = F - IntervalArray(np.asarray(y[s:s + chunk], dtype=np.float64))
+        else:
+            nN = F.lo.shape[1]
+            cols_lo, cols_hi = [], []
+            for j in range(nN):
+                S = IntervalArray(np.zeros(F.lo.shape[0]))
+                for i in range(nN):
+                    e = F[:, i] - F[:, j]
+                    S = S + IntervalArray(*_npk.exp(e.lo, e.hi))
+                pj = S.reciprocal()
+                cols_lo.append(pj.lo), cols_hi.append(pj.hi)
+            P = IntervalArray(np.stack(cols_lo, axis=1), np.stack(cols_hi, axis=1))
+            onehot = np.zeros(P.lo.shape)
+            onehot[np.arange(onehot.shape[0]), np.asarray(y[s:s + chunk])] = 1.0
+            d = P - IntervalArray(onehot)
+        g = interval_backward(net, tr, d)
+        tot = g if tot is None else tot + g
+    assert tot is not None
+    return tot / float(n)
+
+
+def _grad_search(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
+                 *, iters: int = 60, seed: int = 0, tol: float = 1e-7
+                 ) -> tuple[float, np.ndarray, np.ndarray]:
+    r"""Power iteration for $\|\nabla^2 L\|_2$ (Hessian-vector products by central
+    differences of the closed-form gradient) at $\bar\theta$ and at $\bar\theta \pm r v$.
+
+    Returns ``(best value, offset of the best point from theta0, its top vector)``.
+    Float64, not certified (the certified lower bound is :func:`certify_grad_lower`).
+    """
     theta0 = net.params()
     rng = np.random.default_rng(seed)
 
@@ -265,23 +326,117 @@ def estimate_grad_lower(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: fl
         gm = loss_gradient(net.with_params(th - eps * v), X, y, loss)
         return (gp - gm) / (2 * eps)
 
-    def top(th: np.ndarray) -> tuple[float, np.ndarray]:
-        v = rng.standard_normal(th.size)
+    def top(th: np.ndarray, v0: np.ndarray | None) -> tuple[float, np.ndarray]:
+        v = rng.standard_normal(th.size) if v0 is None else v0.copy()
         v /= np.linalg.norm(v)
         lam = 0.0
         for _ in range(iters):
             w = hvp(th, v)
-            lam = float(np.linalg.norm(w))
-            if lam == 0:
+            new = float(np.linalg.norm(w))
+            if new == 0:
                 break
-            v = w / lam
+            v = w / new
+            done = abs(new - lam) <= tol * new
+            lam = new
+            if done:
+                break
         return lam, v
 
-    best, v = top(theta0)
+    best, v = top(theta0, None)
+    best_off, best_v = np.zeros_like(theta0), v
     if r > 0:
         for s in (1.0, -1.0):
-            best = max(best, top(theta0 + s * r * v * (1 - 1e-12))[0])
-    return best
+            off = s * r * v * (1 - 1e-12)
+            val, w = top(theta0 + off, v)
+            if val > best:
+                best, best_off, best_v = val, off, w
+    return best, best_off, best_v
+
+
+def estimate_grad_lower(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
+                        *, iters: int = 60, seed: int = 0) -> float:
+    r"""Float estimate of $\sup_{B_r}\|\nabla^2 L\|_2$: the Hessian operator norm at
+    $\bar\theta$ (power iteration, see :func:`_grad_search`), improved at
+    $\bar\theta \pm r v$.  Not certified."""
+    return _grad_search(net, X, y, loss, r, iters=iters, seed=seed)[0]
+
+
+def certify_grad_lower(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
+                       offset: np.ndarray, direction: np.ndarray, *, t: float | None = None,
+                       k_sparse: int = 4096) -> tuple[Enclosure, dict[str, Any]]:
+    r"""Certified lower bound of the gradient-Lipschitz constant on $B_r(\bar\theta)$.
+
+    Two parameter vectors $\theta_\pm = \bar\theta + c \pm t u$ that differ from
+    $\bar\theta$ only on the ``k_sparse`` largest coordinates $I$ of ``direction``
+    ($u$ its unit restriction to $I$, $c$ the restriction of ``offset`` to $I$, shrunk
+    so that $\|c\| + t \le r$); the quotient
+    $\|\nabla L(\theta_+) - \nabla L(\theta_-)\| / \|\theta_+ - \theta_-\|$ is enclosed
+    with :func:`interval_loss_gradient` and exact interval norms, and both
+    $\|\theta_\pm - \bar\theta\| \le r$ are checked in interval arithmetic.  Its lower
+    end is therefore a certified lower bound.
+
+    Returns:
+        ``(enclosure of the quotient, witness)``; :func:`grad_quotient_from_witness`
+        recomputes it from the witness.
+    """
+    P = direction.size
+    keep = np.sort(np.argsort(-np.abs(direction))[: min(k_sparse, P)])
+    u = direction[keep]
+    nu = float(np.linalg.norm(u))
+    if nu == 0 or r <= 0:
+        return Enclosure.point(0), {}
+    u = u / nu
+    theta0 = net.params()
+    tt = r / 8 if t is None else min(t, r)
+    tt = min(tt, 1e-4 * max(1.0, float(np.max(np.abs(theta0)))))
+    c = np.asarray(offset, dtype=np.float64)[keep]
+    nc = float(np.linalg.norm(c))
+    room = (r - tt) * (1 - 1e-9)
+    if nc > room:
+        c = c * (room / nc)
+    wit = {"kind": "gradient_difference_quotient", "indices": [int(i) for i in keep],
+           "offset_plus": [float(v) for v in c + tt * u],
+           "offset_minus": [float(v) for v in c - tt * u]}
+    return grad_quotient_from_witness(net, X, y, loss, wit, r), wit
+
+
+def _norm_enclosure(d: IntervalArray) -> Enclosure:
+    """Enclosure of the Euclidean norm of every vector in the interval vector ``d``."""
+    a = d.abs()
+    lo2 = np.nextafter(math.fsum(np.nextafter(a.lo * a.lo, -np.inf).tolist()), -np.inf)
+    hi2 = np.nextafter(math.fsum(np.nextafter(a.hi * a.hi, np.inf).tolist()), np.inf)
+    return Enclosure.from_interval(iv.sqrt(iv.mpf([max(float(lo2), 0.0), float(hi2)])))
+
+
+def grad_quotient_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss: str,
+                               wit: Mapping[str, Any], r: float) -> Enclosure:
+    """Recompute the certified gradient difference quotient of a witness (see
+    :func:`certify_grad_lower`); raises :class:`InputError` if a point leaves the ball."""
+    try:
+        keep = np.asarray(wit["indices"], dtype=np.intp)
+        op = np.asarray(wit["offset_plus"], dtype=np.float64)
+        om = np.asarray(wit["offset_minus"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"malformed gradient lower-bound witness: {exc}") from None
+    theta0 = net.params()
+    if keep.shape != op.shape or keep.shape != om.shape or keep.ndim != 1 or (
+            keep.size and (keep.min() < 0 or keep.max() >= theta0.size)):
+        raise InputError("gradient lower-bound witness has inconsistent indices/offsets")
+    tp, tm = theta0.copy(), theta0.copy()
+    tp[keep] = theta0[keep] + op
+    tm[keep] = theta0[keep] + om
+    base = IntervalArray(theta0[keep])
+    for th in (tp, tm):
+        dn = _norm_enclosure(IntervalArray(th[keep]) - base)
+        if compare(dn.to_interval(), "<=", iv.mpf(r)) is not Truth.TRUE:
+            raise InputError(f"gradient lower-bound witness leaves the ball of radius {r}")
+    den = _norm_enclosure(IntervalArray(tp[keep]) - IntervalArray(tm[keep]))
+    if not den.lower > 0:
+        return Enclosure.point(0)
+    gp = interval_loss_gradient(net.with_params(tp), X, y, loss)
+    gm = interval_loss_gradient(net.with_params(tm), X, y, loss)
+    num = _norm_enclosure(gp - gm)
+    return Enclosure.from_interval(num.to_interval() / den.to_interval())
 
 
 def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, *,
@@ -323,9 +478,20 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     hull_inputs = _args(formula, ci, hull=True)
     enclosure = formula.enclose(hull_inputs)
     t2 = time.perf_counter()
-    est = None
+    est, low_enc, witness = None, None, None
     if lower:
-        est = estimate_grad_lower(net, X, y, lname, r, seed=seed)
+        est, off, v = _grad_search(net, X, y, lname, r, seed=seed)
+        if r > 0:
+            try:
+                low_enc, witness = certify_grad_lower(net, X, y, lname, r, off, v)
+            except (ValueError, UnsupportedOperation):
+                low_enc, witness = None, None  # no rigorous kernel for this activation
+            if not witness:
+                low_enc, witness = None, None
+            elif est is not None:
+                # the certified quotient is a real value of the constant, so the best
+                # (float) lower estimate is at least its lower end
+                est = max(est, low_enc.lower_float)
     t3 = time.perf_counter()
     deriv = rec.second_order_derivation(net.depth, loss=lname, bounded=ci.bounded,
                                         centre=ci.centre)
@@ -338,7 +504,7 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
         "timings": {**ci.timings, "interval_eval": t2 - t1, "lower": t3 - t2},
     }
     return BoundResult("grad_lipschitz", "l2", enclosure, formula, hull_inputs, deriv,
-                       lower_enclosure=None, estimate=est, extra=extra)
+                       lower_enclosure=low_enc, estimate=est, extra=extra, witness=witness)
 
 
 def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float,
@@ -494,10 +660,18 @@ def _rebuild(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Enclosure]]:
     return formula, _args(formula, ci, hull=True)
 
 
+def _check_lower(ctx: Any, witness: Mapping[str, Any]) -> Enclosure:
+    r = check_radius(ctx.options.get("radius"))
+    lname = rec._loss_name(ctx.options.get("loss", "mse"))
+    X = check_data(ctx.model, ctx.data)
+    y = check_targets(ctx.model, X, ctx.extra.get("targets"), lname)
+    return grad_quotient_from_witness(ctx.model, X, y, lname, witness, r)
+
+
 def _register() -> None:
     from symlip.certificate import QuantitySpec, register_quantity
 
-    register_quantity(QuantitySpec("grad_lipschitz", _rebuild, None))
+    register_quantity(QuantitySpec("grad_lipschitz", _rebuild, _check_lower))
 
 
 _register()
