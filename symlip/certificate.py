@@ -93,6 +93,7 @@ _SPECS: dict[str, QuantitySpec] = {}
 QUANTITY_MODULES: dict[str, str] = {
     "input_lipschitz": "symlip.bounds.input",
     "param_lipschitz": "symlip.bounds.param",
+    "param_lipschitz_spline": "symlip.bounds.spline_param",
     "grad_lipschitz": "symlip.bounds.smooth",
     "cde_param_lipschitz": "symlip.cde",
     "cde_grad_lipschitz": "symlip.cde",

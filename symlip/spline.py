@@ -1090,10 +1090,17 @@ def activation_from_cli_args(args: Any) -> LinearSpline:
         vals = [float(v) for v in str(rng).split(",")]
     except ValueError:
         raise InputError(f"--range {rng!r} must be a number R or 'a,b'") from None
+    try:
+        grid = parse_grid(vals if len(vals) > 1 else vals[0])
+    except InputError as exc:
+        raise InputError(f"--range {rng!r}: {exc}") from None
     from symlip.cli.certify import load_array
 
     c = load_array(path, "coefficients")
-    return LinearSpline(c, vals if len(vals) > 1 else vals[0], name="spline")
+    try:
+        return LinearSpline(c, list(grid), name="spline")
+    except InputError as exc:
+        raise InputError(f"coefficients file {path}: {exc}") from None
 
 
 def _cli_extra(self: LinearSpline) -> dict[str, Any]:

@@ -61,7 +61,10 @@ from symlip.intervals import Enclosure
 from symlip.result import BoundResult
 
 __all__ = ["spline_param_program", "spline_param_lipschitz", "spline_grad_lipschitz",
-           "spline_param_derivation"]
+           "spline_param_derivation", "PARAMETER_SET"]
+
+#: the parameter set of :func:`spline_param_lipschitz` (``"parameters"`` in its results)
+PARAMETER_SET = "weights, biases and spline coefficients"
 
 
 def _nn(name: str) -> sp.Symbol:
@@ -205,6 +208,7 @@ def spline_param_lipschitz(net: Any, data: Any, radius: float, *, centre: Any = 
             wit = {"kind": "difference_quotient", **wit} if wit else None
             if not wit:
                 low = None
+    n_coef = int(sum(a.coefficients.size for a in _splines(net)))
     per_layer = []
     for k, layer in enumerate(net.layers, start=1):
         row = {"name": layer.name, "rho_upper": ci.scalars[f"rho_{k}"].upper_str(8)}
@@ -213,8 +217,9 @@ def spline_param_lipschitz(net: Any, data: Any, radius: float, *, centre: Any = 
         per_layer.append(row)
     extra = {"radius": r, "upper_pointwise": pointwise.upper_max().upper_str(),
              "n_points": int(X.shape[0]), "centre_norms": ci.centre,
-             "parameters": "weights, biases and spline coefficients",
-             "n_coefficients": int(sum(a.coefficients.size for a in _splines(net)))}
+             "parameters": PARAMETER_SET,
+             "n_parameters": int(net.n_params) + n_coef, "n_coefficients": n_coef,
+             "lower_parameters": "weights and biases (a subspace of the ball)"}
     return BoundResult("param_lipschitz_spline", "l2", enclosure, formula, hull,
                        spline_param_derivation(net.depth, ci.centre), lower_enclosure=low,
                        estimate=est, per_layer=per_layer, extra=extra, witness=wit)
@@ -230,3 +235,61 @@ def spline_grad_lipschitz(net: Any, *args: Any, **kwargs: Any) -> BoundResult:
         a.require_smooth("a gradient-Lipschitz (smoothness) bound")
     raise InputError("every spline is affine: use the bound of the equivalent linear "
                      "network")  # pragma: no cover - affine splines only
+
+
+# ------------------------------------------------------------------------------------
+# CLI / certificate hooks (``symlip certify SPLINE_MODEL --wrt params|gradient``)
+# ------------------------------------------------------------------------------------
+
+def certify_context(ctx: Any) -> BoundResult:
+    """CLI handler of ``symlip certify --wrt params`` for a spline network (activation
+    read from the model file): :func:`spline_param_lipschitz`, the coefficients
+    included as parameters."""
+    r = ctx.options.get("radius")
+    if r is None:
+        raise InputError("--wrt params needs --radius R (the radius of the parameter ball)")
+    return spline_param_lipschitz(ctx.model, ctx.data, r,
+                                  seed=int(ctx.options.get("seed", 0)))
+
+
+def refuse_gradient_context(ctx: Any) -> BoundResult:
+    """CLI handler of ``symlip certify --wrt gradient`` for a spline network: always
+    refuses (no other option is needed to say so).
+
+    Raises:
+        NotSmoothError: $K_2 = \\infty$, with the knot where a slope jumps.
+        InputError: every spline is affine (no spline-network bound; use a linear one).
+    """
+    from symlip.errors import NotSmoothError
+
+    for a in _splines(ctx.model):
+        if not a.is_smooth:
+            raise NotSmoothError(
+                f"--wrt gradient: a linear-spline network has no gradient-Lipschitz bound: "
+                f"K2 = infinity for {a.name} ({a.constants.K2.reason}); use --wrt params "
+                "or --wrt input")
+    raise InputError("--wrt gradient: every spline of this network is affine; save it as "
+                     "a network with linear activations to bound its gradient")
+
+
+def _rebuild(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Enclosure]]:
+    r = check_radius(ctx.options.get("radius"))
+    X = check_data(ctx.model, ctx.data)
+    ci = spline_inputs(ctx.model, X, r)
+    formula = spline_param_program(ctx.model.depth, ci.centre)
+    return formula, _args(formula, ci, hull=True)
+
+
+def _check_lower(ctx: Any, witness: Any) -> Enclosure:
+    from symlip.bounds.param import quotient_from_witness
+
+    return quotient_from_witness(ctx.model, witness, check_radius(ctx.options.get("radius")))
+
+
+def _register() -> None:
+    from symlip.certificate import QuantitySpec, register_quantity
+
+    register_quantity(QuantitySpec("param_lipschitz_spline", _rebuild, _check_lower))
+
+
+_register()

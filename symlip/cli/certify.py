@@ -28,6 +28,9 @@ HANDLERS: dict[tuple[str, str], str] = {
     ("feedforward", "gradient"): "symlip.bounds.smooth:certify_context",
     ("cde", "params"): "symlip.cde:certify_params_context",
     ("cde", "gradient"): "symlip.cde:certify_gradient_context",
+    # feed-forward files whose activations are linear splines (see _handler_key)
+    ("spline", "params"): "symlip.bounds.spline_param:certify_context",
+    ("spline", "gradient"): "symlip.bounds.spline_param:refuse_gradient_context",
 }
 
 #: model type -> "module:function(path, options) -> model"
@@ -88,7 +91,7 @@ def load_array(path: str, what: str) -> np.ndarray:
         raise InputError(f"{what} file {path} has dtype {a.dtype}; expected real numbers")
     a = a.astype(np.float64)
     if not np.all(np.isfinite(a)):
-        idx = tuple(np.argwhere(~np.isfinite(a))[0])
+        idx = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
         raise InputError(f"{what} file {path} has a non-finite value {a[idx]} at index {idx}")
     return a
 
@@ -141,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
     if args.control:
         files["control"] = args.control
     ctx = build_context(args.model, options, args.data, files)
+    key = _handler_key(ctx, key)
     try:
         handler = _resolve(HANDLERS[key])
     except (ImportError, AttributeError):
@@ -168,6 +172,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _handler_key(ctx: Context, key: tuple[str, str]) -> tuple[str, str]:
+    """``("spline", wrt)`` for a feed-forward model with linear-spline activations (read
+    from the file) when such a handler exists: its coefficients are parameters too."""
+    from symlip.spline import LinearSpline
+
+    acts = getattr(ctx.model, "activations", None) or []
+    if key[0] == "feedforward" and any(isinstance(a, LinearSpline) for a in acts) \
+            and ("spline", key[1]) in HANDLERS:
+        return ("spline", key[1])
+    return key
+
+
 def _upper_subs(result: Any) -> dict[Any, Any]:
     import sympy as sp
 
@@ -186,7 +202,8 @@ def _summary(result: Any) -> str:
                  "  estimate (sampled)   -")
     if d.get("ratio"):
         lines.append(f"  upper / lower        {d['ratio']:.4g}")
-    for k in ("radius", "input_radius", "local_upper", "verdict", "margin", "dominant_layer"):
+    for k in ("parameters", "radius", "input_radius", "local_upper", "verdict", "margin",
+              "dominant_layer"):
         if k in d and d[k] is not None:
             lines.append(f"  {k:<20} {d[k]}")
     for layer in d.get("per_layer", []):
