@@ -389,3 +389,96 @@ def test_mpmath_precision_untouched():
     s.interval_sigma(Enclosure.from_floats(-0.3, 0.2).to_interval())
     s.certify_coefficient_factor(3.0)
     assert (mpmath.mp.prec, mpmath.iv.prec) == before
+
+
+# ------------------------------------------------------------------------------------
+# soundness of the parameter bound, coefficients included (rigorous quotients, no slack)
+# ------------------------------------------------------------------------------------
+
+
+def _enclosed_quotient(nets, thetas, xs):
+    """Rigorous enclosure of max_x ||f(x; theta_1) - f(x; theta_2)|| / ||theta_1 - theta_2||
+    (the parameter vectors are lists of float64 arrays, the difference enclosed exactly)."""
+    from mpmath import iv
+
+    step = iv.mpf(0)
+    for a, b in zip(*thetas, strict=True):
+        for u, v in zip(np.ravel(a), np.ravel(b), strict=True):
+            d = iv.mpf(float(u)) - iv.mpf(float(v))
+            step += d * d
+    best = None
+    for x in xs:
+        f1, f2 = (n.interval_forward(x) for n in nets)
+        diff = sum(((p.to_interval() - q.to_interval()) ** 2 for p, q in zip(f1, f2, strict=True)),
+                   iv.mpf(0))
+        q = Enclosure.from_interval(iv.sqrt(diff) / iv.sqrt(step))
+        best = q if best is None or q.lower > best.lower else best
+    return best, Enclosure.from_interval(iv.sqrt(step))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31), depth=st.integers(1, 3), width=st.integers(1, 5),
+       K=st.integers(2, 8), shared=st.booleans(), asym=st.booleans(),
+       r=st.sampled_from([1e-3, 0.05, 0.3, 1.0]))
+def test_spline_param_bound_dominates_rigorous_quotients(seed, depth, width, K, shared, asym, r):
+    """Weights, biases AND coefficients perturbed inside the ball: every rigorous
+    difference quotient (lower end) is <= the certified upper bound, no slack."""
+    from symlip.bounds.spline_param import spline_param_lipschitz
+
+    rng = np.random.default_rng(seed)
+    widths = [int(rng.integers(1, width + 1)) for _ in range(depth + 1)]
+    W = [rng.standard_normal((m, n)) / np.sqrt(n) for n, m in zip(widths, widths[1:], strict=False)]
+    b = [0.3 * rng.standard_normal(m) for m in widths[1:]]
+    C = [rng.standard_normal(K) if shared else rng.standard_normal((m, K))
+         for m in widths[1:-1]]
+    # symmetric [-R, R] or an asymmetric grid (possibly not containing 0)
+    lo = float(rng.uniform(-2, 0.3)) if asym else None
+    grid = [lo, lo + float(rng.uniform(0.2, 2))] if asym else float(rng.uniform(0.2, 2))
+    net = spline_network(W, b, C, grid)
+    X = rng.standard_normal((4, widths[0])) * rng.uniform(0.5, 3)  # often beyond the grid
+    res = spline_param_lipschitz(net, X, r, lower=False)
+    upper = res.enclosure.upper
+    params = W + b + C
+    n_w = len(W)
+
+    def build(P):
+        return spline_network(P[:n_w], P[n_w:2 * n_w], P[2 * n_w:], grid)
+
+    def in_ball(scale):
+        d = [rng.standard_normal(a.shape) for a in params]
+        if rng.random() < 0.3:  # coefficients only
+            d = [np.zeros_like(x) if i < 2 * n_w else x for i, x in enumerate(d)]
+        n = np.sqrt(sum((x**2).sum() for x in d)) or 1.0
+        P = [a + x * (scale / n) for a, x in zip(params, d, strict=True)]
+        _, dist = _enclosed_quotient([net, net], [P, params], [])
+        assert compare(dist.upper, "<=", r) is Truth.TRUE  # really inside the closed ball
+        return P
+
+    sizes = np.cumsum([a.size for a in params])[:-1]
+
+    def unflat(vec):
+        return [x.reshape(a.shape) for x, a in zip(np.split(vec, sizes), params, strict=True)]
+
+    def along(v, t):  # params + t v (v a unit vector)
+        P = [a + t * x for a, x in zip(params, unflat(v), strict=True)]
+        _, dist = _enclosed_quotient([net, net], [P, params], [])
+        assert compare(dist.upper, "<=", r) is Truth.TRUE
+        return P
+
+    # the worst local direction at the first point (top singular vector of a central
+    # finite-difference Jacobian in all parameters): quotients near the true constant
+    flat = np.concatenate([a.ravel() for a in params])
+    h = 1e-6
+    J = np.stack([(build(unflat(flat + h * e)).forward(X[:1])
+                   - build(unflat(flat - h * e)).forward(X[:1]))[0] / (2 * h)
+                  for e in np.eye(flat.size)], axis=1)
+    v = np.linalg.svd(J)[2][0]
+    pairs = [(along(v, 0.999 * r), along(v, -0.999 * r)), (along(v, 0.999 * r), params)]
+    for _ in range(3):
+        P2 = params if rng.random() < 0.3 else in_ball(r * rng.uniform(0, 0.999))
+        pairs.append((in_ball(r * rng.uniform(0, 0.999)), P2))
+    for P1, P2 in pairs:
+        if all(np.array_equal(a, c) for a, c in zip(P1, P2, strict=True)):
+            continue
+        q, _ = _enclosed_quotient([build(P1), build(P2)], [P1, P2], X)
+        assert compare(q.lower, "<=", upper) is Truth.TRUE, (q, res.enclosure)
