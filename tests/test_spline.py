@@ -482,3 +482,72 @@ def test_spline_param_bound_dominates_rigorous_quotients(seed, depth, width, K, 
             continue
         q, _ = _enclosed_quotient([build(P1), build(P2)], [P1, P2], X)
         assert compare(q.lower, "<=", upper) is Truth.TRUE, (q, res.enclosure)
+
+
+# ------------------------------------------------------------------------------------
+# the projection is exact: independent brute force and the variational inequality
+# ------------------------------------------------------------------------------------
+
+
+def _solve_exact(M, v):
+    """Gauss-Jordan elimination in Fractions (M square, non-singular)."""
+    n = len(M)
+    A = [list(row) + [vi] for row, vi in zip(M, v, strict=True)]
+    for i in range(n):
+        p = next(k for k in range(i, n) if A[k][i] != 0)
+        A[i], A[p] = A[p], A[i]
+        for k in range(n):
+            if k != i and A[k][i] != 0:
+                f = A[k][i] / A[i][i]
+                A[k] = [x - f * y for x, y in zip(A[k], A[i], strict=True)]
+    return [A[i][n] / A[i][i] for i in range(n)]
+
+
+def _brute_projection(c, a):
+    """min ||x - c||^2 s.t. |x_{i+1} - x_i| <= a, by enumerating every sign pattern:
+    the projection solves the equality-constrained problem of its own active set, so it
+    is the closest feasible candidate (x = c - A^T (A A^T)^{-1} (A c - b))."""
+    import itertools
+
+    K = len(c)
+    best = None
+    for signs in itertools.product((-1, 0, 1), repeat=K - 1):
+        rows = [i for i, s in enumerate(signs) if s]
+        x = list(c)
+        if rows:
+            A = [[Fraction(-1 if j == i else 1 if j == i + 1 else 0) for j in range(K)]
+                 for i in rows]
+            resid = [sum((r[j] * c[j] for j in range(K)), Fraction(0)) - signs[i] * a
+                     for r, i in zip(A, rows, strict=True)]
+            AAt = [[sum((p[j] * q[j] for j in range(K)), Fraction(0)) for q in A] for p in A]
+            lam = _solve_exact(AAt, resid)
+            x = [c[j] - sum((A[k][j] * lam[k] for k in range(len(rows))), Fraction(0))
+                 for j in range(K)]
+        if all(abs(x1 - x0) <= a for x0, x1 in zip(x, x[1:], strict=False)):
+            d = sum(((xi - ci) ** 2 for xi, ci in zip(x, c, strict=True)), Fraction(0))
+            if best is None or d < best[0]:
+                best = (d, x)
+    return best[1]
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**31), K=st.integers(2, 6),
+       a=st.sampled_from([Fraction(0), Fraction(1, 3), Fraction(1), Fraction(5, 2)]))
+def test_projection_equals_brute_force_and_satisfies_the_variational_inequality(seed, K, a):
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal(K) * rng.choice([0.1, 1.0, 4.0])
+    if rng.random() < 0.3:  # ties and exact doubles
+        c = np.round(c * 2) / 2
+    cf = [Fraction(float(v)) for v in c]
+    x = project_chain_exact(c, a)
+    assert x == _brute_projection(cf, a) == project_chain(c, a)
+    # optimality on the convex set C: <c - x, y - x> <= 0 for every y in C (sampled:
+    # the paper's map of random points, random feasible walks, the constant chains)
+    ys = [clip_chain_exact(rng.standard_normal(K) * 3, a) for _ in range(20)]
+    ys += [[Fraction(v) for v in np.cumsum(rng.uniform(-0.9, 0.9, K))] for _ in range(5)
+           if a >= 1]
+    ys += [[Fraction(t)] * K for t in (-2, 0, 3)]
+    for y in ys:
+        assert all(abs(y1 - y0) <= a for y0, y1 in zip(y, y[1:], strict=False))
+        assert sum(((ci - xi) * (yi - xi) for ci, xi, yi in zip(cf, x, y, strict=True)),
+                   Fraction(0)) <= 0
