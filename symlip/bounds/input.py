@@ -7,7 +7,9 @@ Euclidean norm on inputs and outputs:
   (composition lemma, $\operatorname{Lip}(x \mapsto Wx + b) = \|W\|_2$, and a
   componentwise $\sigma$ with $|\sigma'| \le K_1$ is $K_1$-Lipschitz in $\ell_2$).
   Built as a SymPy product of per-layer factors $\omega_k K_k$, certified by evaluating
-  the same product on certified enclosures of $\|W_k\|_2$ and $K_{1,k}$.
+  the same product on certified enclosures of $\|W_k\|_2$ and $K_{1,k}$.  A residual
+  block $a \mapsto a + h\sigma(Wa + b)$ contributes the factor $1 + \tau_k K_k\omega_k$
+  ($\tau_k = |h|$; triangle inequality).
 * **local upper** over a ball $B(x_0, \varepsilon)$ — interval propagation of the
   pre-activation ranges; $d_{k,i} \ge \sup |\sigma'|$ over neuron $i$'s range;
   $\operatorname{Lip}_{B}(f) \le \|W_N\|_2 \prod_{k<N} \|D_k W_k\|_2$ with
@@ -62,24 +64,48 @@ def _kappa(k: int) -> sp.Symbol:
     return sp.Symbol(f"K_{k}", nonnegative=True)
 
 
-def input_product_formula(depth: int, name: str = "L_x") -> tuple[Formula, list[sp.Expr]]:
-    r"""The product bound for a network of ``depth`` dense layers.
+def _tau(k: int) -> sp.Symbol:
+    return sp.Symbol(f"tau_{k}", nonnegative=True)
+
+
+def input_product_formula(depth: int, name: str = "L_x", residual: Sequence[bool] | None = None
+                          ) -> tuple[Formula, list[sp.Expr]]:
+    r"""The product bound for a network of ``depth`` layers.
+
+    Args:
+        residual: per layer, whether it is a residual block (default: none is).
 
     Returns:
-        ``(formula, factors)``: the formula $\prod_k \omega_k \prod_{k<N} K_k$ in the
-        symbols ``omega_k`` ($=\|W_k\|_2$) and ``K_k`` (Lipschitz constant of the
-        activation after layer $k$), and the per-layer factors
-        ($\omega_k K_k$ for hidden layers, $\omega_N$ for the read-out).
+        ``(formula, factors)``: the formula $\prod_k F_k$ in the symbols ``omega_k``
+        ($=\|W_k\|_2$), ``K_k`` (Lipschitz constant of the activation of layer $k$)
+        and ``tau_k`` ($= |h_k|$), and the per-layer factors $F_k$: $\omega_k K_k$ for
+        dense hidden layers, $1 + \tau_k K_k\omega_k$ for residual blocks, $\omega_N$ for
+        the read-out.
     """
     if depth < 1:
         raise InputError(f"{depth=} must be >= 1")
-    factors = [_omega(k) * _kappa(k) for k in range(1, depth)] + [_omega(depth)]
-    inputs = [s for k in range(1, depth) for s in (_omega(k), _kappa(k))] + [_omega(depth)]
+    res = [False] * depth if residual is None else [bool(v) for v in residual]
+    if len(res) != depth or res[-1]:
+        raise InputError(f"residual={residual!r} must hold one flag per layer ({depth}), the "
+                         "read-out not residual")
+    factors: list[sp.Expr] = []
+    inputs: list[sp.Symbol] = []
+    for k in range(1, depth):
+        if res[k - 1]:
+            factors.append(1 + _tau(k) * _kappa(k) * _omega(k))
+            inputs += [_omega(k), _kappa(k), _tau(k)]
+        else:
+            factors.append(_omega(k) * _kappa(k))
+            inputs += [_omega(k), _kappa(k)]
+    factors.append(_omega(depth))
+    inputs.append(_omega(depth))
     return Formula(sp.Mul(*factors), inputs, name=name), factors
 
 
-def input_product_derivation(depth: int, activation_latex: str = r"\sigma") -> Derivation:
-    """Step-by-step derivation of the product bound (composition, submultiplicativity)."""
+def input_product_derivation(depth: int, activation_latex: str = r"\sigma",
+                             residual: Sequence[bool] | None = None) -> Derivation:
+    """Step-by-step derivation of the product bound (composition, submultiplicativity);
+    with ``residual`` flags, also the lemma for residual blocks."""
     N = depth
     d = Derivation(f"Input-Lipschitz upper bound of a depth-{N} network (l2 norms)")
     d.assume(r"$f = A_N \circ \sigma \circ A_{N-1} \circ \cdots \circ \sigma \circ A_1$, "
@@ -93,10 +119,20 @@ def input_product_derivation(depth: int, activation_latex: str = r"\sigma") -> D
     d.step(Tex(r"\|\sigma(u) - \sigma(v)\|_2^2"), "=",
            Tex(r"\sum_i |\sigma(u_i) - \sigma(v_i)|^2"), "componentwise activation")
     d.then("<=", Tex(r"K_k^2 \|u - v\|_2^2"), "mean value theorem, $|\\sigma'| \\le K_k$")
-    formula, factors = input_product_formula(depth)
+    if residual is not None and any(residual):
+        d.assume(r"a residual block $R_k(u) = u + h_k\sigma(W_k u + b_k)$ has "
+                 r"$\tau_k := |h_k|$")
+        d.step(Tex(r"\|R_k u - R_k v\|_2"), "<=",
+               Tex(r"\|u - v\|_2 + |h_k|\,\|\sigma(W_k u + b_k) - \sigma(W_k v + b_k)\|_2"),
+               "triangle inequality")
+        d.then("<=", Tex(r"(1 + \tau_k K_k \omega_k)\|u - v\|_2"),
+               "the two bounds above: $\\operatorname{Lip}(R_k) \\le 1 + \\tau_k K_k"
+               "\\omega_k$")
+    formula, factors = input_product_formula(depth, residual=residual)
     d.step(Tex(r"\operatorname{Lip}(f)"), "<=",
            Tex(r"\prod_{k=1}^{N} \operatorname{Lip}(A_k) \prod_{k=1}^{N-1} "
-               r"\operatorname{Lip}(\sigma)"),
+               r"\operatorname{Lip}(\sigma)") if residual is None or not any(residual) else
+           Tex(r"\prod_{k} \operatorname{Lip}(\text{layer } k)"),
            "composition: $\\operatorname{Lip}(g \\circ h) \\le \\operatorname{Lip}(g)"
            "\\operatorname{Lip}(h)$")
     d.then("<=", formula.expr, "the two bounds above, layer by layer")
@@ -184,7 +220,9 @@ def estimate_input_lower(
     vals, vs = jacobian_norms(net, P)
     order = np.argsort(vals)[::-1][:n_best]
     X, best = P[order].copy(), vals[order].copy()
-    smooth = all(a.is_smooth for a in net.activations)
+    # the ascent gradient (_norm_grad) is the dense chain; residual nets: random search
+    smooth = all(a.is_smooth for a in net.activations) and not getattr(net, "has_residual",
+                                                                        False)
     scale = float(np.std(S)) if len(S) > 1 and np.std(S) > 0 else 1.0
     step = 0.05 * scale
     for _ in range(ascent_steps):
@@ -274,12 +312,19 @@ def _global_inputs(net: Any) -> dict[str, Enclosure]:
         inputs[f"omega_{k}"] = tight_spectral_norm(layer.weight)
         if k < N:
             inputs[f"K_{k}"] = net.activations[k - 1].constants.K1.enclosure
+        if _residual_mask(net)[k - 1]:
+            inputs[f"tau_{k}"] = Enclosure.point(abs(layer.step))
     return inputs
+
+
+def _residual_mask(net: Any) -> list[bool] | None:
+    """Per layer, whether it is a residual block; ``None`` for a network without any."""
+    return list(net.residual_mask) if getattr(net, "has_residual", False) else None
 
 
 def _rebuild_global(ctx: Context) -> tuple[Formula, dict[str, Enclosure]]:
     net = ctx.model
-    formula, _ = input_product_formula(net.depth)
+    formula, _ = input_product_formula(net.depth, residual=_residual_mask(net))
     return formula, _global_inputs(net)
 
 
@@ -363,6 +408,9 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float) -> tuple[Enc
 
     if not np.isfinite(eps) or eps < 0:
         raise InputError(f"input radius {eps=} must be finite and >= 0")
+    if getattr(net, "has_residual", False):
+        raise InputError("the local input bound (--input-radius) is not supported for networks "
+                         "with residual layers; the global bound (without --input-radius) is")
     x0 = np.asarray(center, dtype=float)
     if x0.shape != (net.widths[0],):
         raise InputError(f"centre has shape {x0.shape}; expected ({net.widths[0]},)")
@@ -433,7 +481,11 @@ def input_lipschitz(
         InputError: data of the wrong width, NaN/Inf data, negative radius.
     """
     data = _check_data(net, data)
-    formula, factors = input_product_formula(net.depth)
+    mask = _residual_mask(net)
+    if input_radius is not None and mask is not None:
+        raise InputError("the local input bound (input_radius) is not supported for networks "
+                         "with residual layers; the global bound (without it) is")
+    formula, factors = input_product_formula(net.depth, residual=mask)
     inputs = _global_inputs(net)
     enclosure = formula.enclose(inputs)
     per_layer = []
@@ -446,7 +498,7 @@ def input_lipschitz(
             "norm_upper": inputs[f"omega_{k}"].upper_str(),
         })
     dominant = max(range(len(per_layer)), key=lambda i: float(per_layer[i]["factor_upper"]))
-    derivation = input_product_derivation(net.depth)
+    derivation = input_product_derivation(net.depth, residual=mask)
     estimate = None
     lower_enc = None
     witness = None

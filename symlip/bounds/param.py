@@ -204,7 +204,11 @@ def param_jacobian_norms(net: Any, X: np.ndarray, chunk: int = 256) -> np.ndarra
 
     Closed form: $J J^T = \sum_k (\|a_{k-1}\|^2 + 1)\, \delta_k \delta_k^T$ with
     $\delta_k = \partial f / \partial z_k$ ($n_N \times n_k$) from backpropagation.
+    Networks with residual blocks: the norm of :meth:`Network.param_jacobian`.
     """
+    if getattr(net, "has_residual", False):
+        return np.concatenate([np.linalg.norm(net.param_jacobian(X[s:s + chunk]), 2,
+                                              axis=(1, 2)) for s in range(0, X.shape[0], chunk)])
     out = []
     for s in range(0, X.shape[0], chunk):
         xb = X[s:s + chunk]
@@ -364,6 +368,11 @@ def param_lipschitz(net: Any, data: Any, radius: float, *, centre: bool | str = 
         >>> abs(res.upper - 26 ** 0.5) < 1e-12
         True
     """
+    if getattr(net, "has_residual", False):  # residual blocks: symlip.bounds.residual
+        from symlip.bounds.residual import residual_param_lipschitz
+
+        return residual_param_lipschitz(net, data, radius, centre=centre, lower=lower,
+                                        seed=seed)
     r = check_radius(radius)
     X = check_data(net, data)
     ci = certified_param_inputs(net, X, r, centre=centre)
@@ -424,6 +433,10 @@ def certify_context(ctx: Any) -> BoundResult:
 def _rebuild(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Enclosure]]:
     r = check_radius(ctx.options.get("radius"))
     X = check_data(ctx.model, ctx.data)
+    if getattr(ctx.model, "has_residual", False):
+        from symlip.bounds.residual import rebuild
+
+        return rebuild(ctx.model, X, r)
     ci = certified_param_inputs(ctx.model, X, r)
     formula = param_program(ctx.model.depth, ci.bounded, ci.centre)
     return formula, _args(formula, ci, hull=True)

@@ -222,6 +222,9 @@ def not_smooth_witness(act: Any, ts: tuple[float, ...] = (1e-1, 1e-3, 1e-6, 1e-9
 
 
 def _require_smooth(net: Any) -> None:
+    if getattr(net, "has_residual", False):
+        raise InputError("the gradient-Lipschitz bound (--wrt gradient) is not supported for "
+                         "networks with residual layers; --wrt params and --wrt input are")
     for a in net.activations:
         if not a.constants.K2.is_finite:
             w = not_smooth_witness(a)

@@ -1,0 +1,260 @@
+r"""Parameter-Lipschitz bound of networks with residual blocks (untied weights).
+
+A :class:`~symlip.network.Network` may hold :class:`~symlip.network.ResidualLayer` s
+$a_k = a_{k-1} + h_k\sigma(W_ka_{k-1} + b_k)$ between dense layers.  The bound is the
+program of :func:`symlip.bounds.recursion.network_first_order_program` with one layer
+kind per hidden layer (``dense``, ``linear`` for an identity activation, ``residual``),
+the single source of truth of the numbers:
+
+Theorem: for every data point $x$ and all $\theta, \theta'$ in the closed Euclidean
+ball $B_r(\bar\theta)$ (parameters $W_k, b_k$ of every layer, state-dict order; the
+steps $h_k$ are fixed, not parameters),
+$\|f(x;\theta) - f(x;\theta')\|_2 \le l_N(x)\,\|\theta - \theta'\|_2$.
+
+:func:`residual_param_lipschitz` evaluates it in outward-rounded interval arithmetic on
+certified enclosures of its inputs: spectral norms ($\rho_k$), bias norms ($\beta_k$),
+$\tau_k = |h_k|$ (exact), $\gamma_k \ge \|\sigma(\bar b_k)\|$ (interval evaluation of the
+activation), activation constants over the activated layers, data norms and the centre
+state norms $A_k \ge \|a_k(\bar\theta; x)\|$ (an interval forward pass).  The returned
+``upper`` is an upper end of an enclosure (rounded up); ``symlip verify`` re-derives it.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from symlip.bounds import recursion as rec
+from symlip.bounds.centre import row_norms, spectral_upper
+from symlip.errors import InputError
+from symlip.intervals import Enclosure, IntervalArray
+from symlip.result import BoundResult
+
+__all__ = ["layer_kinds", "residual_param_program", "certified_residual_inputs",
+           "residual_param_lipschitz", "interval_states"]
+
+
+def _is_identity(act: Any) -> bool:
+    return getattr(act, "name", None) == "identity"
+
+
+def layer_kinds(net: Any) -> tuple[str, ...]:
+    """Kinds of the hidden layers $1..N-1$: ``residual`` for a
+    :class:`~symlip.network.ResidualLayer`, ``linear`` for a dense layer with the
+    identity activation, else ``dense``."""
+    from symlip.network import ResidualLayer
+
+    out = []
+    for layer, act in zip(net.layers[:-1], net.activations, strict=True):
+        if isinstance(layer, ResidualLayer):
+            out.append("residual")
+        elif _is_identity(act):
+            out.append("linear")
+        else:
+            out.append("dense")
+    return tuple(out)
+
+
+@lru_cache(maxsize=64)
+def residual_param_program(kinds: tuple[str, ...], bounded: bool, centre: bool
+                           ) -> rec.RecursiveFormula:
+    """The first-order program for the layer ``kinds``, named ``L_param`` (cached)."""
+    defs, inputs = rec.network_first_order_program(kinds, bounded=bounded, centre=centre,
+                                                   bias_option=True)
+    return rec.RecursiveFormula(defs, inputs, name="L_param")
+
+
+# ------------------------------------------------------------------------------------
+# rigorous states at the centre
+# ------------------------------------------------------------------------------------
+
+
+def _sigma_array(net: Any, k: int, z: IntervalArray) -> IntervalArray:
+    """Enclosure of the activation of layer ``k`` on a (batch, n) interval array."""
+    from symlip.network import _numpy_interval_sigma
+
+    act = net.activations[k]
+    fast = _numpy_interval_sigma(act)
+    if fast is not None and getattr(act, "interval_sigma_array", None) is None:
+        r = fast(z)
+        return IntervalArray(np.broadcast_to(r.lo, z.lo.shape).copy(),
+                             np.broadcast_to(r.hi, z.hi.shape).copy())
+    lo, hi = np.empty_like(z.lo), np.empty_like(z.hi)
+    for i in range(z.lo.shape[0]):  # rigorous per-point path of the network
+        lo[i], hi[i] = net._activation_float(k, z.lo[i].copy(), z.hi[i].copy())
+    return IntervalArray(lo, hi)
+
+
+def interval_states(net: Any, X: np.ndarray) -> list[IntervalArray]:
+    r"""Enclosures of the layer outputs $a_1, \dots, a_{N-1}$ and $f$ at the centre,
+    for every row of ``X`` (outward-rounded float intervals, shape ``(points, n_k)``).
+
+    Affine maps, activations and residual sums are each enclosed by
+    :class:`~symlip.intervals.IntervalArray` arithmetic (every endpoint one ulp
+    outward), so every exact real state lies in its box.
+    """
+    from symlip.network import ResidualLayer
+
+    a = IntervalArray(np.asarray(X, dtype=np.float64))
+    out = []
+    for k, layer in enumerate(net.layers):
+        W = layer.weight
+        z = IntervalArray(np.broadcast_to(layer.bias, (a.lo.shape[0], W.shape[0])))
+        for j in range(W.shape[1]):
+            z = z + a[:, j:j + 1] * IntervalArray(W[:, j])
+        if k == net.depth - 1:
+            out.append(z)
+            break
+        s = _sigma_array(net, k, z)
+        a = a + s * layer.step if isinstance(layer, ResidualLayer) else s
+        if not (np.all(np.isfinite(a.lo)) and np.all(np.isfinite(a.hi))):
+            raise InputError(f"interval forward pass overflowed in layer {layer.name!r}")
+        out.append(a)
+    return out
+
+
+def _norms(a: IntervalArray) -> IntervalArray:
+    sq = a.square()
+    acc = IntervalArray(np.zeros(a.lo.shape[0]))
+    for j in range(a.lo.shape[1]):
+        acc = acc + sq[:, j]
+    return acc.sqrt()
+
+
+# ------------------------------------------------------------------------------------
+# certified inputs
+# ------------------------------------------------------------------------------------
+
+
+def certified_residual_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool | str = "auto"
+                              ) -> Any:
+    """Certified enclosures of every input symbol of the residual-network program.
+
+    Returns a :class:`symlip.bounds.param.CertifiedInputs`.
+    """
+    from symlip.bounds.param import CertifiedInputs, _constant, _plus_r
+    from symlip.network import ResidualLayer
+
+    t0 = time.perf_counter()
+    kinds = layer_kinds(net)
+    acts = [a for a, kd in zip(net.activations, kinds, strict=True) if kd != "linear"]
+    scalars: dict[str, Enclosure] = {"r": Enclosure.point(r)}
+    bounded = True
+    if acts:
+        scalars["K1"] = _constant(acts, "K1")
+        scalars["s0"] = _constant(acts, "sigma0")
+        s0e = _constant(acts, "S0")
+        bounded = s0e.is_finite
+        if bounded:
+            scalars["S0"] = s0e
+    t1 = time.perf_counter()
+    methods = []
+    for k, layer in enumerate(net.layers, start=1):
+        s, m_used = spectral_upper(layer.weight)
+        methods.append(m_used)
+        scalars[f"rho_{k}"] = _plus_r(s, r)
+        bn = row_norms(layer.bias[None, :])
+        scalars[f"beta_{k}"] = _plus_r(Enclosure.from_floats(float(bn.lo[0]), float(bn.hi[0])), r)
+        if k < net.depth and kinds[k - 1] != "linear":
+            scalars[f"n_{k}"] = Enclosure.point(layer.shape[0])
+        if isinstance(layer, ResidualLayer):
+            scalars[f"tau_{k}"] = Enclosure.point(abs(layer.step))
+            sb = _sigma_array(net, k - 1, IntervalArray(layer.bias[None, :]))
+            g = _norms(sb)
+            scalars[f"gamma_{k}"] = Enclosure.from_floats(float(g.lo[0]), float(g.hi[0]))
+    t2 = time.perf_counter()
+    per_point = {"c_0": row_norms(X)}
+    use_centre = bool(centre) and net.depth > 1
+    if use_centre:
+        states = interval_states(net, X)
+        for k in range(1, net.depth):
+            per_point[f"A_{k}"] = _norms(states[k - 1])
+    t3 = time.perf_counter()
+    return CertifiedInputs(scalars, per_point, bounded, use_centre, None,
+                           {"constants": t1 - t0, "norms": t2 - t1, "centre_forward": t3 - t2},
+                           ",".join(methods))
+
+
+def rebuild(net: Any, X: np.ndarray, r: float) -> tuple[rec.RecursiveFormula, dict[str, Any]]:
+    """Formula and hull inputs, as :func:`symlip.bounds.param._rebuild` needs them."""
+    from symlip.bounds.param import _args
+
+    ci = certified_residual_inputs(net, X, r)
+    formula = residual_param_program(layer_kinds(net), ci.bounded, ci.centre)
+    return formula, _args(formula, ci, hull=True)
+
+
+# ------------------------------------------------------------------------------------
+# the entry point
+# ------------------------------------------------------------------------------------
+
+
+def residual_param_lipschitz(net: Any, data: Any, radius: float, *,
+                             centre: bool | str = "auto", lower: bool = True,
+                             seed: int = 0) -> BoundResult:
+    r"""Certified Lipschitz constant of $\theta \mapsto f(x;\theta)$ on $B_r(\bar\theta)$
+    for a network with residual blocks.
+
+    Returns $L$ with $\|f(x;\theta) - f(x;\theta')\|_2 \le L\|\theta - \theta'\|_2$ for
+    all $\theta, \theta'$ in the closed ball of radius ``radius`` (Euclidean norm of the
+    flattened $W_k, b_k$; the steps $h_k$ are fixed) and every row $x$ of ``data``.
+    ``upper`` is the program evaluated in interval arithmetic on the hull of the
+    per-point inputs (rounded up); ``extra["upper_pointwise"]`` the per-point maximum.
+    Called by :func:`symlip.bounds.param.param_lipschitz` for such networks.
+
+    Raises:
+        InputError: negative or non-finite radius, data of the wrong shape or NaN/inf.
+    """
+    from symlip.bounds.param import (
+        _args,
+        _top_direction,
+        certify_param_lower,
+        check_data,
+        check_radius,
+        estimate_param_lower,
+        evaluate_pointwise,
+    )
+
+    r = check_radius(radius)
+    X = check_data(net, data)
+    ci = certified_residual_inputs(net, X, r, centre=centre)
+    kinds = layer_kinds(net)
+    formula = residual_param_program(kinds, ci.bounded, ci.centre)
+    t1 = time.perf_counter()
+    pointwise = evaluate_pointwise(formula, ci)
+    hull_inputs = _args(formula, ci, hull=True)
+    enclosure = formula.enclose(hull_inputs)
+    t2 = time.perf_counter()
+    est, low_enc, witness = None, None, None
+    if lower:
+        est, i, _ = estimate_param_lower(net, X, r, seed=seed)
+        if r > 0:
+            low_enc, witness = certify_param_lower(net, X[i], r, _top_direction(net, X[i]))
+            witness = {"kind": "difference_quotient", **witness} if witness else None
+            if not witness:
+                low_enc = None
+    t3 = time.perf_counter()
+    deriv = rec.network_first_order_derivation(kinds, bounded=ci.bounded, centre=ci.centre)
+    extra = {
+        "radius": r,
+        "upper_pointwise": pointwise.upper_max().upper_str(),
+        "n_points": int(X.shape[0]),
+        "centre_norms": ci.centre,
+        "layer_kinds": list(kinds) + ["readout"],
+        "spectral_method": ci.spectral_method,
+        "timings": {**ci.timings, "interval_eval": t2 - t1, "lower": t3 - t2},
+    }
+    per_layer = []
+    for k, layer in enumerate(net.layers, start=1):
+        row = {"name": layer.name, "kind": (list(kinds) + ["readout"])[k - 1],
+               "rho_upper": ci.scalars[f"rho_{k}"].upper_str(8),
+               "beta_upper": ci.scalars[f"beta_{k}"].upper_str(8)}
+        if f"tau_{k}" in ci.scalars:
+            row["step"] = float(layer.step)
+        per_layer.append(row)
+    return BoundResult("param_lipschitz", "l2", enclosure, formula, hull_inputs, deriv,
+                       lower_enclosure=low_enc, estimate=est, per_layer=per_layer,
+                       extra=extra, witness=witness)
