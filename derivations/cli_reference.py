@@ -25,6 +25,9 @@ EXAMPLES = {
         "--targets demo_y.npy --loss mse --radius 0.001 --json",
         "symlip certify model.npz --model-type cde --control U.npy --wrt params "
         "--data X.npy --radius 0.01",
+        "symlip certify spline_model.npz --wrt input --json --target 1",
+        "symlip certify spline_model.npz --wrt params --data X.npy --radius 0.01 "
+        "--certificate spline_params.json",
     ],
     "verify": ["symlip verify params.json --model demo_model.npz --data demo_x.npy"],
     "derive": ["symlip derive --wrt params --depth 3 --uniform --format markdown",

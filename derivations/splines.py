@@ -95,6 +95,10 @@ def build() -> Report:
     rep.text("The parameter-Lipschitz recursion extends to spline networks, with the "
              "spline coefficients among the parameters:")
     rep.derivation(spline_param_derivation(2), level=3)
+    rep.text("`symlip certify MODEL --wrt params --data X.npy --radius R` evaluates this "
+             "recursion, certified, for a spline model file (quantity "
+             "`param_lipschitz_spline`, re-checked by `symlip verify`); `--wrt gradient` "
+             "refuses, since $K_2 = \\infty$.")
     return rep
 
 
