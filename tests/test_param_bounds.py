@@ -192,7 +192,7 @@ def test_tanh_kernel_error_bound():
 
 
 def test_fast_spectral_upper_is_an_upper_bound():
-    from symlip.norms import spectral_norm
+    from symlip.norms import spectral_norm, spectral_norm_fast
 
     rng = np.random.default_rng(0)
     for shape in [(300, 260), (260, 300), (400, 400)]:
@@ -201,6 +201,10 @@ def test_fast_spectral_upper_is_an_upper_bound():
         ref = spectral_norm(w)
         assert up >= ref.upper_float * (1 - 1e-9) and up >= ref.lower_float
         assert up <= ref.upper_float * (1 + 1e-4)
+        # the fast variant is the same certificate (symlip.norms), with a lower end too
+        fast = spectral_norm_fast(w)
+        assert fast.lower <= ref.upper and ref.lower <= fast.upper
+        assert float(fast.width) <= 1e-6 * fast.upper_float
 
 
 @pytest.mark.parametrize("radius", [-1.0, float("nan"), float("inf"), "x"])

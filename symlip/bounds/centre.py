@@ -82,92 +82,24 @@ def spectral_upper(w: np.ndarray) -> tuple[Enclosure, str]:
     """Certified enclosure of ``||w||_2`` and the method used.
 
     Small matrices: :func:`symlip.norms.spectral_norm` (tight to ~1e-10).  Large ones:
-    :func:`fast_spectral_upper` (power-iteration estimate instead of a full
-    ``eigvalsh``; upper end within ~1e-4 relative, lower end 0).
+    :func:`symlip.norms.spectral_norm_fast` (the same certificate started from a
+    power-iteration estimate instead of a full ``eigvalsh``; gap ~1e-6 relative).
     """
+    from symlip.norms import spectral_norm, spectral_norm_fast
+
     w = np.asarray(w, dtype=np.float64)
     if min(w.shape) >= FAST_SPECTRAL_MIN_DIM:
-        return Enclosure.from_floats(0.0, fast_spectral_upper(w)), "fast-spectral"
-    try:
-        from symlip.norms import spectral_norm
-    except ImportError:  # pragma: no cover - depends on the checkout
-        return Enclosure.from_floats(0.0, frobenius_upper(w)), "frobenius"
+        return spectral_norm_fast(w), "fast-spectral"
     return spectral_norm(w), "spectral"
 
 
-def _orthonormal(V: np.ndarray) -> np.ndarray:
-    """Orthonormal basis of the columns (Cholesky-QR twice; no LAPACK QR)."""
-    for _ in range(2):
-        G = V.T @ V
-        G = (G + G.T) / 2 + np.eye(G.shape[0]) * (1e-14 * np.trace(G) + 1e-300)
-        R = np.linalg.cholesky(G).T
-        V = np.linalg.solve(R.T, V.T).T
-    return V
+def fast_spectral_upper(w: np.ndarray) -> float:
+    """Certified upper bound of ``||w||_2`` for large matrices (a float, rounded up):
+    :func:`symlip.norms.spectral_norm_fast` (Gram-Cholesky certificate of
+    :func:`symlip.norms.spectral_norm` started from a power-iteration estimate)."""
+    from symlip.norms import spectral_norm_fast
 
-
-def fast_spectral_upper(w: np.ndarray, *, iters: int = 40, seed: int = 0) -> float:
-    r"""Certified upper bound of $\|W\|_2$ at BLAS speed (MATH.md section 6).
-
-    With $A$ the wider-than-tall orientation ($k \times p$, $p \le k$) and
-    $M = \mathrm{fl}(A^TA)$: $\|M - A^TA\|_2 \le e_G = \gamma_k\|A\|_F^2 + 2kp\eta$.
-    $\hat\lambda$ from block power iteration (an estimate); for $\alpha = \hat\lambda
-    (1 + \tau)$ the float Cholesky $LL^T = \mathrm{fl}(\alpha I - M) + \Delta$ succeeds
-    ($\tau$ is raised x10 until it does) with $\|\Delta\|_2 \le \gamma_{p+2}\|L\|_F^2 +
-    4p(p+1)(1 + \max L_{jj})\eta$ (Higham, Thm 10.3), and the diagonal subtraction
-    rounds by at most $u \max|\hat A_{ii}|$.  Since $LL^T \succeq 0$,
-    $\|W\|_2^2 \le \alpha + e_C + e_D + e_G$, evaluated in mpmath intervals and
-    rounded up.  Same assumptions as :mod:`symlip.norms` (IEEE binary64, classical BLAS).
-    """
-    A = np.asarray(w, dtype=np.float64)
-    if A.shape[0] < A.shape[1]:
-        A = A.T
-    k, p = A.shape
-    if not np.any(A):
-        return 0.0
-    M = A.T @ A
-    rng = np.random.default_rng(seed)
-    V = rng.standard_normal((p, min(p, 16)))
-    for i in range(iters):
-        V = M @ V
-        if i % 4 == 3 or i == iters - 1:
-            V = _orthonormal(V)
-    lam = float(np.max(np.linalg.eigvalsh(V.T @ M @ V)))
-    fro2 = float(np.einsum("ij,ij->", A, A))
-    eG = iv.mpf(_gamma(k + 1)) * iv.mpf(fro2) * (1 + iv.mpf(_gamma(A.size + 1))) \
-        + iv.mpf(2 * k * p) * iv.mpf(_ETA)
-    eye = np.eye(p)
-    def chol(tau: float) -> tuple[float, np.ndarray, np.ndarray] | None:
-        alpha = float(_up(lam * (1 + tau) + 1e-300))
-        Ahat = alpha * eye - M
-        try:
-            return alpha, Ahat, np.linalg.cholesky(Ahat)
-        except np.linalg.LinAlgError:
-            return None
-
-    tau, ok = 4e-6, None
-    for _ in range(12):
-        ok = chol(tau)
-        if ok is not None:
-            break
-        tau *= 8
-    if ok is not None and tau > 4e-6:  # one bisection step between failure and success
-        lo_t, hi_t = tau / 8, tau
-        for _ in range(1):
-            mid = (lo_t + hi_t) / 2
-            got = chol(mid)
-            if got is None:
-                lo_t = mid
-            else:
-                hi_t, ok = mid, got
-    if ok is not None:
-        alpha, Ahat, L = ok
-        lf2 = float(np.einsum("ij,ij->", L, L))
-        eC = iv.mpf(_gamma(p + 2)) * iv.mpf(lf2) * (1 + iv.mpf(_gamma(p * p + 1))) \
-            + iv.mpf(4 * p * (p + 1)) * (1 + iv.mpf(float(np.max(np.diag(L))))) * iv.mpf(_ETA)
-        eD = iv.mpf(_U) * iv.mpf(float(np.max(np.abs(np.diag(Ahat)))))
-        bound = iv.sqrt(iv.mpf(alpha) + eC + eD + eG)
-        return _mp_up(bound.b)
-    return frobenius_upper(w)  # pragma: no cover  # pragma: no cover - Cholesky always succeeds in practice
+    return spectral_norm_fast(np.asarray(w, dtype=np.float64)).upper_float
 
 
 # ------------------------------------------------------------------------------------
