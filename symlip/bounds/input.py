@@ -308,11 +308,12 @@ def _global_inputs(net: Any) -> dict[str, Enclosure]:
 
     inputs: dict[str, Enclosure] = {}
     N = net.depth
+    mask = _residual_mask(net) or [False] * N
     for k, layer in enumerate(net.layers, start=1):
         inputs[f"omega_{k}"] = tight_spectral_norm(layer.weight)
         if k < N:
             inputs[f"K_{k}"] = net.activations[k - 1].constants.K1.enclosure
-        if _residual_mask(net)[k - 1]:
+        if mask[k - 1]:
             inputs[f"tau_{k}"] = Enclosure.point(abs(layer.step))
     return inputs
 
