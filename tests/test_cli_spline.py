@@ -222,3 +222,21 @@ def test_malformed_spline_model_files(tmp_path, spline, needle, wrt):
             "--certificate", out)
     one_line_error(r, needle)
     assert not out.exists()
+
+
+def test_params_latex_compiles(files, tmp_path):
+    import shutil
+
+    d, _ = files
+    r = run("certify", d / "net.safetensors", "--wrt", "params", "--data", d / "X.npy",
+            "--radius", "0.05", "--latex")
+    assert r.returncode == 0, r.stderr
+    block = r.stdout[r.stdout.rindex("\\begin{align*}"):]
+    assert block.splitlines()[1].startswith("L_{\\mathrm{param,spline}} &=")
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed")
+    (tmp_path / "t.tex").write_text("\\documentclass{article}\\usepackage{amsmath,mathtools}"
+                                    "\\begin{document}\n" + block + "\n\\end{document}\n")
+    tex = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert tex.returncode == 0, tex.stdout[-2000:]

@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         print(result.derivation.to_latex())
         print()
         print("\\begin{align*}")
-        print(f"{result.formula.name} &= {result.formula.latex()} \\\\")
+        print(f"{_latex_name(result.formula.name)} &= {result.formula.latex()} \\\\")
         import sympy as sp
 
         print(f"&\\le {sp.latex(result.formula.expr.subs(subs))} \\\\")
@@ -182,6 +182,15 @@ def _handler_key(ctx: Context, key: tuple[str, str]) -> tuple[str, str]:
             and ("spline", key[1]) in HANDLERS:
         return ("spline", key[1])
     return key
+
+
+def _latex_name(name: str) -> str:
+    """``L_param_spline`` -> ``L_{\\mathrm{param,spline}}`` (as it is, LaTeX would set
+    ``L_p aram_s pline``)."""
+    head, *rest = name.split("_")
+    if not rest:
+        return head
+    return f"{head}_{{\\mathrm{{{','.join(rest)}}}}}"
 
 
 def _upper_subs(result: Any) -> dict[Any, Any]:
