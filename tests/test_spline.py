@@ -551,3 +551,22 @@ def test_projection_equals_brute_force_and_satisfies_the_variational_inequality(
         assert all(abs(y1 - y0) <= a for y0, y1 in zip(y, y[1:], strict=False))
         assert sum(((ci - xi) * (yi - xi) for ci, xi, yi in zip(cf, x, y, strict=True)),
                    Fraction(0)) <= 0
+
+
+def test_spline_param_grid_without_zero():
+    """Rg = min(b, -a) < 0 when the grid [a, b] misses 0: the distance beyond the grid
+    is (zeta - Rg)/T = (zeta + a)/T, and the bound still dominates a rigorous quotient."""
+    from symlip.bounds.spline_param import spline_param_lipschitz
+
+    net = spline_network([[[1.0]], [[1.0]]], [[0.0], [0.0]], [[0.0, 1.0, 1.0]], [0.5, 2.5])
+    res = spline_param_lipschitz(net, [[-3.0]], 2.0**-19, lower=False)  # holds both
+    assert float(res.inputs["Rg_1"].upper) == -0.5
+    # at z = -3, 3.5 beyond a = 0.5 in steps T = 1: weights (1 + 3.5, -3.5) on c_0, c_1
+    net2 = spline_network([[[1.0]], [[1.0]]], [[0.0], [0.0]], [[0.0 + 2**-20, 1.0, 1.0]],
+                          [0.5, 2.5])
+    P, P2 = [[[1.0]], [[1.0]], [0.0], [0.0], [0.0, 1.0, 1.0]], \
+        [[[1.0]], [[1.0]], [0.0], [0.0], [2**-20, 1.0, 1.0]]
+    q, _ = _enclosed_quotient([net, net2], [[np.asarray(a) for a in P],
+                                             [np.asarray(a) for a in P2]], [[-3.0]])
+    assert float(q.lower) == pytest.approx(4.5)
+    assert compare(q.lower, "<=", res.enclosure.upper) is Truth.TRUE

@@ -72,7 +72,10 @@ def _nn(name: str) -> sp.Symbol:
 
 
 def _syms(k: int) -> dict[str, sp.Symbol]:
-    return {n: _nn(f"{n}_{k}") for n in ("K1", "s0", "Rg", "T", "q", "zeta", "vs", "w")}
+    out = {n: _nn(f"{n}_{k}") for n in ("K1", "s0", "T", "q", "zeta", "vs", "w")}
+    # Rg = min(b, -a) is negative for a grid [a, b] that does not contain 0
+    out["Rg"] = sp.Symbol(f"Rg_{k}", real=True)
+    return out
 
 
 def spline_param_program(depth: int, centre: bool = True) -> rec.RecursiveFormula:
