@@ -447,3 +447,15 @@ def test_cli_certify_and_verify(tmp_path):
     r = run_cli("certify", m, "--wrt", "gradient", "--data", tmp_path / "X.npy", "--targets",
                 tmp_path / "Y.npy", "--radius", "0.01")
     assert r.returncode == 2 and "residual layers" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_cli_derive_layers():
+    r = run_cli("derive", "--layers", "linear,residual,residual", "--format", "latex")
+    assert r.returncode == 0, r.stderr
+    assert "tau_{2}" in r.stdout and "Residual block" in r.stdout and "l_{4}" in r.stdout
+    r = run_cli("derive", "--layers", "linear,resid")
+    assert r.returncode == 2 and "--layers" in r.stderr and "'resid'" in r.stderr
+    r = run_cli("derive", "--wrt", "gradient", "--layers", "dense,residual")
+    assert r.returncode == 2 and "residual layers" in r.stderr
+    r = run_cli("derive", "--layers", "dense,residual", "--depth", "5")
+    assert r.returncode == 2 and "contradicts" in r.stderr

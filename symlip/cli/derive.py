@@ -36,6 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wrt", choices=["params", "gradient"], default="params")
     p.add_argument("--depth", type=int, help="number of dense layers N >= 1 (required for "
                    "--model-type feedforward)")
+    p.add_argument("--layers", metavar="KINDS", help="kinds of the hidden layers, "
+                   "comma-separated: dense, linear (identity activation), residual "
+                   "(a -> a + h sigma(W a + b)); e.g. linear,residual,residual (the linear "
+                   "read-out is added; sets the depth; --wrt params only)")
     p.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
     p.add_argument("--param", help="activation parameter (leaky slope, elu alpha, sin w)")
     p.add_argument("--model-type", choices=["feedforward", "cde"], default="feedforward")
@@ -66,7 +70,12 @@ def derive_feedforward(args: argparse.Namespace) -> Any:
     from symlip.bounds import recursion as rec
     from symlip.derivation import Derivation
 
-    if args.depth is None or args.depth < 1:
+    kinds = _layer_kinds(args)
+    if kinds is not None:
+        args.depth = len(kinds) + 1
+    if args.depth is None:
+        raise InputError("--depth N (the number of dense layers) is required")
+    if args.depth < 1:
         raise InputError(f"--depth {args.depth} must be an integer >= 1")
     act = get_activation(args.activation, args.param)
     root = Derivation(f"symlip derive --wrt {args.wrt}: depth {args.depth}, "
@@ -78,7 +87,9 @@ def derive_feedforward(args: argparse.Namespace) -> Any:
             activations = (act,)
 
         _require_smooth(_Net())
-    if args.wrt == "params":
+    if args.wrt == "params" and kinds is not None:
+        root.section(rec.network_first_order_derivation(kinds))
+    elif args.wrt == "params":
         root.section(rec.first_order_derivation(args.depth))
     else:
         root.section(rec.first_order_derivation(None))
@@ -90,6 +101,27 @@ def derive_feedforward(args: argparse.Namespace) -> Any:
 
         root.section(no_global_bound(max(2, min(args.depth, 6)), act.name)[0])
     return root
+
+
+def _layer_kinds(args: argparse.Namespace) -> list[str] | None:
+    """The ``--layers`` kinds (validated), or ``None``."""
+    from symlip.bounds.recursion import LAYER_KINDS
+
+    text = getattr(args, "layers", None)
+    if text is None:
+        return None
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in LAYER_KINDS]
+    if bad or not kinds:
+        raise InputError(f"--layers {text!r}: expected comma-separated kinds from "
+                         f"{list(LAYER_KINDS)}, got {bad or 'none'}")
+    if args.depth is not None and args.depth != len(kinds) + 1:
+        raise InputError(f"--depth {args.depth} contradicts --layers {text!r} "
+                         f"({len(kinds)} hidden layers + the read-out = {len(kinds) + 1})")
+    if args.wrt == "gradient" and "residual" in kinds:
+        raise InputError("the gradient-Lipschitz bound (--wrt gradient) is not supported for "
+                         "networks with residual layers; use --wrt params")
+    return kinds
 
 
 def run(args: argparse.Namespace) -> int:
