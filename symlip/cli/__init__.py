@@ -1,7 +1,8 @@
 """The ``symlip`` command line: one module per verb, each with ``register`` and ``run``.
 
-Errors from bad input (:class:`~symlip.errors.SymlipError`, missing files, bad numbers)
-are printed as one line on stderr and exit with code 2, without a traceback.
+Errors from bad input (:class:`~symlip.errors.SymlipError`, any ``OSError`` on a path:
+missing, a directory, not writable...; bad numbers) are printed as one line on stderr
+and exit with code 2, without a traceback.  A closed output pipe ends the run quietly.
 """
 
 from __future__ import annotations
@@ -55,7 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
-    except (SymlipError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+    except BrokenPipeError:  # output piped into `head` & co.: stop quietly
+        _silence_stdout()
+        return 0
+    except (SymlipError, OSError) as exc:
+        # OSError: a path that is missing, a directory, not a directory, unwritable,
+        # a full disk... (reading or writing); one line, no traceback
         msg = str(exc) if not isinstance(exc, OSError) else _os_message(exc)
         print(f"symlip {args.verb}: error: {msg}", file=sys.stderr)
         return 2
@@ -67,7 +73,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _os_message(exc: OSError) -> str:
     what = {FileNotFoundError: "no such file", IsADirectoryError: "is a directory",
             PermissionError: "permission denied"}.get(type(exc), exc.strerror or str(exc))
+    if exc.filename and exc.filename2:
+        return f"{what}: {exc.filename} -> {exc.filename2}"
     return f"{what}: {exc.filename}" if exc.filename else str(exc)
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush is quiet."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # pragma: no cover - stdout without a descriptor
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -114,6 +114,8 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if args.wrt == "gradient":
         opts["loss"] = args.loss
     if args.target is not None:
+        if not math.isfinite(args.target):
+            raise InputError(f"--target {args.target} must be a finite number")
         opts["target"] = args.target
     opts["seed"] = args.seed
     return opts
