@@ -570,3 +570,16 @@ def test_spline_param_grid_without_zero():
                                              [np.asarray(a) for a in P2]], [[-3.0]])
     assert float(q.lower) == pytest.approx(4.5)
     assert compare(q.lower, "<=", res.enclosure.upper) is Truth.TRUE
+
+
+def test_spline_param_refuses_residual_blocks():
+    """The coefficient bound is the feed-forward recursion: on a residual block it would
+    be unsound (here it would certify 1.81 while dW_2 alone gives the quotient 100)."""
+    from symlip.bounds.spline_param import spline_param_lipschitz
+    from symlip.network import DenseLayer, Network, ResidualLayer
+
+    net = Network([ResidualLayer(np.zeros((2, 2)), np.zeros(2), "0"),
+                   DenseLayer(np.array([[0.001, 0.0]]), np.zeros(1), "1")],
+                  [LinearSpline(np.array([[0, 0, 1.0], [0, 0, 1.0]]), 1.0)])
+    with pytest.raises(InputError, match=r"\['0'\] are residual blocks"):
+        spline_param_lipschitz(net, [[100.0, 0.0]], 0.01)

@@ -137,6 +137,11 @@ def spline_param_derivation(depth: int, centre: bool = True) -> Derivation:
 def _splines(net: Any) -> list[Any]:
     from symlip.spline import LinearSpline
 
+    if getattr(net, "has_residual", False):
+        res = [lay.name for lay, m in zip(net.layers, net.residual_mask, strict=True) if m]
+        raise InputError(f"layer(s) {res} are residual blocks; the coefficient bound is "
+                         "derived for feed-forward spline networks only (a residual block "
+                         "a + h sigma(W a + b) is not covered)")
     acts = list(net.activations)
     bad = [k for k, a in enumerate(acts) if not isinstance(a, LinearSpline)]
     if bad:
@@ -187,7 +192,8 @@ def spline_param_lipschitz(net: Any, data: Any, radius: float, *, centre: Any = 
     ball), so it is also a lower bound here.
 
     Raises:
-        InputError: a hidden layer without a spline, bad radius or data.
+        InputError: a hidden layer without a spline, a residual block, bad radius or
+            data.
 
     Examples:
         >>> from symlip.spline import spline_network
