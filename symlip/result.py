@@ -83,7 +83,9 @@ class BoundResult:
         return d
 
     def __repr__(self) -> str:
-        low = "None" if self.lower is None else f"{self.lower:.6g}"
+        # the certified lower bound is printed rounded *down* (f"{x:.6g}" rounds to
+        # nearest and could print a number above it)
+        low = "None" if self.lower_enclosure is None else self.lower_enclosure.lower_str(6)
         est = "None" if self.estimate is None else f"{self.estimate:.6g}"
         return (
             f"BoundResult({self.quantity}, upper={self.enclosure.upper_str(8)} (certified), "
