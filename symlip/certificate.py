@@ -175,6 +175,13 @@ def load_certificate(path: str | Path) -> dict[str, Any]:
     for key in ("quantity", "files", "options", "formula", "inputs", "result"):
         if key not in cert:
             raise CertificateError(f"certificate {path} has no {key!r} entry")
+    for key in ("files", "options", "formula", "inputs", "result"):
+        if not isinstance(cert[key], dict):
+            raise CertificateError(f"certificate {path}: {key!r} must be a JSON object, got "
+                                   f"{type(cert[key]).__name__}")
+    bad = [role for role, rec in cert["files"].items() if not isinstance(rec, dict)]
+    if bad:
+        raise CertificateError(f"certificate {path}: files entries {bad} must be JSON objects")
     return cert
 
 
@@ -214,8 +221,10 @@ def verify_certificate(cert: Mapping[str, Any], ctx: Context) -> Verdict:
     if bad is not None:
         return bad
     spec = _spec(cert["quantity"])
+    lower = cert["result"].get("lower")
     try:
         rec_upper = parse_decimal_enclosure(cert["result"]["upper"], cert["result"]["upper"])
+        rec_lower = None if lower is None else parse_decimal_enclosure(lower, lower)
         rec_inputs = {k: Enclosure.from_dict(v) for k, v in cert["inputs"].items()}
         read_srepr(cert["formula"]["srepr"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -235,12 +244,14 @@ def verify_certificate(cert: Mapping[str, Any], ctx: Context) -> Verdict:
     if compare(value.upper, "<=", rec_upper.lower) is not Truth.TRUE:
         return Verdict(False, f"recorded upper bound {cert['result']['upper']} is below the "
                               f"recomputed bound {value.upper_str(12)}", value)
-    lower = cert["result"].get("lower")
-    if lower is not None:
+    if rec_lower is not None:
         if spec.check_lower is None or not cert.get("witness"):
             return Verdict(False, "the certificate records a lower bound but no witness for it")
-        rec_lower = parse_decimal_enclosure(lower, lower)
-        got = spec.check_lower(ctx, cert["witness"])
+        try:
+            got = spec.check_lower(ctx, cert["witness"])
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise CertificateError(f"the certificate's witness is malformed: "
+                                   f"{type(exc).__name__}: {exc}") from None
         if compare(got.lower, ">=", rec_lower.upper) is not Truth.TRUE:
             return Verdict(False, f"recorded lower bound {lower} is above what its witness "
                                   f"proves ({got.lower_str(12)})", value)

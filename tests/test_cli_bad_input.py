@@ -98,3 +98,43 @@ def test_closed_pipe_is_quiet():
     p.wait(timeout=300)
     p.stderr.close()
     assert "Traceback" not in err, err
+
+
+@pytest.fixture(scope="module")
+def certificate(files):
+    r = run("certify", "ok.npz", "--wrt", "params", "--radius", "0.1", "--data", "X.npy",
+            "--certificate", "good.json", cwd=files)
+    assert r.returncode == 0, r.stderr
+    import json
+
+    return json.loads((files / "good.json").read_text())
+
+
+def _lower(c):
+    c["result"]["lower"] = "abc"
+
+
+def _files_list(c):
+    c["files"] = []
+
+
+def _witness(c):
+    c["witness"] = {"x": 1}
+
+
+def _upper(c):
+    c["result"]["upper"] = None
+
+
+@pytest.mark.parametrize("tamper", [_lower, _files_list, _witness, _upper])
+def test_verify_malformed_certificate_is_one_line(files, certificate, tamper):
+    import copy
+    import json
+
+    c = copy.deepcopy(certificate)
+    assert c["result"]["lower"] is not None and c["witness"]
+    tamper(c)
+    (files / "bad.json").write_text(json.dumps(c))
+    r = run("verify", "bad.json", "--model", "ok.npz", "--data", "X.npy", cwd=files)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
