@@ -240,3 +240,12 @@ def test_params_latex_compiles(files, tmp_path):
     tex = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert tex.returncode == 0, tex.stdout[-2000:]
+
+
+def test_spline_options_are_refused_for_other_activations(tmp_path):
+    C = tmp_path / "C.npy"
+    np.save(C, np.zeros(3))
+    r = run("activation", "tanh", "--coefficients", C, "--range", "1")
+    one_line_error(r, "--coefficients and --range are only for activation 'spline', "
+                      "not for 'tanh'")
+    assert run("activation", "tanh").returncode == 0

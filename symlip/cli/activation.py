@@ -26,6 +26,7 @@ import sympy as sp
 
 from symlip.activations import AbstractActivation, describe_registry, get_activation
 from symlip.cli._common import print_json
+from symlip.errors import InputError
 
 __all__ = ["register", "run", "SPECIAL_ACTIVATIONS", "EXTRA_ARGUMENTS", "constants_json"]
 
@@ -75,6 +76,13 @@ def _resolve(args: argparse.Namespace) -> AbstractActivation:
     key = str(args.name).strip().lower()
     if key in SPECIAL_ACTIVATIONS:
         return SPECIAL_ACTIVATIONS[key](args)
+    given = [flags[0] for flags, kw in EXTRA_ARGUMENTS
+             if getattr(args, kw.get("dest", flags[0].lstrip("-").replace("-", "_")),
+                        None) is not None]
+    if given:
+        names = ", ".join(repr(n) for n in sorted(SPECIAL_ACTIVATIONS))
+        raise InputError(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} "
+                         f"only for activation {names}, not for {args.name!r}")
     return get_activation(args.name, args.param)
 
 
