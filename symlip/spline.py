@@ -53,7 +53,15 @@ from mpmath.libmp import from_rational, round_ceiling, round_floor
 from symlip.activations import AbstractActivation, ActivationConstants, Constant, X
 from symlip.derivation import Derivation, Tex
 from symlip.errors import InputError
-from symlip.intervals import Enclosure, IntervalArray, _endpoints, _iv_from, _mk, _mpf_to_fraction
+from symlip.intervals import (
+    Enclosure,
+    IntervalArray,
+    _endpoints,
+    _iv_from,
+    _mk,
+    _mpf_to_fraction,
+    working_precision,
+)
 
 __all__ = [
     "LinearSpline",
@@ -612,7 +620,7 @@ class LinearSpline(AbstractActivation):
         \sqrt 2 \|dc\|_2 / T$), rounded up."""
         r = Enclosure.point(radius) if not isinstance(radius, Enclosure) else radius
         T = self.step_exact
-        with mpmath.workprec(_ENC_PREC):
+        with working_precision(_ENC_PREC):  # iv.prec; mpmath.workprec sets mp.prec only
             inv_t = _frac_enclosure(1 / T).to_interval()
             k = (self.constants.K1.enclosure.to_interval()
                  + iv.sqrt(2) * iv.mpf((r.lower, r.upper)) * inv_t)

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import mpmath
 import numpy as np
 import sympy as sp
 from mpmath import iv
@@ -57,7 +56,7 @@ from symlip.bounds.param import (
 )
 from symlip.derivation import Derivation, Tex
 from symlip.errors import InputError
-from symlip.intervals import Enclosure
+from symlip.intervals import Enclosure, working_precision
 from symlip.result import BoundResult
 
 __all__ = ["spline_param_program", "spline_param_lipschitz", "spline_grad_lipschitz",
@@ -164,7 +163,7 @@ def spline_inputs(net: Any, X: np.ndarray, r: float, centre: Any = "auto") -> An
     for k, a in enumerate(acts, start=1):
         ci.scalars[f"K1_{k}"] = a.ball_slope_bound(rr)
         w0 = a.certify_coefficient_factor(0.0)
-        with mpmath.workprec(113):
+        with working_precision(113):  # iv.prec (mpmath.workprec sets mp.prec only)
             s0 = (a.constants.sigma0.enclosure.to_interval()
                   + w0.to_interval() * iv.mpf((rr.lower, rr.upper)))
         ci.scalars[f"s0_{k}"] = Enclosure.from_interval(s0)
@@ -172,7 +171,7 @@ def spline_inputs(net: Any, X: np.ndarray, r: float, centre: Any = "auto") -> An
         ci.scalars[f"T_{k}"] = _frac_enclosure(a.step_exact)
         n = net.layers[k - 1].shape[0]
         if a.shared:
-            with mpmath.workprec(113):
+            with working_precision(113):
                 ci.scalars[f"q_{k}"] = Enclosure.from_interval(iv.sqrt(iv.mpf(n)))
         else:
             ci.scalars[f"q_{k}"] = Enclosure.point(1)
