@@ -363,7 +363,12 @@ def _ia_matmul(am: np.ndarray, ar: np.ndarray | None, bm: np.ndarray,
         k2 = 2 * k
     grow = float(_up(1.0 + 2.0 * _up(k2 * _U)))
     rad = _up(_up(_up(S + k2 * _ETA) * grow) + 2 * k * _ETA)
-    return mid, rad
+    return mid, np.maximum(rad, _RAD_FLOOR)
+
+
+#: smallest radius kept (a larger radius is still an enclosure): keeps subnormal numbers,
+#: which are very slow on x86, out of the interval arrays (nextafter(0) is subnormal)
+_RAD_FLOOR = 2.0**-500
 
 
 def _to_interval(mid: np.ndarray, rad: np.ndarray) -> IntervalArray:
@@ -374,7 +379,7 @@ def _to_midrad(a: IntervalArray) -> tuple[np.ndarray, np.ndarray]:
     mid = 0.5 * a.lo + 0.5 * a.hi  # any float inside [lo, hi] will do
     mid = np.minimum(np.maximum(mid, a.lo), a.hi)
     rad = np.maximum(_up(a.hi - mid), _up(mid - a.lo))
-    return mid, rad
+    return mid, np.maximum(rad, _RAD_FLOOR)
 
 
 _ACT_IV_CACHE: dict[int, Any] = {}
@@ -449,3 +454,85 @@ def interval_backward(net: Any, tr: IntervalTrace, delta: IntervalArray) -> Inte
     lo = np.concatenate([x for gW, gb in parts for x in (gW.lo.ravel(), gb.lo)])
     hi = np.concatenate([x for gW, gb in parts for x in (gW.hi.ravel(), gb.hi)])
     return IntervalArray(lo, hi)
+
+
+# ------------------------------------------------------------------------------------
+# certified centre Jacobian norms w.r.t. the parameters (small problems)
+# ------------------------------------------------------------------------------------
+
+#: largest ``n_points * sum_k n_k * P_{<=k}`` for which the centre Jacobians are computed
+JACOBIAN_ELEMENT_BUDGET = 4_000_000
+#: largest number of data points for the centre Jacobians (one spectral norm per point)
+JACOBIAN_POINT_BUDGET = 16
+
+
+def jacobian_cost(net: Any, n_points: int) -> int:
+    """``n_points * sum_k n_k * P_{<=k}``: the size of the centre Jacobians."""
+    tot, P = 0, 0
+    for layer in net.layers:
+        P += layer.n_params
+        tot += layer.shape[0] * P
+    return n_points * tot
+
+
+def _interval_norm2_upper(mid: np.ndarray, rad: np.ndarray) -> float:
+    r"""Certified upper bound of $\sup\{\|M\|_2 : |M - \mathrm{mid}| \le \mathrm{rad}\}$:
+    $\|\mathrm{mid}\|_2 + \|\mathrm{rad}\|_F$ (Weyl / triangle inequality)."""
+    from symlip.norms import spectral_norm
+
+    if mid.size == 0:
+        return 0.0
+    s = spectral_norm(mid).upper_float
+    return float(_up(s + frobenius_upper(rad)))
+
+
+def centre_jacobians(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
+    r"""Per data point, certified upper bounds of the centre Jacobian norms
+    $J^z_k \ge \|D_\theta z_k(\bar\theta; x)\|_2$ ($k \ge 2$),
+    $J^r_k \ge \max_i\|\nabla_\theta z_{k,i}(\bar\theta; x)\|_2$ ($2 \le k < N$) and
+    $J^a_k \ge \|D_\theta a_k(\bar\theta; x)\|_2$ ($k < N$), as interval arrays
+    ``[0, bound]`` keyed ``Jz_k``, ``Jr_k``, ``Ja_k``.
+
+    Forward-mode differentiation in midpoint-radius interval arithmetic on the
+    enclosures of :func:`interval_trace`: $Dz_k = [W_k\,Da_{k-1} \mid I \otimes a_{k-1}^T
+    \mid I]$ (columns: earlier parameters, $W_k$, $b_k$; the order does not affect the
+    norms), $Da_k = \mathrm{diag}(\sigma'(z_k))\,Dz_k$; the spectral norm of the midpoint
+    matrix is certified by :func:`symlip.norms.spectral_norm`, the radius matrix adds its
+    Frobenius norm.  One spectral norm per point and layer: meant for small problems
+    (see :data:`JACOBIAN_ELEMENT_BUDGET`).
+    """
+    tr = interval_trace(net, X)
+    N = net.depth
+    out: dict[str, list[float]] = {}
+    for i in range(X.shape[0]):
+        dm = np.zeros((net.widths[0], 0))
+        dr = np.zeros((net.widths[0], 0))
+        for k in range(1, N + 1):
+            layer = net.layers[k - 1]
+            nk = layer.shape[0]
+            pm, pr = _ia_matmul(layer.weight, None, dm, dr)
+            a = tr.inputs[k - 1][i]
+            am, ar = _to_midrad(IntervalArray(a.lo[None, :], a.hi[None, :]))
+            eye = np.eye(nk)
+            zm = np.concatenate([pm, np.kron(eye, am), eye], axis=1)
+            zr = np.concatenate([pr, np.kron(eye, ar), np.zeros((nk, nk))], axis=1)
+            if k >= 2:
+                out.setdefault(f"Jz_{k}", []).append(_interval_norm2_upper(zm, zr))
+            if k == N:
+                break
+            if k >= 2:
+                rows = row_norms(_up(np.abs(zm) + zr))
+                out.setdefault(f"Jr_{k}", []).append(float(np.max(rows.hi)))
+            d = tr.dsigma[k - 1][i]
+            dmid, drad = _to_midrad(IntervalArray(d.lo, d.hi))
+            # [zm +- zr] * [dmid +- drad] (row scaling) in midpoint-radius form:
+            # |z d - zm dmid| <= |zm| drad + zr (|dmid| + drad), and fl(zm dmid) errs by
+            # at most u |fl(zm dmid)| + eta
+            dm = zm * dmid[:, None]
+            dr = _up(_up(_up(np.abs(zm) * drad[:, None])
+                         + _up(zr * _up(np.abs(dmid) + drad)[:, None]))
+                     + _up(_up(np.abs(dm) * _U) + _ETA))
+            dr = np.maximum(dr, _RAD_FLOOR)
+            out.setdefault(f"Ja_{k}", []).append(_interval_norm2_upper(dm, dr))
+    return {key: IntervalArray(np.zeros(len(v)), np.asarray(v, dtype=np.float64))
+            for key, v in out.items()}

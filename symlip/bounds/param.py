@@ -97,6 +97,7 @@ class CertifiedInputs:
     centre_data: Any = None
     timings: dict[str, float] = field(default_factory=dict)
     spectral_method: str = "spectral"
+    jac: bool = False
 
     def hull(self) -> dict[str, Enclosure]:
         out = dict(self.scalars)

@@ -20,8 +20,11 @@ Symbols (all nonnegative reals):
 ``c_0``            $\|x\|_2$ of a data point
 ``A_k``            $\ge \|a_k(\bar\theta; x)\|_2$, centre activation norm ($A_N$: output)
 ``Y, E``           $\|y\|_2$ and $\ge\|f(x;\bar\theta) - y\|_2$ (MSE loss)
+``omega_k``        $\ge \sup_{B_r}\max_i\|W_{k,i:}\|_2$ (largest row norm $+ r$)
+``Jz_k, Jr_k``     $\ge \|D_\theta z_k(\bar\theta; x)\|_2$, its largest row norm (centre)
+``Ja_k``           $\ge \|D_\theta a_k(\bar\theta; x)\|_2$ (centre Jacobian)
 ``m_k, l_k, c_k``  first-order recursion (defined)
-``g_k, h_k``       second-order recursion (defined)
+``g_k, mu_k, h_k`` second-order recursion (defined)
 =================  ===============================================================
 """
 
@@ -310,6 +313,17 @@ def tau(k: int) -> sp.Symbol:
     return _nn(f"tau_{k}")
 
 
+def nu(k: int) -> sp.Symbol:
+    """$\\nu_k \\ge \\nu(\\operatorname{sign}(h_k)\\bar W_k)$, the logarithmic-norm constant
+    of residual block $k$ (:mod:`symlip.cde.lognorm`)."""
+    return _nn(f"nu_{k}")
+
+
+def q(k: int) -> sp.Symbol:
+    """$q_k \\ge \\|I + h_k S W_k\\|_2$ for the divided differences $S$ (defined)."""
+    return _nn(f"q_{k}")
+
+
 def gamma(k: int) -> sp.Symbol:
     """$\\gamma_k \\ge \\|\\sigma(\\bar b_k)\\|_2$ (centre bias through the activation)."""
     return _nn(f"gamma_{k}")
@@ -327,17 +341,19 @@ def _linear_norm_definition(k: int, centre: bool, why: str) -> Definition:
 
 
 def _layer_definitions(k: int, kind: str, prev_l: sp.Expr, *, bounded: bool, centre: bool,
-                       bias_option: bool = False) -> tuple[list[Definition], list[sp.Symbol]]:
+                       bias_option: bool = False, lognorm: bool = False
+                       ) -> tuple[list[Definition], list[sp.Symbol]]:
     """Definitions and inputs of layer $k$ of kind ``dense`` (hidden, activated),
     ``linear`` (hidden, no activation), ``residual``, ``readout`` or ``readout-norm``
     (linear read-out, also defining $c_N$); ``prev_l`` is $l_{k-1}$ ($0$ for $k = 1$)."""
     inputs = [rho(k), beta(k)]
     if kind == "residual":
         inputs += [width(k), tau(k)] + ([gamma(k)] if bias_option else [])
+        inputs += [nu(k)] if lognorm else []
         if centre:
             inputs.append(cent(k))
         return residual_layer_definitions(k, bounded=bounded, centre=centre, prev_l=prev_l,
-                                          bias_option=bias_option), inputs
+                                          bias_option=bias_option, lognorm=lognorm), inputs
     if kind == "dense":
         inputs.append(width(k))
     if centre and kind in ("dense", "linear", "readout-norm"):
@@ -365,8 +381,8 @@ def _layer_definitions(k: int, kind: str, prev_l: sp.Expr, *, bounded: bool, cen
 
 
 def residual_layer_definitions(k: int, *, bounded: bool = True, centre: bool = True,
-                               prev_l: sp.Expr | None = None, bias_option: bool = False
-                               ) -> list[Definition]:
+                               prev_l: sp.Expr | None = None, bias_option: bool = False,
+                               lognorm: bool = False) -> list[Definition]:
     r"""The definitions of residual block $k$, $a_k = a_{k-1} + h_k\sigma(W_k a_{k-1} +
     b_k)$ with its own $(W_k, b_k)$ (square $W_k$), in the symbols ``rho_k``,
     ``beta_k``, ``n_k``, ``A_k``, ``c_k``, ``l_k`` plus the step bound ``tau_k``
@@ -380,22 +396,43 @@ def residual_layer_definitions(k: int, *, bounded: bool = True, centre: bool = T
     S_0, A_k + l_k r)$ with $\beta'_k = K_1\beta_k + \sqrt{n_k}s_0$, or (``bias_option``)
     $\beta'_k = \min(\gamma_k + K_1 r, K_1\beta_k + \sqrt{n_k}s_0) \ge \|\sigma(b_k)\|$.
 
+    With ``lognorm`` (a nondecreasing $\sigma$; input ``nu_k``
+    $\ge \nu(\operatorname{sign}(h_k)\bar W_k)$) the factor $1 + \tau_kK_1\rho_k$ becomes
+    $q_k = \min(1 + \tau_kK_1\rho_k, \sqrt{1 + 2\tau_kK_1(\nu_k + r) + \tau_k^2K_1^2
+    \rho_k^2}) \ge \|I + h_kSW_k\|_2$ ($S$ the divided differences of $\sigma$, in
+    $[0, K_1]$), in $l_k$ and in the first option of $c_k$ ($q_kc_{k-1} + \tau_k\beta'_k$).
+
     Args:
         prev_l: $l_{k-1}$ (default the symbol ``l_{k-1}``; $0$ for a first layer).
     """
     t = tau(k)
     cp = c(k - 1)
     lp = l(k - 1) if prev_l is None else prev_l
-    defs = [
-        Definition(l(k), _sqrt((1 + t * K1 * rho(k)) ** 2 * lp ** 2
-                               + t ** 2 * K1 ** 2 * (cp ** 2 + 1)),
-                   "residual block: identity + $\\tau_k K_1$-Lipschitz branch, "
-                   "$\\|\\Delta W a + \\Delta b + W'(a - a')\\|$; Cauchy-Schwarz"),
-    ]
     sig_b = K1 * beta(k) + _sqrt(width(k)) * s0
     if bias_option:
         sig_b = _min([gamma(k) + K1 * R, sig_b])
-    opts = [cp + t * (K1 * rho(k) * cp + sig_b)]
+    if lognorm:
+        qk = q(k)
+        defs = [
+            Definition(qk, _min([1 + t * K1 * rho(k),
+                                 _sqrt(1 + 2 * t * K1 * (nu(k) + R) + t ** 2 * K1 ** 2
+                                       * rho(k) ** 2)]),
+                       "$\\|I + hSW'\\|_2$: triangle inequality, or $\\|I + M\\|^2 \\le 1 + "
+                       "2\\mu_2(M) + \\|M\\|^2$ with $\\mu_2(hSW') \\le \\tau_kK_1(\\nu_k + r)$ "
+                       "($\\sigma$ nondecreasing)"),
+            Definition(l(k), _sqrt(qk ** 2 * lp ** 2 + t ** 2 * K1 ** 2 * (cp ** 2 + 1)),
+                       "residual block: $a - a' \\mapsto (I + hSW')(a - a') + hS(\\Delta W a + "
+                       "\\Delta b)$; Cauchy-Schwarz"),
+        ]
+        opts = [qk * cp + t * sig_b]
+    else:
+        defs = [
+            Definition(l(k), _sqrt((1 + t * K1 * rho(k)) ** 2 * lp ** 2
+                                   + t ** 2 * K1 ** 2 * (cp ** 2 + 1)),
+                       "residual block: identity + $\\tau_k K_1$-Lipschitz branch, "
+                       "$\\|\\Delta W a + \\Delta b + W'(a - a')\\|$; Cauchy-Schwarz"),
+        ]
+        opts = [cp + t * (K1 * rho(k) * cp + sig_b)]
     if bounded:
         opts.append(cp + t * _sqrt(width(k)) * S0)
     if centre:
@@ -406,7 +443,8 @@ def residual_layer_definitions(k: int, *, bounded: bool = True, centre: bool = T
 
 
 def network_first_order_program(kinds: Sequence[str], *, bounded: bool = True,
-                                centre: bool = True, bias_option: bool = True
+                                centre: bool = True, bias_option: bool = True,
+                                lognorm: Sequence[int] = ()
                                 ) -> tuple[list[Definition], list[sp.Symbol]]:
     r"""First-order program of a network with hidden layers of the given kinds.
 
@@ -416,7 +454,8 @@ def network_first_order_program(kinds: Sequence[str], *, bounded: bool = True,
     b_k)$, :func:`residual_layer_definitions`); layer $N$ is the linear read-out.
     Theorem: $\|f(x;\theta) - f(x;\theta')\| \le l_N\|\theta - \theta'\|$ on
     $B_r(\bar\theta)$, by induction over the layers (each kind's step is proved in
-    :func:`network_first_order_derivation`).
+    :func:`network_first_order_derivation`).  ``lognorm`` lists the (1-based) residual
+    layers whose activation is nondecreasing: they get the logarithmic-norm factor $q_k$.
 
     Returns:
         ``(definitions, inputs)``.
@@ -426,6 +465,10 @@ def network_first_order_program(kinds: Sequence[str], *, bounded: bool = True,
         if kd not in LAYER_KINDS:
             raise InputError(f"layer kind {kd!r} must be one of {LAYER_KINDS}")
     n = len(kinds) + 1
+    lognorm = set(int(k) for k in lognorm)
+    bad = sorted(k for k in lognorm if not (1 <= k < n and kinds[k - 1] == "residual"))
+    if bad:
+        raise InputError(f"lognorm layers {bad} are not residual layers of {kinds}")
     defs: list[Definition] = []
     inputs: list[sp.Symbol] = [R, c(0)]
     if any(kd != "linear" for kd in kinds):
@@ -434,7 +477,7 @@ def network_first_order_program(kinds: Sequence[str], *, bounded: bool = True,
     for k in range(1, n + 1):
         kind = kinds[k - 1] if k < n else "readout"
         d_k, in_k = _layer_definitions(k, kind, prev_l, bounded=bounded, centre=centre,
-                                       bias_option=bias_option)
+                                       bias_option=bias_option, lognorm=k in lognorm)
         defs += d_k
         inputs += in_k
         prev_l = l(k)
@@ -453,38 +496,119 @@ def _dedup(xs: Sequence[sp.Symbol]) -> list[sp.Symbol]:
     return seen
 
 
+def omega(k: int) -> sp.Symbol:
+    """$\\omega_k \\ge \\sup_{B_r}\\max_i \\|W_{k,i:}\\|_2$ (largest row norm, $+ r$)."""
+    return _nn(f"omega_{k}")
+
+
+def jz(k: int) -> sp.Symbol:
+    """$J^z_k \\ge \\|D_\\theta z_k(\\bar\\theta; x)\\|_2$ (centre Jacobian of the pre-activation)."""
+    return _nn(f"Jz_{k}")
+
+
+def ja(k: int) -> sp.Symbol:
+    """$J^a_k \\ge \\|D_\\theta a_k(\\bar\\theta; x)\\|_2$ (centre Jacobian of the activation)."""
+    return _nn(f"Ja_{k}")
+
+
+def jr(k: int) -> sp.Symbol:
+    """$J^r_k \\ge \\max_i \\|\\nabla_\\theta z_{k,i}(\\bar\\theta; x)\\|_2$ (largest row)."""
+    return _nn(f"Jr_{k}")
+
+
+def mu(k: int) -> sp.Symbol:
+    return _nn(f"mu_{k}")
+
+
 def second_order_program(depth: int, *, bounded: bool = True, centre: bool = True,
-                         output_norm: bool = False) -> tuple[list[Definition], list[sp.Symbol]]:
-    r"""First-order program plus $g_k, h_k$: $\|D^2_\theta f\| \le h_N$ on $B_r$.
+                         output_norm: bool = False, jac: bool = False
+                         ) -> tuple[list[Definition], list[sp.Symbol]]:
+    r"""Definitions of $g_k, m_k, \mu_k, h_k, l_k, c_k$: $\|D^2_\theta f\| \le h_N$ on $B_r$.
 
     Theorem (second order, needs $K_2 < \infty$): for $\theta, \theta' \in B_r$ and
-    every unit $u$, $\|Df(\theta)[u] - Df(\theta')[u]\| \le h_N \|\theta - \theta'\|$.
+    every unit $u$, $\|Df(\theta)[u] - Df(\theta')[u]\| \le h_N \|\theta - \theta'\|$;
+    $m_k, l_k, c_k$ are bounds of $\sup_{B_r}\|D z_k\|$, $\sup_{B_r}\|D a_k\|$,
+    $\sup_{B_r}\|a_k\|$ as in :func:`first_order_program`, $\mu_k$ bounds
+    $\sup_{B_r}\max_i\|\nabla_\theta z_{k,i}\|$ (a row of $Dz_k$) and
+    $g_k$, $h_k$ the bilinear maps $D^2 z_k$, $D^2 a_k$.
+
+    Args:
+        jac: add the centre options $m_k \le J^z_k + g_k r$, $\mu_k \le J^r_k + g_k r$,
+            $l_k \le J^a_k + h_k r$ (mean value inequality for $Dz_k$, $Da_k$ on the
+            convex ball: their derivatives are bounded by $g_k$, $h_k$), with certified
+            centre Jacobian norms as inputs.  Tight for small $r$.
     """
     n = _check_depth(depth)
-    defs, inputs = first_order_program(n, bounded=bounded, centre=centre,
-                                       output_norm=output_norm)
+    defs: list[Definition] = []
+    inputs: list[sp.Symbol] = [R, c(0)]
     if n > 1:
-        inputs = _dedup(inputs + [K2])
-    out: list[Definition] = []
+        inputs += [K1, s0] + ([S0] if bounded else []) + [K2]
+    prev_l: sp.Expr = sp.Integer(0)
     prev_h: sp.Expr = sp.Integer(0)
-    by_k: dict[int, list[Definition]] = {}
-    for d in defs:
-        k = int(str(d.symbol).split("_")[1])
-        by_k.setdefault(k, []).append(d)
     for k in range(1, n + 1):
-        out += by_k[k]
-        prev_l = l(k - 1) if k > 1 else sp.Integer(0)
+        hidden = k < n
+        inputs += [rho(k), beta(k)]
+        if hidden:
+            inputs.append(width(k))
+            if k > 1:
+                inputs.append(omega(k))
+        if centre and (hidden or output_norm):
+            inputs.append(cent(k))
+        if jac:
+            if k > 1:
+                inputs.append(jz(k))
+                if hidden:
+                    inputs.append(jr(k))
+            if hidden:
+                inputs.append(ja(k))
         g_expr = (rho(k) * prev_h + _sqrt(rho(k) ** 2 * prev_h ** 2 + 4 * prev_l ** 2)) / 2
-        out.append(Definition(g(k), g_expr, "spectral norm of $[[0, l_{k-1}], "
-                              "[l_{k-1}, \\rho_k h_{k-1}]]$ (block Cauchy-Schwarz)"))
-        if k < n:
-            out.append(Definition(h(k), K2 * m(k) ** 2 + K1 * g(k),
-                                  "product rule; $|\\sigma''| \\le K_2$, "
-                                  "$\\|p \\odot q\\| \\le \\|p\\| \\|q\\|$"))
+        defs.append(Definition(g(k), g_expr, "spectral norm of $[[0, l_{k-1}], "
+                               "[l_{k-1}, \\rho_k h_{k-1}]]$ (block Cauchy-Schwarz)"))
+        m_opts = [_sqrt(c(k - 1) ** 2 + 1 + rho(k) ** 2 * prev_l ** 2)]
+        if jac and k > 1:
+            m_opts.append(jz(k) + g(k) * R)
+        defs.append(Definition(m(k), _min(m_opts),
+                               "triangle inequality, $\\|Av\\| \\le \\|A\\|_F\\|v\\|$, "
+                               "Cauchy-Schwarz over the blocks $\\theta_k$, $\\theta_{<k}$"
+                               + ("; or the centre Jacobian plus $g_k r$" if jac and k > 1
+                                  else "")))
+        if hidden:
+            if k > 1:
+                mu_opts = [_sqrt(c(k - 1) ** 2 + 1 + omega(k) ** 2 * prev_l ** 2)]
+                if jac:
+                    mu_opts.append(jr(k) + g(k) * R)
+                mu_opts.append(m(k))
+                defs.append(Definition(mu(k), _min(mu_opts),
+                                       "one row: $|\\nabla z_{k,i}\\cdot u| \\le "
+                                       "\\sqrt{c_{k-1}^2+1}\\|u_k\\| + \\|W_{k,i:}\\| "
+                                       "l_{k-1}\\|u_{<k}\\|$"))
+                mu_k: sp.Expr = mu(k)
+            else:
+                mu_k = m(k)  # layer 1: every row of Dz_1 has norm sqrt(|x|^2 + 1) = m_1
+            defs.append(Definition(h(k), K2 * mu_k * m(k) + K1 * g(k),
+                                   "product rule; $|\\sigma''| \\le K_2$, "
+                                   "$\\|p \\odot q\\|_2 \\le \\|p\\|_\\infty \\|q\\|_2$"))
+            l_opts = [K1 * m(k)]
+            if jac:
+                l_opts.append(ja(k) + h(k) * R)
+            defs.append(Definition(l(k), _min(l_opts), "$\\sigma$ is $K_1$-Lipschitz"
+                                   + ("; or the centre Jacobian plus $h_k r$" if jac else "")))
+            opts = [K1 * (rho(k) * c(k - 1) + beta(k)) + _sqrt(width(k)) * s0]
+            if bounded:
+                opts.append(_sqrt(width(k)) * S0)
+            if centre:
+                opts.append(cent(k) + l(k) * R)
+            defs.append(Definition(c(k), _min(opts), "norm of the activations on the ball"))
         else:
-            out.append(Definition(h(k), g(k), "linear read-out"))
-        prev_h = h(k)
-    return out, inputs
+            defs.append(Definition(l(k), m(k), "linear read-out"))
+            defs.append(Definition(h(k), g(k), "linear read-out"))
+            if output_norm:
+                opts = [rho(k) * c(k - 1) + beta(k)]
+                if centre:
+                    opts.append(cent(k) + l(k) * R)
+                defs.append(Definition(c(k), _min(opts), "norm of the output on the ball"))
+        prev_l, prev_h = l(k), h(k)
+    return defs, _dedup(inputs)
 
 
 #: loss name -> (H, description)
@@ -494,8 +618,8 @@ LOSSES = {
 }
 
 
-def loss_program(depth: int, loss: str, *, bounded: bool = True, centre: bool = True
-                 ) -> tuple[list[Definition], list[sp.Symbol]]:
+def loss_program(depth: int, loss: str, *, bounded: bool = True, centre: bool = True,
+                 jac: bool = False) -> tuple[list[Definition], list[sp.Symbol]]:
     r"""Second-order program plus the loss composition $B = H l_N^2 + G h_N$.
 
     Per data point, $\|D^2_\theta \lambda(f(x;\theta), y)\| \le B$ on $B_r$; the
@@ -505,7 +629,8 @@ def loss_program(depth: int, loss: str, *, bounded: bool = True, centre: bool = 
     """
     loss = _loss_name(loss)
     mse = loss == "mse"
-    defs, inputs = second_order_program(depth, bounded=bounded, centre=centre, output_norm=mse)
+    defs, inputs = second_order_program(depth, bounded=bounded, centre=centre, output_norm=mse,
+                                        jac=jac)
     n = depth
     G = _nn("G")
     if mse:
@@ -651,7 +776,8 @@ def first_order_derivation(depth: int | None = None, *, bounded: bool = True,
 
 
 def second_order_derivation(depth: int | None = None, *, loss: str | None = None,
-                            bounded: bool = True, centre: bool = True) -> Derivation:
+                            bounded: bool = True, centre: bool = True,
+                            jac: bool = False) -> Derivation:
     r"""The proof of the gradient-Lipschitz (smoothness) bound, step by step."""
     d = Derivation("Lipschitz bound of the parameter gradient (smoothness) on a ball")
     d.assume("everything of the first-order bound, and $|\\sigma'(s) - \\sigma'(t)| \\le "
@@ -674,10 +800,27 @@ def second_order_derivation(depth: int | None = None, *, loss: str | None = None
                                            r"\sigma'(z_k) \odot D^2 z_k[u,v]"),
            "chain rule (for $C^{1,1}$ $\\sigma$ the same bound follows from difference "
            "quotients of $Da_k$)")
-    d.step(Tex(r"\|D^2 a_k[u,v]\|"), "<=", Tex(r"(K_2 m_k^2 + K_1 g_k)\|u\|\|v\| = "
+    d.step(Tex(r"|D z_{k,i}[u]|"), "<=",
+           Tex(r"\sqrt{c_{k-1}^2+1}\,\|u_k\| + \|W_{k,i:}\|\, l_{k-1}\|u_{<k}\| \le "
+               r"\sqrt{c_{k-1}^2 + 1 + \omega_k^2 l_{k-1}^2}\;\|u\| =: \mu_k\|u\|"),
+           "row $i$ of $Dz_k[u] = U_k a_{k-1} + u_{b_k} + W_k Da_{k-1}[u_{<k}]$: "
+           "$\\|(U_{k,i:}, u_{b_k,i})\\| \\le \\|u_k\\|$, Cauchy-Schwarz; "
+           "$\\omega_k := \\max_i\\|\\bar W_{k,i:}\\| + r$ (layer 1: $\\mu_1 = m_1$)")
+    d.step(Tex(r"\|D^2 a_k[u,v]\|"), "<=", Tex(r"(K_2 \mu_k m_k + K_1 g_k)\|u\|\|v\| = "
                                                 r"h_k\|u\|\|v\|"),
-           "$\\|p\\odot q\\|_2 \\le \\|p\\|_\\infty\\|q\\|_2 \\le \\|p\\|_2\\|q\\|_2$, "
-           "$\\|Dz_k[u]\\| \\le m_k\\|u\\|$; $h_N = g_N$ for the linear read-out")
+           "$\\|p\\odot q\\|_2 \\le \\|p\\|_\\infty\\|q\\|_2$ with $p = Dz_k[u]$, "
+           "$\\|p\\|_\\infty \\le \\mu_k\\|u\\|$, $\\|Dz_k[v]\\| \\le m_k\\|v\\|$; "
+           "$h_N = g_N$ for the linear read-out")
+    if jac:
+        d.step(Tex(r"\|Dz_k(\theta)\|"), "<=",
+               Tex(r"\|Dz_k(\bar\theta)\| + \sup_{B_r}\|D^2 z_k\|\,\|\theta - \bar\theta\| "
+                   r"\le J^z_k + g_k r"),
+               "mean value inequality on the convex ball (operator norms); $J^z_k$ a "
+               "certified bound of the centre Jacobian (interval forward-mode "
+               "differentiation); likewise $\\max_i\\|\\nabla z_{k,i}\\| \\le J^r_k + g_k r$")
+        d.step(Tex(r"\|Da_k(\theta)\|"), "<=", Tex(r"J^a_k + h_k r"),
+               "the same with $\\|D^2 a_k\\| \\le h_k$; so $m_k$, $\\mu_k$, $l_k$ are the "
+               "minima of the recursive and the centre bounds (exact as $r \\to 0$)")
     if loss is not None:
         lname = _loss_name(loss)
         d.step(Tex(r"\|D^2_\theta L\|"), "<=",
@@ -701,15 +844,16 @@ def second_order_derivation(depth: int | None = None, *, loss: str | None = None
                    "\\|\\theta - \\theta'\\|$ on the convex ball (mean value theorem).")
     if depth is not None:
         if loss is None:
-            prog = second_order_program(depth, bounded=bounded, centre=centre)
+            prog = second_order_program(depth, bounded=bounded, centre=centre, jac=jac)
         else:
-            prog = loss_program(depth, loss, bounded=bounded, centre=centre)
+            prog = loss_program(depth, loss, bounded=bounded, centre=centre, jac=jac)
         d.section(program_derivation(*prog, f"The recursion for N = {depth}"))
     return d
 
 
 def network_first_order_derivation(kinds: Sequence[str] | None = None, *,
-                                   bounded: bool = True, centre: bool = True) -> Derivation:
+                                   bounded: bool = True, centre: bool = True,
+                                   lognorm: Sequence[int] = ()) -> Derivation:
     r"""The first-order proof for networks with residual (and linear) layers: the
     feed-forward proof of :func:`first_order_derivation`, the residual block lemma, and
     the program for the given layer ``kinds`` (if given)."""
@@ -730,6 +874,17 @@ def network_first_order_derivation(kinds: Sequence[str] | None = None, *,
     rb.then("<=", Tex(r"\sqrt{(1 + \tau_kK_1\rho_k)^2l_{k-1}^2 + \tau_k^2K_1^2(c_{k-1}^2+1)}"
                       r"\;\|\Delta_{\le k}\| =: l_k\|\Delta_{\le k}\|"),
             "Cauchy-Schwarz over the blocks $\\Delta_k$, $\\Delta_{<k}$")
+    rb.step(Tex(r"a_k - a_k'"), "=", Tex(r"(I + h_kS W_k')(a_{k-1} - a_{k-1}') + h_kS(\Delta "
+                                          r"W_ka_{k-1} + \Delta b_k)"),
+            "$S$ diagonal: the divided differences of $\\sigma$ between $z_k$ and $z_k'$ "
+            "(in $[0, K_1]$ for a nondecreasing $\\sigma$)")
+    rb.then("=>", Tex(r"\|I + h_kSW_k'\|_2 \le q_k = \min\Big(1 + \tau_kK_1\rho_k,\ "
+                      r"\sqrt{1 + 2\tau_kK_1(\nu_k + r) + \tau_k^2K_1^2\rho_k^2}\Big)"),
+            "$\\|I + M\\|_2^2 \\le 1 + 2\\mu_2(M) + \\|M\\|_2^2$ (Weyl); $\\mu_2(\\pm SW) "
+            "\\le K_1\\nu(\\pm W)$ (convex in $S$: a vertex $K_1P_S$ of the box), $\\mu_2$ "
+            "subadditive, $\\mu_2(SE) \\le K_1\\|E\\|_F \\le K_1r$; second option only for "
+            "nondecreasing $\\sigma$ (layers with input $\\nu_k$), and then $l_k$ and the first "
+            "$c_k$ option use $q_k$ in place of $1 + \\tau_kK_1\\rho_k$")
     rb.step(Tex(r"\|\sigma(W_ka + b_k)\|"), "<=",
             Tex(r"\|\sigma(W_ka + b_k) - \sigma(b_k)\| + \|\sigma(b_k)\| \le K_1\rho_k"
                 r"c_{k-1} + \min(\gamma_k + K_1 r,\ K_1\beta_k + \sqrt{n_k}s_0)"),
@@ -750,7 +905,8 @@ def network_first_order_derivation(kinds: Sequence[str] | None = None, *,
     d.section(rb)
     if kinds is not None:
         d.section(program_derivation(*network_first_order_program(kinds, bounded=bounded,
-                                                                  centre=centre),
+                                                                  centre=centre,
+                                                                  lognorm=lognorm),
                                      f"The recursion for layers {list(kinds) + ['readout']}"))
     return d
 

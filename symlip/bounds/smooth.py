@@ -245,16 +245,46 @@ def _require_smooth(net: Any) -> None:
 
 
 @lru_cache(maxsize=64)
-def grad_program(depth: int, loss: str, bounded: bool, centre: bool) -> rec.RecursiveFormula:
+def grad_program(depth: int, loss: str, bounded: bool, centre: bool,
+                 jac: bool = False) -> rec.RecursiveFormula:
     """The loss program (first + second order + loss composition) named ``L_grad``
     (cached: its compiled evaluators are reused)."""
-    defs, inputs = rec.loss_program(depth, loss, bounded=bounded, centre=centre)
+    defs, inputs = rec.loss_program(depth, loss, bounded=bounded, centre=centre, jac=jac)
     return rec.RecursiveFormula(defs, inputs, name="L_grad")
 
 
+def _use_jacobians(net: Any, X: np.ndarray, jac: bool | str) -> bool:
+    from symlip.bounds.centre import (
+        JACOBIAN_ELEMENT_BUDGET,
+        JACOBIAN_POINT_BUDGET,
+        jacobian_cost,
+    )
+
+    if jac == "auto":
+        return (net.depth > 1 and X.shape[0] <= JACOBIAN_POINT_BUDGET
+                and jacobian_cost(net, X.shape[0]) <= JACOBIAN_ELEMENT_BUDGET)
+    return bool(jac) and net.depth > 1
+
+
 def _loss_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
-                 centre: bool | str = "auto") -> CertifiedInputs:
+                 centre: bool | str = "auto", jac: bool | str = "auto") -> CertifiedInputs:
+    """Certified inputs of the loss program.  ``jac="auto"``: the centre Jacobian norms
+    (:func:`symlip.bounds.centre.centre_jacobians`) for problems within the budget."""
+    from symlip.bounds.centre import centre_jacobians
+
     ci = certified_param_inputs(net, X, r, centre=centre, smooth=True)
+    t0 = time.perf_counter()
+    for k in range(2, net.depth):  # largest row norm of W_k, + r
+        rn = row_norms(net.layers[k - 1].weight)
+        ci.scalars[f"omega_{k}"] = Enclosure.from_interval(
+            iv.mpf([0.0, float(np.max(rn.hi))]) + iv.mpf(r))
+    if _use_jacobians(net, X, jac):
+        try:
+            ci.per_point.update(centre_jacobians(net, X))
+            ci.jac = True
+        except (ValueError, UnsupportedOperation):  # no rigorous kernel for sigma'
+            ci.jac = False
+    ci.timings["centre_jacobians"] = time.perf_counter() - t0
     if rec._loss_name(loss) == "mse":
         ci.per_point["Y"] = row_norms(y)
         if ci.centre:
@@ -474,7 +504,7 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     _require_smooth(net)
     t0 = time.perf_counter()
     ci = _loss_inputs(net, X, y, lname, r, centre)
-    formula = grad_program(net.depth, lname, ci.bounded, ci.centre)
+    formula = grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
     t1 = time.perf_counter()
     pointwise = formula.enclose_array(_args(formula, ci, hull=False))
     mean = _interval_mean(pointwise)
@@ -497,7 +527,7 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
                 est = max(est, low_enc.lower_float)
     t3 = time.perf_counter()
     deriv = rec.second_order_derivation(net.depth, loss=lname, bounded=ci.bounded,
-                                        centre=ci.centre)
+                                        centre=ci.centre, jac=ci.jac)
     extra = {
         "radius": r, "loss": lname,
         "upper_pointwise_mean": mean.upper_str(),
@@ -530,7 +560,7 @@ def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radiu
     ci = _loss_inputs(net, X, y, lname, r)
     t0 = time.perf_counter()
     pf = param_program(net.depth, ci.bounded, ci.centre)
-    gf = grad_program(net.depth, lname, ci.bounded, ci.centre)
+    gf = grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
     est_p = pf.estimate(_float_args(pf, ci))
     est_g = gf.estimate(_float_args(gf, ci))
     t1 = time.perf_counter()
@@ -548,7 +578,7 @@ def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radiu
              "spectral_method": ci.spectral_method, "timings": timings}
     pres.extra["estimate_pointwise_max_float"] = float(np.max(est_p))
     deriv = rec.second_order_derivation(net.depth, loss=lname, bounded=ci.bounded,
-                                        centre=ci.centre)
+                                        centre=ci.centre, jac=ci.jac)
     gres = BoundResult("grad_lipschitz", "l2", genc, gf, hull, deriv, extra=extra)
     return pres, gres
 
@@ -659,7 +689,7 @@ def _rebuild(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Enclosure]]:
     y = check_targets(ctx.model, X, ctx.extra.get("targets"), lname)
     _require_smooth(ctx.model)
     ci = _loss_inputs(ctx.model, X, y, lname, r)
-    formula = grad_program(ctx.model.depth, lname, ci.bounded, ci.centre)
+    formula = grad_program(ctx.model.depth, lname, ci.bounded, ci.centre, ci.jac)
     return formula, _args(formula, ci, hull=True)
 
 
