@@ -267,23 +267,24 @@ def test_bound_at_least_the_jacobian_norm_at_radius_zero():
 # ------------------------------------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(n_steps=st.integers(1, 6), centre=st.booleans(), bounded=st.booleans(),
-       seed=st.integers(0, 2**31 - 1))
-def test_untied_program_at_most_tied_euler(n_steps, centre, bounded, seed):
+       lognorm=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_untied_program_at_most_tied_euler(n_steps, centre, bounded, lognorm, seed):
     """Same inputs (equal weights: rho_k = rho, beta_k = beta, gamma_k = ||sigma(b)||,
-    tau_k = w_k, g_k = w_k gamma): untied <= tied Euler (lognorm off), equal for N = 1."""
+    tau_k = w_k, g_k = w_k gamma, nu_k(tied) = w_k nu): untied <= tied Euler (with the
+    logarithmic norm on both sides or on neither), equal for N = 1."""
     from symlip.cde import program as prog
 
     rng = np.random.default_rng(seed)
     N = n_steps
     v = {name: float(rng.uniform(0.05, 2.0)) for name in
          ("r", "K1", "s0", "S0", "xi", "rho_A", "beta_a", "rho", "beta", "rho_C", "beta_c",
-          "gamma")}
+          "gamma", "nu")}
     v["n"] = float(rng.integers(1, 9))
     w = rng.uniform(0.01, 0.8, size=N)
     A = rng.uniform(0.0, 3.0, size=N + 1)
-    tied = prog.euler_program(N, 1, bounded=bounded, centre=centre, lognorm=False)
+    tied = prog.euler_program(N, 1, bounded=bounded, centre=centre, lognorm=lognorm)
     tv = {"r": v["r"], "K1": v["K1"], "s0": v["s0"], "n": v["n"], "xi": v["xi"],
           "rho_A": v["rho_A"], "beta_a": v["beta_a"], "rho": v["rho"], "beta": v["beta"],
           "rho_C": v["rho_C"]}
@@ -291,10 +292,13 @@ def test_untied_program_at_most_tied_euler(n_steps, centre, bounded, seed):
         tv["S0"] = v["S0"]
     for k in range(N):
         tv[f"w_{k}"], tv[f"v_1_{k}"], tv[f"g_{k}"] = w[k], w[k], w[k] * v["gamma"]
+        if lognorm:
+            tv[f"nu_{k}"] = w[k] * v["nu"]
     if centre:
         tv.update({f"A_{k}": A[k] for k in range(N + 1)})
-    defs, inputs = rec.network_first_order_program(["linear"] + ["residual"] * N,
-                                                   bounded=bounded, centre=centre)
+    defs, inputs = rec.network_first_order_program(
+        ["linear"] + ["residual"] * N, bounded=bounded, centre=centre,
+        lognorm=range(2, N + 2) if lognorm else ())
     untied = rec.RecursiveFormula(defs, inputs, "L_param")
     uv = {"r": v["r"], "c_0": v["xi"], "K1": v["K1"], "s0": v["s0"], "rho_1": v["rho_A"],
           "beta_1": v["beta_a"], f"rho_{N + 2}": v["rho_C"], f"beta_{N + 2}": v["beta_c"]}
@@ -305,6 +309,8 @@ def test_untied_program_at_most_tied_euler(n_steps, centre, bounded, seed):
     for k in range(2, N + 2):
         uv.update({f"rho_{k}": v["rho"], f"beta_{k}": v["beta"], f"n_{k}": v["n"],
                    f"tau_{k}": w[k - 2], f"gamma_{k}": v["gamma"]})
+        if lognorm:
+            uv[f"nu_{k}"] = v["nu"]
         if centre:
             uv[f"A_{k}"] = A[k - 1]
     lt, lu = tied.estimate(tv), untied.estimate(uv)
@@ -315,8 +321,10 @@ def test_untied_program_at_most_tied_euler(n_steps, centre, bounded, seed):
 
 def test_untied_certified_vs_tied_certified():
     """End to end: the untied ResNet with the Euler weights (h_k = the grid steps) has a
-    certified bound <= the certified weight-tied Euler bound (lognorm off); with one step
-    they agree (same program, inputs from different rigorous passes)."""
+    certified bound <= the certified weight-tied Euler bound (logarithmic norm off on
+    both sides, and on on both sides); with one step they agree (same program, inputs
+    from different rigorous passes)."""
+    from symlip.bounds.residual import residual_param_lipschitz
     from symlip.cde import ControlledODE, time_grid
     from symlip.cde import param_lipschitz as cde_param
 
@@ -330,17 +338,19 @@ def test_untied_certified_vs_tied_certified():
         U = time_grid(1.0, steps)
         h = float(U[1, 0] - U[0, 0])
         model = ControlledODE(A, a, [W], [b], C, c, "tanh")
-        tied = cde_param(model, X, U, 0.01, lognorm=False, lower=False)
         net = Network.from_arrays([A] + [W] * steps + [C], [a] + [b] * steps + [c],
                                   ["identity"] + ["tanh"] * steps,
                                   steps=[None] + [h] * steps + [None])
         assert np.allclose(net.forward(X), model.forward(X, U), rtol=1e-12)
-        untied = param_lipschitz(net, X, 0.01, lower=False)
-        if steps == 1:
-            assert untied.enclosure.upper_float == pytest.approx(tied.enclosure.upper_float,
-                                                                 rel=1e-9)
-        else:
-            assert untied.enclosure.upper_float < tied.enclosure.upper_float
+        for ln in (False, True):
+            tied = cde_param(model, X, U, 0.01, lognorm=ln, lower=False)
+            untied = residual_param_lipschitz(net, X, 0.01, lower=False, lognorm=ln)
+            assert ("q_2" in untied.formula.text()) is ln
+            if steps == 1:
+                assert untied.enclosure.upper_float == pytest.approx(
+                    tied.enclosure.upper_float, rel=1e-9)
+            else:
+                assert untied.enclosure.upper_float < tied.enclosure.upper_float
 
 
 # ------------------------------------------------------------------------------------
@@ -459,3 +469,33 @@ def test_cli_derive_layers():
     assert r.returncode == 2 and "residual layers" in r.stderr
     r = run_cli("derive", "--layers", "dense,residual", "--depth", "5")
     assert r.returncode == 2 and "contradicts" in r.stderr
+
+
+@pytest.mark.parametrize("h", [1.0, -1.0, 0.5, -2.0])
+@pytest.mark.parametrize("kind", ["contraction", "rotation", "random"])
+def test_lognorm_factor_is_sound_and_tighter(h, kind):
+    """The logarithmic-norm factor of a tanh block: sampled quotients (near-tight ones
+    re-checked rigorously) stay below the certified bound, which is <= 1 + tau K omega."""
+    rng = np.random.default_rng(11)
+    W = {"contraction": -3.0 * np.eye(2),
+         "rotation": 3.0 * np.array([[0.0, 1.0], [-1.0, 0.0]]),
+         "random": rng.standard_normal((2, 2))}[kind]
+    net = Network.from_arrays([W, np.eye(2)], [0.1 * rng.standard_normal(2), np.zeros(2)],
+                              "tanh", steps=[h, None])
+    res = input_lipschitz(net, lower=False)
+    assert "nu_1" in res.inputs
+    plain = 1 + abs(h) * res.inputs["omega_1"].upper_float
+    assert res.enclosure.upper_float <= plain * (1 + 1e-12)
+    xs = 0.5 * rng.standard_normal((400, 2))
+    ys = xs + 10.0 ** rng.uniform(-6, 0, size=(400, 1)) * rng.standard_normal((400, 2))
+    keep = np.any(xs != ys, axis=1)
+    assert_input_quotients_below(net, xs[keep], ys[keep], res.enclosure)
+    X = rng.standard_normal((3, 2))
+    pres = param_lipschitz(net, X, 0.05, lower=False)
+    assert pres.extra["lognorm_layers"] == [1]
+    theta0 = net.params()
+    for _ in range(20):
+        u, v = rng.standard_normal(theta0.size), rng.standard_normal(theta0.size)
+        a = theta0 + 0.05 * rng.uniform() * u / np.linalg.norm(u)
+        b = theta0 + 0.05 * rng.uniform() * v / np.linalg.norm(v)
+        assert_param_quotients_below(net, X[0], a, b, pres.enclosure)

@@ -68,12 +68,28 @@ def _tau(k: int) -> sp.Symbol:
     return sp.Symbol(f"tau_{k}", nonnegative=True)
 
 
-def input_product_formula(depth: int, name: str = "L_x", residual: Sequence[bool] | None = None
-                          ) -> tuple[Formula, list[sp.Expr]]:
+def _nu(k: int) -> sp.Symbol:
+    return sp.Symbol(f"nu_{k}", nonnegative=True)
+
+
+def _residual_factor(k: int, lognorm: bool) -> sp.Expr:
+    plain = 1 + _tau(k) * _kappa(k) * _omega(k)
+    if not lognorm:
+        return plain
+    t, K, w = _tau(k), _kappa(k), _omega(k)
+    return sp.Min(plain, sp.sqrt(1 + 2 * t * K * _nu(k) + t ** 2 * K ** 2 * w ** 2),
+                  evaluate=False)
+
+
+def input_product_formula(depth: int, name: str = "L_x", residual: Sequence[bool] | None = None,
+                          lognorm: Sequence[int] = ()) -> tuple[Formula, list[sp.Expr]]:
     r"""The product bound for a network of ``depth`` layers.
 
     Args:
         residual: per layer, whether it is a residual block (default: none is).
+        lognorm: the (1-based) residual blocks with a nondecreasing activation: their
+            factor is $\\min(1 + \\tau_kK_k\\omega_k, \\sqrt{1 + 2\\tau_kK_k\\nu_k +
+            \\tau_k^2K_k^2\\omega_k^2})$, ``nu_k`` $\\ge \\nu(\\operatorname{sign}(h_k)W_k)$.
 
     Returns:
         ``(formula, factors)``: the formula $\prod_k F_k$ in the symbols ``omega_k``
@@ -92,8 +108,8 @@ def input_product_formula(depth: int, name: str = "L_x", residual: Sequence[bool
     inputs: list[sp.Symbol] = []
     for k in range(1, depth):
         if res[k - 1]:
-            factors.append(1 + _tau(k) * _kappa(k) * _omega(k))
-            inputs += [_omega(k), _kappa(k), _tau(k)]
+            factors.append(_residual_factor(k, k in set(lognorm)))
+            inputs += [_omega(k), _kappa(k), _tau(k)] + ([_nu(k)] if k in set(lognorm) else [])
         else:
             factors.append(_omega(k) * _kappa(k))
             inputs += [_omega(k), _kappa(k)]
@@ -103,7 +119,8 @@ def input_product_formula(depth: int, name: str = "L_x", residual: Sequence[bool
 
 
 def input_product_derivation(depth: int, activation_latex: str = r"\sigma",
-                             residual: Sequence[bool] | None = None) -> Derivation:
+                             residual: Sequence[bool] | None = None,
+                             lognorm: Sequence[int] = ()) -> Derivation:
     """Step-by-step derivation of the product bound (composition, submultiplicativity);
     with ``residual`` flags, also the lemma for residual blocks."""
     N = depth
@@ -128,7 +145,17 @@ def input_product_derivation(depth: int, activation_latex: str = r"\sigma",
         d.then("<=", Tex(r"(1 + \tau_k K_k \omega_k)\|u - v\|_2"),
                "the two bounds above: $\\operatorname{Lip}(R_k) \\le 1 + \\tau_k K_k"
                "\\omega_k$")
-    formula, factors = input_product_formula(depth, residual=residual)
+        if lognorm:
+            d.step(Tex(r"R_k u - R_k v"), "=", Tex(r"(I + h_k S W_k)(u - v)"),
+                   "$S$ diagonal, the divided differences of $\\sigma$, in $[0, K_k]$ for a "
+                   "nondecreasing $\\sigma$")
+            d.then("=>", Tex(r"\operatorname{Lip}(R_k) \le \sqrt{1 + 2\tau_kK_k\nu_k + "
+                             r"\tau_k^2K_k^2\omega_k^2}"),
+                   "$\\|I + M\\|^2 \\le 1 + 2\\mu_2(M) + \\|M\\|^2$, $\\mu_2(\\pm SW) \\le "
+                   "K_k\\nu(\\pm W)$ (convex in $S$, maximal at a vertex $K_kP_S$); "
+                   "$\\nu_k \\ge \\nu(\\operatorname{sign}(h_k)W_k)$ certified by "
+                   "symlip.cde.lognorm")
+    formula, factors = input_product_formula(depth, residual=residual, lognorm=lognorm)
     d.step(Tex(r"\operatorname{Lip}(f)"), "<=",
            Tex(r"\prod_{k=1}^{N} \operatorname{Lip}(A_k) \prod_{k=1}^{N-1} "
                r"\operatorname{Lip}(\sigma)") if residual is None or not any(residual) else
@@ -309,13 +336,27 @@ def _global_inputs(net: Any) -> dict[str, Enclosure]:
     inputs: dict[str, Enclosure] = {}
     N = net.depth
     mask = _residual_mask(net) or [False] * N
+    ln = _lognorm_layers(net)
     for k, layer in enumerate(net.layers, start=1):
         inputs[f"omega_{k}"] = tight_spectral_norm(layer.weight)
         if k < N:
             inputs[f"K_{k}"] = net.activations[k - 1].constants.K1.enclosure
         if mask[k - 1]:
             inputs[f"tau_{k}"] = Enclosure.point(abs(layer.step))
+        if k in ln:
+            from symlip.cde.lognorm import nu_upper
+
+            inputs[f"nu_{k}"] = nu_upper((-1.0 if layer.step < 0 else 1.0) * layer.weight)[0]
     return inputs
+
+
+def _lognorm_layers(net: Any) -> tuple[int, ...]:
+    """Residual blocks with a nondecreasing activation (logarithmic-norm factor)."""
+    if not getattr(net, "has_residual", False):
+        return ()
+    from symlip.bounds.residual import lognorm_layers
+
+    return lognorm_layers(net)
 
 
 def _residual_mask(net: Any) -> list[bool] | None:
@@ -325,7 +366,8 @@ def _residual_mask(net: Any) -> list[bool] | None:
 
 def _rebuild_global(ctx: Context) -> tuple[Formula, dict[str, Enclosure]]:
     net = ctx.model
-    formula, _ = input_product_formula(net.depth, residual=_residual_mask(net))
+    formula, _ = input_product_formula(net.depth, residual=_residual_mask(net),
+                                       lognorm=_lognorm_layers(net))
     return formula, _global_inputs(net)
 
 
@@ -486,7 +528,8 @@ def input_lipschitz(
     if input_radius is not None and mask is not None:
         raise InputError("the local input bound (input_radius) is not supported for networks "
                          "with residual layers; the global bound (without it) is")
-    formula, factors = input_product_formula(net.depth, residual=mask)
+    formula, factors = input_product_formula(net.depth, residual=mask,
+                                             lognorm=_lognorm_layers(net))
     inputs = _global_inputs(net)
     enclosure = formula.enclose(inputs)
     per_layer = []
@@ -499,7 +542,8 @@ def input_lipschitz(
             "norm_upper": inputs[f"omega_{k}"].upper_str(),
         })
     dominant = max(range(len(per_layer)), key=lambda i: float(per_layer[i]["factor_upper"]))
-    derivation = input_product_derivation(net.depth, residual=mask)
+    derivation = input_product_derivation(net.depth, residual=mask,
+                                          lognorm=_lognorm_layers(net))
     estimate = None
     lower_enc = None
     witness = None

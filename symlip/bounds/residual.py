@@ -33,8 +33,8 @@ from symlip.errors import InputError
 from symlip.intervals import Enclosure, IntervalArray
 from symlip.result import BoundResult
 
-__all__ = ["layer_kinds", "residual_param_program", "certified_residual_inputs",
-           "residual_param_lipschitz", "interval_states"]
+__all__ = ["layer_kinds", "lognorm_layers", "residual_param_program",
+           "certified_residual_inputs", "residual_param_lipschitz", "interval_states"]
 
 
 def _is_identity(act: Any) -> bool:
@@ -58,12 +58,23 @@ def layer_kinds(net: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+def lognorm_layers(net: Any) -> tuple[int, ...]:
+    """The (1-based) residual layers whose activation is nondecreasing
+    (:func:`symlip.cde.model.is_monotone`): they get the logarithmic-norm factor."""
+    from symlip.cde.model import is_monotone
+    from symlip.network import ResidualLayer
+
+    return tuple(k for k, (layer, act) in enumerate(zip(net.layers[:-1], net.activations,
+                                                        strict=True), start=1)
+                 if isinstance(layer, ResidualLayer) and is_monotone(act))
+
+
 @lru_cache(maxsize=64)
-def residual_param_program(kinds: tuple[str, ...], bounded: bool, centre: bool
-                           ) -> rec.RecursiveFormula:
+def residual_param_program(kinds: tuple[str, ...], bounded: bool, centre: bool,
+                           lognorm: tuple[int, ...] = ()) -> rec.RecursiveFormula:
     """The first-order program for the layer ``kinds``, named ``L_param`` (cached)."""
     defs, inputs = rec.network_first_order_program(kinds, bounded=bounded, centre=centre,
-                                                   bias_option=True)
+                                                   bias_option=True, lognorm=lognorm)
     return rec.RecursiveFormula(defs, inputs, name="L_param")
 
 
@@ -129,12 +140,16 @@ def _norms(a: IntervalArray) -> IntervalArray:
 # ------------------------------------------------------------------------------------
 
 
-def certified_residual_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool | str = "auto"
-                              ) -> Any:
+def certified_residual_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool | str = "auto",
+                              lognorm: bool = True) -> Any:
     """Certified enclosures of every input symbol of the residual-network program.
 
-    Returns a :class:`symlip.bounds.param.CertifiedInputs`.
+    Returns a :class:`symlip.bounds.param.CertifiedInputs`; ``nu_k`` (certified
+    $\\nu(\\operatorname{sign}(h_k)\\bar W_k)$, :func:`symlip.cde.lognorm.nu_upper`) for the
+    :func:`lognorm_layers` when ``lognorm``.
     """
+    from symlip.cde.lognorm import nu_upper
+
     from symlip.bounds.param import CertifiedInputs, _constant, _plus_r
     from symlip.network import ResidualLayer
 
@@ -165,6 +180,9 @@ def certified_residual_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool
             sb = _sigma_array(net, k - 1, IntervalArray(layer.bias[None, :]))
             g = _norms(sb)
             scalars[f"gamma_{k}"] = Enclosure.from_floats(float(g.lo[0]), float(g.hi[0]))
+            if lognorm and k in lognorm_layers(net):
+                sign = -1.0 if layer.step < 0 else 1.0
+                scalars[f"nu_{k}"] = nu_upper(sign * layer.weight)[0]
     t2 = time.perf_counter()
     per_point = {"c_0": row_norms(X)}
     use_centre = bool(centre) and net.depth > 1
@@ -183,7 +201,8 @@ def rebuild(net: Any, X: np.ndarray, r: float) -> tuple[rec.RecursiveFormula, di
     from symlip.bounds.param import _args
 
     ci = certified_residual_inputs(net, X, r)
-    formula = residual_param_program(layer_kinds(net), ci.bounded, ci.centre)
+    formula = residual_param_program(layer_kinds(net), ci.bounded, ci.centre,
+                                     lognorm_layers(net))
     return formula, _args(formula, ci, hull=True)
 
 
@@ -194,7 +213,7 @@ def rebuild(net: Any, X: np.ndarray, r: float) -> tuple[rec.RecursiveFormula, di
 
 def residual_param_lipschitz(net: Any, data: Any, radius: float, *,
                              centre: bool | str = "auto", lower: bool = True,
-                             seed: int = 0) -> BoundResult:
+                             seed: int = 0, lognorm: bool = True) -> BoundResult:
     r"""Certified Lipschitz constant of $\theta \mapsto f(x;\theta)$ on $B_r(\bar\theta)$
     for a network with residual blocks.
 
@@ -204,6 +223,8 @@ def residual_param_lipschitz(net: Any, data: Any, radius: float, *,
     ``upper`` is the program evaluated in interval arithmetic on the hull of the
     per-point inputs (rounded up); ``extra["upper_pointwise"]`` the per-point maximum.
     Called by :func:`symlip.bounds.param.param_lipschitz` for such networks.
+    ``lognorm``: use the logarithmic-norm factor for blocks with a nondecreasing
+    activation (:func:`lognorm_layers`; what ``param_lipschitz`` and ``verify`` use).
 
     Raises:
         InputError: negative or non-finite radius, data of the wrong shape or NaN/inf.
@@ -220,9 +241,10 @@ def residual_param_lipschitz(net: Any, data: Any, radius: float, *,
 
     r = check_radius(radius)
     X = check_data(net, data)
-    ci = certified_residual_inputs(net, X, r, centre=centre)
+    ci = certified_residual_inputs(net, X, r, centre=centre, lognorm=lognorm)
     kinds = layer_kinds(net)
-    formula = residual_param_program(kinds, ci.bounded, ci.centre)
+    ln = lognorm_layers(net) if lognorm else ()
+    formula = residual_param_program(kinds, ci.bounded, ci.centre, ln)
     t1 = time.perf_counter()
     pointwise = evaluate_pointwise(formula, ci)
     hull_inputs = _args(formula, ci, hull=True)
@@ -237,13 +259,15 @@ def residual_param_lipschitz(net: Any, data: Any, radius: float, *,
             if not witness:
                 low_enc = None
     t3 = time.perf_counter()
-    deriv = rec.network_first_order_derivation(kinds, bounded=ci.bounded, centre=ci.centre)
+    deriv = rec.network_first_order_derivation(kinds, bounded=ci.bounded, centre=ci.centre,
+                                               lognorm=ln)
     extra = {
         "radius": r,
         "upper_pointwise": pointwise.upper_max().upper_str(),
         "n_points": int(X.shape[0]),
         "centre_norms": ci.centre,
         "layer_kinds": list(kinds) + ["readout"],
+        "lognorm_layers": list(ln),
         "spectral_method": ci.spectral_method,
         "timings": {**ci.timings, "interval_eval": t2 - t1, "lower": t3 - t2},
     }
