@@ -473,8 +473,8 @@ def grad_quotient_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss: str
 
 
 def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, *,
-                   centre: bool | str = "auto", lower: bool = True, seed: int = 0
-                   ) -> BoundResult:
+                   centre: bool | str = "auto", lower: bool = True, seed: int = 0,
+                   jac: bool | str = "auto") -> BoundResult:
     r"""Certified Lipschitz constant of $\theta \mapsto \nabla_\theta L(\theta)$ on $B_r$.
 
     $L(\theta) = \frac1n \sum_i \lambda(f(x_i;\theta), y_i)$ (mean over the rows of
@@ -492,6 +492,9 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
             indices ``(n,)`` or one-hot rows.
         loss: ``"mse"`` ($\frac12\|f-y\|^2$) or ``"cross-entropy"`` (softmax).
         radius: $r \ge 0$.
+        jac: centre Jacobian options (tight for small $r$): ``"auto"`` (when the
+            Jacobians are small, see :data:`symlip.bounds.centre.JACOBIAN_ELEMENT_BUDGET`),
+            ``True``, ``False``.  Certificates re-derive with ``"auto"``.
 
     Raises:
         InputError: bad radius, data/targets shapes, NaN values, unknown loss.
@@ -503,7 +506,7 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     y = check_targets(net, X, targets, lname)
     _require_smooth(net)
     t0 = time.perf_counter()
-    ci = _loss_inputs(net, X, y, lname, r, centre)
+    ci = _loss_inputs(net, X, y, lname, r, centre, jac)
     formula = grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
     t1 = time.perf_counter()
     pointwise = formula.enclose_array(_args(formula, ci, hull=False))
@@ -533,7 +536,7 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
         "upper_pointwise_mean": mean.upper_str(),
         "upper_pointwise_max": pointwise.upper_max().upper_str(),
         "n_points": int(X.shape[0]), "centre_norms": ci.centre,
-        "spectral_method": ci.spectral_method,
+        "centre_jacobians": ci.jac, "spectral_method": ci.spectral_method,
         "timings": {**ci.timings, "interval_eval": t2 - t1, "lower": t3 - t2},
     }
     return BoundResult("grad_lipschitz", "l2", enclosure, formula, hull_inputs, deriv,
