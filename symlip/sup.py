@@ -1,8 +1,11 @@
 r"""Rigorous suprema of $|g(x)|$ over real intervals (no float optimiser involved).
 
 Guarantee: :func:`rigorous_sup_abs` returns an :class:`~symlip.intervals.Enclosure`
-``[lo, hi]`` of $\sup_{x \in D} |g(x)|$ for a SymPy expression $g$ that is $C^1$ on the
-domain $D$; ``hi`` is rounded up, ``lo`` down.  It combines
+``[lo, hi]`` of $\sup_{x \in D} |g(x)|$ for a SymPy expression $g$ on the domain $D$;
+``hi`` is rounded up, ``lo`` down.  (The mean-value form and the exact certificate below
+need $g \in C^1$ / $C^2$; they are switched off when $g$ holds ``Piecewise``, ``Abs``,
+``Max``, ``sign``, ``Heaviside``... — then only the natural interval extension bounds a
+box, which stays an enclosure even across jumps.)  It combines
 
 * **interval branch and bound** on the compact part $[\max(a,-M), \min(b, M)]$: each box
   $X$ with centre $c$ is bounded by the intersection of the natural interval extension
@@ -166,13 +169,30 @@ def exp_tail_enclosure(expr: sp.Expr, x: sp.Symbol, M: int | sp.Expr,
 # -------------------------------------------------------------------------------------
 
 
+#: functions that can make g non-differentiable or discontinuous: with any of them the
+#: mean-value form (it needs $g \in C^1$ on the box) and the exact certificate are off
+_NON_SMOOTH = (sp.Piecewise, sp.Heaviside, sp.sign, sp.floor, sp.ceiling, sp.frac, sp.Abs,
+               sp.Max, sp.Min, sp.Mod, sp.DiracDelta)
+
+
+def _is_smooth(g: sp.Expr) -> bool:
+    """False when ``g`` holds a function that may break $C^1$ (see ``_NON_SMOOTH``)."""
+    return not sp.sympify(g).has(*_NON_SMOOTH)
+
+
 class _Evaluator:
-    """Interval evaluations of g on boxes: natural extension meet mean-value form."""
+    """Interval evaluations of g on boxes: natural extension meet mean-value form.
+
+    The mean-value form $g(c) + g'(X)(X - c)$ is used only when $g$ is built from smooth
+    functions (:func:`_is_smooth`): across a jump of a ``Piecewise`` SymPy's derivative
+    misses the jump and the form would exclude values $g$ takes.
+    """
 
     def __init__(self, g: sp.Expr, x: sp.Symbol, prec: int) -> None:
         self.prec = prec
         self.g = interval_lambdify([x], g, prec=prec)
-        self.dg = interval_lambdify([x], sp.diff(g, x), prec=prec)
+        self.smooth = _is_smooth(g)
+        self.dg = interval_lambdify([x], sp.diff(g, x), prec=prec) if self.smooth else None
         self.count = 0
 
     def point(self, c: mpmath.mpf) -> tuple[mpmath.mpf, mpmath.mpf]:
@@ -192,6 +212,8 @@ class _Evaluator:
             except (ValueError, ZeroDivisionError):
                 nat_lo, nat_hi = -mpmath.inf, mpmath.inf
             try:
+                if self.dg is None:
+                    raise ValueError("no mean-value form for a non-smooth g")
                 mv = gc + self.dg(X) * (X - _iv_from(c, c))
                 mv_lo, mv_hi = _endpoints(mv)
             except (ValueError, ZeroDivisionError):
@@ -344,7 +366,10 @@ def rigorous_sup_abs(
     argmax = None
     if best_box is not None and best_lo >= tail_upper:
         argmax = Enclosure(best_box[0], best_box[1])
-    res = SupResult(enc, argmax, None, ev.count, d)
+    # by keyword: positionally ev.count and d landed in argmax_exact / evaluations and
+    # the derivation (the proof of the branch and bound) was dropped
+    res = SupResult(enc, argmax, exact=None, argmax_exact=None, evaluations=ev.count,
+                    derivation=d)
     # try to prove an exact maximiser
     tries = list(candidates)
     if argmax is not None:
@@ -421,6 +446,8 @@ def certify_exact_max(
         ``(value, derivation)`` with ``value`` $= |g(c)| = \sup_{(lo, hi)} |g|$, or
         ``None`` when any part of the certificate fails (then nothing is claimed).
     """
+    if not _is_smooth(g):  # the concavity argument needs g in C^2 near c
+        return None
     c = sp.nsimplify(c)
     lo, hi = sp.sympify(lo), sp.sympify(hi)
     if tails is None:  # prove the tails here (an infinite end needs its own bound)
