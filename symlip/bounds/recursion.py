@@ -501,6 +501,15 @@ def omega(k: int) -> sp.Symbol:
     return _nn(f"omega_{k}")
 
 
+def kappa(k: int) -> sp.Symbol:
+    r"""$\kappa_k \ge \sup_{B_r}\max_j \|W_{k,:j}\|_2$ (largest column norm, $+ r$)."""
+    return _nn(f"kappa_{k}")
+
+
+def wk(k: int) -> sp.Symbol:
+    return _nn(f"w_{k}")
+
+
 def jz(k: int) -> sp.Symbol:
     """$J^z_k \\ge \\|D_\\theta z_k(\\bar\\theta; x)\\|_2$ (centre Jacobian of the pre-activation)."""
     return _nn(f"Jz_{k}")
@@ -545,9 +554,14 @@ def second_order_program(depth: int, *, bounded: bool = True, centre: bool = Tru
         inputs += [K1, s0] + ([S0] if bounded else []) + [K2]
     prev_l: sp.Expr = sp.Integer(0)
     prev_h: sp.Expr = sp.Integer(0)
+    prev_g: sp.Expr = sp.Integer(0)
+    prev_m: sp.Expr = sp.Integer(0)
+    prev_mu: sp.Expr = sp.Integer(0)
     for k in range(1, n + 1):
         hidden = k < n
         inputs += [rho(k), beta(k)]
+        if k > 1:
+            inputs.append(kappa(k))
         if hidden:
             inputs.append(width(k))
             if k > 1:
@@ -561,9 +575,23 @@ def second_order_program(depth: int, *, bounded: bool = True, centre: bool = Tru
                     inputs.append(jr(k))
             if hidden:
                 inputs.append(ja(k))
-        g_expr = (rho(k) * prev_h + _sqrt(rho(k) ** 2 * prev_h ** 2 + 4 * prev_l ** 2)) / 2
+        if k > 1:
+            # ||W_k D^2 a_{k-1}[u, v]|| / (||u|| ||v||): the sigma'' part through the
+            # spectral norm (2-norm of s.p.q) or the largest column norm (1-norm of s.p.q)
+            w_expr = (K2 * prev_m * _min([rho(k) * prev_mu, kappa(k) * prev_m])
+                      + rho(k) * K1 * prev_g)
+            defs.append(Definition(wk(k), w_expr,
+                                   "$\\|W_k(\\sigma''\\odot p\\odot q)\\| \\le "
+                                   "\\min(\\rho_k\\|\\cdot\\|_2, \\kappa_k\\|\\cdot\\|_1)$, "
+                                   "$\\|p\\odot q\\|_1 \\le \\|p\\|_2\\|q\\|_2$; "
+                                   "$\\|W_k(\\sigma'\\odot D^2z_{k-1})\\| \\le \\rho_k K_1 "
+                                   "g_{k-1}$"))
+            w_k: sp.Expr = wk(k)
+        else:
+            w_k = sp.Integer(0)
+        g_expr = (w_k + _sqrt(w_k ** 2 + 4 * prev_l ** 2)) / 2
         defs.append(Definition(g(k), g_expr, "spectral norm of $[[0, l_{k-1}], "
-                               "[l_{k-1}, \\rho_k h_{k-1}]]$ (block Cauchy-Schwarz)"))
+                               "[l_{k-1}, w_k]]$ (block Cauchy-Schwarz)"))
         m_opts = [_sqrt(c(k - 1) ** 2 + 1 + rho(k) ** 2 * prev_l ** 2)]
         if jac and k > 1:
             m_opts.append(jz(k) + g(k) * R)
@@ -607,7 +635,8 @@ def second_order_program(depth: int, *, bounded: bool = True, centre: bool = Tru
                 if centre:
                     opts.append(cent(k) + l(k) * R)
                 defs.append(Definition(c(k), _min(opts), "norm of the output on the ball"))
-        prev_l, prev_h = l(k), h(k)
+        prev_l, prev_h, prev_g, prev_m = l(k), h(k), g(k), m(k)
+        prev_mu = mu_k if hidden else m(k)
     return defs, _dedup(inputs)
 
 
@@ -787,14 +816,21 @@ def second_order_derivation(depth: int | None = None, *, loss: str | None = None
     d.step(Tex(r"D^2 z_k[u,v]"), "=",
            Tex(r"U_k\, D a_{k-1}[v] + V_k\, D a_{k-1}[u] + W_k D^2 a_{k-1}[u,v]"),
            "product rule on $W_k a_{k-1} + b_k$ ($U_k, V_k$: the $W_k$-blocks of $u, v$)")
+    d.step(Tex(r"\|W_k D^2 a_{k-1}[u,v]\|"), "<=",
+           Tex(r"\big(K_2 m_{k-1}\min(\rho_k\mu_{k-1},\ \kappa_k m_{k-1}) + "
+               r"\rho_k K_1 g_{k-1}\big)\|u\|\|v\| =: w_k\|u\|\|v\|"),
+           "$D^2a_{k-1} = \\sigma''\\odot p\\odot q + \\sigma'\\odot D^2z_{k-1}$ (below), "
+           "$p, q = Dz_{k-1}[u], Dz_{k-1}[v]$; $\\|Wt\\|_2 \\le \\rho_k\\|t\\|_2$ and "
+           "$\\|Wt\\|_2 \\le \\sum_j|t_j|\\|W_{:j}\\| \\le \\kappa_k\\|t\\|_1$ "
+           "($\\kappa_k := \\max_j\\|\\bar W_{k,:j}\\| + r$), "
+           "$\\|p\\odot q\\|_1 \\le \\|p\\|_2\\|q\\|_2$; $w_k \\le \\rho_k h_{k-1}$, $w_1 = 0$")
     d.step(Tex(r"\|D^2 z_k[u,v]\|"), "<=",
            Tex(r"\begin{pmatrix}\|u_k\| & \|u_{<k}\|\end{pmatrix}"
-               r"\begin{pmatrix}0 & l_{k-1}\\ l_{k-1} & \rho_k h_{k-1}\end{pmatrix}"
+               r"\begin{pmatrix}0 & l_{k-1}\\ l_{k-1} & w_k\end{pmatrix}"
                r"\begin{pmatrix}\|v_k\|\\ \|v_{<k}\|\end{pmatrix}"),
-           "$\\|U_k\\|_2 \\le \\|u_k\\|$, $\\|Da_{k-1}[v]\\| \\le l_{k-1}\\|v_{<k}\\|$, "
-           "$\\|W_k\\|_2 \\le \\rho_k$")
-    d.then("<=", Tex(r"g_k \|u\|\|v\|,\quad g_k = \tfrac12\Big(\rho_k h_{k-1} + "
-                     r"\sqrt{\rho_k^2 h_{k-1}^2 + 4 l_{k-1}^2}\Big)"),
+           "$\\|U_k\\|_2 \\le \\|u_k\\|$, $\\|Da_{k-1}[v]\\| \\le l_{k-1}\\|v_{<k}\\|$")
+    d.then("<=", Tex(r"g_k \|u\|\|v\|,\quad g_k = \tfrac12\Big(w_k + "
+                     r"\sqrt{w_k^2 + 4 l_{k-1}^2}\Big)"),
            "Cauchy-Schwarz; $g_k$ is the spectral norm of the symmetric $2\\times2$ matrix")
     d.step(Tex(r"D^2 a_k[u,v]"), "=", Tex(r"\sigma''(z_k)\odot Dz_k[u]\odot Dz_k[v] + "
                                            r"\sigma'(z_k) \odot D^2 z_k[u,v]"),

@@ -274,10 +274,13 @@ def _loss_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
 
     ci = certified_param_inputs(net, X, r, centre=centre, smooth=True)
     t0 = time.perf_counter()
-    for k in range(2, net.depth):  # largest row norm of W_k, + r
-        rn = row_norms(net.layers[k - 1].weight)
-        ci.scalars[f"omega_{k}"] = Enclosure.from_interval(
-            iv.mpf([0.0, float(np.max(rn.hi))]) + iv.mpf(r))
+    for k in range(2, net.depth + 1):  # largest row / column norm of W_k, + r
+        w = net.layers[k - 1].weight
+        if k < net.depth:
+            ci.scalars[f"omega_{k}"] = Enclosure.from_interval(
+                iv.mpf([0.0, float(np.max(row_norms(w).hi))]) + iv.mpf(r))
+        ci.scalars[f"kappa_{k}"] = Enclosure.from_interval(
+            iv.mpf([0.0, float(np.max(row_norms(w.T).hi))]) + iv.mpf(r))
     if _use_jacobians(net, X, jac):
         try:
             ci.per_point.update(centre_jacobians(net, X))
