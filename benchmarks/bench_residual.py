@@ -49,10 +49,9 @@ def tightness() -> None:
 
 
 def untied_vs_tied() -> None:
+    from symlip.bounds.residual import residual_param_lipschitz
     from symlip.cde import ControlledODE, time_grid
     from symlip.cde import param_lipschitz as cde_param
-
-    from symlip.bounds.residual import residual_param_lipschitz
 
     print("\n| neural ODE n=4 tanh, steps N | untied (no lognorm) | tied Euler (no lognorm) "
           "| untied (lognorm) | tied Euler (lognorm) | untied lower |")

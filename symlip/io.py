@@ -3,8 +3,9 @@ r"""Model files: PyTorch ``nn.Sequential`` state dicts in ``.npz`` or ``.safeten
 A file holds, for each Linear module at index ``i`` of the Sequential, the tensors
 ``<i>.weight`` (shape out x in) and ``<i>.bias`` (shape out).  A third tensor
 ``<i>.residual`` holding ``[h]`` (shape ``(1,)``) makes module ``i`` a residual block
-$a \mapsto a + h\sigma(Wa + b)$ (square weight; :class:`~symlip.network.ResidualLayer`).  Layers are ordered by the
-integer ``i``; gaps are allowed (activation modules take indices but have no tensors).
+$a \mapsto a + h\sigma(Wa + b)$ (square weight; :class:`~symlip.network.ResidualLayer`).
+Layers are ordered by the integer ``i``; gaps are allowed (activation modules take
+indices but have no tensors).
 A common dotted prefix shared by every key (``net.0.weight``, ``net.2.weight``...) is
 stripped.  float16, float32 and float64 tensors are read and converted *exactly* to
 float64; every other dtype (bfloat16, integers, complex, bool) is refused.
@@ -525,8 +526,9 @@ def save(
 
     Keys are ``<i>.weight`` / ``<i>.bias`` with ``i`` the layer names when they are
     increasing integers, else ``0, 2, 4, ...`` (a Sequential of Linear and activation
-    modules), and ``<i>.residual`` = ``[h]`` for a residual block.  Tensors are float64.  The activation is recorded in the metadata (see
-    the module docstring) together with ``metadata``.  The file is written to a
+    modules), and ``<i>.residual`` = ``[h]`` for a residual block.  Tensors are float64.
+    The activation is recorded in the metadata (see the module docstring) together with
+    ``metadata``.  The file is written to a
     temporary name and renamed: never half-written.
 
     Raises:

@@ -148,9 +148,8 @@ def certified_residual_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool
     $\\nu(\\operatorname{sign}(h_k)\\bar W_k)$, :func:`symlip.cde.lognorm.nu_upper`) for the
     :func:`lognorm_layers` when ``lognorm``.
     """
-    from symlip.cde.lognorm import nu_upper
-
     from symlip.bounds.param import CertifiedInputs, _constant, _plus_r
+    from symlip.cde.lognorm import nu_upper
     from symlip.network import ResidualLayer
 
     t0 = time.perf_counter()
