@@ -8,7 +8,9 @@ y_i)$ and all $\theta, \theta' \in B_r(\bar\theta)$,
 $$ \|\nabla L(\theta) - \nabla L(\theta')\|_2 \le L_{grad}\|\theta - \theta'\|_2, \qquad
    L_{grad} = \max_i \big(H\, l_N(x_i)^2 + G(x_i)\, h_N(x_i)\big) $$
 
-(also with the mean over $i$ in place of the max).  MSE $\lambda = \frac12\|f - y\|^2$:
+(also with the mean over $i$ in place of the max).  A certified *lower* bound is the
+interval difference quotient of the exact gradient at two parameter vectors in the ball
+(:func:`certify_grad_lower`), re-checked from its witness by ``symlip verify``.  MSE $\lambda = \frac12\|f - y\|^2$:
 $H = 1$, $G = \min(c_N + \|y\|, \|f(\bar\theta) - y\| + l_N r)$; softmax cross-entropy:
 $H = \frac12$, $G = \sqrt2$.  For an activation with $K_2 = \infty$ (ReLU, splines) no
 such bound exists: :func:`grad_lipschitz` raises
@@ -125,6 +127,9 @@ def loss_value(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> float:
 
 def loss_gradient(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> np.ndarray:
     """$\\nabla_\\theta L$ by backpropagation, in :meth:`Network.params` order (float64)."""
+    from symlip.network import check_no_residual
+
+    check_no_residual(net, "loss_gradient (dense-chain backpropagation)")
     tr = net.forward_trace(X)
     f = tr.preactivations[-1]
     n = X.shape[0]
@@ -349,12 +354,17 @@ def _grad_search(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
                  ) -> tuple[float, np.ndarray, np.ndarray]:
     r"""Power iteration for $\|\nabla^2 L\|_2$ (Hessian-vector products by central
     differences of the closed-form gradient) at $\bar\theta$ and at $\bar\theta \pm r v$.
+    $\nabla^2 L$ is symmetric, so the iteration converges to $\max|\lambda| =
+    \|\nabla^2 L\|_2$; it stops when the estimate changes by less than ``tol``
+    (relative), after at most ``iters`` steps (20 for large problems).
 
     Returns ``(best value, offset of the best point from theta0, its top vector)``.
     Float64, not certified (the certified lower bound is :func:`certify_grad_lower`).
     """
     theta0 = net.params()
     rng = np.random.default_rng(seed)
+    if theta0.size * X.shape[0] > 10_000_000:  # each step costs two full gradients
+        iters = min(iters, 20)
 
     def hvp(th: np.ndarray, v: np.ndarray) -> np.ndarray:
         eps = 1e-5 * max(1.0, float(np.linalg.norm(th))) / max(1.0, math.sqrt(th.size))
