@@ -49,7 +49,8 @@ from symlip.intervals import (
 )
 from symlip.intervals import _endpoints as _iv_endpoints
 
-__all__ = ["DenseLayer", "ResidualLayer", "Network", "Trace", "check_chain", "check_real_array"]
+__all__ = ["DenseLayer", "ResidualLayer", "Network", "Trace", "check_chain", "check_real_array",
+           "check_no_residual"]
 
 _U = 2.0**-53  # unit roundoff of float64
 _ETA = 2.0**-1074  # smallest subnormal
@@ -263,6 +264,13 @@ class ResidualLayer(_AffineLayer):
 
 #: the layer types a :class:`Network` holds
 Layer = DenseLayer | ResidualLayer
+
+
+def check_no_residual(net: Any, what: str) -> None:
+    """Raise :class:`InputError` if ``net`` has residual layers: ``what`` (a dense-chain
+    computation) would otherwise return wrong numbers for them."""
+    if getattr(net, "has_residual", False):
+        raise InputError(f"{what} is not supported for networks with residual layers")
 
 
 def check_chain(layers: Sequence[DenseLayer], error: type[SymlipError] = InputError) -> None:

@@ -499,3 +499,20 @@ def test_lognorm_factor_is_sound_and_tighter(h, kind):
         a = theta0 + 0.05 * rng.uniform() * u / np.linalg.norm(u)
         b = theta0 + 0.05 * rng.uniform() * v / np.linalg.norm(v)
         assert_param_quotients_below(net, X[0], a, b, pres.enclosure)
+
+
+def test_dense_chain_helpers_refuse_residual_layers():
+    """Public helpers that walk the dense chain raise instead of returning wrong numbers."""
+    from symlip.bounds.centre import centre_jacobians, centre_norms, interval_trace
+    from symlip.bounds.smooth import interval_loss_gradient, loss_enclosure, loss_gradient
+
+    rng = np.random.default_rng(3)
+    net = random_resnet(rng, 2, 3, "tanh")
+    X = rng.standard_normal((2, net.widths[0]))
+    y = rng.standard_normal((2, net.widths[-1]))
+    for call in (lambda: centre_norms(net, X), lambda: interval_trace(net, X),
+                 lambda: centre_jacobians(net, X), lambda: loss_gradient(net, X, y, "mse"),
+                 lambda: loss_enclosure(net, X, y, "mse"),
+                 lambda: interval_loss_gradient(net, X, y, "mse")):
+        with pytest.raises(InputError, match="not supported for networks with residual layers"):
+            call()

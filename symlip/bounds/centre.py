@@ -280,6 +280,9 @@ def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None
         and the arrays exceed :data:`GENERIC_ELEMENT_LIMIT` (the caller then drops the
         centre option; still rigorous).
     """
+    from symlip.network import check_no_residual
+
+    check_no_residual(net, "centre_norms (the dense-chain centre forward pass)")
     layers = net.layers
     n_layers = len(layers)
     acts = list(net.activations)
@@ -415,6 +418,9 @@ class IntervalTrace:
 def interval_trace(net: Any, X: np.ndarray) -> IntervalTrace:
     """Rigorous enclosures of the activations, the derivatives $\\sigma'(z_k)$ and the
     outputs of ``net`` at the rows of ``X`` (exact real values for the float weights)."""
+    from symlip.network import check_no_residual
+
+    check_no_residual(net, "interval_trace (the dense-chain interval forward pass)")
     a = IntervalArray(np.asarray(X, dtype=np.float64))
     am, ar = a.lo, None
     ins, ds = [a], []
@@ -501,6 +507,9 @@ def centre_jacobians(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
     Frobenius norm.  One spectral norm per point and layer: meant for small problems
     (see :data:`JACOBIAN_ELEMENT_BUDGET`).
     """
+    from symlip.network import check_no_residual
+
+    check_no_residual(net, "centre_jacobians (dense-chain Jacobians)")
     tr = interval_trace(net, X)
     N = net.depth
     out: dict[str, list[float]] = {}
