@@ -38,7 +38,11 @@ __all__ = ["layer_kinds", "lognorm_layers", "residual_param_program",
 
 
 def _is_identity(act: Any) -> bool:
-    return getattr(act, "name", None) == "identity"
+    """The registry identity (name *and* expression: a custom activation reusing the name
+    is not treated as linear)."""
+    from symlip.activations import X, Activation
+
+    return isinstance(act, Activation) and act.name == "identity" and act.expr == X
 
 
 def layer_kinds(net: Any) -> tuple[str, ...]:
