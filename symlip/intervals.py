@@ -572,7 +572,7 @@ def _erf_point(x: iv.mpf) -> iv.mpf:
             if n > float(lo) ** 2 + 1 and _endpoints(nxt)[1] < _endpoints(eps)[0]:
                 break
         bound = _mk(nxt._mpi_[1])
-        total = total + iv.mpf((-bound, bound))
+        total = total + iv.mpf((mpmath.fneg(bound, exact=True), bound))
         res = total * 2 / iv.sqrt(_widen(iv.mpf(iv.pi)))
     lo_r, hi_r = _endpoints(res)
     return _iv_from(max(lo_r, mpmath.mpf(0)), min(hi_r, mpmath.mpf(1)))
@@ -830,7 +830,8 @@ def _iv_abs(x: iv.mpf) -> iv.mpf:
         return x
     if hi <= 0:
         return -x
-    return iv.mpf((mpmath.mpf(0), max(-lo, hi)))
+    # fneg(exact=True): unary minus on an mpf rounds to mp.prec (53 bits, to nearest)
+    return iv.mpf((mpmath.mpf(0), max(mpmath.fneg(lo, exact=True), hi)))
 
 
 def _iv_max(*xs: iv.mpf) -> iv.mpf:

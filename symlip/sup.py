@@ -225,15 +225,20 @@ class _Evaluator:
         return lo, hi, c_lo, c_hi
 
 
+def _neg(v: mpmath.mpf) -> mpmath.mpf:
+    """-v exactly (``-v`` on an mpf rounds to the global ``mp.prec``, to nearest)."""
+    return mpmath.fneg(v, exact=True)
+
+
 def _abs_upper(lo: mpmath.mpf, hi: mpmath.mpf) -> mpmath.mpf:
-    return max(-lo, hi)
+    return max(_neg(lo), hi)
 
 
 def _abs_lower(lo: mpmath.mpf, hi: mpmath.mpf) -> mpmath.mpf:
     if lo >= 0:
         return lo
     if hi <= 0:
-        return -hi
+        return _neg(hi)
     return mpmath.mpf(0)
 
 
@@ -261,13 +266,13 @@ def _branch_and_bound(
         if lower > best_lo:
             best_lo, best_box = lower, (a, b)
         n += 1
-        heapq.heappush(heap, (-_abs_upper(lo, hi), n, a, b))
+        heapq.heappush(heap, (_neg(_abs_upper(lo, hi)), n, a, b))
 
     for a, b in boxes:
         push(a, b)
     while heap:
         neg_u, _, a, b = heap[0]
-        U = -neg_u
+        U = _neg(neg_u)
         if below is not None:
             if U < below:
                 return best_lo, U, best_box
@@ -279,7 +284,7 @@ def _branch_and_bound(
         mid = mpmath.ldexp(mpmath.fadd(a, b, exact=True), -1)
         if not (a < mid < b) or ev.count > max_evals:
             # cannot split further: report what is proved
-            rest = max([U] + [-h[0] for h in heap])
+            rest = max([U] + [_neg(h[0]) for h in heap])
             return best_lo, rest, best_box
         push(a, mid)
         push(mid, b)
@@ -488,7 +493,7 @@ def certify_exact_max(
                 glo = _endpoints(s * ev.g(X))[0]
             except (ValueError, ZeroDivisionError):
                 d2hi, glo = mpmath.inf, -mpmath.inf
-        if d2hi < 0 and glo > -venc.lower:
+        if d2hi < 0 and glo > _neg(venc.lower):
             ok = True
             break
         delta /= 2

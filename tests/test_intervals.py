@@ -168,3 +168,17 @@ def test_numpy_outward_rounding_is_strict():
     s = a + a + a
     assert s.lo[0] < 0.30000000000000004 or s.lo[0] <= 0.3
     assert Enclosure.from_floats(s.lo[0], s.hi[0]).contains(Fraction(3) * Fraction(0.1))
+
+
+def test_abs_of_a_straddling_interval_keeps_its_high_precision_end():
+    """``-lo`` on an mpf rounds to 53 bits: |[-(1 + 2^-70), 1/2]| must reach 1 + 2^-70."""
+    import mpmath
+    import sympy as sp
+
+    from symlip.intervals import Enclosure, interval_lambdify
+
+    x = sp.Symbol("x", real=True)
+    lo = mpmath.fadd(1, mpmath.ldexp(1, -70), exact=True)
+    r = Enclosure.from_interval(interval_lambdify([x], sp.Abs(x), prec=113)(
+        Enclosure(mpmath.fneg(lo, exact=True), mpmath.mpf(0.5))))
+    assert r.lower == 0 and r.upper >= lo

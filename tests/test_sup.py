@@ -44,3 +44,12 @@ def test_result_carries_its_derivation_and_no_fake_argmax():
     assert len(r.derivation.steps) >= 2  # branch and bound + the comparison
     assert r.evaluations > 0
     assert r.argmax_exact is None or r.exact is not None
+
+
+def test_negative_side_maximum_is_not_rounded_down():
+    # sup |x - 2^-60| on [-1, 0] is 1 + 2^-60, attained where g < 0: the upper end used
+    # to be max(-lo, hi) with -lo rounded to 53 bits (to nearest): 1, below the sup
+    g = x - R(1, 2**60)
+    r = rigorous_sup_abs(g, x, -1, 0)
+    true = mpmath.fadd(1, mpmath.ldexp(1, -60), exact=True)
+    assert r.enclosure.lower <= true <= r.enclosure.upper, r.enclosure
