@@ -285,3 +285,53 @@ def test_cli_certify_gradient_lower_and_verify(tmp_path):
     r = run("verify", cert, "--model", tmp_path / "m.safetensors", "--data",
             tmp_path / "X.npy", "--targets", tmp_path / "Y.npy")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ------------------------------------------------------------------------------------
+# the tighter second-order recursion: centre Jacobians, row/column norms
+# ------------------------------------------------------------------------------------
+
+
+def test_centre_jacobians_bound_the_float_jacobians():
+    from symlip.bounds.centre import centre_jacobians
+
+    rng = np.random.default_rng(8)
+    for act in ACTS:
+        widths = [3, 7, 6, 5, 2]
+        net = random_net(rng, widths, act)
+        X = rng.standard_normal((3, 3))
+        J = centre_jacobians(net, X)
+        ws, bs = net.weights, net.biases
+        for k in range(1, len(widths)):
+            sub = Network.from_arrays(ws[:k], bs[:k], act if k > 1 else None)
+            for i in range(3):
+                Jz = sub.param_jacobian(X[i])
+                z = sub.forward(X[i])
+                Ja = np.asarray(net.activations[0].dsigma(z))[:, None] * Jz
+                if k >= 2:
+                    assert np.linalg.norm(Jz, 2) <= J[f"Jz_{k}"].hi[i]
+                    # tight: the enclosure is a certified bound, not a crude one
+                    assert J[f"Jz_{k}"].hi[i] <= np.linalg.norm(Jz, 2) * (1 + 1e-8)
+                if k < len(widths) - 1:
+                    assert np.linalg.norm(Ja, 2) <= J[f"Ja_{k}"].hi[i] <= \
+                        np.linalg.norm(Ja, 2) * (1 + 1e-8)
+                    if k >= 2:
+                        rows = np.linalg.norm(Jz, axis=1).max()
+                        assert rows <= J[f"Jr_{k}"].hi[i] <= rows * (1 + 1e-8)
+
+
+def test_centre_jacobian_options_only_tighten():
+    rng = np.random.default_rng(9)
+    for loss in ("mse", "cross-entropy"):
+        net = random_net(rng, [3, 8, 8, 3], "tanh")
+        X = rng.standard_normal((2, 3))
+        y = targets_for(rng, loss, 2, 3)
+        for r in (1e-3, 1e-1):
+            a = grad_lipschitz(net, X, y, loss, r, lower=False, jac=True)
+            b = grad_lipschitz(net, X, y, loss, r, lower=False, jac=False)
+            assert a.extra["centre_jacobians"] and not b.extra["centre_jacobians"]
+            assert a.upper <= b.upper
+            assert {"Jz_2", "Ja_1", "kappa_3", "omega_2"} <= set(a.inputs)
+    text = a.derivation.to_markdown() if hasattr(a.derivation, "to_markdown") else str(
+        a.derivation)
+    assert "kappa" in text and "J^a_k + h_k r" in text
