@@ -164,8 +164,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"{_latex_name(result.formula.name)} &= {result.formula.latex()} \\\\")
         import sympy as sp
 
-        print(f"&\\le {sp.latex(result.formula.expr.subs(subs))} \\\\")
-        print(f"&\\le {result.enclosure.upper_str(12)} && \\text{{(certified, rounded up)}}")
+        print(f"&\\le {result.enclosure.upper_str(12)} && \\text{{(certified, rounded up)}} "
+              "\\\\")
+        # the inputs' upper ends at 8 digits evaluated in SymPy floats: an illustration,
+        # not a bound (it can exceed the certified value), so its own row, not a \le link
+        print(f"{_latex_name(result.formula.name)}\\big|_{{\\text{{upper ends}}}} &\\approx "
+              f"{sp.latex(result.formula.expr.subs(subs))} && "
+              "\\text{(8-digit inputs, not certified)}")
         print("\\end{align*}")
     else:
         print(_summary(result))
