@@ -122,6 +122,13 @@ def _frac_to_float(q: Fraction, up: bool) -> float:
     return f
 
 
+def _g6(q: Fraction) -> str:
+    """``q`` with 6 significant digits for messages (no OverflowError past 1e308)."""
+    from decimal import Decimal
+
+    return format(Decimal(q.numerator) / Decimal(q.denominator), ".6g")
+
+
 def parse_grid(grid: Any) -> tuple[float, float]:
     """The grid range ``(a, b)`` from ``R``, ``[R]`` or ``[a, b]`` (usually ``[-R, R]``).
 
@@ -506,8 +513,8 @@ class LinearSpline(AbstractActivation):
             s = self.slopes_exact(n2 if not self.shared else None)
             i2 = next(i for i in range(len(s) - 1) if s[i] != s[i + 1])
             knot = _fr(self.lo) + (i2 + 1) * T
-            reason = (f"the derivative of neuron {n2} jumps from {float(s[i2]):.6g} to "
-                      f"{float(s[i2 + 1]):.6g} at the knot {float(knot):.6g}: a linear "
+            reason = (f"the derivative of neuron {n2} jumps from {_g6(s[i2])} to "
+                      f"{_g6(s[i2 + 1])} at the knot {_g6(knot)}: a linear "
                       "spline is not C^1, so sigma' has no Lipschitz constant")
             dk2.step(Tex(r"\sigma'(t^-) - \sigma'(t^+)"), "=", _sym(s[i2] - s[i2 + 1]),
                      f"neuron {n2}, knot {i2 + 1}")

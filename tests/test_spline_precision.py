@@ -43,3 +43,10 @@ def test_spline_inputs_are_tight_enclosures():
     assert _rel_width(q) < REL
     s0 = ci.scalars["s0_1"]
     assert s0.upper == 0 or _rel_width(s0) < REL
+
+
+def test_k2_message_of_a_tiny_grid_does_not_overflow():
+    """Slopes beyond the double range (R = 1e-320) are printed, not float()-ed."""
+    s = LinearSpline(np.array([0.0, 0.5, 1.0, 0.5, 0.0]), 1e-320)
+    reason = s.constants.K2.reason
+    assert "jumps from" in reason and "e+320" in reason
