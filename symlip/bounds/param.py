@@ -205,11 +205,12 @@ def param_jacobian_norms(net: Any, X: np.ndarray, chunk: int = 256) -> np.ndarra
 
     Closed form: $J J^T = \sum_k (\|a_{k-1}\|^2 + 1)\, \delta_k \delta_k^T$ with
     $\delta_k = \partial f / \partial z_k$ ($n_N \times n_k$) from backpropagation.
-    Networks with residual blocks: the norm of :meth:`Network.param_jacobian`.
+    Networks with residual blocks: :func:`symlip.bounds.residual.param_jacobian_norms`.
     """
     if getattr(net, "has_residual", False):
-        return np.concatenate([np.linalg.norm(net.param_jacobian(X[s:s + chunk]), 2,
-                                              axis=(1, 2)) for s in range(0, X.shape[0], chunk)])
+        from symlip.bounds.residual import param_jacobian_norms as residual_norms
+
+        return residual_norms(net, X, chunk)
     out = []
     for s in range(0, X.shape[0], chunk):
         xb = X[s:s + chunk]

@@ -33,7 +33,8 @@ from symlip.errors import InputError
 from symlip.intervals import Enclosure, IntervalArray
 from symlip.result import BoundResult
 
-__all__ = ["layer_kinds", "lognorm_layers", "residual_param_program",
+__all__ = ["layer_kinds", "lognorm_layers", "residual_param_program", "affine_box",
+           "param_jacobian_norms",
            "certified_residual_inputs", "residual_param_lipschitz", "interval_states"]
 
 
@@ -103,23 +104,65 @@ def _sigma_array(net: Any, k: int, z: IntervalArray) -> IntervalArray:
     return IntervalArray(lo, hi)
 
 
+_U = 2.0**-53
+_ETA = 2.0**-1074
+
+
+def _up(x: Any) -> Any:
+    return np.nextafter(x, np.inf)
+
+
+def affine_box(W: np.ndarray, b: np.ndarray, a: IntervalArray) -> IntervalArray:
+    r"""Enclosure of $\{Wv + b : v \in [lo, hi]\}$ row by row (midpoint-radius, BLAS).
+
+    With $m = \mathrm{fl}((lo + hi)/2)$ and $\varrho \ge \max(hi - m, m - lo)$ (rounded
+    up), $Wv + b \in Wm + b \pm |W|\varrho$.  $\hat z = \mathrm{fl}(Wm + b)$, a dot
+    product of $k = n + 1$ terms in any order, errs by at most $\gamma_k(|W||m| + |b|)
+    + k\eta$ (Higham (3.5)); a float product $s = \mathrm{fl}(|A||v|)$ of nonnegative
+    terms has $|A||v| \le s/(1 - \gamma_k) + k\eta$, and $\gamma_k/(1-\gamma_k) \le 2ku$
+    for $ku \le 1/4$.  So the radius $R = (1 + 2ku)\,\mathrm{fl}(|W|\varrho) + 2ku\,
+    \mathrm{fl}(|W||m| + |b|) + 3k\eta$ bounds the exact deviation.  It is evaluated with
+    four roundings of nonnegative terms (each result $\ge (1 - u)$ times its exact value,
+    or off by at most $\eta/2$ when subnormal): $8k\eta$ in place of $3k\eta$ and a final
+    factor $1 + 8u$ ($(1 - u)^5(1 + 8u) > 1$), then ``nextafter`` up, keep it an upper
+    bound; the ends $\hat z \mp R$ are moved one ulp outward.
+    """
+    lo, hi = a.lo, a.hi
+    with np.errstate(over="ignore", invalid="ignore"):
+        m = 0.5 * lo + 0.5 * hi
+        rho = _up(np.maximum(hi - m, m - lo))
+        rho = np.maximum(_up(rho), 0.0)  # (hi - m) is rounded: one more ulp
+        k = W.shape[1] + 1
+        if k * _U > 0.25:  # pragma: no cover - needs ~10^15 inputs
+            raise InputError("layer too wide for the float64 error bound")
+        aw = np.abs(W)
+        zc = m @ W.T + b
+        s_rad = rho @ aw.T
+        s_mid = np.abs(m) @ aw.T + np.abs(b)
+        R = ((1 + 2 * k * _U) * s_rad + (2 * k * _U) * s_mid + 8 * k * _ETA) * (1 + 8 * _U)
+        R = _up(R)
+        out_lo = np.nextafter(zc - R, -np.inf)
+        out_hi = np.nextafter(zc + R, np.inf)
+    if not (np.all(np.isfinite(out_lo)) and np.all(np.isfinite(out_hi))):
+        raise InputError("interval forward pass overflowed float64")
+    return IntervalArray(out_lo, out_hi)
+
+
 def interval_states(net: Any, X: np.ndarray) -> list[IntervalArray]:
     r"""Enclosures of the layer outputs $a_1, \dots, a_{N-1}$ and $f$ at the centre,
     for every row of ``X`` (outward-rounded float intervals, shape ``(points, n_k)``).
 
-    Affine maps, activations and residual sums are each enclosed by
-    :class:`~symlip.intervals.IntervalArray` arithmetic (every endpoint one ulp
-    outward), so every exact real state lies in its box.
+    Affine maps by :func:`affine_box` (midpoint-radius with BLAS error bounds);
+    activations and residual sums in :class:`~symlip.intervals.IntervalArray`
+    arithmetic (every endpoint one ulp outward), so every exact real state lies in
+    its box.
     """
     from symlip.network import ResidualLayer
 
     a = IntervalArray(np.asarray(X, dtype=np.float64))
     out = []
     for k, layer in enumerate(net.layers):
-        W = layer.weight
-        z = IntervalArray(np.broadcast_to(layer.bias, (a.lo.shape[0], W.shape[0])))
-        for j in range(W.shape[1]):
-            z = z + a[:, j:j + 1] * IntervalArray(W[:, j])
+        z = affine_box(layer.weight, layer.bias, a)
         if k == net.depth - 1:
             out.append(z)
             break
@@ -129,6 +172,43 @@ def interval_states(net: Any, X: np.ndarray) -> list[IntervalArray]:
             raise InputError(f"interval forward pass overflowed in layer {layer.name!r}")
         out.append(a)
     return out
+
+
+def param_jacobian_norms(net: Any, X: np.ndarray, chunk: int = 256) -> np.ndarray:
+    r"""$\|J_\theta f(x;\theta)\|_2$ per data point (float64, not certified), for
+    networks with residual blocks, without forming $J$.
+
+    $\partial f/\partial W_k = \delta_k \otimes a_{k-1}$, $\partial f/\partial b_k =
+    \delta_k$ with $\delta_k = \partial f/\partial z_k$ (for a block, $\delta_k =
+    h_k\,(\partial f/\partial a_k) D_k$), so $JJ^\top = \sum_k (\|a_{k-1}\|^2 + 1)
+    \delta_k\delta_k^\top$ ($n_N \times n_N$).
+    """
+    from symlip.network import ResidualLayer
+
+    out = []
+    nN = net.widths[-1]
+    for s in range(0, X.shape[0], chunk):
+        xb = X[s:s + chunk]
+        tr = net.forward_trace(xb)
+        g = np.broadcast_to(np.eye(nN), (xb.shape[0], nN, nN))
+        gram = np.zeros((xb.shape[0], nN, nN))
+        for k in range(net.depth - 1, -1, -1):
+            layer = net.layers[k]
+            if k == net.depth - 1:
+                delta = g
+            else:
+                d = np.asarray(net.activations[k].dsigma(tr.preactivations[k]))
+                delta = g * d[:, None, :]
+                if isinstance(layer, ResidualLayer):
+                    delta = layer.step * delta
+            a = tr.layer_inputs[k]
+            w = np.einsum("bi,bi->b", a, a) + 1.0
+            gram += w[:, None, None] * np.einsum("boi,bpi->bop", delta, delta)
+            back = delta @ layer.weight
+            g = g + back if isinstance(layer, ResidualLayer) else back
+        ev = np.linalg.eigvalsh(gram)[:, -1]
+        out.append(np.sqrt(np.maximum(ev, 0.0)))
+    return np.concatenate(out)
 
 
 def _norms(a: IntervalArray) -> IntervalArray:
