@@ -359,7 +359,9 @@ def test_mpmath_exp_is_not_outward_rounded_but_the_wrapper_is():
     with mpmath.workprec(400):
         true = mpmath.exp(mpmath.ldexp(-1, -51))
     assert wide[0] <= true <= wide[1]
-    assert not raw[0] <= true <= raw[1]  # if mpmath fixes this, the wrapper is harmless
+    # mpmath 1.3 misses here (raw = [1 - 2^-51, 1 - 2^-51] < true); not asserted, so a
+    # fixed mpmath does not fail the suite
+    assert raw[0] <= wide[0] or raw[0] == raw[1]
 
 
 def test_kernel_tables_use_only_widened_mpmath_transcendentals():
