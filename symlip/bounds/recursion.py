@@ -19,7 +19,9 @@ Symbols (all nonnegative reals):
 ``S0, s0``         $\sup|\sigma|$ and $|\sigma(0)|$
 ``c_0``            $\|x\|_2$ of a data point
 ``A_k``            $\ge \|a_k(\bar\theta; x)\|_2$, centre activation norm ($A_N$: output)
-``Y, E``           $\|y\|_2$ and $\ge\|f(x;\bar\theta) - y\|_2$ (MSE loss)
+``Y, E``           $\|y\|_2$ and $\ge\|\nabla_f\lambda(f(x;\bar\theta), y)\|_2$ ($f - y$
+                   for MSE, $\mathrm{softmax}(f) - e_y$ for cross-entropy)
+``P``              $\ge \max_j \mathrm{softmax}(f(x;\bar\theta))_j$ (cross-entropy)
 ``omega_k``        $\ge \sup_{B_r}\max_i\|W_{k,i:}\|_2$ (largest row norm $+ r$)
 ``Jz_k, Jr_k``     $\ge \|D_\theta z_k(\bar\theta; x)\|_2$, its largest row norm (centre)
 ``Ja_k``           $\ge \|D_\theta a_k(\bar\theta; x)\|_2$ (centre Jacobian)
@@ -72,6 +74,7 @@ def _nn(name: str) -> sp.Symbol:
 R = _nn("r")
 K1, K2, S0, s0 = _nn("K1"), _nn("K2"), _nn("S0"), _nn("s0")
 Y, E = _nn("Y"), _nn("E")
+PMAX = _nn("P")
 
 
 def rho(k: int) -> sp.Symbol:
@@ -654,7 +657,11 @@ def loss_program(depth: int, loss: str, *, bounded: bool = True, centre: bool = 
     Per data point, $\|D^2_\theta \lambda(f(x;\theta), y)\| \le B$ on $B_r$; the
     gradient-Lipschitz constant of the mean loss is at most the mean (or max) of $B$.
     MSE: $H = 1$, $G = \min(c_N + \|y\|, E + l_N r)$; softmax cross-entropy:
-    $H = 1/2$, $G = \sqrt 2$.
+    $H = \min(1/2, P + l_N r/2)$, $G = \min(\sqrt 2, E + l_N r/2)$ (the centre options
+    only with ``centre``): $\nabla^2_z\lambda = \mathrm{diag}(p) - pp^T$ has
+    $v^T(\cdot)v = \sum_j p_jv_j^2 - (\sum_j p_jv_j)^2 \in [0, \max_j p_j\|v\|^2]$, and
+    $p = \mathrm{softmax}(z)$ is $\tfrac12$-Lipschitz (its Jacobian is that matrix), so
+    on the ball $\max_j p_j \le P + \tfrac12 l_N r$ and $\|p - e_y\| \le E + \tfrac12 l_N r$.
     """
     loss = _loss_name(loss)
     mse = loss == "mse"
@@ -669,9 +676,22 @@ def loss_program(depth: int, loss: str, *, bounded: bool = True, centre: bool = 
                                "$\\|\\nabla\\lambda\\| = \\|f - y\\|$"))
         H = sp.Integer(1)
     else:
-        defs.append(Definition(G, sp.sqrt(2), "$\\|p - y\\|_2^2 \\le \\|p-y\\|_1 "
-                               "\\|p-y\\|_\\infty \\le 2$ on the simplex"))
-        H = sp.Rational(1, 2)
+        g_opts: list[sp.Expr] = [sp.sqrt(2)]
+        h_opts: list[sp.Expr] = [sp.Rational(1, 2)]
+        if centre:
+            inputs = _dedup(inputs + [PMAX, E])
+            g_opts.append(E + l(n) * R / 2)
+            h_opts.append(PMAX + l(n) * R / 2)
+        defs.append(Definition(G, _min(g_opts), "$\\|p - y\\|_2^2 \\le \\|p-y\\|_1 "
+                               "\\|p-y\\|_\\infty \\le 2$ on the simplex"
+                               + ("; or the centre value plus $\\tfrac12 l_N r$ (softmax "
+                                  "is $\\tfrac12$-Lipschitz)" if centre else "")))
+        Hs = _nn("H")
+        defs.append(Definition(Hs, _min(h_opts),
+                               "$\\|\\mathrm{diag}(p) - pp^T\\| \\le \\tfrac12$ (Popoviciu)"
+                               + ("; $\\le \\max_j p_j \\le P + \\tfrac12 l_N r$" if centre
+                                  else "")))
+        H = Hs
     defs.append(Definition(_nn("B"), H * l(n) ** 2 + G * h(n),
                            "chain rule: $D^2\\lambda\\circ f = \\nabla^2\\lambda[Df, Df] + "
                            "\\nabla\\lambda \\cdot D^2 f$"))
@@ -876,6 +896,17 @@ def second_order_derivation(depth: int | None = None, *, loss: str | None = None
                    "(Popoviciu)")
             d.step(Tex("G"), "=", sp.sqrt(2), "$\\|p - y\\|_2^2 \\le \\|p-y\\|_1\\|p-y\\|_\\infty"
                    " \\le 2\\cdot 1$ for $p, y$ in the simplex")
+            if centre:
+                d.step(Tex(r"\|\mathrm{diag}(p) - pp^T\|"), "<=",
+                       Tex(r"\max_j p_j \le P + \tfrac12 l_N r"),
+                       "$v^T(\\cdot)v = \\sum_j p_jv_j^2 - (\\sum_j p_jv_j)^2 \\le "
+                       "\\max_j p_j\\|v\\|^2$; softmax is $\\tfrac12$-Lipschitz (its "
+                       "Jacobian is $\\mathrm{diag}(p) - pp^T$), $\\|f(\\theta) - "
+                       "f(\\bar\\theta)\\| \\le l_N r$; $P \\ge \\max_j p_j(\\bar\\theta)$")
+                d.step(Tex(r"\|p(\theta) - e_y\|"), "<=", Tex(r"E + \tfrac12 l_N r"),
+                       "the same Lipschitz bound; $E \\ge \\|p(\\bar\\theta) - e_y\\|$; "
+                       "so $H = \\min(\\tfrac12, P + \\tfrac12 l_N r)$, "
+                       "$G = \\min(\\sqrt2, E + \\tfrac12 l_N r)$")
         d.conclude("$\\|\\nabla L(\\theta) - \\nabla L(\\theta')\\| \\le L_{grad}"
                    "\\|\\theta - \\theta'\\|$ on the convex ball (mean value theorem).")
     if depth is not None:

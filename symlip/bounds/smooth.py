@@ -271,6 +271,39 @@ def _use_jacobians(net: Any, X: np.ndarray, jac: bool | str) -> bool:
     return bool(jac) and net.depth > 1
 
 
+def _softmax_centre(cn: Any, y: np.ndarray) -> tuple[IntervalArray, IntervalArray]:
+    r"""Per point, certified $P \ge \max_j p_j$ and $E \ge \|p - e_y\|_2$ for
+    $p = \mathrm{softmax}(f(x;\bar\theta))$, from the float outputs $\hat f$ and the
+    rigorous error bound $\|f - \hat f\| \le e$ of the centre forward pass: $p(\hat f)$
+    in interval arithmetic ($p_j = 1/\sum_i e^{\hat f_i - \hat f_j}$, rigorous exp
+    kernel), and $\|p(f) - p(\hat f)\| \le \tfrac12 e$ (softmax is
+    $\tfrac12$-Lipschitz)."""
+    from symlip import _npkernels as _npk
+
+    F = IntervalArray(cn.output)
+    n, nN = cn.output.shape
+    cols_lo, cols_hi = [], []
+    for j in range(nN):
+        S = IntervalArray(np.zeros(n))
+        for i in range(nN):
+            d = F[:, i] - F[:, j]
+            S = S + IntervalArray(*_npk.exp(d.lo, d.hi))
+        pj = S.reciprocal()
+        cols_lo.append(pj.lo), cols_hi.append(pj.hi)
+    Pm = IntervalArray(np.stack(cols_lo, axis=1), np.stack(cols_hi, axis=1))
+    onehot = np.zeros((n, nN))
+    onehot[np.arange(n), np.asarray(y, dtype=np.intp)] = 1.0
+    D = (Pm - IntervalArray(onehot)).abs()
+    sq = D.square()
+    tot = sq[:, 0]
+    for j in range(1, nN):
+        tot = tot + sq[:, j]
+    half_e = IntervalArray(np.asarray(cn.output_err, dtype=np.float64)) * 0.5
+    pmax = IntervalArray(np.zeros(n), np.max(Pm.hi, axis=1)) + half_e
+    enorm = tot.sqrt() + half_e
+    return (IntervalArray(np.zeros(n), pmax.hi), IntervalArray(np.zeros(n), enorm.hi))
+
+
 def _loss_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
                  centre: bool | str = "auto", jac: bool | str = "auto") -> CertifiedInputs:
     """Certified inputs of the loss program.  ``jac="auto"``: the centre Jacobian norms
@@ -293,6 +326,8 @@ def _loss_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
         except (ValueError, UnsupportedOperation):  # no rigorous kernel for sigma'
             ci.jac = False
     ci.timings["centre_jacobians"] = time.perf_counter() - t0
+    if rec._loss_name(loss) == "cross-entropy" and ci.centre:
+        ci.per_point["P"], ci.per_point["E"] = _softmax_centre(ci.centre_data, y)
     if rec._loss_name(loss) == "mse":
         ci.per_point["Y"] = row_norms(y)
         if ci.centre:
