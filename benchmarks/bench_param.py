@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import subprocess
 import sys
 import time
@@ -49,7 +50,10 @@ def bench_large(n_points: int, radius: float) -> None:
     t = time.perf_counter()
     net.forward(X)
     t_float = time.perf_counter() - t
-    print(f"[large] reference: one float64 forward pass (not certified) {t_float:.3f} s")
+    print(f"[large] reference: one float64 forward pass (not certified) {t_float:.3f} s; "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (shared machines: "
+          "OpenBLAS threads oversubscribed by other processes slow LAPACK calls down "
+          "10-100x; OPENBLAS_NUM_THREADS=1 is steadier)")
     for loss in ("cross-entropy", "mse"):
         yy = y if loss == "cross-entropy" else np.eye(10)[y]
         t = time.perf_counter()
