@@ -414,7 +414,7 @@ def _write(tmp_path, t):
 # ------------------------------------------------------------------------------------
 
 
-def test_gradient_and_local_bounds_refuse_residual_layers():
+def test_gradient_bound_refuses_residual_layers():
     from symlip.bounds.smooth import grad_lipschitz
 
     rng = np.random.default_rng(0)
@@ -423,8 +423,30 @@ def test_gradient_and_local_bounds_refuse_residual_layers():
     y = rng.standard_normal((3, net.widths[-1]))
     with pytest.raises(InputError, match="not supported for networks with residual layers"):
         grad_lipschitz(net, X, y, "mse", 0.1)
-    with pytest.raises(InputError, match="local input bound.*residual"):
-        input_lipschitz(net, X, input_radius=0.1)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n_hidden=st.integers(1, 4), width=st.integers(1, 8), act=st.sampled_from(ACTS),
+       log_eps=st.floats(-4, 0), seed=st.integers(0, 2**31 - 1))
+def test_local_input_bound_is_sound(n_hidden, width, act, log_eps, seed):
+    """Pairs inside B(x0, eps): quotient <= the certified local bound <= the global one."""
+    from symlip.bounds.input import local_input_lipschitz
+
+    rng = np.random.default_rng(seed)
+    net = random_resnet(rng, n_hidden, width, act)
+    eps = 10.0 ** log_eps
+    n0 = net.widths[0]
+    x0 = rng.standard_normal(n0)
+    local, _ = local_input_lipschitz(net, x0, eps)
+    glob = input_lipschitz(net, lower=False).enclosure
+    assert compare(local.upper, "<=", glob.upper) is Truth.TRUE
+    u = rng.standard_normal((30, n0))
+    xs = x0 + eps * rng.uniform(0, 1, (30, 1)) * u / np.linalg.norm(u, axis=1, keepdims=True)
+    v = rng.standard_normal((30, n0))
+    ys = x0 + eps * rng.uniform(0, 1, (30, 1)) * v / np.linalg.norm(v, axis=1, keepdims=True)
+    inside = (np.linalg.norm(xs - x0, axis=1) < eps) & (np.linalg.norm(ys - x0, axis=1) < eps)
+    keep = inside & np.any(xs != ys, axis=1)
+    assert_input_quotients_below(net, xs[keep], ys[keep], local)
 
 
 def run_cli(*args):
@@ -439,13 +461,15 @@ def test_cli_certify_and_verify(tmp_path):
     io.save(net, m)
     np.save(tmp_path / "X.npy", rng.standard_normal((8, net.widths[0])))
     np.save(tmp_path / "Y.npy", rng.standard_normal((8, net.widths[-1])))
-    for wrt, extra in (("params", ["--radius", "0.01"]), ("input", [])):
+    for wrt, extra in (("params", ["--radius", "0.01"]), ("input", ["--input-radius", "0.1"])):
         cert = tmp_path / f"{wrt}.json"
         r = run_cli("certify", m, "--wrt", wrt, "--data", tmp_path / "X.npy", *extra,
                     "--json", "--certificate", cert)
         assert r.returncode == 0, r.stderr
         out = json.loads(r.stdout)
         assert float(out["lower"]) <= float(out["upper"])
+        if wrt == "input":
+            assert float(out["local_upper"]) <= float(out["upper"])
         r = run_cli("verify", cert, "--model", m, "--data", tmp_path / "X.npy")
         assert r.returncode == 0, r.stdout + r.stderr
     # the same weights without the residual keys are a different model: verify fails

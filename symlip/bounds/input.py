@@ -426,13 +426,18 @@ def _box_affine(W: np.ndarray, b: np.ndarray, a: IntervalArray) -> IntervalArray
     return _iv_matvec(IntervalArray(W), a) + IntervalArray(b)
 
 
-def local_input_formula(depth: int, name: str = "L_loc") -> Formula:
+def local_input_formula(depth: int, name: str = "L_loc", residual: Sequence[bool] | None = None,
+                        lognorm: Sequence[int] = ()) -> Formula:
     r"""The local bound $\min(\prod_{k<N} \lambda_k \, \omega_N,\ \prod_k \omega_k
     \prod_{k<N} K_k)$ with $\lambda_k \ge \|D_k W_k\|_2$; at most the global bound by
-    construction."""
-    glob, _ = input_product_formula(depth)
+    construction.  A residual block (``residual[k-1]``) contributes $1 + \tau_k\lambda_k$
+    to the local product (and its factor of :func:`input_product_formula` to the global
+    one)."""
+    glob, _ = input_product_formula(depth, residual=residual, lognorm=lognorm)
+    res = [False] * depth if residual is None else list(residual)
     lam = [sp.Symbol(f"lambda_{k}", nonnegative=True) for k in range(1, depth)]
-    local = sp.Mul(*lam) * _omega(depth)
+    local = sp.Mul(*[1 + _tau(k) * lk if res[k - 1] else lk
+                     for k, lk in enumerate(lam, start=1)]) * _omega(depth)
     inputs = lam + list(glob.inputs)
     return Formula(sp.Min(local, glob.expr), inputs, name=name)
 
@@ -445,20 +450,24 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float) -> tuple[Enc
         $\sup_{x \ne y \in B} \|f(x) - f(y)\| / \|x - y\|$; it is the
         :func:`local_input_formula` evaluated on the certified ``inputs``
         (``lambda_k`` >= $\|D_k W_k\|_2$, and the global inputs), so it never exceeds
-        the global bound.
+        the global bound.  A residual block $R_k(u) = u + h_k\sigma(W_ku + b_k)$ has
+        $\|R_ku - R_kv\| \le (1 + \tau_k\|D_kW_k\|_2)\|u - v\|$ for $u, v$ in its input
+        box (mean value theorem per neuron on the convex box, $|\sigma'| \le d_i$ on the
+        pre-activation range), and its output box is $a + h_k\sigma(z)$ in interval
+        arithmetic.
     """
     from symlip.norms import frobenius_norm, spectral_norm
 
     if not np.isfinite(eps) or eps < 0:
         raise InputError(f"input radius {eps=} must be finite and >= 0")
-    if getattr(net, "has_residual", False):
-        raise InputError("the local input bound (--input-radius) is not supported for networks "
-                         "with residual layers; the global bound (without --input-radius) is")
     x0 = np.asarray(center, dtype=float)
     if x0.shape != (net.widths[0],):
         raise InputError(f"centre has shape {x0.shape}; expected ({net.widths[0]},)")
     inputs = _global_inputs(net)
+    mask = _residual_mask(net) or [False] * net.depth
     z = _affine_ball(net.layers[0].weight, net.layers[0].bias, x0, eps)
+    # the input box of the ball (needed when the first layer is a residual block)
+    a_in = IntervalArray(np.nextafter(x0 - eps, -np.inf), np.nextafter(x0 + eps, np.inf))
     u = 2.0**-53
     for k in range(net.depth - 1):
         act = net.activations[k]
@@ -472,8 +481,16 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float) -> tuple[Enc
         lam = float(np.nextafter(spectral_norm(M).upper_float + err, np.inf))
         inputs[f"lambda_{k + 1}"] = Enclosure.from_floats(0.0, lam)
         a = _sigma_box(act, z)
+        if mask[k]:
+            a = a_in + a * net.layers[k].step
+            if not (np.all(np.isfinite(a.lo)) and np.all(np.isfinite(a.hi))):
+                raise InputError(f"interval propagation overflowed in residual layer "
+                                 f"{net.layers[k].name!r}")
+        a_in = a
         z = _box_affine(net.layers[k + 1].weight, net.layers[k + 1].bias, a)
-    return local_input_formula(net.depth).enclose(inputs), inputs
+    formula = local_input_formula(net.depth, residual=_residual_mask(net),
+                                  lognorm=_lognorm_layers(net))
+    return formula.enclose(inputs), inputs
 
 
 def _sigma_box(act: Any, z: IntervalArray) -> IntervalArray:
@@ -525,9 +542,6 @@ def input_lipschitz(
     """
     data = _check_data(net, data)
     mask = _residual_mask(net)
-    if input_radius is not None and mask is not None:
-        raise InputError("the local input bound (input_radius) is not supported for networks "
-                         "with residual layers; the global bound (without it) is")
     formula, factors = input_product_formula(net.depth, residual=mask,
                                              lognorm=_lognorm_layers(net))
     inputs = _global_inputs(net)
