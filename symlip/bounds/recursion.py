@@ -514,7 +514,7 @@ def wk(k: int) -> sp.Symbol:
 
 
 def jz(k: int) -> sp.Symbol:
-    """$J^z_k \\ge \\|D_\\theta z_k(\\bar\\theta; x)\\|_2$ (centre Jacobian of the pre-activation)."""
+    """$J^z_k \\ge \\|D_\\theta z_k(\\bar\\theta; x)\\|_2$ (centre Jacobian of $z_k$)."""
     return _nn(f"Jz_{k}")
 
 
@@ -556,7 +556,6 @@ def second_order_program(depth: int, *, bounded: bool = True, centre: bool = Tru
     if n > 1:
         inputs += [K1, s0] + ([S0] if bounded else []) + [K2]
     prev_l: sp.Expr = sp.Integer(0)
-    prev_h: sp.Expr = sp.Integer(0)
     prev_g: sp.Expr = sp.Integer(0)
     prev_m: sp.Expr = sp.Integer(0)
     prev_mu: sp.Expr = sp.Integer(0)
@@ -638,7 +637,7 @@ def second_order_program(depth: int, *, bounded: bool = True, centre: bool = Tru
                 if centre:
                     opts.append(cent(k) + l(k) * R)
                 defs.append(Definition(c(k), _min(opts), "norm of the output on the ball"))
-        prev_l, prev_h, prev_g, prev_m = l(k), h(k), g(k), m(k)
+        prev_l, prev_g, prev_m = l(k), g(k), m(k)
         prev_mu = mu_k if hidden else m(k)
     return defs, _dedup(inputs)
 
