@@ -78,13 +78,15 @@ class ModelFile:
     """The contents of a model file.
 
     Attributes:
-        layers: the dense layers in Sequential order, named by their index (``"0"``...).
+        layers: the layers in Sequential order (:class:`~symlip.network.DenseLayer` or,
+            with a ``<i>.residual`` tensor, :class:`~symlip.network.ResidualLayer`),
+            named by their index (``"0"``...).
         metadata: the file's string metadata (may be empty).
         path: the file read.
         format: ``"npz"`` or ``"safetensors"``.
     """
 
-    layers: tuple[DenseLayer, ...]
+    layers: tuple[DenseLayer | ResidualLayer, ...]
     metadata: dict[str, str] = field(default_factory=dict)
     path: str = ""
     format: str = ""
