@@ -41,7 +41,7 @@ from symlip.lipschitz_layers import (
     spectral_normalize,
     tight_spectral_norm,
 )
-from symlip.network import DenseLayer, Network
+from symlip.network import DenseLayer, Network, ResidualLayer
 from symlip.norms import frobenius_norm, norm_1, norm_inf, spectral_norm, spectral_norm_upper
 from symlip.result import BoundResult
 from symlip.spline import (
@@ -66,6 +66,7 @@ __all__ = [
     "ModelFileError",
     "Network",
     "NotSmoothError",
+    "ResidualLayer",
     "Step",
     "StepResult",
     "SymlipError",
