@@ -111,3 +111,18 @@ def test_verify_malformed_certificate(model, tmp_path):
     (tmp_path / "junk.json").write_text("{not json")
     r = run("verify", tmp_path / "junk.json", "--model", path)
     assert r.returncode == 2 and "not valid JSON" in r.stderr
+
+
+def test_target_gives_a_verdict_for_params_too(model):
+    from fractions import Fraction
+
+    d, path, data = model
+    base = ["certify", path, "--activation", "tanh", "--wrt", "params", "--data", data,
+            "--radius", "0.3", "--json"]
+    out = json.loads(run(*base, check=True).stdout)
+    # the radius the user wrote is contained in the certified ball
+    assert Fraction(out["radius"]) >= Fraction("0.3")
+    up, lo = Fraction(out["upper"]), Fraction(out["lower"])
+    above = json.loads(run(*base, "--target", str(float(up) * 2), check=True).stdout)
+    below = json.loads(run(*base, "--target", str(float(lo) / 2), check=True).stdout)
+    assert above["verdict"].startswith("certified") and below["verdict"] == "refuted"

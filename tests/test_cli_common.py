@@ -40,3 +40,38 @@ def test_write_atomic_failure_leaves_nothing(tmp_path):
     with pytest.raises(TypeError):
         write_atomic(out, 123)  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_usage_errors_are_one_line_with_exit_2(capsys):
+    from symlip.cli import main
+
+    for argv in (["certify", "m.npz", "--radius", "abc"], ["certify"], ["nope"],
+                 ["certify", "m.npz", "--wrt", "foo"]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "error:" in err and "--help" in err, err
+
+
+def test_radius_is_rounded_up_to_a_double_that_contains_the_decimal():
+    from fractions import Fraction
+
+    from symlip.cli.certify import radius_up
+
+    for text in ("0.3", "0.1", "1e-3", "2.5", "0", "1e-320", "123456789.123456789"):
+        x = radius_up(text)
+        assert Fraction(x) >= Fraction(text)
+        # and it is the smallest such double
+        import math
+
+        assert Fraction(math.nextafter(x, -math.inf)) < Fraction(text) or x == 0
+    assert radius_up("0.5") == 0.5  # exact decimals stay as they are
+
+
+def test_derive_depth_is_capped(capsys):
+    from symlip.cli import main
+    from symlip.cli.derive import MAX_DEPTH
+
+    assert main(["derive", "--depth", str(MAX_DEPTH + 1)]) == 2
+    assert "--depth" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from symlip._version import __version__
 
@@ -27,13 +28,21 @@ VERBS: dict[str, str] = {
 }
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (``symlip VERB: error: ...``), exit code 2,
+    like every other bad input; ``--help`` still prints the full usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="symlip",
         description="Verified symbolic Lipschitz bounds of neural networks.",
     )
     parser.add_argument("--version", action="version", version=f"symlip {__version__}")
-    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_OneLineParser)
     for verb, modname in VERBS.items():
         try:
             mod = importlib.import_module(f"symlip.cli.{modname}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -62,8 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="data points, .npy array of shape (n_samples, n_inputs)")
     p.add_argument("--targets", help="targets for --wrt gradient, .npy array")
     p.add_argument("--loss", choices=["mse", "cross-entropy"], default="mse")
-    p.add_argument("--radius", type=float, help="radius r of the parameter ball")
-    p.add_argument("--input-radius", type=float, help="radius of input balls (local bound)")
+    p.add_argument("--radius", type=radius_up, help="radius r of the parameter ball "
+                   "(a decimal; rounded up to a double, so the certified ball contains it)")
+    p.add_argument("--input-radius", type=radius_up,
+                   help="radius of input balls (local bound; rounded up like --radius)")
     p.add_argument("--control", help="control path U for --model-type cde, .npy (steps+1, d)")
     p.add_argument("--target", type=float, help="Lipschitz target: adds a verdict "
                    "(certified / refuted / undecided)")
@@ -94,6 +97,25 @@ def load_array(path: str, what: str) -> np.ndarray:
         idx = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
         raise InputError(f"{what} file {path} has a non-finite value {a[idx]} at index {idx}")
     return a
+
+
+def radius_up(text: str) -> float:
+    """The smallest double >= the decimal ``text`` (e.g. ``"0.3"`` -> 0.30000000000000004,
+    since the double nearest 0.3 lies below it). Every bound is nondecreasing in the
+    radius, so a bound certified for this double holds on the ball the user wrote.
+    Non-finite input is passed through as a float for :func:`options_from_args` to reject
+    with a message naming the flag."""
+    try:
+        q = Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        try:
+            return float(text)  # nan, inf: rejected with the flag's name below
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    x = float(q)
+    if Fraction(x) < q:
+        x = math.nextafter(x, math.inf)
+    return x
 
 
 def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -153,6 +175,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--wrt {args.wrt} for --model-type {args.model_type} is not "
                          "implemented in this version") from None
     result = handler(ctx)
+    target = options.get("target")
+    if target is not None and "verdict" not in result.extra:
+        # the input handler decides its own verdict (it knows the 1-Lipschitz vocabulary);
+        # for every other quantity: certified upper <= target, or certified lower > target
+        from symlip.verdict import lipschitz_verdict
+
+        result.extra.update(lipschitz_verdict(result, target))
     cert = make_certificate(result, ctx) if args.certificate else None
     if args.json:
         print_json(result.to_dict())

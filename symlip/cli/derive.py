@@ -25,6 +25,10 @@ DERIVERS: dict[tuple[str, str], str] = {
 }
 
 
+#: the longest derivation printed layer by layer (depth 64 takes about a second)
+MAX_DEPTH = 1000
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "derive",
@@ -77,6 +81,9 @@ def derive_feedforward(args: argparse.Namespace) -> Any:
         raise InputError("--depth N (the number of dense layers) is required")
     if args.depth < 1:
         raise InputError(f"--depth {args.depth} must be an integer >= 1")
+    if args.depth > MAX_DEPTH:
+        raise InputError(f"--depth {args.depth} is above {MAX_DEPTH}: a derivation that long "
+                         "is not readable and takes minutes to build")
     act = get_activation(args.activation, args.param)
     root = Derivation(f"symlip derive --wrt {args.wrt}: depth {args.depth}, "
                       f"activation {getattr(act, 'label', act.name)}")
