@@ -80,11 +80,16 @@ class QuantitySpec:
         check_lower: ``check_lower(ctx, witness) -> Enclosure`` whose lower end is a
             certified lower bound, recomputed from the witness; ``None`` if the quantity
             records no lower bound.
+        rebuild_pointwise: for quantities certified as an aggregate of per-data-point
+            values of the formula (``result["aggregate"]`` is ``"mean"``):
+            ``rebuild_pointwise(ctx) -> (formula, inputs)`` with per-point inputs
+            (:class:`~symlip.intervals.IntervalArray`) for ``formula.enclose_array``.
     """
 
     name: str
     rebuild: Callable[[Context], tuple[Formula, dict[str, Enclosure]]]
     check_lower: Callable[[Context, Mapping[str, Any]], Enclosure] | None = None
+    rebuild_pointwise: Callable[[Context], tuple[Formula, dict[str, Any]]] | None = None
 
 
 _SPECS: dict[str, QuantitySpec] = {}
@@ -143,6 +148,10 @@ def make_certificate(result: BoundResult, ctx: Context) -> dict[str, Any]:
         },
         "inputs": {k: v.to_dict(exact=True) for k, v in result.inputs.items()},
         "result": {
+            # "formula": the formula on the recorded inputs; "mean": the mean over the data
+            # points of the formula on each point's inputs (the recorded inputs are then
+            # their hull, for reading; verify recomputes the per-point values)
+            "aggregate": result.extra.get("aggregate", "formula"),
             "upper": result.enclosure.upper_str(),
             "lower": None if result.lower_enclosure is None
             else result.lower_enclosure.lower_str(),
@@ -236,11 +245,22 @@ def verify_certificate(cert: Mapping[str, Any], ctx: Context) -> Verdict:
     if set(fresh) != set(rec_inputs):
         return Verdict(False, f"recorded inputs {sorted(rec_inputs)} differ from the formula's "
                               f"inputs {sorted(fresh)}")
-    chosen: dict[str, Enclosure] = {}
-    for name, f in fresh.items():
-        rec = rec_inputs[name]
-        chosen[name] = rec if (rec.contains(f.lower) and rec.contains(f.upper)) else f
-    value = formula.enclose({k: v for k, v in chosen.items()})
+    aggregate = cert["result"].get("aggregate", "formula")
+    if aggregate == "formula":
+        chosen: dict[str, Enclosure] = {}
+        for name, f in fresh.items():
+            rec = rec_inputs[name]
+            chosen[name] = rec if (rec.contains(f.lower) and rec.contains(f.upper)) else f
+        value = formula.enclose({k: v for k, v in chosen.items()})
+    elif aggregate == "mean" and spec.rebuild_pointwise is not None:
+        pformula, per_point = spec.rebuild_pointwise(ctx)
+        if pformula.srepr() != formula.srepr():  # pragma: no cover - one derivation
+            return Verdict(False, "the per-point formula differs from the derived one")
+        value = pformula.enclose_array(per_point).mean()
+    else:
+        raise CertificateError(f"result aggregate {aggregate!r} is not known for "
+                               f"{cert['quantity']}; expected 'formula'"
+                               + (" or 'mean'" if spec.rebuild_pointwise else ""))
     if compare(value.upper, "<=", rec_upper.lower) is not Truth.TRUE:
         return Verdict(False, f"recorded upper bound {cert['result']['upper']} is below the "
                               f"recomputed bound {value.upper_str(12)}", value)

@@ -751,6 +751,17 @@ class IntervalArray:
         """Enclosure [max lo, max hi]: the upper end bounds the largest element."""
         return Enclosure.from_floats(float(np.max(self.lo)), float(np.max(self.hi)))
 
+    def mean(self) -> Enclosure:
+        """Certified enclosure of the mean of the (exact) values the elements enclose:
+        ``math.fsum`` of each end is correctly rounded, one ulp outward makes it a bound,
+        and the division by the count is an outward-rounded interval operation."""
+        if self.lo.size == 0:
+            raise ValueError("the mean of an empty IntervalArray is undefined")
+        lo = math.fsum(self.lo.ravel().tolist())
+        hi = math.fsum(self.hi.ravel().tolist())
+        tot = iv.mpf([float(np.nextafter(lo, -np.inf)), float(np.nextafter(hi, np.inf))])
+        return Enclosure.from_interval(tot / self.lo.size)
+
     def __repr__(self) -> str:
         return f"IntervalArray(lo={self.lo!r}, hi={self.hi!r})"
 

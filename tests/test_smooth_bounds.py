@@ -258,6 +258,23 @@ def test_grad_certificate_with_lower_verifies_and_catches_tampering(tmp_path):
 
     with pytest.raises((InputError, CertificateError), match="leaves the ball"):
         verify_certificate(far, ctx)
+    # the upper bound is the mean of the per-point bounds, re-checked point by point
+    assert cert["result"]["aggregate"] == "mean"
+    assert res.upper <= float(res.extra["upper_hull"])
+    low = copy.deepcopy(cert)
+    low["result"]["upper"] = repr(float(cert["result"]["upper"]) * (1 - 1e-9))
+    v = verify_certificate(low, ctx)
+    assert not v.holds and "below the recomputed" in v.reason
+    # relabelled as a single evaluation of the formula: the recorded (hull) inputs give
+    # a larger value than the recorded mean, so it fails
+    relabel = copy.deepcopy(cert)
+    relabel["result"]["aggregate"] = "formula"
+    if float(res.extra["upper_hull"]) > res.upper * (1 + 1e-12):
+        assert not verify_certificate(relabel, ctx).holds
+    unknown = copy.deepcopy(cert)
+    unknown["result"]["aggregate"] = "max"
+    with pytest.raises(CertificateError, match="aggregate"):
+        verify_certificate(unknown, ctx)
 
 
 def test_cli_certify_gradient_lower_and_verify(tmp_path):

@@ -27,6 +27,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import sympy as sp
 from mpmath import iv
 
 from symlip.bounds import recursion as rec
@@ -189,12 +190,7 @@ def loss_enclosure(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> Enclosu
 
 def _interval_mean(a: IntervalArray) -> Enclosure:
     """Certified enclosure of the mean of the exact values in ``a``."""
-    tot = iv.mpf(0)
-    # exact summation in mpmath intervals (float endpoints are exact)
-    lo = math.fsum(a.lo.tolist())  # fsum is correctly rounded
-    hi = math.fsum(a.hi.tolist())
-    tot = iv.mpf([np.nextafter(lo, -np.inf), np.nextafter(hi, np.inf)])
-    return Enclosure.from_interval(tot / a.lo.size)
+    return a.mean()
 
 
 # ------------------------------------------------------------------------------------
@@ -528,10 +524,12 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     $L(\theta) = \frac1n \sum_i \lambda(f(x_i;\theta), y_i)$ (mean over the rows of
     ``data``).  Returns $L_{grad}$ with $\|\nabla L(\theta) - \nabla L(\theta')\|_2 \le
     L_{grad} \|\theta - \theta'\|_2$ for all $\theta, \theta'$ in the closed ball of
-    radius ``radius`` around the network's parameters.  ``upper`` evaluates the formula
-    on the hull of the per-point inputs (upper end rounded up);
-    ``extra["upper_pointwise_mean"]`` is the tighter certified mean of the per-point
-    bounds (used by :func:`certified_step`).
+    radius ``radius`` around the network's parameters.  ``upper`` is the certified
+    **mean of the per-point bounds**: $\nabla L = \frac1n\sum_i \nabla\ell_i$, so the
+    triangle inequality gives $L_{grad} \le \frac1n\sum_i L_i$ where $L_i$ is the formula
+    evaluated on point $i$'s certified inputs (``extra["aggregate"] == "mean"``; the
+    certificate re-checks it point by point).  ``extra["upper_hull"]`` is the formula
+    on the hull of the per-point inputs (looser; what a single evaluation gives).
 
     Args:
         net: the network (smooth activations).
@@ -560,7 +558,7 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     pointwise = formula.enclose_array(_args(formula, ci, hull=False))
     mean = _interval_mean(pointwise)
     hull_inputs = _args(formula, ci, hull=True)
-    enclosure = formula.enclose(hull_inputs)
+    hull = formula.enclose(hull_inputs)
     t2 = time.perf_counter()
     est, low_enc, witness = None, None, None
     if lower:
@@ -579,16 +577,27 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     t3 = time.perf_counter()
     deriv = rec.second_order_derivation(net.depth, loss=lname, bounded=ci.bounded,
                                         centre=ci.centre, jac=ci.jac)
+    _mean_step(deriv)
     extra = {
-        "radius": r, "loss": lname,
+        "radius": r, "loss": lname, "aggregate": "mean",
+        "upper_hull": hull.upper_str(),
         "upper_pointwise_mean": mean.upper_str(),
         "upper_pointwise_max": pointwise.upper_max().upper_str(),
         "n_points": int(X.shape[0]), "centre_norms": ci.centre,
         "centre_jacobians": ci.jac, "spectral_method": ci.spectral_method,
         "timings": {**ci.timings, "interval_eval": t2 - t1, "lower": t3 - t2},
     }
-    return BoundResult("grad_lipschitz", "l2", enclosure, formula, hull_inputs, deriv,
+    return BoundResult("grad_lipschitz", "l2", mean, formula, hull_inputs, deriv,
                        lower_enclosure=low_enc, estimate=est, extra=extra, witness=witness)
+
+
+def _mean_step(deriv: Any) -> None:
+    """The last step of a mean-loss gradient bound: average the per-point bounds."""
+    n, i = sp.Symbol("n", positive=True, integer=True), sp.Symbol("i", integer=True)
+    Lg, Li = sp.Symbol("L_{grad}", nonnegative=True), sp.Function("L")(i)
+    deriv.step(Lg, "<=", sp.Sum(Li, (i, 1, n)) / n,
+               r"$\nabla_\theta L = \frac1n\sum_i \nabla_\theta \ell_i$ and the triangle "
+               "inequality; $L(i)$ is the bound above on point $i$'s certified inputs")
 
 
 def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float,
@@ -619,10 +628,11 @@ def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radiu
     gpt = gf.enclose_array(_args(gf, ci, hull=False))
     mean = _interval_mean(gpt)
     hull = _args(gf, ci, hull=True)
-    genc = gf.enclose(hull)
+    ghull = gf.enclose(hull)
     t2 = time.perf_counter()
     timings = {**ci.timings, "lambdified_estimate": t1 - t0, "interval_eval": t2 - t1}
-    extra = {"radius": r, "loss": lname, "upper_pointwise_mean": mean.upper_str(),
+    extra = {"radius": r, "loss": lname, "aggregate": "mean",
+             "upper_hull": ghull.upper_str(), "upper_pointwise_mean": mean.upper_str(),
              "upper_pointwise_max": gpt.upper_max().upper_str(),
              "estimate_pointwise_max_float": float(np.max(est_g)),
              "n_points": int(X.shape[0]), "centre_norms": ci.centre,
@@ -630,7 +640,8 @@ def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radiu
     pres.extra["estimate_pointwise_max_float"] = float(np.max(est_p))
     deriv = rec.second_order_derivation(net.depth, loss=lname, bounded=ci.bounded,
                                         centre=ci.centre, jac=ci.jac)
-    gres = BoundResult("grad_lipschitz", "l2", genc, gf, hull, deriv, extra=extra)
+    _mean_step(deriv)
+    gres = BoundResult("grad_lipschitz", "l2", mean, gf, hull, deriv, extra=extra)
     return pres, gres
 
 
@@ -674,6 +685,13 @@ class StepResult:
     result: BoundResult | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # the arrays stay out of the way
+        return (f"StepResult(eta={self.eta:.6g} (rounded down), "
+                f"L_grad <= {self.L_grad.upper_str(8)} (certified), "
+                f"step_norm <= {self.step_norm.upper_str(6)}, in_ball={self.in_ball.value}, "
+                f"guaranteed_decrease={self.guaranteed_decrease:.4g}, "
+                f"{self.grad.size} parameters)")
+
 
 def certified_step(net: Any, data: Any, targets: Any, loss: str, radius: float,
                    *, aggregate: str = "mean") -> StepResult:
@@ -684,20 +702,21 @@ def certified_step(net: Any, data: Any, targets: Any, loss: str, radius: float,
     lemma gives $L(\theta_+) \le L(\bar\theta) - \|\nabla L\|^2/(2L_{grad})$.
 
     Args:
-        aggregate: ``"mean"`` (certified mean of the per-point bounds, default) or
-            ``"hull"`` (the result's ``upper``).
+        aggregate: ``"mean"`` (the result's ``upper``: the certified mean of the
+            per-point bounds, default) or ``"hull"`` (the formula on the hull of the
+            per-point inputs, looser).
     """
     res = grad_lipschitz(net, data, targets, loss, radius, lower=False)
     r = check_radius(radius)
     X = check_data(net, data)
     y = check_targets(net, X, targets, loss)
     if aggregate == "mean":
+        L = res.enclosure
+    elif aggregate == "hull":
         from symlip.intervals import parse_decimal_enclosure
 
-        s = res.extra["upper_pointwise_mean"]
+        s = res.extra["upper_hull"]
         L = parse_decimal_enclosure(s, s)
-    elif aggregate == "hull":
-        L = res.enclosure
     else:
         raise InputError(f"{aggregate=} must be 'mean' or 'hull'")
     Lu = L.upper_float
@@ -744,6 +763,18 @@ def _rebuild(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Enclosure]]:
     return formula, _args(formula, ci, hull=True)
 
 
+def _rebuild_pointwise(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Any]]:
+    """As :func:`_rebuild`, with each data point's own inputs (for the mean)."""
+    r = check_radius(ctx.options.get("radius"))
+    lname = rec._loss_name(ctx.options.get("loss", "mse"))
+    X = check_data(ctx.model, ctx.data)
+    y = check_targets(ctx.model, X, ctx.extra.get("targets"), lname)
+    _require_smooth(ctx.model)
+    ci = _loss_inputs(ctx.model, X, y, lname, r)
+    formula = grad_program(ctx.model.depth, lname, ci.bounded, ci.centre, ci.jac)
+    return formula, _args(formula, ci, hull=False)
+
+
 def _check_lower(ctx: Any, witness: Mapping[str, Any]) -> Enclosure:
     r = check_radius(ctx.options.get("radius"))
     lname = rec._loss_name(ctx.options.get("loss", "mse"))
@@ -755,7 +786,8 @@ def _check_lower(ctx: Any, witness: Mapping[str, Any]) -> Enclosure:
 def _register() -> None:
     from symlip.certificate import QuantitySpec, register_quantity
 
-    register_quantity(QuantitySpec("grad_lipschitz", _rebuild, _check_lower))
+    register_quantity(QuantitySpec("grad_lipschitz", _rebuild, _check_lower,
+                                   rebuild_pointwise=_rebuild_pointwise))
 
 
 _register()
