@@ -23,7 +23,6 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import sympy as sp
 from mpmath import iv
 
 from symlip.bounds import recursion as rec
@@ -117,6 +116,25 @@ def _plus_r(e: Enclosure, r: float) -> Enclosure:
     return Enclosure.from_interval(e.to_interval() + iv.mpf(r))
 
 
+def activation_scalars(acts: list[Any], r: float, *, smooth: bool = False
+                       ) -> tuple[dict[str, Enclosure], bool]:
+    """The scalar inputs shared by all layers: ``r`` and the activation constants
+    ``K1``, ``s0`` (and ``S0`` when finite, ``K2`` when ``smooth``), each the hull over
+    ``acts``; returns ``(scalars, bounded)`` with ``bounded`` = ``S0`` is finite."""
+    scalars: dict[str, Enclosure] = {"r": Enclosure.point(r)}
+    bounded = True
+    if acts:
+        scalars["K1"] = _constant(acts, "K1")
+        scalars["s0"] = _constant(acts, "sigma0")
+        s0e = _constant(acts, "S0")
+        bounded = s0e.is_finite
+        if bounded:
+            scalars["S0"] = s0e
+        if smooth:
+            scalars["K2"] = _constant(acts, "K2")
+    return scalars, bounded
+
+
 def certified_param_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool | str = "auto",
                            smooth: bool = False) -> CertifiedInputs:
     """Certified enclosures of every input symbol of the parameter bound.
@@ -130,18 +148,7 @@ def certified_param_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool | 
         smooth: also enclose ``K2``.
     """
     t0 = time.perf_counter()
-    acts = list(net.activations)
-    scalars: dict[str, Enclosure] = {"r": Enclosure.point(r)}
-    bounded = True
-    if acts:
-        scalars["K1"] = _constant(acts, "K1")
-        scalars["s0"] = _constant(acts, "sigma0")
-        s0e = _constant(acts, "S0")
-        bounded = s0e.is_finite
-        if bounded:
-            scalars["S0"] = s0e
-        if smooth:
-            scalars["K2"] = _constant(acts, "K2")
+    scalars, bounded = activation_scalars(list(net.activations), r, smooth=smooth)
     t1 = time.perf_counter()
     spec_up: list[float] = []
     methods: list[str] = []
@@ -315,6 +322,20 @@ def certify_param_lower(net: Any, x: np.ndarray, r: float, direction: np.ndarray
     return quotient_from_witness(net, wit, r), wit
 
 
+def lower_bounds(net: Any, X: np.ndarray, r: float, *, seed: int = 0
+                 ) -> tuple[float | None, Enclosure | None, dict[str, Any] | None]:
+    """``(estimate, certified lower enclosure, witness)``: the sampled estimate, and the
+    interval difference quotient along the top direction at the best point (``None``
+    when ``r == 0`` or no certified quotient was found)."""
+    est, i, _ = estimate_param_lower(net, X, r, seed=seed)
+    if r <= 0:
+        return est, None, None
+    low_enc, witness = certify_param_lower(net, X[i], r, _top_direction(net, X[i]))
+    if not witness:
+        return est, None, None
+    return est, low_enc, {"kind": "difference_quotient", **witness}
+
+
 def quotient_from_witness(net: Any, wit: Mapping[str, Any], r: float) -> Enclosure:
     """Recompute the certified difference quotient of a witness (see above)."""
     x = np.asarray(wit["x"], dtype=np.float64)
@@ -392,15 +413,7 @@ def param_lipschitz_from_inputs(net: Any, X: np.ndarray, r: float, ci: Certified
     enclosure = formula.enclose(hull_inputs)
     t3 = time.perf_counter()
     upw = pointwise.upper_max()
-    est, low_enc, witness = None, None, None
-    if lower:
-        est, i, _ = estimate_param_lower(net, X, r, seed=seed)
-        if r > 0:
-            direction = _top_direction(net, X[i])
-            low_enc, witness = certify_param_lower(net, X[i], r, direction)
-            witness = {"kind": "difference_quotient", **witness} if witness else None
-            if not witness:
-                low_enc = None
+    est, low_enc, witness = lower_bounds(net, X, r, seed=seed) if lower else (None,) * 3
     t4 = time.perf_counter()
     deriv = rec.first_order_derivation(net.depth, bounded=ci.bounded, centre=ci.centre)
     extra = {

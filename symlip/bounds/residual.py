@@ -232,22 +232,14 @@ def certified_residual_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool
     $\\nu(\\operatorname{sign}(h_k)\\bar W_k)$, :func:`symlip.cde.lognorm.nu_upper`) for the
     :func:`lognorm_layers` when ``lognorm``.
     """
-    from symlip.bounds.param import CertifiedInputs, _constant, _plus_r
+    from symlip.bounds.param import CertifiedInputs, _plus_r, activation_scalars
     from symlip.cde.lognorm import nu_upper
     from symlip.network import ResidualLayer
 
     t0 = time.perf_counter()
     kinds = layer_kinds(net)
     acts = [a for a, kd in zip(net.activations, kinds, strict=True) if kd != "linear"]
-    scalars: dict[str, Enclosure] = {"r": Enclosure.point(r)}
-    bounded = True
-    if acts:
-        scalars["K1"] = _constant(acts, "K1")
-        scalars["s0"] = _constant(acts, "sigma0")
-        s0e = _constant(acts, "S0")
-        bounded = s0e.is_finite
-        if bounded:
-            scalars["S0"] = s0e
+    scalars, bounded = activation_scalars(acts, r)
     t1 = time.perf_counter()
     methods = []
     for k, layer in enumerate(net.layers, start=1):
@@ -314,12 +306,10 @@ def residual_param_lipschitz(net: Any, data: Any, radius: float, *,
     """
     from symlip.bounds.param import (
         _args,
-        _top_direction,
-        certify_param_lower,
         check_data,
         check_radius,
-        estimate_param_lower,
         evaluate_pointwise,
+        lower_bounds,
     )
 
     r = check_radius(radius)
@@ -333,14 +323,7 @@ def residual_param_lipschitz(net: Any, data: Any, radius: float, *,
     hull_inputs = _args(formula, ci, hull=True)
     enclosure = formula.enclose(hull_inputs)
     t2 = time.perf_counter()
-    est, low_enc, witness = None, None, None
-    if lower:
-        est, i, _ = estimate_param_lower(net, X, r, seed=seed)
-        if r > 0:
-            low_enc, witness = certify_param_lower(net, X[i], r, _top_direction(net, X[i]))
-            witness = {"kind": "difference_quotient", **witness} if witness else None
-            if not witness:
-                low_enc = None
+    est, low_enc, witness = lower_bounds(net, X, r, seed=seed) if lower else (None,) * 3
     t3 = time.perf_counter()
     deriv = rec.network_first_order_derivation(kinds, bounded=ci.bounded, centre=ci.centre,
                                                lognorm=ln)

@@ -752,7 +752,9 @@ def certify_context(ctx: Any) -> BoundResult:
                           seed=int(ctx.options.get("seed", 0)))
 
 
-def _rebuild(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Enclosure]]:
+def _rebuild_inputs(ctx: Any, hull: bool) -> tuple[rec.RecursiveFormula, dict[str, Any]]:
+    """The formula and fresh certified inputs of a certificate's context: their hull
+    (one evaluation) or each data point's own (for the mean)."""
     r = check_radius(ctx.options.get("radius"))
     lname = rec._loss_name(ctx.options.get("loss", "mse"))
     X = check_data(ctx.model, ctx.data)
@@ -760,19 +762,15 @@ def _rebuild(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Enclosure]]:
     _require_smooth(ctx.model)
     ci = _loss_inputs(ctx.model, X, y, lname, r)
     formula = grad_program(ctx.model.depth, lname, ci.bounded, ci.centre, ci.jac)
-    return formula, _args(formula, ci, hull=True)
+    return formula, _args(formula, ci, hull=hull)
+
+
+def _rebuild(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Enclosure]]:
+    return _rebuild_inputs(ctx, hull=True)
 
 
 def _rebuild_pointwise(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Any]]:
-    """As :func:`_rebuild`, with each data point's own inputs (for the mean)."""
-    r = check_radius(ctx.options.get("radius"))
-    lname = rec._loss_name(ctx.options.get("loss", "mse"))
-    X = check_data(ctx.model, ctx.data)
-    y = check_targets(ctx.model, X, ctx.extra.get("targets"), lname)
-    _require_smooth(ctx.model)
-    ci = _loss_inputs(ctx.model, X, y, lname, r)
-    formula = grad_program(ctx.model.depth, lname, ci.bounded, ci.centre, ci.jac)
-    return formula, _args(formula, ci, hull=False)
+    return _rebuild_inputs(ctx, hull=False)
 
 
 def _check_lower(ctx: Any, witness: Mapping[str, Any]) -> Enclosure:
