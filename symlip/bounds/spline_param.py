@@ -47,20 +47,20 @@ from mpmath import iv
 from symlip.bounds import recursion as rec
 from symlip.bounds.param import (
     _args,
-    _top_direction,
     certified_param_inputs,
-    certify_param_lower,
     check_data,
     check_radius,
-    estimate_param_lower,
 )
 from symlip.derivation import Derivation, Tex
 from symlip.errors import InputError
-from symlip.intervals import Enclosure, working_precision
+from symlip.intervals import Enclosure, Truth, compare, working_precision
 from symlip.result import BoundResult
 
 __all__ = ["spline_param_program", "spline_param_lipschitz", "spline_grad_lipschitz",
-           "spline_param_derivation", "PARAMETER_SET"]
+           "spline_param_derivation", "PARAMETER_SET", "spline_param_layout", "spline_params",
+           "spline_with_params", "spline_param_jacobian", "spline_param_jacobian_norms",
+           "estimate_spline_param_lower", "certify_spline_param_lower",
+           "spline_quotient_from_witness"]
 
 #: the parameter set of :func:`spline_param_lipschitz` (``"parameters"`` in its results)
 PARAMETER_SET = "weights, biases and spline coefficients"
@@ -178,6 +178,399 @@ def spline_inputs(net: Any, X: np.ndarray, r: float, centre: Any = "auto") -> An
     return ci
 
 
+# ------------------------------------------------------------------------------------
+# the full parameter vector Theta = (W_1, b_1, gamma_1, ..., W_N, b_N)
+# ------------------------------------------------------------------------------------
+
+
+def spline_param_layout(net: Any) -> list[tuple[str, slice, tuple[int, ...]]]:
+    r"""``(key, slice, shape)`` of every tensor of $\Theta$, in order: ``W_1``, ``b_1``,
+    the coefficients $\gamma_1$ of the spline after layer 1 (shape ``(neurons, K)``, or
+    ``(K,)`` for a shared spline, row-major), ``W_2``, ... ``W_N``, ``b_N``.
+
+    Keys are state-dict keys; a spline after Linear ``i`` is ``"<i+1>.coefficients"``
+    when the layer names are integers with room between them (the model-file layout),
+    else ``"<name>+1.coefficients"``.
+    """
+    acts = _splines(net)
+    names = [layer.name for layer in net.layers]
+    ints = [int(n) for n in names] if all(n.isdigit() for n in names) else None
+    room = ints is not None and all(b - a >= 2 for a, b in zip(ints, ints[1:], strict=False))
+    out, start = [], 0
+    for k, layer in enumerate(net.layers):
+        for suffix, arr in (("weight", layer.weight), ("bias", layer.bias)):
+            out.append((f"{layer.name}.{suffix}", slice(start, start + arr.size), arr.shape))
+            start += arr.size
+        if k < len(acts):
+            a = acts[k]
+            shape = (a.knots,) if a.shared else a.coefficients.shape
+            key = f"{ints[k] + 1}.coefficients" if room else f"{layer.name}+1.coefficients"
+            size = int(np.prod(shape))
+            out.append((key, slice(start, start + size), shape))
+            start += size
+    return out
+
+
+def spline_params(net: Any) -> np.ndarray:
+    r"""The full parameter vector $\Theta$ (weights, biases and spline coefficients, in
+    :func:`spline_param_layout` order), float64.
+
+    Examples:
+        >>> from symlip.spline import spline_network
+        >>> net = spline_network([[[2.0]], [[3.0]]], [[0.5], [0.0]], [[[0.0, 1.0]]], 1.0)
+        >>> spline_params(net).tolist()
+        [2.0, 0.5, 0.0, 1.0, 3.0, 0.0]
+    """
+    acts = _splines(net)
+    parts = []
+    for k, layer in enumerate(net.layers):
+        parts += [layer.weight.ravel(), layer.bias.ravel()]
+        if k < len(acts):
+            parts.append(acts[k].coefficients.ravel())
+    return np.concatenate(parts).astype(np.float64)
+
+
+def spline_with_params(net: Any, theta: Any) -> Any:
+    """The spline network with full parameter vector ``theta`` (same shapes, grids and
+    names; coefficients taken exactly as the doubles given).
+
+    Raises:
+        InputError: wrong length or a non-finite entry (index and value named).
+    """
+    from symlip.network import DenseLayer, Network
+    from symlip.spline import LinearSpline
+
+    acts = _splines(net)
+    layout = spline_param_layout(net)
+    P = layout[-1][1].stop
+    try:
+        theta = np.asarray(theta, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"parameter vector must be a real array, got {type(theta).__name__}"
+                         ) from None
+    if theta.shape != (P,):
+        raise InputError(f"parameter vector has shape {theta.shape}, expected ({P},) "
+                         "(weights, biases and spline coefficients)")
+    bad = np.flatnonzero(~np.isfinite(theta))
+    if bad.size:
+        raise InputError(f"parameter vector has a non-finite value {theta[bad[0]]} at "
+                         f"index {int(bad[0])}")
+    it = iter(layout)
+    layers, new_acts = [], []
+    for k, layer in enumerate(net.layers):
+        _, sw, shw = next(it)
+        _, sb, _ = next(it)
+        layers.append(DenseLayer(theta[sw].reshape(shw), theta[sb].copy(), layer.name))
+        if k < len(acts):
+            _, sc, shc = next(it)
+            a = acts[k]
+            new_acts.append(LinearSpline(theta[sc].reshape(shc), [a.lo, a.hi], name=a.name))
+    return Network(layers, new_acts if new_acts else None)
+
+
+def _basis(act: Any, z: np.ndarray) -> np.ndarray:
+    r"""$\partial\sigma(z;\gamma)/\partial\gamma_j$ per entry of ``z`` ``(B, n)``: the
+    hat function of knot $j$ inside the grid, the linear extension's weights
+    $(1 + s, -s)$ on the two end coefficients outside; shape ``(B, n, K)``."""
+    j, w0, w1 = act.coefficient_weights(z)
+    phi = np.zeros(z.shape + (act.knots,))
+    np.put_along_axis(phi, j[..., None], w0[..., None], axis=-1)
+    np.put_along_axis(phi, (j + 1)[..., None], w1[..., None], axis=-1)
+    return phi
+
+
+def spline_param_jacobian(net: Any, X: Any) -> np.ndarray:
+    r"""$\partial f(x;\Theta)/\partial\Theta$ in all parameters (weights, biases and
+    spline coefficients), closed form, vectorised over the rows of ``X`` (float64, not
+    certified).
+
+    Backpropagation with $g_k = \partial f/\partial a_k$ ($g_N = I$),
+    $\delta_k = g_k D_k$, $D_k = \operatorname{diag}(\sigma_k'(z_k))$ (right derivative
+    at a knot): $\partial f/\partial W_k = \delta_k \otimes a_{k-1}$,
+    $\partial f/\partial b_k = \delta_k$, and since a linear spline is linear in its
+    coefficients, $\partial f/\partial\gamma_{k,i,j} = g_{k,i}\,\varphi_j(z_{k,i})$
+    with $\varphi_j$ the basis of :func:`_basis` (a shared spline sums over $i$).
+    Exact where every spline is differentiable at its pre-activation.
+
+    Returns:
+        shape ``(n_points, nN, P)``, columns in :func:`spline_param_layout` order.
+    """
+    acts = _splines(net)
+    X = check_data(net, X)
+    tr = net.forward_trace(X)
+    B, nN = X.shape[0], net.widths[-1]
+    g = np.broadcast_to(np.eye(nN), (B, nN, nN))
+    blocks: list[list[np.ndarray]] = [[] for _ in range(net.depth)]
+    for k in range(net.depth - 1, -1, -1):
+        layer = net.layers[k]
+        z = tr.preactivations[k]
+        coef = None
+        if k == net.depth - 1:
+            delta = g
+        else:
+            a = acts[k]
+            phi = _basis(a, z)
+            if a.shared:
+                coef = np.einsum("boi,bik->bok", g, phi)
+            else:
+                coef = (g[:, :, :, None] * phi[:, None, :, :]).reshape(B, nN, -1)
+            delta = g * np.asarray(a.dsigma(z))[:, None, :]
+        inp = tr.layer_inputs[k]
+        gw = (delta[:, :, :, None] * inp[:, None, None, :]).reshape(B, nN, -1)
+        blocks[k] = [gw, np.array(delta)] + ([coef] if coef is not None else [])
+        g = delta @ layer.weight
+    return np.concatenate([b for blk in blocks for b in blk], axis=2)
+
+
+def spline_param_jacobian_norms(net: Any, X: Any, chunk: int | None = None) -> np.ndarray:
+    r"""$\|\partial f(x;\Theta)/\partial\Theta\|_2$ per row of ``X`` (float64, not
+    certified): the largest singular value of :func:`spline_param_jacobian`."""
+    X = check_data(net, X)
+    P = spline_param_layout(net)[-1][1].stop
+    nN = net.widths[-1]
+    if chunk is None:
+        chunk = max(1, min(256, 4_000_000 // max(1, nN * P)))
+    out = []
+    for s in range(0, X.shape[0], chunk):
+        J = spline_param_jacobian(net, X[s:s + chunk])
+        gram = J @ np.swapaxes(J, 1, 2)
+        out.append(np.sqrt(np.maximum(np.linalg.eigvalsh(gram)[:, -1], 0.0)))
+    return np.concatenate(out)
+
+
+def _spline_top_direction(net: Any, x: np.ndarray) -> np.ndarray:
+    """Top right singular vector (unit) of the full Jacobian at ``x``."""
+    J = spline_param_jacobian(net, x[None, :])[0]
+    return np.linalg.svd(J, full_matrices=False)[2][0]
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else v
+
+
+def _into_ball(off: np.ndarray, r: float) -> np.ndarray:
+    n = float(np.linalg.norm(off))
+    return off * (r * (1 - 1e-9) / n) if n > r * (1 - 1e-9) else off
+
+
+def _top_triplet(net: Any, theta: np.ndarray, x: np.ndarray
+                 ) -> tuple[float, np.ndarray, np.ndarray]:
+    J = spline_param_jacobian(spline_with_params(net, theta), x[None, :])[0]
+    u, s, vt = np.linalg.svd(J, full_matrices=False)
+    return float(s[0]), u[:, 0], vt[0]
+
+
+def _gradient_ascent(net: Any, theta0: np.ndarray, x: np.ndarray, r: float, iters: int
+                     ) -> tuple[float, np.ndarray]:
+    r"""Projected ascent of $\|J(\Theta)\|_2$ on the ball.  The gradient of the top
+    singular value $u^\top J(\Theta) v$ is the Hessian-vector product
+    $\nabla_\Theta (u^\top f)$ differentiated along $v$, taken as a central difference
+    of two Jacobians (exact inside a linear piece of every spline, where $f$ is a
+    polynomial in $\Theta$)."""
+    th = theta0
+    best, u, v = _top_triplet(net, th, x)
+    step, h = r, max(1e-7, 1e-3 * r)
+    for _ in range(iters):
+        Jp = spline_param_jacobian(spline_with_params(net, th + h * v), x[None, :])[0]
+        Jm = spline_param_jacobian(spline_with_params(net, th - h * v), x[None, :])[0]
+        g = _unit((Jp - Jm).T @ u)
+        if not np.any(g):
+            break
+        for s_ in (step, step / 3):
+            cand = theta0 + _into_ball(th - theta0 + s_ * g, r)
+            val, uu, vv = _top_triplet(net, cand, x)
+            if val > best:
+                best, th, u, v = val, cand, uu, vv
+                break
+        else:
+            step /= 2
+            if step < 1e-6 * r:
+                break
+    return best, th
+
+
+def estimate_spline_param_lower(net: Any, X: np.ndarray, r: float, *, seed: int = 0,
+                                max_points: int = 64, steps: int = 12, iters: int = 30
+                                ) -> tuple[float, int, np.ndarray]:
+    r"""Sampled lower estimate of $\sup_{\Theta \in B_r} \|J_\Theta f(x;\Theta)\|_2$,
+    all parameters (float64, not certified).
+
+    The exact full Jacobian norm at the centre for (up to ``max_points``) data points;
+    then, at the best point, a projected gradient ascent of the Jacobian norm inside
+    the ball (``iters`` steps, :func:`_gradient_ascent`), refined by a search with
+    shrinking steps along the top singular direction and random directions (as
+    :func:`symlip.bounds.param.estimate_param_lower`).
+
+    Returns:
+        ``(estimate, point index, best Theta)``.
+    """
+    theta0 = spline_params(net)
+    if X.shape[0] > max_points:
+        idx = np.argsort(-np.linalg.norm(X, axis=1))[:max_points]
+    else:
+        idx = np.arange(X.shape[0])
+    norms = spline_param_jacobian_norms(net, X[idx])
+    j = int(np.argmax(norms))
+    best_i, best, best_theta = int(idx[j]), float(norms[j]), theta0
+    if r <= 0 or theta0.size * net.widths[-1] > 5_000_000:
+        return best, best_i, best_theta
+    x = X[best_i]
+    val, th = _gradient_ascent(net, theta0, x, r, iters)
+    if val > best:
+        best, best_theta = val, th
+    rng = np.random.default_rng(seed)
+    step = r / 4
+    cands = [_spline_top_direction(spline_with_params(net, best_theta), x)]
+    for _ in range(steps):
+        dirs = cands + [_unit(rng.standard_normal(theta0.size)) for _ in range(3)]
+        for d in dirs:
+            for sgn in (1.0, -1.0):
+                th = theta0 + _into_ball(best_theta - theta0 + sgn * step * d, r)
+                val = float(spline_param_jacobian_norms(spline_with_params(net, th),
+                                                        x[None, :])[0])
+                if val > best:
+                    best, best_theta = val, th
+        cands = [_spline_top_direction(spline_with_params(net, best_theta), x)]
+        step *= 0.5
+    return best, best_i, best_theta
+
+
+def _float_quotient(net: Any, theta0: np.ndarray, x: np.ndarray, a: np.ndarray,
+                    b: np.ndarray) -> float:
+    fa = spline_with_params(net, theta0 + a).forward(x)
+    fb = spline_with_params(net, theta0 + b).forward(x)
+    d = float(np.linalg.norm((theta0 + a) - (theta0 + b)))
+    return float(np.linalg.norm(fa - fb)) / d if d > 0 else 0.0
+
+
+def certify_spline_param_lower(net: Any, x: np.ndarray, r: float, *,
+                               best_theta: np.ndarray | None = None, k_sparse: int = 4096,
+                               n_certify: int = 3) -> tuple[Enclosure | None, dict[str, Any],
+                                                            float]:
+    r"""Certified lower bound $\|f(x;\Theta_a) - f(x;\Theta_b)\| / \|\Theta_a -
+    \Theta_b\|$ with $\Theta_a, \Theta_b \in B_r(\bar\Theta)$ moving weights, biases
+    **and spline coefficients**.
+
+    Candidate pairs: $(\bar\Theta \pm t v, \bar\Theta)$ and
+    $(\bar\Theta + t v, \bar\Theta - t v)$ along the top singular vector $v$ of the
+    full Jacobian at the centre, and the same around the ascent's best point
+    ``best_theta`` (pulled into the ball), for $t = r, r/4, \dots$; the best few by their
+    float quotient are re-evaluated rigorously (:func:`spline_quotient_from_witness`:
+    ball membership in interval arithmetic, interval forward passes of both networks
+    with exact spline ranges) and the largest certified lower end is kept.
+
+    Returns:
+        ``(enclosure or None, witness, best float quotient)``.
+    """
+    theta0 = spline_params(net)
+    if r <= 0:
+        return None, {}, 0.0
+    scale = max(1.0, float(np.max(np.abs(theta0))))
+    ts = [t for t in (r * 4.0 ** -m for m in range(8)) if t >= 1e-9 * scale] or [r]
+    centres = [(np.zeros_like(theta0), _spline_top_direction(net, x))]
+    if best_theta is not None and np.any(best_theta != theta0):
+        o = best_theta - theta0
+        centres.append((o, _spline_top_direction(spline_with_params(net, best_theta), x)))
+    pairs = []
+    for o, v in centres:
+        for t in ts:
+            pairs.append((_into_ball(o + t * v, r), _into_ball(o - t * v, r)))
+            if not np.any(o):
+                pairs += [(t * v * (1 - 1e-9), o), (-t * v * (1 - 1e-9), o)]
+            else:
+                pairs += [(_into_ball(o + t * v, r), o), (_into_ball(o - t * v, r), o)]
+    scored = []
+    for a, b in pairs:
+        supp = np.abs(a) + np.abs(b)
+        keep = np.sort(np.argsort(-supp)[: min(k_sparse, supp.size)])
+        a2, b2 = np.zeros_like(a), np.zeros_like(b)
+        a2[keep], b2[keep] = a[keep], b[keep]
+        try:
+            q = _float_quotient(net, theta0, x[None, :], a2, b2)
+        except InputError:
+            continue
+        scored.append((q, keep, a2[keep], b2[keep]))
+    scored.sort(key=lambda s: -s[0])
+    best_enc, best_wit = None, {}
+    for _q, keep, a, b in scored[:n_certify]:
+        wit = {"kind": "difference_quotient", "parameters": PARAMETER_SET,
+               "x": [float(v) for v in x], "indices": [int(i) for i in keep],
+               "step": [float(v) for v in a], "base": [float(v) for v in b]}
+        try:
+            enc = spline_quotient_from_witness(net, wit, r)
+        except InputError:
+            continue
+        if best_enc is None or enc.lower > best_enc.lower:
+            best_enc, best_wit = enc, wit
+    return best_enc, best_wit, (scored[0][0] if scored else 0.0)
+
+
+def spline_quotient_from_witness(net: Any, wit: Any, r: float) -> Enclosure:
+    r"""Recompute the certified difference quotient of a witness.
+
+    ``wit["parameters"] == PARAMETER_SET``: ``indices`` index the full vector
+    $\Theta$ (:func:`spline_param_layout`); $\Theta_a = \bar\Theta + $ ``step`` and
+    $\Theta_b = \bar\Theta + $ ``base`` (zeros if absent) at those indices, each sum
+    rounded to a double, then: $\|\Theta_a - \bar\Theta\|$ and
+    $\|\Theta_b - \bar\Theta\|$ must be $\le r$ in interval arithmetic (certainly,
+    not maybe), both outputs are enclosed by :meth:`~symlip.network.Network.interval_forward`
+    (splines evaluated by their exact range), and the quotient is enclosed in interval
+    arithmetic; its lower end is a certified lower bound of the Lipschitz constant on
+    the ball.  A witness without ``"parameters"`` (certificates before the coefficients
+    were moved) indexes the weights and biases only
+    (:func:`symlip.bounds.param.quotient_from_witness`).
+
+    Raises:
+        InputError: a point outside the ball, indices out of range or repeated,
+            lengths that differ, non-finite values, two equal points.
+    """
+    from symlip.bounds.param import quotient_from_witness
+
+    if "parameters" not in wit:
+        return quotient_from_witness(net, wit, r)
+    if wit["parameters"] != PARAMETER_SET:
+        raise InputError(f"lower-bound witness parameters={wit['parameters']!r}; expected "
+                         f"{PARAMETER_SET!r}")
+    x = np.asarray(wit["x"], dtype=np.float64)
+    keep = np.asarray(wit["indices"], dtype=np.int64)
+    da = np.asarray(wit["step"], dtype=np.float64)
+    db = np.asarray(wit.get("base", np.zeros(da.shape)), dtype=np.float64)
+    theta0 = spline_params(net)
+    P = theta0.size
+    if keep.ndim != 1 or da.shape != keep.shape or db.shape != keep.shape:
+        raise InputError(f"lower-bound witness: {keep.size} indices, {da.size} step and "
+                         f"{db.size} base values must be equally many")
+    if keep.size and (keep.min() < 0 or keep.max() >= P):
+        bad = int(keep[(keep < 0) | (keep >= P)][0])
+        raise InputError(f"lower-bound witness index {bad} is outside 0..{P - 1}")
+    if np.unique(keep).size != keep.size:
+        raise InputError("lower-bound witness indices must be distinct")
+    if not (np.all(np.isfinite(da)) and np.all(np.isfinite(db))):
+        raise InputError("lower-bound witness has a non-finite step")
+    ta, tb = theta0.copy(), theta0.copy()
+    ta[keep] = theta0[keep] + da
+    tb[keep] = theta0[keep] + db
+    rr = iv.mpf(float(r))
+
+    def norm(u: np.ndarray, v: np.ndarray) -> Any:
+        d = [iv.mpf(float(p)) - iv.mpf(float(q)) for p, q in zip(u[keep], v[keep], strict=True)]
+        return iv.sqrt(sum((s * s for s in d), iv.mpf(0)))
+
+    for name, t in (("step", ta), ("base", tb)):
+        if compare(norm(t, theta0), "<=", rr) is not Truth.TRUE:
+            raise InputError(f"lower-bound witness: the {name} point leaves the ball of "
+                             f"radius {r!r}")
+    dn = norm(ta, tb)
+    if compare(dn, ">", iv.mpf(0)) is not Truth.TRUE:
+        raise InputError("lower-bound witness: the two parameter vectors are equal")
+    fa = spline_with_params(net, ta).interval_forward(x)
+    fb = spline_with_params(net, tb).interval_forward(x)
+    diff2 = sum(((p.to_interval() - q.to_interval()) ** 2 for p, q in zip(fa, fb, strict=True)),
+                iv.mpf(0))
+    return Enclosure.from_interval(iv.sqrt(diff2) / dn)
+
+
 def spline_param_lipschitz(net: Any, data: Any, radius: float, *, centre: Any = "auto",
                            lower: bool = True, seed: int = 0) -> BoundResult:
     r"""Certified Lipschitz constant of $\Theta \mapsto f(x;\Theta)$ on $B_r(\bar\Theta)$,
@@ -187,8 +580,13 @@ def spline_param_lipschitz(net: Any, data: Any, radius: float, *, centre: Any = 
     all $\Theta, \Theta'$ in the closed ball and every row $x$ of ``data``; ``upper`` is
     the program evaluated in interval arithmetic on the hull of the per-point inputs
     (rounded up), ``extra["upper_pointwise"]`` the max of the per-point evaluations.
-    The certified lower bound perturbs weights and biases only (a subspace of the
-    ball), so it is also a lower bound here.
+    ``estimate`` is the largest norm of the full Jacobian (weights, biases and
+    coefficients, :func:`spline_param_jacobian`) found at the centre and by an ascent
+    inside the ball (:func:`estimate_spline_param_lower`), or a larger sampled
+    difference quotient; the certified lower bound is an interval difference quotient
+    between two points of the ball that differ in weights, biases **and** coefficients
+    (:func:`certify_spline_param_lower`; ``witness`` re-checks it,
+    ``extra["lower_parameters"]`` names the parameters it moves).
 
     Raises:
         InputError: a hidden layer without a spline, a residual block, bad radius or
@@ -210,11 +608,15 @@ def spline_param_lipschitz(net: Any, data: Any, radius: float, *, centre: Any = 
     enclosure = formula.enclose(hull)
     est = low = wit = None
     if lower:
-        est, i, _ = estimate_param_lower(net, X, r, seed=seed)
+        est, i, best_theta = estimate_spline_param_lower(net, X, r, seed=seed)
         if r > 0:
-            low, wit = certify_param_lower(net, X[i], r, _top_direction(net, X[i]))
-            wit = {"kind": "difference_quotient", **wit} if wit else None
-            if not wit:
+            low, wit, _ = certify_spline_param_lower(net, X[i], r, best_theta=best_theta)
+            # the certified quotient is itself a lower bound; a float quotient is not
+            # added (cancellation at small steps makes it noisy)
+            if low is not None:
+                est = max(est, low.lower_float)
+            wit = wit or None
+            if wit is None:
                 low = None
     n_coef = int(sum(a.coefficients.size for a in _splines(net)))
     per_layer = []
@@ -227,7 +629,7 @@ def spline_param_lipschitz(net: Any, data: Any, radius: float, *, centre: Any = 
              "n_points": int(X.shape[0]), "centre_norms": ci.centre,
              "parameters": PARAMETER_SET,
              "n_parameters": int(net.n_params) + n_coef, "n_coefficients": n_coef,
-             "lower_parameters": "weights and biases (a subspace of the ball)"}
+             "lower_parameters": PARAMETER_SET}
     return BoundResult("param_lipschitz_spline", "l2", enclosure, formula, hull,
                        spline_param_derivation(net.depth, ci.centre), lower_enclosure=low,
                        estimate=est, per_layer=per_layer, extra=extra, witness=wit)
@@ -289,9 +691,8 @@ def _rebuild(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Enclosure]]:
 
 
 def _check_lower(ctx: Any, witness: Any) -> Enclosure:
-    from symlip.bounds.param import quotient_from_witness
-
-    return quotient_from_witness(ctx.model, witness, check_radius(ctx.options.get("radius")))
+    return spline_quotient_from_witness(ctx.model, witness,
+                                        check_radius(ctx.options.get("radius")))
 
 
 def _register() -> None:
