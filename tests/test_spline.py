@@ -583,3 +583,152 @@ def test_spline_param_refuses_residual_blocks():
                   [LinearSpline(np.array([[0, 0, 1.0], [0, 0, 1.0]]), 1.0)])
     with pytest.raises(InputError, match=r"\['0'\] are residual blocks"):
         spline_param_lipschitz(net, [[100.0, 0.0]], 0.01)
+
+
+# ------------------------------------------------------------------------------------
+# the lower side of the coefficient bound: full Jacobian, certified quotient, witness
+# ------------------------------------------------------------------------------------
+
+
+def _random_spline_net(rng, depth, width, K, shared, asym):
+    widths = [int(rng.integers(1, width + 1)) for _ in range(depth + 1)]
+    W = [rng.standard_normal((m, n)) / np.sqrt(n) for n, m in zip(widths, widths[1:], strict=False)]
+    b = [0.3 * rng.standard_normal(m) for m in widths[1:]]
+    C = [rng.standard_normal(K) if shared else rng.standard_normal((m, K))
+         for m in widths[1:-1]]
+    lo = float(rng.uniform(-2, 0.3)) if asym else None
+    grid = [lo, lo + float(rng.uniform(0.2, 2))] if asym else float(rng.uniform(0.2, 2))
+    return spline_network(W, b, C, grid), widths
+
+
+def _coefficient_indices(net):
+    from symlip.bounds.spline_param import spline_param_layout
+
+    return np.concatenate([np.arange(s.start, s.stop) for key, s, _ in spline_param_layout(net)
+                           if key.endswith(".coefficients")] or [np.zeros(0, int)])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31), depth=st.integers(1, 3), width=st.integers(1, 8),
+       K=st.integers(3, 12), shared=st.booleans(), asym=st.booleans(),
+       log_r=st.floats(-4, 0))
+def test_spline_param_lower_moves_all_parameters_and_is_sound(seed, depth, width, K, shared,
+                                                              asym, log_r):
+    """certified lower <= estimate <= certified upper, no slack; the witness moves
+    weights, biases and coefficients, stays in the ball and re-checks to the same
+    certified number."""
+    from symlip.bounds.spline_param import (
+        PARAMETER_SET,
+        spline_param_jacobian_norms,
+        spline_param_lipschitz,
+        spline_params,
+        spline_quotient_from_witness,
+    )
+
+    rng = np.random.default_rng(seed)
+    net, widths = _random_spline_net(rng, depth, width, K, shared, asym)
+    r = 10.0**log_r
+    X = rng.standard_normal((3, widths[0])) * rng.uniform(0.5, 3)
+    res = spline_param_lipschitz(net, X, r)
+    low, up = res.lower_enclosure, res.enclosure
+    assert low is not None and res.extra["lower_parameters"] == PARAMETER_SET
+    # the certified lower end is a quotient of two points of the ball: <= the upper end
+    assert compare(low.lower, "<=", up.upper) is Truth.TRUE, (low, up)
+    assert res.lower <= res.estimate <= res.upper
+    # the estimate is at least the exact full-Jacobian norm at the centre
+    assert res.estimate >= float(spline_param_jacobian_norms(net, X).max())
+    wit = res.witness
+    assert wit["kind"] == "difference_quotient" and wit["parameters"] == PARAMETER_SET
+    again = spline_quotient_from_witness(net, wit, r)
+    assert again.lower == low.lower and again.upper == low.upper
+    # both points inside the closed ball, checked independently in exact arithmetic
+    theta0 = spline_params(net)
+    keep = np.asarray(wit["indices"])
+    for off in (wit["step"], wit["base"]):
+        t = theta0.copy()
+        t[keep] = theta0[keep] + np.asarray(off)
+        assert sum((Fraction(float(p)) - Fraction(float(q))) ** 2
+                   for p, q in zip(t, theta0, strict=True)) <= Fraction(r) ** 2
+    coef = _coefficient_indices(net)
+    moved = keep[(np.asarray(wit["step"]) != 0) | (np.asarray(wit["base"]) != 0)]
+    if coef.size:  # depth >= 2: the coefficients move too
+        assert np.isin(moved, coef).any()
+    assert (~np.isin(moved, coef)).any()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31), depth=st.integers(1, 3), width=st.integers(1, 8),
+       K=st.integers(3, 12), shared=st.booleans(), asym=st.booleans())
+def test_full_param_jacobian_matches_finite_differences(seed, depth, width, K, shared, asym):
+    """Where every spline is differentiable at its pre-activation (no knot within the
+    reach of the step), the closed-form Jacobian equals central differences; in the
+    last spline layer's coefficients f is affine, so there the difference is exact."""
+    from hypothesis import assume
+
+    from symlip.bounds.spline_param import (
+        spline_param_jacobian,
+        spline_param_layout,
+        spline_params,
+        spline_with_params,
+    )
+
+    rng = np.random.default_rng(seed)
+    net, widths = _random_spline_net(rng, depth, width, K, shared, asym)
+    X = rng.standard_normal((2, widths[0])) * rng.uniform(0.5, 3)
+    tr = net.forward_trace(X)
+    for a, z in zip(net.activations, tr.preactivations, strict=False):
+        u = (z - a.lo) / a.step
+        inner = (u > 0.5) & (u < a.knots - 1.5)
+        assume(np.all(~inner | (np.abs(u - np.round(u)) > 1e-3)))
+    J = spline_param_jacobian(net, X)
+    theta = spline_params(net)
+    assert J.shape == (2, widths[-1], theta.size)
+    # the weight and bias columns are the network's own backprop Jacobian
+    wb = np.concatenate([np.arange(s.start, s.stop) for key, s, _ in spline_param_layout(net)
+                         if not key.endswith(".coefficients")])
+    assert np.allclose(J[:, :, wb], net.param_jacobian(X), rtol=1e-12, atol=1e-12)
+    h = 1e-7
+    # rounding error of the central difference: a few ulps of |f| over 2h
+    round_err = 8 * np.finfo(float).eps * (1 + np.abs(net.forward(X)).max()) / (2 * h)
+    for p in range(theta.size):
+        e = np.zeros_like(theta)
+        e[p] = h
+        fd = (spline_with_params(net, theta + e).forward(X)
+              - spline_with_params(net, theta - e).forward(X)) / (2 * h)
+        tol = 1e-6 * (1 + np.abs(J[:, :, p]).max()) + round_err
+        assert np.abs(fd - J[:, :, p]).max() <= tol, (p, fd, J[:, :, p])
+    # last spline layer: f is affine in its coefficients, a unit step is exact
+    coef_last = [s for key, s, _ in spline_param_layout(net) if key.endswith(".coefficients")]
+    if coef_last:
+        for p in range(coef_last[-1].start, coef_last[-1].stop):
+            e = np.zeros_like(theta)
+            e[p] = 1.0
+            d = spline_with_params(net, theta + e).forward(X) - net.forward(X)
+            assert np.allclose(d, J[:, :, p], rtol=1e-9, atol=1e-9)
+
+
+def test_spline_witness_errors_name_the_value():
+    from symlip.bounds.spline_param import spline_param_lipschitz, spline_quotient_from_witness
+
+    rng = np.random.default_rng(5)
+    net, widths = _random_spline_net(rng, 2, 3, 5, False, False)
+    X = rng.standard_normal((2, widths[0]))
+    res = spline_param_lipschitz(net, X, 0.01)
+    wit = res.witness
+    P = int(res.extra["n_parameters"])
+    with pytest.raises(InputError, match=f"index {P + 3} is outside 0..{P - 1}"):
+        spline_quotient_from_witness(net, {**wit, "indices": [P + 3] + wit["indices"][1:]}, 0.01)
+    with pytest.raises(InputError, match="step point leaves the ball of radius 0.01"):
+        spline_quotient_from_witness(net, {**wit, "step": [v * 2 for v in wit["step"]]}, 0.01)
+    with pytest.raises(InputError, match="distinct"):
+        spline_quotient_from_witness(net, {**wit, "indices": [0] * len(wit["indices"])}, 0.01)
+    with pytest.raises(InputError, match="equal"):
+        spline_quotient_from_witness(net, {**wit, "base": wit["step"]}, 0.01)
+    with pytest.raises(InputError, match="parameters='weights'"):
+        spline_quotient_from_witness(net, {**wit, "parameters": "weights"}, 0.01)
+    # a witness of the weights and biases only (older certificates) is still checked
+    from symlip.bounds.param import _top_direction, certify_param_lower
+
+    old_low, old = certify_param_lower(net, X[0], 0.01, _top_direction(net, X[0]))
+    assert spline_quotient_from_witness(net, old, 0.01).lower == old_low.lower
+    assert compare(old_low.lower, "<=", res.lower_enclosure.upper) is Truth.TRUE
