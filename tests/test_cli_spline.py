@@ -69,7 +69,8 @@ def test_params_json_names_the_parameter_set_and_matches_the_api(files):
     assert out["parameters"] == PARAMETER_SET == "weights, biases and spline coefficients"
     n_coef = 5 * 6 + 6
     assert out["n_coefficients"] == n_coef and out["n_parameters"] == net.n_params + n_coef
-    assert float(out["lower"]) <= out["estimate"] * (1 + 1e-6) <= float(out["upper"])
+    assert float(out["lower"]) <= out["estimate"] <= float(out["upper"])
+    assert out["lower_parameters"] == PARAMETER_SET  # the lower bound moves all of them
     # one source of truth: the CLI prints the API's number
     api = spline_param_lipschitz(load(d / "net.safetensors"), np.load(d / "X.npy"), 0.05,
                                  lower=False)
@@ -106,6 +107,18 @@ def test_params_certificate_verifies_and_tampering_is_caught(files, tmp_path):
     assert len(bad.stderr.strip().splitlines()) == 1
     bad = tampered("l.json", result={**c["result"], "lower": "1e6"})
     assert bad.returncode == 1 and "lower" in bad.stderr
+    # the witness moves weights, biases and coefficients; a tampered one is caught
+    w = c["witness"]
+    assert w["parameters"] == PARAMETER_SET and "base" in w
+    coef = set(range(5 * 3 + 5, 5 * 3 + 5 + 30)) | set(range(20 + 30 + 20 + 4,
+                                                              20 + 30 + 20 + 4 + 6))
+    assert coef & {i for i, v in zip(w["indices"], w["step"], strict=True) if v}
+    bad = tampered("w.json", witness={**w, "step": w["step"][::-1]})
+    assert bad.returncode == 1 and "above what its witness proves" in bad.stderr
+    bad = tampered("b.json", witness={**w, "step": [3 * v for v in w["step"]]})
+    assert bad.returncode == 2 and "leaves the ball of radius 0.05" in bad.stderr
+    bad = tampered("i.json", witness={**w, "indices": [10**6] + w["indices"][1:]})
+    assert bad.returncode == 2 and "index 1000000 is outside 0..89" in bad.stderr
     # a tampered input enclosure (K1 of the ball) is recomputed, not trusted
     small = {"lower": "0", "upper": "0"}
     bad = tampered("k.json", inputs={**c["inputs"], "K1_1": small},
