@@ -369,6 +369,32 @@ def _ia_matmul(am: np.ndarray, ar: np.ndarray | None, bm: np.ndarray,
     return mid, np.maximum(rad, _RAD_FLOOR)
 
 
+def _ia_row_scale(zm: np.ndarray, zr: np.ndarray | None,
+                  d: IntervalArray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Midpoint-radius enclosure of $\operatorname{diag}(d)\,Z$ for every real $Z$ with
+    $|Z - z_m| \le z_r$ and every $d$ in the interval vector ``d`` (one per row).
+
+    With $d \in [d_m \pm d_r]$: $|dZ - d_m z_m| \le |z_m| d_r + z_r(|d_m| + d_r)$, and
+    $\mathrm{fl}(z_m d_m)$ errs by at most $u|\mathrm{fl}(z_m d_m)| + \eta$
+    ($\mathrm{fl}(x) = x/(1 + \delta)$, $|\delta| \le u$); radii rounded up.
+    """
+    dmid, drad = _to_midrad(d)
+    dm = zm * dmid[:, None]
+    zr = np.zeros_like(zm) if zr is None else zr
+    dr = _up(_up(_up(np.abs(zm) * drad[:, None])
+                 + _up(zr * _up(np.abs(dmid) + drad)[:, None]))
+             + _up(_up(np.abs(dm) * _U) + _ETA))
+    return dm, np.maximum(dr, _RAD_FLOOR)
+
+
+def _ia_add(am: np.ndarray, ar: np.ndarray, bm: np.ndarray,
+            br: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Midpoint-radius enclosure of $A + B$: $\mathrm{fl}(a_m + b_m)$ errs by at most
+    $u|\mathrm{fl}(a_m + b_m)|$ (a sum never underflows inexactly); radii rounded up."""
+    mid = am + bm
+    return mid, _up(_up(ar + br) + _up(np.abs(mid) * _U))
+
+
 #: smallest radius kept (a larger radius is still an enclosure): keeps subnormal numbers,
 #: which are very slow on x86, out of the interval arrays (nextafter(0) is subnormal)
 _RAD_FLOOR = 2.0**-500
@@ -533,15 +559,7 @@ def centre_jacobians(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
                 rows = row_norms(_up(np.abs(zm) + zr))
                 out.setdefault(f"Jr_{k}", []).append(float(np.max(rows.hi)))
             d = tr.dsigma[k - 1][i]
-            dmid, drad = _to_midrad(IntervalArray(d.lo, d.hi))
-            # [zm +- zr] * [dmid +- drad] (row scaling) in midpoint-radius form:
-            # |z d - zm dmid| <= |zm| drad + zr (|dmid| + drad), and fl(zm dmid) errs by
-            # at most u |fl(zm dmid)| + eta
-            dm = zm * dmid[:, None]
-            dr = _up(_up(_up(np.abs(zm) * drad[:, None])
-                         + _up(zr * _up(np.abs(dmid) + drad)[:, None]))
-                     + _up(_up(np.abs(dm) * _U) + _ETA))
-            dr = np.maximum(dr, _RAD_FLOOR)
+            dm, dr = _ia_row_scale(zm, zr, IntervalArray(d.lo, d.hi))
             out.setdefault(f"Ja_{k}", []).append(_interval_norm2_upper(dm, dr))
     return {key: IntervalArray(np.zeros(len(v)), np.asarray(v, dtype=np.float64))
             for key, v in out.items()}

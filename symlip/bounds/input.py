@@ -426,20 +426,25 @@ def _box_affine(W: np.ndarray, b: np.ndarray, a: IntervalArray) -> IntervalArray
     return _iv_matvec(IntervalArray(W), a) + IntervalArray(b)
 
 
+#: the certified norm bound of the interval Jacobian on the ball
+J_LOC = sp.Symbol("J_loc", nonnegative=True)
+
+
 def local_input_formula(depth: int, name: str = "L_loc", residual: Sequence[bool] | None = None,
                         lognorm: Sequence[int] = ()) -> Formula:
-    r"""The local bound $\min(\prod_{k<N} \lambda_k \, \omega_N,\ \prod_k \omega_k
-    \prod_{k<N} K_k)$ with $\lambda_k \ge \|D_k W_k\|_2$; at most the global bound by
-    construction.  A residual block (``residual[k-1]``) contributes $1 + \tau_k\lambda_k$
-    to the local product (and its factor of :func:`input_product_formula` to the global
-    one)."""
+    r"""The local bound $\min(J_{loc},\ \prod_{k<N} \lambda_k \, \omega_N,\ \prod_k
+    \omega_k \prod_{k<N} K_k)$ with $J_{loc} \ge \sup\|J\|_2$ over the interval
+    Jacobian of the ball (:mod:`symlip.bounds.local_jacobian`) and $\lambda_k \ge
+    \|D_k W_k\|_2$; at most the global bound by construction.  A residual block
+    (``residual[k-1]``) contributes $1 + \tau_k\lambda_k$ to the local product (and its
+    factor of :func:`input_product_formula` to the global one)."""
     glob, _ = input_product_formula(depth, residual=residual, lognorm=lognorm)
     res = [False] * depth if residual is None else list(residual)
     lam = [sp.Symbol(f"lambda_{k}", nonnegative=True) for k in range(1, depth)]
     local = sp.Mul(*[1 + _tau(k) * lk if res[k - 1] else lk
                      for k, lk in enumerate(lam, start=1)]) * _omega(depth)
-    inputs = lam + list(glob.inputs)
-    return Formula(sp.Min(local, glob.expr), inputs, name=name)
+    inputs = [J_LOC] + lam + list(glob.inputs)
+    return Formula(sp.Min(J_LOC, local, glob.expr, evaluate=False), inputs, name=name)
 
 
 def local_input_lipschitz(net: Any, center: np.ndarray, eps: float) -> tuple[Enclosure, dict]:
@@ -463,8 +468,15 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float) -> tuple[Enc
     x0 = np.asarray(center, dtype=float)
     if x0.shape != (net.widths[0],):
         raise InputError(f"centre has shape {x0.shape}; expected ({net.widths[0]},)")
+    from symlip.bounds.local_jacobian import (
+        derivative_ranges,
+        jacobian_box,
+        jacobian_norm_upper,
+    )
+
     inputs = _global_inputs(net)
     mask = _residual_mask(net) or [False] * net.depth
+    ranges = []
     z = _affine_ball(net.layers[0].weight, net.layers[0].bias, x0, eps)
     # the input box of the ball (needed when the first layer is a residual block)
     a_in = IntervalArray(np.nextafter(x0 - eps, -np.inf), np.nextafter(x0 + eps, np.inf))
@@ -480,6 +492,7 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float) -> tuple[Enc
         err = float(np.nextafter(u * (1 + 4 * u) * frobenius_norm(M).upper_float, np.inf))
         lam = float(np.nextafter(spectral_norm(M).upper_float + err, np.inf))
         inputs[f"lambda_{k + 1}"] = Enclosure.from_floats(0.0, lam)
+        ranges.append(derivative_ranges(act, z, d))
         a = _sigma_box(act, z)
         if mask[k]:
             a = a_in + a * net.layers[k].step
@@ -488,6 +501,7 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float) -> tuple[Enc
                                  f"{net.layers[k].name!r}")
         a_in = a
         z = _box_affine(net.layers[k + 1].weight, net.layers[k + 1].bias, a)
+    inputs["J_loc"] = jacobian_norm_upper(*jacobian_box(net, ranges))
     formula = local_input_formula(net.depth, residual=_residual_mask(net),
                                   lognorm=_lognorm_layers(net))
     return formula.enclose(inputs), inputs

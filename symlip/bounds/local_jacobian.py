@@ -1,0 +1,163 @@
+r"""The interval Jacobian of a network on an input ball, and its certified norm.
+
+On a ball $B = B(x_0, \varepsilon)$ the interval forward pass of
+:func:`symlip.bounds.input.local_input_lipschitz` encloses every hidden pre-activation
+$z_k(x)$, $x \in B$, in a box; on it $\sigma'(z_{k,i}) \in [s^-_{k,i}, s^+_{k,i}]$
+(:func:`derivative_ranges`).  Then for every $x \in B$ where $f$ is differentiable
+
+$$J(x) = W_N \Sigma_{N-1} W_{N-1} \cdots \Sigma_1 W_1, \qquad
+  \Sigma_k = \operatorname{diag}(s_k),\ s_k \in [s^-_k, s^+_k]$$
+
+(a residual block contributes $I + h_k \Sigma_k W_k$ in place of $\Sigma_k W_k$).
+:func:`jacobian_box` encloses this product, for all such $s_k$ at once, in an interval
+matrix $|J - M| \le R$ (midpoint-radius arithmetic of :mod:`symlip.bounds.centre`:
+Higham's a priori bound $\gamma_k$ for every float product, every radius rounded up),
+and :func:`jacobian_norm_upper` certifies $\sup_{|J - M| \le R}\|J\|_2 \le
+\min(\|M\|_2 + \|R\|_2, \||M| + R\|_2)$ (triangle inequality; $\|\cdot\|_2$ is
+monotone on nonnegative matrices; every norm certified by
+:func:`symlip.norms.spectral_norm`).
+
+Lemma (mean value theorem on the convex ball): for $x, y \in B$,
+$f(y) - f(x) = \int_0^1 J(x + t(y - x))(y - x)\,dt$, so
+$\|f(y) - f(x)\| \le \sup_{[J]}\|J\|_2\,\|y - x\|$.  For a piecewise-smooth $\sigma$
+(ReLU, leaky ReLU, ELU) the chain rule holds for almost every $t$ along the segment: at a
+kink $z_{k,i}(t)$ sits on a level set, where its derivative vanishes almost everywhere,
+so any $s_{k,i}$ in the (nonempty) range gives the same product.  As $\varepsilon \to 0$
+the ranges shrink to $\sigma'(z_k(x_0))$ (smooth $\sigma$) and the bound tends to
+$\|J(x_0)\|_2$.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from symlip.bounds.centre import _ia_add, _ia_matmul, _ia_row_scale, _up
+from symlip.errors import InputError
+from symlip.intervals import Enclosure, IntervalArray, interval_lambdify
+
+__all__ = ["derivative_ranges", "jacobian_box", "jacobian_norm_upper"]
+
+
+def derivative_ranges(act: Any, z: IntervalArray, abs_sup: np.ndarray) -> IntervalArray:
+    r"""Enclosure $[s^-_i, s^+_i] \supseteq \{\sigma'(t) : t \in [z^-_i, z^+_i]\}$ per
+    neuron (at a kink: both one-sided derivatives).
+
+    The interval evaluation of the symbolic $\sigma'$ (``interval_lambdify``, NumPy
+    kernels, or mpmath element by element where NumPy has no correctly rounded kernel)
+    intersected with $[-d_i, d_i]$, ``abs_sup`` $= d_i \ge \sup|\sigma'|$ on the range
+    (the enclosure the product-of-norms bound uses).  An activation without a symbolic
+    derivative (a linear spline) gets $[-d_i, d_i]$.  Endpoints are rounded outward.
+    """
+    from symlip.activations import X
+
+    d = np.asarray(abs_sup, dtype=np.float64)
+    lo, hi = -d, d.copy()
+    d1 = act.derivatives[1] if hasattr(act, "derivatives") else None
+    if d1 is not None:
+        try:
+            r = _numpy_interval(d1)(z)
+            rlo = np.broadcast_to(r.lo, z.lo.shape)
+            rhi = np.broadcast_to(r.hi, z.hi.shape)
+        except Exception:  # noqa: BLE001 - no NumPy kernel (e.g. cos): rigorous mpmath
+            f = interval_lambdify([X], d1, backend="mpmath", prec=64)
+            rlo, rhi = np.empty(z.lo.shape), np.empty(z.lo.shape)
+            for i in np.ndindex(*z.lo.shape):
+                e = Enclosure.from_interval(f(Enclosure.from_floats(z.lo[i], z.hi[i])
+                                              .to_interval()))
+                rlo[i], rhi[i] = e.lower_float, e.upper_float
+        ok = np.isfinite(rlo) & np.isfinite(rhi)
+        lo = np.where(ok, np.maximum(lo, rlo), lo)
+        hi = np.where(ok, np.minimum(hi, rhi), hi)
+    if np.any(lo > hi):  # pragma: no cover - two enclosures of a nonempty set intersect
+        raise AssertionError("derivative enclosures do not intersect")
+    return IntervalArray(lo, hi)
+
+
+@lru_cache(maxsize=64)
+def _numpy_interval(expr: Any) -> Any:
+    from symlip.activations import X
+
+    return interval_lambdify([X], expr, backend="numpy")
+
+
+def jacobian_box(net: Any, ranges: list[IntervalArray]) -> tuple[np.ndarray, np.ndarray]:
+    r"""Interval matrix $(M, R)$ with $|J - M| \le R$ entrywise for every
+    $J = F_N F_{N-1} \cdots F_1$, $F_N = W_N$ and, for the hidden layers,
+    $F_k = \operatorname{diag}(s_k) W_k$ (dense) or $I + h_k\operatorname{diag}(s_k) W_k$
+    (residual block), $s_k$ in ``ranges[k-1]`` (from :func:`derivative_ranges`).
+
+    Evaluated from the input side when $n_0 \le n_N$, else as $J^\top$ from the output
+    side (the same enclosure property; returned transposed back), so the intermediate
+    matrices have $\min(n_0, n_N)$ columns.
+    """
+    from symlip.network import ResidualLayer
+
+    N = net.depth
+    Ws = [layer.weight for layer in net.layers]
+    res = [isinstance(layer, ResidualLayer) for layer in net.layers]
+    steps = [float(getattr(layer, "step", 0.0)) for layer in net.layers]
+    if net.widths[0] <= net.widths[-1]:
+        # P_k = F_k P_{k-1}, P_0 = I; J = W_N P_{N-1}
+        pm, pr = None, None
+        for k in range(N - 1):
+            s = ranges[k] * steps[k] if res[k] else ranges[k]
+            if pm is None:
+                qm, qr = Ws[k].copy(), None
+            else:
+                qm, qr = _ia_matmul(Ws[k], None, pm, pr)
+            qm, qr = _ia_row_scale(qm, qr, s)
+            if res[k]:
+                im = np.eye(Ws[k].shape[1]) if pm is None else pm
+                ir = np.zeros_like(im) if pr is None else pr
+                qm, qr = _ia_add(im, ir, qm, qr)
+            pm, pr = qm, qr
+        if pm is None:
+            m, r = Ws[-1].copy(), np.zeros_like(Ws[-1])
+        else:
+            m, r = _ia_matmul(Ws[-1], None, pm, pr)
+    else:
+        # J^T = F_1^T ... F_{N-1}^T W_N^T: Q <- W_k^T diag(s_k) Q (+ Q for a block)
+        qm, qr = Ws[-1].T.copy(), None
+        for k in range(N - 2, -1, -1):
+            s = ranges[k] * steps[k] if res[k] else ranges[k]
+            sm, sr = _ia_row_scale(qm, qr, s)
+            tm, tr = _ia_matmul(Ws[k].T, None, sm, sr)
+            if res[k]:
+                tm, tr = _ia_add(qm, np.zeros_like(qm) if qr is None else qr, tm, tr)
+            qm, qr = tm, tr
+        m = qm.T
+        r = np.zeros_like(m) if qr is None else qr.T
+    if not (np.all(np.isfinite(m)) and np.all(np.isfinite(r))):
+        raise InputError("the interval Jacobian overflowed float64")
+    return m, r
+
+
+def jacobian_norm_upper(mid: np.ndarray, rad: np.ndarray) -> Enclosure:
+    r"""Enclosure $[0, U]$ of $\sup\{\|J\|_2 : |J - M| \le R\}$ (``mid`` $= M$,
+    ``rad`` $= R \ge 0$ entrywise).
+
+    $U \ge \min(\|M\|_2 + \|R\|_2,\ \||M| + R\|_2)$: $\|J\|_2 \le \|M\|_2 +
+    \|J - M\|_2$ and $\|J\|_2 \le \||J|\|_2$, and $\|\cdot\|_2$ is monotone on
+    nonnegative matrices ($0 \le A \le B$ entrywise gives $\|A\|_2 \le \|B\|_2$), with
+    $|J - M| \le R$ and $|J| \le |M| + R$.  The first term is the tight one near a point
+    (it keeps the signs of $M$), the second when the entries' signs are uncertain.  Every
+    spectral norm is a certified upper end (:func:`symlip.norms.spectral_norm`), sums are
+    rounded up.
+
+    Raises:
+        InputError: a negative or non-finite entry in ``rad``, or a non-finite ``mid``.
+    """
+    from symlip.norms import spectral_norm
+
+    if not (np.all(np.isfinite(mid)) and np.all(np.isfinite(rad))):
+        raise InputError("the interval Jacobian has a non-finite entry")
+    if np.any(rad < 0):
+        raise InputError(f"radius matrix has a negative entry {float(np.min(rad))!r}")
+    a = spectral_norm(mid).upper_float
+    b = spectral_norm(rad).upper_float if np.any(rad > 0) else 0.0
+    mag = _up(np.abs(mid) + rad)  # >= |M| + R entrywise
+    c = spectral_norm(mag).upper_float
+    return Enclosure.from_floats(0.0, min(float(_up(a + b)), c))
