@@ -391,22 +391,24 @@ def _gradient_ascent(net: Any, theta0: np.ndarray, x: np.ndarray, r: float, iter
 
 
 def estimate_spline_param_lower(net: Any, X: np.ndarray, r: float, *, seed: int = 0,
-                                max_points: int = 64, steps: int = 12, iters: int = 30
-                                ) -> tuple[float, int, np.ndarray]:
+                                max_points: int | None = None, steps: int = 12,
+                                iters: int = 30,
+                                n_ascent: int = 3) -> tuple[float, int, np.ndarray]:
     r"""Sampled lower estimate of $\sup_{\Theta \in B_r} \|J_\Theta f(x;\Theta)\|_2$,
     all parameters (float64, not certified).
 
-    The exact full Jacobian norm at the centre for (up to ``max_points``) data points;
-    then, at the best point, a projected gradient ascent of the Jacobian norm inside
-    the ball (``iters`` steps, :func:`_gradient_ascent`), refined by a search with
-    shrinking steps along the top singular direction and random directions (as
+    The exact full Jacobian norm at the centre for every data point (vectorised; only
+    the ``max_points`` of largest norm if given); then, from the ``n_ascent`` best
+    points, a projected gradient ascent of the Jacobian norm inside the ball (``iters``
+    steps, :func:`_gradient_ascent`); at the best point found, a search with shrinking
+    steps along the top singular direction and random directions (as
     :func:`symlip.bounds.param.estimate_param_lower`).
 
     Returns:
         ``(estimate, point index, best Theta)``.
     """
     theta0 = spline_params(net)
-    if X.shape[0] > max_points:
+    if max_points is not None and X.shape[0] > max_points:
         idx = np.argsort(-np.linalg.norm(X, axis=1))[:max_points]
     else:
         idx = np.arange(X.shape[0])
@@ -415,10 +417,11 @@ def estimate_spline_param_lower(net: Any, X: np.ndarray, r: float, *, seed: int 
     best_i, best, best_theta = int(idx[j]), float(norms[j]), theta0
     if r <= 0 or theta0.size * net.widths[-1] > 5_000_000:
         return best, best_i, best_theta
+    for jj in np.argsort(-norms)[:n_ascent]:
+        val, th = _gradient_ascent(net, theta0, X[idx[jj]], r, iters)
+        if val > best:
+            best, best_i, best_theta = val, int(idx[jj]), th
     x = X[best_i]
-    val, th = _gradient_ascent(net, theta0, x, r, iters)
-    if val > best:
-        best, best_theta = val, th
     rng = np.random.default_rng(seed)
     step = r / 4
     cands = [_spline_top_direction(spline_with_params(net, best_theta), x)]
