@@ -720,6 +720,8 @@ def test_spline_witness_errors_name_the_value():
         spline_quotient_from_witness(net, {**wit, "indices": [P + 3] + wit["indices"][1:]}, 0.01)
     with pytest.raises(InputError, match="step point leaves the ball of radius 0.01"):
         spline_quotient_from_witness(net, {**wit, "step": [v * 2 for v in wit["step"]]}, 0.01)
+    with pytest.raises(InputError, match="index 1.5 is not an integer"):
+        spline_quotient_from_witness(net, {**wit, "indices": [1.5] + wit["indices"][1:]}, 0.01)
     with pytest.raises(InputError, match="distinct"):
         spline_quotient_from_witness(net, {**wit, "indices": [0] * len(wit["indices"])}, 0.01)
     with pytest.raises(InputError, match="equal"):

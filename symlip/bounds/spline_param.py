@@ -536,7 +536,11 @@ def spline_quotient_from_witness(net: Any, wit: Any, r: float) -> Enclosure:
         raise InputError(f"lower-bound witness parameters={wit['parameters']!r}; expected "
                          f"{PARAMETER_SET!r}")
     x = np.asarray(wit["x"], dtype=np.float64)
-    keep = np.asarray(wit["indices"], dtype=np.int64)
+    raw = list(wit["indices"])
+    bad_i = [i for i in raw if isinstance(i, bool) or not isinstance(i, (int, np.integer))]
+    if bad_i:
+        raise InputError(f"lower-bound witness index {bad_i[0]!r} is not an integer")
+    keep = np.asarray(raw, dtype=np.int64)
     da = np.asarray(wit["step"], dtype=np.float64)
     db = np.asarray(wit.get("base", np.zeros(da.shape)), dtype=np.float64)
     theta0 = spline_params(net)
