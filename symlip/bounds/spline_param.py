@@ -32,6 +32,13 @@ $\|a_k - a_k'\| \le K_{1,k}\|z_k - z_k'\| + w_k\|\gamma_k - \gamma_k'\|
 (Cauchy-Schwarz); per-neuron: $\sum_i w^2\|d\gamma_i\|^2 \le w^2\|d\gamma\|^2$; shared:
 $\|\Phi\, d\gamma\|_2 \le \|\Phi\|_F \|d\gamma\| \le \sqrt{n_k}\, w\, \|d\gamma\|$.
 
+Lower side (all parameters moved): :func:`spline_param_jacobian` is the exact Jacobian
+in weights, biases and coefficients ($\partial\sigma(z;\gamma)/\partial\gamma_j$ is the
+hat function of knot $j$, or the extension weights $(1+s, -s)$ outside the grid);
+:func:`estimate_spline_param_lower` maximises its norm over the data and inside the
+ball; :func:`certify_spline_param_lower` encloses a difference quotient between two
+points of the ball, re-checked from its witness by :func:`spline_quotient_from_witness`.
+
 A gradient (smoothness) bound does not exist for splines ($K_2 = \infty$):
 :func:`spline_grad_lipschitz` raises :class:`~symlip.errors.NotSmoothError`.
 """
