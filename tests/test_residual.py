@@ -437,13 +437,26 @@ def test_local_input_bound_is_sound(n_hidden, width, act, log_eps, seed):
     eps = 10.0 ** log_eps
     n0 = net.widths[0]
     x0 = rng.standard_normal(n0)
-    local, _ = local_input_lipschitz(net, x0, eps)
+    local, inputs = local_input_lipschitz(net, x0, eps)
     glob = input_lipschitz(net, lower=False).enclosure
     assert compare(local.upper, "<=", glob.upper) is Truth.TRUE
+    # the interval-Jacobian term (I + h diag(s) W factors) never loosens the old bound
+    from symlip.bounds.input import _lognorm_layers, _residual_mask, local_input_formula
+    from symlip.intervals import Enclosure
+
+    old = local_input_formula(net.depth, residual=_residual_mask(net),
+                              lognorm=_lognorm_layers(net)).enclose(
+        {**inputs, "J_loc": Enclosure.unbounded_above(0)})
+    assert compare(local.upper, "<=", old.upper) is Truth.TRUE
     u = rng.standard_normal((30, n0))
     xs = x0 + eps * rng.uniform(0, 1, (30, 1)) * u / np.linalg.norm(u, axis=1, keepdims=True)
     v = rng.standard_normal((30, n0))
     ys = x0 + eps * rng.uniform(0, 1, (30, 1)) * v / np.linalg.norm(v, axis=1, keepdims=True)
+    # and steep pairs: a small step along the top right singular vector of J
+    from symlip.bounds.input import jacobian_norms
+
+    _, vs = jacobian_norms(net, xs)
+    xs, ys = np.concatenate([xs, xs]), np.concatenate([ys, xs + 1e-3 * eps * vs])
     inside = (np.linalg.norm(xs - x0, axis=1) < eps) & (np.linalg.norm(ys - x0, axis=1) < eps)
     keep = inside & np.any(xs != ys, axis=1)
     assert_input_quotients_below(net, xs[keep], ys[keep], local)

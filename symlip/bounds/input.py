@@ -14,8 +14,13 @@ Euclidean norm on inputs and outputs:
   pre-activation ranges; $d_{k,i} \ge \sup |\sigma'|$ over neuron $i$'s range;
   $\operatorname{Lip}_{B}(f) \le \|W_N\|_2 \prod_{k<N} \|D_k W_k\|_2$ with
   $D_k = \operatorname{diag}(d_k)$ (the Jacobian on the ball is
-  $W_N \Delta_{N-1} W_{N-1} \cdots \Delta_1 W_1$ with $|\Delta_k| \le D_k$).  Each
-  factor is capped by the global one, so the local bound never exceeds the global bound.
+  $W_N \Delta_{N-1} W_{N-1} \cdots \Delta_1 W_1$ with $|\Delta_k| \le D_k$), and
+  $\operatorname{Lip}_B(f) \le J_{loc}$, a certified norm bound of that product as one
+  interval matrix, $\Delta_k \in [\operatorname{diag}(s^-_k), \operatorname{diag}(s^+_k)]$
+  the enclosed ranges of $\sigma'$ (:mod:`symlip.bounds.local_jacobian`; the norm of the
+  product, not the product of norms: it tends to $\|J(x_0)\|_2$ as $\varepsilon \to 0$).
+  The minimum of both and the global bound is taken, so the local bound never exceeds
+  the global bound.
 * **lower** — $\max_{x \in S} \|J_x f(x)\|_2$ over the data, convex combinations of
   pairs and a few ascent steps (an *estimate*), and a *certified* lower bound: an
   interval-evaluated difference quotient $\|f(x) - f(x')\| / \|x - x'\|$ at the best
@@ -454,8 +459,13 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float) -> tuple[Enc
         ``(enclosure, inputs)``: the upper end of ``enclosure`` bounds
         $\sup_{x \ne y \in B} \|f(x) - f(y)\| / \|x - y\|$; it is the
         :func:`local_input_formula` evaluated on the certified ``inputs``
-        (``lambda_k`` >= $\|D_k W_k\|_2$, and the global inputs), so it never exceeds
-        the global bound.  A residual block $R_k(u) = u + h_k\sigma(W_ku + b_k)$ has
+        (``J_loc`` >= the norm of every Jacobian on the ball,
+        :func:`symlip.bounds.local_jacobian.jacobian_norm_upper`; ``lambda_k`` >=
+        $\|D_k W_k\|_2$; the global inputs), so it never exceeds the global bound.
+        ``J_loc`` makes it tend to $\|J(x_0)\|_2$ as $\varepsilon \to 0$ for a smooth
+        activation; it shrinks with $\varepsilon$ in practice, but midpoint-radius
+        arithmetic is not inclusion-monotone, so a smaller ball is not guaranteed a
+        smaller bound (the product term is).  A residual block $R_k(u) = u + h_k\sigma(W_ku + b_k)$ has
         $\|R_ku - R_kv\| \le (1 + \tau_k\|D_kW_k\|_2)\|u - v\|$ for $u, v$ in its input
         box (mean value theorem per neuron on the convex box, $|\sigma'| \le d_i$ on the
         pre-activation range), and its output box is $a + h_k\sigma(z)$ in interval
