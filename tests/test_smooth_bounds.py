@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from symlip.activations import get_activation
 from symlip.bounds.smooth import (
     grad_lipschitz,
     loss_enclosure,
@@ -18,7 +19,6 @@ from symlip.bounds.smooth import (
     not_smooth_witness,
     param_and_grad_lipschitz,
 )
-from symlip.activations import get_activation
 from symlip.errors import InputError, NotSmoothError
 from symlip.network import Network
 

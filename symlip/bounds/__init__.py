@@ -8,7 +8,9 @@
 * :mod:`symlip.bounds.recursion` — the symbolic recursions behind param and smooth.
 """
 
-from symlip.bounds import recursion  # noqa: F401  (first: param/smooth build on it)
 from symlip.bounds import input as _input  # noqa: F401
-from symlip.bounds import param  # noqa: F401
-from symlip.bounds import smooth  # noqa: F401
+from symlip.bounds import (
+    param,  # noqa: F401
+    recursion,  # noqa: F401  (first: param/smooth build on it)
+    smooth,  # noqa: F401
+)

@@ -225,7 +225,7 @@ def _generic_kernel(act: Any, z: np.ndarray) -> tuple[np.ndarray, float]:
     """Float values of sigma and a rigorous max elementwise error (mpmath per element)."""
     v = np.asarray(act.sigma(z), dtype=np.float64)
     err = 0.0
-    from symlip.intervals import _endpoints, _iv_from, _float_to_mpf, _mpf_to_float
+    from symlip.intervals import _endpoints, _float_to_mpf, _iv_from, _mpf_to_float
 
     with mpmath.workprec(64):
         width = z.shape[-1] if z.ndim else 1

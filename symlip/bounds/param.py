@@ -276,7 +276,7 @@ def estimate_param_lower(net: Any, X: np.ndarray, r: float, *, seed: int = 0,
     x = X[best_i]
     step = r
     cands = [_top_direction(net, x)]
-    for it in range(steps):
+    for _ in range(steps):
         dirs = cands + [_unit(rng.standard_normal(theta0.size)) for _ in range(3)]
         cands = []
         for d in dirs:

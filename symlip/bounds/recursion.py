@@ -769,9 +769,7 @@ def first_order_derivation(depth: int | None = None, *, bounded: bool = True,
              "\\Delta b_k)$")
     d.assume("$\\sigma$ componentwise with $|\\sigma(s)-\\sigma(t)| \\le K_1|s-t|$, "
              "$|\\sigma| \\le S_0$, $|\\sigma(0)| = s_0$")
-    k = sp.Symbol("k")
-    rk, bk, ck1, lk1 = _nn("rho_k"), _nn("beta_k"), _nn("c_{k-1}"), _nn("l_{k-1}")
-    lk, mk = _nn("l_k"), _nn("m_k")
+    rk = _nn("rho_k")
     d.step(Tex(r"\|W_k\|_2"), "<=", Tex(r"\|\bar W_k\|_2 + \|W_k - \bar W_k\|_F"),
            "triangle inequality, $\\|\\cdot\\|_2 \\le \\|\\cdot\\|_F$")
     d.then("<=", rk, "$\\|W_k - \\bar W_k\\|_F \\le \\|\\theta - \\bar\\theta\\| \\le r$, "

@@ -41,7 +41,7 @@ __all__ = ["layer_kinds", "lognorm_layers", "residual_param_program", "affine_bo
 def _is_identity(act: Any) -> bool:
     """The registry identity (name *and* expression: a custom activation reusing the name
     is not treated as linear)."""
-    from symlip.activations import X, Activation
+    from symlip.activations import Activation, X
 
     return isinstance(act, Activation) and act.name == "identity" and act.expr == X
 

@@ -551,7 +551,6 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     X = check_data(net, data)
     y = check_targets(net, X, targets, lname)
     _require_smooth(net)
-    t0 = time.perf_counter()
     ci = _loss_inputs(net, X, y, lname, r, centre, jac)
     formula = grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
     t1 = time.perf_counter()

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"symlip {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_OneLineParser)
-    for verb, modname in VERBS.items():
+    for modname in VERBS.values():
         try:
             mod = importlib.import_module(f"symlip.cli.{modname}")
         except ModuleNotFoundError as exc:
