@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import sympy as sp
 
 from derivations._common import down, est, page, up, upper_float_symbol
@@ -9,18 +10,21 @@ from symlip.bounds.input import (
     input_lipschitz,
     input_product_derivation,
     input_product_formula,
+    local_input_derivation,
     local_input_formula,
     local_input_lipschitz,
 )
 from symlip.demo import load_demo
 from symlip.derivation import Derivation, Tex
+from symlip.intervals import Enclosure
 from symlip.report import Report
 
 SLUG = "input-product"
 TITLE = "The input-Lipschitz product bound"
 SUMMARY = ("$\\mathrm{Lip}(f) \\le \\prod_k K_1 \\|W_k\\|_2$: derivation, per-layer "
-           "factors, certified lower bounds and a local bound on input balls.")
-EPS = 0.05
+           "factors, certified lower bounds and a local bound on input balls (product of local "
+           "norms and the norm of the interval Jacobian).")
+EPS_TABLE = (1.0, 0.1, 0.01, 0.001, 0.0)
 
 
 def build() -> Report:
@@ -65,17 +69,33 @@ def build() -> Report:
     rep.heading("A local bound on an input ball")
     lf = local_input_formula(net.depth)
     rep.text("On a ball $B(x_0, \\varepsilon)$, interval propagation gives each hidden "
-             "neuron's pre-activation range, hence $d_{k,i} \\ge \\sup|\\sigma'|$ over it, "
-             "and $\\mathrm{Lip}_B(f) \\le \\|W_N\\|_2 \\prod_{k<N} \\|D_k W_k\\|_2$ with "
-             "$D_k = \\mathrm{diag}(d_k)$. symlip takes the minimum with the global bound, "
-             "so the local bound never exceeds it:")
+             "neuron's pre-activation range, hence the range $[s^-_{k,i}, s^+_{k,i}]$ of "
+             "$\\sigma'$ over it and $d_{k,i} \\ge \\sup|\\sigma'|$. Two bounds follow: the "
+             "product of local norms $\\|W_N\\|_2 \\prod_{k<N} \\|D_k W_k\\|_2$ with "
+             "$D_k = \\mathrm{diag}(d_k)$, and the norm of the product, $J_{loc}$: the "
+             "Jacobians of all points of the ball lie in one interval matrix, whose norm "
+             "is certified. symlip takes the minimum of both and the global bound, so the "
+             "local bound never exceeds it:")
     rep.math(f"L_{{loc}} = {lf.latex()}")
-    e, ins = local_input_lipschitz(net, X[0], EPS)
-    rows = [[f"$\\lambda_{k}$", up(ins[f"lambda_{k}"])] for k in range(1, net.depth)]
-    rep.text(f"For the first data point $x_0 = ({X[0][0]:.6g}, {X[0][1]:.6g})$ and "
-             f"$\\varepsilon = {EPS}$:")
-    rep.table(["symbol", "certified upper"], rows +
-              [["$L_{loc}$", up(e)], ["global $L_x$", up(res.enclosure)]])
+    rep.derivation(local_input_derivation(net.depth), level=3)
+    rows = []
+    for eps in EPS_TABLE:
+        e, ins = local_input_lipschitz(net, X[0], eps)
+        old = lf.enclose({**ins, "J_loc": Enclosure.unbounded_above(0)})
+        rows.append([f"{eps:g}", up(old), up(ins["J_loc"]), up(e)])
+    jn = float(np.linalg.norm(net.input_jacobian(X[:1])[0], 2))
+    rep.text(f"For the first data point $x_0 = ({X[0][0]:.6g}, {X[0][1]:.6g})$, where "
+             f"$\\|J(x_0)\\|_2 \\approx {jn:.6g}$ (float), against the global "
+             f"$L_x \\le {up(res.enclosure)}$:")
+    rep.table(["$\\varepsilon$", "product of local norms", "$J_{loc}$",
+               "$L_{loc}$ (certified upper)"], rows)
+    rep.text("The product of norms stays near the global bound however small the ball "
+             "(it multiplies the norms of layers whose top singular directions do not "
+             "line up); the interval Jacobian keeps the signs and tends to "
+             "$\\|J(x_0)\\|_2$ as $\\varepsilon \\to 0$. Caveat: midpoint-radius "
+             "arithmetic is not inclusion-monotone, so for ReLU networks a smaller ball "
+             "can (rarely, by up to a few percent in our tests) give a larger "
+             "$J_{loc}$; every value is sound.")
     return rep
 
 

@@ -342,7 +342,8 @@ def plot_layer_factors(path: Any, names: Sequence[str], factors: Sequence[float]
         factors: certified global factors $K_{1} \\|W_k\\|_2$ (read-out: $\\|W_N\\|_2$).
         local: certified local factors $\\|D_k W_k\\|_2$ on an input ball (or ``None``).
         product: the certified global product bound.
-        local_product: the certified local bound (or ``None``).
+        local_product: the certified local bound (or ``None``; below the local product
+            when the interval-Jacobian term $J_{loc}$ is smaller).
         lower: certified lower bound of the Lipschitz constant (or ``None``).
         estimate: sampled lower estimate (or ``None``).
         local_label: legend text of the local factors.
@@ -375,9 +376,10 @@ def plot_layer_factors(path: Any, names: Sequence[str], factors: Sequence[float]
     cum = np.cumprod(factors)
     ax2.semilogy(xs, cum, "o-", color="C3", label=f"global product = {product:.4g}")
     if local is not None:
-        ax2.semilogy(xs, np.cumprod(local), "s-", color="C1",
-                     label="local product" + ("" if local_product is None
-                                              else f" = {local_product:.4g}"))
+        ax2.semilogy(xs, np.cumprod(local), "s-", color="C1", label="local product of norms")
+    if local_product is not None:
+        ax2.axhline(local_product, color="C1", ls="-.",
+                    label=f"certified local bound {local_product:.4g}")
     if estimate is not None:
         ax2.axhline(estimate, color="C0", ls="--", label=f"sampled lower estimate {estimate:.4g}")
     if lower is not None:

@@ -50,6 +50,7 @@ __all__ = [
     "input_product_derivation",
     "local_input_lipschitz",
     "local_input_formula",
+    "local_input_derivation",
     "estimate_input_lower",
     "certify_input_lower",
     "jacobian_norms",
@@ -452,6 +453,46 @@ def local_input_formula(depth: int, name: str = "L_loc", residual: Sequence[bool
     return Formula(sp.Min(J_LOC, local, glob.expr, evaluate=False), inputs, name=name)
 
 
+def local_input_derivation(depth: int, residual: Sequence[bool] | None = None,
+                           lognorm: Sequence[int] = ()) -> Derivation:
+    """Step-by-step derivation of the local bound on a ball (:func:`local_input_formula`):
+    the interval-Jacobian term ``J_loc`` and the product of local norms."""
+    res = residual is not None and any(residual)
+    d = Derivation(r"Local input-Lipschitz bound on a ball $B = B(x_0, \varepsilon)$")
+    d.assume(r"$z_k(x) \in [z^-_k, z^+_k]$ for every $x \in B$ (interval forward pass, "
+             r"outward rounded); on that box $\sigma'(z_{k,i}) \in [s^-_{k,i}, s^+_{k,i}]$ "
+             r"and $|\sigma'(z_{k,i})| \le d_{k,i}$ (at a kink: both one-sided "
+             r"derivatives)")
+    d.step(Tex(r"f(y) - f(x)"), "=", Tex(r"\int_0^1 J(x + t(y - x))\,(y - x)\,dt"),
+           r"mean value theorem on the convex ball (integral form; for a piecewise-smooth "
+           r"$\sigma$ the chain rule holds for almost every $t$)")
+    d.then("=>", Tex(r"\operatorname{Lip}_B(f) \le \sup_{x \in B} \|J(x)\|_2"),
+           r"$\|\int_0^1 J\,dt\,(y - x)\| \le \sup\|J\|_2\,\|y - x\|$")
+    d.step(Tex(r"J(x)"), "=", Tex(r"W_N \Sigma_{N-1}(x) W_{N-1} \cdots \Sigma_1(x) W_1"),
+           r"chain rule, $\Sigma_k(x) = \operatorname{diag}(\sigma'(z_k(x)))$"
+           + (r"; a residual block contributes $I + h_k\Sigma_k W_k$" if res else ""))
+    d.then("in", Tex(r"[M - R,\ M + R]"),
+           r"interval matrix product with $\Sigma_k \in [\operatorname{diag}(s^-_k), "
+           r"\operatorname{diag}(s^+_k)]$: it contains every $J(x)$, $x \in B$ "
+           r"(midpoint-radius arithmetic, float rounding bounded by Higham's $\gamma_k$)")
+    d.step(Tex(r"\sup_{|A - M| \le R} \|A\|_2"), "<=",
+           Tex(r"\min(\|M\|_2 + \|R\|_2,\ \||M| + R\|_2) \le J_{loc}"),
+           r"triangle inequality; $\|\cdot\|_2$ is monotone on nonnegative matrices "
+           r"($|A - M| \le R$, $|A| \le |M| + R$); certified spectral norms")
+    d.step(Tex(r"\|J(x)\|_2"), "<=",
+           Tex(r"\|W_N\|_2 \prod_{k<N} \|\Sigma_k W_k\|_2 \le \omega_N \prod_{k<N} \lambda_k"),
+           r"submultiplicativity; $\Sigma_k = C_k D_k$ with $D_k = \operatorname{diag}(d_k)$, "
+           r"$C_k$ diagonal, $\|C_k\|_2 \le 1$, so $\|\Sigma_k W_k\|_2 \le \|D_k W_k\|_2 "
+           r"\le \lambda_k$" + (r"; a residual block: $1 + \tau_k\lambda_k$" if res else ""))
+    f = local_input_formula(depth, residual=residual, lognorm=lognorm)
+    d.step(Tex(r"\operatorname{Lip}_B(f)"), "<=", f.expr,
+           "the two bounds above and the global bound (each is an upper bound)")
+    d.conclude(r"Each term is evaluated on certified enclosures; the minimum never exceeds "
+               r"the global bound, and $J_{loc} \to \|J(x_0)\|_2$ as $\varepsilon \to 0$ "
+               r"for a smooth $\sigma$.")
+    return d
+
+
 def local_input_lipschitz(net: Any, center: np.ndarray, eps: float) -> tuple[Enclosure, dict]:
     r"""Certified Lipschitz bound of f on the ball $B(x_0, \varepsilon)$ (l2).
 
@@ -465,7 +506,8 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float) -> tuple[Enc
         ``J_loc`` makes it tend to $\|J(x_0)\|_2$ as $\varepsilon \to 0$ for a smooth
         activation; it shrinks with $\varepsilon$ in practice, but midpoint-radius
         arithmetic is not inclusion-monotone, so a smaller ball is not guaranteed a
-        smaller bound (the product term is).  A residual block $R_k(u) = u + h_k\sigma(W_ku + b_k)$ has
+        smaller bound (the product term is).  A residual block
+        $R_k(u) = u + h_k\sigma(W_ku + b_k)$ has
         $\|R_ku - R_kv\| \le (1 + \tau_k\|D_kW_k\|_2)\|u - v\|$ for $u, v$ in its input
         box (mean value theorem per neuron on the convex box, $|\sigma'| \le d_i$ on the
         pre-activation range), and its output box is $a + h_k\sigma(z)$ in interval
