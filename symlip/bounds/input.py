@@ -493,8 +493,13 @@ def local_input_derivation(depth: int, residual: Sequence[bool] | None = None,
     return d
 
 
-def local_input_lipschitz(net: Any, center: np.ndarray, eps: float) -> tuple[Enclosure, dict]:
+def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
+                          interval_jacobian: bool = True) -> tuple[Enclosure, dict]:
     r"""Certified Lipschitz bound of f on the ball $B(x_0, \varepsilon)$ (l2).
+
+    Args:
+        interval_jacobian: compute ``J_loc``; ``False`` sets it to $[0, \infty]$ (the
+            product-of-local-norms bound alone, cheaper; for comparisons).
 
     Returns:
         ``(enclosure, inputs)``: the upper end of ``enclosure`` bounds
@@ -512,6 +517,10 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float) -> tuple[Enc
         box (mean value theorem per neuron on the convex box, $|\sigma'| \le d_i$ on the
         pre-activation range), and its output box is $a + h_k\sigma(z)$ in interval
         arithmetic.
+
+    Raises:
+        InputError: a negative or non-finite ``eps``, a centre of the wrong shape, an
+            interval pass that overflows.
     """
     from symlip.norms import frobenius_norm, spectral_norm
 
@@ -544,7 +553,8 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float) -> tuple[Enc
         err = float(np.nextafter(u * (1 + 4 * u) * frobenius_norm(M).upper_float, np.inf))
         lam = float(np.nextafter(spectral_norm(M).upper_float + err, np.inf))
         inputs[f"lambda_{k + 1}"] = Enclosure.from_floats(0.0, lam)
-        ranges.append(derivative_ranges(act, z, d))
+        if interval_jacobian:
+            ranges.append(derivative_ranges(act, z, d))
         a = _sigma_box(act, z)
         if mask[k]:
             a = a_in + a * net.layers[k].step
@@ -553,7 +563,8 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float) -> tuple[Enc
                                  f"{net.layers[k].name!r}")
         a_in = a
         z = _box_affine(net.layers[k + 1].weight, net.layers[k + 1].bias, a)
-    inputs["J_loc"] = jacobian_norm_upper(*jacobian_box(net, ranges))
+    inputs["J_loc"] = (jacobian_norm_upper(*jacobian_box(net, ranges)) if interval_jacobian
+                       else Enclosure.unbounded_above(0))
     formula = local_input_formula(net.depth, residual=_residual_mask(net),
                                   lognorm=_lognorm_layers(net))
     return formula.enclose(inputs), inputs
