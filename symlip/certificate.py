@@ -19,7 +19,10 @@ A certificate is a JSON document holding
 4. the formula is evaluated in interval arithmetic on those inputs; the certificate
    holds iff the upper end is <= the recorded upper bound (a tampered number fails);
 5. the recorded lower bound is re-derived from its witness (e.g. an interval
-   difference quotient) and must be >= the recorded value.
+   difference quotient) and must be >= the recorded value;
+6. a recorded local bound (``result["local_upper"]``: the input bound on balls around
+   the data, ``--input-radius``) is recomputed from the model, data and options and
+   must be <= the recorded value.
 
 Which computation a certificate belongs to is named by its ``quantity``; each bound
 module registers a :class:`QuantitySpec` that knows how to rebuild its formula and
@@ -90,6 +93,9 @@ class QuantitySpec:
     rebuild: Callable[[Context], tuple[Formula, dict[str, Enclosure]]]
     check_lower: Callable[[Context, Mapping[str, Any]], Enclosure] | None = None
     rebuild_pointwise: Callable[[Context], tuple[Formula, dict[str, Any]]] | None = None
+    #: ``rebuild_local(ctx) -> Enclosure``: the local bound recomputed (its upper end is
+    #: what ``result["local_upper"]`` must be at least); ``None``: no local bound
+    rebuild_local: Callable[[Context], Enclosure] | None = None
 
 
 _SPECS: dict[str, QuantitySpec] = {}
@@ -155,6 +161,8 @@ def make_certificate(result: BoundResult, ctx: Context) -> dict[str, Any]:
             "upper": result.enclosure.upper_str(),
             "lower": None if result.lower_enclosure is None
             else result.lower_enclosure.lower_str(),
+            **({"local_upper": result.extra["local_upper"]}
+               if result.extra.get("local_upper") is not None else {}),
         },
         "witness": _jsonable(result.witness),
     }
@@ -275,8 +283,23 @@ def verify_certificate(cert: Mapping[str, Any], ctx: Context) -> Verdict:
         if compare(got.lower, ">=", rec_lower.upper) is not Truth.TRUE:
             return Verdict(False, f"recorded lower bound {lower} is above what its witness "
                                   f"proves ({got.lower_str(12)})", value)
+    local = cert["result"].get("local_upper")
+    if local is not None:
+        if spec.rebuild_local is None:
+            return Verdict(False, f"the certificate records a local bound, which "
+                                  f"{cert['quantity']} does not have")
+        try:
+            rec_local = parse_decimal_enclosure(local, local)
+        except (TypeError, ValueError) as exc:
+            raise CertificateError(f"certificate entry local_upper is malformed: {exc}") \
+                from None
+        got_local = spec.rebuild_local(ctx)
+        if compare(got_local.upper, "<=", rec_local.lower) is not Truth.TRUE:
+            return Verdict(False, f"recorded local bound {local} is below the recomputed "
+                                  f"local bound {got_local.upper_str(12)}", value)
     return Verdict(True, f"certificate holds: {cert['quantity']} <= {cert['result']['upper']}"
-                         + (f" and >= {lower}" if lower is not None else ""), value)
+                         + (f" and >= {lower}" if lower is not None else "")
+                         + (f"; local bound <= {local}" if local is not None else ""), value)
 
 
 def _jsonable(obj: Any) -> Any:

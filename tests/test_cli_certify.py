@@ -126,3 +126,33 @@ def test_target_gives_a_verdict_for_params_too(model):
     above = json.loads(run(*base, "--target", str(float(up) * 2), check=True).stdout)
     below = json.loads(run(*base, "--target", str(float(lo) / 2), check=True).stdout)
     assert above["verdict"].startswith("certified") and below["verdict"] == "refuted"
+
+
+def test_local_bound_is_recorded_and_reverified(model, tmp_path):
+    d, path, data = model
+    cert = tmp_path / "local.json"
+    r = run("certify", path, "--activation", "tanh", "--data", data, "--input-radius", "0.01",
+            "--json", "--certificate", cert)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    c = json.loads(cert.read_text())
+    assert c["result"]["local_upper"] == out["local_upper"]
+    assert float(out["local_upper"]) <= float(out["upper"])
+    ok = run("verify", cert, "--model", path, "--data", data)
+    assert ok.returncode == 0 and "local bound" in ok.stdout, ok.stdout + ok.stderr
+    # a tampered local bound: below what the model gives on the balls
+    t = tmp_path / "t_local.json"
+    t.write_text(json.dumps(dict(c, result=dict(c["result"], local_upper="0.001"))))
+    bad = run("verify", t, "--model", path, "--data", data)
+    assert bad.returncode == 1 and "local bound" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    # a larger radius in the options: the recorded local bound no longer holds
+    big = tmp_path / "t_radius.json"
+    big.write_text(json.dumps(dict(c, options=dict(c["options"], input_radius=10.0))))
+    bad = run("verify", big, "--model", path, "--data", data)
+    assert bad.returncode == 1 and "local bound" in bad.stderr
+    # a non-numeric local bound is a malformed certificate (exit 2)
+    m = tmp_path / "t_malformed.json"
+    m.write_text(json.dumps(dict(c, result=dict(c["result"], local_upper="abc"))))
+    bad = run("verify", m, "--model", path, "--data", data)
+    assert bad.returncode == 2 and "local_upper" in bad.stderr

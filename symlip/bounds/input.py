@@ -51,6 +51,7 @@ __all__ = [
     "local_input_lipschitz",
     "local_input_formula",
     "local_input_derivation",
+    "local_over_data",
     "estimate_input_lower",
     "certify_input_lower",
     "jacobian_norms",
@@ -588,6 +589,29 @@ def _sigma_box(act: Any, z: IntervalArray) -> IntervalArray:
         return IntervalArray(lo, hi)
 
 
+def local_over_data(net: Any, data: np.ndarray | None, eps: float) -> Enclosure:
+    """The local bound on $\bigcup_i B(x_i, \varepsilon)$ ballwise: the enclosure with the
+    largest upper end of :func:`local_input_lipschitz` over the rows of ``data`` (the
+    origin if ``None``).  What ``extra["local_upper"]`` reports and ``verify`` redoes."""
+    if not np.isfinite(eps) or eps < 0:
+        raise InputError(f"input radius {eps!r} must be finite and >= 0")
+    centres = data if data is not None else np.zeros((1, net.widths[0]))
+    best = None
+    for c in centres:
+        e, _ = local_input_lipschitz(net, c, eps)
+        best = e if best is None or e.upper > best.upper else best
+    if best is None:
+        raise InputError("no data points for the local bound")
+    return best
+
+
+def _rebuild_local(ctx: Context) -> Enclosure:
+    eps = ctx.options.get("input_radius")
+    if eps is None:
+        raise InputError("the certificate records a local bound but no input_radius option")
+    return local_over_data(ctx.model, _check_data(ctx.model, ctx.data), float(eps))
+
+
 def input_lipschitz(
     net: Any,
     data: np.ndarray | None = None,
@@ -645,13 +669,9 @@ def input_lipschitz(
     if input_radius is not None:
         if not np.isfinite(input_radius) or input_radius < 0:
             raise InputError(f"input radius {input_radius!r} must be finite and >= 0")
-        centres = data if data is not None else np.zeros((1, net.widths[0]))
-        best = None
-        for c in centres:
-            e, _ = local_input_lipschitz(net, c, input_radius)
-            best = e if best is None or e.upper > best.upper else best
+        best = local_over_data(net, data, input_radius)
         extra["input_radius"] = input_radius
-        extra["local_upper"] = best.upper_str() if best is not None else None
+        extra["local_upper"] = best.upper_str()
     return BoundResult(
         quantity="input_lipschitz",
         norm="l2",
@@ -700,4 +720,5 @@ def certify_context(ctx: Context) -> BoundResult:
     return res
 
 
-register_quantity(QuantitySpec("input_lipschitz", _rebuild_global, _check_lower))
+register_quantity(QuantitySpec("input_lipschitz", _rebuild_global, _check_lower,
+                               rebuild_local=_rebuild_local))
