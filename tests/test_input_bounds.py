@@ -274,3 +274,27 @@ def test_jacobian_norm_upper_checks_its_input():
     # a point matrix: the bound is its certified norm
     e = jacobian_norm_upper(np.array([[3.0, 4.0]]), np.zeros((1, 2)))
     assert 5.0 <= e.upper_float <= 5.0 * (1 + 1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(act=st.sampled_from(ACTS), lo=st.floats(-8, 8), width=st.floats(0, 4),
+       frac=st.lists(st.floats(0, 1), min_size=1, max_size=8))
+def test_derivative_ranges_contain_the_derivative(act, lo, width, frac):
+    """sigma'(t) for t in [lo, hi] lies in the certified range: its rigorous point
+    enclosure (mpmath intervals) meets the range."""
+    from symlip.activations import X, get_activation
+    from symlip.bounds.input import _dsigma_sup
+    from symlip.bounds.local_jacobian import derivative_ranges
+    from symlip.intervals import Enclosure, IntervalArray, interval_lambdify
+
+    a = get_activation(act)
+    hi = lo + width
+    z = IntervalArray(np.array([lo]), np.array([hi]))
+    d = _dsigma_sup(a, z.lo, z.hi, a.constants.K1.enclosure.upper_float)
+    r = derivative_ranges(a, z, d)
+    f = interval_lambdify([X], a.derivatives[1], backend="mpmath", prec=80)
+    for t in [lo, hi, *(lo + p * width for p in frac)]:
+        t = min(max(t, lo), hi)
+        e = Enclosure.from_interval(f(Enclosure.point(t).to_interval()))
+        assert compare(e.lower, "<=", Enclosure.point(r.hi[0]).upper) is Truth.TRUE, (t, e, r.hi)
+        assert compare(e.upper, ">=", Enclosure.point(r.lo[0]).lower) is Truth.TRUE, (t, e, r.lo)

@@ -48,7 +48,9 @@ def derivative_ranges(act: Any, z: IntervalArray, abs_sup: np.ndarray) -> Interv
     The interval evaluation of the symbolic $\sigma'$ (``interval_lambdify``, NumPy
     kernels, or mpmath element by element where NumPy has no correctly rounded kernel)
     intersected with $[-d_i, d_i]$, ``abs_sup`` $= d_i \ge \sup|\sigma'|$ on the range
-    (the enclosure the product-of-norms bound uses).  An activation without a symbolic
+    (the enclosure the product-of-norms bound uses) and, for a smooth activation, with
+    the centred form $\sigma'(c_i) \pm K_2 w_i$ (mean value theorem on $\sigma'$, $K_2$
+    its certified Lipschitz constant, $|t - c_i| \le w_i$ on the range).  An activation without a symbolic
     derivative (a linear spline) gets $[-d_i, d_i]$.  Endpoints are rounded outward.
     """
     from symlip.activations import X
@@ -71,9 +73,37 @@ def derivative_ranges(act: Any, z: IntervalArray, abs_sup: np.ndarray) -> Interv
         ok = np.isfinite(rlo) & np.isfinite(rhi)
         lo = np.where(ok, np.maximum(lo, rlo), lo)
         hi = np.where(ok, np.minimum(hi, rhi), hi)
+        clo, chi = _centred_form(act, d1, z)
+        if clo is not None:
+            lo, hi = np.maximum(lo, clo), np.minimum(hi, chi)
     if np.any(lo > hi):  # pragma: no cover - two enclosures of a nonempty set intersect
         raise AssertionError("derivative enclosures do not intersect")
     return IntervalArray(lo, hi)
+
+
+def _centred_form(act: Any, d1: Any, z: IntervalArray) -> tuple[Any, Any]:
+    r"""$\sigma'(t) \in \sigma'(c) \pm K_2 w$ for $|t - c| \le w$ ($K_2$ the certified
+    Lipschitz constant of $\sigma'$; $c$ the float midpoint of the range, $\sigma'(c)$
+    enclosed by interval evaluation): tighter than the interval evaluation of an
+    expression with repeated terms (sigmoid's $\sigma(1 - \sigma)$) on small ranges.
+    ``(None, None)`` for a non-smooth activation or where NumPy has no kernel."""
+    K2 = act.constants.K2.enclosure
+    if not K2.is_finite:
+        return None, None
+    with np.errstate(over="ignore", invalid="ignore"):
+        c = 0.5 * z.lo + 0.5 * z.hi
+        w = np.maximum(np.maximum(_up(z.hi - c), _up(c - z.lo)), 0.0)
+    if not (np.all(np.isfinite(c)) and np.all(np.isfinite(w))):
+        return None, None
+    try:
+        sc = _numpy_interval(d1)(IntervalArray(c))
+    except Exception:  # noqa: BLE001 - no NumPy kernel: the interval evaluation alone
+        return None, None
+    spread = IntervalArray(w) * K2.upper_float
+    lo = (IntervalArray(np.broadcast_to(sc.lo, c.shape)) - spread).lo
+    hi = (IntervalArray(np.broadcast_to(sc.hi, c.shape)) + spread).hi
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    return np.where(ok, lo, -np.inf), np.where(ok, hi, np.inf)
 
 
 @lru_cache(maxsize=64)
