@@ -50,8 +50,9 @@ def derivative_ranges(act: Any, z: IntervalArray, abs_sup: np.ndarray) -> Interv
     intersected with $[-d_i, d_i]$, ``abs_sup`` $= d_i \ge \sup|\sigma'|$ on the range
     (the enclosure the product-of-norms bound uses) and, for a smooth activation, with
     the centred form $\sigma'(c_i) \pm K_2 w_i$ (mean value theorem on $\sigma'$, $K_2$
-    its certified Lipschitz constant, $|t - c_i| \le w_i$ on the range).  An activation without a symbolic
-    derivative (a linear spline) gets $[-d_i, d_i]$.  Endpoints are rounded outward.
+    its certified Lipschitz constant, $|t - c_i| \le w_i$ on the range).  An activation
+    without a symbolic derivative (a linear spline) gets $[-d_i, d_i]$.  Endpoints are
+    rounded outward.
     """
     from symlip.activations import X
 
