@@ -19,6 +19,8 @@ Euclidean norm on inputs and outputs:
   interval matrix, $\Delta_k \in [\operatorname{diag}(s^-_k), \operatorname{diag}(s^+_k)]$
   the enclosed ranges of $\sigma'$ (:mod:`symlip.bounds.local_jacobian`; the norm of the
   product, not the product of norms: it tends to $\|J(x_0)\|_2$ as $\varepsilon \to 0$).
+  With it, every pre-activation box is also intersected with its mean-value form
+  $z_k(x_0) \pm \varepsilon \sup_B\|\nabla z_{k,i}\|_2$, which tightens both terms.
   The minimum of both and the global bound is taken, so the local bound never exceeds
   the global bound.
 * **lower** — $\max_{x \in S} \|J_x f(x)\|_2$ over the data, convex combinations of
@@ -436,6 +438,10 @@ def _box_affine(W: np.ndarray, b: np.ndarray, a: IntervalArray) -> IntervalArray
 #: the certified norm bound of the interval Jacobian on the ball
 J_LOC = sp.Symbol("J_loc", nonnegative=True)
 
+#: largest ``n_0 * max_k n_k`` for which the local bound builds the interval Jacobian from
+#: the input side and tightens every pre-activation box by its mean-value form
+MEAN_VALUE_BUDGET = 2**22
+
 
 def local_input_formula(depth: int, name: str = "L_loc", residual: Sequence[bool] | None = None,
                         lognorm: Sequence[int] = ()) -> Formula:
@@ -461,9 +467,9 @@ def local_input_derivation(depth: int, residual: Sequence[bool] | None = None,
     res = residual is not None and any(residual)
     d = Derivation(r"Local input-Lipschitz bound on a ball $B = B(x_0, \varepsilon)$")
     d.assume(r"$z_k(x) \in [z^-_k, z^+_k]$ for every $x \in B$ (interval forward pass, "
-             r"outward rounded); on that box $\sigma'(z_{k,i}) \in [s^-_{k,i}, s^+_{k,i}]$ "
-             r"and $|\sigma'(z_{k,i})| \le d_{k,i}$ (at a kink: both one-sided "
-             r"derivatives)")
+             r"outward rounded, intersected with the mean-value box below); on that box "
+             r"$\sigma'(z_{k,i}) \in [s^-_{k,i}, s^+_{k,i}]$ and $|\sigma'(z_{k,i})| \le "
+             r"d_{k,i}$ (at a kink: both one-sided derivatives)")
     d.step(Tex(r"f(y) - f(x)"), "=", Tex(r"\int_0^1 J(x + t(y - x))\,(y - x)\,dt"),
            r"mean value theorem on the convex ball (integral form; for a piecewise-smooth "
            r"$\sigma$ the chain rule holds for almost every $t$)")
@@ -476,6 +482,11 @@ def local_input_derivation(depth: int, residual: Sequence[bool] | None = None,
            r"interval matrix product with $\Sigma_k \in [\operatorname{diag}(s^-_k), "
            r"\operatorname{diag}(s^+_k)]$: it contains every $J(x)$, $x \in B$ "
            r"(midpoint-radius arithmetic, float rounding bounded by Higham's $\gamma_k$)")
+    d.step(Tex(r"|z_{k,i}(x) - z_{k,i}(x_0)|"), "<=",
+           Tex(r"\varepsilon \, \|(|Q^{(k)}_m| + Q^{(k)}_r)_{i,:}\|_2"),
+           r"the same two steps for $z_k$: its Jacobians on $B$ lie in $[Q^{(k)}_m \pm "
+           r"Q^{(k)}_r]$, the interval product up to layer $k$ (from the input side, so "
+           r"layer $k$'s box is tightened before its $\sigma'$ ranges are taken)")
     d.step(Tex(r"\sup_{|A - M| \le R} \|A\|_2"), "<=",
            Tex(r"\min(\|M\|_2 + \|R\|_2,\ \||M| + R\|_2) \le J_{loc}"),
            r"triangle inequality; $\|\cdot\|_2$ is monotone on nonnegative matrices "
@@ -531,9 +542,11 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
     if x0.shape != (net.widths[0],):
         raise InputError(f"centre has shape {x0.shape}; expected ({net.widths[0]},)")
     from symlip.bounds.local_jacobian import (
+        ForwardJacobian,
         derivative_ranges,
         jacobian_box,
         jacobian_norm_upper,
+        mean_value_box,
     )
 
     inputs = _global_inputs(net)
@@ -542,11 +555,22 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
     z = _affine_ball(net.layers[0].weight, net.layers[0].bias, x0, eps)
     # the input box of the ball (needed when the first layer is a residual block)
     a_in = IntervalArray(np.nextafter(x0 - eps, -np.inf), np.nextafter(x0 + eps, np.inf))
+    # mean-value boxes: the interval Jacobian from the input side, and the point pass at x0
+    fj = (ForwardJacobian(net) if interval_jacobian and net.widths[0] * max(net.widths)
+          <= MEAN_VALUE_BUDGET else None)
+    zc, ac_in = z, IntervalArray(x0)
+    if fj is not None:
+        zc = _affine_ball(net.layers[0].weight, net.layers[0].bias, x0, 0.0)
     u = 2.0**-53
     for k in range(net.depth - 1):
         act = net.activations[k]
         W = net.layers[k].weight
         K1 = act.constants.K1.enclosure
+        q = None
+        if fj is not None and k > 0:  # layer 1: the mean-value box is the ball's image
+            q = fj.z_jacobian(k)
+            mv = mean_value_box(zc, q, eps)
+            z = IntervalArray(np.maximum(z.lo, mv.lo), np.minimum(z.hi, mv.hi))
         d = _dsigma_sup(act, z.lo, z.hi, K1.upper_float)
         # ||D W||_2 <= ||fl(D W)||_2 + ||E||_F with |E| <= u/(1-u) |fl(D W)| (one rounded
         # product per entry; d_i >= sup|sigma'| on neuron i's range)
@@ -556,6 +580,11 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
         inputs[f"lambda_{k + 1}"] = Enclosure.from_floats(0.0, lam)
         if interval_jacobian:
             ranges.append(derivative_ranges(act, z, d))
+        if fj is not None:
+            fj.advance(k, ranges[-1], q)
+            ac = _sigma_box(act, zc)
+            ac_in = ac_in + ac * net.layers[k].step if mask[k] else ac
+            zc = _box_affine(net.layers[k + 1].weight, net.layers[k + 1].bias, ac_in)
         a = _sigma_box(act, z)
         if mask[k]:
             a = a_in + a * net.layers[k].step
@@ -564,8 +593,15 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
                                  f"{net.layers[k].name!r}")
         a_in = a
         z = _box_affine(net.layers[k + 1].weight, net.layers[k + 1].bias, a)
-    inputs["J_loc"] = (jacobian_norm_upper(*jacobian_box(net, ranges)) if interval_jacobian
-                       else Enclosure.unbounded_above(0))
+    if fj is not None:
+        m, r = fj.output()
+        if not (np.all(np.isfinite(m)) and np.all(np.isfinite(r))):
+            raise InputError("the interval Jacobian overflowed float64")
+        inputs["J_loc"] = jacobian_norm_upper(m, r)
+    elif interval_jacobian:
+        inputs["J_loc"] = jacobian_norm_upper(*jacobian_box(net, ranges))
+    else:
+        inputs["J_loc"] = Enclosure.unbounded_above(0)
     formula = local_input_formula(net.depth, residual=_residual_mask(net),
                                   lognorm=_lognorm_layers(net))
     return formula.enclose(inputs), inputs

@@ -17,6 +17,14 @@ and :func:`jacobian_norm_upper` certifies $\sup_{|J - M| \le R}\|J\|_2 \le
 monotone on nonnegative matrices; every norm certified by
 :func:`symlip.norms.spectral_norm`).
 
+Built from the input side (:class:`ForwardJacobian`, when $n_0 \max_k n_k$ is within
+:data:`symlip.bounds.input.MEAN_VALUE_BUDGET`), the partial products also give the
+interval Jacobian of every pre-activation, so each box is intersected with its
+mean-value form $z_k(x_0) \pm \varepsilon\,\|(|Q_m| + Q_r)_{i,:}\|_2$
+(:func:`mean_value_box`) before $\sigma'$'s ranges on it are taken: the plain interval
+pass overestimates deep boxes (each layer loses the correlations between neurons), the
+mean-value form is of order $\varepsilon\|\nabla z_{k,i}\|$.
+
 Lemma (mean value theorem on the convex ball): for $x, y \in B$,
 $f(y) - f(x) = \int_0^1 J(x + t(y - x))(y - x)\,dt$, so
 $\|f(y) - f(x)\| \le \sup_{[J]}\|J\|_2\,\|y - x\|$.  For a piecewise-smooth $\sigma$
@@ -38,7 +46,8 @@ from symlip.bounds.centre import _ia_add, _ia_matmul, _ia_row_scale, _up
 from symlip.errors import InputError
 from symlip.intervals import Enclosure, IntervalArray, interval_lambdify
 
-__all__ = ["derivative_ranges", "jacobian_box", "jacobian_norm_upper"]
+__all__ = ["ForwardJacobian", "derivative_ranges", "jacobian_box", "jacobian_norm_upper",
+           "mean_value_box"]
 
 
 def derivative_ranges(act: Any, z: IntervalArray, abs_sup: np.ndarray) -> IntervalArray:
@@ -114,42 +123,90 @@ def _numpy_interval(expr: Any) -> Any:
     return interval_lambdify([X], expr, backend="numpy")
 
 
+class ForwardJacobian:
+    r"""The interval Jacobians $P_k \ni \partial a_k/\partial x$ of the layer outputs on
+    the ball, built layer by layer from the input side ($P_0 = I$,
+    $P_k = F_k P_{k-1}$, :func:`jacobian_box`), so that the Jacobian of each
+    pre-activation, $W_k P_{k-1}$, is available before layer $k$'s ranges are fixed
+    (:func:`mean_value_box`).  Midpoint-radius ``(mid, rad)`` pairs; ``rad`` ``None``
+    means exact."""
+
+    def __init__(self, net: Any) -> None:
+        from symlip.network import ResidualLayer
+
+        self.net = net
+        self.pm: np.ndarray | None = None
+        self.pr: np.ndarray | None = None
+        self._res = [isinstance(layer, ResidualLayer) for layer in net.layers]
+
+    def z_jacobian(self, k: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Enclosure of $\\partial z_{k+1}/\\partial x = W_{k+1} P_k$ (``k`` 0-based layer
+        index, so ``z_jacobian(0)`` is $W_1$, exact)."""
+        W = self.net.layers[k].weight
+        if self.pm is None:
+            return W.copy(), None
+        return _ia_matmul(W, None, self.pm, self.pr)
+
+    def advance(self, k: int, s: IntervalArray,
+                q: tuple[np.ndarray, np.ndarray | None] | None = None) -> None:
+        """$P \\leftarrow \\operatorname{diag}(s) W P$ (dense) or $P + h\\operatorname{diag}(s)
+        W P$ (residual block) for hidden layer ``k`` (0-based); ``q`` = a
+        :meth:`z_jacobian` result for this layer, if already computed."""
+        qm, qr = self.z_jacobian(k) if q is None else q
+        if self._res[k]:
+            s = s * float(self.net.layers[k].step)
+        qm, qr = _ia_row_scale(qm, qr, s)
+        if self._res[k]:
+            im = np.eye(self.net.layers[k].weight.shape[1]) if self.pm is None else self.pm
+            ir = np.zeros_like(im) if self.pr is None else self.pr
+            qm, qr = _ia_add(im, ir, qm, qr)
+        self.pm, self.pr = qm, qr
+
+    def output(self) -> tuple[np.ndarray, np.ndarray]:
+        """Enclosure of the network's Jacobian $W_N P_{N-1}$ (after every hidden layer
+        has been :meth:`advance` d)."""
+        m, r = self.z_jacobian(self.net.depth - 1)
+        return m, np.zeros_like(m) if r is None else r
+
+
+def mean_value_box(zc: IntervalArray, q: tuple[np.ndarray, np.ndarray | None],
+                   eps: float) -> IntervalArray:
+    r"""Enclosure of $\{z(x) : \|x - x_0\|_2 \le \varepsilon\}$ by the mean value form:
+    $|z_i(x) - z_i(x_0)| \le \varepsilon\,\sup_B\|\nabla z_i\|_2 \le
+    \varepsilon\,\|(|Q_m| + Q_r)_{i,:}\|_2$ for an interval Jacobian ``q`` $= (Q_m, Q_r)$
+    of $z$ on the ball, ``zc`` $\ni z(x_0)$.  Row norms certified
+    (:func:`symlip.bounds.centre.row_norms`), products rounded up.
+    """
+    from symlip.bounds.centre import row_norms
+
+    qm, qr = q
+    mag = np.abs(qm) if qr is None else _up(np.abs(qm) + qr)
+    rad = _up(row_norms(mag).hi * np.float64(eps))
+    return zc + IntervalArray(-rad, rad)
+
+
 def jacobian_box(net: Any, ranges: list[IntervalArray]) -> tuple[np.ndarray, np.ndarray]:
     r"""Interval matrix $(M, R)$ with $|J - M| \le R$ entrywise for every
     $J = F_N F_{N-1} \cdots F_1$, $F_N = W_N$ and, for the hidden layers,
     $F_k = \operatorname{diag}(s_k) W_k$ (dense) or $I + h_k\operatorname{diag}(s_k) W_k$
     (residual block), $s_k$ in ``ranges[k-1]`` (from :func:`derivative_ranges`).
 
-    Evaluated from the input side when $n_0 \le n_N$, else as $J^\top$ from the output
-    side (the same enclosure property; returned transposed back), so the intermediate
-    matrices have $\min(n_0, n_N)$ columns.
+    Evaluated from the input side when $n_0 \le n_N$ (:class:`ForwardJacobian`), else as
+    $J^\top$ from the output side (the same enclosure property; returned transposed
+    back), so the intermediate matrices have $\min(n_0, n_N)$ columns.
     """
     from symlip.network import ResidualLayer
 
     N = net.depth
-    Ws = [layer.weight for layer in net.layers]
-    res = [isinstance(layer, ResidualLayer) for layer in net.layers]
-    steps = [float(getattr(layer, "step", 0.0)) for layer in net.layers]
     if net.widths[0] <= net.widths[-1]:
-        # P_k = F_k P_{k-1}, P_0 = I; J = W_N P_{N-1}
-        pm, pr = None, None
+        fj = ForwardJacobian(net)
         for k in range(N - 1):
-            s = ranges[k] * steps[k] if res[k] else ranges[k]
-            if pm is None:
-                qm, qr = Ws[k].copy(), None
-            else:
-                qm, qr = _ia_matmul(Ws[k], None, pm, pr)
-            qm, qr = _ia_row_scale(qm, qr, s)
-            if res[k]:
-                im = np.eye(Ws[k].shape[1]) if pm is None else pm
-                ir = np.zeros_like(im) if pr is None else pr
-                qm, qr = _ia_add(im, ir, qm, qr)
-            pm, pr = qm, qr
-        if pm is None:
-            m, r = Ws[-1].copy(), np.zeros_like(Ws[-1])
-        else:
-            m, r = _ia_matmul(Ws[-1], None, pm, pr)
+            fj.advance(k, ranges[k])
+        m, r = fj.output()
     else:
+        Ws = [layer.weight for layer in net.layers]
+        res = [isinstance(layer, ResidualLayer) for layer in net.layers]
+        steps = [float(getattr(layer, "step", 0.0)) for layer in net.layers]
         # J^T = F_1^T ... F_{N-1}^T W_N^T: Q <- W_k^T diag(s_k) Q (+ Q for a block)
         qm, qr = Ws[-1].T.copy(), None
         for k in range(N - 2, -1, -1):
