@@ -177,15 +177,25 @@ def _ball_pairs(rng, net, x0, eps, n=60):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31 - 1), depth=st.integers(1, 4), width=st.integers(1, 12),
-       act=st.sampled_from(LOCAL_ACTS), log_eps=st.floats(-4, 0.5))
-def test_local_jacobian_bound_is_sound(seed, depth, width, act, log_eps):
-    """Quotients inside B(x0, eps) <= certified local bound <= old local bound <= global."""
+       act=st.sampled_from(LOCAL_ACTS), log_eps=st.floats(-4, 0.5),
+       mean_value=st.booleans())
+def test_local_jacobian_bound_is_sound(seed, depth, width, act, log_eps, mean_value):
+    """Quotients inside B(x0, eps) <= certified local bound <= old local bound <= global;
+    with the mean-value boxes (input-side product) and without (``MEAN_VALUE_BUDGET`` 0:
+    the output-side product when n_0 > n_N)."""
+    import symlip.bounds.input as inp
+
     rng = np.random.default_rng(seed)
     widths = [int(rng.integers(1, width + 1)) for _ in range(depth + 1)]
     net = random_net(rng, widths, act, scale=float(rng.uniform(0.3, 3)))
     x0 = rng.standard_normal(widths[0])
     eps = 10.0 ** log_eps
-    loc, inputs = local_input_lipschitz(net, x0, eps)
+    budget = inp.MEAN_VALUE_BUDGET
+    inp.MEAN_VALUE_BUDGET = budget if mean_value else 0
+    try:
+        loc, inputs = local_input_lipschitz(net, x0, eps)
+    finally:
+        inp.MEAN_VALUE_BUDGET = budget
     glob = input_lipschitz(net, lower=False).enclosure
     old = _old_local(net, inputs)
     assert compare(loc.upper, "<=", old.upper) is Truth.TRUE

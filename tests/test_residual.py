@@ -427,9 +427,11 @@ def test_gradient_bound_refuses_residual_layers():
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n_hidden=st.integers(1, 4), width=st.integers(1, 8), act=st.sampled_from(ACTS),
-       log_eps=st.floats(-4, 0), seed=st.integers(0, 2**31 - 1))
-def test_local_input_bound_is_sound(n_hidden, width, act, log_eps, seed):
-    """Pairs inside B(x0, eps): quotient <= the certified local bound <= the global one."""
+       log_eps=st.floats(-4, 0), seed=st.integers(0, 2**31 - 1), mean_value=st.booleans())
+def test_local_input_bound_is_sound(n_hidden, width, act, log_eps, seed, mean_value):
+    """Pairs inside B(x0, eps): quotient <= the certified local bound <= the global one
+    (with and without the mean-value boxes, i.e. input- and output-side products)."""
+    import symlip.bounds.input as inp
     from symlip.bounds.input import local_input_lipschitz
 
     rng = np.random.default_rng(seed)
@@ -437,7 +439,12 @@ def test_local_input_bound_is_sound(n_hidden, width, act, log_eps, seed):
     eps = 10.0 ** log_eps
     n0 = net.widths[0]
     x0 = rng.standard_normal(n0)
-    local, inputs = local_input_lipschitz(net, x0, eps)
+    budget = inp.MEAN_VALUE_BUDGET
+    inp.MEAN_VALUE_BUDGET = budget if mean_value else 0
+    try:
+        local, inputs = local_input_lipschitz(net, x0, eps)
+    finally:
+        inp.MEAN_VALUE_BUDGET = budget
     glob = input_lipschitz(net, lower=False).enclosure
     assert compare(local.upper, "<=", glob.upper) is Truth.TRUE
     # the interval-Jacobian term (I + h diag(s) W factors) never loosens the old bound
