@@ -571,6 +571,8 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
             q = fj.z_jacobian(k)
             mv = mean_value_box(zc, q, eps)
             z = IntervalArray(np.maximum(z.lo, mv.lo), np.minimum(z.hi, mv.hi))
+            if np.any(z.lo > z.hi):  # pragma: no cover - both boxes hold z_k(x0)
+                raise AssertionError("disjoint enclosures of the pre-activations")
         d = _dsigma_sup(act, z.lo, z.hi, K1.upper_float)
         # ||D W||_2 <= ||fl(D W)||_2 + ||E||_F with |E| <= u/(1-u) |fl(D W)| (one rounded
         # product per entry; d_i >= sup|sigma'| on neuron i's range)
