@@ -201,6 +201,11 @@ def test_local_jacobian_bound_is_sound(seed, depth, width, act, log_eps, mean_va
     assert compare(loc.upper, "<=", old.upper) is Truth.TRUE
     assert compare(old.upper, "<=", glob.upper) is Truth.TRUE
     assert compare(inputs["J_loc"].lower, ">=", 0) is Truth.TRUE
+    # against the previous method itself (plain interval boxes, no J_loc): the boxes
+    # only shrink, so its lambda_k can only grow, up to the rounding of the certified
+    # spectral norms (~1e-10 relative; never seen to matter)
+    prev, _ = local_input_lipschitz(net, x0, eps, interval_jacobian=False)
+    assert loc.upper_float <= prev.upper_float * (1 + 1e-9)
     xs, ys = _ball_pairs(rng, net, x0, eps)
     assert_input_quotients_below(net, xs, ys, loc)
     # the exact Jacobian norm at the centre (a point of the ball) is below J_loc: checked
