@@ -4,9 +4,10 @@ Jacobian (new), ``python benchmarks/bench_input.py [--quick]``.
 For the shipped demo network (2-16-16-1 tanh, balls around its first data points) and a
 few random networks, at eps in {1, 0.1, 0.01, 0.001}: the certified local bound without
 the interval-Jacobian term (``interval_jacobian=False``: Min(product of local norms,
-global)) and with it (Min(J_loc, ...)), the float Jacobian norm at the centre (a lower
-estimate of the local constant), and the time per ball of each (best of 3, after a
-warm-up call that compiles the interval kernels).
+global) on plain interval boxes) and with it (Min(J_loc, ...) on boxes tightened by
+their mean-value form), the largest float Jacobian norm at the centres (a lower estimate
+of the local constant), and the time per ball of each (best of 3, after a warm-up call
+that compiles the interval kernels).
 """
 
 from __future__ import annotations

@@ -510,8 +510,10 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
     r"""Certified Lipschitz bound of f on the ball $B(x_0, \varepsilon)$ (l2).
 
     Args:
-        interval_jacobian: compute ``J_loc``; ``False`` sets it to $[0, \infty]$ (the
-            product-of-local-norms bound alone, cheaper; for comparisons).
+        interval_jacobian: compute ``J_loc`` and tighten the boxes by their mean-value
+            form; ``False`` sets ``J_loc`` to $[0, \infty]$ and keeps the plain interval
+            boxes (the product-of-local-norms bound alone, the previous method: cheaper,
+            for comparisons).
 
     Returns:
         ``(enclosure, inputs)``: the upper end of ``enclosure`` bounds
