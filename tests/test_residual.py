@@ -232,7 +232,7 @@ def test_lower_bounds_below_upper_and_derivations():
     assert "Residual block" in text and "tau" in text
     assert res.extra["layer_kinds"][-1] == "readout"
     inp = input_lipschitz(net, X)
-    assert "1 + \\tau_k K_k \\omega_k" in inp.derivation.to_markdown()
+    assert "1 + \\tau_k K_1^{(k)} \\omega_k" in inp.derivation.to_markdown()
     # the input product: the residual factors are 1 + tau K omega
     for k, kind in enumerate(net.residual_mask, start=1):
         if kind:

@@ -6,9 +6,9 @@ Euclidean norm on inputs and outputs:
 * **upper** — $\operatorname{Lip}(f) \le \prod_{k=1}^{N} \|W_k\|_2 \prod_{k<N} K_{1,k}$
   (composition lemma, $\operatorname{Lip}(x \mapsto Wx + b) = \|W\|_2$, and a
   componentwise $\sigma$ with $|\sigma'| \le K_1$ is $K_1$-Lipschitz in $\ell_2$).
-  Built as a SymPy product of per-layer factors $\omega_k K_k$, certified by evaluating
+  Built as a SymPy product of per-layer factors $\omega_k K_1^{(k)}$, certified by evaluating
   the same product on certified enclosures of $\|W_k\|_2$ and $K_{1,k}$.  A residual
-  block $a \mapsto a + h\sigma(Wa + b)$ contributes the factor $1 + \tau_k K_k\omega_k$
+  block $a \mapsto a + h\sigma(Wa + b)$ contributes the factor $1 + \tau_k K_1^{(k)}\omega_k$
   ($\tau_k = |h|$; triangle inequality).
 * **local upper** over a ball $B(x_0, \varepsilon)$ — interval propagation of the
   pre-activation ranges; $d_{k,i} \ge \sup |\sigma'|$ over neuron $i$'s range;
@@ -34,7 +34,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import mpmath
 import numpy as np
 import sympy as sp
 from mpmath import iv
@@ -70,7 +69,7 @@ def _omega(k: int) -> sp.Symbol:
 
 
 def _kappa(k: int) -> sp.Symbol:
-    return sp.Symbol(f"K_{k}", nonnegative=True)
+    return sp.Symbol(f"K_1^({k})", nonnegative=True)
 
 
 def _tau(k: int) -> sp.Symbol:
@@ -97,14 +96,14 @@ def input_product_formula(depth: int, name: str = "L_x", residual: Sequence[bool
     Args:
         residual: per layer, whether it is a residual block (default: none is).
         lognorm: the (1-based) residual blocks with a nondecreasing activation: their
-            factor is $\\min(1 + \\tau_kK_k\\omega_k, \\sqrt{1 + 2\\tau_kK_k\\nu_k +
-            \\tau_k^2K_k^2\\omega_k^2})$, ``nu_k`` $\\ge \\nu(\\operatorname{sign}(h_k)W_k)$.
+            factor is $\\min(1 + \\tau_kK_1^{(k)}\\omega_k, \\sqrt{1 + 2\\tau_kK_1^{(k)}\\nu_k +
+            \\tau_k^2(K_1^{(k)})^2\\omega_k^2})$, ``nu_k`` $\\ge \\nu(\\operatorname{sign}(h_k)W_k)$.
 
     Returns:
         ``(formula, factors)``: the formula $\prod_k F_k$ in the symbols ``omega_k``
-        ($=\|W_k\|_2$), ``K_k`` (Lipschitz constant of the activation of layer $k$)
-        and ``tau_k`` ($= |h_k|$), and the per-layer factors $F_k$: $\omega_k K_k$ for
-        dense hidden layers, $1 + \tau_k K_k\omega_k$ for residual blocks, $\omega_N$ for
+        ($=\|W_k\|_2$), ``K_1^(k)`` (Lipschitz constant of the activation of layer $k$)
+        and ``tau_k`` ($= |h_k|$), and the per-layer factors $F_k$: $\omega_k K_1^{(k)}$ for
+        dense hidden layers, $1 + \tau_k K_1^{(k)}\omega_k$ for residual blocks, $\omega_N$ for
         the read-out.
     """
     if depth < 1:
@@ -137,31 +136,31 @@ def input_product_derivation(depth: int, activation_latex: str = r"\sigma",
     d.assume(r"$f = A_N \circ \sigma \circ A_{N-1} \circ \cdots \circ \sigma \circ A_1$, "
              r"$A_k(u) = W_k u + b_k$")
     d.assume(rf"${activation_latex}$ acts componentwise with $|{activation_latex}'| \le K$ "
-             r"(after layer $k$: $K_k$)")
+             r"(after layer $k$: $K_1^{(k)}$)")
     d.assume(r"$\omega_k := \|W_k\|_2$, the largest singular value of $W_k$")
     lip = sp.Function("Lip")
     d.step(Tex(r"\|A_k u - A_k v\|_2"), "=", Tex(r"\|W_k (u - v)\|_2"), "the bias cancels")
     d.then("<=", Tex(r"\omega_k \|u - v\|_2"), "definition of the operator norm")
     d.step(Tex(r"\|\sigma(u) - \sigma(v)\|_2^2"), "=",
            Tex(r"\sum_i |\sigma(u_i) - \sigma(v_i)|^2"), "componentwise activation")
-    d.then("<=", Tex(r"K_k^2 \|u - v\|_2^2"), "mean value theorem, $|\\sigma'| \\le K_k$")
+    d.then("<=", Tex(r"(K_1^{(k)})^2 \|u - v\|_2^2"), "mean value theorem, $|\\sigma'| \\le K_1^{(k)}$")
     if residual is not None and any(residual):
         d.assume(r"a residual block $R_k(u) = u + h_k\sigma(W_k u + b_k)$ has "
                  r"$\tau_k := |h_k|$")
         d.step(Tex(r"\|R_k u - R_k v\|_2"), "<=",
                Tex(r"\|u - v\|_2 + |h_k|\,\|\sigma(W_k u + b_k) - \sigma(W_k v + b_k)\|_2"),
                "triangle inequality")
-        d.then("<=", Tex(r"(1 + \tau_k K_k \omega_k)\|u - v\|_2"),
-               "the two bounds above: $\\operatorname{Lip}(R_k) \\le 1 + \\tau_k K_k"
+        d.then("<=", Tex(r"(1 + \tau_k K_1^{(k)} \omega_k)\|u - v\|_2"),
+               "the two bounds above: $\\operatorname{Lip}(R_k) \\le 1 + \\tau_k K_1^{(k)}"
                "\\omega_k$")
         if lognorm:
             d.step(Tex(r"R_k u - R_k v"), "=", Tex(r"(I + h_k S W_k)(u - v)"),
-                   "$S$ diagonal, the divided differences of $\\sigma$, in $[0, K_k]$ for a "
+                   "$S$ diagonal, the divided differences of $\\sigma$, in $[0, K_1^{(k)}]$ for a "
                    "nondecreasing $\\sigma$")
-            d.then("=>", Tex(r"\operatorname{Lip}(R_k) \le \sqrt{1 + 2\tau_kK_k\nu_k + "
-                             r"\tau_k^2K_k^2\omega_k^2}"),
+            d.then("=>", Tex(r"\operatorname{Lip}(R_k) \le \sqrt{1 + 2\tau_kK_1^{(k)}\nu_k + "
+                             r"\tau_k^2(K_1^{(k)})^2\omega_k^2}"),
                    "$\\|I + M\\|^2 \\le 1 + 2\\mu_2(M) + \\|M\\|^2$, $\\mu_2(\\pm SW) \\le "
-                   "K_k\\nu(\\pm W)$ (convex in $S$, maximal at a vertex $K_kP_S$); "
+                   "K_1^{(k)}\\nu(\\pm W)$ (convex in $S$, maximal at a vertex $K_1^{(k)}P_S$); "
                    "$\\nu_k \\ge \\nu(\\operatorname{sign}(h_k)W_k)$ certified by "
                    "symlip.cde.lognorm")
     formula, factors = input_product_formula(depth, residual=residual, lognorm=lognorm)
@@ -172,8 +171,8 @@ def input_product_derivation(depth: int, activation_latex: str = r"\sigma",
            "composition: $\\operatorname{Lip}(g \\circ h) \\le \\operatorname{Lip}(g)"
            "\\operatorname{Lip}(h)$")
     d.then("<=", formula.expr, "the two bounds above, layer by layer")
-    d.conclude("Each factor $\\omega_k K_k$ (read-out: $\\omega_N$) is layer $k$'s "
-               "contribution; a ReLU network has $K_k = 1$.")
+    d.conclude("Each factor $\\omega_k K_1^{(k)}$ (read-out: $\\omega_N$) is layer $k$'s "
+               "contribution; a ReLU network has $K_1^{(k)} = 1$.")
     del lip, factors
     return d
 
@@ -349,7 +348,7 @@ def _global_inputs(net: Any) -> dict[str, Enclosure]:
     for k, layer in enumerate(net.layers, start=1):
         inputs[f"omega_{k}"] = tight_spectral_norm(layer.weight)
         if k < N:
-            inputs[f"K_{k}"] = net.activations[k - 1].constants.K1.enclosure
+            inputs[f"K_1^({k})"] = net.activations[k - 1].constants.K1.enclosure
         if mask[k - 1]:
             inputs[f"tau_{k}"] = Enclosure.point(abs(layer.step))
         if k in ln:
@@ -446,7 +445,7 @@ MEAN_VALUE_BUDGET = 2**22
 def local_input_formula(depth: int, name: str = "L_loc", residual: Sequence[bool] | None = None,
                         lognorm: Sequence[int] = ()) -> Formula:
     r"""The local bound $\min(J_{loc},\ \prod_{k<N} \lambda_k \, \omega_N,\ \prod_k
-    \omega_k \prod_{k<N} K_k)$ with $J_{loc} \ge \sup\|J\|_2$ over the interval
+    \omega_k \prod_{k<N} K_1^{(k)})$ with $J_{loc} \ge \sup\|J\|_2$ over the interval
     Jacobian of the ball (:mod:`symlip.bounds.local_jacobian`) and $\lambda_k \ge
     \|D_k W_k\|_2$; at most the global bound by construction.  A residual block
     (``residual[k-1]``) contributes $1 + \tau_k\lambda_k$ to the local product (and its
