@@ -26,3 +26,21 @@ def assert_input_quotients_below(net, xs: np.ndarray, ys: np.ndarray, upper: Enc
         assert compare(enc.lower, "<=", upper.upper) is Truth.TRUE, (
             f"pair {i}: certified quotient >= {enc.lower_str(12)} exceeds bound "
             f"{upper.upper_str(12)}")
+
+
+def ball_pairs(rng: np.random.Generator, theta0: np.ndarray, r: float, n: int):
+    """``n`` pairs ``(a, b)`` of distinct parameter vectors in the closed ball
+    ``B_r(theta0)``: ``a`` uniform in radius along a random direction, ``b`` a random
+    step from ``a`` of length ``r * 10^U(-3, 0)`` (often small: local quotients), pulled
+    back into the ball if it left it."""
+    P = theta0.size
+    for _ in range(n):
+        u = rng.standard_normal(P)
+        a = theta0 + r * rng.uniform(0, 1) * u / np.linalg.norm(u)
+        v = rng.standard_normal(P)
+        b = a + r * 10.0 ** rng.uniform(-3, 0) * v / np.linalg.norm(v)
+        off = b - theta0
+        if np.linalg.norm(off) > r:
+            b = theta0 + off * (r / np.linalg.norm(off)) * (1 - 1e-9)
+        if not np.array_equal(a, b):
+            yield a, b

@@ -27,6 +27,8 @@ from symlip.errors import InputError
 from symlip.intervals import Truth, compare
 from symlip.network import Network
 
+from .soundness import ball_pairs
+
 ACTS = ["tanh", "sigmoid", "gelu", "softplus"]
 
 
@@ -66,19 +68,8 @@ def test_param_bound_is_sound(depth, width, act, log_r, seed):
     X = rng.standard_normal((3, widths[0]))
     res = param_lipschitz(net, X, r, lower=False)
     theta0 = net.params()
-    P = theta0.size
-    for _ in range(6):
+    for a, b in ball_pairs(rng, theta0, r, 6):
         i = int(rng.integers(0, 3))
-        u = rng.standard_normal(P)
-        a = theta0 + r * rng.uniform(0, 1) * u / np.linalg.norm(u)
-        v = rng.standard_normal(P)
-        # a second point in the ball, at a random (often small) distance
-        b = a + r * 10.0 ** rng.uniform(-3, 0) * v / np.linalg.norm(v)
-        off = b - theta0
-        if np.linalg.norm(off) > r:
-            b = theta0 + off * (r / np.linalg.norm(off)) * (1 - 1e-9)
-        if np.array_equal(a, b):
-            continue
         assert_param_quotients_below(net, X[i], a, b, res.enclosure)
     # the most adversarial direction: top right singular vector of J at a random point
     i = 0

@@ -24,7 +24,7 @@ from symlip.bounds.residual import interval_states, layer_kinds
 from symlip.errors import InputError, ModelFileError
 from symlip.intervals import Truth, compare
 from symlip.network import DenseLayer, Network, ResidualLayer
-from tests.soundness import assert_input_quotients_below
+from tests.soundness import assert_input_quotients_below, ball_pairs
 
 ACTS = ["tanh", "sigmoid", "gelu"]
 
@@ -177,18 +177,8 @@ def test_param_bound_is_sound(n_hidden, width, act, log_r, seed):
     res = param_lipschitz(net, X, r, lower=False)
     assert res.formula.name == "L_param" and "tau_" in res.formula.text()
     theta0 = net.params()
-    P = theta0.size
-    for _ in range(6):
+    for a, b in ball_pairs(rng, theta0, r, 6):
         i = int(rng.integers(0, 3))
-        u = rng.standard_normal(P)
-        a = theta0 + r * rng.uniform(0, 1) * u / np.linalg.norm(u)
-        v = rng.standard_normal(P)
-        b = a + r * 10.0 ** rng.uniform(-3, 0) * v / np.linalg.norm(v)
-        off = b - theta0
-        if np.linalg.norm(off) > r:
-            b = theta0 + off * (r / np.linalg.norm(off)) * (1 - 1e-9)
-        if np.array_equal(a, b):
-            continue
         assert_param_quotients_below(net, X[i], a, b, res.enclosure)
     # the most adversarial direction: top right singular vector of J_theta
     J = net.param_jacobian(X[0])
