@@ -272,26 +272,40 @@ def estimate_param_lower(net: Any, X: np.ndarray, r: float, *, seed: int = 0,
     best_i, best, best_theta = int(idx[j]), float(norms[j]), theta0
     if r <= 0 or net.n_params * net.widths[-1] > 5_000_000:
         return best, best_i, best_theta
-    rng = np.random.default_rng(seed)
     x = X[best_i]
-    step = r
-    cands = [_top_direction(net, x)]
+    best, best_theta = ball_search(
+        lambda th: float(param_jacobian_norms(net.with_params(th), x[None, :])[0]),
+        lambda th: _top_direction(net.with_params(th), x),
+        theta0, best_theta, best, r, steps=steps, step0=r, seed=seed)
+    return best, best_i, best_theta
+
+
+def ball_search(value: Any, top_direction: Any, theta0: np.ndarray, theta: np.ndarray,
+                best: float, r: float, *, steps: int, step0: float, seed: int = 0
+                ) -> tuple[float, np.ndarray]:
+    """Float search for a larger ``value(theta)`` in the closed ball ``B_r(theta0)``:
+    ``steps`` rounds of steps ``+-step`` (halved each round, from ``step0``) along
+    ``top_direction(best theta)`` and three random unit directions, each point pulled
+    back into the ball.  Returns ``(best value, best theta)``; not certified (an
+    estimate of a supremum over the ball, from below)."""
+    rng = np.random.default_rng(seed)
+    step = step0
+    cands = [top_direction(theta)]
     for _ in range(steps):
         dirs = cands + [_unit(rng.standard_normal(theta0.size)) for _ in range(3)]
-        cands = []
         for d in dirs:
             for sgn in (1.0, -1.0):
-                th = best_theta + sgn * step * d
+                th = theta + sgn * step * d
                 off = th - theta0
                 nrm = np.linalg.norm(off)
                 if nrm > r:
-                    th = theta0 + off * (r / nrm) * (1 - 1e-12)
-                val = float(param_jacobian_norms(net.with_params(th), x[None, :])[0])
+                    th = theta0 + off * (r / nrm) * (1 - 1e-9)
+                val = value(th)
                 if val > best:
-                    best, best_theta = val, th
-        cands = [_top_direction(net.with_params(best_theta), x)]
+                    best, theta = val, th
+        cands = [top_direction(theta)]
         step *= 0.5
-    return best, best_i, best_theta
+    return best, theta
 
 
 def certify_param_lower(net: Any, x: np.ndarray, r: float, direction: np.ndarray,

@@ -54,6 +54,7 @@ from mpmath import iv
 from symlip.bounds import recursion as rec
 from symlip.bounds.param import (
     _args,
+    ball_search,
     certified_param_inputs,
     check_data,
     check_radius,
@@ -429,20 +430,11 @@ def estimate_spline_param_lower(net: Any, X: np.ndarray, r: float, *, seed: int 
         if val > best:
             best, best_i, best_theta = val, int(idx[jj]), th
     x = X[best_i]
-    rng = np.random.default_rng(seed)
-    step = r / 4
-    cands = [_spline_top_direction(spline_with_params(net, best_theta), x)]
-    for _ in range(steps):
-        dirs = cands + [_unit(rng.standard_normal(theta0.size)) for _ in range(3)]
-        for d in dirs:
-            for sgn in (1.0, -1.0):
-                th = theta0 + _into_ball(best_theta - theta0 + sgn * step * d, r)
-                val = float(spline_param_jacobian_norms(spline_with_params(net, th),
-                                                        x[None, :])[0])
-                if val > best:
-                    best, best_theta = val, th
-        cands = [_spline_top_direction(spline_with_params(net, best_theta), x)]
-        step *= 0.5
+    best, best_theta = ball_search(
+        lambda th: float(spline_param_jacobian_norms(spline_with_params(net, th),
+                                                     x[None, :])[0]),
+        lambda th: _spline_top_direction(spline_with_params(net, th), x),
+        theta0, best_theta, best, r, steps=steps, step0=r / 4, seed=seed)
     return best, best_i, best_theta
 
 
