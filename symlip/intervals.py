@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -404,6 +405,13 @@ def parse_exact_hex(s: str) -> mpmath.mpf:
     return _mk(from_man_exp(-man if neg else man, exp))
 
 
+#: a decimal number as certificates write it (no spaces, optional exponent)
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE](?P<exp>[+-]?\d+))?")
+#: far beyond any double (1e308) and any bound symlip writes; larger exponents are
+#: rejected instead of expanded into huge integers
+_MAX_DECIMAL_EXPONENT = 10_000
+
+
 def parse_decimal_enclosure(lower: str, upper: str, prec: int = 113) -> Enclosure:
     """Read decimal strings back into an enclosure that contains both exact decimals."""
 
@@ -413,6 +421,12 @@ def parse_decimal_enclosure(lower: str, upper: str, prec: int = 113) -> Enclosur
             return mpmath.inf
         if s in ("-inf", "-Infinity"):
             return -mpmath.inf
+        # Fraction("1e999999999") would build a billion-digit integer: cap the exponent
+        m = _DECIMAL.fullmatch(s)
+        if m is None:
+            raise ValueError(f"{s!r} is not a decimal number")
+        if m.group("exp") and abs(int(m.group("exp"))) > _MAX_DECIMAL_EXPONENT:
+            raise ValueError(f"{s!r} has an exponent beyond +-{_MAX_DECIMAL_EXPONENT}")
         e = Enclosure.from_fraction(Fraction(s), prec)
         return e.upper if up else e.lower
 

@@ -75,3 +75,10 @@ def test_derive_depth_is_capped(capsys):
 
     assert main(["derive", "--depth", str(MAX_DEPTH + 1)]) == 2
     assert "--depth" in capsys.readouterr().err
+
+
+def test_empty_certificate_name_is_an_error(capsys):
+    from symlip.cli import main
+
+    assert main(["certify", "m.npz", "--certificate", ""]) == 2
+    assert "--certificate" in capsys.readouterr().err

@@ -182,3 +182,19 @@ def test_abs_of_a_straddling_interval_keeps_its_high_precision_end():
     r = Enclosure.from_interval(interval_lambdify([x], sp.Abs(x), prec=113)(
         Enclosure(mpmath.fneg(lo, exact=True), mpmath.mpf(0.5))))
     assert r.lower == 0 and r.upper >= lo
+
+
+def test_decimal_reader_refuses_huge_exponents_and_non_decimals():
+    # a tampered certificate must not make verify expand a billion-digit integer
+    from symlip.intervals import parse_decimal_enclosure
+
+    for bad in ("1e999999999", "-2E-100000", "abc", "1/3", "0x1p3", ""):
+        with pytest.raises(ValueError):
+            parse_decimal_enclosure(bad, bad)
+    e = parse_decimal_enclosure("0.1", "1e300")
+
+    def exact(x):
+        m, ex = x.man_exp
+        return Fraction(m) * Fraction(2) ** ex
+
+    assert exact(e.lower) <= Fraction(1, 10) and exact(e.upper) >= Fraction(10) ** 300

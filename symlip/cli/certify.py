@@ -157,6 +157,8 @@ def build_context(model_path: str, options: dict[str, Any], data_path: str | Non
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.certificate is not None and not args.certificate.strip():
+        raise InputError("--certificate needs a file name (got an empty string)")
     options = options_from_args(args)
     key = (args.model_type, args.wrt)
     if key not in HANDLERS:
