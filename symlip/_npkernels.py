@@ -861,7 +861,8 @@ def _softplus_point(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     big = x > _SP_BIG
     if big.any():
         lo[big] = x[big]
-        hi[big] = np.nextafter(x[big] * (1 + 2.0**-52), _INF)
+        with np.errstate(over="ignore"):  # near DBL_MAX the upper end is +inf: still sound
+            hi[big] = np.nextafter(x[big] * (1 + 2.0**-52), _INF)
     far = x < _SP_NEG
     if far.any():
         flo, fhi = _exp_point(x[far])
