@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from symlip.bounds.input import quotient_from_witness
+from symlip.bounds.param import quotient_from_witness as param_quotient_from_witness
 from symlip.intervals import Enclosure, Truth, compare
 
 
@@ -44,3 +45,20 @@ def ball_pairs(rng: np.random.Generator, theta0: np.ndarray, r: float, n: int):
             b = theta0 + off * (r / np.linalg.norm(off)) * (1 - 1e-9)
         if not np.array_equal(a, b):
             yield a, b
+
+
+def assert_param_quotients_below(net, x, theta_a, theta_b, upper: Enclosure) -> None:
+    """||f(x;a) - f(x;b)|| / ||a - b|| <= upper; close cases re-checked rigorously
+    (the witness centred at ``theta_a``, whose own ball contains ``theta_b``)."""
+    fa = net.with_params(theta_a).forward(x)
+    fb = net.with_params(theta_b).forward(x)
+    q = np.linalg.norm(fa - fb) / np.linalg.norm(theta_a - theta_b)
+    if q <= upper.upper_float * (1 - 1e-6):
+        return
+    d = theta_b - theta_a
+    keep = np.nonzero(d)[0]
+    wit = {"x": list(map(float, x)), "indices": keep.tolist(),
+           "step": (theta_b[keep] - theta_a[keep]).tolist()}
+    enc = param_quotient_from_witness(net.with_params(theta_a), wit,
+                                      float(np.linalg.norm(d)) * 2 + 1e-300)
+    assert compare(enc.lower, "<=", upper.upper) is Truth.TRUE, (q, upper)

@@ -22,12 +22,12 @@ from symlip.bounds.centre import (
     tanh_kernel,
 )
 from symlip.bounds.noglobal import no_global_bound
-from symlip.bounds.param import param_lipschitz, quotient_from_witness
+from symlip.bounds.param import param_lipschitz
 from symlip.errors import InputError
 from symlip.intervals import Truth, compare
 from symlip.network import Network
 
-from .soundness import ball_pairs
+from .soundness import assert_param_quotients_below, ball_pairs
 
 ACTS = ["tanh", "sigmoid", "gelu", "softplus"]
 
@@ -37,24 +37,6 @@ def random_net(rng, widths, act):
           for k in range(len(widths) - 1)]
     bs = [0.3 * rng.standard_normal(widths[k + 1]) for k in range(len(widths) - 1)]
     return Network.from_arrays(ws, bs, act if len(widths) > 2 else None)
-
-
-def assert_param_quotients_below(net, x, theta_a, theta_b, upper):
-    """||f(x;a) - f(x;b)|| / ||a - b|| <= upper; close cases re-checked rigorously."""
-    fa = net.with_params(theta_a).forward(x)
-    fb = net.with_params(theta_b).forward(x)
-    q = np.linalg.norm(fa - fb) / np.linalg.norm(theta_a - theta_b)
-    if q <= upper.upper_float * (1 - 1e-6):
-        return
-    theta0 = net.params()
-    # rigorous: centre the witness at theta_a (its own ball contains theta_b)
-    shifted = net.with_params(theta_a)
-    d = theta_b - theta_a
-    keep = np.nonzero(d)[0]
-    wit = {"x": list(map(float, x)), "indices": keep.tolist(),
-           "step": (theta_b[keep] - theta_a[keep]).tolist()}
-    enc = quotient_from_witness(shifted, wit, float(np.linalg.norm(d)) * 2 + 1e-300)
-    assert compare(enc.lower, "<=", upper.upper) is Truth.TRUE, (q, upper, theta0.size)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -19,12 +19,16 @@ from hypothesis import strategies as st
 from symlip import io
 from symlip.bounds import recursion as rec
 from symlip.bounds.input import input_lipschitz
-from symlip.bounds.param import param_lipschitz, quotient_from_witness
+from symlip.bounds.param import param_lipschitz
 from symlip.bounds.residual import interval_states, layer_kinds
 from symlip.errors import InputError, ModelFileError
 from symlip.intervals import Truth, compare
 from symlip.network import DenseLayer, Network, ResidualLayer
-from tests.soundness import assert_input_quotients_below, ball_pairs
+from tests.soundness import (
+    assert_input_quotients_below,
+    assert_param_quotients_below,
+    ball_pairs,
+)
 
 ACTS = ["tanh", "sigmoid", "gelu"]
 
@@ -46,22 +50,6 @@ def random_resnet(rng, n_hidden, width, act, identity_readin=False):
     if identity_readin and not kinds[0]:
         acts[0] = "identity"
     return Network.from_arrays(ws, bs, acts, steps=steps)
-
-
-def assert_param_quotients_below(net, x, theta_a, theta_b, upper):
-    """||f(x;a) - f(x;b)|| / ||a - b|| <= upper; close cases re-checked rigorously."""
-    fa = net.with_params(theta_a).forward(x)
-    fb = net.with_params(theta_b).forward(x)
-    q = np.linalg.norm(fa - fb) / np.linalg.norm(theta_a - theta_b)
-    if q <= upper.upper_float * (1 - 1e-6):
-        return
-    shifted = net.with_params(theta_a)
-    d = theta_b - theta_a
-    keep = np.nonzero(d)[0]
-    wit = {"x": list(map(float, x)), "indices": keep.tolist(),
-           "step": (theta_b[keep] - theta_a[keep]).tolist()}
-    enc = quotient_from_witness(shifted, wit, float(np.linalg.norm(d)) * 2 + 1e-300)
-    assert compare(enc.lower, "<=", upper.upper) is Truth.TRUE, (q, upper)
 
 
 # ------------------------------------------------------------------------------------
