@@ -178,7 +178,7 @@ def loss_enclosure(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> Enclosu
         lo = np.maximum(dn.lo - e, 0.0)
         hi = dn.hi + e
         sq = (IntervalArray(np.nextafter(lo, -np.inf), np.nextafter(hi, np.inf))).square() * 0.5
-        return _interval_mean(sq)
+        return sq.mean()
     tot = iv.mpf(0)
     for x, c in zip(X, y):
         o = [e.to_interval() for e in net.interval_forward(x)]
@@ -186,11 +186,6 @@ def loss_enclosure(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> Enclosu
         lse = m + _iv_log(sum((_iv_exp(e - m) for e in o), iv.mpf(0)))
         tot += lse - o[int(c)]
     return Enclosure.from_interval(tot / len(X))
-
-
-def _interval_mean(a: IntervalArray) -> Enclosure:
-    """Certified enclosure of the mean of the exact values in ``a``."""
-    return a.mean()
 
 
 # ------------------------------------------------------------------------------------
@@ -555,7 +550,7 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     formula = grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
     t1 = time.perf_counter()
     pointwise = formula.enclose_array(_args(formula, ci, hull=False))
-    mean = _interval_mean(pointwise)
+    mean = pointwise.mean()
     hull_inputs = _args(formula, ci, hull=True)
     hull = formula.enclose(hull_inputs)
     t2 = time.perf_counter()
@@ -625,7 +620,7 @@ def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radiu
     t1 = time.perf_counter()
     pres = param_lipschitz_from_inputs(net, X, r, ci, pf, lower=lower, seed=seed)
     gpt = gf.enclose_array(_args(gf, ci, hull=False))
-    mean = _interval_mean(gpt)
+    mean = gpt.mean()
     hull = _args(gf, ci, hull=True)
     ghull = gf.enclose(hull)
     t2 = time.perf_counter()
