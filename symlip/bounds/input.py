@@ -280,7 +280,7 @@ def estimate_input_lower(
 def _iv_vec_norm(vals: Sequence[Any]) -> Any:
     s = iv.mpf(0)
     for v in vals:
-        s += v * v
+        s += v**2  # not v * v: for v containing 0 that dips below 0 and sqrt fails
     return iv.sqrt(s)
 
 
