@@ -178,9 +178,8 @@ def run(args: argparse.Namespace) -> int:
                          "implemented in this version") from None
     result = handler(ctx)
     target = options.get("target")
-    if target is not None and "verdict" not in result.extra:
-        # the input handler decides its own verdict (it knows the 1-Lipschitz vocabulary);
-        # for every other quantity: certified upper <= target, or certified lower > target
+    if target is not None:
+        # every quantity: certified upper <= target, or certified lower > target
         from symlip.verdict import lipschitz_verdict
 
         result.extra.update(lipschitz_verdict(result, target))
