@@ -75,7 +75,9 @@ def _samples(a: float, b: float, k: int = 5) -> list[float]:
         mid = a / 2 + b / 2
         pts.append(mid)
         rng = np.random.default_rng(abs(hash((a, b))) % 2**32)
-        pts += [float(t) for t in rng.uniform(a, b, k) if a <= t <= b]
+        u = rng.uniform(0.0, 1.0, k)
+        # a(1-u) + bu, not uniform(a, b): b - a overflows for ranges near +-DBL_MAX
+        pts += [float(t) for t in a * (1 - u) + b * u if a <= t <= b]
     return pts
 
 
@@ -387,3 +389,9 @@ def test_kernel_tables_use_only_widened_mpmath_transcendentals():
                 continue
         bad.append(f"line {node.lineno}: iv.{node.attr}")
     assert not bad, bad
+
+
+def test_sampler_handles_ranges_near_dbl_max():
+    # hypothesis drew [-1e292, DBL_MAX]: uniform(a, b) overflowed on b - a
+    pts = _samples(-9.97920155e291, 1.7976931348623157e308)
+    assert len(pts) > 3 and all(-9.97920155e291 <= t <= 1.7976931348623157e308 for t in pts)
