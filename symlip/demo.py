@@ -216,11 +216,9 @@ def _dec(s: str, digits: int, up: bool) -> str:
 
 
 def _check_out(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output path {str(out)!r} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise InputError(f"output folder {str(out)!r} is not empty; pass --force to "
-                         "overwrite the report files in it")
+    from symlip.app import check_out_dir
+
+    check_out_dir(out, force)
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ VERBS: dict[str, str] = {
     "verify": "verify",
     "derive": "derive",
     "demo": "demo",
+    "reproduce": "reproduce",
 }
 
 
