@@ -3,109 +3,89 @@
 Every bound is one SymPy expression (a :class:`Formula`): lambdified to NumPy for fast
 *estimates*, evaluated in outward-rounded interval arithmetic for *certified* numbers,
 and rendered step by step (a :class:`Derivation`) as LaTeX, Markdown or text.
+
+The public names are loaded on first use (PEP 562 ``__getattr__``), so ``import symlip``
+does not pay for SymPy and mpmath until something is asked for.
 """
 
-from symlip import cde
-from symlip._version import __version__
-from symlip.activations import activation_names, get_activation
-from symlip.bounds.input import input_lipschitz, local_input_lipschitz
-from symlip.bounds.noglobal import no_global_bound
-from symlip.bounds.param import param_lipschitz
-from symlip.bounds.smooth import (
-    StepResult,
-    certified_step,
-    grad_lipschitz,
-    param_and_grad_lipschitz,
-)
-from symlip.bounds.spline_param import spline_param_lipschitz
-from symlip.cde.model import ControlledODE
-from symlip.certificate import make_certificate, verify_certificate
-from symlip.demo import load_demo, run_demo
-from symlip.derivation import Derivation, Step
-from symlip.errors import (
-    CertificateError,
-    InputError,
-    ModelFileError,
-    NotSmoothError,
-    SymlipError,
-    UnknownActivationError,
-)
-from symlip.formula import Formula
-from symlip.intervals import Enclosure, Truth, compare
-from symlip.io import load, load_layers, read_model, save, sha256_file
-from symlip.lipschitz_layers import (
-    bjorck_orthonormalize,
-    certified_spectral_normalize,
-    certify_lipschitz_network,
-    layer_epsilon,
-    spectral_normalize,
-    tight_spectral_norm,
-)
-from symlip.network import DenseLayer, Network, ResidualLayer
-from symlip.norms import frobenius_norm, norm_1, norm_inf, spectral_norm, spectral_norm_upper
-from symlip.result import BoundResult
-from symlip.spline import (
-    LinearSpline,
-    certify_max_slope,
-    clip_slopes,
-    project_slopes,
-    spline_network,
-)
+from __future__ import annotations
 
-__all__ = [
-    "__version__",
-    "BoundResult",
-    "CertificateError",
-    "ControlledODE",
-    "DenseLayer",
-    "Derivation",
-    "Enclosure",
-    "Formula",
-    "InputError",
-    "LinearSpline",
-    "ModelFileError",
-    "Network",
-    "NotSmoothError",
-    "ResidualLayer",
-    "Step",
-    "StepResult",
-    "SymlipError",
-    "Truth",
-    "UnknownActivationError",
-    "activation_names",
-    "bjorck_orthonormalize",
-    "cde",
-    "certified_spectral_normalize",
-    "certified_step",
-    "certify_lipschitz_network",
-    "certify_max_slope",
-    "clip_slopes",
-    "compare",
-    "frobenius_norm",
-    "get_activation",
-    "grad_lipschitz",
-    "input_lipschitz",
-    "layer_epsilon",
-    "load",
-    "load_layers",
-    "local_input_lipschitz",
-    "load_demo",
-    "make_certificate",
-    "no_global_bound",
-    "norm_1",
-    "norm_inf",
-    "param_and_grad_lipschitz",
-    "param_lipschitz",
-    "project_slopes",
-    "read_model",
-    "run_demo",
-    "save",
-    "sha256_file",
-    "spectral_norm",
-    "spectral_norm_upper",
-    "spectral_normalize",
-    "spline_network",
-    "spline_param_lipschitz",
-    "tight_spectral_norm",
-    "verify_certificate",
-]
+import importlib
+from typing import Any
+
+from symlip._version import __version__
+
+#: public name -> the module that defines it (imported on first attribute access)
+_LAZY: dict[str, str] = {
+    "cde": "symlip.cde",
+    "activation_names": "symlip.activations",
+    "get_activation": "symlip.activations",
+    "input_lipschitz": "symlip.bounds.input",
+    "local_input_lipschitz": "symlip.bounds.input",
+    "no_global_bound": "symlip.bounds.noglobal",
+    "param_lipschitz": "symlip.bounds.param",
+    "StepResult": "symlip.bounds.smooth",
+    "certified_step": "symlip.bounds.smooth",
+    "grad_lipschitz": "symlip.bounds.smooth",
+    "param_and_grad_lipschitz": "symlip.bounds.smooth",
+    "spline_param_lipschitz": "symlip.bounds.spline_param",
+    "ControlledODE": "symlip.cde.model",
+    "make_certificate": "symlip.certificate",
+    "verify_certificate": "symlip.certificate",
+    "load_demo": "symlip.demo",
+    "run_demo": "symlip.demo",
+    "Derivation": "symlip.derivation",
+    "Step": "symlip.derivation",
+    "CertificateError": "symlip.errors",
+    "InputError": "symlip.errors",
+    "ModelFileError": "symlip.errors",
+    "NotSmoothError": "symlip.errors",
+    "SymlipError": "symlip.errors",
+    "UnknownActivationError": "symlip.errors",
+    "Formula": "symlip.formula",
+    "Enclosure": "symlip.intervals",
+    "Truth": "symlip.intervals",
+    "compare": "symlip.intervals",
+    "load": "symlip.io",
+    "load_layers": "symlip.io",
+    "read_model": "symlip.io",
+    "save": "symlip.io",
+    "sha256_file": "symlip.io",
+    "bjorck_orthonormalize": "symlip.lipschitz_layers",
+    "certified_spectral_normalize": "symlip.lipschitz_layers",
+    "certify_lipschitz_network": "symlip.lipschitz_layers",
+    "layer_epsilon": "symlip.lipschitz_layers",
+    "spectral_normalize": "symlip.lipschitz_layers",
+    "tight_spectral_norm": "symlip.lipschitz_layers",
+    "DenseLayer": "symlip.network",
+    "Network": "symlip.network",
+    "ResidualLayer": "symlip.network",
+    "frobenius_norm": "symlip.norms",
+    "norm_1": "symlip.norms",
+    "norm_inf": "symlip.norms",
+    "spectral_norm": "symlip.norms",
+    "spectral_norm_upper": "symlip.norms",
+    "BoundResult": "symlip.result",
+    "LinearSpline": "symlip.spline",
+    "certify_max_slope": "symlip.spline",
+    "clip_slopes": "symlip.spline",
+    "project_slopes": "symlip.spline",
+    "spline_network": "symlip.spline",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        modname = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'symlip' has no attribute {name!r}") from None
+    mod = importlib.import_module(modname)
+    value = mod if modname == f"symlip.{name}" else getattr(mod, name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -36,3 +36,21 @@ def test_readme_python_example_runs(capsys):
         exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "Lipschitz" in out or "\\le" in out
+
+
+def test_import_is_lazy():
+    """`import symlip` loads no SymPy or mpmath; the first public name used does."""
+    code = ("import sys, symlip; assert 'sympy' not in sys.modules, 'sympy'; "
+            "assert 'mpmath' not in sys.modules, 'mpmath'; symlip.input_lipschitz; "
+            "assert 'sympy' in sys.modules")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
+def test_dir_lists_the_public_names():
+    assert set(symlip.__all__) <= set(dir(symlip))
+    import pytest
+
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        symlip.nope  # noqa: B018
