@@ -79,9 +79,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def load_array(path: str, what: str) -> np.ndarray:
-    """Read a .npy array with a clear error for non-arrays."""
+    """Read a .npy array with a clear error for non-arrays, empty files and empty arrays."""
     try:
         a = np.load(path, allow_pickle=False)
+    except EOFError:  # a zero-byte file (np.load reads no magic string)
+        raise InputError(f"{what} file {path} is empty (0 bytes); expected a .npy "
+                         "array") from None
     except ValueError as exc:
         raise InputError(f"{what} file {path} is not a .npy array ({exc})") from None
     except OSError as exc:
@@ -92,6 +95,9 @@ def load_array(path: str, what: str) -> np.ndarray:
         raise InputError(f"{what} file {path} holds several arrays; expected one .npy array")
     if a.dtype.kind not in "fiu":
         raise InputError(f"{what} file {path} has dtype {a.dtype}; expected real numbers")
+    if a.size == 0:
+        raise InputError(f"{what} file {path} holds an empty array of shape {a.shape}; "
+                         "expected at least one value")
     a = a.astype(np.float64)
     if not np.all(np.isfinite(a)):
         idx = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
