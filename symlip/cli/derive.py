@@ -53,7 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also solve the uniform-layer recursion in closed form (rsolve)")
     p.add_argument("--no-global", action="store_true",
                    help="also derive that no global bound exists (growth in r)")
-    p.add_argument("--format", choices=["latex", "markdown", "text"], default="text")
+    p.add_argument("--format", choices=["latex", "markdown", "text"], default=None,
+                   help="output format (default text; latex fragments need amsmath, amssymb "
+                   "and mathtools)")
+    p.add_argument("--standalone", action="store_true",
+                   help="a complete LaTeX document (with its preamble); implies --format latex")
     p.set_defaults(run=run)
 
 
@@ -142,6 +146,10 @@ def run(args: argparse.Namespace) -> int:
     except (ImportError, AttributeError):
         raise InputError(f"symlip derive for --model-type {args.model_type} is not "
                          "implemented in this version") from None
+    fmt = args.format or ("latex" if getattr(args, "standalone", False) else "text")
+    if getattr(args, "standalone", False) and fmt != "latex":
+        raise InputError(f"--standalone is a LaTeX document; it cannot be --format {fmt}")
     d = func(args)
-    print(d.render(args.format))
+    print(d.to_latex(standalone=True) if getattr(args, "standalone", False)
+          else d.render(fmt))
     return 0
