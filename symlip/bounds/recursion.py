@@ -257,6 +257,11 @@ class RecursiveFormula(Formula):
         vals = [_to_interval_array(v) for v in self._ordered(args, kwargs)]
         return IntervalArray._wrap(self._run(vals, "numpy"))
 
+    def operation_count(self) -> int:
+        """Operations of the program: the sum over its lines (the substituted tree would
+        count shared lines many times)."""
+        return int(sum(sp.count_ops(d.expr) for d in self.definitions))
+
     def substitute(self, values: Mapping[str, Any]) -> list[Definition]:
         """The program with some inputs replaced by numbers (for worked examples)."""
         subs = {self._by_name[k]: v for k, v in values.items() if k in self._by_name}
