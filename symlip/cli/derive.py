@@ -50,7 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loss", choices=["mse", "cross-entropy"], default="mse",
                    help="loss of --wrt gradient")
     p.add_argument("--uniform", action="store_true",
-                   help="also solve the uniform-layer recursion in closed form (rsolve)")
+                   help="also solve the uniform-layer recursion in closed form (rsolve; "
+                   "first order, and second order for --wrt gradient), with the K1 rho = 1 "
+                   "branch and the leading growth in the depth N")
     p.add_argument("--no-global", action="store_true",
                    help="also derive that no global bound exists (growth in r)")
     p.add_argument("--format", choices=["latex", "markdown", "text"], default=None,
@@ -106,7 +108,10 @@ def derive_feedforward(args: argparse.Namespace) -> Any:
         root.section(rec.first_order_derivation(None))
         root.section(rec.second_order_derivation(args.depth, loss=args.loss))
     if args.uniform:
+        # both orders for the gradient (its recursion uses the first-order one)
         root.section(rec.uniform_first_order()[2])
+        if args.wrt == "gradient":
+            root.section(rec.uniform_second_order()[1])
     if args.no_global:
         from symlip.bounds.noglobal import no_global_bound
 
