@@ -28,7 +28,22 @@ from typing import Any, Union
 
 import sympy as sp
 
-__all__ = ["Derivation", "Step", "Tex"]
+__all__ = ["Derivation", "Step", "Tex", "LATEX_PREAMBLE", "latex_document"]
+
+#: The preamble every LaTeX fragment symlip prints needs (``derive --format latex``,
+#: ``certify --latex``, ``activation --latex``): ``amsmath`` (``align*``, ``\text``,
+#: ``\tfrac``, ``\operatorname``), ``amssymb`` (``\mathbb``) and ``mathtools``
+#: (``\coloneqq`` of ``:=`` steps).  ``--standalone`` prints it around the fragment.
+LATEX_PREAMBLE = (
+    "\\documentclass{article}\n\\usepackage{amsmath,amssymb,mathtools}\n"
+    "\\usepackage[margin=2cm]{geometry}\n\\allowdisplaybreaks\n"
+)
+
+
+def latex_document(body: str) -> str:
+    """``body`` (LaTeX fragments of symlip) as a complete document that compiles with
+    pdflatex: :data:`LATEX_PREAMBLE`, ``\\begin{document}``, the body, ``\\end{document}``."""
+    return LATEX_PREAMBLE + "\\begin{document}\n" + body.rstrip("\n") + "\n\\end{document}\n"
 
 
 class Tex(str):
@@ -239,12 +254,7 @@ class Derivation:
         body = "\n\n".join(parts)
         if not standalone:
             return body
-        return (
-            "\\documentclass{article}\n\\usepackage{amsmath,amssymb,mathtools}\n"
-            "\\usepackage[margin=2cm]{geometry}\n\\begin{document}\n"
-            + body
-            + "\n\\end{document}\n"
-        )
+        return latex_document(body)
 
     def to_markdown(self, subs: Mapping | None = None, heading: int = 3) -> str:
         """Markdown with ``$$\\begin{aligned}...\\end{aligned}$$`` blocks."""

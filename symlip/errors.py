@@ -9,6 +9,7 @@ __all__ = [
     "NotSmoothError",
     "InputError",
     "CertificateError",
+    "InternalError",
 ]
 
 
@@ -42,3 +43,9 @@ class NotSmoothError(SymlipError):
 
 class CertificateError(SymlipError):
     """A certificate file that is malformed (not one that fails verification)."""
+
+
+class InternalError(RuntimeError):
+    """symlip's own run-time consistency check failed (e.g. the float evaluation of a
+    bound's expression lies outside its interval enclosure): the result is refused.
+    Not a user error: the CLI prints it as one line and exits with code 3."""

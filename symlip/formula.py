@@ -16,6 +16,7 @@ expression:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -183,6 +184,87 @@ class Formula:
             e = self.enclose(*[Enclosure.from_floats(x.lo[idx], x.hi[idx]) for x in b])
             lo[idx], hi[idx] = e.lower_float, e.upper_float
         return IntervalArray(lo, hi)
+
+    # -- run-time cross-check of the two paths -------------------------------------------
+    def operation_count(self) -> int:
+        """Number of operations of the expression (``sympy.count_ops``), the $n$ of the
+        float rounding allowance of :meth:`check_float_in_enclosure`."""
+        return int(sp.count_ops(self.expr))
+
+    def check_float_in_enclosure(self, inputs: Mapping[str, Enclosure]) -> dict[str, Any]:
+        r"""Run-time cross-check of the float and the interval path of this expression.
+
+        For every input enclosure $X_i = [a_i, b_i]$ take its centre $c_i$ (the double
+        nearest $(a_i + b_i)/2$; the finite end of a half-infinite enclosure).  The
+        float path (:meth:`estimate`, lambdified NumPy) gives $	ilde v$ at $c$; the
+        interval path (:meth:`enclose`) gives $[\ell, u] 
+i f(x)$ for every $x$ in the
+        box $X \cup \{c\}$ (each $X_i$ widened to hold $c_i$, which matters only when
+        $X_i$ is narrower than a double's spacing).  So $f(c) \in [\ell, u]$, and the check
+        requires
+        $$\ell - \delta \le 	ilde v \le u + \delta,\qquad
+          \delta = (n + 1)\,2^{-50}\,|	ilde v| + (n+1)\,2^{-1074},$$
+        with $n$ the :meth:`operation_count`: $8(n+1)$ units of roundoff $u = 2^{-53}$
+        relative to $|	ilde v|$, the forward error of $n$ float operations each rounded
+        to nearest (libm functions within 1 ulp) on the nonnegative, well-conditioned
+        expressions of symlip's bounds (sums of nonnegative terms, products, quotients,
+        square roots, Min/Max), plus a subnormal floor for $	ilde v = 0$.  The certified
+        number never depends on this check; it catches a wrong interval kernel, a
+        corrupted enclosure or a lambdify mistranslation (e.g. ``Max`` printed as
+        Python's ``max`` on intervals) at run time.
+
+        Returns:
+            ``{"float_in_enclosure": True, "float_value", "tolerance", "operations"}``.
+
+        Raises:
+            InternalError: $	ilde v$ lies outside the widened enclosure (or is NaN while
+                the inputs are finite): the result must be refused.
+        """
+        import mpmath
+
+        from symlip.errors import InternalError
+
+        boxes: dict[str, Enclosure] = {}
+        centres: dict[str, float] = {}
+        for s in self.inputs:
+            name = str(s)
+            if name not in inputs:
+                raise InternalError(f"run-time check of {self.name}: no enclosure of its "
+                                    f"input {name}")
+            e = inputs[name]
+            if not isinstance(e, Enclosure):
+                e = Enclosure.from_interval(e) if hasattr(e, "a") else Enclosure.point(e)
+            c = e.mid_float
+            if not math.isfinite(c):
+                c = e.lower_float if math.isfinite(e.lower_float) else 0.0
+            centres[name] = np.float64(c)
+            lo = mpmath.mpf(c) if c < e.lower else e.lower
+            hi = mpmath.mpf(c) if c > e.upper else e.upper
+            boxes[name] = e if (lo == e.lower and hi == e.upper) else Enclosure(lo, hi)
+        with np.errstate(all="ignore"):
+            v = float(self.estimate(centres))
+        enc = self.enclose(boxes)
+        n = self.operation_count()
+        finite_inputs = all(math.isfinite(c) and boxes[k].is_finite for k, c in centres.items())
+        if math.isnan(v):
+            if finite_inputs:
+                raise InternalError(f"run-time check of {self.name}: the float evaluation at "
+                                    f"the centre inputs is NaN, the interval enclosure is "
+                                    f"[{enc.lower_str()}, {enc.upper_str()}]")
+            return {"float_in_enclosure": True, "float_value": None, "tolerance": None,
+                    "operations": n}
+        with mpmath.workprec(200):
+            tol = (n + 1) * (mpmath.ldexp(abs(mpmath.mpf(v)), -50) if math.isfinite(v)
+                             else 0) + (n + 1) * mpmath.ldexp(1, -1074)
+            inside = enc.lower - tol <= mpmath.mpf(v) <= enc.upper + tol
+        if not inside:
+            raise InternalError(
+                f"run-time check of {self.name}: the float evaluation {v!r} at the centre "
+                f"inputs lies outside the interval enclosure [{enc.lower_str()}, "
+                f"{enc.upper_str()}] widened by {mpmath.nstr(tol, 3)} ({n} operations); "
+                "the result is refused")
+        return {"float_in_enclosure": True, "float_value": v, "tolerance": float(tol),
+                "operations": n}
 
     def certify_max(self, *args: Any, **kwargs: Any) -> Enclosure:
         """Certified enclosure of the maximum over data points of the formula.

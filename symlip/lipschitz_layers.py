@@ -61,7 +61,7 @@ def _matrix(W: Any, name: str = "W", dtype: Any = None) -> np.ndarray:
 
 
 def bjorck_orthonormalize(W: Any, beta: float = 0.5, iters: int = 15, order: int = 1, *,
-                          scaling: str = "none", dtype: Any = None) -> np.ndarray:
+                          scaling: str = "auto", dtype: Any = None) -> np.ndarray:
     r"""Björck-Bowie orthonormalisation (floating point; the result is *not* certified).
 
     Order 1: $W \leftarrow (1+\beta) W - \beta\, W (W^\top W)$.  Order $p > 1$:
@@ -76,8 +76,13 @@ def bjorck_orthonormalize(W: Any, beta: float = 0.5, iters: int = 15, order: int
         beta: step parameter of the order-1 iteration (0.5 in the paper's code).
         iters: number of iterations (15 in the paper; 25 for Wasserstein).
         order: order of the series (1 = the paper's iteration).
-        scaling: ``"none"`` (paper), ``"frobenius"`` (divide by $\|W\|_F$ first, so that
-            $\|W\|_2 \le 1$ up to rounding) or ``"default"`` (divide by $\sqrt{mn}$).
+        scaling: ``"auto"`` (the default: divide by $\min(\|W\|_F,
+            \sqrt{\|W\|_1\|W\|_\infty})$, two cheap upper bounds of $\|W\|_2$ —
+            Hölder: $\|W\|_2^2 \le \|W\|_1\|W\|_\infty$ — so the start has
+            $\|W\|_2 \le 1$ up to rounding and the iteration converges),
+            ``"none"`` (the paper's code: only safe when $\|W\|_2 < \sqrt 3$),
+            ``"frobenius"`` (divide by $\|W\|_F$) or ``"default"`` (divide by
+            $\sqrt{mn}$).
         dtype: ``float32`` / ``float64``; default: float32 input stays float32, other
             inputs are float64.  All arithmetic runs in this type.
 
@@ -100,14 +105,21 @@ def bjorck_orthonormalize(W: Any, beta: float = 0.5, iters: int = 15, order: int
     if not (isinstance(beta, (int, float)) and math.isfinite(beta)):
         raise InputError(f"{beta=} must be a finite number")
     dt = a.dtype.type
-    if scaling == "frobenius":
+    if scaling == "auto":
+        a64 = np.abs(a.astype(np.float64))
+        n = min(float(np.linalg.norm(a64)),
+                math.sqrt(float(a64.sum(axis=0).max(initial=0.0))
+                          * float(a64.sum(axis=1).max(initial=0.0))))
+        if n > 0:
+            a = (a / dt(n)).astype(a.dtype)
+    elif scaling == "frobenius":
         n = float(np.linalg.norm(a))
         if n > 0:
             a = (a / dt(n)).astype(a.dtype)
     elif scaling == "default":
         a = (a / dt(math.sqrt(a.shape[0] * a.shape[1]))).astype(a.dtype)
     elif scaling != "none":
-        raise InputError(f"{scaling=} must be 'none', 'frobenius' or 'default'")
+        raise InputError(f"{scaling=} must be 'auto', 'none', 'frobenius' or 'default'")
     tall = a.shape[0] >= a.shape[1]
     b = dt(beta)
     coeffs = [dt(_binom_half(j)) for j in range(order + 1)]
@@ -135,7 +147,7 @@ def _iterate(a: np.ndarray, dt: Any, b: Any, coeffs: list[Any], iters: int, orde
                 a = S @ a
         if not np.all(np.isfinite(a)):
             raise InputError("Björck iteration diverged (||W||_2 too large: scale W first, "
-                             "e.g. scaling='frobenius')")
+                             "e.g. scaling='auto')")
     return a
 
 

@@ -31,6 +31,10 @@ class BoundResult:
         derivation: the step-by-step derivation of the formula.
         per_layer: per-layer contributions (dicts, JSON-ready).
         extra: additional JSON-ready fields (radius, verdict, ...).
+        checked: the run-time checks done when the result was built:
+            ``{"float_in_enclosure": True}`` (see :meth:`Formula.check_float_in_enclosure
+            <symlip.formula.Formula.check_float_in_enclosure>`); a failed check raises
+            :class:`~symlip.errors.InternalError` and no result exists.
     """
 
     quantity: str
@@ -44,6 +48,15 @@ class BoundResult:
     per_layer: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     witness: dict[str, Any] | None = None
+    checked: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # the single place of the run-time cross-check: every bound (input, local, params,
+        # gradient, spline, cde, residual) is built as a BoundResult, so every one is
+        # checked (float path at the centre inputs inside the interval path's enclosure)
+        detail = self.formula.check_float_in_enclosure(self.inputs)
+        self.checked = {**self.checked, "float_in_enclosure": detail["float_in_enclosure"]}
+        self._check_detail = detail
 
     @property
     def upper(self) -> float:
@@ -74,6 +87,7 @@ class BoundResult:
             else self.lower_enclosure.lower_str(digits),
             "estimate": self.estimate,
             "certified": True,
+            "checked": dict(self.checked),
         }
         d.update(self.extra)
         if self.per_layer:

@@ -32,6 +32,7 @@ Symbols (all nonnegative reals):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -59,6 +60,8 @@ __all__ = [
     "second_order_derivation",
     "unrolled_first_order",
     "uniform_first_order",
+    "uniform_second_order",
+    "leading_growth",
     "R",
     "K1",
     "K2",
@@ -256,6 +259,11 @@ class RecursiveFormula(Formula):
 
         vals = [_to_interval_array(v) for v in self._ordered(args, kwargs)]
         return IntervalArray._wrap(self._run(vals, "numpy"))
+
+    def operation_count(self) -> int:
+        """Operations of the program: the sum over its lines (the substituted tree would
+        count shared lines many times)."""
+        return int(sum(sp.count_ops(d.expr) for d in self.definitions))
 
     def substitute(self, values: Mapping[str, Any]) -> list[Definition]:
         """The program with some inputs replaced by numbers (for worked examples)."""
@@ -726,30 +734,190 @@ def unrolled_first_order(depth: int) -> sp.Expr:
     return sp.Add(*terms)
 
 
+#: $q = K_1\rho$, the growth factor per layer of the uniform recursions
+Q = _nn("q")
+
+
+def _uniform_symbols() -> tuple[sp.Symbol, sp.Symbol, sp.Symbol, sp.Symbol]:
+    k, N = sp.symbols("k N", integer=True, nonnegative=True)
+    return k, N, _nn("rho"), _nn("c")
+
+
+def _solve_linear(ratio: sp.Expr, inhomogeneous: sp.Expr, k: sp.Symbol) -> sp.Expr:
+    r"""Solution of $F_k = \text{ratio}\,F_{k-1} + b_k$, $F_0 = 0$, by :func:`sympy.rsolve`
+    term by term ($b_k$ a sum of hypergeometric terms; the zero-start solutions add up,
+    and rsolve does not always solve the whole sum at once)."""
+    f = sp.Function("F")
+    out = sp.Integer(0)
+    for term in sp.Add.make_args(sp.expand(sp.powsimp(sp.expand(inhomogeneous)))):
+        sol = sp.rsolve(f(k) - ratio * f(k - 1) - term, f(k), {f(0): 0})
+        if sol is None:  # pragma: no cover - rsolve found no closed form
+            raise ValueError(f"rsolve found no closed form of F(k) = {ratio} F(k-1) + {term}")
+        out += sol
+    return out
+
+
+def _tidy(expr: sp.Expr, k: sp.Symbol, q: sp.Symbol) -> sp.Expr:
+    """``expr`` as a sum over the powers $q^{jk}$ with factored coefficients (equal to
+    ``expr``; only the printed form changes)."""
+    Qk = sp.Dummy("Qk", positive=True)
+
+    def split(t: sp.Expr) -> sp.Expr:
+        p = sp.Poly(sp.expand(t.exp), k)
+        return Qk ** p.coeff_monomial(k) * q ** p.coeff_monomial(1)
+
+    e = sp.expand(sp.expand_power_exp(sp.expand(expr)))
+    e = e.replace(lambda t: t.is_Pow and t.base == q and t.exp.has(k), split)
+    parts = sp.collect(sp.expand(e), Qk, evaluate=False)
+    out = sp.Add(*[sp.factor(cf) * (mono.subs(Qk, q ** k) if mono != 1 else 1)
+                   for mono, cf in sorted(parts.items(), key=lambda t: -sp.degree(t[0], Qk))])
+    return out
+
+
+def leading_growth(expr: sp.Expr, N: sp.Symbol, q: sp.Symbol, regime: str) -> sp.Expr:
+    r"""The leading term of ``expr`` as $N \to \infty$, for a sum of terms
+    $a\,N^i q^{jN + b}$ (the closed forms of the uniform recursions).
+
+    ``regime``: ``"q>1"`` (the terms with the largest $j$, then the largest $i$),
+    ``"q<1"`` ($q^{jN} \to 0$ for $j > 0$: the $j = 0$ terms with the largest $i$; a
+    constant is the limit) or ``"q=1"`` (``expr`` is a polynomial in $N$: its leading
+    term).
+
+    Examples:
+        >>> N, q = sp.Symbol("N"), sp.Symbol("q", positive=True)
+        >>> leading_growth((q**(2*N) - 1) / (q**2 - 1), N, q, "q>1")
+        q**(2*N)/((q - 1)*(q + 1))
+    """
+    if regime not in ("q>1", "q<1", "q=1"):
+        raise ValueError(f"{regime=} must be 'q>1', 'q<1' or 'q=1'")
+    Qn = sp.Dummy("Q", positive=True)
+
+    def split(t: sp.Expr) -> sp.Expr:
+        p = sp.Poly(sp.expand(t.exp), N)
+        return Qn ** p.coeff_monomial(N) * q ** p.coeff_monomial(1)
+
+    e = sp.expand(sp.expand_power_exp(sp.expand(expr)))
+    e = sp.expand(e.replace(lambda t: t.is_Pow and t.base == q and t.exp.has(N), split))
+    terms = sp.Poly(e, Qn, N).terms()  # ((j, i), coefficient)
+    j = max(m[0] for m, _ in terms) if regime == "q>1" else 0
+    same = [(m, c_) for m, c_ in terms if m[0] == j]
+    i = max(m[1] for m, _ in same)
+    coeff = sp.factor(sp.Add(*[c_ for m, c_ in same if m[1] == i]))
+    return coeff * N ** i * (q ** (j * N) if j else 1)
+
+
+@functools.lru_cache(maxsize=None)
 def uniform_first_order() -> tuple[sp.Expr, sp.Expr, Derivation]:
     r"""Closed form of the uniform recursion, solved by :func:`sympy.rsolve`.
 
     With $\rho_k = \rho$ and $c_{k} \le c$ for all $k$, $L_k = l_k^2$ satisfies
     $L_k = K_1^2 (c^2 + 1) + K_1^2 \rho^2 L_{k-1}$, $L_0 = 0$ (hidden layers), and the
-    read-out gives $l_N^2 = c^2 + 1 + \rho^2 L_{N-1}$.
+    read-out gives $l_N^2 = c^2 + 1 + \rho^2 L_{N-1}$.  With $q = K_1\rho$:
+    $L_k = K_1^2(c^2+1)\frac{q^{2k} - 1}{q^2 - 1}$ for $q \ne 1$ and $K_1^2(c^2+1)k$ for
+    $q = 1$ (its own ``Piecewise`` branch: the general form divides by zero there), so
+    $l_N^2 = (c^2+1)\frac{q^{2N}-1}{q^2-1}$ resp. $(c^2+1)N$.  Growth in $N$:
+    $l_N^2 \sim \frac{c^2+1}{q^2-1}q^{2N}$ ($q > 1$), $= (c^2+1)N$ ($q = 1$),
+    $\to \frac{c^2+1}{1-q^2}$ ($q < 1$).
 
     Returns:
-        ``(L_k, l_N^2, derivation)`` in the symbols ``k``, ``N``, ``rho``, ``c``, ``K1``.
+        ``(L_k, l_N^2, derivation)`` in the symbols ``k``, ``N``, ``rho``, ``c``, ``K1``
+        (both ``Piecewise`` in ``Eq(K1*rho, 1)``).
     """
-    k, N = sp.symbols("k N", integer=True, nonnegative=True)
-    rh, cc = _nn("rho"), _nn("c")
+    k, N, rh, cc = _uniform_symbols()
     Lf = sp.Function("L")
-    rec = Lf(k) - K1 ** 2 * (cc ** 2 + 1) - K1 ** 2 * rh ** 2 * Lf(k - 1)
-    sol = sp.rsolve(rec, Lf(k), {Lf(0): 0})
-    sol = sp.simplify(sol)
-    lN2 = sp.simplify(cc ** 2 + 1 + rh ** 2 * sol.subs(k, N - 1))
+    a = cc ** 2 + 1
+    gen = sp.factor(_solve_linear(Q ** 2, K1 ** 2 * a, k))
+    one = sp.factor(_solve_linear(sp.Integer(1), K1 ** 2 * a, k))
+    # read-out: l_N^2 = c^2 + 1 + rho^2 L_{N-1} with rho^2 K1^2 = q^2
+    lN_gen = sp.factor(sp.simplify(a + (Q / K1) ** 2 * gen.subs(k, N - 1)))
+    lN_one = sp.factor(sp.expand(a + one.subs(k, N - 1) / K1 ** 2))
+    at_q = {Q: K1 * rh}
+    is_one = sp.Eq(K1 * rh, 1)
+    sol = sp.Piecewise((one, is_one), (gen.subs(at_q), True))
+    lN2 = sp.Piecewise((lN_one, is_one), (lN_gen.subs(at_q), True))
     d = Derivation("Uniform layers: closed form of the first-order recursion")
-    d.assume("$\\rho_k = \\rho$ and $c_{k} \\le c$ for every layer")
-    d.step(Lf(k), "=", K1 ** 2 * (cc ** 2 + 1) + K1 ** 2 * rh ** 2 * Lf(k - 1),
+    d.assume("$\\rho_k = \\rho$ and $c_{k} \\le c$ for every layer; $q := K_1\\rho$")
+    d.step(Lf(k), "=", K1 ** 2 * a + K1 ** 2 * rh ** 2 * Lf(k - 1),
            "$L_k = l_k^2$, hidden layers, $L_0 = 0$")
-    d.step(Lf(k), "=", sol, "sympy.rsolve")
-    d.step(Tex("l_N^2"), "=", lN2, "linear read-out: $l_N^2 = c^2 + 1 + \\rho^2 L_{N-1}$")
+    d.step(Lf(k), "=", sp.Piecewise((one, sp.Eq(Q, 1)), (gen, True)),
+           "sympy.rsolve; $q = 1$ is its own branch (the general form divides by $q^2 - 1$)")
+    d.step(Tex("l_N^2"), "=", sp.Piecewise((lN_one, sp.Eq(Q, 1)), (lN_gen, True)),
+           "linear read-out: $l_N^2 = c^2 + 1 + \\rho^2 L_{N-1}$, $\\rho^2K_1^2 = q^2$")
+    for regime, expr, rel, why in (
+            ("q>1", lN_gen, "~", "$q > 1$: geometric growth"),
+            ("q=1", lN_one, "~", "$q = 1$: linear growth in $N$"),
+            ("q<1", lN_gen, "->", "$q < 1$: bounded in $N$; the limit")):
+        d.step(Tex("l_N^2"), rel, leading_growth(expr, N, Q, regime),
+               f"{why} (leading term as $N \\to \\infty$)")
     return sol, lN2, d
+
+
+@functools.lru_cache(maxsize=None)
+def uniform_second_order() -> tuple[dict[str, sp.Expr], Derivation]:
+    r"""Closed forms of the uniform second-order (gradient) recursion, by :func:`sympy.rsolve`.
+
+    Uniform layers ($\rho_k = \rho$, $c_k \le c$, $q = K_1\rho$, $K_1 > 0$).  The
+    program of :func:`second_order_program` is bounded by linear recursions:
+    $\mu_k \le m_k$, $w_k \le \rho h_{k-1}$, $g_k = \tfrac12(w_k + \sqrt{w_k^2 +
+    4l_{k-1}^2}) \le w_k + l_{k-1}$, $l_k \le \Lambda_k := K_1(\sqrt{c^2+1} +
+    \rho\Lambda_{k-1})$ ($\sqrt{a^2 + b^2} \le a + b$), $m_k^2 = c^2 + 1 +
+    \rho^2 L_{k-1}$ (:func:`uniform_first_order`), so $h_k \le H_k$ with
+
+    $H_k = K_2(c^2 + 1 + \rho^2L_{k-1}) + K_1\rho H_{k-1} + K_1\Lambda_{k-1}$, $H_0 = 0$
+    (hidden layers), and for the read-out $h_N = g_N \le \rho H_{N-1} + \Lambda_{N-1}$.
+
+    Each is solved by rsolve (term by term), the case $q = 1$ as its own branch; growth:
+    $h_N \sim C q^{2N}$ ($q > 1$), $\sim \tfrac12 K_2(c^2+1)N^2/K_1$ ... ($q = 1$,
+    quadratic), bounded ($q < 1$).
+
+    Returns:
+        ``({"L": L_k, "Lambda": Lambda_k, "H": H_k, "h_N": bound of h_N}, derivation)``,
+        each a ``Piecewise`` in ``Eq(K1*rho, 1)``, in the symbols ``k``, ``N``, ``rho``,
+        ``c``, ``K1``, ``K2``.
+    """
+    k, N, rh, cc = _uniform_symbols()
+    a = cc ** 2 + 1
+    sa = sp.sqrt(a)
+    Hf, Lamf, Lf = sp.Function("H"), sp.Function("Lambda"), sp.Function("L")
+    forms: dict[str, dict[bool, sp.Expr]] = {"L": {}, "Lambda": {}, "H": {}, "h_N": {}}
+    for unit in (False, True):
+        qv = sp.Integer(1) if unit else Q
+        rv = qv / K1  # rho in terms of q
+        L = _solve_linear(qv ** 2, K1 ** 2 * a, k)
+        Lam = _solve_linear(qv, K1 * sa, k)
+        H = _solve_linear(qv, K2 * (a + rv ** 2 * L.subs(k, k - 1)) + K1 * Lam.subs(k, k - 1),
+                          k)
+        hN = rv * H.subs(k, N - 1) + Lam.subs(k, N - 1)
+        for name, e in (("L", L), ("Lambda", Lam), ("H", H), ("h_N", hN)):
+            forms[name][unit] = (sp.factor(sp.expand(e)) if unit
+                                 else _tidy(e, N if name == "h_N" else k, Q))
+    at_q = {Q: K1 * rh}
+    is_one = sp.Eq(K1 * rh, 1)
+    out = {name: sp.Piecewise((f[True], is_one), (f[False].subs(at_q), True))
+           for name, f in forms.items()}
+    d = Derivation("Uniform layers: closed form of the second-order (gradient) recursion")
+    d.assume("$\\rho_k = \\rho$, $c_k \\le c$ for every layer; $q := K_1\\rho$, $K_1 > 0$")
+    d.step(Tex("g_k"), "<=", Tex(r"w_k + l_{k-1} \le \rho h_{k-1} + l_{k-1}"),
+           "$\\sqrt{w^2 + 4l^2} \\le w + 2l$; $w_k \\le \\rho h_{k-1}$")
+    d.step(Tex("l_k"), "<=", Tex(r"\Lambda_k = K_1\big(\sqrt{c^2+1} + \rho\Lambda_{k-1}\big)"),
+           "$\\sqrt{a^2 + b^2} \\le a + b$, $\\Lambda_0 = 0$")
+    d.step(Hf(k), "=", K2 * (a + rh ** 2 * Lf(k - 1)) + K1 * rh * Hf(k - 1)
+           + K1 * Lamf(k - 1), "$h_k = K_2\\mu_km_k + K_1g_k \\le H_k$ ($\\mu_k \\le m_k$), "
+           "$H_0 = 0$ (hidden layers), $m_k^2 = c^2 + 1 + \\rho^2L_{k-1}$")
+    for name, f in (("Lambda", Lamf(k)), ("L", Lf(k)), ("H", Hf(k))):
+        d.step(f, "=", sp.Piecewise((forms[name][True], sp.Eq(Q, 1)),
+                                    (forms[name][False], True)),
+               "sympy.rsolve (term by term); $q = 1$ is its own branch")
+    d.step(Tex("h_N"), "<=", sp.Piecewise((forms["h_N"][True], sp.Eq(Q, 1)),
+                                          (forms["h_N"][False], True)),
+           "linear read-out: $h_N = g_N \\le \\rho H_{N-1} + \\Lambda_{N-1}$, $\\rho = q/K_1$")
+    for regime, unit, rel, why in (
+            ("q>1", False, "~", "$q > 1$: geometric growth"),
+            ("q=1", True, "~", "$q = 1$: polynomial growth in $N$"),
+            ("q<1", False, "->", "$q < 1$: bounded in $N$; the limit")):
+        d.step(Tex("h_N"), rel, leading_growth(forms["h_N"][unit], N, Q, regime),
+               f"{why} (leading term as $N \\to \\infty$)")
+    return out, d
 
 
 # ------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``symlip`` console script; returns the exit code."""
-    from symlip.errors import SymlipError
+    from symlip.errors import InternalError, SymlipError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -75,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = str(exc) if not isinstance(exc, OSError) else _os_message(exc)
         print(f"symlip {args.verb}: error: {msg}", file=sys.stderr)
         return 2
+    except InternalError as exc:  # a refused result: never a silent number
+        print(f"symlip {args.verb}: internal error (result refused): {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:  # pragma: no cover
         print("symlip: interrupted", file=sys.stderr)
         return 130

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-__all__ = ["write_atomic", "print_json"]
+__all__ = ["write_atomic", "print_json", "stage"]
 
 
 def _umask() -> int:
@@ -43,3 +48,41 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
 
 def print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, sort_keys=False))
+
+
+@contextlib.contextmanager
+def stage(label: str, stream: TextIO | None = None, *, enabled: bool | None = None,
+          after: float = 1.0, every: float = 0.5) -> Iterator[None]:
+    """Show ``label`` and the elapsed seconds on ``stream`` (default stderr) while the
+    block runs, like the demo's progress bar: only on a terminal (``enabled=None``), only
+    once the block has run ``after`` seconds, redrawn every ``every`` seconds by a daemon
+    thread, and closed by a ``done in X s`` line.  Nothing is written otherwise, so
+    piped output and ``--json`` stay clean."""
+    out = stream if stream is not None else sys.stderr
+    if enabled is None:
+        enabled = bool(getattr(out, "isatty", lambda: False)())
+    if not enabled:
+        yield
+        return
+    t0 = time.perf_counter()
+    stop = threading.Event()
+    shown = False
+
+    def tick() -> None:
+        nonlocal shown
+        while not stop.wait(every if shown else after):
+            shown = True
+            out.write("\r" + f"  {label} ... {time.perf_counter() - t0:.0f} s".ljust(78))
+            out.flush()
+
+    th = threading.Thread(target=tick, daemon=True)
+    th.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        th.join()
+        if shown:
+            out.write("\r" + f"  {label} done in {time.perf_counter() - t0:.1f} s".ljust(78)
+                      + "\n")
+            out.flush()

@@ -67,6 +67,9 @@ def register(subparsers: Any) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="machine-readable output")
     fmt.add_argument("--latex", action="store_true", help="the derivation in LaTeX")
+    fmt.add_argument("--standalone", action="store_true",
+                     help="the derivation as a complete LaTeX document (preamble: amsmath, "
+                     "amssymb, mathtools); --latex prints fragments needing that preamble")
     for flags, kwargs in EXTRA_ARGUMENTS:
         p.add_argument(*flags, **kwargs)
     p.set_defaults(run=run)
@@ -145,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
         print_json(constants_json(act))
     elif args.latex:
         print(act.constants.derivation.to_latex())
+    elif args.standalone:
+        print(act.constants.derivation.to_latex(standalone=True))
     else:
         print(_table(act))
     return 0

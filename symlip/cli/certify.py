@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from symlip.certificate import Context, make_certificate, write_certificate
-from symlip.cli._common import print_json
+from symlip.cli._common import print_json, stage
 from symlip.errors import InputError
 
 __all__ = ["register", "run", "HANDLERS", "LOADERS", "build_context"]
@@ -74,14 +74,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--latex", action="store_true",
                    help="print the derivation with the certified numbers substituted")
+    p.add_argument("--standalone", action="store_true",
+                   help="with --latex: a complete LaTeX document (preamble: amsmath, amssymb, "
+                   "mathtools) instead of fragments; implies --latex")
     p.add_argument("--certificate", metavar="OUT.json", help="write a certificate file")
     p.set_defaults(run=run)
 
 
 def load_array(path: str, what: str) -> np.ndarray:
-    """Read a .npy array with a clear error for non-arrays."""
+    """Read a .npy array with a clear error for non-arrays, empty files and empty arrays."""
     try:
         a = np.load(path, allow_pickle=False)
+    except EOFError:  # a zero-byte file (np.load reads no magic string)
+        raise InputError(f"{what} file {path} is empty (0 bytes); expected a .npy "
+                         "array") from None
     except ValueError as exc:
         raise InputError(f"{what} file {path} is not a .npy array ({exc})") from None
     except OSError as exc:
@@ -92,6 +98,9 @@ def load_array(path: str, what: str) -> np.ndarray:
         raise InputError(f"{what} file {path} holds several arrays; expected one .npy array")
     if a.dtype.kind not in "fiu":
         raise InputError(f"{what} file {path} has dtype {a.dtype}; expected real numbers")
+    if a.size == 0:
+        raise InputError(f"{what} file {path} holds an empty array of shape {a.shape}; "
+                         "expected at least one value")
     a = a.astype(np.float64)
     if not np.all(np.isfinite(a)):
         idx = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
@@ -159,6 +168,8 @@ def build_context(model_path: str, options: dict[str, Any], data_path: str | Non
 def run(args: argparse.Namespace) -> int:
     if args.certificate is not None and not args.certificate.strip():
         raise InputError("--certificate needs a file name (got an empty string)")
+    if args.standalone and args.json:
+        raise InputError("--standalone prints a LaTeX document: use it without --json")
     options = options_from_args(args)
     key = (args.model_type, args.wrt)
     if key not in HANDLERS:
@@ -169,44 +180,60 @@ def run(args: argparse.Namespace) -> int:
         files["targets"] = args.targets
     if args.control:
         files["control"] = args.control
-    ctx = build_context(args.model, options, args.data, files)
+    with stage("loading the model and the data"):
+        ctx = build_context(args.model, options, args.data, files)
     key = _handler_key(ctx, key)
     try:
         handler = _resolve(HANDLERS[key])
     except (ImportError, AttributeError):
         raise InputError(f"--wrt {args.wrt} for --model-type {args.model_type} is not "
                          "implemented in this version") from None
-    result = handler(ctx)
+    with stage(f"certifying the Lipschitz bound (--wrt {args.wrt})"):
+        result = handler(ctx)
     target = options.get("target")
     if target is not None:
         # every quantity: certified upper <= target, or certified lower > target
         from symlip.verdict import lipschitz_verdict
 
         result.extra.update(lipschitz_verdict(result, target))
-    cert = make_certificate(result, ctx) if args.certificate else None
+    cert = None
+    if args.certificate:
+        with stage("building the certificate"):
+            cert = make_certificate(result, ctx)
     if args.json:
         print_json(result.to_dict())
-    elif args.latex:
-        subs = {s: inputs_upper for s, inputs_upper in _upper_subs(result).items()}
-        print(result.derivation.to_latex())
-        print()
-        print("\\begin{align*}")
-        print(f"{_latex_name(result.formula.name)} &= {result.formula.latex()} \\\\")
-        import sympy as sp
+    elif args.latex or args.standalone:
+        text = _latex_output(result)
+        if args.standalone:
+            from symlip.derivation import latex_document
 
-        print(f"&\\le {result.enclosure.upper_str(12)} && \\text{{(certified, rounded up)}} "
-              "\\\\")
-        # the inputs' upper ends at 8 digits evaluated in SymPy floats: an illustration,
-        # not a bound (it can exceed the certified value), so its own row, not a \le link
-        print(f"{_latex_name(result.formula.name)}\\big|_{{\\text{{upper ends}}}} &\\approx "
-              f"{sp.latex(result.formula.expr.subs(subs))} && "
-              "\\text{(8-digit inputs, not certified)}")
-        print("\\end{align*}")
+            text = latex_document(text)
+        print(text)
     else:
         print(_summary(result))
     if cert is not None:
         write_certificate(args.certificate, cert)
     return 0
+
+
+def _latex_output(result: Any) -> str:
+    """The derivation, the formula and the certified value as LaTeX fragments (they need
+    :data:`symlip.derivation.LATEX_PREAMBLE`; ``--standalone`` adds it)."""
+    import sympy as sp
+
+    subs = _upper_subs(result)
+    name = _latex_name(result.formula.name)
+    lines = [result.derivation.to_latex(), "", "\\begin{align*}",
+             f"{name} &= {result.formula.latex()} \\\\",
+             f"&\\le {result.enclosure.upper_str(12)} && \\text{{(certified, rounded up)}} "
+             "\\\\",
+             # the inputs' upper ends at 8 digits evaluated in SymPy floats: an illustration,
+             # not a bound (it can exceed the certified value), so its own row, not a \le link
+             f"{name}\\big|_{{\\text{{upper ends}}}} &\\approx "
+             f"{sp.latex(result.formula.expr.subs(subs))} && "
+             "\\text{(8-digit inputs, not certified)}",
+             "\\end{align*}"]
+    return "\n".join(lines)
 
 
 def _handler_key(ctx: Context, key: tuple[str, str]) -> tuple[str, str]:

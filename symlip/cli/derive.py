@@ -50,10 +50,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loss", choices=["mse", "cross-entropy"], default="mse",
                    help="loss of --wrt gradient")
     p.add_argument("--uniform", action="store_true",
-                   help="also solve the uniform-layer recursion in closed form (rsolve)")
+                   help="also solve the uniform-layer recursion in closed form (rsolve; "
+                   "first order, and second order for --wrt gradient), with the K1 rho = 1 "
+                   "branch and the leading growth in the depth N")
     p.add_argument("--no-global", action="store_true",
                    help="also derive that no global bound exists (growth in r)")
-    p.add_argument("--format", choices=["latex", "markdown", "text"], default="text")
+    p.add_argument("--format", choices=["latex", "markdown", "text"], default=None,
+                   help="output format (default text; latex fragments need amsmath, amssymb "
+                   "and mathtools)")
+    p.add_argument("--standalone", action="store_true",
+                   help="a complete LaTeX document (with its preamble); implies --format latex")
     p.set_defaults(run=run)
 
 
@@ -102,7 +108,10 @@ def derive_feedforward(args: argparse.Namespace) -> Any:
         root.section(rec.first_order_derivation(None))
         root.section(rec.second_order_derivation(args.depth, loss=args.loss))
     if args.uniform:
+        # both orders for the gradient (its recursion uses the first-order one)
         root.section(rec.uniform_first_order()[2])
+        if args.wrt == "gradient":
+            root.section(rec.uniform_second_order()[1])
     if args.no_global:
         from symlip.bounds.noglobal import no_global_bound
 
@@ -142,6 +151,10 @@ def run(args: argparse.Namespace) -> int:
     except (ImportError, AttributeError):
         raise InputError(f"symlip derive for --model-type {args.model_type} is not "
                          "implemented in this version") from None
+    fmt = args.format or ("latex" if getattr(args, "standalone", False) else "text")
+    if getattr(args, "standalone", False) and fmt != "latex":
+        raise InputError(f"--standalone is a LaTeX document; it cannot be --format {fmt}")
     d = func(args)
-    print(d.render(args.format))
+    print(d.to_latex(standalone=True) if getattr(args, "standalone", False)
+          else d.render(fmt))
     return 0
