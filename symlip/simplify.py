@@ -212,11 +212,14 @@ def closed_form_section(formula: Any) -> Derivation:
         lay = e["layers"]
         where = (f"layer {lay[0]}" if len(lay) == 1 else
                  f"layers {_ranges(sorted(lay))}") if lay else "result"
-        d.step(e["generic_symbol"], ":=", e["generic_before"],
-               f"{where}: the layer's definitions substituted")
-        same = sp.latex(e["generic_after"]) == sp.latex(e["generic_before"])
-        d.then("=", e["generic_after"],
-               WHY_SIMPLIFIED + ("; SymPy finds no shorter form" if same else ""))
+        if len(lay) > 1:  # a generic layer k standing for several layers
+            sym, before, after = e["generic_symbol"], e["generic_before"], e["generic_after"]
+        else:  # one layer: its own indices
+            sym, before = e["symbol"], e["before"]
+            after = simplify_nonneg(before)
+        d.step(sym, ":=", before, f"{where}: the layer's definitions substituted")
+        same = sp.latex(after) == sp.latex(before)
+        d.then("=", after, WHY_SIMPLIFIED + ("; SymPy finds no shorter form" if same else ""))
     return d
 
 
