@@ -57,6 +57,11 @@ class BoundResult:
         detail = self.formula.check_float_in_enclosure(self.inputs)
         self.checked = {**self.checked, "float_in_enclosure": detail["float_in_enclosure"]}
         self._check_detail = detail
+        # every derivation shows the simplified per-layer closed forms of its formula
+        from symlip.simplify import closed_form_section, has_closed_forms
+
+        if not has_closed_forms(self.derivation):
+            self.derivation.section(closed_form_section(self.formula))
 
     @property
     def upper(self) -> float:

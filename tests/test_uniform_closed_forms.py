@@ -101,3 +101,23 @@ def test_derive_uniform_prints_both_orders(capsys):
     assert main(["derive", "--wrt", "params", "--depth", "3", "--uniform"]) == 0
     out = capsys.readouterr().out
     assert "first-order" in out and "second-order (gradient) recursion" not in out
+
+
+def test_derive_prints_simplified_closed_forms(capsys):
+    assert main(["derive", "--wrt", "gradient", "--depth", "6"]) == 0
+    out = capsys.readouterr().out
+    assert "Per-layer closed forms (simplified)" in out
+    assert "(simplified)" in out and "layers 3-5" in out
+
+
+def test_simplify_nonneg_rewrites_are_identities():
+    from symlip.simplify import simplify_nonneg
+
+    a, b, v = (sp.Symbol(n, nonnegative=True) for n in "abv")
+    e = a / 2 + sp.sqrt(a**2 + 4 * b**2) / 2 + sp.Min(a * b, a * v)
+    s = simplify_nonneg(e)
+    assert len(sp.latex(s)) < len(sp.latex(e))
+    assert s.has(sp.Min(b, v))
+    for x in (sp.Rational(1, 3), sp.Rational(7, 2)):
+        pt = {a: x, b: 2 * x + 1, v: x / 5}
+        assert sp.simplify(e.xreplace(pt) - s.xreplace(pt)) == 0

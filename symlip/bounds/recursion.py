@@ -1148,6 +1148,10 @@ def program_derivation(defs: Sequence[Definition], inputs: Sequence[sp.Symbol],
     d = Derivation(title)
     for df in defs:
         d.step(df.symbol, ":=", df.expr, df.why)
+    # each layer's carried values as one simplified closed form (issue #19)
+    from symlip.simplify import closed_form_section
+
+    d.section(closed_form_section(RecursiveFormula(defs, inputs, "L")))
     return d
 
 
