@@ -427,10 +427,10 @@ def run_partial(formula: Any, env: dict[sp.Symbol, Any]) -> None:
     for d in formula.definitions:
         if d.symbol in env:
             continue
-        args = sorted(d.expr.free_symbols, key=str)
+        key = (d.symbol, "numpy")
+        args = cache[key][0] if key in cache else sorted(d.expr.free_symbols, key=str)
         if any(a not in env for a in args):
             continue
-        key = (d.symbol, "numpy")
         if key not in cache:
             cache[key] = (args, interval_lambdify(args, d.expr, backend="numpy"))
         _, fn = cache[key]
