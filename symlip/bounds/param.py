@@ -289,8 +289,10 @@ def param_jacobian_norms(net: Any, X: np.ndarray, chunk: int = 256) -> np.ndarra
 def _top_direction(net: Any, x: np.ndarray) -> np.ndarray:
     """Top right singular vector of $J_\\theta f(x;\\theta)$ (unit, parameter order)."""
     J = np.asarray(net.param_jacobian(x))  # (nN, P)
-    _, _, vt = np.linalg.svd(J, full_matrices=False)
-    return vt[0]
+    # the top eigenvector u of the small Gram matrix J J^T gives v = J^T u / ||J^T u||
+    # (the same vector as the SVD's, ~30x faster for nN << P)
+    _, U = np.linalg.eigh(J @ J.T)
+    return _unit(J.T @ U[:, -1])
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -414,8 +416,26 @@ def quotient_from_witness(net: Any, wit: Mapping[str, Any], r: float) -> Enclosu
     f0 = net.interval_forward(x)
     f1 = net.with_params(theta1).interval_forward(x)
     diff2 = sum(((b.to_interval() - a.to_interval()) ** 2 for a, b in zip(f0, f1)), iv.mpf(0))
-    q = iv.sqrt(diff2) / dn
-    return Enclosure.from_interval(q)
+    q = Enclosure.from_interval(iv.sqrt(diff2) / dn)
+    if getattr(net, "has_residual", False) or net.depth < 4:
+        return q
+    # deep networks: the interval forward pass wraps (widths grow like prod |||W|||_2);
+    # a float pass with norm-wise error bounds e0, e1 gives
+    # ||f1 - f0|| >= ||f1^ - f0^|| - e0 - e1 (sensitivity.float_forward)
+    from symlip.bounds.sensitivity import float_forward
+
+    net1 = net.with_params(theta1)
+    g0 = float_forward(net, x[None, :], [spectral_upper(w)[0].upper_float for w in net.weights])
+    g1 = float_forward(net1, x[None, :], [spectral_upper(w)[0].upper_float
+                                          for w in net1.weights])
+    d2 = sum(((iv.mpf(float(b)) - iv.mpf(float(a))) ** 2
+              for a, b in zip(g0.out[0], g1.out[0])), iv.mpf(0))
+    num = iv.sqrt(d2) - iv.mpf(float(g0.eout[0])) - iv.mpf(float(g1.eout[0]))
+    lo = Enclosure.from_interval(num / dn).lower
+    if compare(lo, ">", q.lower) is Truth.TRUE:
+        hi = q.upper if compare(q.upper, ">=", lo) is Truth.TRUE else lo
+        return Enclosure(lo, hi)
+    return q
 
 
 # ------------------------------------------------------------------------------------

@@ -132,15 +132,12 @@ def _sum_sq(k: int, sym: Any) -> sp.Expr:
     return rec._sqrt(sp.Add(*terms, evaluate=False))
 
 
-@lru_cache(maxsize=32)
-def local_first_order_program(depth: int, bounded: bool = True
-                              ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
-    r"""Definitions of the local-sensitivity bound (Lemma 7) for depth $N$, preceded by
-    the recursion of :func:`~symlip.bounds.recursion.first_order_program` (centre
-    option on); the last definition is $L_p = \min(\Lambda, l_N)$."""
-    N = rec._check_depth(depth)
-    defs, inputs = rec.first_order_program(N, bounded=bounded, centre=True)
-    defs = list(defs)
+def _local_defs(N: int, spectral: bool = False) -> tuple[list[rec.Definition],
+                                                         list[sp.Symbol]]:
+    """The definitions of Lemma 7 alone (``e_k``, ``Gr``, ``lam_k``, ``ch_k``, ``G``,
+    ``L_loc``); ``spectral``: also the spectral chains ``Gs_k_j`` and ``Ls_k`` of the
+    hidden layers (for the second order, Lemma 8)."""
+    defs: list[rec.Definition] = []
     new_inputs: list[sp.Symbol] = []
     for k in range(1, N + 1):
         if k >= 2:
@@ -154,6 +151,11 @@ def local_first_order_program(depth: int, bounded: bool = True
             defs.append(rec.Definition(lamsym(k), _sum_sq(k, Grsym),
                                        "largest row of $D_\\theta z_k$ on the ball "
                                        "(Cauchy-Schwarz over the layers)"))
+            if spectral:
+                defs += _chain(k, Gssym, Csym)
+                defs.append(rec.Definition(Lssym(k), _sum_sq(k, Gssym),
+                                           "$\\sup_{B_r}\\|D_\\theta z_k\\|_2$ (Lemma 7 "
+                                           "for $z_k$)"))
             defs.append(rec.Definition(chsym(k), rec.cent(k) + dsym(k) * lamsym(k) * rec.R,
                                        "$\\|a_k(\\theta)\\| \\le \\|a_k(\\bar\\theta)\\| + "
                                        "d_k\\|z_k(\\theta) - z_k(\\bar\\theta)\\|$"))
@@ -164,13 +166,95 @@ def local_first_order_program(depth: int, bounded: bool = True
                                        "$\\|J_\\theta f\\|^2 \\le \\sum_j \\|D_{N,j}\\|^2"
                                        "(\\|a_{j-1}\\|^2 + 1)$ (Lemma 7)"))
         new_inputs += [Csym(k, j) for j in range(1, k)]
-    defs.append(rec.Definition(LPARAM, rec._min([LOC, rec.l(N)]),
-                               "both are certified Lipschitz constants on the ball"))
+    return defs, new_inputs
+
+
+def _finish(defs: list[rec.Definition], inputs: list[sp.Symbol]
+            ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
     used = set().union(*(d.expr.free_symbols for d in defs))
     defined = {d.symbol for d in defs}
-    allin = rec._dedup(list(inputs) + [s for s in new_inputs if s in used])
-    allin = [s for s in allin if s in used and s not in defined]
+    allin = [s for s in rec._dedup(inputs) if s in used and s not in defined]
     return tuple(defs), tuple(allin)
+
+
+@lru_cache(maxsize=32)
+def local_first_order_program(depth: int, bounded: bool = True
+                              ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
+    r"""Definitions of the local-sensitivity bound (Lemma 7) for depth $N$, preceded by
+    the recursion of :func:`~symlip.bounds.recursion.first_order_program` (centre
+    option on); the last definition is $L_p = \min(\Lambda, l_N)$."""
+    N = rec._check_depth(depth)
+    defs, inputs = rec.first_order_program(N, bounded=bounded, centre=True)
+    ldefs, linputs = _local_defs(N)
+    defs = list(defs) + ldefs
+    defs.append(rec.Definition(LPARAM, rec._min([LOC, rec.l(N)]),
+                               "both are certified Lipschitz constants on the ball"))
+    return _finish(defs, list(inputs) + linputs)
+
+
+def kapsym(k: int) -> sp.Symbol:
+    """$\\kappa'_k \\ge \\sup|\\sigma''|$ over layer $k$'s pre-activation box."""
+    return _nn(f"kap_{k}")
+
+
+def Gssym(k: int, j: int) -> sp.Symbol:
+    return _nn(f"Gs_{k}_{j}")
+
+
+def Lssym(k: int) -> sp.Symbol:
+    return _nn(f"Ls_{k}")
+
+
+def LDsym(j: int) -> sp.Symbol:
+    return _nn(f"LD_{j}")
+
+
+HLOC = _nn("h_loc")
+
+
+@lru_cache(maxsize=32)
+def local_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool = True,
+                       jac: bool = False
+                       ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
+    r"""The loss program of :func:`~symlip.bounds.recursion.loss_program` with the local
+    quantities of Lemmas 7 and 8: the last line is
+    $B = H\min(\Lambda, l_N)^2 + G\min(h_{loc}, h_N)$."""
+    N = rec._check_depth(depth)
+    odefs, oinputs = rec.loss_program(N, loss, bounded=bounded, centre=centre, jac=jac)
+    odefs = list(odefs)
+    last = odefs.pop()  # B = H l_N^2 + G h_N
+    ldefs, linputs = _local_defs(N, spectral=True)
+    defs = odefs + ldefs
+    for j in range(1, N):
+        terms = []
+        for i in range(j + 1, N + 1):
+            gi = sp.Integer(1) if i == N else Gsym(N, i)
+            gs = sp.Integer(1) if i - 1 == j else Gssym(i - 1, j)
+            terms.append(sp.Mul(gi, dsym(i - 1) + rec.rho(i) * kapsym(i - 1) * lamsym(i - 1),
+                                gs, evaluate=False))
+        defs.append(rec.Definition(LDsym(j), sp.Add(*terms, evaluate=False),
+                                   "telescoping between $\\theta$ and $\\theta'$: "
+                                   "$\\|F_i - F'_i\\| \\le (d_{i-1} + \\rho_i\\kappa'_{i-1}"
+                                   "\\lambda_{i-1})\\|\\Delta\\|$ (Lemma 8)"))
+        linputs.append(kapsym(j))
+    terms = []
+    for j in range(1, N + 1):
+        cj = rec.c(0) if j == 1 else chsym(j - 1)
+        first = sp.Integer(0) if j == N else LDsym(j) * rec._sqrt(cj**2 + 1)
+        gj = sp.Integer(1) if j == N else Gsym(N, j)
+        second = sp.Integer(0) if j == 1 else gj * dsym(j - 1) * Lssym(j - 1)
+        terms.append((first + second) ** 2)
+    defs.append(rec.Definition(HLOC, rec._sqrt(sp.Add(*terms, evaluate=False)),
+                               "$\\|(J - J')u\\| \\le \\sum_j (\\|D_{N,j} - D'_{N,j}\\|"
+                               "\\sqrt{\\|a_{j-1}\\|^2+1} + \\|D'_{N,j}\\|\\,\\|a_{j-1} - "
+                               "a'_{j-1}\\|)\\|u_j\\|$, Cauchy-Schwarz (Lemma 8)"))
+    lp, hp = _nn("l_p"), _nn("h_p")
+    defs.append(rec.Definition(lp, rec._min([LOC, rec.l(N)]), "Lemma 7 or the recursion"))
+    defs.append(rec.Definition(hp, rec._min([HLOC, rec.h(N)]), "Lemma 8 or the recursion"))
+    expr = last.expr.xreplace({rec.l(N): lp, rec.h(N): hp})
+    defs.append(rec.Definition(last.symbol, expr,
+                               last.why + "; $\\|J\\| \\le l_p$, $\\mathrm{Lip}(J) \\le h_p$"))
+    return _finish(defs, list(oinputs) + linputs)
 
 
 def local_first_order_derivation(depth: int | None = None) -> Any:
@@ -320,6 +404,69 @@ def _fro(a: np.ndarray) -> np.ndarray:
     return _up(np.sqrt(_sumsq_upper(a, (1, 2))))
 
 
+@dataclass
+class FloatForward:
+    """A float forward pass with certified norm-wise errors (see :func:`float_forward`)."""
+
+    zhat: list[np.ndarray]
+    ez: list[np.ndarray]
+    shat: list[np.ndarray]
+    A: list[np.ndarray]
+    out: np.ndarray
+    eout: np.ndarray
+
+
+def float_forward(net: Any, X: np.ndarray, spec_up: list[float] | None = None
+                  ) -> FloatForward:
+    r"""Float forward pass of a dense chain with per-point certified bounds
+    $e^z_k \ge \|z_k - \hat z_k\|_2$ (every layer, the last one is the output):
+    $e^z_k = \|W_k\|_2 e^a_{k-1} + \gamma_{n+1}\|W_k\|_F\|\hat a_{k-1}\| +
+    2u\|\hat z_k\|$ (Higham's dot-product bound in any order, the bias addition one
+    rounding), $\hat a_k$ the midpoints of the NumPy interval enclosure of
+    $\sigma(\hat z_k)$, $e^a_k = K_1 e^z_k + \|\sigma(\hat z_k) - \hat a_k\|$; also
+    $A_k \ge \|a_k\|$ and the float derivatives $\tilde s_k = \sigma'(\hat z_k)$.
+    Norm-wise errors grow like $\prod\|W_k\|_2$, not like the interval wrapping
+    $\prod\||W_k|\|_2$.  ``spec_up``: certified $\|W_k\|_2$ (default: Frobenius)."""
+    from symlip.bounds.residual import _sigma_array
+    from symlip.errors import InputError
+
+    N = net.depth
+    Ws = [layer.weight for layer in net.layers]
+    frob = [float(_up(np.sqrt(_sumsq_upper(W[None], (1, 2)))[0])) for W in Ws]
+    spec = frob if spec_up is None else spec_up
+    a = np.asarray(X, dtype=np.float64)
+    ea = np.zeros(a.shape[0])
+    zhat, ezs, shat, A = [], [], [], []
+    for k in range(N):
+        layer = net.layers[k]
+        z = a @ layer.weight.T + layer.bias
+        an = row_norms(a).hi
+        zn = row_norms(z).hi
+        ez = _up(_up(_up(ea * spec[k]) + _up(an * _up(_gamma(layer.shape[1] + 1) * frob[k])))
+                 + _up(zn * 2 * _U)) + _TINY
+        if not (np.all(np.isfinite(z)) and np.all(np.isfinite(ez))):
+            raise InputError(f"float forward pass overflowed in layer {layer.name!r}")
+        if k == N - 1:
+            return FloatForward(zhat, ezs, shat, A, z, ez)
+        act = net.activations[k]
+        K1 = act.constants.K1.enclosure.upper_float
+        with np.errstate(over="ignore", invalid="ignore"):
+            sig = _sigma_array(net, k, IntervalArray(z))
+        ahat = np.clip(0.5 * sig.lo + 0.5 * sig.hi, sig.lo, sig.hi)
+        dev = np.maximum(_up(sig.hi - ahat), _up(ahat - sig.lo))
+        if not (np.all(np.isfinite(dev)) and np.all(np.isfinite(ahat))):
+            raise InputError(f"centre activation of layer {layer.name!r} is not finite")
+        ea = _up(_up(ez * K1) + row_norms(dev).hi)
+        A.append(_up(row_norms(ahat).hi + ea))
+        with np.errstate(over="ignore", invalid="ignore"):
+            st = np.asarray(act.dsigma(z), dtype=np.float64)
+        zhat.append(z)
+        ezs.append(ez)
+        shat.append(np.where(np.isfinite(st), st, 0.0))
+        a = ahat
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def centre_chains(net: Any, X: np.ndarray, spec_up: list[float]) -> LocalInputs:
     r"""The centre quantities of Lemma 7, from one float forward pass with norm-wise
     error bounds (no interval wrapping, which grows like $\||W|\|_2^N$).
@@ -341,43 +488,13 @@ def centre_chains(net: Any, X: np.ndarray, spec_up: list[float]) -> LocalInputs:
       (:func:`batched_norm2_upper`) plus the error, $C^{\mathrm{row}}_{k,j}$ the largest
       row norm plus the error.
     """
-    from symlip.bounds.residual import _sigma_array
-
     N = net.depth
     B = X.shape[0]
     Ws = [layer.weight for layer in net.layers]
     frob = [float(_up(np.sqrt(_sumsq_upper(W[None], (1, 2)))[0])) for W in Ws]
-    a = np.asarray(X, dtype=np.float64)
-    ea = np.zeros(B)
-    pp: dict[str, IntervalArray] = {}
-    zhat, ezs, shat = [], [], []
-    for k in range(N - 1):
-        layer = net.layers[k]
-        z = a @ layer.weight.T + layer.bias
-        an = row_norms(a).hi
-        zn = row_norms(z).hi
-        ez = _up(_up(_up(ea * spec_up[k]) + _up(an * _up(_gamma(layer.shape[1] + 1) * frob[k])))
-                 + _up(zn * 2 * _U)) + _TINY
-        act = net.activations[k]
-        K1 = act.constants.K1.enclosure.upper_float
-        with np.errstate(over="ignore", invalid="ignore"):
-            sig = _sigma_array(net, k, IntervalArray(z))
-        ahat = np.clip(0.5 * sig.lo + 0.5 * sig.hi, sig.lo, sig.hi)
-        dev = np.maximum(_up(sig.hi - ahat), _up(ahat - sig.lo))
-        if not (np.all(np.isfinite(dev)) and np.all(np.isfinite(ahat))):
-            from symlip.errors import InputError
-
-            raise InputError(f"centre activation of layer {layer.name!r} is not finite")
-        ea = _up(_up(ez * K1) + row_norms(dev).hi)
-        pp[f"A_{k + 1}"] = _pt(_up(row_norms(ahat).hi + ea))
-        with np.errstate(over="ignore", invalid="ignore"):
-            st = np.asarray(act.dsigma(z), dtype=np.float64) if act.dsigma is not None \
-                else np.zeros_like(z)
-        st = np.where(np.isfinite(st), st, 0.0)
-        zhat.append(z)
-        ezs.append(ez)
-        shat.append(st)
-        a = ahat
+    fw = float_forward(net, X, spec_up)
+    zhat, ezs, shat = fw.zhat, fw.ez, fw.shat
+    pp: dict[str, IntervalArray] = {f"A_{k}": _pt(v) for k, v in enumerate(fw.A, start=1)}
     smax = [np.abs(s).max(axis=1) for s in shat]
     # output chains C_{N,j}: backward, (B, n_N, n_j)
     if N >= 2:
@@ -417,6 +534,29 @@ def centre_chains(net: Any, X: np.ndarray, spec_up: list[float]) -> LocalInputs:
             pp[f"C_{k}_{j}"] = _pt(cn)
             pp[f"Cr_{k}_{j}"] = _pt(np.minimum(crow, cn))
     return LocalInputs(pp, zhat, ezs, shat, full)
+
+
+def _second_derivative_sup(act: Any, box: IntervalArray) -> np.ndarray:
+    r"""Per point, $\max_i\sup|\sigma''|$ over the box (interval evaluation of the
+    symbolic $\sigma''$, capped by the certified $K_2$; $K_2$ alone where NumPy has
+    no kernel)."""
+    from symlip.bounds.local_jacobian import _numpy_interval
+
+    K2 = act.constants.K2.enclosure.upper_float
+    out = np.full(box.lo.shape[0], K2)
+    d2 = act.derivatives[2] if getattr(act, "derivatives", None) is not None else None
+    if d2 is None:
+        return out
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            v = _numpy_interval(d2)(box)
+        lo = np.broadcast_to(v.lo, box.lo.shape)
+        hi = np.broadcast_to(v.hi, box.hi.shape)
+    except Exception:  # noqa: BLE001 - no NumPy kernel: the global constant
+        return out
+    m = np.maximum(np.abs(lo), np.abs(hi))
+    m = np.where(np.isfinite(m), m, np.inf).max(axis=1)
+    return np.minimum(out, m)
 
 
 def run_partial(formula: Any, env: dict[sp.Symbol, Any]) -> None:
@@ -477,6 +617,8 @@ def local_param_inputs(net: Any, X: np.ndarray, r: float, formula: Any,
         ds = np.maximum(ds, 0.0)
         pp[f"d_{k}"] = _pt(d)
         pp[f"ds_{k}"] = _pt(ds)
+        if f"kap_{k}" in byname:
+            pp[f"kap_{k}"] = _pt(_second_derivative_sup(act, box))
         env[dsym(k)] = pp[f"d_{k}"]
         env[dssym(k)] = pp[f"ds_{k}"]
     return {name: pp[name] for name in byname if name in pp}

@@ -249,6 +249,31 @@ def grad_program(depth: int, loss: str, bounded: bool, centre: bool,
     return rec.RecursiveFormula(defs, inputs, name="L_grad")
 
 
+@lru_cache(maxsize=32)
+def local_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
+                       jac: bool = False) -> rec.RecursiveFormula:
+    """The loss program with the local quantities of Lemmas 7 and 8
+    (:func:`symlip.bounds.sensitivity.local_loss_program`), named ``L_grad``."""
+    from symlip.bounds.sensitivity import local_loss_program
+
+    defs, inputs = local_loss_program(depth, loss, bounded, centre, jac)
+    return rec.RecursiveFormula(list(defs), list(inputs), name="L_grad")
+
+
+def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInputs,
+                 method: str) -> tuple[rec.RecursiveFormula, str]:
+    """The gradient formula of ``method`` and the method used (``"local"`` adds the
+    certified local inputs to ``ci``; the recursion where the local method does not
+    apply, see :func:`symlip.bounds.param.local_applies`)."""
+    from symlip.bounds.param import add_local_inputs, check_method, local_applies
+
+    if check_method(method) == "local" and local_applies(net, X.shape[0]):
+        formula = local_grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
+        add_local_inputs(net, X, r, ci, formula)
+        return formula, "local"
+    return grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac), "recursion"
+
+
 def _use_jacobians(net: Any, X: np.ndarray, jac: bool | str) -> bool:
     from symlip.bounds.centre import (
         JACOBIAN_ELEMENT_BUDGET,
@@ -513,7 +538,7 @@ def grad_quotient_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss: str
 
 def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, *,
                    centre: bool | str = "auto", lower: bool = True, seed: int = 0,
-                   jac: bool | str = "auto") -> BoundResult:
+                   jac: bool | str = "auto", method: str = "local") -> BoundResult:
     r"""Certified Lipschitz constant of $\theta \mapsto \nabla_\theta L(\theta)$ on $B_r$.
 
     $L(\theta) = \frac1n \sum_i \lambda(f(x_i;\theta), y_i)$ (mean over the rows of
@@ -536,6 +561,9 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
         jac: centre Jacobian options (tight for small $r$): ``"auto"`` (when the
             Jacobians are small, see :data:`symlip.bounds.centre.JACOBIAN_ELEMENT_BUDGET`),
             ``True``, ``False``.  Certificates re-derive with ``"auto"``.
+        method: ``"local"`` (default): the minimum of the recursion and the local
+            sensitivities of Lemmas 7-8 (``docs/theory-param.md`` section 7);
+            ``"recursion"``: the recursion alone.  ``extra["method"]``: what was used.
 
     Raises:
         InputError: bad radius, data/targets shapes, NaN values, unknown loss.
@@ -547,7 +575,7 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     y = check_targets(net, X, targets, lname)
     _require_smooth(net)
     ci = _loss_inputs(net, X, y, lname, r, centre, jac)
-    formula = grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
+    formula, used = grad_formula(net, X, r, lname, ci, method)
     t1 = time.perf_counter()
     pointwise = formula.enclose_array(_args(formula, ci, hull=False))
     mean = pointwise.mean()
@@ -573,7 +601,7 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
                                         centre=ci.centre, jac=ci.jac)
     _mean_step(deriv)
     extra = {
-        "radius": r, "loss": lname, "aggregate": "mean",
+        "radius": r, "loss": lname, "aggregate": "mean", "method": used,
         "upper_hull": hull.upper_str(),
         "upper_pointwise_mean": mean.upper_str(),
         "upper_pointwise_max": pointwise.upper_max().upper_str(),
@@ -742,8 +770,9 @@ def certify_context(ctx: Any) -> BoundResult:
     y = ctx.extra.get("targets")
     if y is None:
         raise InputError("--wrt gradient needs --targets Y.npy")
+    method = ctx.options.setdefault("method", "local")
     return grad_lipschitz(ctx.model, ctx.data, y, ctx.options.get("loss", "mse"), r,
-                          seed=int(ctx.options.get("seed", 0)))
+                          seed=int(ctx.options.get("seed", 0)), method=method)
 
 
 def _rebuild_inputs(ctx: Any, hull: bool) -> tuple[rec.RecursiveFormula, dict[str, Any]]:
@@ -755,7 +784,9 @@ def _rebuild_inputs(ctx: Any, hull: bool) -> tuple[rec.RecursiveFormula, dict[st
     y = check_targets(ctx.model, X, ctx.extra.get("targets"), lname)
     _require_smooth(ctx.model)
     ci = _loss_inputs(ctx.model, X, y, lname, r)
-    formula = grad_program(ctx.model.depth, lname, ci.bounded, ci.centre, ci.jac)
+    # certificates written before the local method record no method: the recursion
+    formula, _ = grad_formula(ctx.model, X, r, lname, ci,
+                              ctx.options.get("method", "recursion"))
     return formula, _args(formula, ci, hull=hull)
 
 
