@@ -28,7 +28,7 @@ def random_net(rng, widths, act, scale=1.0):
     return Network.from_arrays(ws, bs, act)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(depth=st.sampled_from([2, 3, 9]), width=st.integers(1, 7),
        act=st.sampled_from(["tanh", "gelu", "relu"]),
        log_r=st.floats(-4, 0), scale=st.sampled_from([0.5, 1.0, 2.0]),
@@ -131,3 +131,50 @@ def test_cli_method_and_certificate(tmp_path, capsys):
     c["options"]["method"] = "recursion"
     cert.write_text(json.dumps(c))
     assert main(vargs) != 0
+
+
+def _local_terms(net, X, y, loss, r):
+    """Per point: the local bound alone, H Lambda^2 + G h_loc (not the min with the
+    recursion), evaluated from the program on certified inputs."""
+    from symlip.bounds.sensitivity import run_partial
+    from symlip.bounds.smooth import _args, _loss_inputs, grad_formula
+    from symlip.formula import _to_interval_array
+
+    ci = _loss_inputs(net, X, y, loss, r)
+    f, used = grad_formula(net, X, r, loss, ci, "local")
+    assert used == "local"
+    args = _args(f, ci, hull=False)
+    env = {s: _to_interval_array(args[str(s)]) for s in f.inputs}
+    run_partial(f, env)
+    val = {str(k): v for k, v in env.items()}
+    H = val["H"].hi if "H" in val else 1.0
+    return (H * val["L_loc"].hi ** 2 + val["G"].hi * val["h_loc"].hi), val
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(depth=st.sampled_from([2, 8]), width=st.integers(1, 6),
+       act=st.sampled_from(["tanh", "gelu"]),
+       loss=st.sampled_from(["mse", "cross-entropy"]), log_r=st.floats(-4, 0),
+       seed=st.integers(0, 2**31 - 1))
+def test_local_gradient_bound_is_sound(depth, width, act, loss, log_r, seed):
+    """Lemma 8 on its own (without the min with the recursion): gradient difference
+    quotients of the mean loss never exceed the mean of the per-point local bounds."""
+    from symlip.bounds.smooth import grad_lipschitz, loss_gradient
+
+    rng = np.random.default_rng(seed)
+    n_out = int(rng.integers(2, 4))
+    net = random_net(rng, [int(rng.integers(1, 5))] + [width] * (depth - 1) + [n_out], act)
+    r = 10.0 ** log_r
+    X = rng.standard_normal((3, net.widths[0]))
+    y = rng.standard_normal((3, n_out)) if loss == "mse" else rng.integers(0, n_out, 3)
+    per_point, _ = _local_terms(net, X, y, loss, r)
+    bound = float(np.mean(per_point))
+    res = grad_lipschitz(net, X, y, loss, r, lower=False)
+    assert res.extra["method"] == "local" and res.upper <= bound * (1 + 1e-9)
+    theta0 = net.params()
+    for a, b in ball_pairs(rng, theta0, r, 6):
+        ga = loss_gradient(net.with_params(a), X, y, loss)
+        gb = loss_gradient(net.with_params(b), X, y, loss)
+        q = np.linalg.norm(ga - gb) / np.linalg.norm(a - b)
+        # float gradients err by ~1e-15 relative; the bounds are never that close here
+        assert q <= bound and q <= res.upper, (q, bound, res.upper)
