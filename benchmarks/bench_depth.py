@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from symlip.bounds.param import param_lipschitz
+from symlip.bounds.smooth import grad_lipschitz
 from symlip.network import Network
 
 
@@ -48,9 +49,23 @@ def row(name: str, net: Network, X: np.ndarray, r: float) -> None:
           f"{float(loc.extra['upper_pointwise']) / low:>9.3g}{to:>8.2f}{tl:>8.2f}")
 
 
-def header() -> None:
+def grad_row(name: str, net: Network, X: np.ndarray, y: np.ndarray, loss: str,
+             r: float) -> None:
+    t = time.perf_counter()
+    loc = grad_lipschitz(net, X, y, loss, r, method="local")
+    tl = time.perf_counter() - t
+    t = time.perf_counter()
+    old = grad_lipschitz(net, X, y, loss, r, method="recursion", lower=False)
+    to = time.perf_counter() - t
+    low = loc.lower if loc.lower else float("nan")
+    print(f"  {name:<22}{old.upper:>12.4g}{loc.upper:>10.4g}{low:>9.4g}{loc.estimate:>9.4g}"
+          f"{old.upper / low:>12.4g}{loc.upper / low:>9.3g}{loc.upper / loc.estimate:>9.3g}"
+          f"{to:>8.2f}{tl:>8.2f}")
+
+
+def header(last: str = "(pw)") -> None:
     print(f"  {'network':<22}{'recursion':>12}{'local':>10}{'lower':>9}{'est':>9}"
-          f"{'rec/lower':>12}{'loc/lower':>9}{'(pw)':>9}{'t rec':>8}{'t loc':>8}")
+          f"{'rec/lower':>12}{'loc/lower':>9}{last:>9}{'t rec':>8}{'t loc':>8}")
 
 
 def trained_digits(depth: int = 6, width: int = 32):
@@ -82,9 +97,25 @@ def main() -> None:
     rng = np.random.default_rng(0)
     net = random_net(rng, [8, 64, 64, 64, 4], "gelu")
     row("8-64-64-64-4 gelu", net, rng.standard_normal((16, 8)), r)
-    net, X, acc = trained_digits()
-    row(f"digits 64-32x6-10 tanh", net, X, r)
+    dnet, dX, acc = trained_digits()
+    row("digits 64-32x6-10 tanh", dnet, dX, r)
     print(f"  (digits MLP test accuracy {acc:.3f}; trained with scikit-learn)")
+    print(f"[depth] gradient bound (MSE, targets N(0,1); digits: cross-entropy on its "
+          f"labels), r = {r:g}, 16 points; upper / certified lower")
+    header("loc/est")
+    for K in (2, 4, 8) if a.quick else (2, 4, 8, 16):
+        rng = np.random.default_rng(0)
+        net = random_net(rng, [8] + [32] * K + [1])
+        X = rng.standard_normal((16, 8))
+        grad_row(f"8-32x{K}-1 tanh", net, X, rng.standard_normal((16, 1)), "mse", r)
+    rng = np.random.default_rng(0)
+    net = random_net(rng, [8, 64, 64, 64, 4], "gelu")
+    X = rng.standard_normal((16, 8))
+    grad_row("8-64-64-64-4 gelu", net, X, rng.standard_normal((16, 4)), "mse", r)
+    from sklearn.datasets import load_digits
+
+    _, yd = load_digits(return_X_y=True)
+    grad_row("digits 64-32x6-10 tanh", dnet, dX, yd[1500:1516], "cross-entropy", r)
 
 
 if __name__ == "__main__":

@@ -562,9 +562,9 @@ def _rebuild(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Enclosure]]:
 
         return rebuild(ctx.model, X, r)
     ci = certified_param_inputs(ctx.model, X, r)
-    # certificates written before the local method record no method: the recursion
+    # the method of the computation (the CLI records it; API results use the default)
     formula, _ = param_formula(ctx.model, X, r, ci,
-                               check_method(ctx.options.get("method", "recursion")))
+                               check_method(ctx.options.get("method", "local")))
     return formula, _args(formula, ci, hull=True)
 
 

@@ -23,7 +23,8 @@ pre-activation box of layer $i$ on the ball (:func:`~symlip.bounds.local_jacobia
 derivative_ranges`).  The boxes come from the same program: each coordinate of $z_k$
 moves by at most $r\,\lambda_k$ on the ball, $\lambda_k = (\sum_{j\le k}
 (G^{\mathrm{row}}_{k,j})^2(\hat c_{j-1}^2+1))^{1/2}$ with the largest-row version
-$G^{\mathrm{row}}$ of the recursion, and $\hat c_k = A_k + d_k\lambda_k r$.
+$G^{\mathrm{row}}$ of the recursion, and $\hat c_k = A_k + d_k\Lambda^{\mathrm s}_k r$
+with the spectral version $\Lambda^{\mathrm s}_k \ge \sup_{B_r}\|D_\theta z_k\|_2$.
 
 The program (:func:`local_first_order_program`) is the single source of truth: it is
 evaluated layer by layer in outward-rounded interval arithmetic (the boxes of layer
@@ -107,6 +108,12 @@ LOC = _nn("L_loc")
 LPARAM = _nn("L_p")
 
 
+def _prod(*factors: sp.Expr) -> sp.Expr:
+    """Product without the factors 1 (unevaluated, so the printed order is kept)."""
+    fs = [f for f in factors if f != 1]
+    return fs[0] if len(fs) == 1 else sp.Mul(*fs, evaluate=False)
+
+
 def _chain(k: int, sym: Any, base: Any) -> list[rec.Definition]:
     """$X_{k,j} := B_{k,j} + \\sum_{i=j+1}^k X_{k,i} e_i C_{i-1,j}$ for $j = k-1..1$
     ($X_{k,k} = 1$, $C_{j,j} = 1$)."""
@@ -116,7 +123,7 @@ def _chain(k: int, sym: Any, base: Any) -> list[rec.Definition]:
         for i in range(j + 1, k + 1):
             xi = sp.Integer(1) if i == k else sym(k, i)
             ci = sp.Integer(1) if i - 1 == j else Csym(i - 1, j)
-            terms.append(sp.Mul(xi, esym(i), ci, evaluate=False))
+            terms.append(_prod(xi, esym(i), ci))
         out.append(rec.Definition(sym(k, j), sp.Add(base(k, j), *terms, evaluate=False),
                                   "telescoping $D_{k,j} = \\bar D_{k,j} + \\sum_i D_{k,i}"
                                   "(F_i - \\bar F_i)\\bar D_{i-1,j}$ (Lemma 7)"))
@@ -128,15 +135,14 @@ def _sum_sq(k: int, sym: Any) -> sp.Expr:
     for j in range(1, k + 1):
         gj = sp.Integer(1) if j == k else sym(k, j)
         cj = rec.c(0) if j == 1 else chsym(j - 1)
-        terms.append(sp.Mul(gj**2, cj**2 + 1, evaluate=False))
+        terms.append(_prod(gj**2, cj**2 + 1))
     return rec._sqrt(sp.Add(*terms, evaluate=False))
 
 
-def _local_defs(N: int, spectral: bool = False) -> tuple[list[rec.Definition],
-                                                         list[sp.Symbol]]:
-    """The definitions of Lemma 7 alone (``e_k``, ``Gr``, ``lam_k``, ``ch_k``, ``G``,
-    ``L_loc``); ``spectral``: also the spectral chains ``Gs_k_j`` and ``Ls_k`` of the
-    hidden layers (for the second order, Lemma 8)."""
+def _local_defs(N: int) -> tuple[list[rec.Definition], list[sp.Symbol]]:
+    """The definitions of Lemma 7 alone (``e_k``; per hidden layer the largest-row
+    chains ``Gr_k_j`` and ``lam_k`` (boxes), the spectral chains ``Gs_k_j`` and
+    ``Ls_k`` ($\\ell_2$ distances, state norms ``ch_k``); ``G_N_j``, ``L_loc``)."""
     defs: list[rec.Definition] = []
     new_inputs: list[sp.Symbol] = []
     for k in range(1, N + 1):
@@ -151,12 +157,11 @@ def _local_defs(N: int, spectral: bool = False) -> tuple[list[rec.Definition],
             defs.append(rec.Definition(lamsym(k), _sum_sq(k, Grsym),
                                        "largest row of $D_\\theta z_k$ on the ball "
                                        "(Cauchy-Schwarz over the layers)"))
-            if spectral:
-                defs += _chain(k, Gssym, Csym)
-                defs.append(rec.Definition(Lssym(k), _sum_sq(k, Gssym),
-                                           "$\\sup_{B_r}\\|D_\\theta z_k\\|_2$ (Lemma 7 "
-                                           "for $z_k$)"))
-            defs.append(rec.Definition(chsym(k), rec.cent(k) + dsym(k) * lamsym(k) * rec.R,
+            defs += _chain(k, Gssym, Csym)
+            defs.append(rec.Definition(Lssym(k), _sum_sq(k, Gssym),
+                                       "$\\sup_{B_r}\\|D_\\theta z_k\\|_2$ (Lemma 7 "
+                                       "for $z_k$)"))
+            defs.append(rec.Definition(chsym(k), rec.cent(k) + dsym(k) * Lssym(k) * rec.R,
                                        "$\\|a_k(\\theta)\\| \\le \\|a_k(\\bar\\theta)\\| + "
                                        "d_k\\|z_k(\\theta) - z_k(\\bar\\theta)\\|$"))
             new_inputs += [Crsym(k, j) for j in range(1, k)]
@@ -223,15 +228,15 @@ def local_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool
     odefs, oinputs = rec.loss_program(N, loss, bounded=bounded, centre=centre, jac=jac)
     odefs = list(odefs)
     last = odefs.pop()  # B = H l_N^2 + G h_N
-    ldefs, linputs = _local_defs(N, spectral=True)
+    ldefs, linputs = _local_defs(N)
     defs = odefs + ldefs
     for j in range(1, N):
         terms = []
         for i in range(j + 1, N + 1):
             gi = sp.Integer(1) if i == N else Gsym(N, i)
             gs = sp.Integer(1) if i - 1 == j else Gssym(i - 1, j)
-            terms.append(sp.Mul(gi, dsym(i - 1) + rec.rho(i) * kapsym(i - 1) * lamsym(i - 1),
-                                gs, evaluate=False))
+            terms.append(_prod(gi, dsym(i - 1) + rec.rho(i) * kapsym(i - 1) * lamsym(i - 1),
+                               gs))
         defs.append(rec.Definition(LDsym(j), sp.Add(*terms, evaluate=False),
                                    "telescoping between $\\theta$ and $\\theta'$: "
                                    "$\\|F_i - F'_i\\| \\le (d_{i-1} + \\rho_i\\kappa'_{i-1}"
@@ -292,6 +297,46 @@ def local_first_order_derivation(depth: int | None = None) -> Any:
         n_old = len(rec.first_order_program(depth, centre=True)[0])
         d.section(rec.program_derivation(defs[n_old:], inputs,
                                          f"The local program for N = {depth}"))
+    return d
+
+
+def local_second_order_derivation(depth: int | None = None) -> Any:
+    """The proof steps of Lemma 8 and, for ``depth``, its definitions (MSE)."""
+    from symlip.derivation import Derivation, Tex
+
+    d = Derivation("Local sensitivities: Lipschitz constant of the parameter Jacobian "
+                   "(Lemma 8)")
+    d.assume("$\\theta, \\theta' \\in B_r(\\bar\\theta)$, $\\Delta = \\theta - \\theta'$; "
+             "primes: at $\\theta'$; $G$, $G^{\\mathrm{s}}$, $\\lambda$, $\\Lambda^{\\mathrm{s}}$, "
+             "$\\hat c$, $d$ from Lemma 7")
+    d.step(Tex(r"D_{N,j} - D'_{N,j}"), "=",
+           Tex(r"\sum_{i=j+1}^{N} D_{N,i}\,(F_i - F'_i)\,D'_{i-1,j}"),
+           "telescoping between the two parameter points")
+    d.step(Tex(r"\|F_i - F'_i\|_2"), "<=",
+           Tex(r"\|\Delta W_i\|\,d_{i-1} + \rho_i\,\|\Sigma_{i-1} - \Sigma'_{i-1}\|_2 \le "
+               r"(d_{i-1} + \rho_i\kappa'_{i-1}\lambda_{i-1})\|\Delta\|"),
+           "$|\\sigma'(s) - \\sigma'(t)| \\le \\kappa'|s - t|$ on the box (convex), "
+           "$|z_{i-1,m} - z'_{i-1,m}| \\le \\lambda_{i-1}\\|\\Delta\\|$")
+    d.step(Tex(r"\|D_{N,j} - D'_{N,j}\|_2"), "<=",
+           Tex(r"\Big(\sum_{i} G_{N,i}(d_{i-1} + \rho_i\kappa'_{i-1}\lambda_{i-1})"
+               r"G^{\mathrm{s}}_{i-1,j}\Big)\|\Delta\| =: L^D_j\|\Delta\|"), "")
+    d.step(Tex(r"\|(J - J')u\|"), "<=",
+           Tex(r"\sum_j \big(L^D_j\sqrt{\hat c_{j-1}^2+1} + G_{N,j}\,d_{j-1}"
+               r"\Lambda^{\mathrm{s}}_{j-1}\big)\|u_j\|\,\|\Delta\| \le h_{loc}\|u\|"
+               r"\|\Delta\|"),
+           "$Ju = \\sum_j D_{N,j}(U_ja_{j-1} + u_{b,j})$; $\\|a_{j-1} - a'_{j-1}\\| \\le "
+           "d_{j-1}\\Lambda^{\\mathrm{s}}_{j-1}\\|\\Delta\\|$; Cauchy-Schwarz over the layers")
+    d.step(Tex(r"\|\nabla_\theta\ell(\theta) - \nabla_\theta\ell(\theta')\|"), "<=",
+           Tex(r"\|J - J'\|\,\|\nabla\lambda\| + \|J'\|\,\|\nabla\lambda - "
+               r"\nabla\lambda'\| \le (G\,h_p + H\,l_p^2)\|\Delta\|"),
+           "$\\nabla_\\theta\\ell = J^T\\nabla\\lambda(f)$; $l_p = \\min(\\Lambda, l_N)$, "
+           "$h_p = \\min(h_{loc}, h_N)$")
+    if depth is not None:
+        defs, inputs = local_loss_program(depth, "mse")
+        n_old = len(rec.loss_program(depth, "mse")[0]) - 1
+        d.section(rec.program_derivation(
+            [x for x in defs[n_old:] if str(x.symbol).startswith(("LD", "h_loc", "h_p", "B"))],
+            inputs, f"The local second-order lines for N = {depth} (MSE)"))
     return d
 
 

@@ -414,13 +414,21 @@ def _grad_search(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
     """
     theta0 = net.params()
     rng = np.random.default_rng(seed)
+    Xs, ys = X, y
     if theta0.size * X.shape[0] > 10_000_000:  # each step costs two full gradients
         iters = min(iters, 20)
+        # the direction from a subsample (the mean loss of the subsample is a different
+        # function, so its value is recomputed on all the data below: ||H v|| <= ||H||)
+        m = max(64, 10_000_000 // theta0.size)
+        if m < X.shape[0]:
+            sel = np.sort(rng.choice(X.shape[0], m, replace=False))
+            Xs, ys = X[sel], y[sel]
 
-    def hvp(th: np.ndarray, v: np.ndarray) -> np.ndarray:
+    def hvp(th: np.ndarray, v: np.ndarray, full: bool = False) -> np.ndarray:
         eps = 1e-5 * max(1.0, float(np.linalg.norm(th))) / max(1.0, math.sqrt(th.size))
-        gp = loss_gradient(net.with_params(th + eps * v), X, y, loss)
-        gm = loss_gradient(net.with_params(th - eps * v), X, y, loss)
+        XX, yy = (X, y) if full else (Xs, ys)
+        gp = loss_gradient(net.with_params(th + eps * v), XX, yy, loss)
+        gm = loss_gradient(net.with_params(th - eps * v), XX, yy, loss)
         return (gp - gm) / (2 * eps)
 
     def top(th: np.ndarray, v0: np.ndarray | None) -> tuple[float, np.ndarray]:
@@ -447,6 +455,8 @@ def _grad_search(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
             val, w = top(theta0 + off, v)
             if val > best:
                 best, best_off, best_v = val, off, w
+    if Xs is not X:  # the value for the mean loss over all the data
+        best = float(np.linalg.norm(hvp(theta0 + best_off, best_v, full=True)))
     return best, best_off, best_v
 
 
@@ -623,7 +633,7 @@ def _mean_step(deriv: Any) -> None:
 
 
 def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float,
-                             *, lower: bool = False, seed: int = 0
+                             *, lower: bool = False, seed: int = 0, method: str = "local"
                              ) -> tuple[BoundResult, BoundResult]:
     """:func:`~symlip.bounds.param.param_lipschitz` and :func:`grad_lipschitz` sharing one
     computation of the certified inputs (norms, centre forward pass).
@@ -632,7 +642,11 @@ def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radiu
         ``(param_result, grad_result)``; ``extra["timings"]`` of the second holds the
         shared timings (constants, norms, centre forward, estimate, interval evaluation).
     """
-    from symlip.bounds.param import param_lipschitz_from_inputs, param_program
+    from symlip.bounds.param import (
+        local_param_program,
+        param_lipschitz_from_inputs,
+        param_program,
+    )
 
     r = check_radius(radius)
     lname = rec._loss_name(loss)
@@ -640,13 +654,15 @@ def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radiu
     y = check_targets(net, X, targets, lname)
     _require_smooth(net)
     ci = _loss_inputs(net, X, y, lname, r)
+    gf, used = grad_formula(net, X, r, lname, ci, method)  # adds the local inputs
     t0 = time.perf_counter()
-    pf = param_program(net.depth, ci.bounded, ci.centre)
-    gf = grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
+    pf = (local_param_program(net.depth, ci.bounded) if used == "local"
+          else param_program(net.depth, ci.bounded, ci.centre))
     est_p = pf.estimate(_float_args(pf, ci))
     est_g = gf.estimate(_float_args(gf, ci))
     t1 = time.perf_counter()
     pres = param_lipschitz_from_inputs(net, X, r, ci, pf, lower=lower, seed=seed)
+    pres.extra["method"] = used
     gpt = gf.enclose_array(_args(gf, ci, hull=False))
     mean = gpt.mean()
     hull = _args(gf, ci, hull=True)
@@ -657,7 +673,7 @@ def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radiu
              "upper_hull": ghull.upper_str(), "upper_pointwise_mean": mean.upper_str(),
              "upper_pointwise_max": gpt.upper_max().upper_str(),
              "estimate_pointwise_max_float": float(np.max(est_g)),
-             "n_points": int(X.shape[0]), "centre_norms": ci.centre,
+             "n_points": int(X.shape[0]), "centre_norms": ci.centre, "method": used,
              "spectral_method": ci.spectral_method, "timings": timings}
     pres.extra["estimate_pointwise_max_float"] = float(np.max(est_p))
     deriv = rec.second_order_derivation(net.depth, loss=lname, bounded=ci.bounded,
@@ -784,9 +800,8 @@ def _rebuild_inputs(ctx: Any, hull: bool) -> tuple[rec.RecursiveFormula, dict[st
     y = check_targets(ctx.model, X, ctx.extra.get("targets"), lname)
     _require_smooth(ctx.model)
     ci = _loss_inputs(ctx.model, X, y, lname, r)
-    # certificates written before the local method record no method: the recursion
-    formula, _ = grad_formula(ctx.model, X, r, lname, ci,
-                              ctx.options.get("method", "recursion"))
+    # the method of the computation (the CLI records it; API results use the default)
+    formula, _ = grad_formula(ctx.model, X, r, lname, ci, ctx.options.get("method", "local"))
     return formula, _args(formula, ci, hull=hull)
 
 
