@@ -62,6 +62,16 @@ def build() -> Report:
              "the loss.")
     rep.heading("Derivation: second order and the loss")
     rep.derivation(rec.second_order_derivation(2, loss="mse"), level=3)
+    rep.heading("Local sensitivities: the default second-order step (Lemma 8)")
+    rep.text("The default (`method=\"local\"`) takes the minimum of the recursion above and "
+             "the bound of Lemma 8 ([proof](../theory-param.md#7-local-sensitivities-the-"
+             "default-methodlocal)): the Lipschitz constant of the parameter Jacobian from "
+             "the telescoping of the layer Jacobians between two parameter points, with "
+             "certified local inputs (ranges of $\\sigma'$ and $\\sigma''$ on the "
+             "pre-activation boxes of the ball, centre chain norms).")
+    from symlip.bounds.sensitivity import local_second_order_derivation
+
+    rep.derivation(local_second_order_derivation(3), level=3)
     rep.heading("The descent lemma")
     rep.derivation(descent_lemma(), level=3)
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import sympy as sp
@@ -480,3 +481,111 @@ def derive_constants(act: Activation) -> ActivationConstants:
     _CACHE[key] = out
     TIMINGS[key] = time.perf_counter() - t0
     return out
+
+
+# -------------------------------------------------------------------------------------
+# shipped enclosures (no derivation in a cold process)
+# -------------------------------------------------------------------------------------
+
+#: certified constants of the registered activations (default parameters), written by
+#: :func:`write_shipped_table` from :func:`derive_constants`; ``tests/test_constants_table``
+#: derives them again and requires the same enclosures and exact values
+SHIPPED_TABLE = "activation_constants.json"
+
+
+def _table_key(act: Any) -> str:
+    import hashlib
+
+    h = hashlib.sha256(sp.srepr(act.expr).encode()).hexdigest()[:16]
+    return f"{act.name}|{act.label}|{h}"
+
+
+def constants_record(c: Any) -> dict[str, Any]:
+    """The table entry of derived constants: exact enclosure endpoints, exact values."""
+    out = {}
+    for key in ("S0", "K1", "K2", "sigma0"):
+        k = getattr(c, key)
+        out[key] = {"enclosure": None if not k.is_finite else k.enclosure.to_dict(exact=True),
+                    "exact": None if k.exact is None else sp.srepr(k.exact),
+                    "reason": k.reason}
+    return out
+
+
+class _LazyDerivation(Derivation):
+    """A :class:`~symlip.derivation.Derivation` that derives the constants (the slow path)
+    the first time any attribute is read: shipped constants keep their proofs
+    available without paying for them up front."""
+
+    def __init__(self, resolve: Any) -> None:  # noqa: D107 - no dataclass init on purpose
+        object.__setattr__(self, "_resolve", resolve)
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in ("_resolve", "__class__", "__dict__"):
+            return object.__getattribute__(self, name)
+        return getattr(object.__getattribute__(self, "_resolve")(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(object.__getattribute__(self, "_resolve")(), name, value)
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> dict[str, Any]:
+    import json
+    from pathlib import Path
+
+    try:
+        text = (Path(__file__).parent / "data" / SHIPPED_TABLE).read_text()
+    except FileNotFoundError:  # pragma: no cover - a broken install: derive instead
+        return {}
+    return json.loads(text)
+
+
+def shipped_constants(act: Any) -> Any:
+    """The shipped constants of ``act`` (same expression as when the table was written),
+    or ``None``; their derivations are computed on first access."""
+    from symlip.activations import ActivationConstants, Constant
+    from symlip.intervals import Enclosure
+
+    rec = _shipped().get(_table_key(act))
+    if rec is None:
+        return None
+    consts = {}
+    for key in ("S0", "K1", "K2", "sigma0"):
+        e = rec[key]
+        exact = _read(e["exact"])
+        lazy = _LazyDerivation(lambda key=key: getattr(derive_constants(act), key).derivation)
+        if e["enclosure"] is None:
+            consts[key] = Constant.exact_value(key, sp.oo, reason=e["reason"], derivation=lazy)
+        else:
+            consts[key] = Constant(key, Enclosure.from_dict(e["enclosure"]), exact,
+                                   e["reason"], lazy)
+    return ActivationConstants(consts["S0"], consts["K1"], consts["K2"], consts["sigma0"],
+                               _LazyDerivation(lambda: derive_constants(act).derivation))
+
+
+def _read(srepr: str | None) -> Any:
+    if srepr is None:
+        return None
+    from symlip.formula import read_srepr
+
+    return read_srepr(srepr)
+
+
+def write_shipped_table(path: Any = None) -> dict[str, Any]:
+    """Derive the constants of every registered activation (default parameter) and write
+    the table shipped in ``symlip/data`` (``python -c "from symlip.activation_constants
+    import write_shipped_table; write_shipped_table()"``)."""
+    import json
+    from pathlib import Path
+
+    from symlip.activations import activation_names, get_activation
+
+    table = {}
+    for name in activation_names():
+        act = get_activation(name)
+        if not hasattr(act, "expr"):
+            continue
+        table[_table_key(act)] = constants_record(derive_constants(act))
+    p = Path(path) if path is not None else Path(__file__).parent / "data" / SHIPPED_TABLE
+    p.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    return table

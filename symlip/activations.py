@@ -217,9 +217,14 @@ class Activation(AbstractActivation):
 
     @cached_property
     def constants(self) -> ActivationConstants:
-        from symlip.activation_constants import derive_constants
+        """The certified constants: the enclosures shipped for the registered activations
+        (re-derived and compared by ``tests/test_constants_table.py``; their proofs are
+        derived on first access), else :func:`~symlip.activation_constants.
+        derive_constants`."""
+        from symlip.activation_constants import derive_constants, shipped_constants
 
-        return derive_constants(self)
+        got = shipped_constants(self)
+        return got if got is not None else derive_constants(self)
 
 
 def _np_erf(z: Any) -> Any:

@@ -249,6 +249,31 @@ def grad_program(depth: int, loss: str, bounded: bool, centre: bool,
     return rec.RecursiveFormula(defs, inputs, name="L_grad")
 
 
+@lru_cache(maxsize=32)
+def local_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
+                       jac: bool = False) -> rec.RecursiveFormula:
+    """The loss program with the local quantities of Lemmas 7 and 8
+    (:func:`symlip.bounds.sensitivity.local_loss_program`), named ``L_grad``."""
+    from symlip.bounds.sensitivity import local_loss_program
+
+    defs, inputs = local_loss_program(depth, loss, bounded, centre, jac)
+    return rec.RecursiveFormula(list(defs), list(inputs), name="L_grad")
+
+
+def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInputs,
+                 method: str) -> tuple[rec.RecursiveFormula, str]:
+    """The gradient formula of ``method`` and the method used (``"local"`` adds the
+    certified local inputs to ``ci``; the recursion where the local method does not
+    apply, see :func:`symlip.bounds.param.local_applies`)."""
+    from symlip.bounds.param import add_local_inputs, check_method, local_applies
+
+    if check_method(method) == "local" and local_applies(net, X.shape[0]):
+        formula = local_grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
+        add_local_inputs(net, X, r, ci, formula)
+        return formula, "local"
+    return grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac), "recursion"
+
+
 def _use_jacobians(net: Any, X: np.ndarray, jac: bool | str) -> bool:
     from symlip.bounds.centre import (
         JACOBIAN_ELEMENT_BUDGET,
@@ -389,13 +414,21 @@ def _grad_search(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
     """
     theta0 = net.params()
     rng = np.random.default_rng(seed)
+    Xs, ys = X, y
     if theta0.size * X.shape[0] > 10_000_000:  # each step costs two full gradients
         iters = min(iters, 20)
+        # the direction from a subsample (the mean loss of the subsample is a different
+        # function, so its value is recomputed on all the data below: ||H v|| <= ||H||)
+        m = max(64, 10_000_000 // theta0.size)
+        if m < X.shape[0]:
+            sel = np.sort(rng.choice(X.shape[0], m, replace=False))
+            Xs, ys = X[sel], y[sel]
 
-    def hvp(th: np.ndarray, v: np.ndarray) -> np.ndarray:
+    def hvp(th: np.ndarray, v: np.ndarray, full: bool = False) -> np.ndarray:
         eps = 1e-5 * max(1.0, float(np.linalg.norm(th))) / max(1.0, math.sqrt(th.size))
-        gp = loss_gradient(net.with_params(th + eps * v), X, y, loss)
-        gm = loss_gradient(net.with_params(th - eps * v), X, y, loss)
+        XX, yy = (X, y) if full else (Xs, ys)
+        gp = loss_gradient(net.with_params(th + eps * v), XX, yy, loss)
+        gm = loss_gradient(net.with_params(th - eps * v), XX, yy, loss)
         return (gp - gm) / (2 * eps)
 
     def top(th: np.ndarray, v0: np.ndarray | None) -> tuple[float, np.ndarray]:
@@ -422,6 +455,8 @@ def _grad_search(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
             val, w = top(theta0 + off, v)
             if val > best:
                 best, best_off, best_v = val, off, w
+    if Xs is not X:  # the value for the mean loss over all the data
+        best = float(np.linalg.norm(hvp(theta0 + best_off, best_v, full=True)))
     return best, best_off, best_v
 
 
@@ -513,7 +548,7 @@ def grad_quotient_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss: str
 
 def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, *,
                    centre: bool | str = "auto", lower: bool = True, seed: int = 0,
-                   jac: bool | str = "auto") -> BoundResult:
+                   jac: bool | str = "auto", method: str = "local") -> BoundResult:
     r"""Certified Lipschitz constant of $\theta \mapsto \nabla_\theta L(\theta)$ on $B_r$.
 
     $L(\theta) = \frac1n \sum_i \lambda(f(x_i;\theta), y_i)$ (mean over the rows of
@@ -536,6 +571,9 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
         jac: centre Jacobian options (tight for small $r$): ``"auto"`` (when the
             Jacobians are small, see :data:`symlip.bounds.centre.JACOBIAN_ELEMENT_BUDGET`),
             ``True``, ``False``.  Certificates re-derive with ``"auto"``.
+        method: ``"local"`` (default): the minimum of the recursion and the local
+            sensitivities of Lemmas 7-8 (``docs/theory-param.md`` section 7);
+            ``"recursion"``: the recursion alone.  ``extra["method"]``: what was used.
 
     Raises:
         InputError: bad radius, data/targets shapes, NaN values, unknown loss.
@@ -547,7 +585,7 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     y = check_targets(net, X, targets, lname)
     _require_smooth(net)
     ci = _loss_inputs(net, X, y, lname, r, centre, jac)
-    formula = grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
+    formula, used = grad_formula(net, X, r, lname, ci, method)
     t1 = time.perf_counter()
     pointwise = formula.enclose_array(_args(formula, ci, hull=False))
     mean = pointwise.mean()
@@ -573,7 +611,7 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
                                         centre=ci.centre, jac=ci.jac)
     _mean_step(deriv)
     extra = {
-        "radius": r, "loss": lname, "aggregate": "mean",
+        "radius": r, "loss": lname, "aggregate": "mean", "method": used,
         "upper_hull": hull.upper_str(),
         "upper_pointwise_mean": mean.upper_str(),
         "upper_pointwise_max": pointwise.upper_max().upper_str(),
@@ -595,7 +633,7 @@ def _mean_step(deriv: Any) -> None:
 
 
 def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float,
-                             *, lower: bool = False, seed: int = 0
+                             *, lower: bool = False, seed: int = 0, method: str = "local"
                              ) -> tuple[BoundResult, BoundResult]:
     """:func:`~symlip.bounds.param.param_lipschitz` and :func:`grad_lipschitz` sharing one
     computation of the certified inputs (norms, centre forward pass).
@@ -604,7 +642,11 @@ def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radiu
         ``(param_result, grad_result)``; ``extra["timings"]`` of the second holds the
         shared timings (constants, norms, centre forward, estimate, interval evaluation).
     """
-    from symlip.bounds.param import param_lipschitz_from_inputs, param_program
+    from symlip.bounds.param import (
+        local_param_program,
+        param_lipschitz_from_inputs,
+        param_program,
+    )
 
     r = check_radius(radius)
     lname = rec._loss_name(loss)
@@ -612,13 +654,15 @@ def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radiu
     y = check_targets(net, X, targets, lname)
     _require_smooth(net)
     ci = _loss_inputs(net, X, y, lname, r)
+    gf, used = grad_formula(net, X, r, lname, ci, method)  # adds the local inputs
     t0 = time.perf_counter()
-    pf = param_program(net.depth, ci.bounded, ci.centre)
-    gf = grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
+    pf = (local_param_program(net.depth, ci.bounded) if used == "local"
+          else param_program(net.depth, ci.bounded, ci.centre))
     est_p = pf.estimate(_float_args(pf, ci))
     est_g = gf.estimate(_float_args(gf, ci))
     t1 = time.perf_counter()
     pres = param_lipschitz_from_inputs(net, X, r, ci, pf, lower=lower, seed=seed)
+    pres.extra["method"] = used
     gpt = gf.enclose_array(_args(gf, ci, hull=False))
     mean = gpt.mean()
     hull = _args(gf, ci, hull=True)
@@ -629,7 +673,7 @@ def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radiu
              "upper_hull": ghull.upper_str(), "upper_pointwise_mean": mean.upper_str(),
              "upper_pointwise_max": gpt.upper_max().upper_str(),
              "estimate_pointwise_max_float": float(np.max(est_g)),
-             "n_points": int(X.shape[0]), "centre_norms": ci.centre,
+             "n_points": int(X.shape[0]), "centre_norms": ci.centre, "method": used,
              "spectral_method": ci.spectral_method, "timings": timings}
     pres.extra["estimate_pointwise_max_float"] = float(np.max(est_p))
     deriv = rec.second_order_derivation(net.depth, loss=lname, bounded=ci.bounded,
@@ -742,8 +786,9 @@ def certify_context(ctx: Any) -> BoundResult:
     y = ctx.extra.get("targets")
     if y is None:
         raise InputError("--wrt gradient needs --targets Y.npy")
+    method = ctx.options.setdefault("method", "local")
     return grad_lipschitz(ctx.model, ctx.data, y, ctx.options.get("loss", "mse"), r,
-                          seed=int(ctx.options.get("seed", 0)))
+                          seed=int(ctx.options.get("seed", 0)), method=method)
 
 
 def _rebuild_inputs(ctx: Any, hull: bool) -> tuple[rec.RecursiveFormula, dict[str, Any]]:
@@ -755,7 +800,8 @@ def _rebuild_inputs(ctx: Any, hull: bool) -> tuple[rec.RecursiveFormula, dict[st
     y = check_targets(ctx.model, X, ctx.extra.get("targets"), lname)
     _require_smooth(ctx.model)
     ci = _loss_inputs(ctx.model, X, y, lname, r)
-    formula = grad_program(ctx.model.depth, lname, ci.bounded, ci.centre, ci.jac)
+    # the method of the computation (the CLI records it; API results use the default)
+    formula, _ = grad_formula(ctx.model, X, r, lname, ci, ctx.options.get("method", "local"))
     return formula, _args(formula, ci, hull=hull)
 
 

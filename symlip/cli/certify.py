@@ -71,6 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", type=float, help="Lipschitz target: adds a verdict "
                    "(certified / refuted / undecided)")
     p.add_argument("--seed", type=int, default=0, help="seed of the lower-bound search")
+    p.add_argument("--method", choices=["local", "recursion"], default="local",
+                   help="--wrt params/gradient: local sensitivities over the ball (default) "
+                        "or the layer recursion alone")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--latex", action="store_true",
                    help="print the derivation with the certified numbers substituted")
@@ -144,6 +147,8 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
         opts["input_radius"] = args.input_radius
     if args.wrt == "gradient":
         opts["loss"] = args.loss
+    if args.wrt in ("params", "gradient"):
+        opts["method"] = args.method
     if args.target is not None:
         if not math.isfinite(args.target):
             raise InputError(f"--target {args.target} must be a finite number")

@@ -1,0 +1,122 @@
+"""Tightness over depth: the local-sensitivity parameter bound (method="local", Lemma 7)
+side by side with the previous layer recursion (method="recursion").
+
+    python benchmarks/bench_depth.py [--quick]
+
+1. 8-32xK-1 tanh networks (K hidden layers of width 32), 1/sqrt(fan_in) weights,
+   r = 1e-3, 16 data points: certified upper / certified lower for K = 2, 4, 8, 16, 32
+   (``--quick``: up to 16), with the time of each method (the first call at a depth
+   includes compiling the program's interval functions).
+2. 8-64-64-64-4 gelu, same setting.
+3. A network trained on scikit-learn's digits (MLPClassifier, tanh, 6 hidden layers of
+   32, inputs scaled to [0, 1]), 16 test points, r = 1e-3.
+
+"Lower" is the certified lower bound (interval difference quotient along the top
+direction); "est" the sampled estimate of sup ||J|| on the ball (not certified).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+
+from symlip.bounds.param import param_lipschitz
+from symlip.bounds.smooth import grad_lipschitz
+from symlip.network import Network
+
+
+def random_net(rng: np.random.Generator, widths: list[int], act: str = "tanh",
+               bias: float = 0.1) -> Network:
+    ws = [rng.standard_normal((widths[k + 1], widths[k])) / math.sqrt(widths[k])
+          for k in range(len(widths) - 1)]
+    bs = [bias * rng.standard_normal(widths[k + 1]) for k in range(len(widths) - 1)]
+    return Network.from_arrays(ws, bs, act)
+
+
+def row(name: str, net: Network, X: np.ndarray, r: float) -> None:
+    t = time.perf_counter()
+    loc = param_lipschitz(net, X, r, method="local")
+    tl = time.perf_counter() - t
+    t = time.perf_counter()
+    old = param_lipschitz(net, X, r, method="recursion", lower=False)
+    to = time.perf_counter() - t
+    low = loc.lower if loc.lower else float("nan")
+    print(f"  {name:<22}{old.upper:>12.4g}{loc.upper:>10.4g}{low:>9.4g}{loc.estimate:>9.4g}"
+          f"{old.upper / low:>12.4g}{loc.upper / low:>9.3g}"
+          f"{float(loc.extra['upper_pointwise']) / low:>9.3g}{to:>8.2f}{tl:>8.2f}")
+
+
+def grad_row(name: str, net: Network, X: np.ndarray, y: np.ndarray, loss: str,
+             r: float) -> None:
+    t = time.perf_counter()
+    loc = grad_lipschitz(net, X, y, loss, r, method="local")
+    tl = time.perf_counter() - t
+    t = time.perf_counter()
+    old = grad_lipschitz(net, X, y, loss, r, method="recursion", lower=False)
+    to = time.perf_counter() - t
+    low = loc.lower if loc.lower else float("nan")
+    print(f"  {name:<22}{old.upper:>12.4g}{loc.upper:>10.4g}{low:>9.4g}{loc.estimate:>9.4g}"
+          f"{old.upper / low:>12.4g}{loc.upper / low:>9.3g}{loc.upper / loc.estimate:>9.3g}"
+          f"{to:>8.2f}{tl:>8.2f}")
+
+
+def header(last: str = "(pw)") -> None:
+    print(f"  {'network':<22}{'recursion':>12}{'local':>10}{'lower':>9}{'est':>9}"
+          f"{'rec/lower':>12}{'loc/lower':>9}{last:>9}{'t rec':>8}{'t loc':>8}")
+
+
+def trained_digits(depth: int = 6, width: int = 32):
+    from sklearn.datasets import load_digits
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    clf = MLPClassifier(hidden_layer_sizes=(width,) * depth, activation="tanh",
+                        max_iter=300, random_state=0)
+    clf.fit(X[:1500], y[:1500])
+    acc = clf.score(X[1500:], y[1500:])
+    net = Network.from_arrays([w.T for w in clf.coefs_], list(clf.intercepts_), "tanh")
+    return net, X[1500:1516], acc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="depths up to 16")
+    a = ap.parse_args()
+    r = 1e-3
+    print(f"[depth] parameter bound, r = {r:g}, 16 points; upper / certified lower")
+    header()
+    for K in (2, 4, 8, 16) if a.quick else (2, 4, 8, 16, 32):
+        rng = np.random.default_rng(0)
+        net = random_net(rng, [8] + [32] * K + [1])
+        X = rng.standard_normal((16, 8))
+        row(f"8-32x{K}-1 tanh", net, X, r)
+    rng = np.random.default_rng(0)
+    net = random_net(rng, [8, 64, 64, 64, 4], "gelu")
+    row("8-64-64-64-4 gelu", net, rng.standard_normal((16, 8)), r)
+    dnet, dX, acc = trained_digits()
+    row("digits 64-32x6-10 tanh", dnet, dX, r)
+    print(f"  (digits MLP test accuracy {acc:.3f}; trained with scikit-learn)")
+    print(f"[depth] gradient bound (MSE, targets N(0,1); digits: cross-entropy on its "
+          f"labels), r = {r:g}, 16 points; upper / certified lower")
+    header("loc/est")
+    for K in (2, 4, 8) if a.quick else (2, 4, 8, 16):
+        rng = np.random.default_rng(0)
+        net = random_net(rng, [8] + [32] * K + [1])
+        X = rng.standard_normal((16, 8))
+        grad_row(f"8-32x{K}-1 tanh", net, X, rng.standard_normal((16, 1)), "mse", r)
+    rng = np.random.default_rng(0)
+    net = random_net(rng, [8, 64, 64, 64, 4], "gelu")
+    X = rng.standard_normal((16, 8))
+    grad_row("8-64-64-64-4 gelu", net, X, rng.standard_normal((16, 4)), "mse", r)
+    from sklearn.datasets import load_digits
+
+    _, yd = load_digits(return_X_y=True)
+    grad_row("digits 64-32x6-10 tanh", dnet, dX, yd[1500:1516], "cross-entropy", r)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,669 @@
+r"""Local sensitivities: a parameter-Lipschitz bound that stays tight with depth.
+
+Lemma 7 of ``docs/theory-param.md`` (section 7).  For the feed-forward network
+$z_k = W_k a_{k-1} + b_k$, $a_k = \sigma(z_k)$, $f = z_N$ and a data point $x$, write
+$D_{k,j}(\theta) = \partial z_k/\partial z_j = F_k F_{k-1}\cdots F_{j+1}$ with
+$F_i = W_i\,\Sigma_{i-1}$, $\Sigma_i = \operatorname{diag}(\sigma'(z_i))$, and
+$\bar F_i$, $\bar D_{k,j}$ the same at the centre $\bar\theta$.  Then on the ball
+
+$$ \sup_{B_r}\|J_\theta f\|_2 \le \Lambda := \Big(\sum_{j=1}^N G_{N,j}^2\,
+   (\hat c_{j-1}^2 + 1)\Big)^{1/2}, $$
+
+where $\hat c_{j} \ge \sup_{B_r}\|a_j\|$ and $G_{k,j} \ge \sup_{B_r}\|D_{k,j}\|_2$ come
+from the exact telescoping identity
+$D_{k,j} = \bar D_{k,j} + \sum_{i=j+1}^{k} D_{k,i}\,(F_i - \bar F_i)\,\bar D_{i-1,j}$:
+
+$$ G_{k,j} = C_{k,j} + \sum_{i=j+1}^{k} G_{k,i}\, e_i\, C_{i-1,j},\qquad
+   e_i = r\,d_{i-1} + \|\bar W_i\|_2\,\delta_{i-1} \ge \|F_i - \bar F_i\|_2, $$
+
+$C_{k,j} \ge \|\bar D_{k,j}\|_2$ certified at the centre (midpoint-radius interval
+products, the machinery of :mod:`symlip.bounds.local_jacobian`), $d_i \ge
+\sup|\sigma'|$ and $\delta_i \ge \sup|\sigma' - \sigma'(\bar z_i)|$ over the
+pre-activation box of layer $i$ on the ball (:func:`~symlip.bounds.local_jacobian.
+derivative_ranges`).  The boxes come from the same program: each coordinate of $z_k$
+moves by at most $r\,\lambda_k$ on the ball, $\lambda_k = (\sum_{j\le k}
+(G^{\mathrm{row}}_{k,j})^2(\hat c_{j-1}^2+1))^{1/2}$ with the largest-row version
+$G^{\mathrm{row}}$ of the recursion, and $\hat c_k = A_k + d_k\Lambda^{\mathrm s}_k r$
+with the spectral version $\Lambda^{\mathrm s}_k \ge \sup_{B_r}\|D_\theta z_k\|_2$.
+
+The program (:func:`local_first_order_program`) is the single source of truth: it is
+evaluated layer by layer in outward-rounded interval arithmetic (the boxes of layer
+$k$ need $\lambda_k$ before the ranges $d_k, \delta_k$ exist), and the final value is
+$\min(\Lambda, l_N)$ with $l_N$ the recursion of :func:`~symlip.bounds.recursion.
+first_order_program` (both certified).  Every product is enclosed with Higham's a priori
+bounds, every norm is an upper end rounded up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from symlip.bounds import recursion as rec
+from symlip.bounds.centre import _gamma, _up, row_norms
+from symlip.intervals import IntervalArray, interval_lambdify
+
+__all__ = ["local_first_order_program", "local_param_inputs", "batched_norm2_upper",
+           "LOCAL_COST_BUDGET", "local_cost", "run_partial", "local_first_order_derivation"]
+
+#: largest ``n_points * sum_{j<a<N} n_a n_{a-1} n_j`` (multiply-adds of the centre chain
+#: products) for which the local method computes them all; beyond it the intermediate
+#: chain norms are products of norms (still certified) and, past ``4x`` it, the local
+#: method is not used at all (the recursion is)
+LOCAL_COST_BUDGET = 4_000_000_000
+
+_U = 2.0**-53
+_ETA = 2.0**-1074
+
+
+def _nn(name: str) -> sp.Symbol:
+    return sp.Symbol(name, nonnegative=True)
+
+
+def Csym(k: int, j: int) -> sp.Symbol:
+    """$C_{k,j} \\ge \\|\\partial z_k/\\partial z_j(\\bar\\theta)\\|_2$ (centre chain norm)."""
+    return _nn(f"C_{k}_{j}")
+
+
+def Crsym(k: int, j: int) -> sp.Symbol:
+    """Largest row norm of the centre chain $\\partial z_k/\\partial z_j(\\bar\\theta)$."""
+    return _nn(f"Cr_{k}_{j}")
+
+
+def dsym(k: int) -> sp.Symbol:
+    """$d_k \\ge \\sup|\\sigma'|$ over layer $k$'s pre-activation box on the ball."""
+    return _nn(f"d_{k}")
+
+
+def dssym(k: int) -> sp.Symbol:
+    """$\\delta_k \\ge \\sup|\\sigma'(z) - \\sigma'(\\bar z)|$ over the same box."""
+    return _nn(f"ds_{k}")
+
+
+def esym(k: int) -> sp.Symbol:
+    return _nn(f"e_{k}")
+
+
+def Gsym(k: int, j: int) -> sp.Symbol:
+    return _nn(f"G_{k}_{j}")
+
+
+def Grsym(k: int, j: int) -> sp.Symbol:
+    return _nn(f"Gr_{k}_{j}")
+
+
+def lamsym(k: int) -> sp.Symbol:
+    return _nn(f"lam_{k}")
+
+
+def chsym(k: int) -> sp.Symbol:
+    return _nn(f"ch_{k}")
+
+
+LOC = _nn("L_loc")
+LPARAM = _nn("L_p")
+
+
+def _prod(*factors: sp.Expr) -> sp.Expr:
+    """Product without the factors 1 (unevaluated, so the printed order is kept)."""
+    fs = [f for f in factors if f != 1]
+    return fs[0] if len(fs) == 1 else sp.Mul(*fs, evaluate=False)
+
+
+def _chain(k: int, sym: Any, base: Any) -> list[rec.Definition]:
+    """$X_{k,j} := B_{k,j} + \\sum_{i=j+1}^k X_{k,i} e_i C_{i-1,j}$ for $j = k-1..1$
+    ($X_{k,k} = 1$, $C_{j,j} = 1$)."""
+    out = []
+    for j in range(k - 1, 0, -1):
+        terms = []
+        for i in range(j + 1, k + 1):
+            xi = sp.Integer(1) if i == k else sym(k, i)
+            ci = sp.Integer(1) if i - 1 == j else Csym(i - 1, j)
+            terms.append(_prod(xi, esym(i), ci))
+        out.append(rec.Definition(sym(k, j), sp.Add(base(k, j), *terms, evaluate=False),
+                                  "telescoping $D_{k,j} = \\bar D_{k,j} + \\sum_i D_{k,i}"
+                                  "(F_i - \\bar F_i)\\bar D_{i-1,j}$ (Lemma 7)"))
+    return out
+
+
+def _sum_sq(k: int, sym: Any) -> sp.Expr:
+    terms = []
+    for j in range(1, k + 1):
+        gj = sp.Integer(1) if j == k else sym(k, j)
+        cj = rec.c(0) if j == 1 else chsym(j - 1)
+        terms.append(_prod(gj**2, cj**2 + 1))
+    return rec._sqrt(sp.Add(*terms, evaluate=False))
+
+
+def _local_defs(N: int) -> tuple[list[rec.Definition], list[sp.Symbol]]:
+    """The definitions of Lemma 7 alone (``e_k``; per hidden layer the largest-row
+    chains ``Gr_k_j`` and ``lam_k`` (boxes), the spectral chains ``Gs_k_j`` and
+    ``Ls_k`` ($\\ell_2$ distances, state norms ``ch_k``); ``G_N_j``, ``L_loc``)."""
+    defs: list[rec.Definition] = []
+    new_inputs: list[sp.Symbol] = []
+    for k in range(1, N + 1):
+        if k >= 2:
+            defs.append(rec.Definition(
+                esym(k), rec.R * dsym(k - 1) + (rec.rho(k) - rec.R) * dssym(k - 1),
+                "$\\|W_k\\Sigma_{k-1} - \\bar W_k\\bar\\Sigma_{k-1}\\| \\le "
+                "\\|W_k - \\bar W_k\\|\\,d_{k-1} + \\|\\bar W_k\\|\\,\\delta_{k-1}$"))
+            new_inputs += [dsym(k - 1), dssym(k - 1)]
+        if k < N:
+            defs += _chain(k, Grsym, Crsym)
+            defs.append(rec.Definition(lamsym(k), _sum_sq(k, Grsym),
+                                       "largest row of $D_\\theta z_k$ on the ball "
+                                       "(Cauchy-Schwarz over the layers)"))
+            defs += _chain(k, Gssym, Csym)
+            defs.append(rec.Definition(Lssym(k), _sum_sq(k, Gssym),
+                                       "$\\sup_{B_r}\\|D_\\theta z_k\\|_2$ (Lemma 7 "
+                                       "for $z_k$)"))
+            defs.append(rec.Definition(chsym(k), rec.cent(k) + dsym(k) * Lssym(k) * rec.R,
+                                       "$\\|a_k(\\theta)\\| \\le \\|a_k(\\bar\\theta)\\| + "
+                                       "d_k\\|z_k(\\theta) - z_k(\\bar\\theta)\\|$"))
+            new_inputs += [Crsym(k, j) for j in range(1, k)]
+        else:
+            defs += _chain(k, Gsym, Csym)
+            defs.append(rec.Definition(LOC, _sum_sq(k, Gsym),
+                                       "$\\|J_\\theta f\\|^2 \\le \\sum_j \\|D_{N,j}\\|^2"
+                                       "(\\|a_{j-1}\\|^2 + 1)$ (Lemma 7)"))
+        new_inputs += [Csym(k, j) for j in range(1, k)]
+    return defs, new_inputs
+
+
+def _finish(defs: list[rec.Definition], inputs: list[sp.Symbol]
+            ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
+    used = set().union(*(d.expr.free_symbols for d in defs))
+    defined = {d.symbol for d in defs}
+    allin = [s for s in rec._dedup(inputs) if s in used and s not in defined]
+    return tuple(defs), tuple(allin)
+
+
+@lru_cache(maxsize=32)
+def local_first_order_program(depth: int, bounded: bool = True
+                              ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
+    r"""Definitions of the local-sensitivity bound (Lemma 7) for depth $N$, preceded by
+    the recursion of :func:`~symlip.bounds.recursion.first_order_program` (centre
+    option on); the last definition is $L_p = \min(\Lambda, l_N)$."""
+    N = rec._check_depth(depth)
+    defs, inputs = rec.first_order_program(N, bounded=bounded, centre=True)
+    ldefs, linputs = _local_defs(N)
+    defs = list(defs) + ldefs
+    defs.append(rec.Definition(LPARAM, rec._min([LOC, rec.l(N)]),
+                               "both are certified Lipschitz constants on the ball"))
+    return _finish(defs, list(inputs) + linputs)
+
+
+def kapsym(k: int) -> sp.Symbol:
+    """$\\kappa'_k \\ge \\sup|\\sigma''|$ over layer $k$'s pre-activation box."""
+    return _nn(f"kap_{k}")
+
+
+def Gssym(k: int, j: int) -> sp.Symbol:
+    return _nn(f"Gs_{k}_{j}")
+
+
+def Lssym(k: int) -> sp.Symbol:
+    return _nn(f"Ls_{k}")
+
+
+def LDsym(j: int) -> sp.Symbol:
+    return _nn(f"LD_{j}")
+
+
+HLOC = _nn("h_loc")
+
+
+@lru_cache(maxsize=32)
+def local_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool = True,
+                       jac: bool = False
+                       ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
+    r"""The loss program of :func:`~symlip.bounds.recursion.loss_program` with the local
+    quantities of Lemmas 7 and 8: the last line is
+    $B = H\min(\Lambda, l_N)^2 + G\min(h_{loc}, h_N)$."""
+    N = rec._check_depth(depth)
+    odefs, oinputs = rec.loss_program(N, loss, bounded=bounded, centre=centre, jac=jac)
+    odefs = list(odefs)
+    last = odefs.pop()  # B = H l_N^2 + G h_N
+    ldefs, linputs = _local_defs(N)
+    defs = odefs + ldefs
+    for j in range(1, N):
+        terms = []
+        for i in range(j + 1, N + 1):
+            gi = sp.Integer(1) if i == N else Gsym(N, i)
+            gs = sp.Integer(1) if i - 1 == j else Gssym(i - 1, j)
+            terms.append(_prod(gi, dsym(i - 1) + rec.rho(i) * kapsym(i - 1) * lamsym(i - 1),
+                               gs))
+        defs.append(rec.Definition(LDsym(j), sp.Add(*terms, evaluate=False),
+                                   "telescoping between $\\theta$ and $\\theta'$: "
+                                   "$\\|F_i - F'_i\\| \\le (d_{i-1} + \\rho_i\\kappa'_{i-1}"
+                                   "\\lambda_{i-1})\\|\\Delta\\|$ (Lemma 8)"))
+        linputs.append(kapsym(j))
+    terms = []
+    for j in range(1, N + 1):
+        cj = rec.c(0) if j == 1 else chsym(j - 1)
+        first = sp.Integer(0) if j == N else LDsym(j) * rec._sqrt(cj**2 + 1)
+        gj = sp.Integer(1) if j == N else Gsym(N, j)
+        second = sp.Integer(0) if j == 1 else gj * dsym(j - 1) * Lssym(j - 1)
+        terms.append((first + second) ** 2)
+    defs.append(rec.Definition(HLOC, rec._sqrt(sp.Add(*terms, evaluate=False)),
+                               "$\\|(J - J')u\\| \\le \\sum_j (\\|D_{N,j} - D'_{N,j}\\|"
+                               "\\sqrt{\\|a_{j-1}\\|^2+1} + \\|D'_{N,j}\\|\\,\\|a_{j-1} - "
+                               "a'_{j-1}\\|)\\|u_j\\|$, Cauchy-Schwarz (Lemma 8)"))
+    lp, hp = _nn("l_p"), _nn("h_p")
+    defs.append(rec.Definition(lp, rec._min([LOC, rec.l(N)]), "Lemma 7 or the recursion"))
+    defs.append(rec.Definition(hp, rec._min([HLOC, rec.h(N)]), "Lemma 8 or the recursion"))
+    expr = last.expr.xreplace({rec.l(N): lp, rec.h(N): hp})
+    defs.append(rec.Definition(last.symbol, expr,
+                               last.why + "; $\\|J\\| \\le l_p$, $\\mathrm{Lip}(J) \\le h_p$"))
+    return _finish(defs, list(oinputs) + linputs)
+
+
+def local_first_order_derivation(depth: int | None = None) -> Any:
+    """The proof steps of Lemma 7 and, for ``depth``, the program."""
+    from symlip.derivation import Derivation, Tex
+
+    d = Derivation("Local sensitivities: parameter-Lipschitz bound on a ball (Lemma 7)")
+    d.assume("$D_{k,j} = \\partial z_k/\\partial z_j = F_k\\cdots F_{j+1}$, $F_i = W_i"
+             "\\Sigma_{i-1}$, $\\Sigma_i = \\mathrm{diag}(\\sigma'(z_i))$; bars: at "
+             "$\\bar\\theta$")
+    d.step(Tex(r"\|f(x;\theta) - f(x;\theta')\|"), "<=",
+           Tex(r"\sup_{\xi\in B_r}\|J_\theta f(x;\xi)\|_2\,\|\theta - \theta'\|"),
+           "mean value theorem on the convex ball (a.e. chain rule at kinks)")
+    d.step(Tex(r"\|J_\theta f\,\Delta\|"), "<=",
+           Tex(r"\sum_j \|D_{N,j}\|_2\sqrt{\|a_{j-1}\|^2+1}\,\|\Delta_j\| \le "
+               r"\Big(\sum_j \|D_{N,j}\|_2^2(\|a_{j-1}\|^2+1)\Big)^{1/2}\|\Delta\|"),
+           "$\\partial f/\\partial\\theta_j\\,\\Delta_j = D_{N,j}(\\Delta W_j a_{j-1} + "
+           "\\Delta b_j)$; Cauchy-Schwarz over the layers")
+    d.step(Tex(r"D_{k,j}"), "=",
+           Tex(r"\bar D_{k,j} + \sum_{i=j+1}^{k} D_{k,i}(F_i - \bar F_i)\bar D_{i-1,j}"),
+           "telescoping ($\\prod (A_i + E_i) - \\prod A_i$, one factor changed at a time)")
+    d.step(Tex(r"\|F_i - \bar F_i\|_2"), "<=",
+           Tex(r"\|W_i - \bar W_i\|_2\,\|\Sigma_{i-1}\|_2 + \|\bar W_i\|_2\,"
+               r"\|\Sigma_{i-1} - \bar\Sigma_{i-1}\|_2 \le r\,d_{i-1} + \|\bar W_i\|_2"
+               r"\,\delta_{i-1} = e_i"),
+           "$d, \\delta$: ranges of $\\sigma'$ on the pre-activation boxes of the ball")
+    d.step(Tex(r"|z_{k,i}(\theta) - z_{k,i}(\bar\theta)|"), "<=",
+           Tex(r"r\,\lambda_k"),
+           "mean value theorem per coordinate with the largest-row recursion "
+           "$G^{\\mathrm{row}}$ (boxes of layer $k$ from layers $< k$)")
+    d.conclude("$\\Lambda$ is a Lipschitz constant of $\\theta \\mapsto f(x;\\theta)$ on "
+               "$B_r(\\bar\\theta)$; the bound is $\\min(\\Lambda, l_N)$.")
+    if depth is not None:
+        defs, inputs = local_first_order_program(depth)
+        n_old = len(rec.first_order_program(depth, centre=True)[0])
+        d.section(rec.program_derivation(defs[n_old:], inputs,
+                                         f"The local program for N = {depth}"))
+    return d
+
+
+def local_second_order_derivation(depth: int | None = None) -> Any:
+    """The proof steps of Lemma 8 and, for ``depth``, its definitions (MSE)."""
+    from symlip.derivation import Derivation, Tex
+
+    d = Derivation("Local sensitivities: Lipschitz constant of the parameter Jacobian "
+                   "(Lemma 8)")
+    d.assume("$\\theta, \\theta' \\in B_r(\\bar\\theta)$, $\\Delta = \\theta - \\theta'$; "
+             "primes: at $\\theta'$; $G$, $G^{\\mathrm{s}}$, $\\lambda$, $\\Lambda^{\\mathrm{s}}$, "
+             "$\\hat c$, $d$ from Lemma 7")
+    d.step(Tex(r"D_{N,j} - D'_{N,j}"), "=",
+           Tex(r"\sum_{i=j+1}^{N} D_{N,i}\,(F_i - F'_i)\,D'_{i-1,j}"),
+           "telescoping between the two parameter points")
+    d.step(Tex(r"\|F_i - F'_i\|_2"), "<=",
+           Tex(r"\|\Delta W_i\|\,d_{i-1} + \rho_i\,\|\Sigma_{i-1} - \Sigma'_{i-1}\|_2 \le "
+               r"(d_{i-1} + \rho_i\kappa'_{i-1}\lambda_{i-1})\|\Delta\|"),
+           "$|\\sigma'(s) - \\sigma'(t)| \\le \\kappa'|s - t|$ on the box (convex), "
+           "$|z_{i-1,m} - z'_{i-1,m}| \\le \\lambda_{i-1}\\|\\Delta\\|$")
+    d.step(Tex(r"\|D_{N,j} - D'_{N,j}\|_2"), "<=",
+           Tex(r"\Big(\sum_{i} G_{N,i}(d_{i-1} + \rho_i\kappa'_{i-1}\lambda_{i-1})"
+               r"G^{\mathrm{s}}_{i-1,j}\Big)\|\Delta\| =: L^D_j\|\Delta\|"), "")
+    d.step(Tex(r"\|(J - J')u\|"), "<=",
+           Tex(r"\sum_j \big(L^D_j\sqrt{\hat c_{j-1}^2+1} + G_{N,j}\,d_{j-1}"
+               r"\Lambda^{\mathrm{s}}_{j-1}\big)\|u_j\|\,\|\Delta\| \le h_{loc}\|u\|"
+               r"\|\Delta\|"),
+           "$Ju = \\sum_j D_{N,j}(U_ja_{j-1} + u_{b,j})$; $\\|a_{j-1} - a'_{j-1}\\| \\le "
+           "d_{j-1}\\Lambda^{\\mathrm{s}}_{j-1}\\|\\Delta\\|$; Cauchy-Schwarz over the layers")
+    d.step(Tex(r"\|\nabla_\theta\ell(\theta) - \nabla_\theta\ell(\theta')\|"), "<=",
+           Tex(r"\|J - J'\|\,\|\nabla\lambda\| + \|J'\|\,\|\nabla\lambda - "
+               r"\nabla\lambda'\| \le (G\,h_p + H\,l_p^2)\|\Delta\|"),
+           "$\\nabla_\\theta\\ell = J^T\\nabla\\lambda(f)$; $l_p = \\min(\\Lambda, l_N)$, "
+           "$h_p = \\min(h_{loc}, h_N)$")
+    if depth is not None:
+        defs, inputs = local_loss_program(depth, "mse")
+        n_old = len(rec.loss_program(depth, "mse")[0]) - 1
+        d.section(rec.program_derivation(
+            [x for x in defs[n_old:] if str(x.symbol).startswith(("LD", "h_loc", "h_p", "B"))],
+            inputs, f"The local second-order lines for N = {depth} (MSE)"))
+    return d
+
+
+# ------------------------------------------------------------------------------------
+# certified local inputs
+# ------------------------------------------------------------------------------------
+
+
+def _sumsq_upper(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """Upper bound of the exact sum of squares of ``a`` over ``axes`` (float, rounded up)."""
+    n = int(np.prod([a.shape[i] for i in axes]))
+    s = np.sum(a * a, axis=axes)
+    g = _gamma(n + 1)
+    return _up(_up(_up(s / (1.0 - g)) * (1 + 2 * _U)) + (n + 1) * 2 * _ETA)
+
+
+def batched_norm2_upper(mid: np.ndarray, rad: np.ndarray | None) -> np.ndarray:
+    r"""Per batch element, a certified upper bound of $\sup\{\|M\|_2 : |M - \mathrm{mid}|
+    \le \mathrm{rad}\}$ (arrays ``(B, m, n)``).
+
+    $\|M\|_2 \le \|\mathrm{mid}\|_2 + \|\mathrm{rad}\|_F$, and $\|\mathrm{mid}\|_2^2 =
+    \lambda_{\max}(G)$, $G = \mathrm{mid}\,\mathrm{mid}^T$ (smaller side): with $\hat G =
+    \mathrm{fl}(G)$, $\|G - \hat G\|_2 \le \gamma_n\|\mathrm{mid}\|_F^2 + mn\eta$; a
+    shift $\alpha$ above the computed top eigenvalue and a float Cholesky
+    $\mathrm{fl}(\alpha I - \hat G) = RR^T - \Delta$, $|\Delta| \le \gamma_{m+1}|R||R^T|$
+    (Demmel), give $\lambda_{\max}(\hat G) \le \alpha + \gamma_{m+1}\|R\|_F^2 +
+    u\max_i|\mathrm{fl}(\alpha - \hat G_{ii})|$ (the diagonal subtraction rounds once).
+    Where Cholesky fails the Frobenius norm is used.  Also capped by
+    $\||\mathrm{mid}| + \mathrm{rad}\|_F$.  Every step rounded up.
+    """
+    if mid.shape[-2] > mid.shape[-1]:
+        mid = np.swapaxes(mid, -1, -2)
+        rad = None if rad is None else np.swapaxes(rad, -1, -2)
+    B, m, n = mid.shape
+    fro2 = _sumsq_upper(mid, (1, 2))
+    mag = np.abs(mid) if rad is None else _up(np.abs(mid) + rad)
+    cap = _up(np.sqrt(_sumsq_upper(mag, (1, 2))))
+    radf = np.zeros(B) if rad is None else _up(np.sqrt(_sumsq_upper(rad, (1, 2))))
+    if m == 1:
+        best = np.minimum(_up(_up(np.sqrt(fro2)) + radf), cap)
+        return best
+    G = mid @ np.swapaxes(mid, -1, -2)
+    G = 0.5 * (G + np.swapaxes(G, -1, -2))  # exact halves of the same two products
+    errG = _up(_up(_gamma(n) * fro2) + m * n * 4 * _ETA)
+    lam = np.linalg.eigvalsh(G)[:, -1]
+    lam = np.maximum(lam, 0.0)
+    out = np.sqrt(fro2)
+    scale = np.maximum(lam, 1e-300)
+    for factor in (1e-12, 1e-9, 1e-6, 1e-3):
+        alpha = _up(lam + factor * scale + 4 * errG)
+        Aii = alpha[:, None, None] * np.eye(m) - G
+        try:
+            Rm = np.linalg.cholesky(Aii)
+            ok = np.ones(B, dtype=bool)
+        except np.linalg.LinAlgError:
+            Rm = np.zeros_like(Aii)
+            ok = np.zeros(B, dtype=bool)
+            for b in range(B):
+                try:
+                    Rm[b] = np.linalg.cholesky(Aii[b])
+                    ok[b] = True
+                except np.linalg.LinAlgError:
+                    pass
+        rf = _sumsq_upper(Rm, (1, 2))
+        diag = np.max(np.abs(np.diagonal(Aii, axis1=1, axis2=2)), axis=1)
+        top = _up(_up(_up(alpha + _up(_gamma(m + 1) * rf)) + _up(diag * _U)) + errG)
+        val = _up(np.sqrt(top))
+        out = np.where(ok & np.isfinite(val), np.minimum(out, val), out)
+        if ok.all():
+            break
+    out = _up(out)
+    return np.minimum(_up(out + radf), cap)
+
+
+def local_cost(net: Any, n_points: int) -> int:
+    """Multiply-adds of the intermediate centre chain products (see budget)."""
+    w = net.widths
+    N = net.depth
+    tot = sum(w[a] * w[a - 1] * w[j] for j in range(1, N) for a in range(j + 1, N))
+    tot += sum(w[N] * w[j + 1] * w[j] for j in range(1, N))
+    return n_points * tot
+
+
+@dataclass
+class LocalInputs:
+    r"""Per-point centre quantities of the local program.
+
+    ``zhat[k]``: float pre-activations of hidden layer ``k+1`` at the centre, ``ez[k]``
+    a certified per-point bound of $\|z_{k+1}(\bar\theta) - \hat z_{k+1}\|_2$,
+    ``shat[k]``: the float reference derivatives $\tilde s_{k+1}$ (any fixed floats)."""
+
+    per_point: dict[str, IntervalArray]
+    zhat: list[np.ndarray]
+    ez: list[np.ndarray]
+    shat: list[np.ndarray]
+    full_chains: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _pt(v: np.ndarray) -> IntervalArray:
+    v = np.asarray(v, dtype=np.float64)
+    return IntervalArray(v.copy(), v.copy())
+
+
+_TINY = 1e-290  # > every underflow term of the error bounds below (each <= n * 2^-1074)
+
+
+def _fro(a: np.ndarray) -> np.ndarray:
+    """Per batch element, an upper bound of the Frobenius norm (arrays ``(B, m, n)``)."""
+    return _up(np.sqrt(_sumsq_upper(a, (1, 2))))
+
+
+@dataclass
+class FloatForward:
+    """A float forward pass with certified norm-wise errors (see :func:`float_forward`)."""
+
+    zhat: list[np.ndarray]
+    ez: list[np.ndarray]
+    shat: list[np.ndarray]
+    A: list[np.ndarray]
+    out: np.ndarray
+    eout: np.ndarray
+
+
+def float_forward(net: Any, X: np.ndarray, spec_up: list[float] | None = None
+                  ) -> FloatForward:
+    r"""Float forward pass of a dense chain with per-point certified bounds
+    $e^z_k \ge \|z_k - \hat z_k\|_2$ (every layer, the last one is the output):
+    $e^z_k = \|W_k\|_2 e^a_{k-1} + \gamma_{n+1}\|W_k\|_F\|\hat a_{k-1}\| +
+    2u\|\hat z_k\|$ (Higham's dot-product bound in any order, the bias addition one
+    rounding), $\hat a_k$ the midpoints of the NumPy interval enclosure of
+    $\sigma(\hat z_k)$, $e^a_k = K_1 e^z_k + \|\sigma(\hat z_k) - \hat a_k\|$; also
+    $A_k \ge \|a_k\|$ and the float derivatives $\tilde s_k = \sigma'(\hat z_k)$.
+    Norm-wise errors grow like $\prod\|W_k\|_2$, not like the interval wrapping
+    $\prod\||W_k|\|_2$.  ``spec_up``: certified $\|W_k\|_2$ (default: Frobenius)."""
+    from symlip.bounds.residual import _sigma_array
+    from symlip.errors import InputError
+
+    N = net.depth
+    Ws = [layer.weight for layer in net.layers]
+    frob = [float(_up(np.sqrt(_sumsq_upper(W[None], (1, 2)))[0])) for W in Ws]
+    spec = frob if spec_up is None else spec_up
+    a = np.asarray(X, dtype=np.float64)
+    ea = np.zeros(a.shape[0])
+    zhat, ezs, shat, A = [], [], [], []
+    for k in range(N):
+        layer = net.layers[k]
+        z = a @ layer.weight.T + layer.bias
+        an = row_norms(a).hi
+        zn = row_norms(z).hi
+        ez = _up(_up(_up(ea * spec[k]) + _up(an * _up(_gamma(layer.shape[1] + 1) * frob[k])))
+                 + _up(zn * 2 * _U)) + _TINY
+        if not (np.all(np.isfinite(z)) and np.all(np.isfinite(ez))):
+            raise InputError(f"float forward pass overflowed in layer {layer.name!r}")
+        if k == N - 1:
+            return FloatForward(zhat, ezs, shat, A, z, ez)
+        act = net.activations[k]
+        K1 = act.constants.K1.enclosure.upper_float
+        with np.errstate(over="ignore", invalid="ignore"):
+            sig = _sigma_array(net, k, IntervalArray(z))
+        ahat = np.clip(0.5 * sig.lo + 0.5 * sig.hi, sig.lo, sig.hi)
+        dev = np.maximum(_up(sig.hi - ahat), _up(ahat - sig.lo))
+        if not (np.all(np.isfinite(dev)) and np.all(np.isfinite(ahat))):
+            raise InputError(f"centre activation of layer {layer.name!r} is not finite")
+        ea = _up(_up(ez * K1) + row_norms(dev).hi)
+        A.append(_up(row_norms(ahat).hi + ea))
+        with np.errstate(over="ignore", invalid="ignore"):
+            st = np.asarray(act.dsigma(z), dtype=np.float64)
+        zhat.append(z)
+        ezs.append(ez)
+        shat.append(np.where(np.isfinite(st), st, 0.0))
+        a = ahat
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def centre_chains(net: Any, X: np.ndarray, spec_up: list[float]) -> LocalInputs:
+    r"""The centre quantities of Lemma 7, from one float forward pass with norm-wise
+    error bounds (no interval wrapping, which grows like $\||W|\|_2^N$).
+
+    * $\hat z_k = \mathrm{fl}(W_k\hat a_{k-1} + b_k)$ with $\|z_k - \hat z_k\| \le e^z_k
+      = \|W_k\|_2 e^a_{k-1} + \gamma_{n+1}\|W_k\|_F\|\hat a_{k-1}\| + 2u\|\hat z_k\|$
+      (as in :func:`symlip.bounds.centre.centre_norms`), $\hat a_k$ the midpoints of
+      the NumPy interval enclosure of $\sigma(\hat z_k)$ and $e^a_k = K_1 e^z_k +
+      \|\sigma(\hat z_k) - \hat a_k\|$ (bounded by that enclosure); $A_k = \|\hat a_k\|
+      + e^a_k$.
+    * reference derivatives $	ilde s_k = \mathrm{fl}(\sigma'(\hat z_k))$: any fixed
+      floats (the telescoping identity holds for any reference factors
+      $ar F_i = ar W_i\operatorname{diag}(	ilde s_{i-1})$; $\delta_i$ is measured
+      from them).
+    * the reference chains $ar D_{k,j}$ as float products with a Frobenius error
+      bound per step: $\|\hat P W S - \mathrm{fl}(\mathrm{fl}(\hat P W)S)\|_F \le
+      \gamma_n\|\hat P\|_F\|W\|_F\max|s| + u\|\mathrm{result}\|_F$ (Higham), earlier
+      errors times $\|W\|_2\max|s|$; $C_{k,j}$ = certified spectral norm
+      (:func:`batched_norm2_upper`) plus the error, $C^{\mathrm{row}}_{k,j}$ the largest
+      row norm plus the error.
+    """
+    N = net.depth
+    B = X.shape[0]
+    Ws = [layer.weight for layer in net.layers]
+    frob = [float(_up(np.sqrt(_sumsq_upper(W[None], (1, 2)))[0])) for W in Ws]
+    fw = float_forward(net, X, spec_up)
+    zhat, ezs, shat = fw.zhat, fw.ez, fw.shat
+    pp: dict[str, IntervalArray] = {f"A_{k}": _pt(v) for k, v in enumerate(fw.A, start=1)}
+    smax = [np.abs(s).max(axis=1) for s in shat]
+    # output chains C_{N,j}: backward, (B, n_N, n_j)
+    if N >= 2:
+        P = np.broadcast_to(Ws[N - 1], (B,) + Ws[N - 1].shape)
+        err = np.zeros(B)
+        for j in range(N - 1, 0, -1):
+            P = P * shat[j - 1][:, None, :]
+            err = _up(_up(err * smax[j - 1]) + _up(_fro(P) * _U)) + _TINY
+            pp[f"C_{N}_{j}"] = _pt(_up(batched_norm2_upper(P, None) + err))
+            if j > 1:
+                fP = _fro(P)
+                P = P @ Ws[j - 1]
+                err = _up(_up(err * spec_up[j - 1])
+                          + _up(fP * _up(_gamma(Ws[j - 1].shape[0]) * frob[j - 1]))) + _TINY
+    full = local_cost(net, B) <= LOCAL_COST_BUDGET
+    for j in range(1, N - 1):
+        if full:
+            Q = Ws[j][None, :, :] * shat[j - 1][:, None, :]
+            err = _up(_fro(Q) * _U) + _TINY
+        for k in range(j + 1, N):
+            if full:
+                if k > j + 1:
+                    Q = Q * shat[k - 2][:, :, None]
+                    err = _up(_up(err * smax[k - 2]) + _up(_fro(Q) * _U)) + _TINY
+                    fQ = _fro(Q)
+                    Q = Ws[k - 1] @ Q
+                    err = _up(_up(err * spec_up[k - 1])
+                              + _up(fQ * _up(_gamma(Ws[k - 1].shape[1]) * frob[k - 1]))) + _TINY
+                cn = _up(batched_norm2_upper(Q, None) + err)
+                crow = _up(row_norms(Q.reshape(-1, Q.shape[-1])).hi.reshape(B, -1).max(axis=1)
+                           + err)
+            else:  # products of norms (certified, looser)
+                prev = np.ones(B) if k == j + 1 else pp[f"C_{k - 1}_{j}"].hi
+                cn = _up(_up(spec_up[k - 1] * smax[k - 2]) * prev)
+                rown = float(row_norms(Ws[k - 1]).hi.max())
+                crow = _up(_up(rown * smax[k - 2]) * prev)
+            pp[f"C_{k}_{j}"] = _pt(cn)
+            pp[f"Cr_{k}_{j}"] = _pt(np.minimum(crow, cn))
+    return LocalInputs(pp, zhat, ezs, shat, full)
+
+
+def _second_derivative_sup(act: Any, box: IntervalArray) -> np.ndarray:
+    r"""Per point, $\max_i\sup|\sigma''|$ over the box (interval evaluation of the
+    symbolic $\sigma''$, capped by the certified $K_2$; $K_2$ alone where NumPy has
+    no kernel)."""
+    from symlip.bounds.local_jacobian import _numpy_interval
+
+    K2 = act.constants.K2.enclosure.upper_float
+    out = np.full(box.lo.shape[0], K2)
+    d2 = act.derivatives[2] if getattr(act, "derivatives", None) is not None else None
+    if d2 is None:
+        return out
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            v = _numpy_interval(d2)(box)
+        lo = np.broadcast_to(v.lo, box.lo.shape)
+        hi = np.broadcast_to(v.hi, box.hi.shape)
+    except Exception:  # noqa: BLE001 - no NumPy kernel: the global constant
+        return out
+    m = np.maximum(np.abs(lo), np.abs(hi))
+    m = np.where(np.isfinite(m), m, np.inf).max(axis=1)
+    return np.minimum(out, m)
+
+
+def run_partial(formula: Any, env: dict[sp.Symbol, Any]) -> None:
+    """Evaluate (in NumPy interval arithmetic) every definition of ``formula`` whose
+    arguments are known, in program order, into ``env`` (the same per-definition
+    compiled functions as :meth:`RecursiveFormula.enclose_array`)."""
+    cache = formula.__dict__.setdefault("_fn_cache", {})
+    for d in formula.definitions:
+        if d.symbol in env:
+            continue
+        key = (d.symbol, "numpy")
+        args = cache[key][0] if key in cache else sorted(d.expr.free_symbols, key=str)
+        if any(a not in env for a in args):
+            continue
+        if key not in cache:
+            cache[key] = (args, interval_lambdify(args, d.expr, backend="numpy"))
+        _, fn = cache[key]
+        env[d.symbol] = IntervalArray._wrap(fn(*[env[a] for a in args]))
+
+
+def local_param_inputs(net: Any, X: np.ndarray, r: float, formula: Any,
+                       base_inputs: dict[str, Any], spec_up: list[float]
+                       ) -> dict[str, IntervalArray]:
+    r"""Per-point certified inputs of the local program (``formula``): the centre chain
+    norms, then layer by layer $\lambda_k$ (evaluated from the program), the box
+    $\bar z_k \pm r\lambda_k$ and the ranges $d_k$, $\delta_k$ of $\sigma'$ on it.
+
+    ``base_inputs``: the recursion's per-point / scalar inputs (``r``, ``rho_k``, ...).
+    """
+    from symlip.bounds.local_jacobian import derivative_ranges
+    from symlip.formula import _to_interval_array
+
+    N = net.depth
+    li = centre_chains(net, X, spec_up)
+    pp = dict(li.per_point)
+    byname = {str(s): s for s in formula.inputs}
+    env: dict[sp.Symbol, Any] = {}
+    for name, sym in byname.items():
+        if name in pp:
+            env[sym] = pp[name]
+        elif name in base_inputs:
+            env[sym] = _to_interval_array(base_inputs[name])
+    for k in range(1, N):
+        run_partial(formula, env)
+        lam = env[lamsym(k)]
+        rad = _up(np.asarray(lam.hi, dtype=np.float64) * np.float64(r))
+        rad = np.broadcast_to(rad, (X.shape[0],))[:, None]
+        rad = _up(rad + li.ez[k - 1][:, None])
+        z = li.zhat[k - 1]
+        with np.errstate(over="ignore", invalid="ignore"):
+            box = IntervalArray(np.nextafter(z - rad, -np.inf), np.nextafter(z + rad, np.inf))
+        act = net.activations[k - 1]
+        K1 = act.constants.K1.enclosure.upper_float
+        s = derivative_ranges(act, box, np.full(box.lo.shape, K1))
+        sb = li.shat[k - 1]
+        d = np.maximum(np.abs(s.lo), np.abs(s.hi)).max(axis=1)
+        ds = np.maximum(_up(s.hi - sb), _up(sb - s.lo)).max(axis=1)
+        ds = np.maximum(ds, 0.0)
+        pp[f"d_{k}"] = _pt(d)
+        pp[f"ds_{k}"] = _pt(ds)
+        if f"kap_{k}" in byname:
+            pp[f"kap_{k}"] = _pt(_second_derivative_sup(act, box))
+        env[dsym(k)] = pp[f"d_{k}"]
+        env[dssym(k)] = pp[f"ds_{k}"]
+    return {name: pp[name] for name in byname if name in pp}
