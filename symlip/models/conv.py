@@ -49,7 +49,25 @@ __all__ = [
     "conv_norm_info",
     "power_iteration",
     "patch_count",
+    "check_no_conv",
 ]
+
+
+def check_no_conv(net: Any, what: str) -> None:
+    """Raise :class:`InputError` if ``net`` has convolution layers (or layers an importer
+    marked in ``net.derived_layers``: pools, folded scales) and ``what`` (a bound whose
+    parameters are the entries of dense weights) would treat the entries of the explicit
+    matrix as independent parameters: that bounds a different perturbation set than the
+    kernel's (see ``docs/theory/convolutions.md``)."""
+    convs = [lay.name for lay in getattr(net, "layers", ()) if isinstance(lay, ConvLayer)]
+    derived = dict(getattr(net, "derived_layers", None) or {})
+    for name in convs:
+        derived.setdefault(name, "a convolution")
+    if derived:
+        name, why = next(iter(sorted(derived.items())))
+        raise InputError(f"{what} is not available for this network: layer {name!r} is "
+                         f"{why}, so its matrix entries are not independent parameters "
+                         f"(layers {sorted(derived)}); --wrt input (global and local) is")
 
 
 def _pair(v: Any, what: str, minimum: int) -> tuple[int, int]:
