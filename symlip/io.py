@@ -358,6 +358,10 @@ def read_model(path: str | os.PathLike[str]) -> ModelFile:
             (tensor named), unreadable or truncated file.
     """
     p = _existing(path)
+    if p.suffix.lower() == ".onnx":  # an ONNX graph (symlip.models.onnx)
+        from symlip.models.onnx import read_onnx
+
+        return ModelFile(tuple(read_onnx(p)[0]), {}, str(p), "onnx")
     fmt = _sniff(p)
     tensors, meta = _read_safetensors(p) if fmt == "safetensors" else _read_npz(p)
     groups = _group(p, tensors)
@@ -413,7 +417,8 @@ def load(
     activation: str | AbstractActivation | Sequence[str | AbstractActivation] | None = None,
     param: Any = None,
 ) -> Network:
-    """Load a network from a ``.npz`` / ``.safetensors`` state dict.
+    """Load a network from a ``.npz`` / ``.safetensors`` state dict, or an ``.onnx`` graph
+    (:func:`symlip.models.onnx.load_onnx`).
 
     Args:
         path: the model file.
@@ -440,6 +445,13 @@ def load(
         >>> load(path).widths
         [2, 3, 1]
     """
+    if Path(path).suffix.lower() == ".onnx":  # activations come from the graph
+        if activation is not None or param is not None:
+            raise InputError(f"{str(path)!r} is an ONNX graph with its own activations; do "
+                             f"not pass an activation (got {activation!r})")
+        from symlip.models.onnx import load_onnx
+
+        return load_onnx(path)
     mf = read_model(path)
     depth = len(mf.layers)
     if mf.splines:  # the activations are spline modules of the file (symlip.spline)

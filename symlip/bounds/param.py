@@ -479,6 +479,9 @@ def param_lipschitz(net: Any, data: Any, radius: float, *, centre: bool | str = 
         >>> abs(res.upper - 26 ** 0.5) < 1e-12
         True
     """
+    from symlip.models.conv import check_no_conv
+
+    check_no_conv(net, "the parameter bound (--wrt params)")
     if getattr(net, "has_residual", False):  # residual blocks: symlip.bounds.residual
         from symlip.bounds.residual import residual_param_lipschitz
 

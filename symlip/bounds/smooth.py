@@ -218,6 +218,9 @@ def not_smooth_witness(act: Any, ts: tuple[float, ...] = (1e-1, 1e-3, 1e-6, 1e-9
 
 
 def _require_smooth(net: Any) -> None:
+    from symlip.models.conv import check_no_conv
+
+    check_no_conv(net, "the gradient-Lipschitz bound (--wrt gradient)")
     if getattr(net, "has_residual", False):
         raise InputError("the gradient-Lipschitz bound (--wrt gradient) is not supported for "
                          "networks with residual layers; --wrt params and --wrt input are")

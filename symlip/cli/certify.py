@@ -165,6 +165,10 @@ def build_context(model_path: str, options: dict[str, Any], data_path: str | Non
         raise InputError(f"model type {mt!r} is unknown; expected one of {sorted(LOADERS)}")
     model = _resolve(LOADERS[mt])(model_path, options)
     data = load_array(data_path, "data") if data_path else None
+    if data is not None and getattr(model, "input_shape", None) is not None:
+        from symlip.models.onnx import flatten_data  # (n, C, H, W) data of ONNX models
+
+        data = flatten_data(model, data)
     extra = {role: load_array(p, role) for role, p in files.items()}
     return Context(model=model, model_path=model_path, data=data, data_path=data_path,
                    options=options, files=dict(files), extra=extra)

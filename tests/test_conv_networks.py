@@ -1,0 +1,138 @@
+"""Conv networks through the bounds: soundness with no slack, and PyTorch round trips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from symlip.bounds.input import input_lipschitz, local_input_lipschitz
+from symlip.errors import InputError
+from symlip.intervals import Truth, compare
+from symlip.models.conv import ConvGeometry, ConvLayer
+from symlip.network import DenseLayer, Network
+from tests.soundness import assert_input_quotients_below
+
+
+def conv_net(rng, act):
+    """Conv (random geometry) -> act -> conv -> act -> dense read-out."""
+    c0 = int(rng.integers(1, 3))
+    h, w = int(rng.integers(4, 7)), int(rng.integers(4, 7))
+    g1 = ConvGeometry((c0, h, w), int(rng.integers(1, 4)), (int(rng.integers(1, 4)), 2),
+                      (int(rng.integers(1, 3)), 1), tuple(int(v) for v in rng.integers(0, 2, 4)),
+                      (1, int(rng.integers(1, 3))), 1, bool(rng.integers(0, 2)))
+    g2 = ConvGeometry(g1.out_shape, 2, (2, 2), (1, 1), (1, 1, 0, 0))
+    scale = float(rng.uniform(0.5, 2))
+    l1 = ConvLayer.from_kernel(scale * rng.standard_normal(g1.kernel_array_shape),
+                               rng.standard_normal(g1.out_channels), g1, "0")
+    l2 = ConvLayer.from_kernel(scale * rng.standard_normal(g2.kernel_array_shape),
+                               rng.standard_normal(2), g2, "2")
+    l3 = DenseLayer(rng.standard_normal((2, l2.shape[0])) / np.sqrt(l2.shape[0]),
+                    rng.standard_normal(2), "4")
+    return Network([l1, l2, l3], act)
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(0, 2**31), st.sampled_from(["relu", "tanh", "gelu", "leaky_relu"]),
+       st.sampled_from([1e-2, 0.3, 3.0]))
+def test_conv_network_input_bounds_are_sound(seed, act, eps):
+    """Sampled quotients and Jacobian norms <= certified local <= certified global (no
+    slack; the quotients are checked in exact arithmetic by the shared helper)."""
+    if act == "leaky_relu":
+        from symlip.activations import get_activation
+
+        act = get_activation("leaky_relu", "0.1")
+    rng = np.random.default_rng(seed)
+    net = conv_net(rng, act)
+    n0 = net.widths[0]
+    glob = input_lipschitz(net)
+    assert glob.lower is not None and glob.lower <= glob.upper
+    x0 = rng.standard_normal(n0)
+    loc, _ = local_input_lipschitz(net, x0, eps)
+    assert compare(loc.upper, "<=", glob.enclosure.upper) is Truth.TRUE
+    d = rng.standard_normal((60, n0))
+    d *= (eps * rng.random((60, 1)) ** (1 / 4)) / np.linalg.norm(d, axis=1, keepdims=True)
+    e = rng.standard_normal((60, n0))
+    e *= (eps * rng.random((60, 1)) ** (1 / 4)) / np.linalg.norm(e, axis=1, keepdims=True)
+    assert_input_quotients_below(net, x0 + d, x0 + e, loc)
+    assert_input_quotients_below(net, rng.standard_normal((30, n0)) * 3,
+                                 rng.standard_normal((30, n0)) * 3, glob.enclosure)
+    jn = np.linalg.norm(net.input_jacobian((x0 + d[:10]))[:, :, :], ord=2, axis=(1, 2))
+    assert np.all(jn <= loc.upper_float)
+
+
+def test_param_bound_refused_for_conv_networks():
+    from symlip.bounds.param import param_lipschitz
+
+    net = conv_net(np.random.default_rng(0), "tanh")
+    with pytest.raises(InputError, match="layer '0' is a convolution"):
+        param_lipschitz(net, np.zeros((1, net.widths[0])), 0.1)
+
+
+# ----------------------------------------------------------------------------------
+# PyTorch round trip (torch + onnx extras; CI installs both)
+# ----------------------------------------------------------------------------------
+
+
+def _torch_cnn(torch):
+    nn = torch.nn
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                      nn.Conv2d(4, 4, 3, padding=1, groups=2), nn.ELU(0.5), nn.AvgPool2d(2),
+                      nn.Flatten(), nn.Linear(4 * 3 * 3, 10), nn.Softplus(), nn.Linear(10, 3))
+    with torch.no_grad():
+        m[1].running_mean.uniform_(-1, 1)
+        m[1].running_var.uniform_(0.5, 2)
+    return m.eval()
+
+
+def test_from_torch_matches_module():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    import symlip
+
+    m = _torch_cnn(torch)
+    net = symlip.from_torch(m, (1, 12, 12))
+    assert net.input_shape == (1, 12, 12)
+    assert [a.name for a in net.activations] == ["relu", "elu", "identity", "softplus"]
+    x = np.random.default_rng(1).standard_normal((5, 1, 12, 12))
+    with torch.no_grad():
+        ref = m.double()(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(net.forward(x.reshape(5, -1)), ref, rtol=0, atol=1e-5)
+    # a float64 module is exported in float64: agreement to rounding
+    net64 = symlip.from_torch(m.double(), (1, 12, 12))
+    np.testing.assert_allclose(net64.forward(x.reshape(5, -1)), ref, rtol=0, atol=1e-12)
+
+
+def test_from_torch_view_and_gelu_and_errors():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    import symlip
+    from symlip.errors import ModelFileError
+
+    nn = torch.nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Conv2d(2, 3, 2)
+            self.f = nn.Linear(3 * 3 * 3, 2)
+
+        def forward(self, x):
+            h = nn.functional.gelu(self.c(x))
+            return self.f(h.view(h.size(0), -1))
+
+    m = Net().double().eval()
+    net = symlip.from_torch(m, (2, 4, 4))
+    x = np.random.default_rng(2).standard_normal((3, 2, 4, 4))
+    with torch.no_grad():
+        ref = m(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(net.forward(x.reshape(3, -1)), ref, atol=1e-12)
+    with pytest.raises(ModelFileError, match="MaxPool"):
+        symlip.from_torch(nn.Sequential(nn.Conv2d(1, 1, 2), nn.MaxPool2d(2), nn.Flatten(),
+                                        nn.Linear(4, 1)), (1, 5, 5))
+    with pytest.raises(InputError, match="input_shape"):
+        symlip.from_torch(m, (0, 4))
+    with pytest.raises(InputError, match="torch.nn.Module"):
+        symlip.from_torch("not a module", (1,))
