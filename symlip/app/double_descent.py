@@ -218,9 +218,10 @@ def plot_sweep(result: dict[str, Any], path: str | Path) -> Path:
     thr = result["config"]["n_train"] * 10 / 75  # 75 w + 10 = n * classes
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.8))
     ax[0].plot(w, result["test_loss"], "o-", label="test MSE")
-    ax[0].plot(w, result["train_loss"], "s--", label="train MSE")
-    ax[0].set_yscale("log")
-    ax[0].set_title("loss")
+    ax[0].set_title("test loss (train loss: dashed, right axis, log)")
+    tw = ax[0].twinx()
+    tw.plot(w, result["train_loss"], "s--", color="C1", label="train MSE")
+    tw.set_yscale("log")
     ax[1].plot(w, result["upper"], "o-", color="C3", label="certified upper (product)")
     ax[1].set_title("certified upper bound")
     ax[2].plot(w, result["lower"], "^-", color="C2", label="data lower max ||J(x_i)||")
