@@ -54,7 +54,7 @@ COLUMNS = ("step", "train_loss", "test_loss", "upper", "local_upper", "lower_dat
 
 
 def torch_loss(loss: str | Callable[..., Any]) -> Callable[..., Any]:
-    """The loss as a function ``(output, target) -> scalar tensor`` (mean over rows).
+    r"""The loss as a function ``(output, target) -> scalar tensor`` (mean over rows).
 
     ``"mse"``: $\frac12\|f(x) - y\|_2^2$ averaged over the rows (symlip's MSE, the loss of
     :func:`symlip.grad_lipschitz`); ``"cross-entropy"``: softmax cross-entropy with class
