@@ -250,3 +250,17 @@ def test_certified_gd_reproduction_quick(tmp_path, capsys):
     data = json.loads((tmp_path / "certified_gd.json").read_text())
     assert np.all(np.diff(data["certified"]["loss"]) < 0)
     assert (tmp_path / "certified_gd.png").stat().st_size > 0
+
+
+def test_reproduce_without_the_train_extra_is_one_line(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    from symlip.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "sklearn" else real(name, *a))
+    assert main(["reproduce", "double-descent", "--quick", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "symlip[train]" in err and "sklearn" in err
+    assert not (tmp_path / "o").exists()

@@ -159,6 +159,9 @@ def run(out: Path, *, quick: bool = False, progress: bool = True) -> dict[str, A
     """Run the three methods (``quick``: 150 steps, else 1000; the environment variable
     ``SYMLIP_CGD_TINY=1`` selects 15 steps on 60 images, for tests), write the files to
     ``out`` and return the summary."""
+    from symlip.app.double_descent import require_train_extra
+
+    require_train_extra()
     tiny = os.environ.get("SYMLIP_CGD_TINY") == "1"
     steps = 15 if tiny else (150 if quick else 1000)
     n = 60 if tiny else 300

@@ -260,12 +260,26 @@ def _write(result: dict[str, Any], out: Path) -> None:
     plot_sweep(result, out / "double_descent.png")
 
 
+def require_train_extra() -> None:
+    """Raise :class:`~symlip.errors.InputError` (one line in the CLI) when PyTorch or
+    scikit-learn is missing."""
+    import importlib.util
+
+    from symlip.errors import InputError
+
+    missing = [m for m in ("torch", "sklearn") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise InputError(f"this reproduction needs {' and '.join(missing)}; install the "
+                         "'train' extra: pip install 'symlip[train]'")
+
+
 def run(out: Path, *, quick: bool = False, progress: bool = True,
         executor: Any = None, config: Config | None = None) -> dict[str, Any]:
     """The reproduction: sweep, write ``double_descent.{json,csv,png}`` and ``runs.csv``
     to ``out``, return the summary (``widths``, ``test_loss``, ``upper``, ``lower`` per
     width and the peaks).  ``config`` overrides the quick/full configuration (the
     environment variable ``SYMLIP_DD_TINY=1`` selects :data:`TINY`, for tests)."""
+    require_train_extra()
     if config is None:
         config = TINY if os.environ.get("SYMLIP_DD_TINY") == "1" else (
             QUICK if quick else FULL)
