@@ -264,3 +264,15 @@ def test_reproduce_without_the_train_extra_is_one_line(tmp_path, capsys, monkeyp
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "symlip[train]" in err and "sklearn" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_guaranteed_decrease_is_read_through_whatever_field_exists():
+    from types import SimpleNamespace
+
+    from symlip.intervals import Enclosure
+    from symlip.torch.optim import _guaranteed_decrease
+
+    assert _guaranteed_decrease(SimpleNamespace(guaranteed_decrease=0.25)) == 0.25
+    enc = Enclosure.from_floats(0.5, 0.75)
+    assert _guaranteed_decrease(SimpleNamespace(decrease_lower=enc)) == 0.5
+    assert _guaranteed_decrease(SimpleNamespace()) is None

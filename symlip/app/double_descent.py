@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import multiprocessing as mp
 import os
 import sys
 import time
@@ -153,7 +154,10 @@ def sweep(cfg: Config = QUICK, *, executor: cf.Executor | Any | None = None,
     own = executor is None
     if own:
         n = max_workers or os.cpu_count() or 1
-        executor = cf.ProcessPoolExecutor(max_workers=max(1, min(n, len(tasks))))
+        # spawn, not fork: a forked child of a process that already ran PyTorch's
+        # OpenMP thread pool can hang
+        executor = cf.ProcessPoolExecutor(max_workers=max(1, min(n, len(tasks))),
+                                          mp_context=mp.get_context("spawn"))
     train_bars = progress and max_workers == 1
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
