@@ -13,7 +13,6 @@ from typing import Any
 #: symlip.torch does not import PyTorch)
 _LAZY: dict[str, str] = {
     "Recorder": "symlip.torch.track",
-    "track": "symlip.torch.track",
     "CertifiedGD": "symlip.torch.optim",
 }
 
