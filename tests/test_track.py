@@ -221,7 +221,8 @@ def test_double_descent_cli_json_tiny(tmp_path, capsys, monkeypatch):
     out = json.loads(capsys.readouterr().out)
     assert {"widths", "test_loss", "upper", "lower"} <= set(out)
     assert len(out["upper"]) == len(out["widths"]) == 3
-    for f in ("double_descent.json", "double_descent.csv", "double_descent.png", "runs.csv"):
+    for f in ("double_descent.json", "double_descent.csv", "double_descent.png", "runs.csv",
+              f"track_w{out['peaks']['test_loss']}.csv"):
         assert (tmp_path / "o" / f).stat().st_size > 0
 
 

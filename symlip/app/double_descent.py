@@ -77,9 +77,13 @@ def _data(n_train: int, noise: float, seed: int) -> tuple[np.ndarray, ...]:
     return X[tr], ytr, X[te], y[te]
 
 
-def train_width(cfg: Config, width: int, seed: int, progress: bool = False) -> dict[str, Any]:
+def train_width(cfg: Config, width: int, seed: int, progress: bool = False,
+                record_every: int | None = None) -> dict[str, Any]:
     """Train one width with one seed and certify the final network (a sweep task:
-    top-level and picklable, so any executor can run it).
+    top-level and picklable, so any executor can run it).  With ``record_every``, a
+    :class:`symlip.torch.track.Recorder` follows the training (every ``record_every``
+    steps and at the end; local balls of radius 0.01) and is returned under
+    ``"recorder"`` (not picklable: for in-process calls).
 
     Returns:
         ``{"width", "seed", "params", "train_loss", "test_loss", "test_acc", "upper",
@@ -104,7 +108,15 @@ def train_width(cfg: Config, width: int, seed: int, progress: bool = False) -> d
     model = nn.Sequential(nn.Linear(64, width), act(), nn.Linear(width, 10))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     bar = _bar(cfg.steps, f"width {width} seed {seed}", progress, leave=False)
-    for _ in range(cfg.steps):
+    rec = None
+    if record_every:
+        from symlip.torch.track import Recorder
+
+        rec = Recorder((xt, Yt), (xs, Ys), loss="mse", every=record_every,
+                       local_radius=0.01, n_balls=2)
+    for step in range(cfg.steps):
+        if rec is not None:
+            rec.maybe_record(step, model)
         opt.zero_grad()
         loss = 0.5 * ((model(xt) - Yt) ** 2).sum(1).mean()
         loss.backward()
@@ -113,6 +125,8 @@ def train_width(cfg: Config, width: int, seed: int, progress: bool = False) -> d
             bar.update()
     if bar is not None:
         bar.close()
+    if rec is not None:
+        rec.record(cfg.steps, model)
     with torch.no_grad():
         train_loss = float(0.5 * ((model(xt) - Yt) ** 2).sum(1).mean())
         out = model(xs)
@@ -123,7 +137,8 @@ def train_width(cfg: Config, width: int, seed: int, progress: bool = False) -> d
     norms, vs = jacobian_norms(net, Xtr)
     i = int(np.argmax(norms))
     lower_cert = max(certify_input_lower(net, Xtr[i], vs[i])[0].lower_float, 0.0)
-    return {"width": width, "seed": seed, "params": int(75 * width + 10),
+    extra = {} if rec is None else {"recorder": rec}
+    return {**extra, "width": width, "seed": seed, "params": int(75 * width + 10),
             "train_loss": train_loss, "test_loss": test_loss, "test_acc": test_acc,
             "upper": upper, "lower": float(norms[i]), "lower_certified": lower_cert,
             "seconds": time.perf_counter() - t0}
@@ -280,7 +295,9 @@ def require_train_extra() -> None:
 def run(out: Path, *, quick: bool = False, progress: bool = True,
         executor: Any = None, config: Config | None = None) -> dict[str, Any]:
     """The reproduction: sweep, write ``double_descent.{json,csv,png}`` and ``runs.csv``
-    to ``out``, return the summary (``widths``, ``test_loss``, ``upper``, ``lower`` per
+    to ``out``, then train the width of the test-loss peak again (first seed) with a
+    :class:`~symlip.torch.track.Recorder` (``track_w{width}.{csv,json,png}``: the
+    bounds and losses through training); return the summary (``widths``, ``test_loss``, ``upper``, ``lower`` per
     width and the peaks).  ``config`` overrides the quick/full configuration (the
     environment variable ``SYMLIP_DD_TINY=1`` selects :data:`TINY`, for tests)."""
     require_train_extra()
@@ -289,6 +306,11 @@ def run(out: Path, *, quick: bool = False, progress: bool = True,
             QUICK if quick else FULL)
     result = sweep(config, executor=executor, progress=progress)
     _write(result, Path(out))
+    # the training of the test-loss peak width, followed by the recorder
+    peak = result["peaks"]["test_loss"]
+    tracked = train_width(config, peak, config.seeds[0], progress,
+                          record_every=max(1, config.steps // 8))
+    tracked["recorder"].save(Path(out), name=f"track_w{peak}")
     return {"widths": result["widths"], "test_loss": result["test_loss"],
             "upper": result["upper"], "lower": result["lower"],
             "lower_certified": result["lower_certified"],
