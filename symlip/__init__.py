@@ -75,6 +75,7 @@ _LAZY: dict[str, str] = {
     "clip_slopes": "symlip.spline",
     "project_slopes": "symlip.spline",
     "spline_network": "symlip.spline",
+    "track": "symlip.torch.track",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -8,7 +8,10 @@ They call the library (never the CLI); :mod:`symlip.cli.reproduce` exposes them 
 #: ``run(out: pathlib.Path, *, quick: bool = False, progress: bool = True) -> dict``
 #: (writes its files to ``out`` and returns the JSON summary) and
 #: ``summary_text(result: dict) -> str`` (the table printed without --json).
-REPRODUCTIONS: dict[str, str] = {}
+REPRODUCTIONS: dict[str, str] = {
+    "double-descent": "double_descent",
+    "certified-gd": "certified_gd",
+}
 
 
 def check_out_dir(out, force: bool = False):

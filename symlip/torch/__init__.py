@@ -3,3 +3,31 @@ Lipschitz-constrained networks, recorders of bounds through training, and optimi
 with certified step sizes. Trained models are exported to symlip model files and
 certified by the library; nothing here is itself a certified number.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: public name -> module under symlip.torch (imported on first use, so importing
+#: symlip.torch does not import PyTorch)
+_LAZY: dict[str, str] = {
+    "Recorder": "symlip.torch.track",
+    "CertifiedGD": "symlip.torch.optim",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        modname = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'symlip.torch' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(modname), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
