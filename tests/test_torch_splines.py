@@ -145,7 +145,8 @@ def test_export_forward_matches_torch(act):
     from symlip.torch.export import to_network
 
     torch.manual_seed(0)
-    m = LipschitzMLP([3, 6, 6, 2], act, spline={"knots": 11, "grid_range": 1.0}, dtype=torch.float64)
+    m = LipschitzMLP([3, 6, 6, 2], act, spline={"knots": 11, "grid_range": 1.0},
+        dtype=torch.float64)
     if act == "spline":
         with torch.no_grad():
             for s in m.splines():
@@ -164,7 +165,8 @@ def test_export_certified_and_verifies(act, tmp_path, capsys):
     from symlip.torch.export import export
 
     torch.manual_seed(1)
-    m = LipschitzMLP([4, 6, 6, 2], act, spline={"knots": 11, "grid_range": 0.5}, dtype=torch.float64)
+    m = LipschitzMLP([4, 6, 6, 2], act, spline={"knots": 11, "grid_range": 0.5},
+        dtype=torch.float64)
     if act == "spline":  # slopes above 1 before the export: the projection must fix them
         with torch.no_grad():
             for s in m.splines():
@@ -184,7 +186,8 @@ def test_certify_model_api():
     from symlip.torch.export import certify_model
 
     torch.manual_seed(2)
-    m = LipschitzMLP([2, 4, 1], "spline", spline={"knots": 5, "grid_range": 1.0}, dtype=torch.float64)
+    m = LipschitzMLP([2, 4, 1], "spline", spline={"knots": 5, "grid_range": 1.0},
+        dtype=torch.float64)
     res = certify_model(m, np.zeros((2, 2)))
     assert res.extra["verdict"] == "certified-1-lipschitz"
 
@@ -197,7 +200,8 @@ def test_training_reduces_loss():
     torch.manual_seed(0)
     x = torch.linspace(-1, 1, 64, dtype=torch.float64)[:, None]
     y = x.abs() - 0.5
-    m = LipschitzMLP([1, 4, 1], "spline", spline={"knots": 11, "grid_range": 1.0}, dtype=torch.float64)
+    m = LipschitzMLP([1, 4, 1], "spline", spline={"knots": 11, "grid_range": 1.0},
+        dtype=torch.float64)
     h = train_regression(m, x, y, epochs=8, batch_size=32, lr=1e-2, tv2_weight=1e-6)
     assert h[-1] < h[0]
 

@@ -38,7 +38,7 @@ KINK_TARGETS = ("slope1", "threshold")
 CONFIGS: dict[str, dict[str, Any]] = {
     # the paper: batch 10, 1000 epochs, 25 models; here one model per cell, fewer steps
     "full": {"widths": [1, 10, 10, 10, 1], "knots": 101, "grid_range": 0.5,
-             "n_train": 1000, "n_test": 10000, "epochs": 200, "batch_size": 50,
+             "n_train": 1000, "n_test": 10000, "epochs": 100, "batch_size": 50,
              "lr": 2e-3, "spline_lr": 2e-4, "tv2_weight": 1e-7, "seed": 0},
     "quick": {"widths": [1, 10, 10, 10, 1], "knots": 101, "grid_range": 0.5,
               "n_train": 1000, "n_test": 2001, "epochs": 25, "batch_size": 100,
