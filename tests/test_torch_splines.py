@@ -254,3 +254,17 @@ def test_digits_quick(tmp_path, monkeypatch):
     acc = res["robust_accuracy"]["spline"]
     assert acc["0"] >= acc["0.1"] >= acc["0.25"] >= acc["0.5"]
     assert "spline" in splines_digits.summary_text(res)
+
+
+def test_spectral_norm_layers_export_certified():
+    import symlip.torch as st
+    from symlip.torch.export import certify_model
+
+    assert st.LinearSpline is LinearSpline and st.LipschitzMLP is LipschitzMLP
+    torch.manual_seed(3)
+    m = st.LipschitzMLP([3, 6, 2], "spline", linear="spectral",
+                        spline={"knots": 7, "grid_range": 1.0}, dtype=torch.float64)
+    for _ in range(5):  # power iterations run in training mode
+        m(torch.zeros(1, 3, dtype=torch.float64))
+    m.eval()
+    assert certify_model(m).extra["verdict"] == "certified-1-lipschitz"
