@@ -29,3 +29,6 @@ def check_out_dir(out, force: bool = False):
         raise InputError(f"output folder {str(out)!r} is not empty; pass --force to "
                          "overwrite the files in it")
     return out
+
+REPRODUCTIONS["splines-1d"] = "splines_1d"  # issue #15
+REPRODUCTIONS["splines-digits"] = "splines_digits"  # issue #15

@@ -14,6 +14,21 @@ from typing import Any
 _LAZY: dict[str, str] = {
     "Recorder": "symlip.torch.track",
     "CertifiedGD": "symlip.torch.optim",
+    # issue #15: 1-Lipschitz layers, learnable linear splines, export
+    "LinearSpline": "symlip.torch.layers",
+    "BjorckLinear": "symlip.torch.layers",
+    "SpectralNormLinear": "symlip.torch.layers",
+    "GroupSort": "symlip.torch.layers",
+    "Abs": "symlip.torch.layers",
+    "bjorck": "symlip.torch.layers",
+    "clip_slopes_torch": "symlip.torch.layers",
+    "tv2_torch": "symlip.torch.layers",
+    "LipschitzMLP": "symlip.torch.models",
+    "to_network": "symlip.torch.export",
+    "export": "symlip.torch.export",
+    "certify_model": "symlip.torch.export",
+    "train_regression": "symlip.torch.train",
+    "train_classifier": "symlip.torch.train",
 }
 
 __all__ = sorted(_LAZY)
