@@ -538,6 +538,7 @@ def local_input_derivation(depth: int, residual: Sequence[bool] | None = None,
 def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
                           interval_jacobian: bool = True, preact: str = "linear",
                           global_inputs: dict[str, Enclosure] | None = None,
+                          boxes: list[IntervalArray] | None = None,
                           ) -> tuple[Enclosure, dict]:
     r"""Certified Lipschitz bound of f on the ball $B(x_0, \varepsilon)$ (l2).
 
@@ -554,6 +555,8 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
             method, for comparisons).  See :data:`PREACT_METHODS`.
         global_inputs: the certified inputs of the global bound of ``net``
             (``_global_inputs(net)``), when already computed (several balls).
+        boxes: if a list, the final box of every hidden pre-activation $z_k$ on the
+            ball (each contains $z_k(B)$) is appended to it, in layer order.
 
     Returns:
         ``(enclosure, inputs)``: the upper end of ``enclosure`` bounds
@@ -629,6 +632,8 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
                 z = IntervalArray(np.maximum(z.lo, rb.lo), np.minimum(z.hi, rb.hi))
                 if np.any(z.lo > z.hi):  # pragma: no cover - both boxes hold z_k(x0)
                     raise AssertionError("disjoint enclosures of the pre-activations")
+        if boxes is not None:
+            boxes.append(z)
         d = _dsigma_sup(act, z.lo, z.hi, K1.upper_float)
         # ||D W||_2 <= ||fl(D W)||_2 + ||E||_F with |E| <= u/(1-u) |fl(D W)| (one rounded
         # product per entry; d_i >= sup|sigma'| on neuron i's range)

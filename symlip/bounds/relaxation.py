@@ -115,7 +115,8 @@ def _relu_like(lo: np.ndarray, hi: np.ndarray, zmag: np.ndarray, smag: np.ndarra
     unst = ~active & ~dead
     one, zero = np.ones(n), np.zeros(n)
     if slope is None:  # ReLU: dead neurons are exactly 0
-        al, au, bl, bu = np.where(active, one, zero), np.where(active, one, zero), zero, zero
+        al, au = np.where(active, one, zero), np.where(active, one, zero)
+        bl, bu = np.zeros(n), np.zeros(n)  # distinct arrays: written below
         s_lo_val = IntervalArray(zero)  # sigma(l), used for the unstable neurons
         a_up = 0.0
     else:
