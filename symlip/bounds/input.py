@@ -430,6 +430,13 @@ def _box_affine(W: np.ndarray, b: np.ndarray, a: IntervalArray) -> IntervalArray
 #: the certified norm bound of the interval Jacobian on the ball
 J_LOC = sp.Symbol("J_loc", nonnegative=True)
 
+#: with ``preact="linear"``, ``J_loc`` is refined by the vertex split
+#: (:func:`symlip.bounds.local_jacobian.split_norm_upper`) when it exceeds this multiple
+#: of the float norm of the midpoint Jacobian (below it the split cannot gain much)
+SPLIT_GAIN = 1.02
+#: ... and when the split neurons carry at least this share of the heuristic spread
+SPLIT_SHARE = 0.5
+
 #: how ``local_input_lipschitz`` bounds the hidden pre-activations on the ball:
 #: ``"linear"`` (linear relaxation back-substituted to the ball, intersected with the
 #: interval / mean-value boxes; the default) or ``"interval"`` (those boxes alone)
@@ -659,19 +666,22 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
         a_in = a
         amags.append(_magnitude(a))
         z = _box_affine(net.layers[k + 1].weight, net.layers[k + 1].bias, a)
-    if fj is not None:
-        m, r = fj.output()
-        if not (np.all(np.isfinite(m)) and np.all(np.isfinite(r))):
-            raise InputError("the interval Jacobian overflowed float64")
+    if interval_jacobian:
+        if fj is not None:
+            m, r = fj.output()
+            if not (np.all(np.isfinite(m)) and np.all(np.isfinite(r))):
+                raise InputError("the interval Jacobian overflowed float64")
+        else:
+            m, r = jacobian_box(net, ranges)
         inputs["J_loc"] = jacobian_norm_upper(m, r)
-    elif interval_jacobian:
-        inputs["J_loc"] = jacobian_norm_upper(*jacobian_box(net, ranges))
-    if interval_jacobian and linear and any(np.any(r.hi > r.lo) for r in ranges):
-        # the maximum over the vertices of the most influential derivative ranges
-        split, _ = split_norm_upper(net, ranges)
-        if split.upper < inputs["J_loc"].upper:
-            inputs["J_loc"] = split
-    if not interval_jacobian:
+        # the maximum over the vertices of the most influential derivative ranges, unless
+        # the bound is already within SPLIT_GAIN of the midpoint Jacobian's norm (float)
+        if (linear and any(np.any(rg.hi > rg.lo) for rg in ranges)
+                and inputs["J_loc"].upper_float > SPLIT_GAIN * float(np.linalg.norm(m, 2))):
+            split, _ = split_norm_upper(net, ranges, min_share=SPLIT_SHARE)
+            if split.upper < inputs["J_loc"].upper:
+                inputs["J_loc"] = split
+    else:
         inputs["J_loc"] = Enclosure.unbounded_above(0)
     mask0 = _residual_mask(net)
     formula = _local_formula_cached(net.depth, None if mask0 is None else tuple(mask0),

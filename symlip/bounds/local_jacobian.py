@@ -282,7 +282,8 @@ def _split_scores(net: Any, ranges: list[IntervalArray]) -> list[np.ndarray]:
 
 
 def split_norm_upper(net: Any, ranges: list[IntervalArray],
-                     max_vertices: int = SPLIT_VERTICES) -> tuple[Enclosure, int]:
+                     max_vertices: int = SPLIT_VERTICES,
+                     min_share: float = 0.0) -> tuple[Enclosure, int]:
     r"""Enclosure $[0, U]$ of $\sup\|J\|_2$ over every $J = F_N \cdots F_1$ of
     :func:`jacobian_box` (each $s_{k,i}$ in its range), by splitting the ranges of the
     $m$ most influential neurons ($2^m \le$ ``max_vertices``) at their ends.
@@ -299,13 +300,19 @@ def split_norm_upper(net: Any, ranges: list[IntervalArray],
     the bound is the exact maximum over the activation patterns, up to rounding.
 
     Returns:
-        ``(enclosure, m)``: the bound and the number of neurons split.
+        ``(enclosure, m)``: the bound and the number of neurons split; $[0, \infty]$ and
+        0 when the split neurons would carry less than ``min_share`` of the total
+        heuristic spread (many comparable ranges, e.g. a smooth activation: splitting a
+        few of them gains little and costs $2^m$ certified norms).
     """
     scores = _split_scores(net, ranges)
     flat = [(float(sc[i]), k, i) for k, sc in enumerate(scores) for i in range(len(sc))
             if ranges[k].hi[i] > ranges[k].lo[i] and sc[i] > 0]
     flat.sort(reverse=True)
     m = min(len(flat), max(0, int(np.log2(max(1, max_vertices)))))
+    total = sum(v for v, _, _ in flat)
+    if m == 0 or not sum(v for v, _, _ in flat[:m]) >= min_share * total:
+        return Enclosure.unbounded_above(0), 0  # the split would not remove enough spread
     chosen = [(k, i) for _, k, i in flat[:m]]
     boxes = []
     for bits in range(2 ** m):
