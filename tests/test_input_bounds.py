@@ -90,8 +90,8 @@ def test_local_bound_le_global_and_tightens(act):
     for eps in [10.0, 1.0, 0.1, 1e-3, 0.0]:
         loc, _ = local_input_lipschitz(net, x0, eps)
         assert compare(loc.upper, "<=", glob.enclosure.upper) is Truth.TRUE
-        if prev is not None:
-            assert loc.upper <= prev.upper
+        if prev is not None:  # a tightness property, not soundness: rounding may differ
+            assert loc.upper <= prev.upper * (1 + 1e-12)
         prev = loc
         # soundness on the ball: sampled quotients inside B(x0, eps)
         if eps > 0:
@@ -241,16 +241,20 @@ def test_local_bound_tightens_as_eps_decreases(seed, depth, width, act):
 
 
 def test_relu_local_bound_is_not_always_monotone():
-    """The known limitation, pinned: a ReLU network whose J_loc grows when the ball
-    shrinks from 1 to 0.1.  Both values are still sound (checked) and below the
+    """The known limitation, pinned (``preact="interval"``): a ReLU network whose J_loc
+    grows when the ball shrinks from 1 to 0.1.  Both values are still sound (checked) and below the
     product-of-norms bound, which is monotone."""
     rng = np.random.default_rng(4613)
     widths = [int(rng.integers(1, 3)) for _ in range(3)]
     net = random_net(rng, widths, "relu", scale=float(rng.uniform(0.3, 3)))
     x0 = rng.standard_normal(widths[0])
-    big, ins_big = local_input_lipschitz(net, x0, 1.0)
-    small, ins_small = local_input_lipschitz(net, x0, 0.1)
+    big, ins_big = local_input_lipschitz(net, x0, 1.0, preact="interval")
+    small, ins_small = local_input_lipschitz(net, x0, 0.1, preact="interval")
     assert small.upper_float > big.upper_float
+    # the linear relaxation and the vertex split take the kink out of this one
+    lin_big, _ = local_input_lipschitz(net, x0, 1.0)
+    lin_small, _ = local_input_lipschitz(net, x0, 0.1)
+    assert lin_small.upper_float <= lin_big.upper_float <= big.upper_float
     assert _old_local(net, ins_small).upper_float <= _old_local(net, ins_big).upper_float
     for eps, loc in ((1.0, big), (0.1, small)):
         xs, ys = _ball_pairs(rng, net, x0, eps)

@@ -32,6 +32,7 @@ Euclidean norm on inputs and outputs:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -389,8 +390,9 @@ def _dsigma_sup(act: Any, lo: np.ndarray, hi: np.ndarray, cap: float) -> np.ndar
     if d1 is None:
         return np.full(lo.shape, cap)
     try:
-        f = interval_lambdify([X], sp.Abs(d1), backend="numpy")
-        r = f(IntervalArray(lo, hi))
+        from symlip.bounds.local_jacobian import _numpy_interval
+
+        r = _numpy_interval(sp.Abs(d1))(IntervalArray(lo, hi))
         return np.minimum(r.hi, cap)
     except Exception:  # noqa: BLE001 - any failure of the fast path: rigorous fallback
         f = interval_lambdify([X], sp.Abs(d1), backend="mpmath", prec=64)
@@ -403,39 +405,42 @@ def _dsigma_sup(act: Any, lo: np.ndarray, hi: np.ndarray, cap: float) -> np.ndar
 def _affine_ball(W: np.ndarray, b: np.ndarray, x0: np.ndarray, eps: float) -> IntervalArray:
     """Rigorous enclosure of {W x + b : ||x - x0||_2 <= eps}, coordinate by coordinate.
 
-    z_i in w_i . x0 + b_i +- eps ||w_i||_2 (Cauchy-Schwarz); the dot products and
-    norms are evaluated in outward-rounded interval arithmetic.
+    z_i in w_i . x0 + b_i +- eps ||w_i||_2 (Cauchy-Schwarz); W x0 as a midpoint-radius
+    product with its rounding-error bound (:func:`symlip.bounds.centre._ia_matmul`), the
+    row norms certified (:func:`symlip.bounds.centre.row_norms`), the rest outward
+    rounded.
     """
-    Wi = IntervalArray(W)
-    centre = _iv_matvec(Wi, IntervalArray(x0)) + IntervalArray(b)
-    rown = _iv_rownorms(W)
-    rad = rown * IntervalArray(np.float64(eps))
-    return centre + IntervalArray(-rad.hi, rad.hi)
+    from symlip.bounds.centre import row_norms
 
-
-def _iv_matvec(W: IntervalArray, x: IntervalArray) -> IntervalArray:
-    """Outward-rounded W x for interval matrix W (m, n) and interval vector x (n,)."""
-    acc = IntervalArray(np.zeros(W.lo.shape[0]))
-    for j in range(W.lo.shape[1]):
-        acc = acc + W[:, j] * x[j]
-    return acc
-
-
-def _iv_rownorms(W: np.ndarray) -> IntervalArray:
-    sq = IntervalArray(W).square()
-    acc = IntervalArray(np.zeros(W.shape[0]))
-    for j in range(W.shape[1]):
-        acc = acc + sq[:, j]
-    return acc.sqrt()
+    centre = _box_affine(W, b, IntervalArray(np.asarray(x0, dtype=np.float64)))
+    rad = np.nextafter(row_norms(W).hi * np.float64(eps), np.inf)
+    return centre + IntervalArray(-rad, rad)
 
 
 def _box_affine(W: np.ndarray, b: np.ndarray, a: IntervalArray) -> IntervalArray:
-    """Rigorous enclosure of {W a + b : a in box} (mid-rad with rounding-error bounds)."""
-    return _iv_matvec(IntervalArray(W), a) + IntervalArray(b)
+    """Rigorous enclosure of {W a + b : a in box}: midpoint-radius product with
+    rounding-error bounds (:func:`symlip.bounds.centre._ia_matmul`), bias added outward."""
+    from symlip.bounds.centre import _ia_matmul, _to_interval, _to_midrad
+
+    am, ar = _to_midrad(a) if np.any(a.lo != a.hi) else (a.lo, None)
+    m, r = _ia_matmul(W, None, am[:, None], None if ar is None else ar[:, None])
+    return _to_interval(m[:, 0], r[:, 0]) + IntervalArray(b)
 
 
 #: the certified norm bound of the interval Jacobian on the ball
 J_LOC = sp.Symbol("J_loc", nonnegative=True)
+
+#: with ``preact="linear"``, ``J_loc`` is refined by the vertex split
+#: (:func:`symlip.bounds.local_jacobian.split_norm_upper`) when it exceeds this multiple
+#: of the float norm of the midpoint Jacobian (below it the split cannot gain much)
+SPLIT_GAIN = 1.02
+#: ... and when the split neurons carry at least this share of the heuristic spread
+SPLIT_SHARE = 0.5
+
+#: how ``local_input_lipschitz`` bounds the hidden pre-activations on the ball:
+#: ``"linear"`` (linear relaxation back-substituted to the ball, intersected with the
+#: interval / mean-value boxes; the default) or ``"interval"`` (those boxes alone)
+PREACT_METHODS = ("linear", "interval")
 
 #: largest ``n_0 * max_k n_k`` for which the local bound builds the interval Jacobian from
 #: the input side and tightens every pre-activation box by its mean-value form
@@ -460,15 +465,39 @@ def local_input_formula(depth: int, name: str = "L_loc", residual: Sequence[bool
 
 
 def local_input_derivation(depth: int, residual: Sequence[bool] | None = None,
-                           lognorm: Sequence[int] = ()) -> Derivation:
+                           lognorm: Sequence[int] = (), preact: str = "linear") -> Derivation:
     """Step-by-step derivation of the local bound on a ball (:func:`local_input_formula`):
-    the interval-Jacobian term ``J_loc`` and the product of local norms."""
+    the interval-Jacobian term ``J_loc`` and the product of local norms; with
+    ``preact="linear"`` also the linear-relaxation boxes and the vertex split of
+    ``J_loc`` (:mod:`symlip.bounds.relaxation`, :func:`symlip.bounds.local_jacobian.
+    split_norm_upper`)."""
+    if preact not in PREACT_METHODS:
+        raise InputError(f"preact={preact!r}: expected one of {', '.join(PREACT_METHODS)}")
     res = residual is not None and any(residual)
+    linear = preact == "linear"
     d = Derivation(r"Local input-Lipschitz bound on a ball $B = B(x_0, \varepsilon)$")
     d.assume(r"$z_k(x) \in [z^-_k, z^+_k]$ for every $x \in B$ (interval forward pass, "
-             r"outward rounded, intersected with the mean-value box below); on that box "
+             r"outward rounded, intersected with the mean-value box "
+             + (r"and the linear-relaxation box " if linear else "") +
+             r"below); on that box "
              r"$\sigma'(z_{k,i}) \in [s^-_{k,i}, s^+_{k,i}]$ and $|\sigma'(z_{k,i})| \le "
              r"d_{k,i}$ (at a kink: both one-sided derivatives)")
+    if linear:
+        d.assume(r"on each earlier neuron's box, $\underline\alpha_{j,i} t + "
+                 r"\underline\beta_{j,i} \le \sigma(t) \le \overline\alpha_{j,i} t + "
+                 r"\overline\beta_{j,i}$ (ReLU: chord above, $0$ or $t$ below, exact when "
+                 r"the neuron is stable; smooth $\sigma$: the thinnest certified band "
+                 r"$\alpha t + [\beta^-, \beta^+]$)")
+        d.step(Tex(r"z_{k,i}(x)"), "<=", Tex(r"(\Lambda^{(k)} x + c^{(k)})_i"),
+               r"back-substitution: in $\Lambda\sigma(z_j)$ each term is bounded by the "
+               r"side of the relaxation its coefficient's sign selects, then "
+               r"$z_j = W_j a_{j-1} + b_j$ exactly, down to the input (CROWN / DeepPoly); "
+               r"the float coefficients are used as they are, their rounding times the "
+               r"known magnitudes is added to $c^{(k)}$")
+        d.then("<=", Tex(r"(\Lambda^{(k)} x_0 + c^{(k)})_i + \varepsilon "
+                         r"\|\Lambda^{(k)}_{i,:}\|_2"),
+               r"Cauchy-Schwarz on the ball (the lower end: the same for $-z_k$); a stable "
+               r"ReLU gets $s^-_{k,i} = s^+_{k,i} \in \{0, 1\}$")
     d.step(Tex(r"f(y) - f(x)"), "=", Tex(r"\int_0^1 J(x + t(y - x))\,(y - x)\,dt"),
            r"mean value theorem on the convex ball (integral form; for a piecewise-smooth "
            r"$\sigma$ the chain rule holds for almost every $t$)")
@@ -490,6 +519,15 @@ def local_input_derivation(depth: int, residual: Sequence[bool] | None = None,
            Tex(r"\min(\|M\|_2 + \|R\|_2,\ \||M| + R\|_2) \le J_{loc}"),
            r"triangle inequality; $\|\cdot\|_2$ is monotone on nonnegative matrices "
            r"($|A - M| \le R$, $|A| \le |M| + R$); certified spectral norms")
+    if linear:
+        d.step(Tex(r"\sup_{s \in [s^-, s^+]} \|J(s)\|_2"), "=",
+               Tex(r"\max_{v \in V} \sup_{s \in [s^-, s^+],\ s_S = v} \|J(s)\|_2"),
+               r"vertex reduction: $J$ is affine in each $s_{k,i}$ separately, so the "
+               r"supremum over the other ranges is convex in each split coordinate and "
+               r"attains its maximum at a vertex $v$ of the ranges of the split neurons "
+               r"$S$ (the most influential ones, at most 16 vertices); each term is "
+               r"bounded as above, $J_{loc}$ is the smaller of the maximum and the "
+               r"unsplit bound")
     d.step(Tex(r"\|J(x)\|_2"), "<=",
            Tex(r"\|W_N\|_2 \prod_{k<N} \|\Sigma_k W_k\|_2 \le \omega_N \prod_{k<N} \lambda_k"),
            r"submultiplicativity; $\Sigma_k = C_k D_k$ with $D_k = \operatorname{diag}(d_k)$, "
@@ -505,7 +543,10 @@ def local_input_derivation(depth: int, residual: Sequence[bool] | None = None,
 
 
 def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
-                          interval_jacobian: bool = True) -> tuple[Enclosure, dict]:
+                          interval_jacobian: bool = True, preact: str = "linear",
+                          global_inputs: dict[str, Enclosure] | None = None,
+                          boxes: list[IntervalArray] | None = None,
+                          ) -> tuple[Enclosure, dict]:
     r"""Certified Lipschitz bound of f on the ball $B(x_0, \varepsilon)$ (l2).
 
     Args:
@@ -513,6 +554,16 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
             form; ``False`` sets ``J_loc`` to $[0, \infty]$ and keeps the plain interval
             boxes (the product-of-local-norms bound alone, the previous method: cheaper,
             for comparisons).
+        preact: how the hidden pre-activation boxes are bounded: ``"linear"`` (default)
+            also intersects each box with the back-substitution of linear relaxations of
+            the activations to the ball (:mod:`symlip.bounds.relaxation`, CROWN /
+            DeepPoly: it recognises stable ReLUs, whose derivative is then exactly 0 or
+            1); ``"interval"`` keeps the interval / mean-value boxes alone (the previous
+            method, for comparisons).  See :data:`PREACT_METHODS`.
+        global_inputs: the certified inputs of the global bound of ``net``
+            (``_global_inputs(net)``), when already computed (several balls).
+        boxes: if a list, the final box of every hidden pre-activation $z_k$ on the
+            ball (each contains $z_k(B)$) is appended to it, in layer order.
 
     Returns:
         ``(enclosure, inputs)``: the upper end of ``enclosure`` bounds
@@ -539,6 +590,8 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
 
     if not np.isfinite(eps) or eps < 0:
         raise InputError(f"input radius {eps=} must be finite and >= 0")
+    if preact not in PREACT_METHODS:
+        raise InputError(f"preact={preact!r}: expected one of {', '.join(PREACT_METHODS)}")
     x0 = np.asarray(center, dtype=float)
     if x0.shape != (net.widths[0],):
         raise InputError(f"centre has shape {x0.shape}; expected ({net.widths[0]},)")
@@ -548,11 +601,17 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
         jacobian_box,
         jacobian_norm_upper,
         mean_value_box,
+        split_norm_upper,
     )
 
-    inputs = _global_inputs(net)
+    from symlip.bounds.relaxation import relax, relaxed_box
+
+    inputs = dict(_global_inputs(net) if global_inputs is None else global_inputs)
     mask = _residual_mask(net) or [False] * net.depth
     ranges = []
+    linear = preact == "linear"
+    relaxations: list[Any] = []
+    amags: list[np.ndarray] = []
     z = _affine_ball(net.layers[0].weight, net.layers[0].bias, x0, eps)
     # the input box of the ball (needed when the first layer is a residual block)
     a_in = IntervalArray(np.nextafter(x0 - eps, -np.inf), np.nextafter(x0 + eps, np.inf))
@@ -574,6 +633,14 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
             z = IntervalArray(np.maximum(z.lo, mv.lo), np.minimum(z.hi, mv.hi))
             if np.any(z.lo > z.hi):  # pragma: no cover - both boxes hold z_k(x0)
                 raise AssertionError("disjoint enclosures of the pre-activations")
+        if linear and k > 0:
+            rb = relaxed_box(net, k, x0, eps, relaxations, amags)
+            if rb is not None:
+                z = IntervalArray(np.maximum(z.lo, rb.lo), np.minimum(z.hi, rb.hi))
+                if np.any(z.lo > z.hi):  # pragma: no cover - both boxes hold z_k(x0)
+                    raise AssertionError("disjoint enclosures of the pre-activations")
+        if boxes is not None:
+            boxes.append(z)
         d = _dsigma_sup(act, z.lo, z.hi, K1.upper_float)
         # ||D W||_2 <= ||fl(D W)||_2 + ||E||_F with |E| <= u/(1-u) |fl(D W)| (one rounded
         # product per entry; d_i >= sup|sigma'| on neuron i's range)
@@ -581,7 +648,7 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
         err = float(np.nextafter(u * (1 + 4 * u) * frobenius_norm(M).upper_float, np.inf))
         lam = float(np.nextafter(spectral_norm(M).upper_float + err, np.inf))
         inputs[f"lambda_{k + 1}"] = Enclosure.from_floats(0.0, lam)
-        if interval_jacobian:
+        if interval_jacobian or linear:
             ranges.append(derivative_ranges(act, z, d))
         if fj is not None:
             fj.advance(k, ranges[-1], q)
@@ -589,25 +656,50 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
             ac_in = ac_in + ac * net.layers[k].step if mask[k] else ac
             zc = _box_affine(net.layers[k + 1].weight, net.layers[k + 1].bias, ac_in)
         a = _sigma_box(act, z)
+        if linear:
+            relaxations.append(relax(act, z, ranges[-1], _magnitude(a)))
         if mask[k]:
             a = a_in + a * net.layers[k].step
             if not (np.all(np.isfinite(a.lo)) and np.all(np.isfinite(a.hi))):
                 raise InputError(f"interval propagation overflowed in residual layer "
                                  f"{net.layers[k].name!r}")
         a_in = a
+        amags.append(_magnitude(a))
         z = _box_affine(net.layers[k + 1].weight, net.layers[k + 1].bias, a)
-    if fj is not None:
-        m, r = fj.output()
-        if not (np.all(np.isfinite(m)) and np.all(np.isfinite(r))):
-            raise InputError("the interval Jacobian overflowed float64")
+    if interval_jacobian:
+        if fj is not None:
+            m, r = fj.output()
+            if not (np.all(np.isfinite(m)) and np.all(np.isfinite(r))):
+                raise InputError("the interval Jacobian overflowed float64")
+        else:
+            m, r = jacobian_box(net, ranges)
         inputs["J_loc"] = jacobian_norm_upper(m, r)
-    elif interval_jacobian:
-        inputs["J_loc"] = jacobian_norm_upper(*jacobian_box(net, ranges))
+        # the maximum over the vertices of the most influential derivative ranges, unless
+        # the bound is already within SPLIT_GAIN of the midpoint Jacobian's norm (float)
+        if (linear and any(np.any(rg.hi > rg.lo) for rg in ranges)
+                and inputs["J_loc"].upper_float > SPLIT_GAIN * float(np.linalg.norm(m, 2))):
+            split, _ = split_norm_upper(net, ranges, min_share=SPLIT_SHARE)
+            if split.upper < inputs["J_loc"].upper:
+                inputs["J_loc"] = split
     else:
         inputs["J_loc"] = Enclosure.unbounded_above(0)
-    formula = local_input_formula(net.depth, residual=_residual_mask(net),
-                                  lognorm=_lognorm_layers(net))
+    mask0 = _residual_mask(net)
+    formula = _local_formula_cached(net.depth, None if mask0 is None else tuple(mask0),
+                                    tuple(_lognorm_layers(net)))
     return formula.enclose(inputs), inputs
+
+
+@lru_cache(maxsize=32)
+def _local_formula_cached(depth: int, residual: tuple[bool, ...] | None,
+                          lognorm: tuple[int, ...]) -> Formula:
+    """:func:`local_input_formula`, built once per shape (its compiled interval evaluator
+    is cached on the object)."""
+    return local_input_formula(depth, residual=residual, lognorm=lognorm)
+
+
+def _magnitude(box: IntervalArray) -> np.ndarray:
+    r"""$\max(|lo|, |hi|)$ per element: a bound of $|v|$ for every $v$ in the box."""
+    return np.maximum(np.abs(box.lo), np.abs(box.hi))
 
 
 def _sigma_box(act: Any, z: IntervalArray) -> IntervalArray:
@@ -617,7 +709,9 @@ def _sigma_box(act: Any, z: IntervalArray) -> IntervalArray:
     if hasattr(act, "sigma_box"):
         return act.sigma_box(z)
     try:
-        return interval_lambdify([X], expr, backend="numpy")(z)
+        from symlip.bounds.local_jacobian import _numpy_interval
+
+        return _numpy_interval(expr)(z)
     except Exception:  # noqa: BLE001 - fall back to the rigorous scalar backend
         lo = np.empty(z.lo.shape)
         hi = np.empty(z.lo.shape)
@@ -628,16 +722,21 @@ def _sigma_box(act: Any, z: IntervalArray) -> IntervalArray:
         return IntervalArray(lo, hi)
 
 
-def local_over_data(net: Any, data: np.ndarray | None, eps: float) -> Enclosure:
+def local_over_data(net: Any, data: np.ndarray | None, eps: float,
+                    preact: str = "linear") -> Enclosure:
     """The local bound on $\bigcup_i B(x_i, \varepsilon)$ ballwise: the enclosure with the
-    largest upper end of :func:`local_input_lipschitz` over the rows of ``data`` (the
-    origin if ``None``).  What ``extra["local_upper"]`` reports and ``verify`` redoes."""
+    largest upper end of :func:`local_input_lipschitz` (pre-activation boxes by
+    ``preact``) over the rows of ``data`` (the origin if ``None``).  What
+    ``extra["local_upper"]`` reports and ``verify`` redoes."""
     if not np.isfinite(eps) or eps < 0:
         raise InputError(f"input radius {eps!r} must be finite and >= 0")
+    if preact not in PREACT_METHODS:
+        raise InputError(f"preact={preact!r}: expected one of {', '.join(PREACT_METHODS)}")
     centres = data if data is not None else np.zeros((1, net.widths[0]))
     best = None
+    glob = _global_inputs(net) if len(centres) else None
     for c in centres:
-        e, _ = local_input_lipschitz(net, c, eps)
+        e, _ = local_input_lipschitz(net, c, eps, preact=preact, global_inputs=glob)
         best = e if best is None or e.upper > best.upper else best
     if best is None:
         raise InputError("no data points for the local bound")
@@ -648,7 +747,9 @@ def _rebuild_local(ctx: Context) -> Enclosure:
     eps = ctx.options.get("input_radius")
     if eps is None:
         raise InputError("the certificate records a local bound but no input_radius option")
-    return local_over_data(ctx.model, _check_data(ctx.model, ctx.data), float(eps))
+    # a certificate without a recorded method predates the linear relaxation
+    return local_over_data(ctx.model, _check_data(ctx.model, ctx.data), float(eps),
+                           preact=str(ctx.options.get("local_preact", "interval")))
 
 
 def input_lipschitz(
@@ -658,6 +759,7 @@ def input_lipschitz(
     input_radius: float | None = None,
     seed: int = 0,
     lower: bool = True,
+    local_preact: str = "linear",
 ) -> BoundResult:
     r"""Certified input-Lipschitz bound of a feed-forward network (l2 norms).
 
@@ -673,6 +775,9 @@ def input_lipschitz(
         input_radius: radius of the input balls for the local bound.
         seed: seed of the random search.
         lower: compute the lower bounds (estimate and certified).
+        local_preact: the pre-activation boxes of the local bound (``"linear"``, the
+            default, or ``"interval"``; see :func:`local_input_lipschitz`), recorded in
+            ``extra["local_preact"]``.
 
     Returns:
         :class:`~symlip.result.BoundResult` with ``quantity="input_lipschitz"``.
@@ -708,9 +813,10 @@ def input_lipschitz(
     if input_radius is not None:
         if not np.isfinite(input_radius) or input_radius < 0:
             raise InputError(f"input radius {input_radius!r} must be finite and >= 0")
-        best = local_over_data(net, data, input_radius)
+        best = local_over_data(net, data, input_radius, preact=local_preact)
         extra["input_radius"] = input_radius
         extra["local_upper"] = best.upper_str()
+        extra["local_preact"] = local_preact
     return BoundResult(
         quantity="input_lipschitz",
         norm="l2",
@@ -750,7 +856,8 @@ def _check_lower(ctx: Context, witness: Any) -> Enclosure:
 def certify_context(ctx: Context) -> BoundResult:
     """CLI handler: the input bound for a loaded model, data and options."""
     return input_lipschitz(ctx.model, ctx.data, input_radius=ctx.options.get("input_radius"),
-                           seed=int(ctx.options.get("seed", 0)))
+                           seed=int(ctx.options.get("seed", 0)),
+                           local_preact=str(ctx.options.get("local_preact", "interval")))
 
 
 register_quantity(QuantitySpec("input_lipschitz", _rebuild_global, _check_lower,

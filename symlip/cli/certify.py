@@ -67,6 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(a decimal; rounded up to a double, so the certified ball contains it)")
     p.add_argument("--input-radius", type=radius_up,
                    help="radius of input balls (local bound; rounded up like --radius)")
+    p.add_argument("--local-preact", choices=["linear", "interval"], default="linear",
+                   help="pre-activation boxes of the local bound (--input-radius): linear "
+                   "relaxation back-substituted to the ball (default) or plain interval / "
+                   "mean-value boxes (the previous method)")
     p.add_argument("--control", help="control path U for --model-type cde, .npy (steps+1, d)")
     p.add_argument("--target", type=float, help="Lipschitz target: adds a verdict "
                    "(certified / refuted / undecided)")
@@ -145,6 +149,7 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
         if not math.isfinite(args.input_radius) or args.input_radius < 0:
             raise InputError(f"--input-radius {args.input_radius} must be a finite number >= 0")
         opts["input_radius"] = args.input_radius
+        opts["local_preact"] = getattr(args, "local_preact", "linear")
     if args.wrt == "gradient":
         opts["loss"] = args.loss
     if args.wrt in ("params", "gradient"):
@@ -284,7 +289,7 @@ def _summary(result: Any) -> str:
                  "  estimate (sampled)   -")
     if d.get("ratio"):
         lines.append(f"  upper / lower        {d['ratio']:.4g}")
-    for k in ("parameters", "radius", "input_radius", "local_upper", "verdict", "margin",
+    for k in ("parameters", "radius", "input_radius", "local_upper", "local_preact", "verdict", "margin",
               "dominant_layer"):
         if k in d and d[k] is not None:
             lines.append(f"  {k:<20} {d[k]}")
