@@ -159,7 +159,7 @@ def test_export_forward_matches_torch(act):
     np.testing.assert_allclose(net.forward(x), ref, atol=1e-6)
 
 
-@pytest.mark.parametrize("act", ["relu", "groupsort", "spline"])
+@pytest.mark.parametrize("act", ["relu", "groupsort", "abs", "spline"])
 def test_export_certified_and_verifies(act, tmp_path, capsys):
     from symlip.cli import main
     from symlip.torch.export import export
