@@ -1151,7 +1151,12 @@ def program_derivation(defs: Sequence[Definition], inputs: Sequence[sp.Symbol],
     # each layer's carried values as one simplified closed form (issue #19)
     from symlip.simplify import closed_form_section
 
-    d.section(closed_form_section(RecursiveFormula(defs, inputs, "L")))
+    # a slice of a longer program (e.g. the local program after the recursion's
+    # definitions) uses values defined before it: they enter as inputs of the slice
+    defined = {df.symbol for df in defs}
+    earlier = {s for df in defs for s in df.expr.free_symbols} - defined - set(inputs)
+    d.section(closed_form_section(RecursiveFormula(
+        defs, [*inputs, *sorted(earlier, key=str)], "L")))
     return d
 
 
