@@ -110,7 +110,9 @@ def simplify_nonneg(expr: sp.Expr) -> sp.Expr:
     if sp.count_ops(e) <= _SIMPLIFY_OPS:
         s = sp.simplify(e)
         cands += [s, _common_factor_minmax(s), sp.factor_terms(s)]
-    return _shortest(cands).xreplace(back)
+    best = _shortest(cands)
+    with sp.evaluate(False):  # keep the form (Mul(1/2, Add) would be distributed again)
+        return best.xreplace(back)
 
 
 def _split(sym: sp.Symbol) -> tuple[str, int | None]:
