@@ -189,8 +189,7 @@ def layer_closed_forms(formula: Any) -> list[dict[str, Any]]:
         # values stay symbols, so each closed form is one line of the layer
         env: dict[sp.Symbol, sp.Expr] = {}
         for d in gdefs:
-            with sp.evaluate(False):
-                full = d.expr.xreplace(env) if env else d.expr
+            full = d.expr.xreplace(env) if env else d.expr
             carried = d.symbol == output or bool(used_by.get(d.symbol, set()) - {gi})
             if not carried:
                 env[d.symbol] = full
