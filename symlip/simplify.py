@@ -42,16 +42,23 @@ _INDEX = re.compile(r"^(.*?)_(\d+)$")
 
 #: simplify with sp.simplify only below this many operations (it is slow on big trees;
 #: the cheap rewrites below run always)
-_SIMPLIFY_OPS = 12
+_SIMPLIFY_OPS = 8
 
 WHY_SIMPLIFIED = ("(simplified) SymPy with every symbol $> 0$; by continuity also at $0$")
 
 
 def _shortest(cands: Sequence[sp.Expr]) -> sp.Expr:
-    best = cands[0]
+    """The candidate with the shortest LaTeX (the first on ties); each distinct tree is
+    printed once."""
+    best, best_len = cands[0], len(sp.latex(cands[0]))
+    seen = {cands[0]}
     for c in cands[1:]:
-        if len(sp.latex(c)) < len(sp.latex(best)):
-            best = c
+        if c in seen:
+            continue
+        seen.add(c)
+        n = len(sp.latex(c))
+        if n < best_len:
+            best, best_len = c, n
     return best
 
 
@@ -110,7 +117,9 @@ def simplify_nonneg(expr: sp.Expr) -> sp.Expr:
     if sp.count_ops(e) <= _SIMPLIFY_OPS:
         s = sp.simplify(e)
         cands += [s, _common_factor_minmax(s), sp.factor_terms(s)]
-    return _shortest(cands).xreplace(back)
+    best = _shortest(cands)
+    with sp.evaluate(False):  # keep the form (Mul(1/2, Add) would be distributed again)
+        return best.xreplace(back)
 
 
 def _split(sym: sp.Symbol) -> tuple[str, int | None]:
@@ -118,19 +127,25 @@ def _split(sym: sp.Symbol) -> tuple[str, int | None]:
     return (m.group(1), int(m.group(2))) if m else (str(sym), None)
 
 
-def _generic(expr: sp.Expr, idx: int, names: dict[sp.Symbol, sp.Symbol]) -> sp.Expr:
+@functools.lru_cache(maxsize=None)
+def _renamed(s: sp.Symbol, d: int) -> sp.Symbol | None:
+    """``s`` (index $j$) as the generic symbol of index $k - d$ for $d = $ layer $- j$."""
+    base, j = _split(s)
+    if j is None:
+        return None
+    sub = "k" if d == 0 else (f"{{k-{d}}}" if d > 0 else f"{{k+{-d}}}")
+    return sp.Symbol(f"{base}_{sub}", **s.assumptions0)
+
+
+def _generic(expr: sp.Expr, idx: int) -> sp.Expr:
     """``expr`` with index ``idx`` renamed to ``k`` (``idx - d`` to ``k-d``)."""
     rep = {}
     for s in expr.free_symbols:
-        base, j = _split(s)
-        if j is None:
-            continue
-        d = idx - j
-        sub = "k" if d == 0 else (f"{{k-{d}}}" if d > 0 else f"{{k+{-d}}}")
-        if s not in names:
-            names[s] = sp.Symbol(f"{base}_{sub}", **s.assumptions0)
-        rep[s] = names[s]
-    return expr.xreplace(rep)
+        j = _split(s)[1]
+        if j is not None:
+            rep[s] = _renamed(s, idx - j)
+    with sp.evaluate(False):  # a renaming: no re-evaluation (Min's comparisons are slow)
+        return expr.xreplace(rep)
 
 
 def _ranges(idx: list[int]) -> str:
@@ -167,25 +182,24 @@ def layer_closed_forms(formula: Any) -> list[dict[str, Any]]:
         gi = _split(d.symbol)[1]
         for s in d.expr.free_symbols:
             used_by.setdefault(s, set()).add(gi)
-    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    seen: dict[tuple[sp.Expr, sp.Expr], dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
     for gi, gdefs in groups.items():
         # substitute the layer's internal values (used only inside the layer); carried
         # values stay symbols, so each closed form is one line of the layer
         env: dict[sp.Symbol, sp.Expr] = {}
         for d in gdefs:
-            full = d.expr.xreplace(env)
+            full = d.expr.xreplace(env) if env else d.expr
             carried = d.symbol == output or bool(used_by.get(d.symbol, set()) - {gi})
             if not carried:
                 env[d.symbol] = full
                 continue
-            names: dict[sp.Symbol, sp.Symbol] = {}
             if gi is None:
                 gsym, gbefore = d.symbol, full
             else:
-                gsym = _generic(d.symbol, gi, names)
-                gbefore = _generic(full, gi, names)
-            key = (str(gsym), sp.srepr(gbefore))
+                gsym = _generic(d.symbol, gi)
+                gbefore = _generic(full, gi)
+            key = (gsym, gbefore)  # structural equality and hash of SymPy trees
             if key in seen:
                 seen[key]["layers"].append(gi)
                 continue
