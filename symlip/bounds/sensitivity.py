@@ -47,8 +47,10 @@ from symlip.bounds import recursion as rec
 from symlip.bounds.centre import _gamma, _up, row_norms
 from symlip.intervals import IntervalArray, interval_lambdify
 
-__all__ = ["local_first_order_program", "local_param_inputs", "batched_norm2_upper",
-           "LOCAL_COST_BUDGET", "local_cost", "run_partial", "local_first_order_derivation"]
+__all__ = ["local_first_order_program", "local_loss_program", "local_param_inputs",
+           "centre_chains", "float_forward", "batched_norm2_upper", "LOCAL_COST_BUDGET",
+           "local_cost", "run_partial", "local_first_order_derivation",
+           "local_second_order_derivation"]
 
 #: largest ``n_points * sum_{j<a<N} n_a n_{a-1} n_j`` (multiply-adds of the centre chain
 #: products) for which the local method computes them all; beyond it the intermediate
