@@ -154,9 +154,9 @@ def make_certificate(result: BoundResult, ctx: Context) -> dict[str, Any]:
         },
         "inputs": {k: v.to_dict(exact=True) for k, v in result.inputs.items()},
         "result": {
-            # "formula": the formula on the recorded inputs; "mean": the mean over the data
-            # points of the formula on each point's inputs (the recorded inputs are then
-            # their hull, for reading; verify recomputes the per-point values)
+            # "formula": the formula on the recorded inputs; "mean" / "max": the mean / max
+            # over the data points of the formula on each point's inputs (the recorded
+            # inputs are then their hull, for reading; verify recomputes the per-point values)
             "aggregate": result.extra.get("aggregate", "formula"),
             "upper": result.enclosure.upper_str(),
             "lower": None if result.lower_enclosure is None
@@ -260,15 +260,16 @@ def verify_certificate(cert: Mapping[str, Any], ctx: Context) -> Verdict:
             rec = rec_inputs[name]
             chosen[name] = rec if (rec.contains(f.lower) and rec.contains(f.upper)) else f
         value = formula.enclose({k: v for k, v in chosen.items()})
-    elif aggregate == "mean" and spec.rebuild_pointwise is not None:
+    elif aggregate in ("mean", "max") and spec.rebuild_pointwise is not None:
         pformula, per_point = spec.rebuild_pointwise(ctx)
         if pformula.srepr() != formula.srepr():  # pragma: no cover - one derivation
             return Verdict(False, "the per-point formula differs from the derived one")
-        value = pformula.enclose_array(per_point).mean()
+        arr = pformula.enclose_array(per_point)
+        value = arr.mean() if aggregate == "mean" else arr.upper_max()
     else:
         raise CertificateError(f"result aggregate {aggregate!r} is not known for "
                                f"{cert['quantity']}; expected 'formula'"
-                               + (" or 'mean'" if spec.rebuild_pointwise else ""))
+                               + (" or 'mean', 'max'" if spec.rebuild_pointwise else ""))
     if compare(value.upper, "<=", rec_upper.lower) is not Truth.TRUE:
         return Verdict(False, f"recorded upper bound {cert['result']['upper']} is below the "
                               f"recomputed bound {value.upper_str(12)}", value)

@@ -495,6 +495,20 @@ def param_lipschitz(net: Any, data: Any, radius: float, *, centre: bool | str = 
     formula, used = param_formula(net, X, r, ci, method)
     res = param_lipschitz_from_inputs(net, X, r, ci, formula, lower=lower, seed=seed)
     res.extra["method"] = used
+    return res if used == "recursion" else _as_pointwise_max(res)
+
+
+def _as_pointwise_max(res: BoundResult) -> BoundResult:
+    """The local method's ``upper``: the max over the data points of the formula on each
+    point's certified inputs (``extra["aggregate"] = "max"``, re-checked point by point
+    by ``symlip verify``); the hull evaluation stays in ``extra["upper_hull"]`` (the
+    local inputs vary from point to point, so their hull is looser)."""
+    from symlip.intervals import parse_decimal_enclosure
+
+    s = res.extra["upper_pointwise"]
+    res.extra["upper_hull"] = res.enclosure.upper_str()
+    res.extra["aggregate"] = "max"
+    res.enclosure = Enclosure(0, parse_decimal_enclosure(s, s).upper)
     return res
 
 
@@ -571,6 +585,19 @@ def _rebuild(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Enclosure]]:
     return formula, _args(formula, ci, hull=True)
 
 
+def _rebuild_pointwise(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Any]]:
+    """Formula and per-point certified inputs (the ``"max"`` aggregate of the local
+    method)."""
+    r = check_radius(ctx.options.get("radius"))
+    X = check_data(ctx.model, ctx.data)
+    if getattr(ctx.model, "has_residual", False):  # pragma: no cover - hull only
+        raise InputError("residual networks are certified on the hull of their inputs")
+    ci = certified_param_inputs(ctx.model, X, r)
+    formula, _ = param_formula(ctx.model, X, r, ci,
+                               check_method(ctx.options.get("method", "local")))
+    return formula, _args(formula, ci, hull=False)
+
+
 def _check_lower(ctx: Any, witness: Mapping[str, Any]) -> Enclosure:
     return quotient_from_witness(ctx.model, witness, check_radius(ctx.options.get("radius")))
 
@@ -580,7 +607,8 @@ def _register() -> None:
         from symlip.certificate import QuantitySpec, register_quantity
     except ImportError:  # pragma: no cover
         return
-    register_quantity(QuantitySpec("param_lipschitz", _rebuild, _check_lower))
+    register_quantity(QuantitySpec("param_lipschitz", _rebuild, _check_lower,
+                                   rebuild_pointwise=_rebuild_pointwise))
 
 
 _register()

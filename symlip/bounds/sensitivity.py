@@ -47,8 +47,10 @@ from symlip.bounds import recursion as rec
 from symlip.bounds.centre import _gamma, _up, row_norms
 from symlip.intervals import IntervalArray, interval_lambdify
 
-__all__ = ["local_first_order_program", "local_param_inputs", "batched_norm2_upper",
-           "LOCAL_COST_BUDGET", "local_cost", "run_partial", "local_first_order_derivation"]
+__all__ = ["local_first_order_program", "local_loss_program", "local_param_inputs",
+           "centre_chains", "float_forward", "batched_norm2_upper", "LOCAL_COST_BUDGET",
+           "local_cost", "run_partial", "local_first_order_derivation",
+           "local_second_order_derivation"]
 
 #: largest ``n_points * sum_{j<a<N} n_a n_{a-1} n_j`` (multiply-adds of the centre chain
 #: products) for which the local method computes them all; beyond it the intermediate
@@ -210,6 +212,19 @@ def Lssym(k: int) -> sp.Symbol:
     return _nn(f"Ls_{k}")
 
 
+def qcsym(i: int) -> sp.Symbol:
+    """Certified largest column norm of the reference $\\bar D_{N,i}\\bar W_i$."""
+    return _nn(f"qc_{i}")
+
+
+def Qcsym(i: int) -> sp.Symbol:
+    return _nn(f"Qc_{i}")
+
+
+def Vsym(i: int) -> sp.Symbol:
+    return _nn(f"V_{i}")
+
+
 def LDsym(j: int) -> sp.Symbol:
     return _nn(f"LD_{j}")
 
@@ -230,13 +245,27 @@ def local_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool
     last = odefs.pop()  # B = H l_N^2 + G h_N
     ldefs, linputs = _local_defs(N)
     defs = odefs + ldefs
+    for i in range(2, N + 1):
+        gi = sp.Integer(1) if i == N else Gsym(N, i)
+        cdiff = sp.Integer(0) if i == N else (Gsym(N, i) - Csym(N, i)) * rec.kappa(i)
+        cr = rec.R if i == N else Csym(N, i) * rec.R
+        defs.append(rec.Definition(
+            Qcsym(i), qcsym(i) + cdiff + cr,
+            "largest column of $D_{N,i}W_i$ on the ball: the reference one plus "
+            "$\\|D_{N,i} - \\bar D_{N,i}\\|\\,\\max_m\\|W_{i,:m}\\| + \\|\\bar D_{N,i}\\|\\,r$"))
+        linputs.append(qcsym(i))
+        curv = rec._min([gi * rec.rho(i) * lamsym(i - 1), Qcsym(i) * Lssym(i - 1)])
+        defs.append(rec.Definition(
+            Vsym(i), gi * dsym(i - 1) + kapsym(i - 1) * curv,
+            "$\\|D_{N,i}(F_i - F'_i)X\\| \\le (G_{N,i}d_{i-1} + \\kappa'_{i-1}\\min(G_{N,i}"
+            "\\rho_i\\lambda_{i-1}, Q_i\\Lambda^{\\mathrm s}_{i-1}))\\|X\\|\\|\\Delta\\|$: "
+            "$\\|Q\\operatorname{diag}(v)X\\| \\le \\max_m\\|Q_{:m}\\|\\,\\|v\\|_2\\|X\\|$ "
+            "(Lemma 8)"))
     for j in range(1, N):
         terms = []
         for i in range(j + 1, N + 1):
-            gi = sp.Integer(1) if i == N else Gsym(N, i)
             gs = sp.Integer(1) if i - 1 == j else Gssym(i - 1, j)
-            terms.append(_prod(gi, dsym(i - 1) + rec.rho(i) * kapsym(i - 1) * lamsym(i - 1),
-                               gs))
+            terms.append(_prod(Vsym(i), gs))
         defs.append(rec.Definition(LDsym(j), sp.Add(*terms, evaluate=False),
                                    "telescoping between $\\theta$ and $\\theta'$: "
                                    "$\\|F_i - F'_i\\| \\le (d_{i-1} + \\rho_i\\kappa'_{i-1}"
@@ -335,7 +364,8 @@ def local_second_order_derivation(depth: int | None = None) -> Any:
         defs, inputs = local_loss_program(depth, "mse")
         n_old = len(rec.loss_program(depth, "mse")[0]) - 1
         d.section(rec.program_derivation(
-            [x for x in defs[n_old:] if str(x.symbol).startswith(("LD", "h_loc", "h_p", "B"))],
+            [x for x in defs[n_old:]
+             if str(x.symbol).startswith(("Qc", "V_", "LD", "h_loc", "h_p", "B"))],
             inputs, f"The local second-order lines for N = {depth} (MSE)"))
     return d
 
@@ -554,6 +584,10 @@ def centre_chains(net: Any, X: np.ndarray, spec_up: list[float]) -> LocalInputs:
                 P = P @ Ws[j - 1]
                 err = _up(_up(err * spec_up[j - 1])
                           + _up(fP * _up(_gamma(Ws[j - 1].shape[0]) * frob[j - 1]))) + _TINY
+                # largest column of the reference D_{N,j} W_j (for Lemma 8)
+                cols = row_norms(np.swapaxes(P, 1, 2).reshape(-1, P.shape[1])).hi
+                pp[f"qc_{j}"] = _pt(_up(cols.reshape(B, -1).max(axis=1) + err))
+        pp[f"qc_{N}"] = _pt(np.full(B, float(row_norms(Ws[N - 1].T).hi.max())))
     full = local_cost(net, B) <= LOCAL_COST_BUDGET
     for j in range(1, N - 1):
         if full:
