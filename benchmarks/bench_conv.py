@@ -82,11 +82,15 @@ def cnn_table(epochs: int, balls: int) -> None:
     print("| bound | certified upper | lower | upper/lower | time (s) |")
     print("| --- | --- | --- | --- | --- |")
     t = time.perf_counter()
-    g = input_lipschitz(net)
-    t_g = time.perf_counter() - t
-    print(f"| global input (product of norms) | {g.upper:.5g} | {g.lower:.5g} (certified) | "
-          f"{g.upper / g.lower:.3g} | {t_g:.1f} |")
+    gu = input_lipschitz(net, lower=False)
+    t_u = time.perf_counter() - t
     x = xte[:balls].reshape(balls, -1).astype(float)
+    t = time.perf_counter()
+    g = input_lipschitz(net, x)
+    t_g = time.perf_counter() - t
+    print(f"| global input (product of norms), upper only | {gu.upper:.5g} | | | {t_u:.1f} |")
+    print(f"| global input, with the certified lower end (ascent from {balls} test images) | "
+          f"{g.upper:.5g} | {g.lower:.5g} (certified) | {g.upper / g.lower:.3g} | {t_g:.1f} |")
     jn = float(np.max(np.linalg.norm(net.input_jacobian(x), ord=2, axis=(1, 2))))
     for eps in (0.1, 0.01):
         worst, t_sum = 0.0, 0.0
