@@ -238,10 +238,21 @@ def _quotient(net: Network, x: np.ndarray, theta1: np.ndarray, r: float) -> Encl
     \\bar\\theta\\|$ (interval forward passes of both networks; the step enclosed)."""
     from symlip.intervals import Truth, compare
 
+    from fractions import Fraction
+
+    from symlip.models.conv import _sqrt_q, _sumsq_hi, _sumsq_lo
+
     theta0 = kernel_params(net)
-    step = [iv.mpf(float(a)) - iv.mpf(float(b)) for a, b in zip(theta1, theta0, strict=True)
-            if a != b]
-    dn = iv.sqrt(sum((s * s for s in step), iv.mpf(0)))
+    theta1 = np.asarray(theta1, dtype=np.float64)
+    if theta1.shape != theta0.shape:
+        raise InputError(f"theta has {theta1.size} entries, expected {theta0.size}")
+    # fl(a - b) = (a - b)(1 + d), |d| <= u: the exact step norm lies within
+    # ||fl(step)|| / (1 +- u), the sums of squares bracketed as in symlip.norms
+    d = theta1 - theta0
+    u = Fraction(1, 1 << 53)
+    lo = _sqrt_q(_sumsq_lo(d), up=False) / (1 + u)
+    hi = _sqrt_q(_sumsq_hi(d), up=True) / (1 - u)
+    dn = iv.mpf([float(lo) * (1 - 2.0**-50), float(hi) * (1 + 2.0**-50)])
     if compare(dn, "<=", iv.mpf(r)) is not Truth.TRUE:
         raise InputError("lower-bound witness leaves the ball")
     f0 = net.interval_forward(x)
