@@ -45,7 +45,7 @@ from symlip.network import Network
 from symlip.result import BoundResult
 
 __all__ = ["conv_param_lipschitz", "conv_param_program", "kernel_params",
-           "with_kernel_params", "uses_kernel_view"]
+           "with_kernel_params", "uses_kernel_view", "kernel_jacobian"]
 
 
 def uses_kernel_view(net: Any) -> bool:
