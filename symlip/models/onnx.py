@@ -106,7 +106,6 @@ class _Importer:
         self.done: list[tuple[DenseLayer, Any]] = []  # (layer, activation after it)
         self.pending: _Affine | None = None
         self.pre: tuple[np.ndarray, np.ndarray] | None = None  # x -> a * x + c on the data
-        self.after_act = False
         self.n_layers = 0
         self.derived: dict[str, str] = {}  # layer name -> why it is not plain weights
 
@@ -173,7 +172,6 @@ class _Importer:
             derived = derived or "a convolution (its matrix repeats kernel entries)"
         self.pending = _Affine(np.asarray(weight, float), np.asarray(bias, float), conv,
                                node.name or node.op_type, derived)
-        self.after_act = False
 
     def elementwise(self, node: Any, a: np.ndarray, c: np.ndarray) -> None:
         """The data becomes ``a * data + c`` (a, c broadcast to the data's shape)."""
@@ -451,7 +449,6 @@ class _Importer:
             raise self.fail(node, "an activation must follow an affine operator (Gemm, "
                             "MatMul, Conv, AveragePool)")
         self.close(get_activation(name, param))
-        self.after_act = True
 
     def _elementwise_const(self, node: Any) -> tuple[np.ndarray, bool]:
         """The constant operand, and whether the data is the first operand."""
@@ -567,6 +564,7 @@ def flatten_data(model: Any, data: np.ndarray | None, what: str = "data") -> Any
     if tuple(data.shape) == tuple(shape) and len(shape) > 1:
         return data.reshape(1, -1)
     if data.ndim > 2:
-        raise InputError(f"{what} has shape {data.shape}; expected (n, {', '.join(map(str, shape))})"
-                         f" (the model's input shape) or (n, {int(np.prod(shape))})")
+        dims = ", ".join(map(str, shape))
+        raise InputError(f"{what} has shape {data.shape}; expected (n, {dims}) (the model's "
+                         f"input shape) or (n, {int(np.prod(shape))})")
     return data
