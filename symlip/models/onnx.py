@@ -16,9 +16,10 @@ running activation) and constants.  Supported operators:
   folded into the neighbouring affine layer (the previous one when no activation lies
   between, else the next one), and ``BatchNormalization`` (inference form) likewise.
 
-Folding multiplies doubles: the analysed network holds the folded weights as float64
-(each entry one rounding from the exact product of the file's numbers, ~1e-16
-relative, far below the float32 arithmetic the model runs in); ``Gemm`` with
+Folding multiplies and adds doubles: the analysed network holds the folded weights and
+biases as float64 (each entry within a few roundings of the exact value computed from
+the file's numbers, ~1e-16 relative, far below the float32 arithmetic the model runs
+in); ``Gemm`` with
 ``alpha = beta = 1``, ``MatMul``, ``Conv``, bias ``Add`` and every activation enter
 exactly.  Two affine operators in a row become two layers joined by the identity
 activation (no product is formed).  Convolutions become
@@ -340,6 +341,8 @@ class _Importer:
         bias = np.zeros(w.shape[0])
         if len(node.input) > 2 and node.input[2]:
             c = np.asarray(self.value(node, node.input[2]), float)
+            if beta != 1.0:
+                derived = derived or f"a bias scaled by beta={beta}"
             try:
                 bias = np.broadcast_to(beta * c if beta != 1.0 else c, (1, w.shape[0]))[0]
             except ValueError:
