@@ -35,6 +35,7 @@ _LAZY: dict[str, str] = {
     "load_onnx": "symlip.models.onnx",
     "ConvLayer": "symlip.models.conv",
     "conv_norm": "symlip.models.conv",
+    "conv_param_lipschitz": "symlip.models.conv_param",
     "verify_certificate": "symlip.certificate",
     "load_demo": "symlip.demo",
     "run_demo": "symlip.demo",

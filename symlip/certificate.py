@@ -108,6 +108,7 @@ QUANTITY_MODULES: dict[str, str] = {
     "grad_lipschitz": "symlip.bounds.smooth",
     "cde_param_lipschitz": "symlip.cde",
     "cde_grad_lipschitz": "symlip.cde",
+    "param_lipschitz_conv": "symlip.models.conv_param",
 }
 
 

@@ -91,7 +91,8 @@ def _cnn(tmp_path, *, view=True, name="cnn.onnx"):
         inits.append(_init("ax0", [0], np.int64))
     else:
         nodes.append(helper.make_node("Flatten", ["h7"], ["f"], axis=1))
-    inits += [_init("w1", RNG.standard_normal((8, flat)) * 0.3), _init("b1", RNG.standard_normal(8)),
+    inits += [_init("w1", RNG.standard_normal((8, flat)) * 0.3),
+              _init("b1", RNG.standard_normal(8)),
               _init("w2", RNG.standard_normal((8, 3)) * 0.3), _init("b2", RNG.standard_normal(3))]
     nodes += [
         helper.make_node("Gemm", ["f", "w1", "b1"], ["g1"], transB=1),

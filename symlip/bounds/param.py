@@ -479,9 +479,12 @@ def param_lipschitz(net: Any, data: Any, radius: float, *, centre: bool | str = 
         >>> abs(res.upper - 26 ** 0.5) < 1e-12
         True
     """
-    from symlip.models.conv import check_no_conv
+    from symlip.models.conv_param import uses_kernel_view
 
-    check_no_conv(net, "the parameter bound (--wrt params)")
+    if uses_kernel_view(net):  # convolution layers: kernels are the parameters
+        from symlip.models.conv_param import conv_param_lipschitz
+
+        return conv_param_lipschitz(net, data, radius, lower=lower)
     if getattr(net, "has_residual", False):  # residual blocks: symlip.bounds.residual
         from symlip.bounds.residual import residual_param_lipschitz
 

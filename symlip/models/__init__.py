@@ -4,6 +4,8 @@
   given input shape as :class:`~symlip.models.conv.ConvLayer` (a
   :class:`~symlip.network.DenseLayer` holding the explicit matrix, so every bound works
   unchanged) and their certified operator norms.
+* :mod:`symlip.models.conv_param` — the parameter bound of conv networks in the kernel
+  view (kernels and biases are the parameters).
 * :mod:`symlip.models.onnx` — ``symlip.load("model.onnx")`` (needs the ``onnx`` extra).
 * :mod:`symlip.models.torch` — ``symlip.from_torch(module, input_shape)`` (``torch``).
 """

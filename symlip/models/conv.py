@@ -431,9 +431,9 @@ def fourier_upper(kernel: Any, geom: ConvGeometry, *, rel_tol: float = 2e-8
     $\mathrm{crop}\circ S\circ C\circ\mathrm{embed}$ (outputs never wrap), hence
     $\|K\| \le \|C\|$ (circular outputs that repeat a torus position, when the
     output is larger than the input, multiply it by $\sqrt{\text{multiplicity}}$,
-    the norm of the selection with repeats); with circular padding, stride 1 and output size = input size
-    it *is* $C$ on the $H\times W$ torus (the pads only shift phases): the bound is
-    exact.
+    the norm of the selection with repeats); with circular padding, stride 1 and
+    output size = input size it *is* $C$ on the $H\times W$ torus (the pads only shift
+    phases): the bound is exact.
 
     Rounding: twiddles are the nearest doubles (error $\le u$); $\hat K$ is a float
     matmul of $T = k_hk_w$ terms, so $|\Delta\hat K| \le \gamma_{T+2}\sum_t|K_t|$ per

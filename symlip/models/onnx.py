@@ -16,9 +16,10 @@ running activation) and constants.  Supported operators:
   folded into the neighbouring affine layer (the previous one when no activation lies
   between, else the next one), and ``BatchNormalization`` (inference form) likewise.
 
-Folding multiplies doubles: the analysed network holds the folded weights as float64
-(each entry one rounding from the exact product of the file's numbers, ~1e-16
-relative, far below the float32 arithmetic the model runs in); ``Gemm`` with
+Folding multiplies and adds doubles: the analysed network holds the folded weights and
+biases as float64 (each entry within a few roundings of the exact value computed from
+the file's numbers, ~1e-16 relative, far below the float32 arithmetic the model runs
+in); ``Gemm`` with
 ``alpha = beta = 1``, ``MatMul``, ``Conv``, bias ``Add`` and every activation enter
 exactly.  Two affine operators in a row become two layers joined by the identity
 activation (no product is formed).  Convolutions become
@@ -106,7 +107,6 @@ class _Importer:
         self.done: list[tuple[DenseLayer, Any]] = []  # (layer, activation after it)
         self.pending: _Affine | None = None
         self.pre: tuple[np.ndarray, np.ndarray] | None = None  # x -> a * x + c on the data
-        self.after_act = False
         self.n_layers = 0
         self.derived: dict[str, str] = {}  # layer name -> why it is not plain weights
 
@@ -173,7 +173,6 @@ class _Importer:
             derived = derived or "a convolution (its matrix repeats kernel entries)"
         self.pending = _Affine(np.asarray(weight, float), np.asarray(bias, float), conv,
                                node.name or node.op_type, derived)
-        self.after_act = False
 
     def elementwise(self, node: Any, a: np.ndarray, c: np.ndarray) -> None:
         """The data becomes ``a * data + c`` (a, c broadcast to the data's shape)."""
@@ -342,6 +341,8 @@ class _Importer:
         bias = np.zeros(w.shape[0])
         if len(node.input) > 2 and node.input[2]:
             c = np.asarray(self.value(node, node.input[2]), float)
+            if beta != 1.0:
+                derived = derived or f"a bias scaled by beta={beta}"
             try:
                 bias = np.broadcast_to(beta * c if beta != 1.0 else c, (1, w.shape[0]))[0]
             except ValueError:
@@ -451,7 +452,6 @@ class _Importer:
             raise self.fail(node, "an activation must follow an affine operator (Gemm, "
                             "MatMul, Conv, AveragePool)")
         self.close(get_activation(name, param))
-        self.after_act = True
 
     def _elementwise_const(self, node: Any) -> tuple[np.ndarray, bool]:
         """The constant operand, and whether the data is the first operand."""
@@ -567,6 +567,7 @@ def flatten_data(model: Any, data: np.ndarray | None, what: str = "data") -> Any
     if tuple(data.shape) == tuple(shape) and len(shape) > 1:
         return data.reshape(1, -1)
     if data.ndim > 2:
-        raise InputError(f"{what} has shape {data.shape}; expected (n, {', '.join(map(str, shape))})"
-                         f" (the model's input shape) or (n, {int(np.prod(shape))})")
+        dims = ", ".join(map(str, shape))
+        raise InputError(f"{what} has shape {data.shape}; expected (n, {dims}) (the model's "
+                         f"input shape) or (n, {int(np.prod(shape))})")
     return data
