@@ -139,7 +139,7 @@ def _run_cgd(opt, m, X, Y, steps):
         opt.zero_grad()
         loss = 0.5 * ((m(X) - Y) ** 2).sum(1).mean()
         loss.backward()
-        losses.append(float(loss))
+        losses.append(loss.item())
         opt.step()
     with torch.no_grad():
         losses.append(float(0.5 * ((m(X) - Y) ** 2).sum(1).mean()))

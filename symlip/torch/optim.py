@@ -136,7 +136,10 @@ class CertifiedGD(torch.optim.Optimizer):
             res = certified_step(net, self.data, self.targets, self.loss_name, r)
             if res.in_ball is Truth.TRUE:
                 break
-            r = min(max(2 * r, res.step_norm.upper_float * 1.1), self.max_radius)
+            grown = min(max(2 * r, res.step_norm.upper_float * 1.1), self.max_radius)
+            if grown <= r:  # at max_radius: the step will be shortened to the ball
+                break
+            r = grown
         self._centre, self._ball = theta, r
         self._eta, self._L = float(res.eta), res.L_grad.upper_float
         self._since = 0
