@@ -413,7 +413,11 @@ def _affine_ball(W: np.ndarray, b: np.ndarray, x0: np.ndarray, eps: float) -> In
     from symlip.bounds.centre import row_norms
 
     centre = _box_affine(W, b, IntervalArray(np.asarray(x0, dtype=np.float64)))
-    rad = np.nextafter(row_norms(W).hi * np.float64(eps), np.inf)
+    with np.errstate(over="ignore"):
+        rad = np.nextafter(row_norms(W).hi * np.float64(eps), np.inf)
+    if not np.all(np.isfinite(rad)):
+        raise InputError("interval propagation overflowed float64 (the image of the input "
+                         "ball under the first layer)")
     return centre + IntervalArray(-rad, rad)
 
 
@@ -422,8 +426,14 @@ def _box_affine(W: np.ndarray, b: np.ndarray, a: IntervalArray) -> IntervalArray
     rounding-error bounds (:func:`symlip.bounds.centre._ia_matmul`), bias added outward."""
     from symlip.bounds.centre import _ia_matmul, _to_interval, _to_midrad
 
+    if not (np.all(np.isfinite(a.lo)) and np.all(np.isfinite(a.hi))):
+        raise InputError("interval propagation overflowed float64 (a layer's input box is "
+                         "unbounded)")
     am, ar = _to_midrad(a) if np.any(a.lo != a.hi) else (a.lo, None)
-    m, r = _ia_matmul(W, None, am[:, None], None if ar is None else ar[:, None])
+    with np.errstate(over="ignore", invalid="ignore"):
+        m, r = _ia_matmul(W, None, am[:, None], None if ar is None else ar[:, None])
+    if not (np.all(np.isfinite(m)) and np.all(np.isfinite(r))):
+        raise InputError("interval propagation overflowed float64 (a layer's output box)")
     return _to_interval(m[:, 0], r[:, 0]) + IntervalArray(b)
 
 
