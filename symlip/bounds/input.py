@@ -20,7 +20,12 @@ Euclidean norm on inputs and outputs:
   the enclosed ranges of $\sigma'$ (:mod:`symlip.bounds.local_jacobian`; the norm of the
   product, not the product of norms: it tends to $\|J(x_0)\|_2$ as $\varepsilon \to 0$).
   With it, every pre-activation box is also intersected with its mean-value form
-  $z_k(x_0) \pm \varepsilon \sup_B\|\nabla z_{k,i}\|_2$, which tightens both terms.
+  $z_k(x_0) \pm \varepsilon \sup_B\|\nabla z_{k,i}\|_2$, which tightens both terms,
+  and (``preact="linear"``, the default) with the box from linear relaxations of the
+  activations back-substituted to the ball (:mod:`symlip.bounds.relaxation`: stable
+  ReLUs get the exact derivative 0 or 1), and ``J_loc`` is refined by splitting the
+  most influential derivative ranges at their ends
+  (:func:`symlip.bounds.local_jacobian.split_norm_upper`).
   The minimum of both and the global bound is taken, so the local bound never exceeds
   the global bound.
 * **lower** — $\max_{x \in S} \|J_x f(x)\|_2$ over the data, convex combinations of
