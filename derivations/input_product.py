@@ -108,9 +108,10 @@ def build() -> Report:
              "remaining (unstable) ranges enter $J_{loc}$ through a **vertex split**: "
              "$J$ is affine in each $s_{k,i}$ separately, so "
              "$\\sup\\|J\\|_2$ is the maximum over the vertices of the ranges of any "
-             "chosen neurons of the supremum with those fixed; symlip splits the (at "
-             "most 4) most influential ranges when they carry most of the spread, and "
-             "keeps the smaller of that maximum and the unsplit bound. With every "
+             "chosen neurons of the supremum with those fixed; symlip splits every range "
+             "of positive width when there are at most 6 (64 vertices), else the 4 most "
+             "influential ones when they carry most of the spread, and keeps the smaller "
+             "of that maximum and the unsplit bound. With every "
              "unstable ReLU split the bound is the largest Jacobian norm over the "
              "activation patterns, up to rounding. The boxes are intersected with the "
              "interval and mean-value boxes, so they are never wider than before.")
@@ -135,36 +136,39 @@ def build() -> Report:
              "arithmetic is not inclusion-monotone, so a smaller ball can (rarely) give a "
              "slightly larger $J_{loc}$, mostly with the interval boxes of ReLU networks; "
              "every value is sound.")
-    rep.text("Measured by `python benchmarks/bench_local.py --quick` (8 balls around "
-             "test points; 4 for the 784-input networks; CPU ms per ball on a shared "
-             "2-core machine): the largest certified local bound over the balls with "
-             "interval boxes (old) and linear relaxation (new), divided by the largest "
-             "Jacobian norm at the centres (a lower estimate of the local constant; the "
-             "certified lower bound, a difference quotient at the worst centre, agrees "
-             "with it to 4 digits).")
-    rep.table(["network", "$\\varepsilon$", "old / J", "new / J", "old ms", "new ms"],
+    rep.text("Measured by `python benchmarks/bench_local.py` (32 balls around test "
+             "points; 8 for the 784-input networks; CPU ms per ball on a shared 2-core "
+             "machine): the largest certified local bound over the balls with interval "
+             "boxes (old) and linear relaxation (new), divided by the largest Jacobian "
+             "norm at the centres $J$ (a lower estimate of the local constant on the "
+             "union of the balls; the certified lower bound, a difference quotient at the "
+             "worst centre, agrees with it to 4 digits), and per ball the median and the "
+             "largest of the new bound over $\\|J(x_i)\\|_2$.")
+    rep.table(["network", "$\\varepsilon$", "old / J", "new / J",
+               "per ball new / $\\|J(x_i)\\|$ (median, max)", "old ms", "new ms"],
               MEASURED)
     return rep
 
 
-#: bench_local.py --quick, 2026-12-07 (network, eps, old / J, new / J, old ms, new ms)
+#: python benchmarks/bench_local.py, 2026-12-07: (network, eps, old / J, new / J, per ball
+#: new / J(x_i) median and max, old ms, new ms)
 MEASURED = [
-    ["digits 64-50x6-10 ReLU (test acc 0.958)", "0.01", "6.01", "1.01", "30", "68"],
-    ["", "0.1", "7.16", "6.37", "36", "48"],
-    ["digits 64-64-64-10 tanh (0.978)", "0.01", "1.24", "1.24", "17", "24"],
-    ["", "0.1", "2.03", "2.03", "21", "19"],
-    ["digits 64-64-64-10 sigmoid (0.964)", "0.01", "1.20", "1.19", "21", "20"],
-    ["", "0.1", "1.98", "1.97", "17", "28"],
-    ["digits 64-64-64-10 GELU (0.967)", "0.01", "1.11", "1.11", "24", "34"],
-    ["", "0.1", "1.31", "1.31", "22", "26"],
-    ["diabetes 10-64-64-1 ReLU (R² 0.37)", "0.01", "1.00", "1.00", "8", "8"],
-    ["", "0.1", "1.00", "1.00", "7", "13"],
-    ["random 8-64-64-64-4 GELU", "0.01", "4.11", "4.03", "30", "38"],
-    ["", "0.1", "17.6", "16.7", "26", "39"],
-    ["random 784-128-64-10 ReLU", "0.01", "2.18", "1.00", "29", "64"],
-    ["", "0.1", "2.85", "2.85", "34", "49"],
-    ["random 784-128-64-10 tanh", "0.01", "2.02", "2.02", "33", "49"],
-    ["", "0.1", "4.24", "4.24", "30", "49"],
+    ['digits 64-50x6-10 ReLU (test acc 0.958)', '0.01', '4.38', '1.00', '1.01, 1.11', '31', '69'],
+    ['', '0.1', '5.02', '4.63', '6.86, 9.56', '29', '39'],
+    ['digits 64-64-64-10 tanh (0.978)', '0.01', '1.20', '1.20', '1.25, 1.29', '15', '20'],
+    ['', '0.1', '1.68', '1.68', '2.09, 2.94', '15', '19'],
+    ['digits 64-64-64-10 sigmoid (0.964)', '0.01', '1.19', '1.19', '1.21, 1.27', '14', '19'],
+    ['', '0.1', '1.93', '1.91', '2.48, 3.6', '15', '18'],
+    ['digits 64-64-64-10 GELU (0.967)', '0.01', '1.12', '1.12', '1.13, 1.22', '27', '33'],
+    ['', '0.1', '1.35', '1.34', '1.43, 1.98', '26', '37'],
+    ['diabetes 10-64-64-1 ReLU (R² 0.37)', '0.01', '1.00', '1.00', '1.00, 1.04', '9', '11'],
+    ['', '0.1', '1.00', '1.00', '1.00, 1.13', '10', '15'],
+    ['random 8-64-64-64-4 GELU', '0.01', '3.69', '3.65', '3.52, 5.17', '28', '38'],
+    ['', '0.1', '16.1', '15.2', '18.2, 29.2', '31', '42'],
+    ['random 784-128-64-10 ReLU', '0.01', '1.94', '1.01', '1.01, 1.06', '31', '58'],
+    ['', '0.1', '2.77', '2.77', '2.87, 3.72', '32', '72'],
+    ['random 784-128-64-10 tanh', '0.01', '2.03', '2.03', '2.07, 2.25', '48', '67'],
+    ['', '0.1', '3.85', '3.85', '4.45, 5.18', '50', '62'],
 ]
 
 

@@ -540,7 +540,8 @@ def local_input_derivation(depth: int, residual: Sequence[bool] | None = None,
                r"vertex reduction: $J$ is affine in each $s_{k,i}$ separately, so the "
                r"supremum over the other ranges is convex in each split coordinate and "
                r"attains its maximum at a vertex $v$ of the ranges of the split neurons "
-               r"$S$ (the most influential ones, at most 16 vertices); each term is "
+               r"$S$ (all of positive width if at most 6, else the 4 most influential); "
+               r"each term is "
                r"bounded as above, $J_{loc}$ is the smaller of the maximum and the "
                r"unsplit bound")
     d.step(Tex(r"\|J(x)\|_2"), "<=",
