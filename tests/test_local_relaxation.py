@@ -208,3 +208,11 @@ def test_cli_records_the_method_and_verify_recomputes_it(tmp_path, capsys):
     assert main(["verify", str(tmp_path / "tampered.json"), "--model",
                  str(tmp_path / "m.safetensors"), "--data", str(tmp_path / "X.npy")]) != 0
     assert "local bound" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("preact", ["linear", "interval"])
+def test_overflow_is_a_clear_error(preact):
+    big = [np.full((3, 2), 1e200), np.full((3, 3), 1e200), np.full((1, 3), 1e200)]
+    net = Network.from_arrays(big, [np.zeros(3), np.zeros(3), np.zeros(1)], "relu")
+    with pytest.raises(InputError, match="overflowed float64"):
+        local_input_lipschitz(net, np.ones(2), 0.1, preact=preact)

@@ -20,7 +20,12 @@ Euclidean norm on inputs and outputs:
   the enclosed ranges of $\sigma'$ (:mod:`symlip.bounds.local_jacobian`; the norm of the
   product, not the product of norms: it tends to $\|J(x_0)\|_2$ as $\varepsilon \to 0$).
   With it, every pre-activation box is also intersected with its mean-value form
-  $z_k(x_0) \pm \varepsilon \sup_B\|\nabla z_{k,i}\|_2$, which tightens both terms.
+  $z_k(x_0) \pm \varepsilon \sup_B\|\nabla z_{k,i}\|_2$, which tightens both terms,
+  and (``preact="linear"``, the default) with the box from linear relaxations of the
+  activations back-substituted to the ball (:mod:`symlip.bounds.relaxation`: stable
+  ReLUs get the exact derivative 0 or 1), and ``J_loc`` is refined by splitting the
+  most influential derivative ranges at their ends
+  (:func:`symlip.bounds.local_jacobian.split_norm_upper`).
   The minimum of both and the global bound is taken, so the local bound never exceeds
   the global bound.
 * **lower** — $\max_{x \in S} \|J_x f(x)\|_2$ over the data, convex combinations of
@@ -413,7 +418,11 @@ def _affine_ball(W: np.ndarray, b: np.ndarray, x0: np.ndarray, eps: float) -> In
     from symlip.bounds.centre import row_norms
 
     centre = _box_affine(W, b, IntervalArray(np.asarray(x0, dtype=np.float64)))
-    rad = np.nextafter(row_norms(W).hi * np.float64(eps), np.inf)
+    with np.errstate(over="ignore"):
+        rad = np.nextafter(row_norms(W).hi * np.float64(eps), np.inf)
+    if not np.all(np.isfinite(rad)):
+        raise InputError("interval propagation overflowed float64 (the image of the input "
+                         "ball under the first layer)")
     return centre + IntervalArray(-rad, rad)
 
 
@@ -422,8 +431,14 @@ def _box_affine(W: np.ndarray, b: np.ndarray, a: IntervalArray) -> IntervalArray
     rounding-error bounds (:func:`symlip.bounds.centre._ia_matmul`), bias added outward."""
     from symlip.bounds.centre import _ia_matmul, _to_interval, _to_midrad
 
+    if not (np.all(np.isfinite(a.lo)) and np.all(np.isfinite(a.hi))):
+        raise InputError("interval propagation overflowed float64 (a layer's input box is "
+                         "unbounded)")
     am, ar = _to_midrad(a) if np.any(a.lo != a.hi) else (a.lo, None)
-    m, r = _ia_matmul(W, None, am[:, None], None if ar is None else ar[:, None])
+    with np.errstate(over="ignore", invalid="ignore"):
+        m, r = _ia_matmul(W, None, am[:, None], None if ar is None else ar[:, None])
+    if not (np.all(np.isfinite(m)) and np.all(np.isfinite(r))):
+        raise InputError("interval propagation overflowed float64 (a layer's output box)")
     return _to_interval(m[:, 0], r[:, 0]) + IntervalArray(b)
 
 
@@ -525,7 +540,8 @@ def local_input_derivation(depth: int, residual: Sequence[bool] | None = None,
                r"vertex reduction: $J$ is affine in each $s_{k,i}$ separately, so the "
                r"supremum over the other ranges is convex in each split coordinate and "
                r"attains its maximum at a vertex $v$ of the ranges of the split neurons "
-               r"$S$ (the most influential ones, at most 16 vertices); each term is "
+               r"$S$ (all of positive width if at most 6, else the 4 most influential); "
+               r"each term is "
                r"bounded as above, $J_{loc}$ is the smaller of the maximum and the "
                r"unsplit bound")
     d.step(Tex(r"\|J(x)\|_2"), "<=",

@@ -253,6 +253,8 @@ def jacobian_norm_upper(mid: np.ndarray, rad: np.ndarray) -> Enclosure:
 
 #: default largest number of vertex sub-problems of :func:`split_norm_upper`
 SPLIT_VERTICES = 16
+#: ... unless every range with a positive width can be split within this many
+SPLIT_FULL_VERTICES = 64
 
 
 def _split_scores(net: Any, ranges: list[IntervalArray]) -> list[np.ndarray]:
@@ -283,10 +285,13 @@ def _split_scores(net: Any, ranges: list[IntervalArray]) -> list[np.ndarray]:
 
 def split_norm_upper(net: Any, ranges: list[IntervalArray],
                      max_vertices: int = SPLIT_VERTICES,
-                     min_share: float = 0.0) -> tuple[Enclosure, int]:
+                     min_share: float = 0.0,
+                     max_full: int = SPLIT_FULL_VERTICES) -> tuple[Enclosure, int]:
     r"""Enclosure $[0, U]$ of $\sup\|J\|_2$ over every $J = F_N \cdots F_1$ of
     :func:`jacobian_box` (each $s_{k,i}$ in its range), by splitting the ranges of the
-    $m$ most influential neurons ($2^m \le$ ``max_vertices``) at their ends.
+    $m$ most influential neurons ($2^m \le$ ``max_vertices``; all of them when there
+    are at most $\log_2$ ``max_full``, e.g. every unstable ReLU of a small ball) at their
+    ends.
 
     Lemma (vertex reduction): $J$ is affine in each $s_{k,i}$ separately (it appears in
     one factor, once), so $g(s) = \sup_{\text{other } s}\|J\|_2$ over the unsplit ranges,
@@ -310,6 +315,8 @@ def split_norm_upper(net: Any, ranges: list[IntervalArray],
             if ranges[k].hi[i] > ranges[k].lo[i] and sc[i] > 0]
     flat.sort(reverse=True)
     m = min(len(flat), max(0, int(np.log2(max(1, max_vertices)))))
+    if 2 ** len(flat) <= max(max_full, max_vertices):  # few enough: split them all
+        m = len(flat)
     total = sum(v for v, _, _ in flat)
     if m == 0 or not sum(v for v, _, _ in flat[:m]) >= min_share * total:
         return Enclosure.unbounded_above(0), 0  # the split would not remove enough spread

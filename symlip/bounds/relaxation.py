@@ -232,8 +232,6 @@ def relaxed_box(net: Any, k: int, x0: np.ndarray, eps: float, relaxations: list[
     hidden layer $< k$, valid on boxes containing those layers' pre-activations on the
     ball); ``amag[j]`` $\ge |a_j(x)|$ on the ball for the hidden layer outputs.  ``None``
     if a magnitude is not finite (the caller keeps its other box)."""
-    from symlip.network import ResidualLayer
-
     if not all(np.all(np.isfinite(m)) for m in amag[:k]) or not all(
             np.all(np.isfinite(r.zmag)) and np.all(np.isfinite(r.smag))
             and np.all(np.isfinite(r.bu)) and np.all(np.isfinite(r.bl))
@@ -243,6 +241,14 @@ def relaxed_box(net: Any, k: int, x0: np.ndarray, eps: float, relaxations: list[
 
     def amag_of(j: int) -> np.ndarray:
         return xmag if j < 0 else amag[j]
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _back_substitute(net, k, x0, eps, relaxations, amag_of)
+
+
+def _back_substitute(net: Any, k: int, x0: np.ndarray, eps: float,
+                     relaxations: list[Relaxation], amag_of: Any) -> IntervalArray | None:
+    from symlip.network import ResidualLayer
 
     W, b = net.layers[k].weight, net.layers[k].bias
     n = W.shape[0]
