@@ -9,6 +9,7 @@ __all__ = [
     "NotSmoothError",
     "InputError",
     "CertificateError",
+    "WitnessOutsideError",
 ]
 
 
@@ -42,3 +43,8 @@ class NotSmoothError(SymlipError):
 
 class CertificateError(SymlipError):
     """A certificate file that is malformed (not one that fails verification)."""
+
+
+class WitnessOutsideError(InputError):
+    """A lower-bound witness whose points leave the set the bound is stated over (the
+    parameter ball): a well-formed certificate that does not hold (``verify`` exits 1)."""
