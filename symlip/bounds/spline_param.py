@@ -288,6 +288,7 @@ def _basis(act: Any, z: np.ndarray) -> np.ndarray:
     return phi
 
 
+@float_search
 def spline_param_jacobian(net: Any, X: Any) -> np.ndarray:
     r"""$\partial f(x;\Theta)/\partial\Theta$ in all parameters (weights, biases and
     spline coefficients), closed form, vectorised over the rows of ``X`` (float64, not
