@@ -470,12 +470,12 @@ def _r_echo(chk: Checking) -> None:
             raise Failed(f"options.{key}={opts.get(key)!r} differs from the result's "
                          f"{key}={res.get(key)!r}")
     has_wit = bool(chk.witness)
-    if has_wit != ("seed" in res) or ("seed" in res
-                                      and not _same_option(opts.get("seed"), res["seed"])):
-        raise Failed(f"options.seed={opts.get('seed')!r} differs from the seed "
-                     f"{res.get('seed')!r} of the search that found the witness")
     if "seed" in opts and not has_wit:
         raise Failed("the certificate records a search seed but no witness it found")
+    if ("seed" in opts) != ("seed" in res) or ("seed" in res and not _same_option(
+            opts.get("seed"), res["seed"])):
+        raise Failed(f"options.seed={opts.get('seed')!r} differs from the seed "
+                     f"{res.get('seed')!r} of the search that found the witness")
     if chk.cert.get("norm") != chk.spec.norm:
         raise Failed(f"norm {chk.cert.get('norm')!r} is not the {chk.spec.norm!r} norm of "
                      f"{chk.cert['quantity']}")
