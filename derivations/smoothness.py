@@ -95,10 +95,12 @@ def build() -> Report:
         nxt = cur.with_params(st.theta_next)
         after = loss_enclosure(nxt, X, Y, "mse")
         rows.append([str(i + 1), down(st.eta), st.in_ball.name.lower(),
-                     up(before, 8), up(after, 8), down(st.guaranteed_decrease, 4)])
+                     up(before, 8), up(after, 8), down(st.guaranteed_decrease, 4),
+                     down(st.estimated_decrease, 4)])
         cur = nxt
     rep.table(["step", "$\\eta$ (rounded down)", "step in ball", "loss before (upper)",
-               "loss after (upper)", "guaranteed decrease"], rows)
+               "loss after (upper)", "guaranteed decrease (certified lower end)",
+               "descent-lemma decrease (float gradient, estimate)"], rows)
 
     rep.heading("ReLU: no smoothness constant, a witness instead")
     relu = Network.from_arrays([np.ones((2, 1)), np.ones((1, 2))],

@@ -10,6 +10,7 @@ __all__ = [
     "InputError",
     "CertificateError",
     "InternalError",
+    "WitnessOutsideError",
 ]
 
 
@@ -49,3 +50,6 @@ class InternalError(RuntimeError):
     """symlip's own run-time consistency check failed (e.g. the float evaluation of a
     bound's expression lies outside its interval enclosure): the result is refused.
     Not a user error: the CLI prints it as one line and exits with code 3."""
+class WitnessOutsideError(InputError):
+    """A lower-bound witness whose points leave the set the bound is stated over (the
+    parameter ball): a well-formed certificate that does not hold (``verify`` exits 1)."""

@@ -31,7 +31,7 @@ from symlip.intervals import (
     interval_lambdify,
 )
 
-__all__ = ["Formula", "read_srepr"]
+__all__ = ["Formula", "read_srepr", "check_srepr_syntax"]
 
 
 def _np_max(*xs: Any) -> Any:
@@ -317,6 +317,52 @@ _SREPR_CONSTANTS: dict[str, Any] = {
 }
 
 
+#: bounds checked before the restricted reader parses a certificate's formula: SymPy's
+#: ``srepr`` of symlip's formulas nests a few dozen levels and is far below these sizes
+#: (a 200-layer recursive program is a flat tuple of definitions)
+SREPR_MAX_CHARS = 20_000_000
+SREPR_MAX_DEPTH = 150
+
+
+def _check_srepr_shape(text: str) -> None:
+    """Reject text longer than :data:`SREPR_MAX_CHARS` or nesting brackets and unary
+    minuses deeper than :data:`SREPR_MAX_DEPTH` (one linear scan), so that parsing costs
+    bounded time and memory (200,000 nested ``-`` made Python's parser run out of memory)."""
+    if not isinstance(text, str):
+        raise ValueError(f"formula text must be a string, got {type(text).__name__}")
+    if len(text) > SREPR_MAX_CHARS:
+        raise ValueError(f"formula text has {len(text)} characters; at most "
+                         f"{SREPR_MAX_CHARS} are read")
+    depth = minus = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            minus = 0
+        elif ch == "-":
+            minus += 1
+        elif ch not in " \t\n":
+            minus = 0
+        if depth + minus > SREPR_MAX_DEPTH:
+            raise ValueError(f"formula text nests deeper than {SREPR_MAX_DEPTH} levels "
+                             "(brackets and unary minuses)")
+
+
+def check_srepr_syntax(text: str) -> None:
+    """Raise ``ValueError`` unless ``text`` is bounded (:func:`_check_srepr_shape`) and
+    parses as a Python expression; builds no SymPy object (what :func:`read_srepr` does
+    on top, at SymPy's cost)."""
+    import ast
+
+    _check_srepr_shape(text)
+    try:
+        ast.parse(text, mode="eval")
+    except (SyntaxError, MemoryError, RecursionError) as exc:
+        raise ValueError(f"formula text is not valid srepr: "
+                         f"{getattr(exc, 'msg', type(exc).__name__)}") from None
+
+
 def read_srepr(text: str) -> sp.Basic:
     """Parse SymPy ``srepr`` output safely: only whitelisted constructors and literals.
 
@@ -355,8 +401,12 @@ def read_srepr(text: str) -> sp.Basic:
             return fn(*[ev(a) for a in node.args], **{k.arg: ev(k.value) for k in node.keywords})
         raise ValueError(f"srepr holds a {type(node).__name__} node, which is not allowed")
 
+    _check_srepr_shape(text)
     try:
         tree = ast.parse(text, mode="eval")
-    except SyntaxError as exc:
+    except (SyntaxError, MemoryError, RecursionError) as exc:
+        if not isinstance(exc, SyntaxError):
+            raise ValueError(f"formula text is too deeply nested ({type(exc).__name__})") \
+                from None
         raise ValueError(f"formula text is not valid srepr: {exc.msg}") from None
     return ev(tree.body)

@@ -654,7 +654,8 @@ class IntervalArray:
 
     def __add__(self, o: Any) -> IntervalArray:
         o = self._wrap(o)
-        return IntervalArray(_dn(self.lo + o.lo), _up(self.hi + o.hi))
+        with np.errstate(over="ignore"):  # +-inf sums: one step inward is still outside
+            return IntervalArray(_dn(self.lo + o.lo), _up(self.hi + o.hi))
 
     __radd__ = __add__
 
@@ -669,7 +670,9 @@ class IntervalArray:
 
     def __mul__(self, o: Any) -> IntervalArray:
         o = self._wrap(o)
-        with np.errstate(invalid="ignore"):
+        # overflow: a product beyond 1.8e308 rounds to +-inf, moved one step inward by
+        # _dn/_up below (DBL_MAX is still on the right side of the exact product)
+        with np.errstate(invalid="ignore", over="ignore"):
             p0, p1, p2, p3 = self.lo * o.lo, self.lo * o.hi, self.hi * o.lo, self.hi * o.hi
         # a NaN product is inf * 0, which is 0 for intervals; fmin/fmax skip it, and the
         # 0 is then also the product of the other (finite) endpoint with that 0, unless
@@ -721,7 +724,8 @@ class IntervalArray:
 
     def square(self) -> IntervalArray:
         a = self.abs()
-        return IntervalArray(_dn(a.lo * a.lo), _up(a.hi * a.hi))
+        with np.errstate(over="ignore"):  # +inf: _dn gives DBL_MAX, below the square
+            return IntervalArray(_dn(a.lo * a.lo), _up(a.hi * a.hi))
 
     def __pow__(self, n: Any) -> IntervalArray:
         if isinstance(n, (int, np.integer)):
@@ -771,8 +775,12 @@ class IntervalArray:
         and the division by the count is an outward-rounded interval operation."""
         if self.lo.size == 0:
             raise ValueError("the mean of an empty IntervalArray is undefined")
-        lo = math.fsum(self.lo.ravel().tolist())
-        hi = math.fsum(self.hi.ravel().tolist())
+        try:
+            lo = math.fsum(self.lo.ravel().tolist())
+            hi = math.fsum(self.hi.ravel().tolist())
+        except OverflowError:  # a partial sum beyond 1.8e308: directed mpf sums instead
+            return Enclosure(_directed_mean(self.lo.ravel().tolist(), "d"),
+                             _directed_mean(self.hi.ravel().tolist(), "u"))
         tot = iv.mpf([float(np.nextafter(lo, -np.inf)), float(np.nextafter(hi, np.inf))])
         return Enclosure.from_interval(tot / self.lo.size)
 
@@ -783,6 +791,16 @@ class IntervalArray:
 # ----------------------------------------------------------------------------------
 # SymPy -> interval evaluation (one evaluator, two algebras)
 # ----------------------------------------------------------------------------------
+
+
+def _directed_mean(values: list[float], rounding: str) -> mpmath.mpf:
+    """The mean of doubles with every operation rounded in direction ``rounding``
+    (``"d"``: a lower bound, ``"u"``: an upper bound) at 113 bits; mpf exponents do not
+    overflow."""
+    tot = mpmath.mpf(0)
+    for v in values:
+        tot = mpmath.fadd(tot, v, prec=113, rounding=rounding)
+    return mpmath.fdiv(tot, len(values), prec=113, rounding=rounding)
 
 
 def to_interval(expr: Any, prec: int | None = None) -> iv.mpf:

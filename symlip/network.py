@@ -960,14 +960,40 @@ def _mpf_split(v: mpmath.mpf) -> tuple[int, int]:
     return (-man if sign else man), exp
 
 
+#: largest span (bits between the lowest and the highest bit of the terms) summed as one
+#: exact integer; beyond it (data near 1e100 through a sigmoid gives terms 2^(-10^100)
+#: apart) the sum is taken with directed rounding instead: bounded time and memory
+_MAX_EXACT_SPAN = 1 << 14
+
+
 def _exact_sum(pairs: list[tuple[int, int]], prec: int, rnd: str) -> mpmath.mpf:
-    """$\\sum m_i 2^{e_i}$ computed exactly, rounded once to ``prec`` bits in ``rnd``."""
+    """$\\sum m_i 2^{e_i}$ rounded to ``prec`` bits in direction ``rnd``.
+
+    Computed exactly and rounded once when the terms span at most
+    :data:`_MAX_EXACT_SPAN` bits; otherwise as a chain of additions each rounded in
+    direction ``rnd`` at ``prec + 16`` bits, then once more to ``prec``.  Rounding every
+    partial sum in one direction keeps it on that side of the exact partial sum
+    (addition is monotone), so the result is still a certified upper (``round_ceiling``)
+    or lower (``round_floor``) bound of the exact sum, at bounded cost."""
     pairs = [(m, e) for m, e in pairs if m]
     if not pairs:
         return _mk(from_man_exp(0, 0))
     e0 = min(e for _, e in pairs)
-    total = sum(m << (e - e0) for m, e in pairs)
-    return _mk(from_man_exp(total, e0, prec, rnd))
+    top = max(e + abs(m).bit_length() for m, e in pairs)
+    if top - e0 <= _MAX_EXACT_SPAN:
+        total = sum(m << (e - e0) for m, e in pairs)
+        return _mk(from_man_exp(total, e0, prec, rnd))
+    from mpmath.libmp import mpf_add
+
+    acc = from_man_exp(0, 0)
+    for m, e in sorted(pairs, key=lambda p: p[1] + abs(p[0]).bit_length()):
+        acc = mpf_add(acc, from_man_exp(m, e), prec + 16, rnd)
+    return _mk(from_man_exp(*_man_exp(acc), prec, rnd))
+
+
+def _man_exp(v: tuple) -> tuple[int, int]:
+    sign, man, exp, _ = v
+    return (-man if sign else man), exp
 
 
 _NP_SIGMA_CACHE: dict[int, Any] = {}

@@ -148,7 +148,8 @@ def test_local_bound_is_recorded_and_reverified(model, tmp_path):
     assert len(bad.stderr.strip().splitlines()) == 1
     # a larger radius in the options: the recorded local bound no longer holds
     big = tmp_path / "t_radius.json"
-    big.write_text(json.dumps(dict(c, options=dict(c["options"], input_radius=10.0))))
+    big.write_text(json.dumps(dict(c, options=dict(c["options"], input_radius=10.0),
+                                   result=dict(c["result"], input_radius=10.0))))
     bad = run("verify", big, "--model", path, "--data", data)
     assert bad.returncode == 1 and "local bound" in bad.stderr
     # a non-numeric local bound is a malformed certificate (exit 2)

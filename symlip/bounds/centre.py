@@ -36,6 +36,7 @@ import mpmath
 import numpy as np
 from mpmath import iv
 
+from symlip.errors import InputError
 from symlip.intervals import Enclosure, IntervalArray
 
 __all__ = ["CentreNorms", "centre_norms", "spectral_upper", "frobenius_upper",
@@ -69,9 +70,28 @@ def _gamma(n: int) -> float:
 def frobenius_upper(w: np.ndarray) -> float:
     """Certified upper bound of ``||w||_F`` (float sum of squares with error bound)."""
     w = np.asarray(w, dtype=np.float64)
-    s = float(np.dot(w.ravel(), w.ravel()))
-    bound = _up(_up(s * _up(1.0 + 2 * _gamma(w.size + 1))) + w.size * 2 * _ETA)
+    with np.errstate(over="ignore"):  # entries near 1e300: the bound is +inf (sound)
+        s = float(np.dot(w.ravel(), w.ravel()))
+        bound = _up(_up(s * _up(1.0 + 2 * _gamma(w.size + 1))) + w.size * 2 * _ETA)
     return float(_up(math.sqrt(bound)))
+
+
+def _float_overflow_is_input_error(fn: Any) -> Any:
+    """Float64 passes with a priori error bounds: an overflow (weights or data near 1e300)
+    would turn the error bounds into inf - inf; it is reported as an
+    :class:`~symlip.errors.InputError` instead of a NumPy warning or a NaN."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            with np.errstate(over="raise", invalid="raise"):
+                return fn(*args, **kwargs)
+        except FloatingPointError as exc:
+            raise InputError(f"the float64 pass with error bounds overflowed ({exc}): "
+                             "weights or data too large for it (near 1e300)") from None
+
+    return wrapped
 
 
 #: matrices with min(shape) >= this use :func:`fast_spectral_upper`
@@ -265,6 +285,7 @@ class CentreNorms:
     method: list[str] = field(default_factory=list)
 
 
+@_float_overflow_is_input_error
 def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None,
                  chunk: int = 2048) -> CentreNorms | None:
     """Certified enclosures of the centre activation norms for every row of ``X``.
@@ -336,6 +357,7 @@ def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None
 # ------------------------------------------------------------------------------------
 
 
+@_float_overflow_is_input_error
 def _ia_matmul(am: np.ndarray, ar: np.ndarray | None, bm: np.ndarray,
                br: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     r"""Midpoint-radius enclosure of a product of interval matrices.

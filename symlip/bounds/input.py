@@ -44,6 +44,7 @@ import numpy as np
 import sympy as sp
 from mpmath import iv
 
+from symlip._floatsearch import float_search
 from symlip.certificate import Context, QuantitySpec, register_quantity
 from symlip.derivation import Derivation, Tex
 from symlip.errors import InputError
@@ -191,14 +192,27 @@ def input_product_derivation(depth: int, activation_latex: str = r"\sigma",
 def jacobian_norms(net: Any, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Spectral norms of the input Jacobians at ``xs`` (float estimates) and the top
     right singular vectors, shape ``(batch,)`` and ``(batch, n0)``."""
-    J = net.input_jacobian(xs)
+    J = _finite_jacobians(net.input_jacobian(xs))
     _, s, vt = np.linalg.svd(J, full_matrices=False)
     return s[:, 0], vt[:, 0, :]
 
 
+def _finite_jacobians(J: np.ndarray) -> np.ndarray:
+    """Float Jacobians that overflowed (weights/data near 1e300) set to 0: they lose the
+    search instead of stopping the SVD (``LinAlgError``)."""
+    with np.errstate(all="ignore"):
+        bad = ~np.all(np.isfinite(J), axis=(-2, -1))
+        big = np.max(np.abs(np.where(np.isfinite(J), J, 0.0)), axis=(-2, -1)) > 1e150
+    bad = bad | big  # squares of the entries would overflow inside the SVD
+    if np.any(bad):
+        J = J.copy()
+        J[bad] = 0.0
+    return J
+
+
 def _norm_grad(net: Any, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """||J(x)||_2 and its gradient in x (needs sigma''), vectorised over the batch."""
-    J = net.input_jacobian(xs)
+    J = _finite_jacobians(net.input_jacobian(xs))
     u, s, vt = np.linalg.svd(J, full_matrices=False)
     uu, vv = u[:, :, 0], vt[:, 0, :]
     zs = net.forward_trace(xs).preactivations
@@ -227,6 +241,7 @@ def _norm_grad(net: Any, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s[:, 0], grad
 
 
+@float_search
 def estimate_input_lower(
     net: Any,
     data: np.ndarray | None = None,
@@ -307,7 +322,7 @@ def certify_input_lower(net: Any, x: np.ndarray, direction: np.ndarray,
     if step is None:
         step = 1e-6 * max(1.0, float(np.linalg.norm(x)))
     xp = x + step * v / max(float(np.linalg.norm(v)), 1e-300)
-    witness = {"x": x.tolist(), "x_prime": xp.tolist()}
+    witness = {"kind": "difference_quotient", "x": x.tolist(), "x_prime": xp.tolist()}
     return quotient_from_witness(net, witness), witness
 
 
@@ -876,5 +891,9 @@ def certify_context(ctx: Context) -> BoundResult:
                            local_preact=str(ctx.options.get("local_preact", "interval")))
 
 
+# the witness is two points of the input space (the global bound holds on all of it,
+# so they need not be data rows)
 register_quantity(QuantitySpec("input_lipschitz", _rebuild_global, _check_lower,
-                               rebuild_local=_rebuild_local))
+                               rebuild_local=_rebuild_local,
+                               fixed_options={"wrt": ("input",),
+                                              "model_type": ("feedforward",)}))

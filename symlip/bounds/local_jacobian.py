@@ -69,15 +69,22 @@ def derivative_ranges(act: Any, z: IntervalArray, abs_sup: np.ndarray) -> Interv
     lo, hi = -d, d.copy()
     d1 = act.derivatives[1] if hasattr(act, "derivatives") else None
     if d1 is not None:
+        zd = z
+        if not act.constants.K2.enclosure.is_finite:
+            # a kink: sigma' written with Heaviside/Piecewise takes one convention at the
+            # kink point (SymPy's Heaviside(0) = 1/2, Piecewise's first true branch);
+            # widening the range by one ulp each way brings in both one-sided
+            # derivatives at a kink on an endpoint (kinks sit at doubles: 0, +-1)
+            zd = IntervalArray(np.nextafter(z.lo, -np.inf), np.nextafter(z.hi, np.inf))
         try:
-            r = _numpy_interval(d1)(z)
+            r = _numpy_interval(d1)(zd)
             rlo = np.broadcast_to(r.lo, z.lo.shape)
             rhi = np.broadcast_to(r.hi, z.hi.shape)
         except Exception:  # noqa: BLE001 - no NumPy kernel (e.g. cos): rigorous mpmath
             f = interval_lambdify([X], d1, backend="mpmath", prec=64)
             rlo, rhi = np.empty(z.lo.shape), np.empty(z.lo.shape)
             for i in np.ndindex(*z.lo.shape):
-                e = Enclosure.from_interval(f(Enclosure.from_floats(z.lo[i], z.hi[i])
+                e = Enclosure.from_interval(f(Enclosure.from_floats(zd.lo[i], zd.hi[i])
                                               .to_interval()))
                 rlo[i], rhi[i] = e.lower_float, e.upper_float
         ok = np.isfinite(rlo) & np.isfinite(rhi)

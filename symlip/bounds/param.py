@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 from mpmath import iv
 
+from symlip._floatsearch import float_search
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import centre_norms, row_norms, spectral_upper
-from symlip.errors import InputError
+from symlip.errors import InputError, WitnessOutsideError
 from symlip.intervals import Enclosure, IntervalArray, Truth, compare
 from symlip.result import BoundResult
 
@@ -300,6 +301,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / n if n > 0 else v
 
 
+@float_search
 def estimate_param_lower(net: Any, X: np.ndarray, r: float, *, seed: int = 0,
                          max_points: int = 64, steps: int = 12
                          ) -> tuple[float, int, np.ndarray]:
@@ -347,11 +349,18 @@ def ball_search(value: Any, top_direction: Any, theta0: np.ndarray, theta: np.nd
             for sgn in (1.0, -1.0):
                 th = theta + sgn * step * d
                 off = th - theta0
-                nrm = np.linalg.norm(off)
-                if nrm > r:
-                    th = theta0 + off * (r / nrm) * (1 - 1e-9)
-                val = value(th)
-                if val > best:
+                # huge radii (1e300) overflow the float search: such points are skipped
+                with np.errstate(all="ignore"):
+                    nrm = np.linalg.norm(off)
+                    if nrm > r:
+                        th = theta0 + off * (r / nrm) * (1 - 1e-9)
+                    if not (np.isfinite(nrm) and np.all(np.isfinite(th))):
+                        continue
+                    try:
+                        val = value(th)
+                    except InputError:  # non-finite parameters or outputs
+                        continue
+                if math.isfinite(val) and val > best:
                     best, theta = val, th
         cands = [top_direction(theta)]
         step *= 0.5
@@ -397,7 +406,7 @@ def lower_bounds(net: Any, X: np.ndarray, r: float, *, seed: int = 0
     low_enc, witness = certify_param_lower(net, X[i], r, _top_direction(net, X[i]))
     if not witness:
         return est, None, None
-    return est, low_enc, {"kind": "difference_quotient", **witness}
+    return est, low_enc, {"kind": "difference_quotient", **witness, "row": int(i)}
 
 
 def quotient_from_witness(net: Any, wit: Mapping[str, Any], r: float) -> Enclosure:
@@ -412,7 +421,7 @@ def quotient_from_witness(net: Any, wit: Mapping[str, Any], r: float) -> Enclosu
     step = [iv.mpf(float(a)) - iv.mpf(float(b)) for a, b in zip(theta1[keep], theta0[keep])]
     dn = iv.sqrt(sum((s * s for s in step), iv.mpf(0)))
     if compare(dn, "<=", iv.mpf(r)) is not Truth.TRUE:
-        raise InputError("lower-bound witness leaves the ball")
+        raise WitnessOutsideError(f"lower-bound witness leaves the parameter ball of radius {r!r}")
     f0 = net.interval_forward(x)
     f1 = net.with_params(theta1).interval_forward(x)
     diff2 = sum(((b.to_interval() - a.to_interval()) ** 2 for a, b in zip(f0, f1)), iv.mpf(0))
@@ -610,8 +619,15 @@ def _register() -> None:
         from symlip.certificate import QuantitySpec, register_quantity
     except ImportError:  # pragma: no cover
         return
+    from symlip.certificate import witness_data_row
+
     register_quantity(QuantitySpec("param_lipschitz", _rebuild, _check_lower,
-                                   rebuild_pointwise=_rebuild_pointwise))
+                                   rebuild_pointwise=_rebuild_pointwise, aggregate="max",
+                                   relations=(witness_data_row("x", "row"),),
+                                   witness_offsets=("step",),
+                                   base_params=lambda net: net.params(),
+                                   fixed_options={"wrt": ("params",),
+                                                  "model_type": ("feedforward",)}))
 
 
 _register()

@@ -28,8 +28,10 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
+import mpmath
 from mpmath import iv
 
+from symlip._floatsearch import float_search
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import row_norms
 from symlip.bounds.param import (
@@ -39,7 +41,7 @@ from symlip.bounds.param import (
     check_data,
     check_radius,
 )
-from symlip.errors import InputError, NotSmoothError
+from symlip.errors import InputError, NotSmoothError, WitnessOutsideError
 from symlip.intervals import (
     Enclosure,
     IntervalArray,
@@ -403,6 +405,7 @@ def interval_loss_gradient(net: Any, X: np.ndarray, y: np.ndarray, loss: str,
     return tot / float(n)
 
 
+@float_search
 def _grad_search(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
                  *, iters: int = 60, seed: int = 0, tol: float = 1e-7
                  ) -> tuple[float, np.ndarray, np.ndarray]:
@@ -463,6 +466,7 @@ def _grad_search(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
     return best, best_off, best_v
 
 
+@float_search
 def estimate_grad_lower(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
                         *, iters: int = 60, seed: int = 0) -> float:
     r"""Float estimate of $\sup_{B_r}\|\nabla^2 L\|_2$: the Hessian operator norm at
@@ -513,8 +517,17 @@ def certify_grad_lower(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: flo
 def _norm_enclosure(d: IntervalArray) -> Enclosure:
     """Enclosure of the Euclidean norm of every vector in the interval vector ``d``."""
     a = d.abs()
-    lo2 = np.nextafter(math.fsum(np.nextafter(a.lo * a.lo, -np.inf).tolist()), -np.inf)
-    hi2 = np.nextafter(math.fsum(np.nextafter(a.hi * a.hi, np.inf).tolist()), np.inf)
+    with np.errstate(over="ignore"):  # squares beyond 1.8e308: +inf (DBL_MAX below)
+        sq_lo = np.nextafter(a.lo * a.lo, -np.inf)
+        sq_hi = np.nextafter(a.hi * a.hi, np.inf)
+    try:
+        lo2 = np.nextafter(math.fsum(sq_lo.tolist()), -np.inf)
+    except OverflowError:  # the exact sum is beyond the doubles: DBL_MAX is below it
+        lo2 = np.finfo(np.float64).max
+    try:
+        hi2 = np.nextafter(math.fsum(sq_hi.tolist()), np.inf)
+    except OverflowError:
+        hi2 = np.inf
     return Enclosure.from_interval(iv.sqrt(iv.mpf([max(float(lo2), 0.0), float(hi2)])))
 
 
@@ -539,7 +552,7 @@ def grad_quotient_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss: str
     for th in (tp, tm):
         dn = _norm_enclosure(IntervalArray(th[keep]) - base)
         if compare(dn.to_interval(), "<=", iv.mpf(r)) is not Truth.TRUE:
-            raise InputError(f"gradient lower-bound witness leaves the ball of radius {r}")
+            raise WitnessOutsideError(f"gradient lower-bound witness leaves the ball of radius {r}")
     den = _norm_enclosure(IntervalArray(tp[keep]) - IntervalArray(tm[keep]))
     if not den.lower > 0:
         return Enclosure.point(0)
@@ -711,9 +724,17 @@ class StepResult:
         theta_next: $\mathrm{fl}(\bar\theta - \eta \hat g)$.
         step_norm: enclosure of $\|\theta_{next} - \bar\theta\|$ (exact).
         in_ball: :class:`~symlip.intervals.Truth` of ``step_norm <= radius``.
-        guaranteed_decrease: $\|\hat g\|^2 / (2 L_{grad})$ rounded down; the descent lemma
-            gives $L(\theta_{next}) \le L(\bar\theta) - $ this when ``in_ball`` holds (up
-            to the float error of $\hat g$, of relative order $10^{-16}$).
+        guaranteed_decrease: the lower end of ``decrease`` (a float rounded down): a
+            certified lower bound of $L(\bar\theta) - L(\theta_{next})$ for the exact
+            real losses at the two float parameter vectors; it can be negative (near a
+            minimum the enclosures' widths exceed the true decrease: nothing is
+            guaranteed then).
+        decrease: certified enclosure of $L(\bar\theta) - L(\theta_{next})$, from
+            :func:`loss_enclosure` at both parameter vectors (lower end rounded down,
+            upper end up).
+        estimated_decrease: $\|\hat g\|^2 / (2 L_{grad})$ in floats: what the descent
+            lemma promises when ``in_ball`` holds, computed from the float gradient
+            $\hat g$ (an estimate; near a minimum its relative error is of order 1).
     """
 
     eta: float
@@ -724,6 +745,8 @@ class StepResult:
     in_ball: Truth
     guaranteed_decrease: float
     result: BoundResult | None = None
+    decrease: Enclosure | None = None
+    estimated_decrease: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # the arrays stay out of the way
@@ -740,7 +763,10 @@ def certified_step(net: Any, data: Any, targets: Any, loss: str, radius: float,
     1/L_{grad}$ certified on $B_r(\bar\theta)$.
 
     If $\|\theta_+ - \bar\theta\| \le r$, the segment lies in the ball and the descent
-    lemma gives $L(\theta_+) \le L(\bar\theta) - \|\nabla L\|^2/(2L_{grad})$.
+    lemma gives $L(\theta_+) \le L(\bar\theta) - \|\nabla L\|^2/(2L_{grad})$
+    (``estimated_decrease``, from the float gradient).  ``guaranteed_decrease`` is
+    certified instead: the loss is enclosed at both parameter vectors
+    (:func:`loss_enclosure`) and their difference taken with outward rounding.
 
     Args:
         aggregate: ``"mean"`` (the result's ``upper``: the certified mean of the
@@ -771,9 +797,15 @@ def certified_step(net: Any, data: Any, targets: Any, loss: str, radius: float,
     step_norm = Enclosure.from_floats(float(np.nextafter(dn.lo[0] * (1 - 2 * _U), -np.inf)),
                                       float(np.nextafter(dn.hi[0] * (1 + 2 * _U), np.inf)))
     in_ball = compare(step_norm.to_interval(), "<=", iv.mpf(r))
-    gn2 = float(np.dot(g, g))
-    dec = float(np.nextafter(gn2 * (1 - (g.size + 2) * _U) / (2 * Lu), 0.0))
-    return StepResult(eta, L, g, theta_next, step_norm, in_ball, max(dec, 0.0), res)
+    with np.errstate(over="ignore"):
+        gn2 = float(np.dot(g, g))
+        est = float(gn2 / (2 * Lu)) if Lu > 0 else math.inf
+    before = loss_enclosure(net, X, y, loss)
+    after = loss_enclosure(net.with_params(theta_next), X, y, loss)
+    dec = Enclosure(mpmath.fsub(before.lower, after.upper, prec=113, rounding="d"),
+                    mpmath.fsub(before.upper, after.lower, prec=113, rounding="u"))
+    return StepResult(eta, L, g, theta_next, step_norm, in_ball, dec.lower_float, res,
+                      decrease=dec, estimated_decrease=est)
 
 
 # ------------------------------------------------------------------------------------
@@ -827,8 +859,14 @@ def _check_lower(ctx: Any, witness: Mapping[str, Any]) -> Enclosure:
 def _register() -> None:
     from symlip.certificate import QuantitySpec, register_quantity
 
+    # the witness is two parameter vectors; the loss is over all the data rows (no row)
     register_quantity(QuantitySpec("grad_lipschitz", _rebuild, _check_lower,
-                                   rebuild_pointwise=_rebuild_pointwise))
+                                   rebuild_pointwise=_rebuild_pointwise, aggregate="mean",
+                                   witness_kind="gradient_difference_quotient",
+                                   witness_offsets=("offset_plus", "offset_minus"),
+                                   base_params=lambda net: net.params(),
+                                   fixed_options={"wrt": ("gradient",),
+                                                  "model_type": ("feedforward",)}))
 
 
 _register()

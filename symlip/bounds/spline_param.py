@@ -51,6 +51,7 @@ import numpy as np
 import sympy as sp
 from mpmath import iv
 
+from symlip._floatsearch import float_search
 from symlip.bounds import recursion as rec
 from symlip.bounds.param import (
     _args,
@@ -60,7 +61,7 @@ from symlip.bounds.param import (
     check_radius,
 )
 from symlip.derivation import Derivation, Tex
-from symlip.errors import InputError
+from symlip.errors import InputError, WitnessOutsideError
 from symlip.intervals import Enclosure, Truth, compare, working_precision
 from symlip.result import BoundResult
 
@@ -287,6 +288,7 @@ def _basis(act: Any, z: np.ndarray) -> np.ndarray:
     return phi
 
 
+@float_search
 def spline_param_jacobian(net: Any, X: Any) -> np.ndarray:
     r"""$\partial f(x;\Theta)/\partial\Theta$ in all parameters (weights, biases and
     spline coefficients), closed form, vectorised over the rows of ``X`` (float64, not
@@ -398,6 +400,7 @@ def _gradient_ascent(net: Any, theta0: np.ndarray, x: np.ndarray, r: float, iter
     return best, th
 
 
+@float_search
 def estimate_spline_param_lower(net: Any, X: np.ndarray, r: float, *, seed: int = 0,
                                 max_points: int | None = None, steps: int = 12,
                                 iters: int = 30,
@@ -438,6 +441,7 @@ def estimate_spline_param_lower(net: Any, X: np.ndarray, r: float, *, seed: int 
     return best, best_i, best_theta
 
 
+@float_search
 def _float_quotient(net: Any, theta0: np.ndarray, x: np.ndarray, a: np.ndarray,
                     b: np.ndarray) -> float:
     fa = spline_with_params(net, theta0 + a).forward(x)
@@ -565,7 +569,7 @@ def spline_quotient_from_witness(net: Any, wit: Any, r: float) -> Enclosure:
 
     for name, t in (("step", ta), ("base", tb)):
         if compare(norm(t, theta0), "<=", rr) is not Truth.TRUE:
-            raise InputError(f"lower-bound witness: the {name} point leaves the ball of "
+            raise WitnessOutsideError(f"lower-bound witness: the {name} point leaves the ball of "
                              f"radius {r!r}")
     dn = norm(ta, tb)
     if compare(dn, ">", iv.mpf(0)) is not Truth.TRUE:
@@ -621,7 +625,7 @@ def spline_param_lipschitz(net: Any, data: Any, radius: float, *, centre: Any = 
             # added (cancellation at small steps makes it noisy)
             if low is not None:
                 est = max(est, low.lower_float)
-            wit = wit or None
+            wit = {**wit, "row": int(i)} if wit else None  # the data row x is
             if wit is None:
                 low = None
     n_coef = int(sum(a.coefficients.size for a in _splines(net)))
@@ -704,7 +708,14 @@ def _check_lower(ctx: Any, witness: Any) -> Enclosure:
 def _register() -> None:
     from symlip.certificate import QuantitySpec, register_quantity
 
-    register_quantity(QuantitySpec("param_lipschitz_spline", _rebuild, _check_lower))
+    from symlip.certificate import witness_data_row
+
+    register_quantity(QuantitySpec("param_lipschitz_spline", _rebuild, _check_lower,
+                                   relations=(witness_data_row("x", "row"),),
+                                   witness_offsets=("step", "base"),
+                                   base_params=spline_params,
+                                   fixed_options={"wrt": ("params",),
+                                                  "model_type": ("feedforward",)}))
 
 
 _register()

@@ -159,8 +159,14 @@ def _check_lower(ctx: Any, witness: Any) -> Any:
 def _register() -> None:
     from symlip.certificate import QuantitySpec, register_quantity
 
-    register_quantity(QuantitySpec("cde_param_lipschitz", _rebuild(1), _check_lower))
-    register_quantity(QuantitySpec("cde_grad_lipschitz", _rebuild(2), None))
+    from symlip.certificate import witness_data_row
+
+    register_quantity(QuantitySpec("cde_param_lipschitz", _rebuild(1), _check_lower,
+                                   relations=(witness_data_row("x", "row"),),
+                                   fixed_options={"wrt": ("params",), "model_type": ("cde",)}))
+    register_quantity(QuantitySpec("cde_grad_lipschitz", _rebuild(2), None,
+                                   fixed_options={"wrt": ("gradient",),
+                                                  "model_type": ("cde",)}))
 
 
 _register()

@@ -32,12 +32,13 @@ from typing import Any
 import numpy as np
 from mpmath import iv
 
+from symlip._floatsearch import float_search
 from symlip.bounds.centre import row_norms
 from symlip.bounds.recursion import RecursiveFormula
 from symlip.cde import program as prog
 from symlip.cde.lognorm import nu_upper
 from symlip.cde.model import ControlledODE, _increments, is_monotone, sigma_intervals
-from symlip.errors import InputError, NotSmoothError
+from symlip.errors import InputError, NotSmoothError, WitnessOutsideError
 from symlip.intervals import Enclosure, IntervalArray, Truth, UnsupportedOperation, compare
 from symlip.result import BoundResult
 
@@ -290,6 +291,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / n if n > 0 else v
 
 
+@float_search
 def estimate_param_lower(model: ControlledODE, X: np.ndarray, U: np.ndarray, r: float, *,
                          seed: int = 0, max_points: int = 32, steps: int = 10
                          ) -> tuple[float, int, np.ndarray]:
@@ -382,7 +384,7 @@ def quotient_from_witness(model: ControlledODE, wit: Mapping[str, Any], r: float
         raise InputError("lower-bound witness does not match the model's shapes")
     for th in (th1, th2):
         if compare(_iv_dist(th, theta0), "<=", iv.mpf(r)) is not Truth.TRUE:
-            raise InputError("lower-bound witness leaves the ball")
+            raise WitnessOutsideError(f"lower-bound witness leaves the parameter ball of radius {r!r}")
     den = _iv_dist(th1, th2)
     y1 = model.with_params(th1).interval_forward(x, U)
     y2 = model.with_params(th2).interval_forward(x, U)
@@ -475,6 +477,8 @@ def param_lipschitz(model: ControlledODE, data: Any, control: Any, radius: float
             low, wit = certify_param_lower(model, X[i], U, r, th)
             if not wit:
                 low, wit = None, None
+            else:
+                wit = {**wit, "row": int(i)}  # the data row the witness point x is
         elif scheme != "euler":
             est = _flow_estimate(model, X[i], U, th)
     t3 = time.perf_counter()
@@ -544,6 +548,7 @@ def loss_gradient(model: ControlledODE, X: np.ndarray, U: np.ndarray, y: np.ndar
     return np.einsum("bm,bmp->p", delta, J)
 
 
+@float_search
 def estimate_grad_lower(model: ControlledODE, X: np.ndarray, U: np.ndarray, y: np.ndarray,
                         loss: str, r: float, *, iters: int = 15, seed: int = 0) -> float:
     """Float estimate of the top Hessian eigenvalue magnitude of the mean loss (power

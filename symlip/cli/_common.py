@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["write_atomic", "print_json", "stage"]
+__all__ = ["write_atomic", "print_json", "stage", "check_writable"]
 
 
 def _umask() -> int:
@@ -35,7 +35,10 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     if p.is_dir():  # else the rename fails naming the temporary file
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(p))
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    except OSError as exc:  # name the user's path, not the temporary file's
+        raise type(exc)(exc.errno, exc.strerror, str(p)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -44,6 +47,29 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_writable(path: str | os.PathLike[str], flag: str) -> None:
+    """Before any computation: ``path`` can be written by :func:`write_atomic` (not a
+    directory; the nearest existing ancestor folder is a writable directory, the missing
+    ones are created).  Raises :class:`~symlip.errors.InputError` naming ``flag`` and the
+    path."""
+    from symlip.errors import InputError
+
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{flag} {path} is a directory; expected a file name")
+    parent = p.parent
+    while not parent.exists():
+        if parent == parent.parent:
+            break
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{flag} {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{flag} {path}: the folder {parent} is not writable")
+    if p.exists() and not os.access(p, os.W_OK) and not os.access(p.parent, os.W_OK):
+        raise InputError(f"{flag} {path} is not writable")
 
 
 def print_json(obj: Any) -> None:

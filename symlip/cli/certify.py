@@ -57,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wrt", choices=["input", "params", "gradient"], default="input",
                    help="what the Lipschitz constant is taken with respect to")
     p.add_argument("--model-type", choices=sorted(LOADERS), default="feedforward")
-    p.add_argument("--activation", help="activation name (see `symlip activation --list`); "
+    p.add_argument("--activation", help="activation name (the known names are listed by "
+                   "`symlip activation --help`); "
                    "optional when the file records it")
     p.add_argument("--param", help="activation parameter (leaky_relu slope, elu alpha, sin w)")
     p.add_argument("--data", help="data points, .npy array of shape (n_samples, n_inputs)")
@@ -128,9 +129,15 @@ def radius_up(text: str) -> float:
             return float(text)  # nan, inf: rejected with the flag's name below
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    x = float(q)
-    if Fraction(x) < q:
-        x = math.nextafter(x, math.inf)
+    try:
+        x = float(q)
+        if Fraction(x) < q:
+            x = math.nextafter(x, math.inf)
+    except OverflowError:
+        x = math.inf
+    if math.isinf(x):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is beyond the largest double (about 1.8e308)")
     return x
 
 
@@ -184,6 +191,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--certificate needs a file name (got an empty string)")
     if args.standalone and args.json:
         raise InputError("--standalone prints a LaTeX document: use it without --json")
+    if args.certificate is not None:
+        from symlip.cli._common import check_writable
+
+        check_writable(args.certificate, "--certificate")  # before computing anything
     options = options_from_args(args)
     key = (args.model_type, args.wrt)
     if key not in HANDLERS:
@@ -210,10 +221,10 @@ def run(args: argparse.Namespace) -> int:
         from symlip.verdict import lipschitz_verdict
 
         result.extra.update(lipschitz_verdict(result, target))
-    cert = None
-    if args.certificate:
+    if args.certificate:  # before printing: a failing write prints no result
         with stage("building the certificate"):
             cert = make_certificate(result, ctx)
+        write_certificate(args.certificate, cert)
     if args.json:
         print_json(result.to_dict())
     elif args.latex or args.standalone:
@@ -225,8 +236,6 @@ def run(args: argparse.Namespace) -> int:
         print(text)
     else:
         print(_summary(result))
-    if cert is not None:
-        write_certificate(args.certificate, cert)
     return 0
 
 
@@ -279,6 +288,23 @@ def _upper_subs(result: Any) -> dict[Any, Any]:
             if k in by_name and v.is_finite}
 
 
+def _ratio_text(result: Any) -> str:
+    """The certified upper over the *certified* lower bound (never over the sampled
+    estimate), or why there is no such ratio."""
+    low = result.lower_enclosure
+    if low is None:
+        return "- (no certified lower bound)"
+    lo, up = low.lower_float, result.enclosure.upper_float
+    if not lo > 0:
+        return "undefined (certified lower bound 0)"
+    if not math.isfinite(up):
+        return "undefined (upper bound infinite)"
+    try:
+        return f"{up / lo:.4g}"
+    except OverflowError:
+        return "> 1.8e308"
+
+
 def _summary(result: Any) -> str:
     d = result.to_dict()
     lines = [f"{d['quantity']} ({d['norm']})"]
@@ -287,8 +313,7 @@ def _summary(result: Any) -> str:
     est = d.get("estimate")
     lines.append(f"  estimate (sampled)   {est:.10g}" if est is not None else
                  "  estimate (sampled)   -")
-    if d.get("ratio"):
-        lines.append(f"  upper / lower        {d['ratio']:.4g}")
+    lines.append(f"  upper / lower        {_ratio_text(result)}")
     for k in ("parameters", "radius", "input_radius", "local_upper", "local_preact", "verdict", "margin",
               "dominant_layer"):
         if k in d and d[k] is not None:
