@@ -118,8 +118,10 @@ class QuantitySpec:
     fixed_options: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     #: the norm the quantity is stated in
     norm: str = "l2"
-    #: ``result["aggregate"]`` of this kind (``"formula"``, ``"mean"`` or ``"max"``)
-    aggregate: str = "formula"
+    #: ``result["aggregate"]`` of this kind (``"formula"``, ``"mean"`` or ``"max"``), or a
+    #: tuple of those a method may choose (each gives a different recomputed value, which
+    #: the ``upper`` relation compares exactly)
+    aggregate: str | tuple[str, ...] = "formula"
     #: ``witness["kind"]`` of this kind's lower-bound witness
     witness_kind: str = "difference_quotient"
     #: witness fields that are offsets from the model's parameter vector at
@@ -408,8 +410,19 @@ ECHOED_OPTIONS = ("radius", "input_radius", "loss", "scheme", "target")
 #: options every certificate records (``None`` when not given)
 REQUIRED_OPTIONS = ("wrt", "model_type", "activation", "param")
 #: every option a certificate may record
+#: options that choose a method (recomputed by verify with the recorded choice)
+METHOD_OPTIONS = {"local_preact": ("linear", "interval"), "method": ("local", "recursion")}
+
+
+def required_method_options(opts: Mapping[str, Any]) -> list[str]:
+    """The method options a certificate with these options must state: the local bound's
+    pre-activation boxes with an input radius, the parameter/gradient method."""
+    need = ["local_preact"] if "input_radius" in opts else []
+    if opts.get("wrt") in ("params", "gradient"):
+        need.append("method")
+    return need
 KNOWN_OPTIONS = frozenset({"wrt", "model_type", "activation", "param", "seed",
-                           *ECHOED_OPTIONS})
+                           *ECHOED_OPTIONS, *METHOD_OPTIONS})
 
 
 def _r_files(chk: Checking) -> None:
@@ -442,6 +455,11 @@ def check_option_types(opts: Mapping[str, Any]) -> None:
     v = opts.get("param")
     if v is not None and (isinstance(v, bool) or not isinstance(v, (str, int, float))):
         raise CertificateError(f"certificate option param={v!r}; expected a number")
+    for key, allowed in METHOD_OPTIONS.items():
+        v = opts.get(key)
+        if v is not None and v not in allowed:
+            raise CertificateError(f"certificate option {key}={v!r}; expected one of "
+                                   f"{list(allowed)}")
     v = opts.get("seed")
     if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
         raise CertificateError(f"certificate option seed={v!r}; expected an integer")
@@ -456,7 +474,8 @@ def check_option_types(opts: Mapping[str, Any]) -> None:
 def _r_options(chk: Checking) -> None:
     opts = chk.options
     check_option_types(opts)
-    missing = [k for k in REQUIRED_OPTIONS if k not in opts]
+    missing = [k for k in (*REQUIRED_OPTIONS, *required_method_options(opts))
+               if k not in opts]
     if missing:
         raise Failed(f"the certificate does not state the options {missing}")
     for key, allowed in chk.spec.fixed_options.items():
@@ -537,7 +556,8 @@ def _r_aggregate(chk: Checking) -> None:
     if agg not in allowed:
         raise CertificateError(f"result aggregate {agg!r} is not known for "
                                f"{chk.cert['quantity']}; expected one of {list(allowed)}")
-    if agg != chk.spec.aggregate:
+    kinds = (chk.spec.aggregate,) if isinstance(chk.spec.aggregate, str) else chk.spec.aggregate
+    if agg not in kinds:
         raise Failed(f"result aggregate {agg!r} is not the {chk.spec.aggregate!r} "
                      f"{chk.cert['quantity']} is certified as")
 

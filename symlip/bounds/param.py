@@ -505,22 +505,9 @@ def param_lipschitz(net: Any, data: Any, radius: float, *, centre: bool | str = 
     X = check_data(net, data)
     ci = certified_param_inputs(net, X, r, centre=centre)
     formula, used = param_formula(net, X, r, ci, method)
-    res = param_lipschitz_from_inputs(net, X, r, ci, formula, lower=lower, seed=seed)
+    res = param_lipschitz_from_inputs(net, X, r, ci, formula, lower=lower, seed=seed,
+                                      pointwise_max=used != "recursion")
     res.extra["method"] = used
-    return res if used == "recursion" else _as_pointwise_max(res)
-
-
-def _as_pointwise_max(res: BoundResult) -> BoundResult:
-    """The local method's ``upper``: the max over the data points of the formula on each
-    point's certified inputs (``extra["aggregate"] = "max"``, re-checked point by point
-    by ``symlip verify``); the hull evaluation stays in ``extra["upper_hull"]`` (the
-    local inputs vary from point to point, so their hull is looser)."""
-    from symlip.intervals import parse_decimal_enclosure
-
-    s = res.extra["upper_pointwise"]
-    res.extra["upper_hull"] = res.enclosure.upper_str()
-    res.extra["aggregate"] = "max"
-    res.enclosure = Enclosure(0, parse_decimal_enclosure(s, s).upper)
     return res
 
 
@@ -537,8 +524,14 @@ def param_formula(net: Any, X: np.ndarray, r: float, ci: CertifiedInputs,
 
 def param_lipschitz_from_inputs(net: Any, X: np.ndarray, r: float, ci: CertifiedInputs,
                                 formula: rec.RecursiveFormula, *, lower: bool = True,
-                                seed: int = 0) -> BoundResult:
-    """:func:`param_lipschitz` on already certified inputs (shared with the gradient)."""
+                                seed: int = 0, pointwise_max: bool = False) -> BoundResult:
+    """:func:`param_lipschitz` on already certified inputs (shared with the gradient).
+
+    With ``pointwise_max`` (the local method) ``upper`` is the max over the data points
+    of the formula on each point's certified inputs (``extra["aggregate"] = "max"``,
+    re-checked point by point by ``symlip verify``); the hull evaluation stays in
+    ``extra["upper_hull"]`` (the local inputs vary from point to point, so their hull is
+    looser)."""
     t1 = time.perf_counter()
     pointwise = evaluate_pointwise(formula, ci)
     hull_inputs = _args(formula, ci, hull=True)
@@ -563,6 +556,10 @@ def param_lipschitz_from_inputs(net: Any, X: np.ndarray, r: float, ci: Certified
     per_layer = [{"name": layer.name, "rho_upper": ci.scalars[f"rho_{k}"].upper_str(8),
                   "beta_upper": ci.scalars[f"beta_{k}"].upper_str(8)}
                  for k, layer in enumerate(net.layers, start=1)]
+    if pointwise_max:
+        extra["upper_hull"] = enclosure.upper_str()
+        extra["aggregate"] = "max"
+        enclosure = Enclosure(0, upw.upper)
     return BoundResult("param_lipschitz", "l2", enclosure, formula, hull_inputs, deriv,
                        lower_enclosure=low_enc, estimate=est, per_layer=per_layer,
                        extra=extra, witness=witness)
@@ -622,7 +619,8 @@ def _register() -> None:
     from symlip.certificate import witness_data_row
 
     register_quantity(QuantitySpec("param_lipschitz", _rebuild, _check_lower,
-                                   rebuild_pointwise=_rebuild_pointwise, aggregate="max",
+                                   rebuild_pointwise=_rebuild_pointwise,
+                                   aggregate=("max", "formula"),
                                    relations=(witness_data_row("x", "row"),),
                                    witness_offsets=("step",),
                                    base_params=lambda net: net.params(),

@@ -38,7 +38,7 @@ import sympy as sp
 from mpmath import iv
 
 from symlip.bounds import recursion as rec
-from symlip.errors import InputError
+from symlip.errors import InputError, WitnessOutsideError
 from symlip.intervals import Enclosure
 from symlip.models.conv import ConvLayer, _patches, patch_count
 from symlip.network import Network
@@ -254,7 +254,8 @@ def _quotient(net: Network, x: np.ndarray, theta1: np.ndarray, r: float) -> Encl
     hi = _sqrt_q(_sumsq_hi(d), up=True) / (1 - u)
     dn = iv.mpf([float(lo) * (1 - 2.0**-50), float(hi) * (1 + 2.0**-50)])
     if compare(dn, "<=", iv.mpf(r)) is not Truth.TRUE:
-        raise InputError("lower-bound witness leaves the ball")
+        raise WitnessOutsideError(f"lower-bound witness leaves the parameter ball of radius "
+                                  f"{r!r}")
     f0 = net.interval_forward(x)
     f1 = with_kernel_params(net, theta1).interval_forward(x)
     diff2 = sum(((b.to_interval() - a.to_interval()) ** 2 for a, b in zip(f0, f1, strict=True)),
@@ -279,7 +280,8 @@ def _lower(net: Network, X: np.ndarray, r: float, max_points: int = 8
     step = 0.999 * r * v / np.linalg.norm(v)
     theta1 = theta0 + step
     low = _quotient(net, X[i], theta1, r)
-    witness = {"index": int(i), "x": X[i].tolist(), "step": (theta1 - theta0).tolist()}
+    witness = {"kind": "difference_quotient", "row": int(i), "x": X[i].tolist(),
+               "step": (theta1 - theta0).tolist()}
     return est, low, witness
 
 
@@ -339,7 +341,13 @@ def _register() -> None:
         from symlip.certificate import QuantitySpec, register_quantity
     except ImportError:  # pragma: no cover
         return
-    register_quantity(QuantitySpec("param_lipschitz_conv", _rebuild, _check_lower))
+    from symlip.certificate import witness_data_row
+
+    # the witness point is a data row (its step moves every kernel-view parameter, so
+    # there are no "indices" to canonicalise as for the dense kind)
+    register_quantity(QuantitySpec("param_lipschitz_conv", _rebuild, _check_lower,
+                                   relations=(witness_data_row("x", "row"),),
+                                   fixed_options={"wrt": ("params",)}))
 
 
 _register()
