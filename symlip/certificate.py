@@ -728,6 +728,8 @@ def _r_witness_form(chk: Checking) -> None:
     w = chk.witness
     if not w:
         return
+    if "kind" not in w:
+        raise CertificateError("the certificate's witness does not state its kind")
     if w.get("kind") != chk.spec.witness_kind:
         raise Failed(f"witness.kind={w.get('kind')!r} is not the {chk.spec.witness_kind!r} "
                      f"witness of {chk.cert['quantity']}")

@@ -122,7 +122,7 @@ def test_estimate_uses_ascent_and_lower_is_certified():
     assert val >= j0
     enc, witness = certify_input_lower(net, xb, vb)
     assert 0 < enc.lower_float <= val * (1 + 1e-4)
-    assert set(witness) == {"x", "x_prime"}
+    assert set(witness) == {"kind", "x", "x_prime"}
 
 
 def test_bad_data_errors():

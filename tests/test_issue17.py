@@ -147,7 +147,7 @@ def test_certificate_path_that_is_a_directory_fails_before_computing(files, caps
     monkeypatch.setattr(P, "certify_context", boom)
     (files / "adir").mkdir(exist_ok=True)
     code, cap = _run_cert(files, capsys, files / "adir")
-    assert code == 2 and cap.out == "" and "directory" in cap.err
+    assert code == 2 and cap.out == "" and "is a directory" in cap.err
     assert ".tmp" not in cap.err
     blocker = files / "afile"
     blocker.write_text("x")

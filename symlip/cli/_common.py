@@ -58,7 +58,7 @@ def check_writable(path: str | os.PathLike[str], flag: str) -> None:
 
     p = Path(path)
     if p.is_dir():
-        raise InputError(f"{flag} {path} is a directory; expected a file name")
+        raise InputError(f"{flag}: is a directory: {path} (expected a file name)")
     parent = p.parent
     while not parent.exists():
         if parent == parent.parent:
