@@ -275,8 +275,13 @@ def test_grad_certificate_with_lower_verifies_and_catches_tampering(tmp_path):
     relabel["result"]["aggregate"] = "formula"
     if float(res.extra["upper_hull"]) > res.upper * (1 + 1e-12):
         assert not verify_certificate(relabel, ctx).holds
+    # relabelled as the max over points (the parameter bound's aggregate): larger
+    as_max = copy.deepcopy(cert)
+    as_max["result"]["aggregate"] = "max"
+    if float(res.extra["upper_pointwise_max"]) > res.upper * (1 + 1e-12):
+        assert not verify_certificate(as_max, ctx).holds
     unknown = copy.deepcopy(cert)
-    unknown["result"]["aggregate"] = "max"
+    unknown["result"]["aggregate"] = "median"
     with pytest.raises(CertificateError, match="aggregate"):
         verify_certificate(unknown, ctx)
 

@@ -679,6 +679,10 @@ def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radiu
     t1 = time.perf_counter()
     pres = param_lipschitz_from_inputs(net, X, r, ci, pf, lower=lower, seed=seed)
     pres.extra["method"] = used
+    if used == "local":  # the same result as param_lipschitz: max over the points
+        from symlip.bounds.param import _as_pointwise_max
+
+        pres = _as_pointwise_max(pres)
     gpt = gf.enclose_array(_args(gf, ci, hull=False))
     mean = gpt.mean()
     hull = _args(gf, ci, hull=True)
