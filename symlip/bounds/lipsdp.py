@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symlip.certificate import Context, QuantitySpec, register_quantity
+from symlip.certificate import Context
 from symlip.derivation import Derivation, Tex
 from symlip.errors import InputError, SymlipError
 from symlip.formula import Formula
@@ -676,7 +676,7 @@ def lipsdp_lipschitz(net: Any, data: np.ndarray | None = None, *, variant: str =
             solver) or ``"auto"`` (neuron when it fits :data:`CLARABEL_BUDGET`).
 
     Returns:
-        :class:`~symlip.result.BoundResult` (``quantity="input_lipschitz_lipsdp"``); its
+        :class:`~symlip.result.BoundResult` (``quantity="input_lipschitz"``); its
         ``upper`` is $\sqrt\rho$ rounded up with $-M(\rho, T) \succeq 0$ proved;
         ``extra`` names the variant and gives the float SDP value (not certified).
 
@@ -704,7 +704,7 @@ def _result(net: Any, run: LipSDPRun, data: Any, seed: int, lower: bool) -> Boun
     extra = {"method": "lipsdp", "lipsdp_variant": run.variant,
              "lipsdp_float": math.sqrt(run.float_rho) if run.float_rho > 0 else None,
              "lipsdp_seconds": run.seconds}
-    return BoundResult(quantity="input_lipschitz_lipsdp", norm="l2", enclosure=enc,
+    return BoundResult(quantity="input_lipschitz", norm="l2", enclosure=enc,
                        formula=formula, inputs=inputs, derivation=lipsdp_derivation(net.depth),
                        lower_enclosure=lower_enc, estimate=estimate, extra=extra,
                        witness=witness)
@@ -776,6 +776,8 @@ def certified_input_lipschitz(net: Any, data: np.ndarray | None = None, *,
     for k in ("input_radius", "local_upper", "dominant_layer"):
         if k in prod.extra:
             best.extra[k] = prod.extra[k]
+    if not best.per_layer:  # the product's per-layer factors (what each layer contributes)
+        best.per_layer = prod.per_layer
     if notes:
         best.extra["notes"] = notes
     return best
@@ -789,12 +791,15 @@ def certify_context(ctx: Context) -> BoundResult:
         ctx.model, ctx.data, method=ctx.options.get("method", "auto"),
         input_radius=ctx.options.get("input_radius"), seed=int(ctx.options.get("seed", 0)))
     rec = res.extra.pop("multipliers", None)
-    if res.quantity == "input_lipschitz_lipsdp":
+    if rec is not None and res.extra.get("method") == "lipsdp":
         ctx.options["lipsdp"] = rec
     return res
 
 
-def _rebuild(ctx: Context) -> tuple[Formula, dict[str, Enclosure]]:
+def rebuild_context(ctx: Context) -> tuple[Formula, dict[str, Enclosure]]:
+    """``verify``: the formula and ``rho_LMI`` re-proved from the model file and the
+    multipliers recorded in the certificate's options (``[0, inf]`` when the proof fails,
+    so a tampered certificate does not hold)."""
     rec = ctx.options.get("lipsdp")
     if rec is None:
         raise InputError("the LipSDP certificate records no multipliers (options.lipsdp)")
@@ -809,19 +814,3 @@ def _rebuild(ctx: Context) -> tuple[Formula, dict[str, Enclosure]]:
     if pr is None or not pr.holds:  # not proved: nothing is known about rho
         return lipsdp_formula(), {str(RHO): Enclosure.unbounded_above(0)}
     return lipsdp_formula(), {str(RHO): Enclosure.from_floats(0.0, rho)}
-
-
-def _check_lower(ctx: Context, witness: Any) -> Enclosure:
-    from symlip.bounds.input import quotient_from_witness
-
-    return quotient_from_witness(ctx.model, witness)
-
-
-def _rebuild_local(ctx: Context) -> Enclosure:
-    from symlip.bounds.input import _rebuild_local as rl
-
-    return rl(ctx)
-
-
-register_quantity(QuantitySpec("input_lipschitz_lipsdp", _rebuild, _check_lower,
-                               rebuild_local=_rebuild_local))

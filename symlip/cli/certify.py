@@ -24,7 +24,7 @@ __all__ = ["register", "run", "HANDLERS", "LOADERS", "build_context"]
 
 #: (model type, --wrt) -> "module:function(ctx) -> BoundResult"
 HANDLERS: dict[tuple[str, str], str] = {
-    ("feedforward", "input"): "symlip.bounds.input:certify_context",
+    ("feedforward", "input"): "symlip.bounds.lipsdp:certify_context",
     ("feedforward", "params"): "symlip.bounds.param:certify_context",
     ("feedforward", "gradient"): "symlip.bounds.smooth:certify_context",
     ("cde", "params"): "symlip.cde:certify_params_context",
@@ -71,6 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", type=float, help="Lipschitz target: adds a verdict "
                    "(certified / refuted / undecided)")
     p.add_argument("--seed", type=int, default=0, help="seed of the lower-bound search")
+    p.add_argument("--method", choices=["auto", "product", "lipsdp", "all"], default="auto",
+                   help="--wrt input: global bound method(s); auto = LipSDP and the product "
+                   "(the tighter is `upper`), product alone when LipSDP does not apply")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--latex", action="store_true",
                    help="print the derivation with the certified numbers substituted")
@@ -140,6 +143,8 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
             raise InputError(f"--target {args.target} must be a finite number")
         opts["target"] = args.target
     opts["seed"] = args.seed
+    if args.wrt == "input" and getattr(args, "method", "auto") != "auto":
+        opts["method"] = args.method
     return opts
 
 
@@ -249,9 +254,11 @@ def _summary(result: Any) -> str:
     if d.get("ratio"):
         lines.append(f"  upper / lower        {d['ratio']:.4g}")
     for k in ("parameters", "radius", "input_radius", "local_upper", "verdict", "margin",
-              "dominant_layer"):
+              "dominant_layer", "method", "lipsdp_variant"):
         if k in d and d[k] is not None:
             lines.append(f"  {k:<20} {d[k]}")
+    for name, m in (d.get("methods") or {}).items():
+        lines.append(f"  method {name:<13} <= {m['upper']}  ({m['seconds']:.2f} s)")
     for layer in d.get("per_layer", []):
         fac = layer.get("factor_upper")
         if fac is not None:
