@@ -40,13 +40,16 @@ def trained():
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
     out = []
-    clf = MLPClassifier((50,) * 6, activation="relu", max_iter=300, random_state=0).fit(X, y)
+    clf = MLPClassifier(hidden_layer_sizes=(50,) * 6, activation="relu", max_iter=300,
+                        random_state=0).fit(X, y)
     out.append(("digits 64-50x6-10 relu", _sk_net(clf, "relu"), X, clf.score(X, y)))
-    clf = MLPClassifier((32, 32), activation="tanh", max_iter=300, random_state=0).fit(X, y)
+    clf = MLPClassifier(hidden_layer_sizes=(32, 32), activation="tanh", max_iter=300,
+                        random_state=0).fit(X, y)
     out.append(("digits 64-32-32-10 tanh", _sk_net(clf, "tanh"), X, clf.score(X, y)))
     Xd, yd = load_diabetes(return_X_y=True)
     Xd = (Xd - Xd.mean(0)) / Xd.std(0)
-    reg = MLPRegressor((16, 16), activation="relu", max_iter=2000, random_state=0).fit(
+    reg = MLPRegressor(hidden_layer_sizes=(16, 16), activation="relu", max_iter=2000,
+                       random_state=0).fit(
         Xd, (yd - yd.mean()) / yd.std())
     out.append(("diabetes 10-16-16-1 relu", _sk_net(reg, "relu"), Xd, reg.score(
         Xd, (yd - yd.mean()) / yd.std())))
@@ -103,14 +106,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="skip the trained 6x50 network")
     ap.add_argument("--no-big", action="store_true", help="skip 784-256-256-10")
+    ap.add_argument("--no-random", action="store_true", help="skip the small random networks")
     a = ap.parse_args()
     print("| network | product (cert.) | lower (cert.) | product/lower | LipSDP-neuron "
           "(cert./time/mem) | LipSDP-layer | scalable (schur) | float LipSDP | "
           "best cert./float | best/lower | product/best |")
     print("|" + "---|" * 11)
-    for name, widths, act in [("random 4-16-16-16-2", [4, 16, 16, 16, 2], "relu"),
-                              ("random 8-20-20-3 gelu", [8, 20, 20, 3], "gelu"),
-                              ("random 64-50x6-10", [64] + [50] * 6 + [10], "relu")]:
+    for name, widths, act in [] if a.no_random else [
+            ("random 4-16-16-16-2", [4, 16, 16, 16, 2], "relu"),
+            ("random 8-20-20-3 gelu", [8, 20, 20, 3], "gelu"),
+            ("random 64-50x6-10", [64] + [50] * 6 + [10], "relu")]:
         net = random_net(widths, act)
         row(name, net, np.random.default_rng(1).standard_normal((200, widths[0])))
     for name, net, X, score in trained():

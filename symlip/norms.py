@@ -807,12 +807,12 @@ def certify_psd(H: Any, err: Any = None, err_factor: Fraction = Fraction(0),
     # powers of two d_i with d_i^2 H_ii in [1/4, 1); a zero diagonal gets d_i = 1
     e = np.where(diag > 0, np.frexp(np.where(diag > 0, diag, 1.0))[1], 0)
     e = -((e + 1) // 2)
-    d = np.ldexp(1.0, e)
-    Hs = Hf * d[:, None] * d[None, :]
+    ee = e[:, None] + e[None, :]
+    Hs = np.ldexp(Hf, ee)  # one correctly rounded scaling: exact unless subnormal
     e_scale = n * _ETA  # one underflow per entry at most (powers of two otherwise exact)
     e_H = Fraction(0)
     if err is not None and err_factor:
-        Es = _as_matrix(err, "err") * d[:, None] * d[None, :]
+        Es = np.ldexp(_as_matrix(err, "err"), ee)
         e_H += err_factor * (_q(frobenius_norm(Es).upper_float) + e_scale)
     if err_abs:
         e_H += err_abs * sum((Fraction(2) ** (2 * int(k)) for k in e), Fraction(0))

@@ -172,13 +172,15 @@ def chain_of(net: Any) -> Chain:
 def assemble(ch: Chain, rho: float, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     r"""$\hat H \approx -M(\rho, T)$, the entrywise magnitude matrix $E$ (the same sums
     with every factor replaced by its absolute value) and $K$ with
-    $|H - \hat H| \le \gamma_K(1 + \gamma_K) E$ entrywise (plus underflow terms).
+    $|H - \hat H| \le \gamma_K E_{exact} \le \gamma_K/(1 - \gamma_K)\,E$ entrywise (plus
+    underflow terms).
 
     Blocks ($a_k = \alpha_k\beta_k$, $T_k = \operatorname{diag}(t_k)$):
     $H_{00} = \rho I + 2a_1W_1^TT_1W_1$, $H_{kk} = 2T_k + 2a_{k+1}W_{k+1}^TT_{k+1}W_{k+1}$,
     $H_{N-1,N-1} = 2T_{N-1} - W_N^TW_N$, $H_{k-1,k} = -(\alpha_k + \beta_k)W_k^TT_k$.
     Each entry is a sum of at most $m = \max_k n_k + 3$ products of at most 6 factors
-    (Higham Lemma 3.1/3.3: any order, FMA allowed), so $K = m + 6$ covers it.
+    (Higham Lemma 3.1/3.3: any order, FMA allowed) and the symmetrising average, so
+    $K = m + 6$ covers it; $E$'s own rounding: exact $\le fl(E)/(1 - \gamma_K)$.
     """
     sizes = ch.sizes
     off = np.concatenate([[0], np.cumsum(sizes)])
@@ -231,7 +233,9 @@ def prove_lipsdp(ch: Chain, rho: float, t: np.ndarray) -> Any:
 
         return PSDProof(False, reason="the LMI matrix overflows float64")
     g = _gamma(K)
-    return certify_psd(H, E, g * (1 + g), err_abs=Fraction(4 * K) * _ETA)
+    # exact |.|-sums <= fl(E) / (1 - gamma_K) (nonnegative terms), so the factor is
+    # gamma_K / (1 - gamma_K)
+    return certify_psd(H, E, g / (1 - g), err_abs=Fraction(4 * K) * _ETA)
 
 
 # ------------------------------------------------------------------------------------
@@ -684,7 +688,7 @@ def lipsdp_lipschitz(net: Any, data: np.ndarray | None = None, *, variant: str =
         LipSDPError: residual layers, a non-Lipschitz activation, a solver failure or a
             proof that does not go through.
     """
-    from symlip.bounds.input import _check_data, certify_input_lower, estimate_input_lower
+    from symlip.bounds.input import _check_data
 
     data = _check_data(net, data)
     run = run_lipsdp(net, variant)
