@@ -22,6 +22,8 @@ _LAZY: dict[str, str] = {
     "get_activation": "symlip.activations",
     "input_lipschitz": "symlip.bounds.input",
     "local_input_lipschitz": "symlip.bounds.input",
+    "lipsdp_lipschitz": "symlip.bounds.lipsdp",
+    "certified_input_lipschitz": "symlip.bounds.lipsdp",
     "no_global_bound": "symlip.bounds.noglobal",
     "param_lipschitz": "symlip.bounds.param",
     "StepResult": "symlip.bounds.smooth",

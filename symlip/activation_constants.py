@@ -589,3 +589,71 @@ def write_shipped_table(path: Any = None) -> dict[str, Any]:
     p = Path(path) if path is not None else Path(__file__).parent / "data" / SHIPPED_TABLE
     p.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
     return table
+_SLOPE_CACHE: dict[tuple[str, str], PieceSup] = {}
+
+
+def derive_slope_bounds(act: Activation) -> PieceSup:
+    r"""Certified infimum of $\sigma'$ (the lower slope bound $\alpha$ of LipSDP), cached.
+
+    With $c$ the exact $K_1$ (or a rational upper bound of it), $\sigma' \le c$ on every
+    piece, so $\inf\sigma' = c - \sup|\sigma' - c|$; the suprema are those of
+    :func:`sup_abs`, piece by piece, and $\alpha = \min$ over pieces.  For a continuous,
+    piecewise-$C^1$ $\sigma$ every difference quotient is then $\ge \alpha$ (mean value
+    theorem on each piece).
+
+    Returns:
+        :class:`PieceSup` whose ``enclosure`` encloses $\inf\sigma'$ (use its lower end)
+        and ``exact`` the exact value when SymPy finds it.
+
+    Raises:
+        ValueError: $\sigma$ jumps or $K_1 = \infty$.
+
+    Examples:
+        >>> from symlip.activations import get_activation
+        >>> derive_slope_bounds(get_activation("leaky_relu", "0.1")).exact
+        1/10
+    """
+    from symlip.activations import X
+
+    key = (act.name, sp.srepr(act.expr))
+    if key in _SLOPE_CACHE:
+        return _SLOPE_CACHE[key]
+    K1 = act.constants.K1
+    if not K1.is_finite:
+        raise ValueError(f"{act.name}: K1 is infinite, no slope restriction")
+    pieces = _pieces(act.expr, X)
+    if _jumps(pieces, X):
+        raise ValueError(f"{act.name} jumps: no slope restriction")
+    if K1.exact is not None and K1.exact is not sp.oo:
+        c = sp.nsimplify(K1.exact)
+    else:
+        from fractions import Fraction
+
+        q = Fraction(K1.enclosure.upper_float)
+        c = sp.Rational(q.numerator, q.denominator)
+    d = Derivation(f"inf sigma' of {act.label}")
+    best: PieceSup | None = None
+    lo_best = None
+    exact_vals = []
+    for p in pieces:
+        h = sp.diff(p.expr, X) - c
+        r = sup_abs(h, X, p.lo, p.hi, name=r"(\sigma' - K_1)")
+        d.section(r.derivation)
+        lo = enclose(c).lower - r.enclosure.upper  # a lower bound of inf sigma' on p
+        exact_vals.append(None if r.exact is None else sp.simplify(c - r.exact))
+        if lo_best is None or lo < lo_best:
+            lo_best, best = lo, r
+    assert best is not None
+    exact = None
+    if all(v is not None for v in exact_vals):
+        exact = sp.Min(*exact_vals)
+    hi = max(lo_best, enclose(exact).upper) if exact is not None else \
+        enclose(c).upper
+    enc = Enclosure(lo_best, hi) if exact is None else enclose(exact)
+    if exact is not None and compare(enc, ">=", Enclosure(lo_best, lo_best)) is Truth.FALSE:
+        enc = Enclosure(lo_best, hi)  # pragma: no cover - the two agree
+    d.step(Tex(r"\inf \sigma'"), ">=", exact if exact is not None else Tex(enc.lower_str(17)),
+           r"$\inf\sigma' = K_1 - \sup|\sigma' - K_1|$ on each piece ($\sigma' \le K_1$)")
+    out = PieceSup(exact, enc, best.where, d)
+    _SLOPE_CACHE[key] = out
+    return out

@@ -411,7 +411,8 @@ ECHOED_OPTIONS = ("radius", "input_radius", "loss", "scheme", "target")
 REQUIRED_OPTIONS = ("wrt", "model_type", "activation", "param")
 #: every option a certificate may record
 #: options that choose a method (recomputed by verify with the recorded choice)
-METHOD_OPTIONS = {"local_preact": ("linear", "interval"), "method": ("local", "recursion")}
+METHOD_OPTIONS = {"local_preact": ("linear", "interval"),
+                  "method": ("local", "recursion", "product", "lipsdp", "all")}
 
 
 def required_method_options(opts: Mapping[str, Any]) -> list[str]:

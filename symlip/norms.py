@@ -725,3 +725,117 @@ def spectral_norm_upper(W: Any, *, rel_tol: float = 1e-10) -> float:
         True
     """
     return spectral_norm(W, rel_tol=rel_tol).upper_float
+
+
+# ----------------------------------------------------------------------------------
+# certified positive semidefiniteness (LipSDP's linear matrix inequality)
+# ----------------------------------------------------------------------------------
+
+
+@dataclass
+class PSDProof:
+    r"""Outcome of :func:`certify_psd`.
+
+    Attributes:
+        holds: ``True`` iff the proof succeeded: every symmetric $H$ with
+            $|H - \hat H| \le E$ entrywise is positive semidefinite.
+        margin: a certified lower bound of $\lambda_{\min}(DHD)$ ($D$ the power-of-two
+            diagonal scaling), exact rational; meaningful when ``holds``.
+        delta: the shift $\delta$ subtracted before the Cholesky factorisation.
+        errors: the rounding/perturbation terms ``{"chol", "diag", "input", "scale"}``.
+        reason: why the proof failed (empty when it holds).
+    """
+
+    holds: bool
+    margin: Fraction = Fraction(0)
+    delta: float = 0.0
+    errors: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+
+
+def certify_psd(H: Any, err: Any = None, err_factor: Fraction = Fraction(0),
+                err_abs: Fraction = Fraction(0), delta: float | None = None) -> PSDProof:
+    r"""Prove that a symmetric matrix is positive semidefinite (a certified Cholesky test).
+
+    Theorem.  Let $\hat H$ be a symmetric float matrix and $H$ the exact matrix of
+    interest with $|H_{ij} - \hat H_{ij}| \le c\,E_{ij} + a$
+    (``err`` $= E \ge 0$, ``err_factor`` $= c$, ``err_abs`` $= a$).  Rows and columns
+    that are zero in both $\hat H$ and $E$ (and $a = 0$) are dropped first (a zero row
+    does not change semidefiniteness).  Scale by the
+    powers of two $d_i \approx \hat H_{ii}^{-1/2}$: $\tilde H = D\hat HD$ is exact (up to
+    underflow, at most $\eta = 2^{-1075}$ per entry).  If the floating-point Cholesky
+    factorisation of $\hat A = fl(\tilde H - \delta I)$ runs to completion,
+    $LL^T = \hat A + \Delta$ with $\|\Delta\|_2 \le e_C = \gamma_{n+2}\min(\|L\|_1
+    \|L\|_\infty, \|L\|_F^2) + 4n(n+1)(1 + \max_j L_{jj})\eta$ (Higham, *Accuracy and
+    Stability*, Thm 10.3, any order of operations, FMA allowed; the bound of
+    :func:`spectral_norm`), and $|\hat A_{ii} - (\tilde H_{ii} - \delta)| \le
+    u|\hat A_{ii}| \le e_D$.  Hence
+    $$DHD = LL^T - \Delta + \delta I + (\text{diagonal rounding}) + D(H - \hat H)D
+    \succeq (\delta - e_C - e_D - e_H - n\eta)\,I,$$
+    $e_H = c\|DED\|_F + a\sum_i d_i^2$ (a norm of the perturbation), so $H \succeq 0$ whenever the
+    bracket, ``margin``, is $\ge 0$; all terms are exact rationals rounded up.
+
+    Args:
+        H: the float matrix $\hat H$ (must be symmetric; checked exactly).
+        err: nonnegative float matrix $E$ (or ``None`` for $E = 0$).
+        err_factor: the exact factor $c$ of $E$.
+        err_abs: $a$: an absolute perturbation bound per entry (unscaled units).
+        delta: the shift; default: four times the expected rounding terms.
+
+    Returns:
+        :class:`PSDProof`; ``holds`` is ``False`` (never a wrong ``True``) when the
+        factorisation breaks down or the margin is negative.
+    """
+    Hf = _as_matrix(H, "H")
+    n = Hf.shape[0]
+    if Hf.shape != (n, n) or not np.array_equal(Hf, Hf.T):
+        return PSDProof(False, reason=f"H must be square and symmetric, got shape {Hf.shape}")
+    _check_fp_environment()
+    if err_abs == 0:
+        keep = np.flatnonzero(np.any(Hf != 0, axis=1) | (np.any(np.asarray(err) != 0, axis=1)
+                                                         if err is not None else False))
+        if keep.size < n:
+            Hf = Hf[np.ix_(keep, keep)]
+            err = None if err is None else np.asarray(err)[np.ix_(keep, keep)]
+            n = Hf.shape[0]
+            if n == 0:
+                return PSDProof(True)
+    diag = Hf.diagonal()
+    if np.any(diag < 0):
+        i = int(np.argmin(diag))
+        return PSDProof(False, reason=f"negative diagonal entry H[{i}, {i}] = {diag[i]}")
+    # powers of two d_i with d_i^2 H_ii in [1/4, 1); a zero diagonal gets d_i = 1
+    e = np.where(diag > 0, np.frexp(np.where(diag > 0, diag, 1.0))[1], 0)
+    e = -((e + 1) // 2)
+    ee = e[:, None] + e[None, :]
+    Hs = np.ldexp(Hf, ee)  # one correctly rounded scaling: exact unless subnormal
+    e_scale = n * _ETA  # one underflow per entry at most (powers of two otherwise exact)
+    e_H = Fraction(0)
+    if err is not None and err_factor:
+        Es = np.ldexp(_as_matrix(err, "err"), ee)
+        e_H += err_factor * (_q(frobenius_norm(Es).upper_float) + e_scale)
+    if err_abs:
+        e_H += err_abs * sum((Fraction(2) ** (2 * int(k)) for k in e), Fraction(0))
+    g_chol = _gamma(n + 2)
+    if delta is None:
+        est = float(g_chol) * max(float(np.trace(np.abs(Hs))), 1.0) + float(e_H)
+        delta = 4.0 * est + 2.0**-1000
+    Ahat = Hs.copy()
+    Ahat[np.diag_indices(n)] -= delta
+    try:
+        L = np.linalg.cholesky(Ahat)
+    except np.linalg.LinAlgError:
+        return PSDProof(False, delta=delta, reason="the Cholesky factorisation broke down")
+    if not np.isfinite(L).all():
+        return PSDProof(False, delta=delta, reason="the Cholesky factor is not finite")
+    absL = np.abs(L)
+    BL = min(_max_abs_sum_upper(absL, 0) * _max_abs_sum_upper(absL, 1), _sumsq_bounds(L)[1])
+    e_chol = g_chol * BL + 4 * n * (n + 1) * (1 + _q(float(L.diagonal().max()))) * _ETA
+    e_diag = _U * _q(float(np.max(np.abs(Ahat.diagonal()))))
+    margin = _q(delta) - e_chol - e_diag - e_H - e_scale
+    errors = {"chol": float(e_chol), "diag": float(e_diag), "input": float(e_H),
+              "scale": float(e_scale)}
+    if margin < 0:
+        return PSDProof(False, margin, delta, errors,
+                        reason=f"the shift {delta:.3g} does not cover the rounding terms")
+    return PSDProof(True, margin, delta, errors)

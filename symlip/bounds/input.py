@@ -394,6 +394,10 @@ def _residual_mask(net: Any) -> list[bool] | None:
 
 
 def _rebuild_global(ctx: Context) -> tuple[Formula, dict[str, Enclosure]]:
+    if ctx.options.get("lipsdp") is not None:  # the LipSDP method won: re-prove its LMI
+        from symlip.bounds.lipsdp import rebuild_context
+
+        return rebuild_context(ctx)
     net = ctx.model
     formula, _ = input_product_formula(net.depth, residual=_residual_mask(net),
                                        lognorm=_lognorm_layers(net))

@@ -24,7 +24,7 @@ __all__ = ["register", "run", "HANDLERS", "LOADERS", "build_context"]
 
 #: (model type, --wrt) -> "module:function(ctx) -> BoundResult"
 HANDLERS: dict[tuple[str, str], str] = {
-    ("feedforward", "input"): "symlip.bounds.input:certify_context",
+    ("feedforward", "input"): "symlip.bounds.lipsdp:certify_context",
     ("feedforward", "params"): "symlip.bounds.param:certify_context",
     ("feedforward", "gradient"): "symlip.bounds.smooth:certify_context",
     ("cde", "params"): "symlip.cde:certify_params_context",
@@ -39,6 +39,21 @@ LOADERS: dict[str, str] = {
     "feedforward": "symlip.io:load_for_cli",
     "cde": "symlip.cde:load_for_cli",
 }
+
+
+#: --method values by --wrt (the first is the default)
+INPUT_METHODS = ("auto", "product", "lipsdp", "all")
+PARAM_METHODS = ("local", "recursion")
+
+
+def _method(args: argparse.Namespace, allowed: tuple[str, ...]) -> str:
+    m = getattr(args, "method", None)
+    if m is None:
+        return allowed[0]
+    if m not in allowed:
+        raise InputError(f"--method {m} does not apply to --wrt {args.wrt}; expected one of "
+                         f"{', '.join(allowed)}")
+    return m
 
 
 def _resolve(spec: str) -> Any:
@@ -76,9 +91,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", type=float, help="Lipschitz target: adds a verdict "
                    "(certified / refuted / undecided)")
     p.add_argument("--seed", type=int, default=0, help="seed of the lower-bound search")
-    p.add_argument("--method", choices=["local", "recursion"], default="local",
-                   help="--wrt params/gradient: local sensitivities over the ball (default) "
-                        "or the layer recursion alone")
+    p.add_argument("--method", choices=[*INPUT_METHODS, *PARAM_METHODS], default=None,
+                   help="--wrt input: the global bound method(s): auto (default) = LipSDP "
+                   "and the product, the tighter is `upper` (the product alone where LipSDP "
+                   "does not apply), product, lipsdp, all; --wrt params/gradient: local "
+                   "sensitivities over the ball (local, default) or the layer recursion "
+                   "alone (recursion)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--latex", action="store_true",
                    help="print the derivation with the certified numbers substituted")
@@ -160,12 +178,14 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if args.wrt == "gradient":
         opts["loss"] = args.loss
     if args.wrt in ("params", "gradient"):
-        opts["method"] = args.method
+        opts["method"] = _method(args, PARAM_METHODS)
     if args.target is not None:
         if not math.isfinite(args.target):
             raise InputError(f"--target {args.target} must be a finite number")
         opts["target"] = args.target
     opts["seed"] = args.seed
+    if args.wrt == "input" and _method(args, INPUT_METHODS) != "auto":
+        opts["method"] = args.method
     return opts
 
 
@@ -315,9 +335,11 @@ def _summary(result: Any) -> str:
                  "  estimate (sampled)   -")
     lines.append(f"  upper / lower        {_ratio_text(result)}")
     for k in ("parameters", "radius", "input_radius", "local_upper", "local_preact", "verdict", "margin",
-              "dominant_layer"):
+              "dominant_layer", "method", "lipsdp_variant"):
         if k in d and d[k] is not None:
             lines.append(f"  {k:<20} {d[k]}")
+    for name, m in (d.get("methods") or {}).items():
+        lines.append(f"  method {name:<13} <= {m['upper']}  ({m['seconds']:.2f} s)")
     for layer in d.get("per_layer", []):
         fac = layer.get("factor_upper")
         if fac is not None:
