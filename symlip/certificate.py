@@ -422,8 +422,11 @@ def required_method_options(opts: Mapping[str, Any]) -> list[str]:
     if opts.get("wrt") in ("params", "gradient"):
         need.append("method")
     return need
+#: options that carry a method's certificate data (the LipSDP multipliers, re-proved by
+#: verify); their content is checked by the method itself
+DATA_OPTIONS = ("lipsdp",)
 KNOWN_OPTIONS = frozenset({"wrt", "model_type", "activation", "param", "seed",
-                           *ECHOED_OPTIONS, *METHOD_OPTIONS})
+                           *ECHOED_OPTIONS, *METHOD_OPTIONS, *DATA_OPTIONS})
 
 
 def _r_files(chk: Checking) -> None:
@@ -456,6 +459,9 @@ def check_option_types(opts: Mapping[str, Any]) -> None:
     v = opts.get("param")
     if v is not None and (isinstance(v, bool) or not isinstance(v, (str, int, float))):
         raise CertificateError(f"certificate option param={v!r}; expected a number")
+    for key in DATA_OPTIONS:
+        if key in opts and not isinstance(opts[key], Mapping):
+            raise CertificateError(f"certificate option {key}={opts[key]!r}; expected an object")
     for key, allowed in METHOD_OPTIONS.items():
         v = opts.get(key)
         if v is not None and v not in allowed:
