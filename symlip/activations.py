@@ -365,7 +365,9 @@ def get_activation(name: str | AbstractActivation, param: Any = None) -> Abstrac
             raise InputError(f"elu alpha must be > 0, got {param!r}")
         if key == "leaky_relu" and v.is_negative:
             raise InputError(f"leaky_relu slope must be >= 0, got {param!r}")
-    ck = (key, None if p is None else str(p))
+    # keyed by the exact value: str(p) made the double 0.1 and the decimal "0.1" (1/10)
+    # share one cached activation, whichever was asked for first
+    ck = (key, None if p is None else str(_rat(p)))
     if ck not in _CACHE:
         _CACHE[ck] = factory(p)
     return _CACHE[ck]

@@ -308,3 +308,18 @@ def test_cli_latex_and_table():
     p = _cli("tanh")
     assert p.returncode == 0
     assert "K2 = Lip(sigma')" in p.stdout and "4*sqrt(3)/9" in p.stdout
+
+
+def test_cache_keeps_float_and_decimal_parameters_apart():
+    """The double 0.1 and the decimal "0.1" are different slopes (regression: the cache
+    was keyed by str(param), so the first one asked for was returned for both)."""
+    from fractions import Fraction
+
+    a = get_activation("leaky_relu", "0.1")
+    b = get_activation("leaky_relu", 0.1)
+    assert a is not b
+    assert a is get_activation("leaky_relu", "0.10")
+    from symlip.activations import X
+
+    assert float(b.expr.args[0][0].subs(X, -1)) == -0.1
+    assert Fraction(str(a.expr.args[0][0].subs(X, -1))) == Fraction(-1, 10)
