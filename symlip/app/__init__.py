@@ -11,6 +11,8 @@ They call the library (never the CLI); :mod:`symlip.cli.reproduce` exposes them 
 REPRODUCTIONS: dict[str, str] = {
     "double-descent": "double_descent",
     "certified-gd": "certified_gd",
+    "splines-1d": "splines_1d",
+    "splines-digits": "splines_digits",
 }
 
 
@@ -29,6 +31,3 @@ def check_out_dir(out, force: bool = False):
         raise InputError(f"output folder {str(out)!r} is not empty; pass --force to "
                          "overwrite the files in it")
     return out
-
-REPRODUCTIONS["splines-1d"] = "splines_1d"  # issue #15
-REPRODUCTIONS["splines-digits"] = "splines_digits"  # issue #15
