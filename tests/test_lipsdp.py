@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 pytest.importorskip("clarabel")
@@ -33,6 +33,9 @@ def random_net(rng, widths, act, scale=1.0):
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31 - 1), hidden=st.integers(1, 3), width=st.integers(1, 6),
        act=st.sampled_from(ACTS))
+# a width-1 ReLU chain where the SDP optimum equals the product: the solver's point is
+# 2.6e-6 relative above it
+@example(seed=720931, hidden=2, width=1, act="relu")
 def test_lipsdp_is_sound_and_between_float_and_product(seed, hidden, width, act):
     rng = np.random.default_rng(seed)
     widths = [int(rng.integers(1, 5))] + [width] * hidden + [int(rng.integers(1, 4))]
@@ -51,7 +54,12 @@ def test_lipsdp_is_sound_and_between_float_and_product(seed, hidden, width, act)
     assert up.upper_float >= flt / (1 + 1e-9)
     assert up.upper_float <= flt * (1 + 1e-3)
     prod = input_lipschitz(net, lower=False).upper
-    assert up.upper_float <= prod * (1 + 1e-6)
+    # the SDP optimum is <= the product (the product gives a feasible point); the float
+    # value is the solver's feasible point, within its accuracy of the optimum (here 2.6e-6
+    # relative above on a width-1 chain), and the certified value within the proof's
+    # inflation of that
+    assert flt <= prod * (1 + 1e-4)
+    assert up.upper_float <= prod * (1 + 1e-3)
 
 
 def test_schur_variant_matches_neuron_and_is_proved():
