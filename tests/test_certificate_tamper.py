@@ -215,6 +215,10 @@ def _decimal_variants(s):
 
 
 def _hex_variants(s):
+    if "." in s:  # Python's float.hex() form (the LipSDP multipliers): the doubles
+        x = float.fromhex(s)  # one ulp either side and a factor 2**10
+        return [v.hex() for v in (math.nextafter(x, math.inf), math.nextafter(x, -math.inf),
+                                  x * 1024.0) if v != x]
     neg = s.startswith("-")
     body = s[1:] if neg else s
     man, exp = body[2:].split("p")
