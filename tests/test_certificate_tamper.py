@@ -238,6 +238,23 @@ def _is_decimal(s):
         return False
 
 
+def _still_a_proof(d, kind, bad, label, cert):
+    """LipSDP multipliers are a proof, not a recomputed value: multipliers one ulp off
+    that still prove the same rho make a true certificate (its numbers unchanged). Only
+    those are let through, after proving the LMI again independently of verify."""
+    if not label.startswith("options/lipsdp/t/"):
+        return False
+    if bad["result"] != cert["result"]:
+        return False
+    from symlip import io
+    from symlip.bounds import lipsdp as L
+
+    rec = bad["options"]["lipsdp"]
+    t = np.array([float.fromhex(x) for x in rec["t"]])
+    ch = L.chain_of(io.load(d / f"{KINDS[kind][0]}.safetensors"))
+    return L.prove_lipsdp(ch, float.fromhex(rec["rho"]), t).holds
+
+
 def variants(cert, n_rows):
     """``(label, tampered certificate)`` pairs: every field altered in turn (of the
     input enclosures, every field of the first and the last input: they are all
@@ -387,11 +404,14 @@ def test_every_tampered_variant_is_rejected(files, kind, capsys, memoized_specs)
     _, _, vfiles = KINDS[kind]
     n_rows = int(np.load(_path(d, vfiles[0])).shape[0])
     accepted = []
-    tried = 0
+    tried = proofs = 0
     for label, bad in variants(cert, n_rows):
         tried += 1
         code, msg = _verify(d, kind, bad, capsys)
         if code == 0:
+            if _still_a_proof(d, kind, bad, label, cert):
+                proofs += 1
+                continue
             accepted.append(label)
         else:
             assert code in (1, 2), (label, code, msg)
@@ -399,7 +419,9 @@ def test_every_tampered_variant_is_rejected(files, kind, capsys, memoized_specs)
             assert "Traceback" not in msg
     assert not accepted, f"{kind}: accepted tampered variants {accepted}"
     COUNTS[kind] = tried
-    print(f"\n{kind}: {tried} tampered variants, all rejected")
+    print(f"\n{kind}: {tried} tampered variants, all rejected"
+          + (f" but {proofs} multiplier sets one ulp off that still prove the LMI"
+             if proofs else ""))
 
 
 def test_counts_recorded():

@@ -166,7 +166,10 @@ def test_gradient_of_affine_splines_refuses(tmp_path):
                                           ("undecided", "undecided")])
 def test_input_verdict_with_target_1(files, name, verdict):
     d, _ = files
-    r = run("certify", d / f"{name}.npz", "--wrt", "input", "--json", "--target", "1")
+    # "undecided" for the product of layer norms (1.5625 against a true 0.625); the
+    # default method adds the verified LipSDP bound, which certifies it (see below)
+    method = ["--method", "product"] if name == "undecided" else []
+    r = run("certify", d / f"{name}.npz", "--wrt", "input", "--json", "--target", "1", *method)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["verdict"] == verdict
@@ -266,3 +269,12 @@ def test_spline_options_are_refused_for_other_activations(tmp_path):
     one_line_error(r, "--coefficients and --range are only for activation 'spline', "
                       "not for 'tanh'")
     assert run("activation", "tanh").returncode == 0
+
+
+def test_lipsdp_decides_what_the_product_leaves_undecided(files):
+    d, _ = files
+    r = run("certify", d / "undecided.npz", "--wrt", "input", "--json", "--target", "1")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["verdict"] == "certified-1-lipschitz" and out["method"] == "lipsdp"
+    assert 0.625 <= float(out["upper"]) <= 1

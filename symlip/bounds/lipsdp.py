@@ -721,6 +721,10 @@ def multipliers_record(run: LipSDPRun) -> dict[str, Any]:
 
 
 def _read_record(rec: Any) -> tuple[float, np.ndarray]:
+    v = rec.get("variant") if isinstance(rec, dict) else None
+    if v not in VARIANTS:
+        raise InputError(f"the LipSDP multipliers record names variant {v!r}; expected one "
+                         f"of {list(VARIANTS)}")
     try:
         rho = float.fromhex(rec["rho"])
         t = np.array([float.fromhex(x) for x in rec["t"]], dtype=np.float64)

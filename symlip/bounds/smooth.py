@@ -677,12 +677,10 @@ def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radiu
     est_p = pf.estimate(_float_args(pf, ci))
     est_g = gf.estimate(_float_args(gf, ci))
     t1 = time.perf_counter()
-    pres = param_lipschitz_from_inputs(net, X, r, ci, pf, lower=lower, seed=seed)
+    # the local method: the same result as param_lipschitz, the max over the points
+    pres = param_lipschitz_from_inputs(net, X, r, ci, pf, lower=lower, seed=seed,
+                                       pointwise_max=used == "local")
     pres.extra["method"] = used
-    if used == "local":  # the same result as param_lipschitz: max over the points
-        from symlip.bounds.param import _as_pointwise_max
-
-        pres = _as_pointwise_max(pres)
     gpt = gf.enclose_array(_args(gf, ci, hull=False))
     mean = gpt.mean()
     hull = _args(gf, ci, hull=True)
