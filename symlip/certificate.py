@@ -185,6 +185,9 @@ def make_certificate(result: BoundResult, ctx: Context) -> dict[str, Any]:
             options[key] = allowed[0]  # the Python API's contexts leave them out
     for key in REQUIRED_OPTIONS:
         options.setdefault(key, None)
+    for key in required_method_options(options):
+        if key not in options and result.extra.get(key) is not None:
+            options[key] = result.extra[key]  # the method the API call used
     witness = _jsonable(result.witness)
     if witness and spec.witness_offsets and spec.base_params is not None:
         witness = canonical_offsets(spec, ctx.model, witness)

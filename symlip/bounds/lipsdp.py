@@ -743,12 +743,15 @@ METHODS = ("auto", "product", "lipsdp", "all")
 def certified_input_lipschitz(net: Any, data: np.ndarray | None = None, *,
                               method: str = "auto", variant: str = "auto",
                               input_radius: float | None = None, seed: int = 0,
-                              lower: bool = True) -> BoundResult:
+                              lower: bool = True, local_preact: str = "linear"
+                              ) -> BoundResult:
     """The tightest certified global input bound over the chosen methods.
 
     ``method``: ``"product"`` (layer norms), ``"lipsdp"`` (verified LipSDP), ``"all"``
     or ``"auto"`` (both when LipSDP applies, i.e. clarabel or the scalable variant and a
-    dense network; else the product with a note).  ``extra["methods"]`` gives each
+    dense network; else the product with a note).  ``input_radius`` and ``local_preact``
+    add the local bound as in :func:`~symlip.bounds.input.input_lipschitz`.
+    ``extra["methods"]`` gives each
     method's certified value and time; the result (formula, inputs, certificate) is the
     winning method's.
     """
@@ -757,7 +760,8 @@ def certified_input_lipschitz(net: Any, data: np.ndarray | None = None, *,
     if method not in METHODS:
         raise InputError(f"input method {method!r} is unknown; expected one of {METHODS}")
     t0 = time.perf_counter()
-    prod = input_lipschitz(net, data, input_radius=input_radius, seed=seed, lower=lower)
+    prod = input_lipschitz(net, data, input_radius=input_radius, seed=seed, lower=lower,
+                           local_preact=local_preact)
     methods: dict[str, Any] = {"product": {"upper": prod.enclosure.upper_str(),
                                            "seconds": time.perf_counter() - t0}}
     best = prod
@@ -781,7 +785,7 @@ def certified_input_lipschitz(net: Any, data: np.ndarray | None = None, *,
                 best = res
     best.extra["methods"] = methods
     best.extra["method"] = "lipsdp" if best is not prod else "product"
-    for k in ("input_radius", "local_upper", "dominant_layer"):
+    for k in ("input_radius", "local_upper", "local_preact", "dominant_layer"):
         if k in prod.extra:
             best.extra[k] = prod.extra[k]
     if not best.per_layer:  # the product's per-layer factors (what each layer contributes)
@@ -797,7 +801,8 @@ def certify_context(ctx: Context) -> BoundResult:
     records them and ``verify`` re-proves the LMI)."""
     res = certified_input_lipschitz(
         ctx.model, ctx.data, method=ctx.options.get("method", "auto"),
-        input_radius=ctx.options.get("input_radius"), seed=int(ctx.options.get("seed", 0)))
+        input_radius=ctx.options.get("input_radius"), seed=int(ctx.options.get("seed", 0)),
+        local_preact=str(ctx.options.get("local_preact", "interval")))
     rec = res.extra.pop("multipliers", None)
     if rec is not None and res.extra.get("method") == "lipsdp":
         ctx.options["lipsdp"] = rec
