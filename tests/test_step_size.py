@@ -47,7 +47,6 @@ def test_guaranteed_decrease_is_certified_near_a_minimum():
     """Issue #17 finding 3: at (almost) a minimum the float descent-lemma value has a
     relative error of order 1; guaranteed_decrease must be an enclosure's lower end of
     the true decrease, here computed at 300 bits."""
-    from symlip.bounds.smooth import loss_enclosure
 
     X = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.25]])
     W = np.array([[0.75, -0.5]])

@@ -738,7 +738,6 @@ def _magnitude(box: IntervalArray) -> np.ndarray:
 
 
 def _sigma_box(act: Any, z: IntervalArray) -> IntervalArray:
-    from symlip.activations import X
 
     expr = act.derivatives[0] if hasattr(act, "derivatives") else None
     if hasattr(act, "sigma_box"):

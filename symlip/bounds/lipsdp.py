@@ -519,10 +519,9 @@ def solve_schur(ch: Chain, max_iter: int = 200, time_limit: float = 120.0
                        options={"maxiter": max_iter, "ftol": 1e-12, "gtol": 1e-10})
         return res.x
 
-    x = np.log(np.maximum(t_init, 1e-300))
-    try:
+    try:  # each stage restarts from the best point so far (best is updated by cb)
         for rel in (1e-2, 1e-4, 0.0):
-            x = stage(np.log(best[1]), rel * best[0])
+            stage(np.log(best[1]), rel * best[0])
     except _Stop:
         pass
     return float(best[0]), best[1], {"init_rho": rho0, "solve_time":
