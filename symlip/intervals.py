@@ -1247,8 +1247,8 @@ def _is_one_plus_exp(e: sp.Basic) -> sp.Expr | None:
 def _np_rewrite(expr: sp.Basic) -> sp.Basic:
     r"""Exact identities that avoid overflow in float64 interval evaluation.
 
-    * $\log(1 + e^u) 	o$ softplus$(u)$ (overflow-free kernel);
-    * $e^{mu}(1 + e^u)^{-n} 	o \sigma(u)^m \sigma(-u)^{n-m}$ for integers
+    * $\log(1 + e^u) \to$ softplus$(u)$ (overflow-free kernel);
+    * $e^{mu}(1 + e^u)^{-n} \to \sigma(u)^m \sigma(-u)^{n-m}$ for integers
       $0 \le m \le n$ (the derivatives of softplus), since $e^u/(1+e^u) = \sigma(u)$ and
       $1/(1+e^u) = \sigma(-u)$.
     """

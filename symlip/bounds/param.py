@@ -215,21 +215,29 @@ def local_applies(net: Any, n_points: int) -> bool:
 
 
 def add_local_inputs(net: Any, X: np.ndarray, r: float, ci: CertifiedInputs,
-                     formula: rec.RecursiveFormula) -> None:
-    """Put the certified local inputs of ``formula`` into ``ci.per_point`` (in place)."""
+                     formula: rec.RecursiveFormula) -> bool:
+    """Put the certified local inputs of ``formula`` into ``ci.per_point`` (in place);
+    ``False`` (and ``ci`` unchanged) when their float passes with error bounds overflow
+    (weights or data near 1e300): the caller then uses the recursion, and so does
+    ``verify``, which repeats the same computation."""
     from symlip.bounds.sensitivity import local_param_inputs
 
     t0 = time.perf_counter()
     spec = [ci.scalars[f"rho_{k}"].upper_float - r for k in range(1, net.depth + 1)]
     spec = [float(np.nextafter(s, np.inf)) for s in spec]
     base = {**ci.scalars, **ci.per_point}
-    loc = local_param_inputs(net, X, r, formula, base, spec)
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            loc = local_param_inputs(net, X, r, formula, base, spec)
+    except (FloatingPointError, InputError):
+        return False
     for name, v in loc.items():
         if name.startswith("A_") and name in ci.per_point:
             continue  # the centre forward pass's enclosure (also certified)
         ci.per_point[name] = v
     ci.centre = True
     ci.timings["local_inputs"] = time.perf_counter() - t0
+    return True
 
 
 def _args(formula: rec.RecursiveFormula, ci: CertifiedInputs, hull: bool) -> dict[str, Any]:
@@ -517,8 +525,8 @@ def param_formula(net: Any, X: np.ndarray, r: float, ci: CertifiedInputs,
     local inputs are added to ``ci`` (see :func:`local_applies`)."""
     if method == "local" and local_applies(net, X.shape[0]):
         formula = local_param_program(net.depth, ci.bounded)
-        add_local_inputs(net, X, r, ci, formula)
-        return formula, "local"
+        if add_local_inputs(net, X, r, ci, formula):
+            return formula, "local"
     return param_program(net.depth, ci.bounded, ci.centre), "recursion"
 
 

@@ -552,11 +552,11 @@ def centre_chains(net: Any, X: np.ndarray, spec_up: list[float]) -> LocalInputs:
       the NumPy interval enclosure of $\sigma(\hat z_k)$ and $e^a_k = K_1 e^z_k +
       \|\sigma(\hat z_k) - \hat a_k\|$ (bounded by that enclosure); $A_k = \|\hat a_k\|
       + e^a_k$.
-    * reference derivatives $	ilde s_k = \mathrm{fl}(\sigma'(\hat z_k))$: any fixed
+    * reference derivatives $\tilde s_k = \mathrm{fl}(\sigma'(\hat z_k))$: any fixed
       floats (the telescoping identity holds for any reference factors
-      $ar F_i = ar W_i\operatorname{diag}(	ilde s_{i-1})$; $\delta_i$ is measured
+      $\bar F_i = \bar W_i\operatorname{diag}(\tilde s_{i-1})$; $\delta_i$ is measured
       from them).
-    * the reference chains $ar D_{k,j}$ as float products with a Frobenius error
+    * the reference chains $\bar D_{k,j}$ as float products with a Frobenius error
       bound per step: $\|\hat P W S - \mathrm{fl}(\mathrm{fl}(\hat P W)S)\|_F \le
       \gamma_n\|\hat P\|_F\|W\|_F\max|s| + u\|\mathrm{result}\|_F$ (Higham), earlier
       errors times $\|W\|_2\max|s|$; $C_{k,j}$ = certified spectral norm

@@ -274,8 +274,8 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
 
     if check_method(method) == "local" and local_applies(net, X.shape[0]):
         formula = local_grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
-        add_local_inputs(net, X, r, ci, formula)
-        return formula, "local"
+        if add_local_inputs(net, X, r, ci, formula):
+            return formula, "local"
     return grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac), "recursion"
 
 
