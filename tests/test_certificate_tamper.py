@@ -40,7 +40,7 @@ OPTION_SWITCHES = {
     "scheme": ["euler", "flow", "math"],
     "aggregate": ["formula", "mean", "max"],
     "norm": ["l2", "linf", "l1"],
-    "quantity": ["input_lipschitz", "param_lipschitz", "grad_lipschitz",
+    "quantity": ["input_lipschitz", "param_lipschitz", "param_lipschitz_conv", "grad_lipschitz",
                  "param_lipschitz_spline", "cde_param_lipschitz", "cde_grad_lipschitz", "x"],
     "kind": ["difference_quotient", "gradient_difference_quotient", "other"],
     "parameters": ["weights", "all"],
@@ -90,7 +90,22 @@ def files(tmp_path_factory):
 
     ControlledODE.random(2, 3, 2, 1, seed=10).save(d / "cde.safetensors")
     np.save(d / "U.npy", make_control("walk", 6, 2, np.random.default_rng(1)))
+    # a small CNN as an ONNX file (the kernel-view parameter kind); data in its input shape
+    torch = pytest.importorskip("torch")
+    from symlip.models.torch import export_onnx
+
+    torch.manual_seed(0)
+    nn = torch.nn
+    export_onnx(nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, padding=1), nn.Tanh(),
+                              nn.Flatten(), nn.Linear(2 * 3 * 3, 2)), (1, 6, 6), d / "conv.onnx")
+    np.save(d / "Xc.npy", rng.standard_normal((3, 1, 6, 6)))
     return d
+
+
+def _model(d, model):
+    """The model file of a kind: the ONNX file if there is one, else safetensors."""
+    onnx = d / f"{model}.onnx"
+    return onnx if onnx.exists() else d / f"{model}.safetensors"
 
 
 #: kind -> (model, certify options, verify files)
@@ -106,6 +121,7 @@ KINDS = {
                       ["X2"]),
     "gradient": ("tanh", ["--wrt", "gradient", "--data", "X", "--targets", "Y",
                           "--radius", "0.01"], ["X", "Y"]),
+    "params conv": ("conv", ["--wrt", "params", "--data", "Xc", "--radius", "0.01"], ["Xc"]),
     "cde params": ("cde", ["--model-type", "cde", "--wrt", "params", "--data", "X2",
                            "--control", "U", "--radius", "0.01"], ["X2", "U"]),
     "cde gradient": ("cde", ["--model-type", "cde", "--wrt", "gradient", "--data", "X2",
@@ -113,7 +129,7 @@ KINDS = {
                      ["X2", "U", "Y1"]),
 }
 
-_FLAG = {"X": "--data", "X2": "--data", "Y": "--targets", "Y1": "--targets", "U": "--control"}
+_FLAG = {"Xc": "--data", "X": "--data", "X2": "--data", "Y": "--targets", "Y1": "--targets", "U": "--control"}
 
 
 def _path(d, token):
@@ -123,7 +139,7 @@ def _path(d, token):
 def _certify(d, kind, capsys):
     model, opts, _ = KINDS[kind]
     out = d / f"{kind.replace(' ', '_')}.json"
-    argv = ["certify", str(d / f"{model}.safetensors"),
+    argv = ["certify", str(_model(d, model)),
             *[_path(d, t) for t in opts], "--certificate", str(out)]
     assert main(argv) == 0, capsys.readouterr().err
     capsys.readouterr()
@@ -152,7 +168,7 @@ def _verify(d, kind, cert, capsys, name="t.json"):
         key = json.dumps([kind, c["options"]], sort_keys=True, default=repr)
         if key not in _CONTEXTS:
             try:
-                _CONTEXTS[key] = build_context(str(d / f"{model}.safetensors"),
+                _CONTEXTS[key] = build_context(str(_model(d, model)),
                                                dict(c["options"]), data, files)
             except (SymlipError, OSError) as exc:
                 _CONTEXTS[key] = exc
@@ -251,7 +267,7 @@ def _still_a_proof(d, kind, bad, label, cert):
 
     rec = bad["options"]["lipsdp"]
     t = np.array([float.fromhex(x) for x in rec["t"]])
-    ch = L.chain_of(io.load(d / f"{KINDS[kind][0]}.safetensors"))
+    ch = L.chain_of(io.load(_model(d, KINDS[kind][0])))
     return L.prove_lipsdp(ch, float.fromhex(rec["rho"]), t).holds
 
 

@@ -280,8 +280,10 @@ def _lower(net: Network, X: np.ndarray, r: float, max_points: int = 8
     step = 0.999 * r * v / np.linalg.norm(v)
     theta1 = theta0 + step
     low = _quotient(net, X[i], theta1, r)
+    # the step moves every kernel-view parameter: indices 0..n-1 (so the certificate's
+    # canonical-offset relation applies as for the dense kind)
     witness = {"kind": "difference_quotient", "row": int(i), "x": X[i].tolist(),
-               "step": (theta1 - theta0).tolist()}
+               "indices": list(range(theta0.size)), "step": (theta1 - theta0).tolist()}
     return est, low, witness
 
 
@@ -331,7 +333,9 @@ def _rebuild(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Enclosure]]:
 def _check_lower(ctx: Any, witness: Mapping[str, Any]) -> Enclosure:
     from symlip.bounds.param import check_radius
 
-    theta1 = kernel_params(ctx.model) + np.asarray(witness["step"], dtype=np.float64)
+    theta1 = kernel_params(ctx.model).copy()
+    idx = np.asarray(witness.get("indices", range(theta1.size)), dtype=np.intp)
+    theta1[idx] = theta1[idx] + np.asarray(witness["step"], dtype=np.float64)
     return _quotient(ctx.model, np.asarray(witness["x"], dtype=np.float64), theta1,
                      check_radius(ctx.options.get("radius")))
 
@@ -343,10 +347,11 @@ def _register() -> None:
         return
     from symlip.certificate import witness_data_row
 
-    # the witness point is a data row (its step moves every kernel-view parameter, so
-    # there are no "indices" to canonicalise as for the dense kind)
+    # the witness point is a data row; its step is an offset from the kernel-view
+    # parameters, written canonically (one encoding per parameter point)
     register_quantity(QuantitySpec("param_lipschitz_conv", _rebuild, _check_lower,
                                    relations=(witness_data_row("x", "row"),),
+                                   witness_offsets=("step",), base_params=kernel_params,
                                    fixed_options={"wrt": ("params",)}))
 
 
