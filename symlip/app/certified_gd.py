@@ -85,7 +85,7 @@ def train(method: str, steps: int, *, lr: float = 0.1, every: int = 10,
             p.grad = None
         loss = _mse(model, X, Y)
         loss.backward()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         times.append(time.perf_counter() - t0)
         if method == "certified":
             opt.step()
