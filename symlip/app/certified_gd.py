@@ -101,7 +101,7 @@ def train(method: str, steps: int, *, lr: float = 0.1, every: int = 10,
                     while True:
                         for p, o in zip(params, old, strict=True):
                             p.copy_(o - t * p.grad)
-                        if float(_mse(model, X, Y)) <= float(loss) - 1e-4 * t * gn2 \
+                        if float(_mse(model, X, Y)) <= float(loss.detach()) - 1e-4 * t * gn2 \
                                 or t < 1e-12:
                             break
                         t *= 0.5
