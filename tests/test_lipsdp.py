@@ -199,3 +199,20 @@ def test_changed_weights_are_caught(model, capsys, tmp_path):
     save(Network.from_arrays(Ws, bs, "relu"), other)
     assert main(["verify", str(cert), "--model", str(other)]) == 1
     assert "changed" in capsys.readouterr().err
+
+
+def test_auto_falls_back_to_the_product_without_scipy(monkeypatch):
+    """A core install without scipy/clarabel (or a broken one): `auto` gives the product
+    bound with a note, `lipsdp` alone is one clear error (no ModuleNotFoundError)."""
+    import sys
+
+    from symlip.errors import SymlipError
+
+    rng = np.random.default_rng(3)
+    net = random_net(rng, [3, 5, 2], "tanh", 1.0)
+    monkeypatch.setitem(sys.modules, "scipy", None)  # import scipy raises ImportError
+    res = L.certified_input_lipschitz(net, lower=False)
+    assert res.extra["method"] == "product"
+    assert any("scipy" in n for n in res.extra["notes"])
+    with pytest.raises(SymlipError, match="scipy"):
+        L.certified_input_lipschitz(net, method="lipsdp", lower=False)

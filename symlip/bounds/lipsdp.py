@@ -640,6 +640,11 @@ def run_lipsdp(net: Any, variant: str = "auto") -> LipSDPRun:
     if variant not in ("auto", *VARIANTS):
         raise InputError(f"LipSDP variant {variant!r} is unknown; expected one of "
                          f"{('auto', *VARIANTS)}")
+    try:
+        import scipy  # noqa: F401  (every variant: sparse LMI blocks, eigsh, L-BFGS)
+    except ImportError:
+        raise LipSDPError("LipSDP needs scipy and clarabel (pip install scipy clarabel)"
+                          ) from None
     t0 = time.perf_counter()
     ch = chain_of(net)
     v = auto_variant(ch) if variant == "auto" else variant
@@ -647,8 +652,8 @@ def run_lipsdp(net: Any, variant: str = "auto") -> LipSDPRun:
         try:
             import clarabel  # noqa: F401
         except ImportError:
-            raise LipSDPError("the neuron/layer variants need the 'sdp' extra (clarabel): "
-                              "pip install symlip[sdp]") from None
+            raise LipSDPError("the neuron/layer variants need clarabel (a dependency of "
+                              "symlip): pip install clarabel") from None
         rho_hat, t_hat, info = solve_clarabel(ch, v)
         try:
             rho, t, pr = verify_multipliers(ch, rho_hat, t_hat)
