@@ -263,7 +263,8 @@ def run_demo(out: str | os.PathLike[str] = "symlip-report", *, force: bool = Fal
         InputError: ``out`` is a non-empty folder and ``force`` is false, or is a file.
     """
     from symlip import report as rp
-    from symlip.bounds.input import input_lipschitz, local_input_lipschitz
+    from symlip.bounds.input import local_input_lipschitz
+    from symlip.bounds.lipsdp import certified_input_lipschitz
     from symlip.bounds.param import param_lipschitz
     from symlip.bounds.smooth import certified_step, grad_lipschitz, loss_enclosure, loss_value
 
@@ -292,7 +293,9 @@ def run_demo(out: str | os.PathLike[str] = "symlip-report", *, force: bool = Fal
 
         t = time.perf_counter()
         with prog.task("input-Lipschitz bound", 1 + LOCAL_CENTRES) as adv:
-            inp = input_lipschitz(net, X)
+            # the tightest certified global bound (verified LipSDP or the product)
+            inp = certified_input_lipschitz(net, X)
+            product_upper = float(inp.extra["methods"]["product"]["upper"])
             adv("global + lower")
             local, local_inputs = None, None
             for c in X[:LOCAL_CENTRES]:
@@ -368,7 +371,7 @@ def run_demo(out: str | os.PathLike[str] = "symlip-report", *, force: bool = Fal
             rp.plot_layer_factors(
                 stage / "layer_factors.png", labels,
                 [float(d["factor_upper"]) for d in inp.per_layer], lam,
-                inp.upper, None if local is None else local.upper_float,
+                product_upper, None if local is None else local.upper_float,
                 inp.lower, inp.estimate,
                 local_label=f"local factor $\\|D_k W_k\\|_2$ on the worst ball "
                             f"$B(x_i, {INPUT_RADIUS})$",
@@ -544,8 +547,13 @@ def _build_report(res: DemoResult, net: Any, consts: Any, i_main: int) -> Any:
 
     # ---- input -------------------------------------------------------------------------
     rep.heading("2. Input-Lipschitz constant")
-    rep.text(f"Certified upper bound **{_up(inp.enclosure, 8)}** (the product of the "
-             "per-layer factors below); certified lower bound "
+    methods = inp.extra.get("methods", {})
+    how = ("the verified LipSDP bound, see the LipSDP page of the documentation; the "
+           f"product of the per-layer factors below gives {methods['product']['upper']}"
+           if inp.extra.get("method") == "lipsdp" else "the product of the per-layer "
+           "factors below")
+    rep.text(f"Certified upper bound **{_up(inp.enclosure, 8)}** ({how}); certified "
+             "lower bound "
              f"**{_down(inp.lower_enclosure, 8)}** (an "
              "interval-evaluated difference quotient at the best point of a Jacobian "
              f"search; sampled estimate {_g(inp.estimate, 8)}); ratio {_g(inp.ratio, 4)}. "
