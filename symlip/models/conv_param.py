@@ -53,6 +53,8 @@ def uses_kernel_view(net: Any) -> bool:
     derived (``net.derived_layers``) is one of them; raises :class:`InputError` naming
     a layer whose matrix entries are not parameters for another reason (a pool, a
     folded scale)."""
+    if not hasattr(net, "layers"):  # a controlled ODE, ...: no layers, no kernels
+        return False
     convs = {lay.name for lay in net.layers if isinstance(lay, ConvLayer)}
     other = {n: why for n, why in (getattr(net, "derived_layers", None) or {}).items()
              if n not in convs}
@@ -324,7 +326,9 @@ def conv_param_lipschitz(net: Network, data: Any, radius: float, *, lower: bool 
 def _rebuild(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Enclosure]]:
     from symlip.bounds.param import check_data, check_radius
 
-    uses_kernel_view(ctx.model)
+    if not uses_kernel_view(ctx.model):
+        raise InputError("a param_lipschitz_conv certificate needs a network with "
+                         "convolution layers")
     formula, vals, _, _ = _evaluate(ctx.model, check_data(ctx.model, ctx.data),
                                     check_radius(ctx.options.get("radius")))
     return formula, vals
@@ -352,7 +356,8 @@ def _register() -> None:
     register_quantity(QuantitySpec("param_lipschitz_conv", _rebuild, _check_lower,
                                    relations=(witness_data_row("x", "row"),),
                                    witness_offsets=("step",), base_params=kernel_params,
-                                   fixed_options={"wrt": ("params",)}))
+                                   fixed_options={"wrt": ("params",),
+                                                  "model_type": ("feedforward",)}))
 
 
 _register()
