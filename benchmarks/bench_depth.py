@@ -19,7 +19,6 @@ direction); "est" the sampled estimate of sup ||J|| on the ball (not certified).
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 import numpy as np
@@ -28,13 +27,7 @@ from symlip.bounds.param import param_lipschitz
 from symlip.bounds.smooth import grad_lipschitz
 from symlip.network import Network
 
-
-def random_net(rng: np.random.Generator, widths: list[int], act: str = "tanh",
-               bias: float = 0.1) -> Network:
-    ws = [rng.standard_normal((widths[k + 1], widths[k])) / math.sqrt(widths[k])
-          for k in range(len(widths) - 1)]
-    bs = [bias * rng.standard_normal(widths[k + 1]) for k in range(len(widths) - 1)]
-    return Network.from_arrays(ws, bs, act)
+from bench_param import random_net  # noqa: E402  (the sibling benchmark's generator)
 
 
 def row(name: str, net: Network, X: np.ndarray, r: float) -> None:

@@ -37,6 +37,8 @@ from symlip.bounds.input import (
 )
 from symlip.network import Network
 
+from bench_input import random_net  # noqa: E402  (the sibling benchmark's generator)
+
 EPS = (0.01, 0.1)
 
 
@@ -100,14 +102,6 @@ def train_regressor(seed: int = 0):
         warnings.simplefilter("ignore", ConvergenceWarning)
         m.fit(Xtr, ytr)
     return from_sklearn(m, "relu"), Xte, m.score(Xte, yte)
-
-
-def random_net(widths: list[int], act: str, seed: int, scale: float = 2.0) -> Network:
-    rng = np.random.default_rng(seed)
-    ws = [scale * rng.standard_normal((m, n)) / np.sqrt(n)
-          for n, m in zip(widths, widths[1:], strict=False)]
-    bs = [0.1 * rng.standard_normal(m) for m in widths[1:]]
-    return Network.from_arrays(ws, bs, act)
 
 
 def run(net: Network, centres: np.ndarray, eps: float, preact: str,
