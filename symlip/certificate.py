@@ -572,15 +572,21 @@ def _r_aggregate(chk: Checking) -> None:
                      f"{chk.cert['quantity']} is certified as")
 
 
+def _same_upper(recorded: Any, got: Enclosure, what: str, field: str) -> None:
+    """The recorded decimal upper end equals the recomputed one exactly; a recorded value
+    below it is named as such (the dangerous direction), any other difference too."""
+    rec = exact_number(recorded, field)
+    val = exact_number(got.upper_str(), f"recomputed {what}")
+    if rec < val:
+        raise Failed(f"recorded {what} {recorded} is below the recomputed {what} "
+                     f"{got.upper_str(12)}")
+    if rec != val:
+        raise Failed(f"recorded {what} {recorded} is not the recomputed {what} "
+                     f"{got.upper_str()}")
+
+
 def _r_upper(chk: Checking) -> None:
-    rec = exact_number(chk.result.get("upper"), "result.upper")
-    got = exact_number(chk.value.upper_str(), "recomputed upper")
-    if rec < got:
-        raise Failed(f"recorded upper bound {chk.result['upper']} is below the recomputed "
-                     f"bound {chk.value.upper_str(12)}")
-    if rec != got:
-        raise Failed(f"recorded upper bound {chk.result['upper']} is not the recomputed "
-                     f"bound {chk.value.upper_str()}")
+    _same_upper(chk.result.get("upper"), chk.value, "upper bound", "result.upper")
     _exact_end(chk.result.get("upper_exact"), chk.value.upper, "upper")
 
 
@@ -644,15 +650,7 @@ def _r_local(chk: Checking) -> None:
     if chk.spec.rebuild_local is None:
         raise Failed(f"the certificate records a local bound, which {chk.cert['quantity']} "
                      "does not have")
-    rec = exact_number(local, "result.local_upper")
-    got = chk.spec.rebuild_local(chk.ctx)
-    val = exact_number(got.upper_str(), "recomputed local bound")
-    if rec < val:
-        raise Failed(f"recorded local bound {local} is below the recomputed local bound "
-                     f"{got.upper_str(12)}")
-    if rec != val:
-        raise Failed(f"recorded local bound {local} is not the recomputed local bound "
-                     f"{got.upper_str()}")
+    _same_upper(local, chk.spec.rebuild_local(chk.ctx), "local bound", "result.local_upper")
 
 
 def _recorded_verdict(result: Mapping[str, Any], target: Any) -> dict[str, Any]:
