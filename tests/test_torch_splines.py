@@ -268,3 +268,17 @@ def test_spectral_norm_layers_export_certified():
         m(torch.zeros(1, 3, dtype=torch.float64))
     m.eval()
     assert certify_model(m).extra["verdict"] == "certified-1-lipschitz"
+
+
+def test_reproduce_without_torch_is_one_line(tmp_path, monkeypatch, capsys):
+    """A core install (no 'train' extra): one line naming the extra, exit 2."""
+    import sys
+
+    from symlip.cli import main
+
+    for name in [m for m in sys.modules if m.startswith(("symlip.app.", "symlip.torch."))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` fails
+    assert main(["reproduce", "splines-1d", "--quick", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "symlip[train]" in err and "torch" in err

@@ -12,8 +12,12 @@ import time
 from pathlib import Path
 
 from symlip.app import REPRODUCTIONS
+from symlip.errors import InputError
 
 __all__ = ["register", "run"]
+
+#: top-level packages of the 'train' extra the reproductions import
+_TRAIN_EXTRA = ("torch", "sklearn", "tqdm")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,9 +43,16 @@ def run(args: argparse.Namespace) -> int:
     from symlip.cli._common import print_json
 
     out = check_out_dir(Path(args.out), args.force)  # refuse before any work
-    mod = importlib.import_module(f"symlip.app.{REPRODUCTIONS[args.name]}")
     t0 = time.perf_counter()
-    result = mod.run(out, quick=args.quick, progress=sys.stderr.isatty())
+    try:
+        mod = importlib.import_module(f"symlip.app.{REPRODUCTIONS[args.name]}")
+        result = mod.run(out, quick=args.quick, progress=sys.stderr.isatty())
+    except ModuleNotFoundError as exc:
+        if exc.name not in _TRAIN_EXTRA:
+            raise
+        raise InputError(f"reproduce {args.name} needs the 'train' extra (PyTorch and "
+                         f"scikit-learn; {exc.name} is missing): pip install "
+                         "'symlip[train]'") from None
     if args.json:
         print_json(result)
     else:
