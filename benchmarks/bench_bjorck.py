@@ -5,7 +5,7 @@ Run: python benchmarks/bench_bjorck.py  (prints two Markdown tables; ~1 minute)
 For random Gaussian matrices, scaled by the Frobenius norm (so the exact iteration stays
 1-Lipschitz) or by the largest singular value, 15 iterations of
 W <- 3/2 W - 1/2 W W^T W in float64 and float32; the table gives the certified
-enclosure of ||W||_2 - 1 (symlip.norms.spectral_norm: lower end rounded down, upper end
+enclosure of ||W||_2 - 1 (symlip.arith.norms.spectral_norm: lower end rounded down, upper end
 rounded up) and the verdict on "the layer is 1-Lipschitz".
 
 The second table certifies whole spline networks against the target 1, exactly as
@@ -24,7 +24,7 @@ import time
 import mpmath
 import numpy as np
 
-from symlip.lipschitz_layers import bjorck_orthonormalize, layer_epsilon
+from symlip.models.lipschitz_layers import bjorck_orthonormalize, layer_epsilon
 
 SHAPES = [(16, 16), (64, 64), (256, 256), (512, 512), (128, 32), (32, 128), (784, 256)]
 
@@ -42,8 +42,8 @@ def _chain(slopes: list, R: float) -> np.ndarray:
 
 def networks() -> dict:
     """The networks of the second table, by name."""
-    from symlip.lipschitz_layers import bjorck_orthonormalize
-    from symlip.spline import project_slopes, spline_network
+    from symlip.activations.spline import project_slopes, spline_network
+    from symlip.models.lipschitz_layers import bjorck_orthonormalize
 
     H = np.array([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]]) / 2.0
     c = np.stack([_chain(s, 2.0) for s in
@@ -72,7 +72,7 @@ def network_table() -> None:
     import tempfile
     from pathlib import Path
 
-    from symlip.io import save
+    from symlip.models.io import save
 
     print()
     print("| network | verdict (target 1) | certified upper | certified lower | margin |")

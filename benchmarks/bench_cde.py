@@ -27,8 +27,8 @@ import time
 
 import numpy as np
 
+from symlip.bounds.cde import _args, bound_formula, certified_inputs
 from symlip.cde import ControlledODE, grad_lipschitz, param_lipschitz, time_grid
-from symlip.cde.bounds import _args, bound_formula, certified_inputs
 
 
 def _upper(model, X, U, r, scheme, **kw) -> float:

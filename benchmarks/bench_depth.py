@@ -22,12 +22,11 @@ import argparse
 import time
 
 import numpy as np
+from bench_param import random_net  # noqa: E402  (the sibling benchmark's generator)
 
 from symlip.bounds.param import param_lipschitz
 from symlip.bounds.smooth import grad_lipschitz
-from symlip.network import Network
-
-from bench_param import random_net  # noqa: E402  (the sibling benchmark's generator)
+from symlip.models.network import Network
 
 
 def row(name: str, net: Network, X: np.ndarray, r: float) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 
 import symlip
 from symlip.bounds.input import input_lipschitz, local_input_lipschitz
-from symlip.network import Network
+from symlip.models.network import Network
 
 EPS = (1.0, 0.1, 0.01, 0.001)
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from symlip.bounds import lipsdp as L
 from symlip.bounds.input import certify_input_lower, estimate_input_lower, input_lipschitz
-from symlip.network import Network
+from symlip.models.network import Network
 
 
 def _sk_net(clf, act):

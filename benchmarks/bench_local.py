@@ -28,6 +28,7 @@ import time
 import warnings
 
 import numpy as np
+from bench_input import random_net  # noqa: E402  (the sibling benchmark's generator)
 
 from symlip.bounds.input import (
     _global_inputs,
@@ -35,9 +36,7 @@ from symlip.bounds.input import (
     jacobian_norms,
     local_input_lipschitz,
 )
-from symlip.network import Network
-
-from bench_input import random_net  # noqa: E402  (the sibling benchmark's generator)
+from symlip.models.network import Network
 
 EPS = (0.01, 0.1)
 

@@ -3,7 +3,7 @@
 Run:  python benchmarks/bench_norms.py [--repeat N] [--quick]
 
 For each Gaussian matrix it times ``numpy.linalg.norm(W, 2)`` (a full SVD) and
-``symlip.norms.spectral_norm(W)`` (Gram + eigvalsh + shifted Cholesky with rigorous
+``symlip.arith.norms.spectral_norm(W)`` (Gram + eigvalsh + shifted Cholesky with rigorous
 rounding-error bounds), alternating the two, and reports the best of N runs of each,
 their ratio (target <= 1.0), the relative gap (hi - lo) / hi of the certified enclosure
 (target <= 1e-8), the Gram size and the number of Cholesky factorisations.  A second
@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from symlip.norms import _spectral_norm_info, frobenius_norm, norm_1, norm_inf
+from symlip.arith.norms import _spectral_norm_info, frobenius_norm, norm_1, norm_inf
 
 
 def best_of(fns: list[Callable[[], object]], repeat: int) -> list[float]:
@@ -57,7 +57,7 @@ def main() -> None:
         f"{'shape':>11} | {'norm(W,2) s':>11} | {'certified s':>11} | {'ratio':>6} | "
         f"{'rel gap':>8} | {'gram':>5} | {'chol':>4} | enclosure of ||W||_2"
     )
-    print("spectral norm: numpy.linalg.norm(W, 2) vs symlip.norms.spectral_norm(W)")
+    print("spectral norm: numpy.linalg.norm(W, 2) vs symlip.arith.norms.spectral_norm(W)")
     print(hdr)
     print("-" * len(hdr))
     ok = True
@@ -75,7 +75,7 @@ def main() -> None:
             f"{m:>5}x{n:<5} | {t_np:11.3f} | {t_cert:11.3f} | {ratio:6.2f} | {gap:8.1e} | "
             f"{info.gram_size:>5} | {len(info.attempts):>4} | {e!r}"
         )
-    print("\nFrobenius / 1 / inf norms: numpy.linalg.norm(W, 'fro' | 1 | inf) vs symlip.norms")
+    print("\nFrobenius / 1 / inf norms: numpy.linalg.norm(W, 'fro' | 1 | inf) vs symlip.arith.norms")
     hdr2 = (
         f"{'shape':>11} | {'norm':>4} | {'numpy s':>8} | {'certified s':>11} | "
         f"{'ratio':>6} | rel gap"

@@ -25,10 +25,10 @@ import time
 
 import numpy as np
 
-from symlip.activations import get_activation
+from symlip.activations.registry import get_activation
 from symlip.bounds.param import param_lipschitz
 from symlip.bounds.smooth import grad_lipschitz, param_and_grad_lipschitz
-from symlip.network import Network
+from symlip.models.network import Network
 
 
 def random_net(rng: np.random.Generator, widths: list[int], act: str = "tanh",

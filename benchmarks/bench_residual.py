@@ -14,7 +14,7 @@ import numpy as np
 
 from symlip.bounds.input import input_lipschitz
 from symlip.bounds.param import param_lipschitz
-from symlip.network import Network
+from symlip.models.network import Network
 
 CASES = [(4, 2, 0.5, "tanh"), (4, 4, 0.25, "tanh"), (8, 3, 0.5, "sigmoid"),
          (8, 4, 1.0, "tanh"), (8, 4, 0.1, "gelu")]

@@ -11,8 +11,8 @@ from typing import Any
 
 import sympy as sp
 
-from symlip.intervals import Enclosure, outward_decimal
-from symlip.report import Report
+from symlip.app.report import Report
+from symlip.arith.intervals import Enclosure, outward_decimal
 
 DIGITS = 8
 #: digits of certified lower bounds and float estimates: they come from searches whose

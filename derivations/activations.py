@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from derivations._common import enc, page, tex
-from symlip.activations import activation_names, get_activation
-from symlip.report import Report
+from symlip.activations.registry import activation_names, get_activation
+from symlip.app.report import Report
 
 SLUG = "activations"
 TITLE = "Lipschitz constants of activations by critical points"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from derivations._common import down, est, page, up
-from symlip.report import Report
+from symlip.app.report import Report
 
 try:  # the controlled-ODE module (issue 6)
+    from symlip.bounds import cde_program as prog
     from symlip.cde import ControlledODE, param_lipschitz, time_grid
-    from symlip.cde import program as prog
 
     AVAILABLE = True
     UNAVAILABLE_REASON = ""
@@ -79,6 +79,6 @@ def build() -> Report:
 def _dec_up(s: str | None) -> str:
     if s is None:
         return "-"
-    from symlip.intervals import parse_decimal_enclosure
+    from symlip.arith.intervals import parse_decimal_enclosure
 
     return up(parse_decimal_enclosure(s, s))

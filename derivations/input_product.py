@@ -6,6 +6,9 @@ import numpy as np
 import sympy as sp
 
 from derivations._common import down, est, page, up, upper_float_symbol
+from symlip.app.demo import load_demo
+from symlip.app.report import Report
+from symlip.arith.intervals import Enclosure
 from symlip.bounds.input import (
     input_lipschitz,
     input_product_derivation,
@@ -14,10 +17,7 @@ from symlip.bounds.input import (
     local_input_formula,
     local_input_lipschitz,
 )
-from symlip.demo import load_demo
-from symlip.derivation import Derivation, Tex
-from symlip.intervals import Enclosure
-from symlip.report import Report
+from symlip.symbolic.derivation import Derivation, Tex
 
 SLUG = "input-product"
 TITLE = "The input-Lipschitz product bound"
@@ -173,6 +173,6 @@ MEASURED = [
 
 
 def _factor(p: dict) -> str:
-    from symlip.intervals import parse_decimal_enclosure
+    from symlip.arith.intervals import parse_decimal_enclosure
 
     return parse_decimal_enclosure(p["factor_upper"], p["factor_upper"])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sympy as sp
 
 from derivations._common import down, page, tex, up
+from symlip.app.report import Report
 from symlip.bounds import recursion as rec
 from symlip.bounds.noglobal import no_global_bound
-from symlip.formula import Formula
-from symlip.report import Report
+from symlip.symbolic.formula import Formula
 
 SLUG = "no-global"
 TITLE = "Why there is no global parameter-Lipschitz bound"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sympy as sp
 
 from derivations._common import down, est, page, tex, up
+from symlip.app.demo import load_demo
+from symlip.app.report import Report
 from symlip.bounds import recursion as rec
 from symlip.bounds.param import param_lipschitz
-from symlip.demo import load_demo
-from symlip.derivation import Derivation, Tex
-from symlip.report import Report
+from symlip.symbolic.derivation import Derivation, Tex
 
 SLUG = "param-recursion"
 TITLE = "Parameter-Lipschitz bounds: the recursion and its closed form"
@@ -105,6 +105,6 @@ def build() -> Report:
 
 
 def _dec_up(s: str) -> str:
-    from symlip.intervals import parse_decimal_enclosure
+    from symlip.arith.intervals import parse_decimal_enclosure
 
     return up(parse_decimal_enclosure(s, s))

@@ -6,13 +6,13 @@ import numpy as np
 import sympy as sp
 
 from derivations._common import down, est, page, up
+from symlip.app.demo import load_demo
+from symlip.app.report import Report
 from symlip.bounds import recursion as rec
 from symlip.bounds.smooth import certified_step, grad_lipschitz, loss_enclosure
-from symlip.demo import load_demo
-from symlip.derivation import Derivation, Tex
 from symlip.errors import NotSmoothError
-from symlip.network import Network
-from symlip.report import Report
+from symlip.models.network import Network
+from symlip.symbolic.derivation import Derivation, Tex
 
 SLUG = "smoothness"
 TITLE = "Smoothness, the descent lemma and the certified step size"
@@ -116,6 +116,6 @@ def build() -> Report:
 
 
 def _dec_up(s: str) -> str:
-    from symlip.intervals import parse_decimal_enclosure
+    from symlip.arith.intervals import parse_decimal_enclosure
 
     return up(parse_decimal_enclosure(s, s))

@@ -5,18 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 from derivations._common import page, up
-from symlip.report import Report
+from symlip.app.report import Report
 
 try:
+    from symlip.activations.spline import LinearSpline, clip_slopes, project_slopes
     from symlip.bounds.spline_param import spline_param_derivation
-    from symlip.lipschitz_layers import bjorck_orthonormalize, layer_epsilon
-    from symlip.spline import LinearSpline, clip_slopes, project_slopes
+    from symlip.models.lipschitz_layers import bjorck_orthonormalize, layer_epsilon
 
     AVAILABLE = True
     UNAVAILABLE_REASON = ""
 except ImportError as exc:  # pragma: no cover
     AVAILABLE = False
-    UNAVAILABLE_REASON = f"symlip.spline is not available ({exc})"
+    UNAVAILABLE_REASON = f"symlip.activations.spline is not available ({exc})"
 
 SLUG = "splines"
 TITLE = "Linear-spline activations: Lipschitz constant, TV2 and 1-Lipschitz networks"

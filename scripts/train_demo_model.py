@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     Ws, bs, x, y, hist = train(verbose=not args.quiet)
     args.out.mkdir(parents=True, exist_ok=True)
-    # written with numpy alone (the same PyTorch-style state-dict layout symlip.io.save
+    # written with numpy alone (the same PyTorch-style state-dict layout symlip.models.io.save
     # writes: keys "<i>.weight"/"<i>.bias", metadata as JSON in "__metadata__")
     tensors = {}
     for k, (W, b) in enumerate(zip(Ws, bs, strict=False)):

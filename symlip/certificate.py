@@ -41,16 +41,16 @@ from pathlib import Path
 from typing import Any
 
 from symlip._version import __version__
-from symlip.errors import CertificateError, WitnessOutsideError
-from symlip.formula import Formula, check_srepr_syntax
-from symlip.intervals import (
+from symlip.arith.intervals import (
     Enclosure,
     exact_hex,
     parse_decimal_enclosure,
     parse_exact_hex,
 )
-from symlip.io import sha256_file
-from symlip.result import BoundResult
+from symlip.bounds.result import BoundResult
+from symlip.errors import CertificateError, WitnessOutsideError
+from symlip.models.io import sha256_file
+from symlip.symbolic.formula import Formula, check_srepr_syntax
 
 __all__ = [
     "CERTIFICATE_FORMAT",
@@ -101,7 +101,7 @@ class QuantitySpec:
         rebuild_pointwise: for quantities certified as an aggregate of per-data-point
             values of the formula (``result["aggregate"]`` is ``"mean"`` or ``"max"``):
             ``rebuild_pointwise(ctx) -> (formula, inputs)`` with per-point inputs
-            (:class:`~symlip.intervals.IntervalArray`) for ``formula.enclose_array``.
+            (:class:`~symlip.arith.intervals.IntervalArray`) for ``formula.enclose_array``.
     """
 
     name: str
@@ -142,7 +142,7 @@ QUANTITY_MODULES: dict[str, str] = {
     "grad_lipschitz": "symlip.bounds.smooth",
     "cde_param_lipschitz": "symlip.cde",
     "cde_grad_lipschitz": "symlip.cde",
-    "param_lipschitz_conv": "symlip.models.conv_param",
+    "param_lipschitz_conv": "symlip.bounds.conv_param",
 }
 
 
@@ -656,7 +656,7 @@ def _r_local(chk: Checking) -> None:
 def _recorded_verdict(result: Mapping[str, Any], target: Any) -> dict[str, Any]:
     from types import SimpleNamespace
 
-    from symlip.verdict import lipschitz_verdict
+    from symlip.arith.verdict import lipschitz_verdict
 
     up = parse_decimal_enclosure(result["upper"], result["upper"])
     lo = None if result.get("lower") is None else \

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from symlip.arith.intervals import Enclosure, Truth, compare
 from symlip.bounds.input import quotient_from_witness
 from symlip.bounds.param import quotient_from_witness as param_quotient_from_witness
-from symlip.intervals import Enclosure, Truth, compare
 
 
 def assert_input_quotients_below(net, xs: np.ndarray, ys: np.ndarray, upper: Enclosure) -> None:

@@ -15,11 +15,11 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symlip.activation_constants import derive_constants, sup_abs
-from symlip.activations import X, activation_names, get_activation
-from symlip.functions import sigmoid
-from symlip.intervals import enclose
-from symlip.sup import certify_exact_max, exp_tail_enclosure, rigorous_sup_abs
+from symlip.activations.constants import derive_constants, sup_abs
+from symlip.activations.registry import X, activation_names, get_activation
+from symlip.activations.sup import certify_exact_max, exp_tail_enclosure, rigorous_sup_abs
+from symlip.arith.intervals import enclose
+from symlip.symbolic.functions import sigmoid
 
 oo = sp.oo
 S = sp.sqrt
@@ -218,7 +218,7 @@ def test_exp_tail_enclosure_contains_samples_and_rejects_polynomials():
 
 
 def Enclosure_point(v):  # noqa: N802 - tiny helper: an exact enclosure of an mpf
-    from symlip.intervals import Enclosure
+    from symlip.arith.intervals import Enclosure
 
     return Enclosure(v, v)
 
@@ -319,7 +319,7 @@ def test_cache_keeps_float_and_decimal_parameters_apart():
     b = get_activation("leaky_relu", 0.1)
     assert a is not b
     assert a is get_activation("leaky_relu", "0.10")
-    from symlip.activations import X
+    from symlip.activations.registry import X
 
     assert float(b.expr.args[0][0].subs(X, -1)) == -0.1
     assert Fraction(str(a.expr.args[0][0].subs(X, -1))) == Fraction(-1, 10)

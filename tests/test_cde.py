@@ -15,17 +15,17 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symlip.cde import ControlledODE, grad_lipschitz, param_lipschitz, time_grid
-from symlip.cde import program as prog
-from symlip.cde.bounds import (
+from symlip.arith.intervals import Truth, compare
+from symlip.arith.lognorm import nu_estimate, nu_upper
+from symlip.bounds import cde_program as prog
+from symlip.bounds.cde import (
     bound_formula,
     certified_inputs,
     loss_gradient,
     quotient_from_witness,
 )
-from symlip.cde.lognorm import nu_estimate, nu_upper
+from symlip.cde import ControlledODE, grad_lipschitz, param_lipschitz, time_grid
 from symlip.errors import InputError, ModelFileError, NotSmoothError
-from symlip.intervals import Truth, compare
 
 ACTS = ["tanh", "sigmoid", "softplus", "gelu", "sin"]
 
@@ -305,7 +305,7 @@ def _upper(model, X, U, r, scheme, **kw):
     ci = certified_inputs(model, X, U, r, centre=kw.get("centre", True) and scheme == "euler",
                           lognorm=kw.get("lognorm", True))
     f = bound_formula(scheme, ci)
-    from symlip.cde.bounds import _args
+    from symlip.bounds.cde import _args
 
     return f.enclose(_args(f, ci, hull=True)).upper_float
 
@@ -362,7 +362,7 @@ def test_sympy_limit_is_the_continuous_bound():
 
 
 def test_step_formula_estimate_matches_enclosure_and_srepr_parses():
-    from symlip.formula import read_srepr
+    from symlip.symbolic.formula import read_srepr
 
     model = ControlledODE.random(2, 3, 2, 1, seed=8)
     rng = np.random.default_rng(8)
@@ -370,7 +370,7 @@ def test_step_formula_estimate_matches_enclosure_and_srepr_parses():
     X = rng.normal(size=(1, 2))
     ci = certified_inputs(model, X, U, 0.1)
     f = bound_formula("euler", ci)
-    from symlip.cde.bounds import _args
+    from symlip.bounds.cde import _args
 
     args = _args(f, ci, hull=True)
     enc = f.enclose(args)

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 from symlip.cli import main
-from symlip.io import save
-from symlip.network import Network
+from symlip.models.io import save
+from symlip.models.network import Network
 
 #: kind -> number of tampered variants tried (all rejected)
 COUNTS: dict[str, int] = {}
@@ -66,7 +66,7 @@ def _resnet():
 
 
 def _spline_net(rng):
-    from symlip.spline import spline_network
+    from symlip.activations.spline import spline_network
 
     W = [rng.standard_normal((3, 2)), rng.standard_normal((1, 3))]
     b = [0.1 * rng.standard_normal(3), 0.1 * rng.standard_normal(1)]
@@ -262,8 +262,8 @@ def _still_a_proof(d, kind, bad, label, cert):
         return False
     if bad["result"] != cert["result"]:
         return False
-    from symlip import io
     from symlip.bounds import lipsdp as L
+    from symlip.models import io
 
     rec = bad["options"]["lipsdp"]
     t = np.array([float.fromhex(x) for x in rec["t"]])

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from symlip.io import save
-from symlip.network import Network
+from symlip.models.io import save
+from symlip.models.network import Network
 
 
 def run(*args, check=False):

@@ -8,8 +8,8 @@ import sys
 
 import numpy as np
 
-from symlip.io import save
-from symlip.network import Network
+from symlip.models.io import save
+from symlip.models.network import Network
 
 
 def test_latex_chain_ends_with_the_certified_bound(tmp_path):

@@ -10,9 +10,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from symlip.activations.spline import spline_network
 from symlip.bounds.spline_param import PARAMETER_SET, spline_param_lipschitz
-from symlip.io import load, save
-from symlip.spline import spline_network
+from symlip.models.io import load, save
 
 HADAMARD = np.array([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]]) / 2.0
 

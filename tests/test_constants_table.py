@@ -9,14 +9,14 @@ import sys
 
 import pytest
 
-from symlip.activation_constants import (
+from symlip.activations.constants import (
     _shipped,
     _table_key,
     constants_record,
     derive_constants,
     shipped_constants,
 )
-from symlip.activations import activation_names, get_activation
+from symlip.activations.registry import activation_names, get_activation
 
 NAMES = [n for n in activation_names() if hasattr(get_activation(n), "expr")]
 
@@ -47,8 +47,8 @@ def test_lazy_derivation_renders():
 
 
 def test_cold_process_does_not_derive():
-    code = ("import time; from symlip.activations import get_activation;"
-            "import symlip.activation_constants as ac; t = time.perf_counter();"
+    code = ("import time; from symlip.activations.registry import get_activation;"
+            "import symlip.activations.constants as ac; t = time.perf_counter();"
             "c = get_activation('gelu').constants; k = c.K1.enclosure;"
             "assert not ac._CACHE, 'derived'; print(time.perf_counter() - t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

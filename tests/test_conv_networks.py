@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from symlip.arith.intervals import Truth, compare
 from symlip.bounds.input import input_lipschitz, local_input_lipschitz
 from symlip.errors import InputError
-from symlip.intervals import Truth, compare
 from symlip.models.conv import ConvGeometry, ConvLayer
-from symlip.network import DenseLayer, Network
+from symlip.models.network import DenseLayer, Network
 from tests.soundness import assert_input_quotients_below
 
 
@@ -40,7 +40,7 @@ def test_conv_network_input_bounds_are_sound(seed, act, eps):
     """Sampled quotients and Jacobian norms <= certified local <= certified global (no
     slack; the quotients are checked in exact arithmetic by the shared helper)."""
     if act == "leaky_relu":
-        from symlip.activations import get_activation
+        from symlip.activations.registry import get_activation
 
         act = get_activation("leaky_relu", "0.1")
     rng = np.random.default_rng(seed)
@@ -69,9 +69,13 @@ def test_conv_param_bound_is_sound(seed, act, r):
     """Kernel-view quotients ||f(x; a) - f(x; b)|| / ||a - b|| for pairs in the ball,
     and kernel Jacobian norms at the centre, <= the certified bound (no slack: close
     pairs re-checked with interval forward passes); certified lower <= upper."""
+    from symlip.bounds.conv_param import (
+        _quotient,
+        kernel_jacobian,
+        kernel_params,
+        with_kernel_params,
+    )
     from symlip.bounds.param import param_lipschitz
-    from symlip.models.conv_param import (
-        _quotient, kernel_jacobian, kernel_params, with_kernel_params)
     from tests.soundness import ball_pairs
 
     rng = np.random.default_rng(seed)
@@ -95,7 +99,7 @@ def test_conv_param_bound_is_sound(seed, act, r):
 
 
 def test_kernel_jacobian_matches_finite_differences():
-    from symlip.models.conv_param import kernel_jacobian, kernel_params, with_kernel_params
+    from symlip.bounds.conv_param import kernel_jacobian, kernel_params, with_kernel_params
 
     rng = np.random.default_rng(5)
     net = conv_net(rng, "tanh")

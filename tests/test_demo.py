@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symlip.demo import demo_files, load_demo, run_demo
+from symlip.app.demo import demo_files, load_demo, run_demo
 from symlip.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]

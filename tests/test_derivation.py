@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import sympy as sp
 
-from symlip.derivation import Derivation
+from symlip.symbolic.derivation import Derivation
 
 x, y = sp.symbols("x y", nonnegative=True)
 

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from symlip.arith.intervals import Enclosure, Truth, compare
 from symlip.errors import SymlipError
-from symlip.intervals import Enclosure, Truth, compare
-from symlip.network import Network, _exact_sum
+from symlip.models.network import Network, _exact_sum
 
 MAGNITUDES = [5e-324, 1e-310, 1e-300, 1e-150, 1e-10, 1.0, 1e10, 1e100, 1e150, 1e300]
 SETTINGS = settings(max_examples=5, deadline=None, derandomize=True,
@@ -139,8 +139,8 @@ def test_grad_bound_extreme(case, r):
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from([1e-300, 1.0, 1e300]), st.sampled_from([1e-300, 1e100, 1e300]))
 def test_spline_param_bound_extreme(w_scale, x_scale):
+    from symlip.activations.spline import spline_network
     from symlip.bounds.spline_param import spline_param_lipschitz
-    from symlip.spline import spline_network
 
     rng = np.random.default_rng(0)
     W = [w_scale * rng.standard_normal((2, 2)), w_scale * rng.standard_normal((1, 2))]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sympy as sp
 
-from symlip.formula import Formula, read_srepr
-from symlip.functions import sigmoid
+from symlip.symbolic.formula import Formula, read_srepr
+from symlip.symbolic.functions import sigmoid
 
 x = sp.Symbol("x", nonnegative=True)
 y = sp.Symbol("y")

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from symlip.arith.intervals import Truth, compare
 from symlip.bounds.input import (
     certify_input_lower,
     estimate_input_lower,
@@ -15,8 +16,7 @@ from symlip.bounds.input import (
     local_input_lipschitz,
 )
 from symlip.errors import InputError
-from symlip.intervals import Truth, compare
-from symlip.network import Network
+from symlip.models.network import Network
 
 from .soundness import assert_input_quotients_below
 
@@ -66,7 +66,7 @@ def test_single_linear_layer_is_exact():
 
 
 def test_relu_product_equals_product_of_norms():
-    from symlip.norms import spectral_norm
+    from symlip.arith.norms import spectral_norm
 
     rng = np.random.default_rng(2)
     net = random_net(rng, [3, 8, 8, 2], "relu")
@@ -147,8 +147,8 @@ LOCAL_ACTS = ["tanh", "sigmoid", "gelu", "relu", "softplus"]
 
 def _old_local(net, inputs):
     """The product-of-local-norms bound (the formula without the J_loc term)."""
+    from symlip.arith.intervals import Enclosure
     from symlip.bounds.input import _lognorm_layers, _residual_mask, local_input_formula
-    from symlip.intervals import Enclosure
 
     f = local_input_formula(net.depth, residual=_residual_mask(net),
                             lognorm=_lognorm_layers(net))
@@ -219,15 +219,18 @@ def test_local_jacobian_bound_is_sound(seed, depth, width, act, log_eps, mean_va
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31 - 1), depth=st.integers(1, 4), width=st.integers(1, 12),
        act=st.sampled_from(["tanh", "sigmoid", "gelu", "softplus"]))
+@example(seed=5264, depth=3, width=4, act="gelu")
 def test_local_bound_tightens_as_eps_decreases(seed, depth, width, act):
-    """Over eps = 1, 0.1, ..., 0 the certified local bound never grows (up to the
-    rounding of the certified spectral norms, 1e-9 relative), for smooth activations.
+    """Over eps = 1, 0.1, ..., 0 the certified local bound does not grow by more than
+    0.1 % (relative), for smooth activations.
 
     Not guaranteed by construction: midpoint-radius products are not inclusion-monotone,
-    and for ReLU (a neuron's range leaving the kink turns [0, 1] into 1) the J_loc term
-    can grow by a fraction of a percent when the ball shrinks (see
-    test_relu_local_bound_is_not_always_monotone); none was found for smooth ones in
-    thousands of random networks."""
+    the linear relaxation (the default ``local_preact="linear"``) picks its relaxing lines
+    per ball, and for ReLU (a neuron's range leaving the kink turns [0, 1] into 1) the
+    J_loc term can grow by a fraction of a percent when the ball shrinks (see
+    test_relu_local_bound_is_not_always_monotone).  With smooth activations the growth
+    seen is below 0.05 % (gelu, seed 5264: 38.4239 at eps 0.1, 38.4382 at eps 0.01,
+    pinned below); each value is sound on its own ball."""
     rng = np.random.default_rng(seed)
     widths = [int(rng.integers(1, width + 1)) for _ in range(depth + 1)]
     net = random_net(rng, widths, act, scale=float(rng.uniform(0.3, 3)))
@@ -236,7 +239,7 @@ def test_local_bound_tightens_as_eps_decreases(seed, depth, width, act):
     for eps in [1.0, 0.1, 0.01, 1e-3, 0.0]:
         loc, _ = local_input_lipschitz(net, x0, eps)
         if prev is not None:
-            assert loc.upper_float <= prev * (1 + 1e-9), (eps, loc.upper_float, prev)
+            assert loc.upper_float <= prev * (1 + 1e-3), (eps, loc.upper_float, prev)
         prev = loc.upper_float
 
 
@@ -303,10 +306,10 @@ def test_jacobian_norm_upper_checks_its_input():
 def test_derivative_ranges_contain_the_derivative(act, lo, width, frac):
     """sigma'(t) for t in [lo, hi] lies in the certified range: its rigorous point
     enclosure (mpmath intervals) meets the range."""
-    from symlip.activations import X, get_activation
+    from symlip.activations.registry import X, get_activation
+    from symlip.arith.intervals import Enclosure, IntervalArray, interval_lambdify
     from symlip.bounds.input import _dsigma_sup
     from symlip.bounds.local_jacobian import derivative_ranges
-    from symlip.intervals import Enclosure, IntervalArray, interval_lambdify
 
     a = get_activation(act)
     hi = lo + width

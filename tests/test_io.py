@@ -13,8 +13,8 @@ import pytest
 from safetensors.numpy import save_file
 
 from symlip.errors import InputError, ModelFileError
-from symlip.io import load, load_layers, read_model, save, sha256_file
-from symlip.network import Network
+from symlip.models.io import load, load_layers, read_model, save, sha256_file
+from symlip.models.network import Network
 
 
 def state_dict(rng, widths, dtype=np.float32, stride=2):
@@ -310,7 +310,7 @@ def run_cli(*args):
 
 
 def test_cli_norms_json(tmp_path):
-    pytest.importorskip("symlip.norms")
+    pytest.importorskip("symlip.arith.norms")
     rng = np.random.default_rng(12)
     sd = state_dict(rng, [3, 6, 2])
     path = write(tmp_path / "m.safetensors", sd)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from symlip.cli import main
-from symlip.io import save
-from symlip.network import Network
+from symlip.models.io import save
+from symlip.models.network import Network
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_verdict_lists_every_relation_checked(files, capsys):
 
 def test_witness_outside_the_ball_is_not_verified(files, capsys):
     cert = _certify(files, capsys, "--wrt", "params", "--radius", "0.01")
-    from symlip.io import load
+    from symlip.models.io import load
 
     bad = json.loads(json.dumps(cert))
     th = load(files / "m.npz").params()[bad["witness"]["indices"]]

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from symlip.cli import main
-from symlip.io import save
-from symlip.lipschitz_layers import bjorck_orthonormalize
-from symlip.network import Network
+from symlip.models.io import save
+from symlip.models.lipschitz_layers import bjorck_orthonormalize
+from symlip.models.network import Network
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_standalone_latex_documents(files, capsys):
 
 
 def test_markdown_italics_become_emph():
-    from symlip.report import Report, md_to_latex
+    from symlip.app.report import Report, md_to_latex
 
     assert md_to_latex("*a b*") == "\\emph{a b}"
     assert md_to_latex("$a*b*c$ and 2 * 3 * 4") == "$a*b*c$ and 2 * 3 * 4"

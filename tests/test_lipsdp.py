@@ -16,8 +16,8 @@ pytest.importorskip("scipy")
 from symlip.bounds import lipsdp as L  # noqa: E402
 from symlip.bounds.input import input_lipschitz  # noqa: E402
 from symlip.cli import main  # noqa: E402
-from symlip.io import save  # noqa: E402
-from symlip.network import Network  # noqa: E402
+from symlip.models.io import save  # noqa: E402
+from symlip.models.network import Network  # noqa: E402
 
 from .soundness import assert_input_quotients_below  # noqa: E402
 
@@ -90,7 +90,7 @@ def test_a_failed_proof_is_reported_never_a_number():
 
 
 def test_slope_bounds_from_the_certified_constants():
-    from symlip.activations import get_activation
+    from symlip.activations.registry import get_activation
 
     s = L.slope_bounds(get_activation("leaky_relu", "0.1"))
     assert (s.alpha, s.beta) == (0.1, 1.0)
@@ -183,7 +183,7 @@ def test_cli_methods_and_certificate_tampering(model, capsys, tmp_path):
 
 
 def _arrays(path):
-    from symlip.io import load
+    from symlip.models.io import load
 
     net = load(str(path), activation="relu")
     return [w for w in net.weights], [b for b in net.biases]

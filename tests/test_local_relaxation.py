@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from symlip.arith.intervals import IntervalArray, Truth, compare
 from symlip.bounds.input import (
     _sigma_box,
     local_input_derivation,
@@ -21,8 +22,7 @@ from symlip.bounds.input import (
     quotient_from_witness,
 )
 from symlip.errors import InputError
-from symlip.intervals import IntervalArray, Truth, compare
-from symlip.network import Network, ResidualLayer
+from symlip.models.network import Network, ResidualLayer
 from tests.soundness import assert_input_quotients_below
 
 ACTS = ["relu", "leaky_relu", "tanh", "sigmoid", "gelu", "elu", "softplus"]
@@ -179,8 +179,8 @@ def test_preact_is_checked_and_recorded():
 
 
 def test_cli_records_the_method_and_verify_recomputes_it(tmp_path, capsys):
-    from symlip import io
     from symlip.cli import main
+    from symlip.models import io
 
     rng = np.random.default_rng(1)
     net = random_net(rng, [3, 16, 16, 16, 2], "relu", 2.0)

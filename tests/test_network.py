@@ -11,10 +11,10 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symlip.activations import X, get_activation
+from symlip.activations.registry import X, get_activation
+from symlip.arith.intervals import Enclosure, IntervalArray
 from symlip.errors import InputError
-from symlip.intervals import Enclosure, IntervalArray
-from symlip.network import DenseLayer, Network
+from symlip.models.network import DenseLayer, Network
 
 SMOOTH = ["tanh", "sigmoid", "softplus", "gelu", "silu", "sin", "identity"]
 ALL = SMOOTH + ["relu", "leaky_relu", "elu"]

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import symlip.norms as norms
+import symlip.arith.norms as norms
+from symlip.arith.intervals import Enclosure, _mpf_to_fraction
+from symlip.arith.norms import frobenius_norm, norm_1, norm_inf, spectral_norm, spectral_norm_upper
 from symlip.errors import InputError
-from symlip.intervals import Enclosure, _mpf_to_fraction
-from symlip.norms import frobenius_norm, norm_1, norm_inf, spectral_norm, spectral_norm_upper
 
 # ----------------------------------------------------------------------------------
 # exact references

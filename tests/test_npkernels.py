@@ -12,15 +12,15 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symlip import _npkernels as K
-from symlip.activations import X, activation_names, get_activation
-from symlip.functions import sigmoid
-from symlip.intervals import (
+from symlip.activations.registry import X, activation_names, get_activation
+from symlip.arith import kernels as K
+from symlip.arith.intervals import (
     Enclosure,
     IntervalArray,
     UnsupportedOperation,
     interval_lambdify,
 )
+from symlip.symbolic.functions import sigmoid
 
 REF_PREC = 130
 x, y = sp.symbols("x y", real=True)
@@ -333,7 +333,7 @@ def test_numpy_backend_agrees_with_mpmath(expr, mids, rad):
 
 
 def test_enclose_array_uses_the_vectorised_backend():
-    from symlip.formula import Formula
+    from symlip.symbolic.formula import Formula
 
     act = get_activation("gelu")
     fm = Formula(sp.Abs(act.derivatives[1]), [X], "gelu'")
@@ -353,7 +353,7 @@ def test_mpmath_exp_is_not_outward_rounded_but_the_wrapper_is():
     import mpmath
     from mpmath import iv
 
-    from symlip.intervals import _endpoints, _iv_exp, working_precision
+    from symlip.arith.intervals import _endpoints, _iv_exp, working_precision
 
     with working_precision(80):
         x = iv.mpf(mpmath.ldexp(-1, -51))
@@ -368,11 +368,11 @@ def test_mpmath_exp_is_not_outward_rounded_but_the_wrapper_is():
 
 def test_kernel_tables_use_only_widened_mpmath_transcendentals():
     """No ``iv.<transcendental>`` call or raw ``iv.pi`` in the table builders: each
-    must go through ``symlip.intervals`` (``_iv_exp``, ``_iv_log_raw``, ``_widen``...)."""
+    must go through ``symlip.arith.intervals`` (``_iv_exp``, ``_iv_log_raw``, ``_widen``...)."""
     import ast
     import inspect
 
-    from symlip import _npkernels
+    from symlip.arith import kernels as _npkernels
 
     tree = ast.parse(inspect.getsource(_npkernels))
     parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}

@@ -8,9 +8,10 @@ import mpmath
 import numpy as np
 import pytest
 
+from symlip.activations.spline import LinearSpline, spline_network
+from symlip.arith.intervals import Enclosure, Truth, compare
 from symlip.errors import InputError
-from symlip.intervals import Enclosure, Truth, compare
-from symlip.lipschitz_layers import (
+from symlip.models.lipschitz_layers import (
     bjorck_orthonormalize,
     certified_spectral_normalize,
     certify_lipschitz_network,
@@ -19,7 +20,6 @@ from symlip.lipschitz_layers import (
     spectral_normalize,
     tight_spectral_norm,
 )
-from symlip.spline import LinearSpline, spline_network
 
 HADAMARD = np.array([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]]) / 2.0
 
@@ -64,7 +64,7 @@ def test_spectral_normalisation():
     assert layer_epsilon(Q)["one_lipschitz"] == "refuted"  # 100 power steps undershoot here
     Qc, e = certified_spectral_normalize(W)
     assert compare(e.upper, "<=", 1) is Truth.TRUE
-    from symlip.norms import spectral_norm
+    from symlip.arith.norms import spectral_norm
 
     assert compare(spectral_norm(Qc).lower, "<=", 1) is Truth.TRUE
     assert e.lower > 1 - 1e-9

@@ -15,6 +15,7 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from symlip.arith.intervals import Truth, compare
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import (
     centre_norms,
@@ -24,8 +25,7 @@ from symlip.bounds.centre import (
 from symlip.bounds.noglobal import no_global_bound
 from symlip.bounds.param import param_lipschitz
 from symlip.errors import InputError
-from symlip.intervals import Truth, compare
-from symlip.network import Network
+from symlip.models.network import Network
 
 from .soundness import assert_param_quotients_below, ball_pairs
 
@@ -121,7 +121,7 @@ def test_program_formula_views_and_round_trip():
     assert g.srepr() == f.srepr()
     vals = {str(s): 1.5 for s in f.inputs}
     assert abs(f.estimate(vals) - f.enclose(vals).mid_float) < 1e-9
-    from symlip.formula import _NUMPY_MODULES
+    from symlip.symbolic.formula import _NUMPY_MODULES
 
     direct = sp.lambdify(f.inputs, f.expr, modules=_NUMPY_MODULES)(*[1.5] * len(f.inputs))
     assert abs(direct - f.estimate(vals)) < 1e-12 * abs(direct)
@@ -165,7 +165,7 @@ def test_tanh_kernel_error_bound():
 
 
 def test_fast_spectral_upper_is_an_upper_bound():
-    from symlip.norms import spectral_norm, spectral_norm_fast
+    from symlip.arith.norms import spectral_norm, spectral_norm_fast
 
     rng = np.random.default_rng(0)
     for shape in [(300, 260), (260, 300), (400, 400)]:
@@ -174,7 +174,7 @@ def test_fast_spectral_upper_is_an_upper_bound():
         ref = spectral_norm(w)
         assert up >= ref.upper_float * (1 - 1e-9) and up >= ref.lower_float
         assert up <= ref.upper_float * (1 + 1e-4)
-        # the fast variant is the same certificate (symlip.norms), with a lower end too
+        # the fast variant is the same certificate (symlip.arith.norms), with a lower end too
         fast = spectral_norm_fast(w)
         assert fast.lower <= ref.upper and ref.lower <= fast.upper
         assert float(fast.width) <= 1e-6 * fast.upper_float
@@ -220,7 +220,7 @@ def test_cli_derive_and_errors():
 
 
 def test_cli_certify_params_and_verify(tmp_path):
-    from symlip.io import save
+    from symlip.models.io import save
 
     rng = np.random.default_rng(0)
     net = random_net(rng, [3, 6, 2], "tanh")

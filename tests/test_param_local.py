@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from symlip.bounds.param import param_lipschitz
 from symlip.bounds.sensitivity import batched_norm2_upper, local_first_order_program
 from symlip.errors import InputError
-from symlip.io import save
-from symlip.network import Network
+from symlip.models.io import save
+from symlip.models.network import Network
 
 from .soundness import assert_param_quotients_below, ball_pairs
 
@@ -138,7 +138,7 @@ def _local_terms(net, X, y, loss, r):
     recursion), evaluated from the program on certified inputs."""
     from symlip.bounds.sensitivity import run_partial
     from symlip.bounds.smooth import _args, _loss_inputs, grad_formula
-    from symlip.formula import _to_interval_array
+    from symlip.symbolic.formula import _to_interval_array
 
     ci = _loss_inputs(net, X, y, loss, r)
     f, used = grad_formula(net, X, r, loss, ci, "local")

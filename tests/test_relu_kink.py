@@ -11,9 +11,9 @@ import pytest
 @pytest.mark.parametrize("name, left, right", [("relu", 0.0, 1.0),
                                                 ("leaky_relu", 0.01, 1.0)])
 def test_derivative_range_at_a_kink_holds_both_one_sided_derivatives(name, left, right):
-    from symlip.activations import get_activation
+    from symlip.activations.registry import get_activation
+    from symlip.arith.intervals import IntervalArray
     from symlip.bounds.local_jacobian import derivative_ranges
-    from symlip.intervals import IntervalArray
 
     act = get_activation(name)
     z = IntervalArray(np.array([0.0, 0.0, -1.0]), np.array([0.0, 2.0, 0.0]))

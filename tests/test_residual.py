@@ -16,14 +16,14 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symlip import io
+from symlip.arith.intervals import Truth, compare
 from symlip.bounds import recursion as rec
 from symlip.bounds.input import input_lipschitz
 from symlip.bounds.param import param_lipschitz
 from symlip.bounds.residual import interval_states, layer_kinds
 from symlip.errors import InputError, ModelFileError
-from symlip.intervals import Truth, compare
-from symlip.network import DenseLayer, Network, ResidualLayer
+from symlip.models import io
+from symlip.models.network import DenseLayer, Network, ResidualLayer
 from tests.soundness import (
     assert_input_quotients_below,
     assert_param_quotients_below,
@@ -252,7 +252,7 @@ def test_untied_program_at_most_tied_euler(n_steps, centre, bounded, lognorm, se
     """Same inputs (equal weights: rho_k = rho, beta_k = beta, gamma_k = ||sigma(b)||,
     tau_k = w_k, g_k = w_k gamma, nu_k(tied) = w_k nu): untied <= tied Euler (with the
     logarithmic norm on both sides or on neither), equal for N = 1."""
-    from symlip.cde import program as prog
+    from symlip.bounds import cde_program as prog
 
     rng = np.random.default_rng(seed)
     N = n_steps
@@ -426,8 +426,8 @@ def test_local_input_bound_is_sound(n_hidden, width, act, log_eps, seed, mean_va
     glob = input_lipschitz(net, lower=False).enclosure
     assert compare(local.upper, "<=", glob.upper) is Truth.TRUE
     # the interval-Jacobian term (I + h diag(s) W factors) never loosens the old bound
+    from symlip.arith.intervals import Enclosure
     from symlip.bounds.input import _lognorm_layers, _residual_mask, local_input_formula
-    from symlip.intervals import Enclosure
 
     old = local_input_formula(net.depth, residual=_residual_mask(net),
                               lognorm=_lognorm_layers(net)).enclose(
@@ -548,8 +548,8 @@ def test_affine_box_encloses_exact_images(m, n, seed, log_scale):
     random points of the box lies inside (no slack)."""
     from fractions import Fraction
 
+    from symlip.arith.intervals import IntervalArray
     from symlip.bounds.residual import affine_box
-    from symlip.intervals import IntervalArray
 
     rng = np.random.default_rng(seed)
     s = 2.0 ** log_scale

@@ -7,10 +7,10 @@ from fractions import Fraction
 import pytest
 import sympy as sp
 
-from symlip.derivation import Derivation
-from symlip.formula import Formula
-from symlip.intervals import Enclosure
-from symlip.result import BoundResult
+from symlip.arith.intervals import Enclosure
+from symlip.bounds.result import BoundResult
+from symlip.symbolic.derivation import Derivation
+from symlip.symbolic.formula import Formula
 
 a = sp.Symbol("a", nonnegative=True)
 

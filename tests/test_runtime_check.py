@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from symlip.arith.intervals import Enclosure
 from symlip.errors import InternalError
-from symlip.formula import Formula
-from symlip.intervals import Enclosure
-from symlip.network import Network
+from symlip.models.network import Network
+from symlip.symbolic.formula import Formula
 
 RNG = np.random.default_rng(19)
 W = [RNG.standard_normal((5, 3)), RNG.standard_normal((4, 5)), RNG.standard_normal((2, 4))]
@@ -55,8 +55,8 @@ def _residual():
 
 
 def _spline():
+    from symlip.activations.spline import spline_network
     from symlip.bounds.spline_param import spline_param_lipschitz
-    from symlip.spline import spline_network
 
     C = [RNG.standard_normal((5, 6)), RNG.standard_normal(6)]
     return spline_param_lipschitz(spline_network(W, B, C, 1.5), X, 0.05, lower=False)
@@ -128,7 +128,7 @@ def test_a_corrupted_enclosure_is_refused(monkeypatch, kind):
 def test_a_refused_result_is_one_cli_line_exit_3(monkeypatch, tmp_path, capsys):
     from symlip.bounds.recursion import RecursiveFormula
     from symlip.cli import main
-    from symlip.io import save
+    from symlip.models.io import save
 
     save(_net(), tmp_path / "m.npz")
     np.save(tmp_path / "X.npy", X)
@@ -163,7 +163,7 @@ def test_every_derivation_shows_simplified_closed_forms_equal_to_definitions(kin
     exactly at random positive rational points."""
     from fractions import Fraction
 
-    from symlip.simplify import CLOSED_FORM_TITLE, layer_closed_forms
+    from symlip.symbolic.simplify import CLOSED_FORM_TITLE, layer_closed_forms
 
     res = result(kind)
     secs = []

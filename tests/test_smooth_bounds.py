@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symlip.activations import get_activation
+from symlip.activations.registry import get_activation
 from symlip.bounds.smooth import (
     grad_lipschitz,
     loss_enclosure,
@@ -20,7 +20,7 @@ from symlip.bounds.smooth import (
     param_and_grad_lipschitz,
 )
 from symlip.errors import InputError, NotSmoothError
-from symlip.network import Network
+from symlip.models.network import Network
 
 ACTS = ["tanh", "sigmoid", "gelu", "softplus"]
 
@@ -210,7 +210,7 @@ def test_interval_loss_gradient_encloses_high_precision_value():
        loss=st.sampled_from(["mse", "cross-entropy"]), log_r=st.floats(-4, 0),
        seed=st.integers(0, 2**31 - 1))
 def test_certified_grad_lower_below_estimate_and_upper(depth, width, act, loss, log_r, seed):
-    from symlip.intervals import Truth, compare
+    from symlip.arith.intervals import Truth, compare
 
     rng = np.random.default_rng(seed)
     n_out = int(rng.integers(1, 4)) if loss == "mse" else int(rng.integers(2, 4))
@@ -230,7 +230,7 @@ def test_grad_certificate_with_lower_verifies_and_catches_tampering(tmp_path):
     import copy
 
     from symlip.certificate import Context, make_certificate, verify_certificate
-    from symlip.io import save
+    from symlip.models.io import save
 
     rng = np.random.default_rng(3)
     net = random_net(rng, [3, 5, 2], "tanh")
@@ -291,7 +291,7 @@ def test_cli_certify_gradient_lower_and_verify(tmp_path):
     import subprocess
     import sys
 
-    from symlip.io import save
+    from symlip.models.io import save
 
     rng = np.random.default_rng(0)
     net = random_net(rng, [3, 6, 3], "tanh")

@@ -15,12 +15,8 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symlip.activations import X
-from symlip.bounds.input import input_lipschitz, quotient_from_witness
-from symlip.errors import InputError, ModelFileError, NotSmoothError
-from symlip.intervals import Enclosure, Truth, compare, working_precision
-from symlip.io import load, save
-from symlip.spline import (
+from symlip.activations.registry import X
+from symlip.activations.spline import (
     LinearSpline,
     certify_max_slope,
     clip_chain_exact,
@@ -31,6 +27,10 @@ from symlip.spline import (
     project_slopes,
     spline_network,
 )
+from symlip.arith.intervals import Enclosure, Truth, compare, working_precision
+from symlip.bounds.input import input_lipschitz, quotient_from_witness
+from symlip.errors import InputError, ModelFileError, NotSmoothError
+from symlip.models.io import load, save
 
 SETTINGS = settings(max_examples=20, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -576,7 +576,7 @@ def test_spline_param_refuses_residual_blocks():
     """The coefficient bound is the feed-forward recursion: on a residual block it would
     be unsound (here it would certify 1.81 while dW_2 alone gives the quotient 100)."""
     from symlip.bounds.spline_param import spline_param_lipschitz
-    from symlip.network import DenseLayer, Network, ResidualLayer
+    from symlip.models.network import DenseLayer, Network, ResidualLayer
 
     net = Network([ResidualLayer(np.zeros((2, 2)), np.zeros(2), "0"),
                    DenseLayer(np.array([[0.001, 0.0]]), np.zeros(1), "1")],

@@ -9,9 +9,9 @@ import math
 import mpmath
 import numpy as np
 
+from symlip.arith.intervals import Truth
 from symlip.bounds.smooth import certified_step, loss_enclosure
-from symlip.intervals import Truth
-from symlip.network import Network
+from symlip.models.network import Network
 
 
 def test_gradient_descent_with_certified_steps():

@@ -6,7 +6,7 @@ import mpmath
 import pytest
 import sympy as sp
 
-from symlip.sup import certify_exact_max, rigorous_sup_abs
+from symlip.activations.sup import certify_exact_max, rigorous_sup_abs
 
 x = sp.Symbol("x", real=True)
 R = sp.Rational

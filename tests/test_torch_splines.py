@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from symlip.spline import LinearSpline as NpSpline  # noqa: E402
-from symlip.spline import clip_slopes, project_slopes  # noqa: E402
+from symlip.activations.spline import LinearSpline as NpSpline  # noqa: E402
+from symlip.activations.spline import clip_slopes, project_slopes  # noqa: E402
 from symlip.torch.layers import (  # noqa: E402
     GroupSort,
     LinearSpline,

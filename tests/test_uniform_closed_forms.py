@@ -111,7 +111,7 @@ def test_derive_prints_simplified_closed_forms(capsys):
 
 
 def test_simplify_nonneg_rewrites_are_identities():
-    from symlip.simplify import simplify_nonneg
+    from symlip.symbolic.simplify import simplify_nonneg
 
     a, b, v = (sp.Symbol(n, nonnegative=True) for n in "abv")
     e = a / 2 + sp.sqrt(a**2 + 4 * b**2) / 2 + sp.Min(a * b, a * v)

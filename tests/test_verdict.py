@@ -7,11 +7,11 @@ from fractions import Fraction
 import pytest
 import sympy as sp
 
-from symlip.derivation import Derivation
-from symlip.formula import Formula
-from symlip.intervals import Enclosure
-from symlip.result import BoundResult
-from symlip.verdict import lipschitz_verdict
+from symlip.arith.intervals import Enclosure
+from symlip.arith.verdict import lipschitz_verdict
+from symlip.bounds.result import BoundResult
+from symlip.symbolic.derivation import Derivation
+from symlip.symbolic.formula import Formula
 
 a = sp.Symbol("a", nonnegative=True)
 

@@ -3,13 +3,13 @@ classifiers with ReLU, GroupSort and learnable linear-spline activations on the 
 data set that scikit-learn ships (8x8 images, pixels scaled to $[0, 1]$).
 
 Each network (``64-64-64-10``, Björck layers, multi-class hinge loss) is exported
-certified-normalised and certified (:func:`symlip.lipschitz_layers.certify_lipschitz_network`):
+certified-normalised and certified (:func:`symlip.models.lipschitz_layers.certify_lipschitz_network`):
 $L_{\mathrm{cert}}$ is the certified upper bound of its $\ell_2$ Lipschitz constant.
 A test example counts as certified robust at radius $\varepsilon$ when it is classified
 correctly and its margin $f_y(x) - \max_{j \ne y} f_j(x) \ge \sqrt2\, L_{\mathrm{cert}}\,
 \varepsilon$ — each difference $f_y - f_j$ is $\sqrt2 L$-Lipschitz, so no perturbation of
 norm $\le \varepsilon$ changes the class.  The margin is a *certified* lower end: the
-outputs are enclosed by :meth:`symlip.network.Network.interval_forward` and the threshold
+outputs are enclosed by :meth:`symlip.models.network.Network.interval_forward` and the threshold
 $\sqrt2 L \varepsilon$ is rounded up (mpmath intervals).
 """
 
@@ -42,7 +42,7 @@ def certified_margins(net: Any, X: np.ndarray, y: np.ndarray) -> np.ndarray:
     (interval forward pass; rounded down to a double)."""
     import mpmath
 
-    from symlip.intervals import Enclosure
+    from symlip.arith.intervals import Enclosure
 
     out = np.empty(len(X))
     for i, (x, c) in enumerate(zip(X, y, strict=True)):
@@ -58,7 +58,7 @@ def _threshold_up(L_upper: float, eps: float) -> float:
     """$\\sqrt2 L \\varepsilon$ rounded up to a double (``eps`` taken as the double)."""
     from mpmath import iv
 
-    from symlip.intervals import Enclosure
+    from symlip.arith.intervals import Enclosure
 
     old = iv.prec
     iv.prec = 80
@@ -80,7 +80,7 @@ def run(out: Path, *, quick: bool = False, progress: bool = True) -> dict[str, A
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    from symlip.lipschitz_layers import certify_lipschitz_network
+    from symlip.models.lipschitz_layers import certify_lipschitz_network
     from symlip.torch.export import export
     from symlip.torch.models import LipschitzMLP
     from symlip.torch.train import train_classifier

@@ -1,4 +1,4 @@
-"""Bound modules: each registers its certificate quantity on import.
+"""Bound modules, one per quantity (importing this package imports none of them).
 
 * :mod:`symlip.bounds.input` — Lipschitz constants w.r.t. the input.
 * :mod:`symlip.bounds.param` — w.r.t. the parameters, on a ball (first order).
@@ -7,10 +7,3 @@
 * :mod:`symlip.bounds.noglobal` — why no global parameter bound exists.
 * :mod:`symlip.bounds.recursion` — the symbolic recursions behind param and smooth.
 """
-
-from symlip.bounds import input as _input  # noqa: F401
-from symlip.bounds import (
-    param,  # noqa: F401
-    recursion,  # noqa: F401  (first: param/smooth build on it)
-    smooth,  # noqa: F401
-)

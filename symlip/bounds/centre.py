@@ -22,7 +22,7 @@ forward pass at BLAS speed and carries a rigorous **norm-wise error bound** alon
   by element with ``interval_sigma`` (mpmath), which is only done for small arrays.
 
 Every per-point sum, product and square root of these error terms is evaluated in
-outward-rounded :class:`~symlip.intervals.IntervalArray` arithmetic.
+outward-rounded :class:`~symlip.arith.intervals.IntervalArray` arithmetic.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ import mpmath
 import numpy as np
 from mpmath import iv
 
+from symlip.arith.intervals import Enclosure, IntervalArray
 from symlip.errors import InputError
-from symlip.intervals import Enclosure, IntervalArray
 
 __all__ = ["CentreNorms", "centre_norms", "spectral_upper", "frobenius_upper",
            "tanh_kernel", "row_norms"]
@@ -101,11 +101,11 @@ FAST_SPECTRAL_MIN_DIM = 256
 def spectral_upper(w: np.ndarray) -> tuple[Enclosure, str]:
     """Certified enclosure of ``||w||_2`` and the method used.
 
-    Small matrices: :func:`symlip.norms.spectral_norm` (tight to ~1e-10).  Large ones:
-    :func:`symlip.norms.spectral_norm_fast` (the same certificate started from a
+    Small matrices: :func:`symlip.arith.norms.spectral_norm` (tight to ~1e-10).  Large ones:
+    :func:`symlip.arith.norms.spectral_norm_fast` (the same certificate started from a
     power-iteration estimate instead of a full ``eigvalsh``; gap ~1e-6 relative).
     """
-    from symlip.norms import spectral_norm, spectral_norm_fast
+    from symlip.arith.norms import spectral_norm, spectral_norm_fast
 
     w = np.asarray(w, dtype=np.float64)
     if min(w.shape) >= FAST_SPECTRAL_MIN_DIM:
@@ -115,9 +115,9 @@ def spectral_upper(w: np.ndarray) -> tuple[Enclosure, str]:
 
 def fast_spectral_upper(w: np.ndarray) -> float:
     """Certified upper bound of ``||w||_2`` for large matrices (a float, rounded up):
-    :func:`symlip.norms.spectral_norm_fast` (Gram-Cholesky certificate of
-    :func:`symlip.norms.spectral_norm` started from a power-iteration estimate)."""
-    from symlip.norms import spectral_norm_fast
+    :func:`symlip.arith.norms.spectral_norm_fast` (Gram-Cholesky certificate of
+    :func:`symlip.arith.norms.spectral_norm` started from a power-iteration estimate)."""
+    from symlip.arith.norms import spectral_norm_fast
 
     return spectral_norm_fast(np.asarray(w, dtype=np.float64)).upper_float
 
@@ -155,12 +155,12 @@ def _tanh_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """
     delta = 2.0**-_DELTA_EXP
     J = int(_YMAX / delta)
-    from symlip.intervals import _iv_exp  # mpmath's iv.exp widened by a few ulps
+    from symlip.arith.intervals import _iv_exp  # mpmath's iv.exp widened by a few ulps
 
     with mpmath.workprec(80):
         qi = _iv_exp(iv.mpf(-2 * delta))  # e^{-2 delta}, rigorous
     # one extra ulp each side: mpmath's transcendental directed rounding can be off by a
-    # few ulps of its working precision (see symlip.intervals)
+    # few ulps of its working precision (see symlip.arith.intervals)
     q = IntervalArray(np.nextafter(_mp_down(qi.a), -np.inf), _up(_mp_up(qi.b)))
     B = 64
     # e^{-2 j delta} = P[a] Q[b], j = a B + b: Q[b] = q^b, P[a] = q^(B a), outward rounded
@@ -198,13 +198,13 @@ def _tanh_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
 
 
 def _mp_up(x: Any) -> float:
-    from symlip.intervals import _mpf_to_float
+    from symlip.arith.intervals import _mpf_to_float
 
     return _mpf_to_float(mpmath.mpf(x) if not isinstance(x, mpmath.mpf) else x, up=True)
 
 
 def _mp_down(x: Any) -> float:
-    from symlip.intervals import _mpf_to_float
+    from symlip.arith.intervals import _mpf_to_float
 
     return _mpf_to_float(mpmath.mpf(x) if not isinstance(x, mpmath.mpf) else x, up=False)
 
@@ -245,7 +245,7 @@ def _generic_kernel(act: Any, z: np.ndarray) -> tuple[np.ndarray, float]:
     """Float values of sigma and a rigorous max elementwise error (mpmath per element)."""
     v = np.asarray(act.sigma(z), dtype=np.float64)
     err = 0.0
-    from symlip.intervals import _endpoints, _float_to_mpf, _iv_from, _mpf_to_float
+    from symlip.arith.intervals import _endpoints, _float_to_mpf, _iv_from, _mpf_to_float
 
     with mpmath.workprec(64):
         width = z.shape[-1] if z.ndim else 1
@@ -291,7 +291,7 @@ def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None
     """Certified enclosures of the centre activation norms for every row of ``X``.
 
     Args:
-        net: a :class:`~symlip.network.Network`.
+        net: a :class:`~symlip.models.network.Network`.
         X: data, shape ``(n_points, n0)``, finite doubles.
         spectral: certified upper bounds of ``||W_k||_2`` (else the Frobenius bound).
         chunk: rows per block (memory).
@@ -301,7 +301,7 @@ def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None
         and the arrays exceed :data:`GENERIC_ELEMENT_LIMIT` (the caller then drops the
         centre option; still rigorous).
     """
-    from symlip.network import check_no_residual
+    from symlip.models.network import check_no_residual
 
     check_no_residual(net, "centre_norms (the dense-chain centre forward pass)")
     layers = net.layers
@@ -440,8 +440,8 @@ def _interval_act(act: Any) -> tuple[Any, Any]:
     """Rigorous NumPy-interval versions of sigma and sigma' (cached per activation)."""
     key = id(act)
     if key not in _ACT_IV_CACHE:
-        from symlip.activations import X as _X
-        from symlip.intervals import interval_lambdify
+        from symlip.activations.registry import X as _X
+        from symlip.arith.intervals import interval_lambdify
 
         expr = getattr(act, "derivatives", None)
         if expr is None:
@@ -466,7 +466,7 @@ class IntervalTrace:
 def interval_trace(net: Any, X: np.ndarray) -> IntervalTrace:
     """Rigorous enclosures of the activations, the derivatives $\\sigma'(z_k)$ and the
     outputs of ``net`` at the rows of ``X`` (exact real values for the float weights)."""
-    from symlip.network import check_no_residual
+    from symlip.models.network import check_no_residual
 
     check_no_residual(net, "interval_trace (the dense-chain interval forward pass)")
     a = IntervalArray(np.asarray(X, dtype=np.float64))
@@ -532,7 +532,7 @@ def jacobian_cost(net: Any, n_points: int) -> int:
 def _interval_norm2_upper(mid: np.ndarray, rad: np.ndarray) -> float:
     r"""Certified upper bound of $\sup\{\|M\|_2 : |M - \mathrm{mid}| \le \mathrm{rad}\}$:
     $\|\mathrm{mid}\|_2 + \|\mathrm{rad}\|_F$ (Weyl / triangle inequality)."""
-    from symlip.norms import spectral_norm
+    from symlip.arith.norms import spectral_norm
 
     if mid.size == 0:
         return 0.0
@@ -551,11 +551,11 @@ def centre_jacobians(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
     enclosures of :func:`interval_trace`: $Dz_k = [W_k\,Da_{k-1} \mid I \otimes a_{k-1}^T
     \mid I]$ (columns: earlier parameters, $W_k$, $b_k$; the order does not affect the
     norms), $Da_k = \mathrm{diag}(\sigma'(z_k))\,Dz_k$; the spectral norm of the midpoint
-    matrix is certified by :func:`symlip.norms.spectral_norm`, the radius matrix adds its
+    matrix is certified by :func:`symlip.arith.norms.spectral_norm`, the radius matrix adds its
     Frobenius norm.  One spectral norm per point and layer: meant for small problems
     (see :data:`JACOBIAN_ELEMENT_BUDGET`).
     """
-    from symlip.network import check_no_residual
+    from symlip.models.network import check_no_residual
 
     check_no_residual(net, "centre_jacobians (dense-chain Jacobians)")
     tr = interval_trace(net, X)

@@ -44,13 +44,13 @@ import numpy as np
 import sympy as sp
 from mpmath import iv
 
-from symlip._floatsearch import float_search
+from symlip.arith.floatsearch import float_search
+from symlip.arith.intervals import Enclosure, IntervalArray, interval_lambdify, working_precision
+from symlip.bounds.result import BoundResult
 from symlip.certificate import Context, QuantitySpec, register_quantity
-from symlip.derivation import Derivation, Tex
 from symlip.errors import InputError
-from symlip.formula import Formula
-from symlip.intervals import Enclosure, IntervalArray, interval_lambdify, working_precision
-from symlip.result import BoundResult
+from symlip.symbolic.derivation import Derivation, Tex
+from symlip.symbolic.formula import Formula
 
 __all__ = [
     "input_lipschitz",
@@ -169,7 +169,7 @@ def input_product_derivation(depth: int, activation_latex: str = r"\sigma",
                    "$\\|I + M\\|^2 \\le 1 + 2\\mu_2(M) + \\|M\\|^2$, $\\mu_2(\\pm SW) \\le "
                    "K_1^{(k)}\\nu(\\pm W)$ (convex in $S$, maximal at a vertex $K_1^{(k)}P_S$); "
                    "$\\nu_k \\ge \\nu(\\operatorname{sign}(h_k)W_k)$ certified by "
-                   "symlip.cde.lognorm")
+                   "symlip.arith.lognorm")
     formula, factors = input_product_formula(depth, residual=residual, lognorm=lognorm)
     d.step(Tex(r"\operatorname{Lip}(f)"), "<=",
            Tex(r"\prod_{k=1}^{N} \operatorname{Lip}(A_k) \prod_{k=1}^{N-1} "
@@ -359,8 +359,8 @@ def _to_iv(v: Any) -> Any:
 
 def _global_inputs(net: Any) -> dict[str, Enclosure]:
     # spectral_norm, tightened by an exact test for small matrices whose norm is a short
-    # binary number (e.g. exactly 1 for permutations): see symlip.lipschitz_layers
-    from symlip.lipschitz_layers import tight_spectral_norm
+    # binary number (e.g. exactly 1 for permutations): see symlip.models.lipschitz_layers
+    from symlip.models.lipschitz_layers import tight_spectral_norm
 
     inputs: dict[str, Enclosure] = {}
     N = net.depth
@@ -373,7 +373,7 @@ def _global_inputs(net: Any) -> dict[str, Enclosure]:
         if mask[k - 1]:
             inputs[f"tau_{k}"] = Enclosure.point(abs(layer.step))
         if k in ln:
-            from symlip.cde.lognorm import nu_upper
+            from symlip.arith.lognorm import nu_upper
 
             inputs[f"nu_{k}"] = nu_upper((-1.0 if layer.step < 0 else 1.0) * layer.weight)[0]
     return inputs
@@ -406,7 +406,7 @@ def _rebuild_global(ctx: Context) -> tuple[Formula, dict[str, Enclosure]]:
 
 def _dsigma_sup(act: Any, lo: np.ndarray, hi: np.ndarray, cap: float) -> np.ndarray:
     """Rigorous upper bounds of sup |sigma'| over each interval [lo_i, hi_i], capped."""
-    from symlip.activations import X
+    from symlip.activations.registry import X
 
     d1 = act.derivatives[1] if hasattr(act, "derivatives") else None
     if hasattr(act, "dsigma_abs_sup"):
@@ -621,7 +621,7 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
         InputError: a negative or non-finite ``eps``, a centre of the wrong shape, an
             interval pass that overflows.
     """
-    from symlip.norms import frobenius_norm, spectral_norm
+    from symlip.arith.norms import frobenius_norm, spectral_norm
 
     if not np.isfinite(eps) or eps < 0:
         raise InputError(f"input radius {eps=} must be finite and >= 0")
@@ -638,7 +638,6 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
         mean_value_box,
         split_norm_upper,
     )
-
     from symlip.bounds.relaxation import relax, relaxed_box
 
     inputs = dict(_global_inputs(net) if global_inputs is None else global_inputs)
@@ -804,7 +803,7 @@ def input_lipschitz(
     certified local bound on each ball).
 
     Args:
-        net: a :class:`~symlip.network.Network`.
+        net: a :class:`~symlip.models.network.Network`.
         data: array (n_samples, n_inputs) for the lower bounds (and the local bound).
         input_radius: radius of the input balls for the local bound.
         seed: seed of the random search.
@@ -814,7 +813,7 @@ def input_lipschitz(
             ``extra["local_preact"]``.
 
     Returns:
-        :class:`~symlip.result.BoundResult` with ``quantity="input_lipschitz"``.
+        :class:`~symlip.bounds.result.BoundResult` with ``quantity="input_lipschitz"``.
 
     Raises:
         InputError: data of the wrong width, NaN/Inf data, negative radius.

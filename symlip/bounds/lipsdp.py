@@ -21,7 +21,7 @@ scalable variant (block-Schur elimination from the output, as in ecLipsE, Syed &
 Fazlyab 2024, with the diagonal multipliers refined by L-BFGS on the exact value
 $\rho^*(T)$).  None of that is trusted: the multipliers are rounded to doubles,
 $\rho$ is inflated, and $-M(\rho, T) \succeq 0$ is *proved* with
-:func:`symlip.norms.certify_psd` (a Cholesky factorisation with Higham's rounding-error
+:func:`symlip.arith.norms.certify_psd` (a Cholesky factorisation with Higham's rounding-error
 bound; the weights enter as the doubles they are, the entries' rounding errors are
 bounded by $\gamma_K$).  The certified number is $\sqrt\rho$ rounded up: the formula
 ``sqrt(rho_LMI)`` evaluated on the certified input ``rho_LMI`` $= [0, \rho]$.
@@ -38,12 +38,12 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from symlip.arith.intervals import Enclosure
+from symlip.bounds.result import BoundResult
 from symlip.certificate import Context
-from symlip.derivation import Derivation, Tex
 from symlip.errors import InputError, SymlipError
-from symlip.formula import Formula
-from symlip.intervals import Enclosure
-from symlip.result import BoundResult
+from symlip.symbolic.derivation import Derivation, Tex
+from symlip.symbolic.formula import Formula
 
 __all__ = [
     "LipSDPError",
@@ -92,7 +92,7 @@ def slope_bounds(act: Any) -> Slopes:
     r"""$[\alpha, \beta]$ with $\alpha \le \phi'(x) \le \beta$ on every piece of $\phi$.
 
     $\beta = K_1$ (the certified $\sup|\phi'|$, rounded up).  $\alpha$ is the certified
-    infimum of $\phi'$ from :func:`symlip.activation_constants.derive_slope_bounds`
+    infimum of $\phi'$ from :func:`symlip.activations.constants.derive_slope_bounds`
     ($\inf\phi' = c - \sup|\phi' - c|$ for any $c \ge \sup\phi'$), rounded down.  A
     continuous, piecewise-$C^1$ $\phi$ with $\alpha \le \phi' \le \beta$ on each piece has
     every difference quotient in $[\alpha, \beta]$ (mean value theorem piece by piece).
@@ -107,7 +107,7 @@ def slope_bounds(act: Any) -> Slopes:
                           f"(K1 = inf: {K1.reason}); LipSDP needs a slope restriction")
     beta = K1.enclosure.upper_float
     try:
-        from symlip.activation_constants import derive_slope_bounds
+        from symlip.activations.constants import derive_slope_bounds
 
         lo = derive_slope_bounds(act)
         return Slopes(max(lo.enclosure.lower_float, -beta), beta, lo.exact, lo.where)
@@ -218,9 +218,9 @@ def assemble(ch: Chain, rho: float, t: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def prove_lipsdp(ch: Chain, rho: float, t: np.ndarray) -> Any:
     """Prove $-M(\\rho, T) \\succeq 0$ for the doubles ``rho``, ``t`` (``t >= 0``):
-    a :class:`symlip.norms.PSDProof`; ``holds`` means $\\operatorname{Lip}(f) \\le
+    a :class:`symlip.arith.norms.PSDProof`; ``holds`` means $\\operatorname{Lip}(f) \\le
     \\sqrt{\\rho}$."""
-    from symlip.norms import _ETA, _gamma, certify_psd
+    from symlip.arith.norms import _ETA, _gamma, certify_psd
 
     t = np.asarray(t, dtype=np.float64)
     if t.shape != (ch.n_vars,) or not np.all(np.isfinite(t)) or np.any(t < 0):
@@ -229,7 +229,7 @@ def prove_lipsdp(ch: Chain, rho: float, t: np.ndarray) -> Any:
         raise InputError(f"{rho=} must be a finite number > 0")
     H, E, K = assemble(ch, rho, t)
     if not (np.all(np.isfinite(H)) and np.all(np.isfinite(E))):
-        from symlip.norms import PSDProof
+        from symlip.arith.norms import PSDProof
 
         return PSDProof(False, reason="the LMI matrix overflows float64")
     g = _gamma(K)
@@ -603,7 +603,7 @@ def lipsdp_derivation(depth: int) -> Derivation:
            r"$\Delta = (\Delta x_0, \ldots, \Delta x_{N-1})$, $\Delta z_k = W_k\Delta x_{k-1}$ "
            r"(biases cancel), $\Delta f = W_N\Delta x_{N-1}$; $M$ block-tridiagonal")
     d.then("<=", 0, r"$M(\rho_{LMI}, T) \preceq 0$, proved: certified Cholesky of $-M$ with "
-                    r"Higham's rounding-error bound (symlip.norms.certify_psd)")
+                    r"Higham's rounding-error bound (symlip.arith.norms.certify_psd)")
     d.step(df ** 2, "<=", rho * dx ** 2 - qsum, "rearranged")
     d.then("<=", rho * dx ** 2, "S-procedure: every $q_{k,i} \\ge 0$ (the constraint above)")
     f = lipsdp_formula()
@@ -678,13 +678,13 @@ def lipsdp_lipschitz(net: Any, data: np.ndarray | None = None, *, variant: str =
     r"""Certified LipSDP bound $\operatorname{Lip}(f) \le \sqrt{\rho}$ (l2 norms).
 
     Args:
-        net: a feed-forward :class:`~symlip.network.Network` (no residual layers).
+        net: a feed-forward :class:`~symlip.models.network.Network` (no residual layers).
         data: points for the lower bounds (as :func:`symlip.input_lipschitz`).
         variant: ``"neuron"``, ``"layer"`` (Clarabel), ``"schur"`` (scalable, no conic
             solver) or ``"auto"`` (neuron when it fits :data:`CLARABEL_BUDGET`).
 
     Returns:
-        :class:`~symlip.result.BoundResult` (``quantity="input_lipschitz"``); its
+        :class:`~symlip.bounds.result.BoundResult` (``quantity="input_lipschitz"``); its
         ``upper`` is $\sqrt\rho$ rounded up with $-M(\rho, T) \succeq 0$ proved;
         ``extra`` names the variant and gives the float SDP value (not certified).
 

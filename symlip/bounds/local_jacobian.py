@@ -15,7 +15,7 @@ Higham's a priori bound $\gamma_k$ for every float product, every radius rounded
 and :func:`jacobian_norm_upper` certifies $\sup_{|J - M| \le R}\|J\|_2 \le
 \min(\|M\|_2 + \|R\|_2, \||M| + R\|_2)$ (triangle inequality; $\|\cdot\|_2$ is
 monotone on nonnegative matrices; every norm certified by
-:func:`symlip.norms.spectral_norm`).
+:func:`symlip.arith.norms.spectral_norm`).
 
 Built from the input side (:class:`ForwardJacobian`, when $n_0 \max_k n_k$ is within
 :data:`symlip.bounds.input.MEAN_VALUE_BUDGET`), the partial products also give the
@@ -42,9 +42,9 @@ from typing import Any
 
 import numpy as np
 
+from symlip.arith.intervals import Enclosure, IntervalArray, interval_lambdify
 from symlip.bounds.centre import _ia_add, _ia_matmul, _ia_row_scale, _up
 from symlip.errors import InputError
-from symlip.intervals import Enclosure, IntervalArray, interval_lambdify
 
 __all__ = ["ForwardJacobian", "derivative_ranges", "jacobian_box", "jacobian_norm_upper",
            "mean_value_box", "split_norm_upper"]
@@ -63,7 +63,7 @@ def derivative_ranges(act: Any, z: IntervalArray, abs_sup: np.ndarray) -> Interv
     without a symbolic derivative (a linear spline) gets $[-d_i, d_i]$.  Endpoints are
     rounded outward.
     """
-    from symlip.activations import X
+    from symlip.activations.registry import X
 
     d = np.asarray(abs_sup, dtype=np.float64)
     lo, hi = -d, d.copy()
@@ -125,7 +125,7 @@ def _centred_form(act: Any, d1: Any, z: IntervalArray) -> tuple[Any, Any]:
 
 @lru_cache(maxsize=64)
 def _numpy_interval(expr: Any) -> Any:
-    from symlip.activations import X
+    from symlip.activations.registry import X
 
     return interval_lambdify([X], expr, backend="numpy")
 
@@ -139,7 +139,7 @@ class ForwardJacobian:
     means exact."""
 
     def __init__(self, net: Any) -> None:
-        from symlip.network import ResidualLayer
+        from symlip.models.network import ResidualLayer
 
         self.net = net
         self.pm: np.ndarray | None = None
@@ -202,7 +202,7 @@ def jacobian_box(net: Any, ranges: list[IntervalArray]) -> tuple[np.ndarray, np.
     $J^\top$ from the output side (the same enclosure property; returned transposed
     back), so the intermediate matrices have $\min(n_0, n_N)$ columns.
     """
-    from symlip.network import ResidualLayer
+    from symlip.models.network import ResidualLayer
 
     N = net.depth
     if net.widths[0] <= net.widths[-1]:
@@ -239,13 +239,13 @@ def jacobian_norm_upper(mid: np.ndarray, rad: np.ndarray) -> Enclosure:
     nonnegative matrices ($0 \le A \le B$ entrywise gives $\|A\|_2 \le \|B\|_2$), with
     $|J - M| \le R$ and $|J| \le |M| + R$.  The first term is the tight one near a point
     (it keeps the signs of $M$), the second when the entries' signs are uncertain.  Every
-    spectral norm is a certified upper end (:func:`symlip.norms.spectral_norm`), sums are
+    spectral norm is a certified upper end (:func:`symlip.arith.norms.spectral_norm`), sums are
     rounded up.
 
     Raises:
         InputError: a negative or non-finite entry in ``rad``, or a non-finite ``mid``.
     """
-    from symlip.norms import spectral_norm
+    from symlip.arith.norms import spectral_norm
 
     if not (np.all(np.isfinite(mid)) and np.all(np.isfinite(rad))):
         raise InputError("the interval Jacobian has a non-finite entry")
@@ -269,7 +269,7 @@ def _split_scores(net: Any, ranges: list[IntervalArray]) -> list[np.ndarray]:
     width times the norms of the column of the float midpoint Jacobian after it and of
     the row before it (dense networks; residual networks: the width alone).  Only the
     choice of the neurons to split depends on it, never the soundness."""
-    from symlip.network import ResidualLayer
+    from symlip.models.network import ResidualLayer
 
     widths = [np.maximum(r.hi - r.lo, 0.0) for r in ranges]
     if any(isinstance(layer, ResidualLayer) for layer in net.layers):
@@ -360,8 +360,8 @@ def _vertex_norm_upper(mid: np.ndarray, rad: np.ndarray, floor: float = 0.0) -> 
     maximum taken over the vertices is then unchanged), else the one of
     $\|M\|_2 + \|R\|_2$ ($\|R\|_2 \le \|R\|_F$ when the radius is small) and
     $\||M| + R\|_2$ with the smaller float estimate, certified."""
+    from symlip.arith.norms import spectral_norm
     from symlip.bounds.centre import frobenius_upper
-    from symlip.norms import spectral_norm
 
     if not (np.all(np.isfinite(mid)) and np.all(np.isfinite(rad))):
         raise InputError("the interval Jacobian has a non-finite entry")

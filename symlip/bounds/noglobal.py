@@ -18,11 +18,11 @@ from typing import Any
 
 import sympy as sp
 
-from symlip.activations import X as ACT_X
-from symlip.activations import get_activation
+from symlip.activations.registry import X as ACT_X
+from symlip.activations.registry import get_activation
 from symlip.bounds import recursion as rec
-from symlip.derivation import Derivation, Tex
 from symlip.errors import InputError
+from symlip.symbolic.derivation import Derivation, Tex
 
 __all__ = ["no_global_bound"]
 

@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 from mpmath import iv
 
-from symlip._floatsearch import float_search
+from symlip.arith.floatsearch import float_search
+from symlip.arith.intervals import Enclosure, IntervalArray, Truth, compare
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import centre_norms, row_norms, spectral_upper
+from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, WitnessOutsideError
-from symlip.intervals import Enclosure, IntervalArray, Truth, compare
-from symlip.result import BoundResult
 
 __all__ = [
     "param_lipschitz",
@@ -473,7 +473,7 @@ def param_lipschitz(net: Any, data: Any, radius: float, *, centre: bool | str = 
     the per-point evaluation.
 
     Args:
-        net: a :class:`~symlip.network.Network`.
+        net: a :class:`~symlip.models.network.Network`.
         data: array ``(n_points, n0)`` (a 1-D array is one point).
         radius: $r \ge 0$.
         centre: use certified centre activation norms ($c_k \le A_k + l_k r$).
@@ -490,16 +490,16 @@ def param_lipschitz(net: Any, data: Any, radius: float, *, centre: bool | str = 
         InputError: negative or non-finite radius, data of the wrong shape, NaN/inf data.
 
     Examples:
-        >>> from symlip.network import Network
+        >>> from symlip.models.network import Network
         >>> net = Network.from_arrays([[[3.0, 4.0]]], [[0.0]], None)
         >>> res = param_lipschitz(net, [[3.0, 4.0]], 0.1)   # sqrt(|x|^2 + 1) = sqrt(26)
         >>> abs(res.upper - 26 ** 0.5) < 1e-12
         True
     """
-    from symlip.models.conv_param import uses_kernel_view
+    from symlip.bounds.conv_param import uses_kernel_view
 
     if uses_kernel_view(net):  # convolution layers: kernels are the parameters
-        from symlip.models.conv_param import conv_param_lipschitz
+        from symlip.bounds.conv_param import conv_param_lipschitz
 
         return conv_param_lipschitz(net, data, radius, lower=lower)
     if getattr(net, "has_residual", False):  # residual blocks: symlip.bounds.residual

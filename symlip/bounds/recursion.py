@@ -41,10 +41,10 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symlip.derivation import Derivation, Tex
+from symlip.arith.intervals import Enclosure, IntervalArray, interval_lambdify
 from symlip.errors import InputError
-from symlip.formula import Formula, read_srepr
-from symlip.intervals import Enclosure, IntervalArray, interval_lambdify
+from symlip.symbolic.derivation import Derivation, Tex
+from symlip.symbolic.formula import Formula, read_srepr
 
 __all__ = [
     "Definition",
@@ -132,7 +132,7 @@ class Definition:
 
 
 class RecursiveFormula(Formula):
-    r"""A :class:`~symlip.formula.Formula` given as a straight-line program.
+    r"""A :class:`~symlip.symbolic.formula.Formula` given as a straight-line program.
 
     ``definitions[i]`` may use the inputs and the symbols of earlier definitions; the
     value of the formula is the last definition's.  ``expr`` is the fully substituted
@@ -232,7 +232,7 @@ class RecursiveFormula(Formula):
             if key not in cache:
                 args = sorted(d.expr.free_symbols, key=str)
                 if kind == "float":
-                    from symlip.formula import _NUMPY_MODULES
+                    from symlip.symbolic.formula import _NUMPY_MODULES
 
                     fn = sp.lambdify(args, d.expr, modules=_NUMPY_MODULES)
                 else:
@@ -255,7 +255,7 @@ class RecursiveFormula(Formula):
 
     def enclose_array(self, *args: Any, **kwargs: Any) -> IntervalArray:
         """Certified enclosures over arrays of input intervals (float interval arrays)."""
-        from symlip.formula import _to_interval_array
+        from symlip.symbolic.formula import _to_interval_array
 
         vals = [_to_interval_array(v) for v in self._ordered(args, kwargs)]
         return IntervalArray._wrap(self._run(vals, "numpy"))
@@ -326,7 +326,7 @@ def tau(k: int) -> sp.Symbol:
 
 def nu(k: int) -> sp.Symbol:
     """$\\nu_k \\ge \\nu(\\operatorname{sign}(h_k)\\bar W_k)$, the logarithmic-norm constant
-    of residual block $k$ (:mod:`symlip.cde.lognorm`)."""
+    of residual block $k$ (:mod:`symlip.arith.lognorm`)."""
     return _nn(f"nu_{k}")
 
 
@@ -1149,7 +1149,7 @@ def program_derivation(defs: Sequence[Definition], inputs: Sequence[sp.Symbol],
     for df in defs:
         d.step(df.symbol, ":=", df.expr, df.why)
     # each layer's carried values as one simplified closed form (issue #19)
-    from symlip.simplify import closed_form_section
+    from symlip.symbolic.simplify import closed_form_section
 
     # a slice of a longer program (e.g. the local program after the recursion's
     # definitions) uses values defined before it: they enter as inputs of the slice

@@ -55,8 +55,8 @@ from typing import Any
 
 import numpy as np
 
+from symlip.arith.intervals import IntervalArray
 from symlip.bounds.centre import _ETA, _U, _ia_matmul, _up, row_norms
-from symlip.intervals import IntervalArray
 
 __all__ = ["Relaxation", "relax", "relaxed_box"]
 
@@ -85,8 +85,8 @@ def _leaky_slope(act: Any) -> IntervalArray | None:
         return None
     import sympy as sp
 
-    from symlip.activations import X
-    from symlip.intervals import enclose
+    from symlip.activations.registry import X
+    from symlip.arith.intervals import enclose
 
     a = sp.nsimplify(act.derivatives[1].subs(X, -1))
     e = enclose(a)
@@ -248,7 +248,7 @@ def relaxed_box(net: Any, k: int, x0: np.ndarray, eps: float, relaxations: list[
 
 def _back_substitute(net: Any, k: int, x0: np.ndarray, eps: float,
                      relaxations: list[Relaxation], amag_of: Any) -> IntervalArray | None:
-    from symlip.network import ResidualLayer
+    from symlip.models.network import ResidualLayer
 
     W, b = net.layers[k].weight, net.layers[k].bias
     n = W.shape[0]

@@ -1,6 +1,6 @@
 r"""Parameter-Lipschitz bound of networks with residual blocks (untied weights).
 
-A :class:`~symlip.network.Network` may hold :class:`~symlip.network.ResidualLayer` s
+A :class:`~symlip.models.network.Network` may hold :class:`~symlip.models.network.ResidualLayer` s
 $a_k = a_{k-1} + h_k\sigma(W_ka_{k-1} + b_k)$ between dense layers.  The bound is the
 program of :func:`symlip.bounds.recursion.network_first_order_program` with one layer
 kind per hidden layer (``dense``, ``linear`` for an identity activation, ``residual``),
@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from symlip.arith.intervals import Enclosure, IntervalArray
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import row_norms, spectral_upper
+from symlip.bounds.result import BoundResult
 from symlip.errors import InputError
-from symlip.intervals import Enclosure, IntervalArray
-from symlip.result import BoundResult
 
 __all__ = ["layer_kinds", "lognorm_layers", "residual_param_program", "affine_box",
            "param_jacobian_norms",
@@ -41,16 +41,16 @@ __all__ = ["layer_kinds", "lognorm_layers", "residual_param_program", "affine_bo
 def _is_identity(act: Any) -> bool:
     """The registry identity (name *and* expression: a custom activation reusing the name
     is not treated as linear)."""
-    from symlip.activations import Activation, X
+    from symlip.activations.registry import Activation, X
 
     return isinstance(act, Activation) and act.name == "identity" and act.expr == X
 
 
 def layer_kinds(net: Any) -> tuple[str, ...]:
     """Kinds of the hidden layers $1..N-1$: ``residual`` for a
-    :class:`~symlip.network.ResidualLayer`, ``linear`` for a dense layer with the
+    :class:`~symlip.models.network.ResidualLayer`, ``linear`` for a dense layer with the
     identity activation, else ``dense``."""
-    from symlip.network import ResidualLayer
+    from symlip.models.network import ResidualLayer
 
     out = []
     for layer, act in zip(net.layers[:-1], net.activations, strict=True):
@@ -65,9 +65,9 @@ def layer_kinds(net: Any) -> tuple[str, ...]:
 
 def lognorm_layers(net: Any) -> tuple[int, ...]:
     """The (1-based) residual layers whose activation is nondecreasing
-    (:func:`symlip.cde.model.is_monotone`): they get the logarithmic-norm factor."""
-    from symlip.cde.model import is_monotone
-    from symlip.network import ResidualLayer
+    (:func:`symlip.models.cde.is_monotone`): they get the logarithmic-norm factor."""
+    from symlip.models.cde import is_monotone
+    from symlip.models.network import ResidualLayer
 
     return tuple(k for k, (layer, act) in enumerate(zip(net.layers[:-1], net.activations,
                                                         strict=True), start=1)
@@ -90,7 +90,7 @@ def residual_param_program(kinds: tuple[str, ...], bounded: bool, centre: bool,
 
 def _sigma_array(net: Any, k: int, z: IntervalArray) -> IntervalArray:
     """Enclosure of the activation of layer ``k`` on a (batch, n) interval array."""
-    from symlip.network import _numpy_interval_sigma
+    from symlip.models.network import _numpy_interval_sigma
 
     act = net.activations[k]
     fast = _numpy_interval_sigma(act)
@@ -153,11 +153,11 @@ def interval_states(net: Any, X: np.ndarray) -> list[IntervalArray]:
     for every row of ``X`` (outward-rounded float intervals, shape ``(points, n_k)``).
 
     Affine maps by :func:`affine_box` (midpoint-radius with BLAS error bounds);
-    activations and residual sums in :class:`~symlip.intervals.IntervalArray`
+    activations and residual sums in :class:`~symlip.arith.intervals.IntervalArray`
     arithmetic (every endpoint one ulp outward), so every exact real state lies in
     its box.
     """
-    from symlip.network import ResidualLayer
+    from symlip.models.network import ResidualLayer
 
     a = IntervalArray(np.asarray(X, dtype=np.float64))
     out = []
@@ -183,7 +183,7 @@ def param_jacobian_norms(net: Any, X: np.ndarray, chunk: int = 256) -> np.ndarra
     h_k\,(\partial f/\partial a_k) D_k$), so $JJ^\top = \sum_k (\|a_{k-1}\|^2 + 1)
     \delta_k\delta_k^\top$ ($n_N \times n_N$).
     """
-    from symlip.network import ResidualLayer
+    from symlip.models.network import ResidualLayer
 
     out = []
     nN = net.widths[-1]
@@ -229,12 +229,12 @@ def certified_residual_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool
     """Certified enclosures of every input symbol of the residual-network program.
 
     Returns a :class:`symlip.bounds.param.CertifiedInputs`; ``nu_k`` (certified
-    $\\nu(\\operatorname{sign}(h_k)\\bar W_k)$, :func:`symlip.cde.lognorm.nu_upper`) for the
+    $\\nu(\\operatorname{sign}(h_k)\\bar W_k)$, :func:`symlip.arith.lognorm.nu_upper`) for the
     :func:`lognorm_layers` when ``lognorm``.
     """
+    from symlip.arith.lognorm import nu_upper
     from symlip.bounds.param import CertifiedInputs, _plus_r, activation_scalars
-    from symlip.cde.lognorm import nu_upper
-    from symlip.network import ResidualLayer
+    from symlip.models.network import ResidualLayer
 
     t0 = time.perf_counter()
     kinds = layer_kinds(net)

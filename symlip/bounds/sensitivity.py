@@ -43,9 +43,9 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from symlip.arith.intervals import IntervalArray, interval_lambdify
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import _gamma, _up, row_norms
-from symlip.intervals import IntervalArray, interval_lambdify
 
 __all__ = ["local_first_order_program", "local_loss_program", "local_param_inputs",
            "centre_chains", "float_forward", "batched_norm2_upper", "LOCAL_COST_BUDGET",
@@ -293,7 +293,7 @@ def local_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool
 
 def local_first_order_derivation(depth: int | None = None) -> Any:
     """The proof steps of Lemma 7 and, for ``depth``, the program."""
-    from symlip.derivation import Derivation, Tex
+    from symlip.symbolic.derivation import Derivation, Tex
 
     d = Derivation("Local sensitivities: parameter-Lipschitz bound on a ball (Lemma 7)")
     d.assume("$D_{k,j} = \\partial z_k/\\partial z_j = F_k\\cdots F_{j+1}$, $F_i = W_i"
@@ -331,7 +331,7 @@ def local_first_order_derivation(depth: int | None = None) -> Any:
 
 def local_second_order_derivation(depth: int | None = None) -> Any:
     """The proof steps of Lemma 8 and, for ``depth``, its definitions (MSE)."""
-    from symlip.derivation import Derivation, Tex
+    from symlip.symbolic.derivation import Derivation, Tex
 
     d = Derivation("Local sensitivities: Lipschitz constant of the parameter Jacobian "
                    "(Lemma 8)")
@@ -666,7 +666,7 @@ def local_param_inputs(net: Any, X: np.ndarray, r: float, formula: Any,
     ``base_inputs``: the recursion's per-point / scalar inputs (``r``, ``rho_k``, ...).
     """
     from symlip.bounds.local_jacobian import derivative_ranges
-    from symlip.formula import _to_interval_array
+    from symlip.symbolic.formula import _to_interval_array
 
     N = net.depth
     li = centre_chains(net, X, spec_up)

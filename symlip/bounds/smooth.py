@@ -26,12 +26,21 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import mpmath
 import numpy as np
 import sympy as sp
-import mpmath
 from mpmath import iv
 
-from symlip._floatsearch import float_search
+from symlip.arith.floatsearch import float_search
+from symlip.arith.intervals import (
+    Enclosure,
+    IntervalArray,
+    Truth,
+    UnsupportedOperation,
+    _iv_exp,
+    _iv_log,
+    compare,
+)
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import row_norms
 from symlip.bounds.param import (
@@ -41,17 +50,8 @@ from symlip.bounds.param import (
     check_data,
     check_radius,
 )
+from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, NotSmoothError, WitnessOutsideError
-from symlip.intervals import (
-    Enclosure,
-    IntervalArray,
-    Truth,
-    UnsupportedOperation,
-    _iv_exp,
-    _iv_log,
-    compare,
-)
-from symlip.result import BoundResult
 
 __all__ = [
     "grad_lipschitz",
@@ -130,7 +130,7 @@ def loss_value(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> float:
 
 def loss_gradient(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> np.ndarray:
     """$\\nabla_\\theta L$ by backpropagation, in :meth:`Network.params` order (float64)."""
-    from symlip.network import check_no_residual
+    from symlip.models.network import check_no_residual
 
     check_no_residual(net, "loss_gradient (dense-chain backpropagation)")
     tr = net.forward_trace(X)
@@ -159,7 +159,7 @@ def loss_enclosure(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> Enclosu
     MSE: from the rigorous forward error bound $\|f - \hat f\| \le e$ of
     :func:`symlip.bounds.centre.centre_norms`; cross-entropy: per point from
     :meth:`Network.interval_forward` and the widened mpmath interval ``exp``/``log``
-    of :mod:`symlip.intervals` (mpmath's own are not reliably outward-rounded).
+    of :mod:`symlip.arith.intervals` (mpmath's own are not reliably outward-rounded).
     """
     from symlip.bounds.centre import centre_norms
 
@@ -299,7 +299,7 @@ def _softmax_centre(cn: Any, y: np.ndarray) -> tuple[IntervalArray, IntervalArra
     in interval arithmetic ($p_j = 1/\sum_i e^{\hat f_i - \hat f_j}$, rigorous exp
     kernel), and $\|p(f) - p(\hat f)\| \le \tfrac12 e$ (softmax is
     $\tfrac12$-Lipschitz)."""
-    from symlip import _npkernels as _npk
+    from symlip.arith import kernels as _npk
 
     F = IntervalArray(cn.output)
     n, nN = cn.output.shape
@@ -374,7 +374,7 @@ def interval_loss_gradient(net: Any, X: np.ndarray, y: np.ndarray, loss: str,
     $\mathrm{softmax}(f) - e_y$ with $\mathrm{softmax}_j = 1/\sum_i e^{f_i - f_j}$;
     the sum over the data is divided by $n$ at the end.
     """
-    from symlip import _npkernels as _npk
+    from symlip.arith import kernels as _npk
     from symlip.bounds.centre import interval_backward, interval_trace
 
     lname = rec._loss_name(loss)
@@ -725,7 +725,7 @@ class StepResult:
         grad: the float gradient $\hat g$ at $\bar\theta$.
         theta_next: $\mathrm{fl}(\bar\theta - \eta \hat g)$.
         step_norm: enclosure of $\|\theta_{next} - \bar\theta\|$ (exact).
-        in_ball: :class:`~symlip.intervals.Truth` of ``step_norm <= radius``.
+        in_ball: :class:`~symlip.arith.intervals.Truth` of ``step_norm <= radius``.
         guaranteed_decrease: the lower end of ``decrease`` (a float rounded down): a
             certified lower bound of $L(\bar\theta) - L(\theta_{next})$ for the exact
             real losses at the two float parameter vectors; it can be negative (near a
@@ -782,7 +782,7 @@ def certified_step(net: Any, data: Any, targets: Any, loss: str, radius: float,
     if aggregate == "mean":
         L = res.enclosure
     elif aggregate == "hull":
-        from symlip.intervals import parse_decimal_enclosure
+        from symlip.arith.intervals import parse_decimal_enclosure
 
         s = res.extra["upper_hull"]
         L = parse_decimal_enclosure(s, s)

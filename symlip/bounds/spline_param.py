@@ -2,7 +2,7 @@ r"""Parameter-Lipschitz bound of spline networks, the spline coefficients includ
 
 Parameters: $\Theta = (W_1, b_1, \gamma_1, W_2, b_2, \gamma_2, \dots, W_N, b_N)$, where
 $\gamma_k$ are the coefficients of the linear-spline activation after layer $k$
-(:class:`~symlip.spline.LinearSpline`), Euclidean norm of the flattened vector, ball
+(:class:`~symlip.activations.spline.LinearSpline`), Euclidean norm of the flattened vector, ball
 $B_r(\bar\Theta)$.
 
 Theorem.  For every data point $x$ and all $\Theta, \Theta' \in B_r(\bar\Theta)$,
@@ -51,7 +51,8 @@ import numpy as np
 import sympy as sp
 from mpmath import iv
 
-from symlip._floatsearch import float_search
+from symlip.arith.floatsearch import float_search
+from symlip.arith.intervals import Enclosure, Truth, compare, working_precision
 from symlip.bounds import recursion as rec
 from symlip.bounds.param import (
     _args,
@@ -60,10 +61,9 @@ from symlip.bounds.param import (
     check_data,
     check_radius,
 )
-from symlip.derivation import Derivation, Tex
+from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, WitnessOutsideError
-from symlip.intervals import Enclosure, Truth, compare, working_precision
-from symlip.result import BoundResult
+from symlip.symbolic.derivation import Derivation, Tex
 
 __all__ = ["spline_param_program", "spline_param_lipschitz", "spline_grad_lipschitz",
            "spline_param_derivation", "PARAMETER_SET", "spline_param_layout", "spline_params",
@@ -143,7 +143,7 @@ def spline_param_derivation(depth: int, centre: bool = True) -> Derivation:
 
 
 def _splines(net: Any) -> list[Any]:
-    from symlip.spline import LinearSpline
+    from symlip.activations.spline import LinearSpline
 
     if getattr(net, "has_residual", False):
         res = [lay.name for lay, m in zip(net.layers, net.residual_mask, strict=True) if m]
@@ -161,7 +161,7 @@ def _splines(net: Any) -> list[Any]:
 def spline_inputs(net: Any, X: np.ndarray, r: float, centre: Any = "auto") -> Any:
     """Certified inputs: those of :func:`~symlip.bounds.param.certified_param_inputs`
     plus the per-layer spline symbols (exact rationals, rounded outward)."""
-    from symlip.spline import _frac_enclosure
+    from symlip.activations.spline import _frac_enclosure
 
     acts = _splines(net)
     ci = certified_param_inputs(net, X, r, centre=centre)
@@ -225,7 +225,7 @@ def spline_params(net: Any) -> np.ndarray:
     :func:`spline_param_layout` order), float64.
 
     Examples:
-        >>> from symlip.spline import spline_network
+        >>> from symlip.activations.spline import spline_network
         >>> net = spline_network([[[2.0]], [[3.0]]], [[0.5], [0.0]], [[[0.0, 1.0]]], 1.0)
         >>> spline_params(net).tolist()
         [2.0, 0.5, 0.0, 1.0, 3.0, 0.0]
@@ -246,8 +246,8 @@ def spline_with_params(net: Any, theta: Any) -> Any:
     Raises:
         InputError: wrong length or a non-finite entry (index and value named).
     """
-    from symlip.network import DenseLayer, Network
-    from symlip.spline import LinearSpline
+    from symlip.activations.spline import LinearSpline
+    from symlip.models.network import DenseLayer, Network
 
     acts = _splines(net)
     layout = spline_param_layout(net)
@@ -520,7 +520,7 @@ def spline_quotient_from_witness(net: Any, wit: Any, r: float) -> Enclosure:
     $\Theta_b = \bar\Theta + $ ``base`` (zeros if absent) at those indices, each sum
     rounded to a double, then: $\|\Theta_a - \bar\Theta\|$ and
     $\|\Theta_b - \bar\Theta\|$ must be $\le r$ in interval arithmetic (certainly,
-    not maybe), both outputs are enclosed by :meth:`~symlip.network.Network.interval_forward`
+    not maybe), both outputs are enclosed by :meth:`~symlip.models.network.Network.interval_forward`
     (splines evaluated by their exact range), and the quotient is enclosed in interval
     arithmetic; its lower end is a certified lower bound of the Lipschitz constant on
     the ball.  A witness without ``"parameters"`` (certificates before the coefficients
@@ -603,7 +603,7 @@ def spline_param_lipschitz(net: Any, data: Any, radius: float, *, centre: Any = 
             data.
 
     Examples:
-        >>> from symlip.spline import spline_network
+        >>> from symlip.activations.spline import spline_network
         >>> net = spline_network([[[1.0]], [[1.0]]], [[0.0], [0.0]], [[0.0, 0.0, 1.0]], 1.0)
         >>> res = spline_param_lipschitz(net, [[0.5]], 0.0, lower=False)
         >>> res.upper >= 1.0
@@ -706,9 +706,7 @@ def _check_lower(ctx: Any, witness: Any) -> Enclosure:
 
 
 def _register() -> None:
-    from symlip.certificate import QuantitySpec, register_quantity
-
-    from symlip.certificate import witness_data_row
+    from symlip.certificate import QuantitySpec, register_quantity, witness_data_row
 
     register_quantity(QuantitySpec("param_lipschitz_spline", _rebuild, _check_lower,
                                    relations=(witness_data_row("x", "row"),),

@@ -13,7 +13,7 @@ prints it as one line on stderr and exits with code 2.
 
 Special names (activations not in the SymPy registry, e.g. linear splines read from
 files) plug in through :data:`SPECIAL_ACTIVATIONS`: a builder from the parsed arguments
-to an :class:`~symlip.activations.AbstractActivation`, plus :data:`EXTRA_ARGUMENTS`.
+to an :class:`~symlip.activations.registry.AbstractActivation`, plus :data:`EXTRA_ARGUMENTS`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import sympy as sp
 
-from symlip.activations import AbstractActivation, describe_registry, get_activation
+from symlip.activations.registry import AbstractActivation, describe_registry, get_activation
 from symlip.cli._common import print_json
 from symlip.errors import InputError
 
@@ -37,9 +37,9 @@ SPECIAL_ACTIVATIONS: dict[str, Callable[[argparse.Namespace], AbstractActivation
 #: extra options for the special activations: (flags, argparse keyword arguments).
 EXTRA_ARGUMENTS: list[tuple[tuple[str, ...], dict[str, Any]]] = []
 
-# linear splines: `symlip activation spline --coefficients C.npy --range R` (symlip.spline)
+# linear splines: `symlip activation spline --coefficients C.npy --range R` (symlip.activations.spline)
 def _register_spline() -> None:
-    from symlip.spline import CLI_ARGUMENTS, activation_from_cli_args
+    from symlip.activations.spline import CLI_ARGUMENTS, activation_from_cli_args
 
     SPECIAL_ACTIVATIONS["spline"] = activation_from_cli_args
     EXTRA_ARGUMENTS.extend(CLI_ARGUMENTS)

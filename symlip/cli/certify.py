@@ -2,7 +2,7 @@
 
 Each (model type, quantity) pair is handled by a function in the bound's own module,
 named in :data:`HANDLERS` as ``"module:function"``; it takes a
-:class:`~symlip.certificate.Context` and returns a :class:`~symlip.result.BoundResult`.
+:class:`~symlip.certificate.Context` and returns a :class:`~symlip.bounds.result.BoundResult`.
 Model types are loaded by the functions named in :data:`LOADERS`.
 """
 
@@ -36,7 +36,7 @@ HANDLERS: dict[tuple[str, str], str] = {
 
 #: model type -> "module:function(path, options) -> model"
 LOADERS: dict[str, str] = {
-    "feedforward": "symlip.io:load_for_cli",
+    "feedforward": "symlip.models.io:load_for_cli",
     "cde": "symlip.cde:load_for_cli",
 }
 
@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
     target = options.get("target")
     if target is not None:
         # every quantity: certified upper <= target, or certified lower > target
-        from symlip.verdict import lipschitz_verdict
+        from symlip.arith.verdict import lipschitz_verdict
 
         result.extra.update(lipschitz_verdict(result, target))
     if args.certificate:  # before printing: a failing write prints no result
@@ -250,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.latex or args.standalone:
         text = _latex_output(result)
         if args.standalone:
-            from symlip.derivation import latex_document
+            from symlip.symbolic.derivation import latex_document
 
             text = latex_document(text)
         print(text)
@@ -261,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _latex_output(result: Any) -> str:
     """The derivation, the formula and the certified value as LaTeX fragments (they need
-    :data:`symlip.derivation.LATEX_PREAMBLE`; ``--standalone`` adds it)."""
+    :data:`symlip.symbolic.derivation.LATEX_PREAMBLE`; ``--standalone`` adds it)."""
     import sympy as sp
 
     subs = _upper_subs(result)
@@ -282,7 +282,7 @@ def _latex_output(result: Any) -> str:
 def _handler_key(ctx: Context, key: tuple[str, str]) -> tuple[str, str]:
     """``("spline", wrt)`` for a feed-forward model with linear-spline activations (read
     from the file) when such a handler exists: its coefficients are parameters too."""
-    from symlip.spline import LinearSpline
+    from symlip.activations.spline import LinearSpline
 
     acts = getattr(ctx.model, "activations", None) or []
     if key[0] == "feedforward" and any(isinstance(a, LinearSpline) for a in acts) \

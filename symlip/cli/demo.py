@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from symlip.demo import _check_out, run_demo
+    from symlip.app.demo import _check_out, run_demo
 
     _check_out(Path(args.out), args.force)  # refuse before any work
     t0 = time.perf_counter()

@@ -2,7 +2,7 @@
 derivation of a parameter bound alone (no weights needed).
 
 Model types are dispatched through :data:`DERIVERS` (``"module:function"`` taking the
-parsed arguments and returning a :class:`~symlip.derivation.Derivation`), so another
+parsed arguments and returning a :class:`~symlip.symbolic.derivation.Derivation`), so another
 model type (``--model-type cde``) plugs in with one entry.
 """
 
@@ -76,9 +76,9 @@ def _smooth_symbolically(act: Any) -> bool | None:
 
 
 def derive_feedforward(args: argparse.Namespace) -> Any:
-    from symlip.activations import get_activation
+    from symlip.activations.registry import get_activation
     from symlip.bounds import recursion as rec
-    from symlip.derivation import Derivation
+    from symlip.symbolic.derivation import Derivation
 
     kinds = _layer_kinds(args)
     if kinds is not None:

@@ -1,7 +1,7 @@
 """``symlip norms MODEL [--json]``: certified per-layer norms of a model file.
 
 For each dense layer: its shape, an enclosure of the spectral norm $\\|W\\|_2$ and of
-the Frobenius norm $\\|W\\|_F$ (:mod:`symlip.norms`; lower ends rounded down, upper
+the Frobenius norm $\\|W\\|_F$ (:mod:`symlip.arith.norms`; lower ends rounded down, upper
 ends rounded up).  No activation is needed: only the weight matrices are read.
 
 JSON (``--json``)::
@@ -42,10 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def layer_norms(path: str, digits: int = 17) -> dict[str, Any]:
     """The ``--json`` document of ``symlip norms`` for the model file ``path``."""
-    from symlip.io import read_model, sha256_file
+    from symlip.models.io import read_model, sha256_file
 
     mf = read_model(path)  # file errors first
-    from symlip.norms import frobenius_norm, spectral_norm
+    from symlip.arith.norms import frobenius_norm, spectral_norm
 
     layers = []
     for layer in mf.layers:

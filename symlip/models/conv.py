@@ -10,7 +10,7 @@ with zero outside the image (or, with ``circular=True``, the indices taken modul
 $H, W$).  Vectors are flattened channel-major, $(C, H, W)$ row-major, as
 ``torch.flatten`` and ONNX ``Flatten`` do.
 
-:class:`ConvLayer` is a :class:`~symlip.network.DenseLayer` whose ``weight`` is the
+:class:`ConvLayer` is a :class:`~symlip.models.network.DenseLayer` whose ``weight`` is the
 explicit matrix of this map (each entry a kernel entry or 0, copied exactly), so every
 bound of symlip applies unchanged to networks with convolutions: the matrix *is* the
 operator, not an approximation.  It also keeps the kernel and the geometry, for the
@@ -18,7 +18,7 @@ kernel-parameter view (``docs/theory/convolutions.md``) and :func:`conv_norm`.
 
 :func:`conv_norm` encloses $\|K\|_{op}$ (the spectral norm of that matrix):
 
-* the explicit matrix through :func:`symlip.norms.spectral_norm` when it is small;
+* the explicit matrix through :func:`symlip.arith.norms.spectral_norm` when it is small;
 * otherwise the Fourier-domain block bound on the torus of the padded size, certified
   by outward-rounded error bounds and a Cholesky test per frequency (exact for
   circular padding with stride 1; an upper bound otherwise), and a certified lower end
@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from symlip.arith.intervals import Enclosure
 from symlip.errors import InputError
-from symlip.intervals import Enclosure
-from symlip.network import DenseLayer
+from symlip.models.network import DenseLayer
 
 __all__ = [
     "ConvGeometry",
@@ -197,7 +197,7 @@ def _axis_taps(geom: ConvGeometry, axis: int) -> np.ndarray:
 
 
 def _check_kernel(kernel: Any, geom: ConvGeometry, what: str = "kernel") -> np.ndarray:
-    from symlip.network import check_real_array
+    from symlip.models.network import check_real_array
 
     k = check_real_array(kernel, what)
     if k.shape != geom.kernel_array_shape:
@@ -366,7 +366,7 @@ def _sumsq_lo(a: np.ndarray) -> Fraction:
 
 
 def _sqrt_q(q: Fraction, up: bool) -> Fraction:
-    from symlip.norms import _sqrt_q as sq
+    from symlip.arith.norms import _sqrt_q as sq
 
     return sq(q, up)
 
@@ -377,7 +377,7 @@ def certified_ratio(kernel: Any, geom: ConvGeometry, x: np.ndarray) -> Fraction:
     $y = fl(Kx)$ by im2col: each entry is a dot product of $T = C_g k_h k_w$ terms, so
     $|y - Kx| \le \gamma_T |K||x|$ entrywise (Higham (3.5), any order); $|K||x|$ is
     computed in floats and enlarged by $1/(1-\gamma_T)$.  Then $\|Kx\| \ge \|y\| -
-    \|y - Kx\|$ with the sums of squares bracketed as in :mod:`symlip.norms`.
+    \|y - Kx\|$ with the sums of squares bracketed as in :mod:`symlip.arith.norms`.
     """
     k = _check_kernel(kernel, geom)
     x = np.asarray(x, float).reshape(1, -1)
@@ -441,7 +441,7 @@ def fourier_upper(kernel: Any, geom: ConvGeometry, *, rel_tol: float = 2e-8
     $\omega$, the real embedding $R = [[\Re, -\Im], [\Im, \Re]]$ ($\sigma(R) =
     \sigma(\hat K)$) gives $M = fl(R^TR)$, and a float Cholesky of $\alpha I - M$ that
     runs to completion gives $\lambda_{\max}(R^TR) \le \alpha + e_C + e_G + e_D$ with
-    the error terms of :func:`symlip.norms.spectral_norm`.  Result:
+    the error terms of :func:`symlip.arith.norms.spectral_norm`.  Result:
     $\sqrt{\alpha + \max_\omega(e_C + e_G + e_D)} + \delta$, all in exact rationals
     rounded up.  ``rel_tol`` sets $\alpha = \hat\lambda(1 + \text{rel\_tol})$.
     """
@@ -558,7 +558,7 @@ def _fourier_vector(geom: ConvGeometry, kc: np.ndarray, freq: tuple[int, int]) -
     return x.reshape(-1)
 
 
-#: explicit matrices up to this many entries go through symlip.norms.spectral_norm
+#: explicit matrices up to this many entries go through symlip.arith.norms.spectral_norm
 EXPLICIT_LIMIT = 2**24
 
 
@@ -570,7 +570,7 @@ def conv_norm_info(kernel: Any, geom: ConvGeometry, *, method: str = "auto",
     if method not in ("auto", "explicit", "fourier"):
         raise InputError(f"{method=} must be 'auto', 'explicit' or 'fourier'")
     if method == "explicit" or (method == "auto" and geom.n_in * geom.n_out <= EXPLICIT_LIMIT):
-        from symlip.norms import spectral_norm
+        from symlip.arith.norms import spectral_norm
 
         enc = spectral_norm(conv_matrix(k, geom), rel_tol=rel_tol)
         return enc, {"method": "explicit"}
@@ -586,7 +586,7 @@ def conv_norm_info(kernel: Any, geom: ConvGeometry, *, method: str = "auto",
         lo = max(lo, certified_ratio(k, geom, v))
     info.pop("kc_best", None)
     info["exact_fourier"] = exact
-    from symlip.norms import _enclosure
+    from symlip.arith.norms import _enclosure
 
     return _enclosure(lo, max(hi, lo)), info
 
@@ -596,7 +596,7 @@ def conv_norm(kernel: Any, geom: ConvGeometry, *, method: str = "auto",
     r"""Certified enclosure ``[lo, hi]`` of the operator norm $\|K\|_2$ of the convolution.
 
     * ``"explicit"`` (``"auto"`` when the matrix has at most 2^24 entries): the matrix of
-      :func:`conv_matrix` through :func:`symlip.norms.spectral_norm` (width ~1e-10).
+      :func:`conv_matrix` through :func:`symlip.arith.norms.spectral_norm` (width ~1e-10).
     * ``"fourier"``: upper end :func:`fourier_upper` (exact for circular padding and
       stride 1, else the norm on the padded torus, an upper bound), lower end
       :func:`certified_ratio` of the top singular vector of the worst frequency
@@ -623,7 +623,7 @@ def conv_norm(kernel: Any, geom: ConvGeometry, *, method: str = "auto",
 @dataclass(frozen=True, eq=False)
 class ConvLayer(DenseLayer):
     r"""A convolution $z = \mathrm{conv}(K, a) + b$ on a fixed input shape, as the
-    :class:`~symlip.network.DenseLayer` of its explicit matrix (``weight``) and the bias
+    :class:`~symlip.models.network.DenseLayer` of its explicit matrix (``weight``) and the bias
     repeated over positions (``bias``).  Build it with :meth:`from_kernel`.
 
     Attributes:
@@ -647,7 +647,7 @@ class ConvLayer(DenseLayer):
             >>> ConvLayer.from_kernel(np.ones((2, 1, 3, 3)), None, g, "0").shape
             (8, 16)
         """
-        from symlip.network import check_real_array
+        from symlip.models.network import check_real_array
 
         k = _check_kernel(kernel, geometry)
         b = (np.zeros(geometry.out_channels) if bias is None

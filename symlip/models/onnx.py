@@ -1,4 +1,4 @@
-r"""ONNX import: a chain of affine maps and activations as a :class:`~symlip.network.Network`.
+r"""ONNX import: a chain of affine maps and activations as a :class:`~symlip.models.network.Network`.
 
 ``load_onnx(path)`` reads the graph with the ``onnx`` package (``pip install
 'symlip[onnx]'``) and walks it in order, keeping one *data* tensor (the network's
@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from symlip.errors import InputError, ModelFileError
-from symlip.network import DenseLayer, Network
+from symlip.models.network import DenseLayer, Network
 
 __all__ = ["load_onnx", "read_onnx", "SUPPORTED_OPS", "flatten_data"]
 
@@ -140,7 +140,7 @@ class _Importer:
     def start_affine(self, node: Any, weight: np.ndarray, bias: np.ndarray,
                      conv: Any = None, derived: str = "") -> None:
         """A new affine layer on the data; folds a pending input map ``a x + c``."""
-        from symlip.activations import get_activation
+        from symlip.activations.registry import get_activation
 
         if self.pending is not None:  # two affine maps in a row: identity between
             self.close(get_activation("identity"))
@@ -433,7 +433,7 @@ class _Importer:
         self.shape = geom.out_shape
 
     def op_activation(self, node: Any) -> None:
-        from symlip.activations import get_activation
+        from symlip.activations.registry import get_activation
 
         op, at = node.op_type, self.attrs(node)
         name = _ACTIVATIONS[op]
@@ -537,7 +537,7 @@ def read_onnx(path: str | os.PathLike[str]) -> tuple[list[DenseLayer], list[Any]
 
 
 def load_onnx(path: str | os.PathLike[str]) -> Network:
-    """The :class:`~symlip.network.Network` of an ONNX file; ``network.input_shape`` is
+    """The :class:`~symlip.models.network.Network` of an ONNX file; ``network.input_shape`` is
     the model's input shape without the batch axis (data may come in that shape or
     flattened, see :func:`flatten_data`).
 

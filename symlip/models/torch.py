@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from symlip.errors import InputError
-from symlip.network import Network
+from symlip.models.network import Network
 
 __all__ = ["from_torch", "export_onnx"]
 
@@ -70,7 +70,7 @@ def export_onnx(module: Any, input_shape: Sequence[int], path: str | os.PathLike
 
 
 def from_torch(module: Any, input_shape: Sequence[int]) -> Network:
-    """The :class:`~symlip.network.Network` of a PyTorch module (a ``Sequential`` of
+    """The :class:`~symlip.models.network.Network` of a PyTorch module (a ``Sequential`` of
     ``Conv2d``, ``Linear``, ``BatchNorm``, ``AvgPool2d``, ``Flatten`` and the supported
     activations, or any module whose ONNX export uses only the operators of
     :mod:`symlip.models.onnx`), on inputs of shape ``input_shape`` (no batch axis).

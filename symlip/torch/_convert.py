@@ -1,7 +1,7 @@
 """Private: a PyTorch ``nn.Sequential`` of Linear and activation modules as a symlip
-:class:`~symlip.network.Network` (float64 copies of the weights, exact).
+:class:`~symlip.models.network.Network` (float64 copies of the weights, exact).
 
-Kept minimal on purpose: it is :meth:`symlip.network.Network.from_torch` (which refuses
+Kept minimal on purpose: it is :meth:`symlip.models.network.Network.from_torch` (which refuses
 unsupported modules by name) after a check that the model is on the CPU side of what
 it can read.  The general importer (``symlip.from_torch`` through ONNX, issue #13) will
 replace it.
@@ -23,14 +23,14 @@ def to_network(model: Any) -> Any:
     Raises:
         InputError: not a Sequential, an unsupported module (named), a bad layout.
     """
-    from symlip.network import Network
+    from symlip.models.network import Network
 
     return Network.from_torch(model)
 
 
 def params_vector(model: Any) -> np.ndarray:
     """The parameters of ``model`` in ``state_dict`` order as one float64 vector (the
-    order of :meth:`symlip.network.Network.params`)."""
+    order of :meth:`symlip.models.network.Network.params`)."""
     import torch
 
     with torch.no_grad():

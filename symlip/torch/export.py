@@ -7,12 +7,12 @@ and the paper's float clip map leaves spline slopes of $1 + 10^{-16}$ (see
 ``docs/splines.md``).  The export therefore, in float64:
 
 1. takes each layer's effective weight (after Björck / spectral normalisation) and,
-   when its certified spectral norm (:func:`symlip.lipschitz_layers.tight_spectral_norm`)
+   when its certified spectral norm (:func:`symlip.models.lipschitz_layers.tight_spectral_norm`)
    is not $\le 1$, divides it by the certified upper bound and re-certifies
-   (:func:`symlip.lipschitz_layers.certified_spectral_normalize`): every exported layer
+   (:func:`symlip.models.lipschitz_layers.certified_spectral_normalize`): every exported layer
    has certified $\lVert W_k\rVert_2 \le 1$;
 2. replaces each spline's coefficients by their exact Euclidean projection onto
-   $\max_i |s_i| \le 1$ (:func:`symlip.spline.project_slopes`): certified $K_1 \le 1$.
+   $\max_i |s_i| \le 1$ (:func:`symlip.activations.spline.project_slopes`): certified $K_1 \le 1$.
 
 The certified product bound $\prod_k \lVert W_k\rVert_2 \prod_k K_{1,k}$ is then
 $\le 1$.  The exported network differs from the torch one by these (tiny) changes; its
@@ -63,8 +63,8 @@ def _np(t: torch.Tensor) -> np.ndarray:
 def certified_normalise_weight(W: Any) -> np.ndarray:
     r"""``W`` (float64) if its certified $\lVert W\rVert_2 \le 1$, else ``W`` divided by
     its certified upper bound (slightly enlarged, then re-certified $\le 1$)."""
-    from symlip.intervals import Truth, compare
-    from symlip.lipschitz_layers import certified_spectral_normalize, tight_spectral_norm
+    from symlip.arith.intervals import Truth, compare
+    from symlip.models.lipschitz_layers import certified_spectral_normalize, tight_spectral_norm
 
     a = np.asarray(W, dtype=np.float64)
     if compare(tight_spectral_norm(a).upper, "<=", 1) is Truth.TRUE:
@@ -81,7 +81,7 @@ def _pair_blocks(n: int, block: list[list[float]]) -> np.ndarray:
 
 
 def to_network(model: Any, *, normalise: bool = True) -> Any:
-    """The :class:`~symlip.network.Network` of a trained
+    """The :class:`~symlip.models.network.Network` of a trained
     :class:`~symlip.torch.models.LipschitzMLP` (float64), certified-normalised unless
     ``normalise=False`` (then the raw effective weights and spline coefficients).
 
@@ -92,8 +92,8 @@ def to_network(model: Any, *, normalise: bool = True) -> Any:
     Raises:
         InputError: not a :class:`LipschitzMLP`.
     """
-    from symlip.network import Network
-    from symlip.spline import LinearSpline as NpSpline
+    from symlip.activations.spline import LinearSpline as NpSpline
+    from symlip.models.network import Network
     from symlip.torch.models import LipschitzMLP
 
     if not isinstance(model, LipschitzMLP):
@@ -130,23 +130,23 @@ def to_network(model: Any, *, normalise: bool = True) -> Any:
 def export(model: Any, path: str | Path, *, normalise: bool = True,
            metadata: dict[str, str] | None = None) -> Any:
     """Write the certified-normalised network of ``model`` to a symlip model file
-    (``.npz`` / ``.safetensors``, :func:`symlip.io.save`) and return the
-    :class:`~symlip.network.Network` written."""
-    import symlip.io
+    (``.npz`` / ``.safetensors``, :func:`symlip.models.io.save`) and return the
+    :class:`~symlip.models.network.Network` written."""
+    import symlip.models.io
 
     net = to_network(model, normalise=normalise)
     md = {"symlip.torch.activation": model.activation}
     md.update(metadata or {})
-    symlip.io.save(net, path, metadata=md)
+    symlip.models.io.save(net, path, metadata=md)
     return net
 
 
 def certify_model(model: Any, data: Any = None, target: Any = 1, *,
                   seed: int = 0) -> Any:
     """Certify the exported network of ``model`` against ``target``
-    (:func:`symlip.lipschitz_layers.certify_lipschitz_network`): the result's
+    (:func:`symlip.models.lipschitz_layers.certify_lipschitz_network`): the result's
     ``extra["verdict"]`` is ``certified-1-lipschitz`` for a certified-normalised export."""
-    from symlip.lipschitz_layers import certify_lipschitz_network
+    from symlip.models.lipschitz_layers import certify_lipschitz_network
 
     net = model if not hasattr(model, "effective_weights") else to_network(model)
     return certify_lipschitz_network(net, target, data, seed=seed)

@@ -52,7 +52,7 @@ def clip_slopes_torch(coefficients: torch.Tensor, step: float,
     r"""The paper's slope map, differentiable: clip the slopes to $[-L, L]$ (the
     differences to $[-LT, LT]$), rebuild by cumulative sum, shift so that each neuron's
     coefficient mean is unchanged.  Float arithmetic: slopes can exceed $L$ by rounding
-    (:func:`symlip.spline.clip_slopes` is the exact version)."""
+    (:func:`symlip.activations.spline.clip_slopes` is the exact version)."""
     lt = float(lipschitz) * step
     d = torch.clamp(coefficients[..., 1:] - coefficients[..., :-1], -lt, lt)
     zero = torch.zeros_like(coefficients[..., :1])
@@ -66,7 +66,7 @@ class LinearSpline(nn.Module):
     Neuron $n$ maps $z$ to the continuous piecewise-linear function with
     $\sigma_n(t_i) = c_{n,i}$ at the knots $t_i = -R + iT$, $T = 2R/(K-1)$, extended
     linearly outside $[-R, R]$ with the end slopes — the same function as
-    :class:`symlip.spline.LinearSpline` (same formula, same operation order, so float64
+    :class:`symlip.activations.spline.LinearSpline` (same formula, same operation order, so float64
     forwards agree to the last bit).
 
     Args:
@@ -79,7 +79,7 @@ class LinearSpline(nn.Module):
             coefficients (differentiable reparametrisation, as in the paper's code);
             ``"project"`` — projected gradient: the forward uses the raw coefficients
             and :meth:`constrain_` (call it after each optimiser step) replaces them by
-            their exact Euclidean projection (:func:`symlip.spline.project_slopes`,
+            their exact Euclidean projection (:func:`symlip.activations.spline.project_slopes`,
             exact rationals: slower); ``"none"``.
         lipschitz: the slope bound $L$ (1 for 1-Lipschitz activations).
         dtype: of the coefficients (default: torch's default dtype); the initial
@@ -108,7 +108,7 @@ class LinearSpline(nn.Module):
         self.grid_range = float(grid_range)
         self.constraint, self.lipschitz = constraint, float(lipschitz)
         lo = -self.grid_range
-        # the same rounded step as symlip.spline.LinearSpline.step
+        # the same rounded step as symlip.activations.spline.LinearSpline.step
         self.step = float((Fraction(self.grid_range) - Fraction(lo)) / (knots - 1))
         t = torch.tensor([float(Fraction(lo) + i * (Fraction(self.grid_range) * 2)
                                 / (knots - 1)) for i in range(knots)], dtype=torch.float64)
@@ -150,20 +150,20 @@ class LinearSpline(nn.Module):
         $\\max_i |s_i| \\le L$ (a no-op in the other modes)."""
         if self.constraint != "project":
             return
-        from symlip.spline import project_slopes
+        from symlip.activations.spline import project_slopes
 
         c = self.coefficients.detach().cpu().double().numpy()
         p = project_slopes(c, self.grid_range, repr(self.lipschitz))
         self.coefficients.copy_(torch.from_numpy(p).to(self.coefficients))
 
     def to_symlip(self, exact: bool = True) -> Any:
-        """The activation as a :class:`symlip.spline.LinearSpline` (float64).
+        """The activation as a :class:`symlip.activations.spline.LinearSpline` (float64).
 
         ``exact=True``: the effective coefficients exactly projected onto
-        $\\max|s_i| \\le L$ (:func:`symlip.spline.project_slopes`), so that the certified
+        $\\max|s_i| \\le L$ (:func:`symlip.activations.spline.project_slopes`), so that the certified
         $K_1$ is $\\le L$; ``False``: the effective coefficients as they are."""
-        from symlip.spline import LinearSpline as NpSpline
-        from symlip.spline import project_slopes
+        from symlip.activations.spline import LinearSpline as NpSpline
+        from symlip.activations.spline import project_slopes
 
         c = self.effective_coefficients().detach().cpu().double().numpy()
         if exact:

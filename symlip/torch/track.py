@@ -1,7 +1,7 @@
 r"""Lipschitz bounds through training: a recorder for a PyTorch training loop.
 
 At chosen steps the recorder converts the model (an ``nn.Sequential`` of ``Linear`` and
-supported activation modules) to a symlip :class:`~symlip.network.Network` and records
+supported activation modules) to a symlip :class:`~symlip.models.network.Network` and records
 
 * ``upper`` — the **certified** global upper bound on the input-Lipschitz constant
   ($\ell_2$), the product of per-layer factors

@@ -1,6 +1,6 @@
 r"""Rigorous suprema of $|g(x)|$ over real intervals (no float optimiser involved).
 
-Guarantee: :func:`rigorous_sup_abs` returns an :class:`~symlip.intervals.Enclosure`
+Guarantee: :func:`rigorous_sup_abs` returns an :class:`~symlip.arith.intervals.Enclosure`
 ``[lo, hi]`` of $\sup_{x \in D} |g(x)|$ for a SymPy expression $g$ on the domain $D$;
 ``hi`` is rounded up, ``lo`` down.  (The mean-value form and the exact certificate below
 need $g \in C^1$ / $C^2$; they are switched off when $g$ holds ``Piecewise``, ``Abs``,
@@ -40,8 +40,7 @@ import mpmath
 import sympy as sp
 from mpmath import iv
 
-from symlip.derivation import Derivation, Tex
-from symlip.intervals import (
+from symlip.arith.intervals import (
     Enclosure,
     Truth,
     _endpoints,
@@ -51,6 +50,7 @@ from symlip.intervals import (
     interval_lambdify,
     working_precision,
 )
+from symlip.symbolic.derivation import Derivation, Tex
 
 __all__ = ["SupResult", "rigorous_sup_abs", "exp_tail_enclosure", "certify_exact_max"]
 
@@ -404,7 +404,7 @@ def rigorous_sup_abs(
 
 
 def outward(v: mpmath.mpf, up: bool = True, digits: int = 17) -> str:
-    from symlip.intervals import outward_decimal
+    from symlip.arith.intervals import outward_decimal
 
     return outward_decimal(v, digits, up)
 

@@ -37,12 +37,12 @@ import numpy as np
 import sympy as sp
 from mpmath import iv
 
+from symlip.arith.intervals import Enclosure
 from symlip.bounds import recursion as rec
+from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, WitnessOutsideError
-from symlip.intervals import Enclosure
 from symlip.models.conv import ConvLayer, _patches, patch_count
-from symlip.network import Network
-from symlip.result import BoundResult
+from symlip.models.network import Network
 
 __all__ = ["conv_param_lipschitz", "conv_param_program", "kernel_params",
            "with_kernel_params", "uses_kernel_view", "kernel_jacobian"]
@@ -142,7 +142,7 @@ def kernel_params(net: Network) -> np.ndarray:
 
 def with_kernel_params(net: Network, theta: np.ndarray) -> Network:
     """The network with kernel-view parameters ``theta`` (same geometry, activations)."""
-    from symlip.network import DenseLayer
+    from symlip.models.network import DenseLayer
 
     theta = np.asarray(theta, float)
     layers, pos = [], 0
@@ -238,10 +238,9 @@ def kernel_jacobian(net: Network, x: np.ndarray) -> np.ndarray:
 def _quotient(net: Network, x: np.ndarray, theta1: np.ndarray, r: float) -> Enclosure:
     """Certified enclosure of $\\|f(x;\\theta_1) - f(x;\\bar\\theta)\\|/\\|\\theta_1 -
     \\bar\\theta\\|$ (interval forward passes of both networks; the step enclosed)."""
-    from symlip.intervals import Truth, compare
-
     from fractions import Fraction
 
+    from symlip.arith.intervals import Truth, compare
     from symlip.models.conv import _sqrt_q, _sumsq_hi, _sumsq_lo
 
     theta0 = kernel_params(net)
@@ -249,7 +248,7 @@ def _quotient(net: Network, x: np.ndarray, theta1: np.ndarray, r: float) -> Encl
     if theta1.shape != theta0.shape:
         raise InputError(f"theta has {theta1.size} entries, expected {theta0.size}")
     # fl(a - b) = (a - b)(1 + d), |d| <= u: the exact step norm lies within
-    # ||fl(step)|| / (1 +- u), the sums of squares bracketed as in symlip.norms
+    # ||fl(step)|| / (1 +- u), the sums of squares bracketed as in symlip.arith.norms
     d = theta1 - theta0
     u = Fraction(1, 1 << 53)
     lo = _sqrt_q(_sumsq_lo(d), up=False) / (1 + u)

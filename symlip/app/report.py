@@ -1,7 +1,7 @@
 r"""A small report writer: one document, rendered as Markdown and as standalone LaTeX.
 
 A :class:`Report` is an ordered list of blocks (headings, paragraphs, display maths,
-tables, figures, code, :class:`~symlip.derivation.Derivation` objects).  It renders to
+tables, figures, code, :class:`~symlip.symbolic.derivation.Derivation` objects).  It renders to
 
 * Markdown (:meth:`Report.to_markdown`): ``$...$`` and ``$$...$$`` maths, readable on
   GitHub and in mkdocs with MathJax (``pymdownx.arithmatex`` in generic mode);
@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from symlip.derivation import Derivation
+from symlip.symbolic.derivation import Derivation
 
 __all__ = [
     "Report",

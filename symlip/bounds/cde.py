@@ -2,7 +2,7 @@ r"""Certified parameter- and gradient-Lipschitz bounds of controlled ODEs on a b
 
 **Which map.**  ``scheme="euler"`` (default): the map $\theta \mapsto Y(x;\theta)$ of
 the Euler scheme on the given grid, in exact real arithmetic (what
-:meth:`~symlip.cde.model.ControlledODE.forward` evaluates in floating point; a
+:meth:`~symlip.models.cde.ControlledODE.forward` evaluates in floating point; a
 weight-tied residual network).  The bound is rigorous for that map and testable
 exactly: certified lower bounds are interval difference quotients of it.
 ``scheme="flow"``: the exact solution of the controlled ODE with $U$ linear between
@@ -14,7 +14,7 @@ Theorem (first order): for all $\theta, \theta'$ in the closed ball of radius $r
 around the model's parameters (Euclidean norm of the flattened vector, order of
 :meth:`ControlledODE.params`) and every data point $x$,
 $\|Y(x;\theta) - Y(x;\theta')\|_2 \le L\,\|\theta - \theta'\|_2$, with $L$ the program of
-:func:`symlip.cde.program.euler_program` (or ``flow_program``) evaluated in
+:func:`symlip.bounds.cde_program.euler_program` (or ``flow_program``) evaluated in
 outward-rounded interval arithmetic on certified enclosures of its inputs (spectral
 norms, bias norms, $\nu(\pm W_j)$, control increments, centre states, activation
 constants); ``upper`` is rounded up.
@@ -32,15 +32,15 @@ from typing import Any
 import numpy as np
 from mpmath import iv
 
-from symlip._floatsearch import float_search
+from symlip.arith.floatsearch import float_search
+from symlip.arith.intervals import Enclosure, IntervalArray, Truth, UnsupportedOperation, compare
+from symlip.arith.lognorm import nu_upper
+from symlip.bounds import cde_program as prog
 from symlip.bounds.centre import row_norms
 from symlip.bounds.recursion import RecursiveFormula
-from symlip.cde import program as prog
-from symlip.cde.lognorm import nu_upper
-from symlip.cde.model import ControlledODE, _increments, is_monotone, sigma_intervals
+from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, NotSmoothError, WitnessOutsideError
-from symlip.intervals import Enclosure, IntervalArray, Truth, UnsupportedOperation, compare
-from symlip.result import BoundResult
+from symlip.models.cde import ControlledODE, _increments, is_monotone, sigma_intervals
 
 __all__ = [
     "param_lipschitz",
@@ -142,7 +142,7 @@ def certified_inputs(model: ControlledODE, X: np.ndarray, U: np.ndarray, r: floa
                      centre: bool = True, lognorm: bool = True, smooth: bool = False
                      ) -> CdeInputs:
     """Certified enclosures of every input symbol of the bounds (see
-    :mod:`symlip.cde.program` for the symbols).
+    :mod:`symlip.bounds.cde_program` for the symbols).
 
     Args:
         model: the model at the centre $\\bar\\theta$.
@@ -220,7 +220,7 @@ def certified_inputs(model: ControlledODE, X: np.ndarray, U: np.ndarray, r: floa
         states = model.interval_states(X, U)
         for k, S in enumerate(states):
             per_point[f"A_{k}"] = _norms_iv(S)
-        from symlip.cde.model import _affine
+        from symlip.models.cde import _affine
 
         cout = _affine(model.C, model.c, states[-1])
     t3 = time.perf_counter()
@@ -430,7 +430,7 @@ def param_lipschitz(model: ControlledODE, data: Any, control: Any, radius: float
     ``extra["upper_flow"]``/``["upper_math"]`` the other bounds for comparison.
 
     Args:
-        model: a :class:`~symlip.cde.model.ControlledODE`.
+        model: a :class:`~symlip.models.cde.ControlledODE`.
         data: ``(n_points, n0)`` (a 1-D array is one point).
         control: ``(N + 1, d)`` grid values of $U$ (a 1-D array is one channel).
         radius: $r \ge 0$.
@@ -444,7 +444,7 @@ def param_lipschitz(model: ControlledODE, data: Any, control: Any, radius: float
 
     Examples:
         >>> import numpy as np
-        >>> from symlip.cde.model import ControlledODE, time_grid
+        >>> from symlip.models.cde import ControlledODE, time_grid
         >>> m = ControlledODE.random(2, 3, 1, 1, seed=0)
         >>> res = param_lipschitz(m, [[1.0, -1.0]], time_grid(1.0, 10), 0.01)
         >>> res.lower <= res.upper
@@ -503,7 +503,7 @@ def _flow_estimate(model: ControlledODE, x: np.ndarray, U: np.ndarray, theta: np
 @lru_cache(maxsize=16)
 def _derivation(scheme: str, order: int) -> Any:
     """The derivation of a scheme's bound (built once per process: SymPy limits)."""
-    from symlip.derivation import Derivation
+    from symlip.symbolic.derivation import Derivation
 
     d = Derivation(f"Controlled ODE, {'first' if order == 1 else 'second'} order, "
                    f"scheme {scheme}")

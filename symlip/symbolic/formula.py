@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symlip.intervals import (
+from symlip.arith.intervals import (
     Enclosure,
     IntervalArray,
     UnsupportedOperation,
@@ -157,7 +157,7 @@ class Formula:
     def enclose(self, *args: Any, **kwargs: Any) -> Enclosure:
         """Certified enclosure of the formula for all inputs in the given enclosures.
 
-        Inputs may be :class:`~symlip.intervals.Enclosure` objects, exact numbers (a
+        Inputs may be :class:`~symlip.arith.intervals.Enclosure` objects, exact numbers (a
         float is read as the double it is) or ``mpmath.iv`` intervals.  The upper end
         of the result is rounded towards $+\\infty$.
         """
@@ -302,7 +302,7 @@ _SREPR_NAMES = (
 def _srepr_namespace() -> dict[str, Any]:
     from sympy.functions.elementary.piecewise import ExprCondPair
 
-    from symlip import functions
+    from symlip.symbolic import functions
 
     ns = {n: getattr(sp, n) for n in _SREPR_NAMES if hasattr(sp, n)}
     ns.update(

@@ -3,7 +3,7 @@ r"""Model files: PyTorch ``nn.Sequential`` state dicts in ``.npz`` or ``.safeten
 A file holds, for each Linear module at index ``i`` of the Sequential, the tensors
 ``<i>.weight`` (shape out x in) and ``<i>.bias`` (shape out).  A third tensor
 ``<i>.residual`` holding ``[h]`` (shape ``(1,)``) makes module ``i`` a residual block
-$a \mapsto a + h\sigma(Wa + b)$ (square weight; :class:`~symlip.network.ResidualLayer`).
+$a \mapsto a + h\sigma(Wa + b)$ (square weight; :class:`~symlip.models.network.ResidualLayer`).
 Layers are ordered by the integer ``i``; gaps are allowed (activation modules take
 indices but have no tensors).
 A common dotted prefix shared by every key (``net.0.weight``, ``net.2.weight``...) is
@@ -39,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from symlip.activations import AbstractActivation, Activation, get_activation
+from symlip.activations.registry import AbstractActivation, Activation, get_activation
 from symlip.errors import InputError, ModelFileError, SymlipError
-from symlip.network import DenseLayer, Network, ResidualLayer, check_chain, check_real_array
+from symlip.models.network import DenseLayer, Network, ResidualLayer, check_chain, check_real_array
 
 __all__ = [
     "ModelFile",
@@ -64,7 +64,7 @@ MODEL_SUFFIXES = (".npz", ".safetensors")
 MODULE_KINDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     # "<i>.residual" = [h] marks a residual block a -> a + h sigma(W a + b)
     "linear": (frozenset({"weight", "bias"}), frozenset({"residual"})),
-    # linear-spline activation modules (symlip.spline, docs/splines.md)
+    # linear-spline activation modules (symlip.activations.spline, docs/splines.md)
     "spline": (frozenset({"coefficients", "grid"}), frozenset()),
 }
 
@@ -78,8 +78,8 @@ class ModelFile:
     """The contents of a model file.
 
     Attributes:
-        layers: the layers in Sequential order (:class:`~symlip.network.DenseLayer` or,
-            with a ``<i>.residual`` tensor, :class:`~symlip.network.ResidualLayer`),
+        layers: the layers in Sequential order (:class:`~symlip.models.network.DenseLayer` or,
+            with a ``<i>.residual`` tensor, :class:`~symlip.models.network.ResidualLayer`),
             named by their index (``"0"``...).
         metadata: the file's string metadata (may be empty).
         path: the file read.
@@ -366,7 +366,7 @@ def read_model(path: str | os.PathLike[str]) -> ModelFile:
     tensors, meta = _read_safetensors(p) if fmt == "safetensors" else _read_npz(p)
     groups = _group(p, tensors)
     layers = _build_modules(p, tensors, groups)
-    from symlip.spline import read_spline_modules
+    from symlip.activations.spline import read_spline_modules
 
     splines = read_spline_modules(str(p), tensors, groups)
     if not layers:
@@ -428,7 +428,7 @@ def load(
         param: parameter of a parametrised activation (e.g. ``"0.01"`` for leaky ReLU).
 
     Returns:
-        The :class:`~symlip.network.Network`; layers are named by their Sequential index.
+        The :class:`~symlip.models.network.Network`; layers are named by their Sequential index.
 
     Raises:
         ModelFileError: a malformed file (see :func:`read_model`).
@@ -454,11 +454,11 @@ def load(
         return load_onnx(path)
     mf = read_model(path)
     depth = len(mf.layers)
-    if mf.splines:  # the activations are spline modules of the file (symlip.spline)
+    if mf.splines:  # the activations are spline modules of the file (symlip.activations.spline)
         if activation is not None or param is not None:
             raise InputError(f"{mf.path!r} defines its spline activations; do not pass an "
                              f"activation (got {activation!r})")
-        from symlip.spline import splines_for_layers
+        from symlip.activations.spline import splines_for_layers
 
         activation = splines_for_layers(mf.path, mf.layers, mf.splines)
     elif activation is None:
@@ -556,7 +556,7 @@ def save(
     md = dict(metadata or {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in md.items()):
         raise InputError("metadata must map strings to strings")
-    from symlip.spline import spline_state
+    from symlip.activations.spline import spline_state
 
     keys = _state_keys(network)
     spl = spline_state(network, keys)  # spline activations are stored as tensors

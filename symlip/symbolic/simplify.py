@@ -1,7 +1,7 @@
 r"""Simplified per-layer closed forms of a bound, for its derivation.
 
 A bound is a straight-line program (:class:`~symlip.bounds.recursion.RecursiveFormula`)
-or one expression (:class:`~symlip.formula.Formula`).  For every layer (the definitions
+or one expression (:class:`~symlip.symbolic.formula.Formula`).  For every layer (the definitions
 whose symbols carry the same index, ``l_3``, ``c_3``, ``m_3``...) the layer's *carried*
 values (those a later layer or the result uses) are written as one closed form in the
 previous layer's values and the layer's inputs: the layer's internal definitions
@@ -30,7 +30,7 @@ from typing import Any
 
 import sympy as sp
 
-from symlip.derivation import Derivation
+from symlip.symbolic.derivation import Derivation
 
 __all__ = ["simplify_nonneg", "layer_closed_forms", "closed_form_section", "CLOSED_FORM_TITLE"]
 

@@ -10,7 +10,7 @@ Slopes $s_{n,i} = (c_{n,i+1} - c_{n,i}) / T$.
 ($2R/(K-1)$ with $K - 1 = 100$), so nothing divides by a rounded $T$: every slope is the
 rational number $(c_{i+1} - c_i)(K - 1)/(b - a)$ of the doubles $c_i, a, b$, computed in
 :class:`fractions.Fraction` arithmetic, and rounded outward only once, when it becomes an
-:class:`~symlip.intervals.Enclosure` (113 bits) or a double (``upper_float`` rounded up).
+:class:`~symlip.arith.intervals.Enclosure` (113 bits) or a double (``upper_float`` rounded up).
 The same holds for spline values on intervals (:meth:`LinearSpline.interval_sigma`),
 TV2 and the slope-constraint maps.
 
@@ -50,10 +50,8 @@ import sympy as sp
 from mpmath import iv
 from mpmath.libmp import from_rational, round_ceiling, round_floor
 
-from symlip.activations import AbstractActivation, ActivationConstants, Constant, X
-from symlip.derivation import Derivation, Tex
-from symlip.errors import InputError
-from symlip.intervals import (
+from symlip.activations.registry import AbstractActivation, ActivationConstants, Constant, X
+from symlip.arith.intervals import (
     Enclosure,
     IntervalArray,
     _endpoints,
@@ -62,6 +60,8 @@ from symlip.intervals import (
     _mpf_to_fraction,
     working_precision,
 )
+from symlip.errors import InputError
+from symlip.symbolic.derivation import Derivation, Tex
 
 __all__ = [
     "LinearSpline",
@@ -185,7 +185,7 @@ class LinearSpline(AbstractActivation):
     """
 
     def __init__(self, coefficients: Any, grid: Any, name: str = "spline") -> None:
-        from symlip.network import check_real_array
+        from symlip.models.network import check_real_array
 
         c = check_real_array(coefficients, "spline coefficients")
         if c.ndim == 1:
@@ -399,7 +399,7 @@ class LinearSpline(AbstractActivation):
     def interval_sigma_array(self, lo: np.ndarray, hi: np.ndarray,
                              layer: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Rigorous float64 bounds of $\\sigma$ on boxes ``[lo_i, hi_i]`` (neuron ``i``),
-        rounded outward (used by :meth:`~symlip.network.Network.interval_forward`)."""
+        rounded outward (used by :meth:`~symlip.models.network.Network.interval_forward`)."""
         lo = np.asarray(lo, float).ravel()
         hi = np.asarray(hi, float).ravel()
         self._check_width(lo.size)
@@ -410,7 +410,7 @@ class LinearSpline(AbstractActivation):
         return out_lo, out_hi
 
     def sigma_box(self, z: IntervalArray) -> IntervalArray:
-        """Rigorous image of an :class:`~symlip.intervals.IntervalArray` of neurons."""
+        """Rigorous image of an :class:`~symlip.arith.intervals.IntervalArray` of neurons."""
         lo, hi = self.interval_sigma_array(z.lo, z.hi)
         return IntervalArray(lo.reshape(np.shape(z.lo)), hi.reshape(np.shape(z.hi)))
 
@@ -650,7 +650,7 @@ def _sym(q: Fraction) -> sp.Rational:
 
 def _check_constraint_args(coefficients: Any, grid: Any, lipschitz: Any
                            ) -> tuple[np.ndarray, bool, float, float, Fraction]:
-    from symlip.network import check_real_array
+    from symlip.models.network import check_real_array
 
     c = check_real_array(coefficients, "spline coefficients")
     shared = c.ndim == 1
@@ -937,10 +937,10 @@ def certify_max_slope(coefficients: Any, grid: Any) -> list[Enclosure]:
 
 
 # ----------------------------------------------------------------------------------
-# model files: <i>.coefficients and <i>.grid (hooks used by symlip.io)
+# model files: <i>.coefficients and <i>.grid (hooks used by symlip.models.io)
 # ----------------------------------------------------------------------------------
 
-#: module kind for :data:`symlip.io.MODULE_KINDS`: required and optional suffixes
+#: module kind for :data:`symlip.models.io.MODULE_KINDS`: required and optional suffixes
 SPLINE_SUFFIXES = (frozenset({"coefficients", "grid"}), frozenset())
 
 
@@ -954,7 +954,7 @@ def read_spline_modules(path: str, tensors: Any, groups: Any) -> dict[int, Linea
         ModelFileError: bad shapes, dtypes, values (the tensor is named).
     """
     from symlip.errors import ModelFileError
-    from symlip.network import check_real_array
+    from symlip.models.network import check_real_array
 
     out: dict[int, LinearSpline] = {}
     for idx, group in groups:
@@ -1051,7 +1051,7 @@ def spline_state(net: Any, keys: Sequence[str]) -> tuple[list[str], dict[str, np
 def spline_network(weights: Sequence[Any], biases: Sequence[Any],
                    coefficients: Sequence[Any], grid: Any = None, *,
                    grids: Sequence[Any] | None = None) -> Any:
-    """A :class:`~symlip.network.Network` with one :class:`LinearSpline` per hidden layer.
+    """A :class:`~symlip.models.network.Network` with one :class:`LinearSpline` per hidden layer.
 
     Args:
         weights, biases: as for :meth:`Network.from_arrays`.
@@ -1064,7 +1064,7 @@ def spline_network(weights: Sequence[Any], biases: Sequence[Any],
         >>> net.forward([[-1.0], [2.0]]).ravel().tolist()
         [0.0, 2.0]
     """
-    from symlip.network import Network
+    from symlip.models.network import Network
 
     coefficients = list(coefficients)
     if grids is None:

@@ -31,7 +31,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from symlip.intervals import Enclosure
+from symlip.arith.intervals import Enclosure
 
 __all__ = ["nu_upper", "nu_estimate", "EXACT_MAX_DIM", "MU_EXACT_MAX_DIM"]
 
@@ -59,7 +59,7 @@ def nu_estimate(W: np.ndarray) -> float:
 
 
 def _psd_exact(S: list[list[Fraction]]) -> bool:
-    from symlip.lipschitz_layers import _psd_exact as psd
+    from symlip.models.lipschitz_layers import _psd_exact as psd
 
     return psd(S)
 
@@ -97,7 +97,7 @@ def _lambda_max_upper(W: np.ndarray, masks: np.ndarray, est: float) -> Fraction 
 def _nu_cached(key: bytes, shape: tuple[int, int]) -> tuple[float, str]:
     W = np.frombuffer(key, dtype=np.float64).reshape(shape)
     n = shape[0]
-    from symlip.norms import spectral_norm
+    from symlip.arith.norms import spectral_norm
 
     spec = spectral_norm(W).upper_float
     if not np.any(W):

@@ -15,7 +15,7 @@ then writes ``report.md``, ``report.tex``, three PNG plots, the model and data f
 and a certificate per quantity (re-checkable with ``symlip verify``) to a folder.
 
 Examples:
-    >>> from symlip.demo import load_demo
+    >>> from symlip.app.demo import load_demo
     >>> net, x, y = load_demo()
     >>> net.widths, x.shape, y.shape
     ([2, 16, 16, 1], (256, 2), (256, 1))
@@ -74,7 +74,7 @@ def demo_files() -> dict[str, Path]:
 
 def load_demo() -> tuple[Any, np.ndarray, np.ndarray]:
     """The demo network, its data ``x`` (256, 2) and targets ``y`` (256, 1)."""
-    from symlip.io import load
+    from symlip.models.io import load
 
     f = demo_files()
     return load(f["model"]), np.load(f["data"]), np.load(f["targets"])
@@ -147,7 +147,7 @@ class DemoResult:
         files: names of the files written (relative to ``out``).
         summary: rows of the summary table (quantity, certified upper, certified lower,
             sampled estimate, upper/lower).
-        input: the input-Lipschitz :class:`~symlip.result.BoundResult`.
+        input: the input-Lipschitz :class:`~symlip.bounds.result.BoundResult`.
         params: parameter-Lipschitz results, one per radius.
         grads: gradient-Lipschitz results, one per radius.
         radii: the radii of the sweep.
@@ -187,7 +187,7 @@ def _g(v: float | None, digits: int = 6) -> str:
 
 def _up(v: Any, digits: int = 6) -> str:
     """A certified upper bound (an Enclosure, a float or a decimal string), rounded up."""
-    from symlip.intervals import outward_decimal
+    from symlip.arith.intervals import outward_decimal
 
     if v is None:
         return "-"
@@ -199,7 +199,7 @@ def _up(v: Any, digits: int = 6) -> str:
 
 def _down(v: Any, digits: int = 6) -> str:
     """A certified lower bound / a safe step size, rounded down."""
-    from symlip.intervals import outward_decimal
+    from symlip.arith.intervals import outward_decimal
 
     if v is None:
         return "-"
@@ -209,7 +209,7 @@ def _down(v: Any, digits: int = 6) -> str:
 
 
 def _dec(s: str, digits: int, up: bool) -> str:
-    from symlip.intervals import outward_decimal, parse_decimal_enclosure
+    from symlip.arith.intervals import outward_decimal, parse_decimal_enclosure
 
     e = parse_decimal_enclosure(s, s)
     return outward_decimal(e.upper if up else e.lower, digits, up=up)
@@ -262,7 +262,7 @@ def run_demo(out: str | os.PathLike[str] = "symlip-report", *, force: bool = Fal
     Raises:
         InputError: ``out`` is a non-empty folder and ``force`` is false, or is a file.
     """
-    from symlip import report as rp
+    from symlip.app import report as rp
     from symlip.bounds.input import local_input_lipschitz
     from symlip.bounds.lipsdp import certified_input_lipschitz
     from symlip.bounds.param import param_lipschitz
@@ -504,9 +504,9 @@ def _summary_json(res: DemoResult) -> dict[str, Any]:
 
 def _build_report(res: DemoResult, net: Any, consts: Any, i_main: int) -> Any:
     from symlip._version import __version__
+    from symlip.app.report import Report
     from symlip.bounds import recursion as rec
     from symlip.bounds.input import input_product_derivation
-    from symlip.report import Report
 
     inp = res.input
     rep = Report("symlip demo report",

@@ -9,7 +9,7 @@ For a componentwise activation $\sigma$ symlip needs four constants:
 * $s_0 = |\sigma(0)|$.
 
 Each is a :class:`Constant`: an exact SymPy expression when one is known, a rigorous
-:class:`~symlip.intervals.Enclosure`, and the derivation that proves it.  The NumPy
+:class:`~symlip.arith.intervals.Enclosure`, and the derivation that proves it.  The NumPy
 functions $\sigma, \sigma', \sigma''$ are lambdified from the same SymPy expression.
 """
 
@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symlip.derivation import Derivation
+from symlip.arith.intervals import Enclosure, enclose, interval_lambdify
 from symlip.errors import InputError, NotSmoothError, UnknownActivationError
-from symlip.functions import sigmoid
-from symlip.intervals import Enclosure, enclose, interval_lambdify
+from symlip.symbolic.derivation import Derivation
+from symlip.symbolic.functions import sigmoid
 
 __all__ = [
     "AbstractActivation",
@@ -181,7 +181,7 @@ class Activation(AbstractActivation):
         return e, numeric_form(d1), numeric_form(sp.diff(d1, X))
 
     def _np(self, k: int) -> Callable[[np.ndarray], np.ndarray]:
-        from symlip.formula import _NUMPY_MODULES
+        from symlip.symbolic.formula import _NUMPY_MODULES
 
         e = self.numeric_derivatives[k]
         f = sp.lambdify(X, e, modules=[_NP_EXTRA, *_NUMPY_MODULES])
@@ -219,9 +219,9 @@ class Activation(AbstractActivation):
     def constants(self) -> ActivationConstants:
         """The certified constants: the enclosures shipped for the registered activations
         (re-derived and compared by ``tests/test_constants_table.py``; their proofs are
-        derived on first access), else :func:`~symlip.activation_constants.
+        derived on first access), else :func:`~symlip.activations.constants.
         derive_constants`."""
-        from symlip.activation_constants import derive_constants, shipped_constants
+        from symlip.activations.constants import derive_constants, shipped_constants
 
         got = shipped_constants(self)
         return got if got is not None else derive_constants(self)
@@ -242,7 +242,7 @@ _MATH_ERF = np.frompyfunc(math.erf, 1, 1)
 class _softplus(sp.Function):  # noqa: N801 - a mathematical function name
     r"""$\log(1 + e^x)$ for NumPy evaluation only (``numpy.logaddexp(0, x)``, no overflow).
 
-    Its derivative is :class:`~symlip.functions.sigmoid` (evaluated stably), so the
+    Its derivative is :class:`~symlip.symbolic.functions.sigmoid` (evaluated stably), so the
     derivatives of an expression holding it are overflow-free as well.
     """
 

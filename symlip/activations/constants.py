@@ -21,7 +21,7 @@ on $[a + \epsilon, b - \epsilon]$, then $\epsilon \to 0$).  SymPy supplies:
 
 The candidates are compared with rigorous interval enclosures (ties by exact
 simplification).  When SymPy finds no complete list (SiLU), the supremum comes from
-:func:`symlip.sup.rigorous_sup_abs` (interval branch and bound + proved tail bound,
+:func:`symlip.activations.sup.rigorous_sup_abs` (interval branch and bound + proved tail bound,
 with an exact-maximiser certificate when one exists).
 
 **Lipschitz constants across break points.**  If $\sigma$ is continuous and piecewise
@@ -40,13 +40,13 @@ from typing import TYPE_CHECKING, Any
 import sympy as sp
 from sympy.functions.elementary.trigonometric import TrigonometricFunction
 
-from symlip.derivation import Derivation, Tex
-from symlip.functions import sigmoid
-from symlip.intervals import Enclosure, Truth, compare, enclose
-from symlip.sup import exp_tail_enclosure, rigorous_sup_abs
+from symlip.activations.sup import exp_tail_enclosure, rigorous_sup_abs
+from symlip.arith.intervals import Enclosure, Truth, compare, enclose
+from symlip.symbolic.derivation import Derivation, Tex
+from symlip.symbolic.functions import sigmoid
 
 if TYPE_CHECKING:  # pragma: no cover
-    from symlip.activations import Activation, ActivationConstants
+    from symlip.activations.registry import Activation, ActivationConstants
 
 __all__ = ["derive_constants", "sup_abs", "PieceSup", "clear_cache"]
 
@@ -188,7 +188,7 @@ def _limit(h: sp.Expr, x: sp.Symbol, end: sp.Expr, direction: str) -> sp.Expr:
 def _check_tail_limit(h: sp.Expr, x: sp.Symbol, end: sp.Expr, lim: sp.Expr) -> None:
     r"""Guard against wrong SymPy limits (seen: ``limit(silu'.rewrite(exp), x, oo) = 0``).
 
-    When :func:`~symlip.sup.exp_tail_enclosure` applies, it encloses h on the whole tail
+    When :func:`~symlip.activations.sup.exp_tail_enclosure` applies, it encloses h on the whole tail
     $|x| \ge 40$ rigorously, so a finite limit must lie in that enclosure.
     """
     if end.is_finite or not lim.is_finite:
@@ -397,7 +397,7 @@ def derive_constants(act: Activation) -> ActivationConstants:
     """Derive $S_0, K_1, K_2, s_0$ of ``act`` from its SymPy expression (cached).
 
     Returns:
-        :class:`~symlip.activations.ActivationConstants`; each finite constant has an
+        :class:`~symlip.activations.registry.ActivationConstants`; each finite constant has an
         exact SymPy value when one exists and a rigorous enclosure of width < 1e-12
         (upper end rounded up); an infinite one has ``exact = oo`` and a reason.
 
@@ -405,7 +405,7 @@ def derive_constants(act: Activation) -> ActivationConstants:
         ValueError: the expression is outside what the method handles (e.g. a limit
             that does not exist on a non-periodic piece).
     """
-    from symlip.activations import ActivationConstants, Constant, X
+    from symlip.activations.registry import ActivationConstants, Constant, X
 
     key = (act.name, sp.srepr(act.expr))
     if key in _CACHE:
@@ -512,7 +512,7 @@ def constants_record(c: Any) -> dict[str, Any]:
 
 
 class _LazyDerivation(Derivation):
-    """A :class:`~symlip.derivation.Derivation` that derives the constants (the slow path)
+    """A :class:`~symlip.symbolic.derivation.Derivation` that derives the constants (the slow path)
     the first time any attribute is read: shipped constants keep their proofs
     available without paying for them up front."""
 
@@ -534,7 +534,7 @@ def _shipped() -> dict[str, Any]:
     from pathlib import Path
 
     try:
-        text = (Path(__file__).parent / "data" / SHIPPED_TABLE).read_text()
+        text = (Path(__file__).resolve().parent.parent / "data" / SHIPPED_TABLE).read_text()
     except FileNotFoundError:  # pragma: no cover - a broken install: derive instead
         return {}
     return json.loads(text)
@@ -543,8 +543,8 @@ def _shipped() -> dict[str, Any]:
 def shipped_constants(act: Any) -> Any:
     """The shipped constants of ``act`` (same expression as when the table was written),
     or ``None``; their derivations are computed on first access."""
-    from symlip.activations import ActivationConstants, Constant
-    from symlip.intervals import Enclosure
+    from symlip.activations.registry import ActivationConstants, Constant
+    from symlip.arith.intervals import Enclosure
 
     rec = _shipped().get(_table_key(act))
     if rec is None:
@@ -566,19 +566,19 @@ def shipped_constants(act: Any) -> Any:
 def _read(srepr: str | None) -> Any:
     if srepr is None:
         return None
-    from symlip.formula import read_srepr
+    from symlip.symbolic.formula import read_srepr
 
     return read_srepr(srepr)
 
 
 def write_shipped_table(path: Any = None) -> dict[str, Any]:
     """Derive the constants of every registered activation (default parameter) and write
-    the table shipped in ``symlip/data`` (``python -c "from symlip.activation_constants
+    the table shipped in ``symlip/data`` (``python -c "from symlip.activations.constants
     import write_shipped_table; write_shipped_table()"``)."""
     import json
     from pathlib import Path
 
-    from symlip.activations import activation_names, get_activation
+    from symlip.activations.registry import activation_names, get_activation
 
     table = {}
     for name in activation_names():
@@ -586,7 +586,7 @@ def write_shipped_table(path: Any = None) -> dict[str, Any]:
         if not hasattr(act, "expr"):
             continue
         table[_table_key(act)] = constants_record(derive_constants(act))
-    p = Path(path) if path is not None else Path(__file__).parent / "data" / SHIPPED_TABLE
+    p = Path(path) if path is not None else Path(__file__).resolve().parent.parent / "data" / SHIPPED_TABLE
     p.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
     return table
 _SLOPE_CACHE: dict[tuple[str, str], PieceSup] = {}
@@ -609,11 +609,11 @@ def derive_slope_bounds(act: Activation) -> PieceSup:
         ValueError: $\sigma$ jumps or $K_1 = \infty$.
 
     Examples:
-        >>> from symlip.activations import get_activation
+        >>> from symlip.activations.registry import get_activation
         >>> derive_slope_bounds(get_activation("leaky_relu", "0.1")).exact
         1/10
     """
-    from symlip.activations import X
+    from symlip.activations.registry import X
 
     key = (act.name, sp.srepr(act.expr))
     if key in _SLOPE_CACHE:

@@ -53,10 +53,10 @@ from typing import Any
 
 import sympy as sp
 
+from symlip.arith.intervals import interval_lambdify
 from symlip.bounds.recursion import Definition, RecursiveFormula
-from symlip.derivation import Derivation, Tex
 from symlip.errors import InputError
-from symlip.intervals import interval_lambdify
+from symlip.symbolic.derivation import Derivation, Tex
 
 __all__ = [
     "StepFormula",
@@ -200,7 +200,7 @@ class StepFormula(RecursiveFormula):
 
 def _compile(args: Sequence[sp.Symbol], expr: sp.Expr, kind: str) -> Any:
     if kind == "float":
-        from symlip.formula import _NUMPY_MODULES
+        from symlip.symbolic.formula import _NUMPY_MODULES
 
         return sp.lambdify(list(args), expr, modules=_NUMPY_MODULES)
     return interval_lambdify(list(args), expr, backend=kind)
@@ -553,7 +553,7 @@ def residual_program(depth: int, *, bounded: bool = True, centre: bool = True
     ``tau_k``): $l_1 = \sqrt{c_0^2+1}$ for the linear read-in, then the blocks, then
     $l_N = \sqrt{c_{N-1}^2 + 1 + \rho_N^2 l_{N-1}^2}$.  The Euler scheme of a controlled
     ODE with *untied* weights per step is the case $h_k = \Delta U_k$ ($d = 1$).  For a
-    :class:`~symlip.network.Network` with residual layers use
+    :class:`~symlip.models.network.Network` with residual layers use
     :func:`symlip.bounds.residual.residual_param_lipschitz` (certified inputs).
     """
     from symlip.bounds import recursion as rec

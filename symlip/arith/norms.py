@@ -1,6 +1,6 @@
 r"""Certified matrix norms at BLAS speed: $\|W\|_2$, $\|W\|_F$, $\|W\|_1$, $\|W\|_\infty$.
 
-Every function returns an :class:`~symlip.intervals.Enclosure` ``[lower, upper]`` that
+Every function returns an :class:`~symlip.arith.intervals.Enclosure` ``[lower, upper]`` that
 contains the exact real norm of the matrix; ``upper`` is a certified upper bound and
 ``lower`` a certified lower bound.  The heavy work is done by ordinary floating-point
 BLAS/LAPACK calls (Gram matrix, symmetric eigenvalue estimate, Cholesky); what makes the
@@ -42,8 +42,8 @@ import mpmath
 import numpy as np
 from mpmath.libmp import from_rational, round_ceiling, round_floor
 
+from symlip.arith.intervals import Enclosure
 from symlip.errors import InputError
-from symlip.intervals import Enclosure
 
 __all__ = [
     "frobenius_norm",
@@ -205,7 +205,7 @@ def _check_fp_environment() -> None:
     if not (np.multiply(tiny, 0.5)[0, 0] == 2.0**-1071 and (tiny @ half)[0, 0] == 2.0**-1071):
         raise RuntimeError(
             "this process flushes subnormal numbers to zero (FTZ/DAZ); the rounding-error "
-            "bounds of symlip.norms assume IEEE-754 gradual underflow"
+            "bounds of symlip.arith.norms assume IEEE-754 gradual underflow"
         )
 
 

@@ -35,9 +35,8 @@ import numpy as np
 from mpmath.libmp import round_ceiling, round_floor
 from mpmath.libmp.libmpf import from_man_exp
 
-from symlip.activations import AbstractActivation, Activation, X, get_activation
-from symlip.errors import InputError, SymlipError
-from symlip.intervals import (
+from symlip.activations.registry import AbstractActivation, Activation, X, get_activation
+from symlip.arith.intervals import (
     Enclosure,
     IntervalArray,
     UnsupportedOperation,
@@ -47,7 +46,8 @@ from symlip.intervals import (
     interval_lambdify,
     working_precision,
 )
-from symlip.intervals import _endpoints as _iv_endpoints
+from symlip.arith.intervals import _endpoints as _iv_endpoints
+from symlip.errors import InputError, SymlipError
 
 __all__ = ["DenseLayer", "ResidualLayer", "Network", "Trace", "check_chain", "check_real_array",
            "check_no_residual"]
@@ -57,7 +57,7 @@ _ETA = 2.0**-1074  # smallest subnormal
 
 
 # ----------------------------------------------------------------------------------
-# validation helpers (shared with symlip.io)
+# validation helpers (shared with symlip.models.io)
 # ----------------------------------------------------------------------------------
 
 
@@ -742,7 +742,7 @@ class Network:
           on these bounds is moved one ulp outward with ``nextafter``.  The activation
           is evaluated per neuron with ``interval_sigma`` (mpmath intervals at 64 bits)
           and its endpoints rounded outward to doubles; for activations in the
-          algebraic fragment (identity, ReLU) with :class:`~symlip.intervals.IntervalArray`;
+          algebraic fragment (identity, ReLU) with :class:`~symlip.arith.intervals.IntervalArray`;
           an activation may provide ``interval_sigma_array(lo, hi, layer)`` for a
           vectorised rigorous version.
         * ``prec=<bits>``: the affine sums are computed *exactly* in integer arithmetic
@@ -753,8 +753,8 @@ class Network:
 
         Args:
             x: ``n0`` values: floats (taken as the doubles they are),
-                :class:`~symlip.intervals.Enclosure` s or ``mpmath.iv`` intervals
-                (an input box), or an :class:`~symlip.intervals.IntervalArray`.
+                :class:`~symlip.arith.intervals.Enclosure` s or ``mpmath.iv`` intervals
+                (an input box), or an :class:`~symlip.arith.intervals.IntervalArray`.
             prec: ``None`` for the float64 path, or the binary precision (>= 53).
 
         Returns:

@@ -42,9 +42,9 @@ from typing import Any
 
 import numpy as np
 
-from symlip.activations import AbstractActivation, get_activation
+from symlip.activations.registry import AbstractActivation, get_activation
+from symlip.arith.intervals import Enclosure, IntervalArray
 from symlip.errors import InputError, ModelFileError, SymlipError
-from symlip.intervals import Enclosure, IntervalArray
 
 __all__ = [
     "ControlledODE",
@@ -197,7 +197,7 @@ class ControlledODE:
     def from_arrays(cls, A: Any, a: Any, Ws: Sequence[Any], bs: Sequence[Any], C: Any, c: Any,
                     activation: str | AbstractActivation = "tanh", param: Any = None
                     ) -> ControlledODE:
-        """Same as the constructor (named for symmetry with :class:`~symlip.network.Network`)."""
+        """Same as the constructor (named for symmetry with :class:`~symlip.models.network.Network`)."""
         return cls(A, a, Ws, bs, C, c, activation, param)
 
     @classmethod
@@ -490,7 +490,7 @@ def sigma_intervals(act: AbstractActivation, Z: IntervalArray, precise: bool = F
         lo = np.nextafter(lo, -np.inf)
         hi = np.nextafter(hi, np.inf)
         return IntervalArray(lo, np.maximum(hi, lo))
-    from symlip.network import _mp_interval_sigma, _numpy_interval_sigma
+    from symlip.models.network import _mp_interval_sigma, _numpy_interval_sigma
 
     fast = _numpy_interval_sigma(act)
     if fast is not None and (act.name in ("identity", "relu") or not precise):
@@ -499,7 +499,7 @@ def sigma_intervals(act: AbstractActivation, Z: IntervalArray, precise: bool = F
                              np.broadcast_to(r.hi, Z.hi.shape).copy())
     import mpmath
 
-    from symlip.intervals import (
+    from symlip.arith.intervals import (
         _endpoints,
         _float_to_mpf,
         _iv_from,
@@ -557,7 +557,7 @@ def load(path: str | os.PathLike[str], activation: Any = None, param: Any = None
         ModelFileError: missing/unknown keys, bad shapes, dtypes, NaN/inf, unreadable file.
         InputError: no activation given and none recorded.
     """
-    from symlip.io import _existing, _read_npz, _read_safetensors, _sniff, _tensor
+    from symlip.models.io import _existing, _read_npz, _read_safetensors, _sniff, _tensor
 
     p = _existing(path)
     fmt = _sniff(p)
@@ -617,7 +617,7 @@ def save(model: ControlledODE, path: str | os.PathLike[str],
     md["activation"] = model.activation.name
     prm = getattr(model.activation, "param", None)
     if prm is not None:
-        from symlip.io import _param_str
+        from symlip.models.io import _param_str
 
         md["activation_param"] = _param_str(prm)
     md["model_type"] = "cde"

@@ -97,7 +97,7 @@ def _rd(q: Fraction) -> Fraction:
 
 def _iv_fracs(x: Any) -> tuple[Fraction, Fraction]:
     """Exact endpoints of an ``mpmath.iv`` interval as Fractions."""
-    from symlip.intervals import _mk, _mpf_to_fraction
+    from symlip.arith.intervals import _mk, _mpf_to_fraction
 
     lo, hi = x._mpi_
     return _mpf_to_fraction(_mk(lo)), _mpf_to_fraction(_mk(hi))
@@ -407,7 +407,7 @@ def _exp_tables() -> SimpleNamespace:
     """
     from mpmath import iv
 
-    from symlip.intervals import _iv_exp, _iv_log_raw, working_precision
+    from symlip.arith.intervals import _iv_exp, _iv_log_raw, working_precision
 
     # mpmath's iv.exp / iv.log round in the requested direction from a guard-bit
     # approximation and can miss by an ulp: use the widened wrappers (see _widen)
@@ -545,10 +545,10 @@ def _log_tables() -> SimpleNamespace:
     """
     from mpmath import iv
 
-    from symlip.intervals import _iv_log_raw, working_precision
+    from symlip.arith.intervals import _iv_log_raw, working_precision
 
     js = range(-32, 65)
-    with working_precision(200):  # widened iv.log (see symlip.intervals._widen)
+    with working_precision(200):  # widened iv.log (see symlip.arith.intervals._widen)
         ltrue = {j: _iv_fracs(_iv_log_raw(1 + iv.mpf(j) / 128)) for j in js}
         ln2 = _iv_fracs(_iv_log_raw(iv.mpf(2)))
     Ltab = np.array([float((ltrue[j][0] + ltrue[j][1]) / 2) for j in js])
@@ -1011,11 +1011,11 @@ def _erf_tables() -> SimpleNamespace:
     """
     from mpmath import iv
 
-    from symlip.intervals import _iv_exp, _widen, iv_erf, working_precision
+    from symlip.arith.intervals import _iv_exp, _widen, iv_erf, working_precision
 
     x0 = _F(_ERF_X0)
     with working_precision(160):
-        # pi and exp from mpmath are widened by a few ulps (see symlip.intervals._widen)
+        # pi and exp from mpmath are widened by a few ulps (see symlip.arith.intervals._widen)
         tsp = _iv_fracs(2 / iv.sqrt(_widen(iv.mpf(iv.pi))))
         n = 1
         while x0 ** (2 * n) / (math.factorial(n) * (2 * n + 1)) > U / 64:
@@ -1114,7 +1114,7 @@ def _erfc_point(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hi = np.minimum(np.nextafter(1.0 - elo, _INF), 2.0)
     far = x > 6.0
     if far.any():
-        from symlip.intervals import IntervalArray
+        from symlip.arith.intervals import IntervalArray
 
         v = IntervalArray(x[far])
         sq = v.square()
@@ -1158,7 +1158,7 @@ def _atan_tables() -> SimpleNamespace:
     """
     from mpmath import iv
 
-    from symlip.intervals import _widen, iv_atan, working_precision
+    from symlip.arith.intervals import _widen, iv_atan, working_precision
 
     x0 = Fraction(1, 64)
     n = 1

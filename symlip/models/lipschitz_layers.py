@@ -2,11 +2,11 @@ r"""1-Lipschitz linear layers (Björck-Bowie, spectral normalisation) and their 
 
 In floating point these maps make a weight matrix only *approximately* 1-Lipschitz.
 What proves a layer (or a network) 1-Lipschitz is a certified upper bound of
-$\|W\|_2$ (:func:`symlip.norms.spectral_norm`, tightened here by an exact rational
+$\|W\|_2$ (:func:`symlip.arith.norms.spectral_norm`, tightened here by an exact rational
 semidefiniteness test when the matrix is small and its norm is a short binary number,
 :func:`tight_spectral_norm`), and for a network the product bound
 $\prod_k \|W_k\|_2 \prod_k K_{1,k}$ of :func:`symlip.bounds.input.input_lipschitz`
-with the verdict of :func:`symlip.verdict.lipschitz_verdict`
+with the verdict of :func:`symlip.arith.verdict.lipschitz_verdict`
 (:func:`certify_lipschitz_network`).
 
 * :func:`bjorck_orthonormalize` — $W \leftarrow (1 + \beta) W - \beta W W^\top W$
@@ -28,8 +28,8 @@ from typing import Any
 import mpmath
 import numpy as np
 
+from symlip.arith.intervals import Enclosure, Truth, compare, outward_decimal
 from symlip.errors import InputError
-from symlip.intervals import Enclosure, Truth, compare, outward_decimal
 
 __all__ = [
     "bjorck_orthonormalize",
@@ -46,7 +46,7 @@ EXACT_TEST_MAX_DIM = 32
 
 
 def _matrix(W: Any, name: str = "W", dtype: Any = None) -> np.ndarray:
-    from symlip.network import check_real_array
+    from symlip.models.network import check_real_array
 
     a = check_real_array(W, name)
     if a.ndim != 2 or 0 in a.shape:
@@ -206,7 +206,7 @@ def certified_spectral_normalize(W: Any) -> tuple[np.ndarray, Enclosure]:
         >>> e.upper <= 1 and e.lower > 0.999999
         True
     """
-    from symlip.norms import spectral_norm
+    from symlip.arith.norms import spectral_norm
 
     a = _matrix(W, "W", np.float64)
     s = spectral_norm(a)
@@ -275,7 +275,7 @@ def certify_spectral_norm_le(W: Any, t: Any) -> Truth:
 
 
 def tight_spectral_norm(W: Any) -> Enclosure:
-    r"""Certified enclosure of $\|W\|_2$: :func:`symlip.norms.spectral_norm`, with the
+    r"""Certified enclosure of $\|W\|_2$: :func:`symlip.arith.norms.spectral_norm`, with the
     upper end lowered to $t$ when an exact test proves $\|W\|_2 \le t$ for the short
     binary number $t$ nearest the enclosure (30 significant bits) — e.g. $t = 1$ for a
     permutation or a scaled Hadamard matrix, whose floating-point enclosure is
@@ -285,7 +285,7 @@ def tight_spectral_norm(W: Any) -> Enclosure:
         >>> tight_spectral_norm(np.eye(3)[[2, 0, 1]]).upper == 1
         True
     """
-    from symlip.norms import spectral_norm
+    from symlip.arith.norms import spectral_norm
 
     a = _matrix(W, "W", np.float64)
     e = spectral_norm(a)
@@ -302,7 +302,7 @@ def tight_spectral_norm(W: Any) -> Enclosure:
 
 
 def _q(x: mpmath.mpf) -> Fraction:
-    from symlip.intervals import _mpf_to_fraction
+    from symlip.arith.intervals import _mpf_to_fraction
 
     return _mpf_to_fraction(x)
 
@@ -352,18 +352,18 @@ def certify_lipschitz_network(net: Any, target: float = 1.0, data: Any = None, *
 
     The bound is :func:`symlip.bounds.input.input_lipschitz` (product of certified
     per-layer spectral norms — :func:`tight_spectral_norm` — and certified activation
-    constants, e.g. the exact max slope of a :class:`~symlip.spline.LinearSpline`); the
-    verdict (:func:`symlip.verdict.lipschitz_verdict`) is ``certified-<t>-lipschitz``
+    constants, e.g. the exact max slope of a :class:`~symlip.activations.spline.LinearSpline`); the
+    verdict (:func:`symlip.arith.verdict.lipschitz_verdict`) is ``certified-<t>-lipschitz``
     when the certified upper bound is $\le t$, ``refuted`` when the certified lower
     bound (an interval difference quotient) exceeds $t$, else ``undecided`` with the
     margin (upper minus target, rounded up).
 
     Returns:
-        The :class:`~symlip.result.BoundResult`, with ``extra`` holding ``verdict``,
+        The :class:`~symlip.bounds.result.BoundResult`, with ``extra`` holding ``verdict``,
         ``target`` and ``margin``, and ``per_layer[k]["epsilon_upper"]``.
     """
+    from symlip.arith.verdict import lipschitz_verdict
     from symlip.bounds.input import input_lipschitz
-    from symlip.verdict import lipschitz_verdict
 
     res = input_lipschitz(net, data, seed=seed)
     res.extra.update(lipschitz_verdict(res, target))

@@ -6,10 +6,10 @@ control $U$ given on a grid (neural ODE: $U_t = t$; neural CDE: an input time se
 * :class:`ControlledODE` — the model, Euler/Heun/RK4 solvers on the control grid, a
   rigorous interval Euler pass, loading from ``.npz``/``.safetensors``.
 * :func:`param_lipschitz`, :func:`grad_lipschitz` — certified bounds on a parameter
-  ball (:class:`~symlip.result.BoundResult`, quantities ``"cde_param_lipschitz"`` and
+  ball (:class:`~symlip.bounds.result.BoundResult`, quantities ``"cde_param_lipschitz"`` and
   ``"cde_grad_lipschitz"``); by default about the Euler scheme on the given grid,
   ``scheme="flow"`` about the exact solution (and all grid refinements).
-* :mod:`symlip.cde.program` — the symbolic programs and derivations (``MATH.md``
+* :mod:`symlip.bounds.cde_program` — the symbolic programs and derivations (``MATH.md``
   section 3, the Euler/ResNet counterpart, the limit $N \to \infty$, the tighter
   per-step bounds).
 
@@ -22,15 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from symlip.cde.bounds import (
+from symlip.bounds.cde import (
     check_radius,
     estimate_param_lower,
     grad_lipschitz,
     param_lipschitz,
     quotient_from_witness,
 )
-from symlip.cde.model import ControlledODE, check_control, load, save, time_grid
-from symlip.cde.program import (
+from symlip.bounds.cde_program import (
     euler_program,
     flow_program,
     math_program,
@@ -38,6 +37,7 @@ from symlip.cde.program import (
     uniform_limits,
 )
 from symlip.errors import InputError
+from symlip.models.cde import ControlledODE, check_control, load, save, time_grid
 
 __all__ = [
     "ControlledODE",
@@ -115,8 +115,8 @@ def derive_gradient_cli(args: Any) -> Any:
 
 
 def _derive(order: int) -> Any:
-    from symlip.cde import program as prog
-    from symlip.derivation import Derivation
+    from symlip.bounds import cde_program as prog
+    from symlip.symbolic.derivation import Derivation
 
     root = Derivation(f"symlip derive --model-type cde --wrt "
                       f"{'params' if order == 1 else 'gradient'}")
@@ -133,7 +133,7 @@ def _derive(order: int) -> Any:
 
 def _rebuild(order: int) -> Any:
     def rebuild(ctx: Any) -> Any:
-        from symlip.cde import bounds as B
+        from symlip.bounds import cde as B
 
         model, X, U, r = B._validate(ctx.model, ctx.data, _control(ctx),
                                      ctx.options.get("radius"))
@@ -157,9 +157,7 @@ def _check_lower(ctx: Any, witness: Any) -> Any:
 
 
 def _register() -> None:
-    from symlip.certificate import QuantitySpec, register_quantity
-
-    from symlip.certificate import witness_data_row
+    from symlip.certificate import QuantitySpec, register_quantity, witness_data_row
 
     register_quantity(QuantitySpec("cde_param_lipschitz", _rebuild(1), _check_lower,
                                    relations=(witness_data_row("x", "row"),),

@@ -6,9 +6,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from symlip.derivation import Derivation
-from symlip.formula import Formula
-from symlip.intervals import Enclosure
+from symlip.arith.intervals import Enclosure
+from symlip.symbolic.derivation import Derivation
+from symlip.symbolic.formula import Formula
 
 __all__ = ["BoundResult"]
 
@@ -33,7 +33,7 @@ class BoundResult:
         extra: additional JSON-ready fields (radius, verdict, ...).
         checked: the run-time checks done when the result was built:
             ``{"float_in_enclosure": True}`` (see :meth:`Formula.check_float_in_enclosure
-            <symlip.formula.Formula.check_float_in_enclosure>`); a failed check raises
+            <symlip.symbolic.formula.Formula.check_float_in_enclosure>`); a failed check raises
             :class:`~symlip.errors.InternalError` and no result exists.
     """
 
@@ -58,7 +58,7 @@ class BoundResult:
         self.checked = {**self.checked, "float_in_enclosure": detail["float_in_enclosure"]}
         self._check_detail = detail
         # every derivation shows the simplified per-layer closed forms of its formula
-        from symlip.simplify import closed_form_section, has_closed_forms
+        from symlip.symbolic.simplify import closed_form_section, has_closed_forms
 
         if not has_closed_forms(self.derivation):
             self.derivation.section(closed_form_section(self.formula))

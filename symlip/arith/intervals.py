@@ -19,7 +19,7 @@ Two backends evaluate a SymPy expression on intervals:
   powers, ``Max``, ``Min``, ``Abs``, ``Heaviside``) use IEEE 754's correctly rounded
   results moved one ulp outward with ``numpy.nextafter``.  ``exp``, ``log``, ``tanh``,
   ``sigmoid``, ``erf``, ``erfc``, ``sinh``, ``cosh``, ``atan`` and non-integer powers of
-  non-negative bases use the rigorous kernels of :mod:`symlip._npkernels` (no NumPy
+  non-negative bases use the rigorous kernels of :mod:`symlip.arith.kernels` (no NumPy
   transcendental is trusted: range reduction, Taylor polynomials with proved remainders
   and a mechanically proved rounding-error bound, see ``docs/intervals.md``).
   ``Piecewise`` is evaluated with per-element three-valued conditions; ``log(1 +
@@ -53,7 +53,7 @@ from mpmath import iv
 from mpmath.libmp import libmpi, round_ceiling, round_floor
 from mpmath.libmp.libmpf import from_int, from_man_exp, mpf_pos
 
-from symlip import _npkernels as _npk
+from symlip.arith import kernels as _npk
 
 __all__ = [
     "DEFAULT_PREC",
@@ -947,7 +947,7 @@ def _np_unsupported(name: str) -> Callable[..., Any]:
 
 def _np_kernel(kernel: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
                ) -> Callable[[Any], IntervalArray]:
-    """Lift a rigorous endpoint kernel of :mod:`symlip._npkernels` to interval arrays."""
+    """Lift a rigorous endpoint kernel of :mod:`symlip.arith.kernels` to interval arrays."""
 
     def f(x: Any) -> IntervalArray:
         x = IntervalArray._wrap(x)
@@ -993,7 +993,7 @@ _NP_FUNCS: dict[type, Callable[..., Any]] = {
 
 
 def _register_sigmoid() -> None:
-    from symlip import functions  # local import: functions imports sympy only
+    from symlip.symbolic import functions  # local import: functions imports sympy only
 
     _IV_FUNCS[functions.sigmoid] = lambda x: _monotone(_sigmoid_point, x, True)
     _NP_FUNCS[functions.sigmoid] = _np_kernel(_npk.sigmoid)
@@ -1252,7 +1252,7 @@ def _np_rewrite(expr: sp.Basic) -> sp.Basic:
       $0 \le m \le n$ (the derivatives of softplus), since $e^u/(1+e^u) = \sigma(u)$ and
       $1/(1+e^u) = \sigma(-u)$.
     """
-    from symlip.functions import sigmoid
+    from symlip.symbolic.functions import sigmoid
 
     def is_log(e: sp.Basic) -> bool:
         return isinstance(e, sp.log) and _is_one_plus_exp(e.args[0]) is not None

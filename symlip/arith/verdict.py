@@ -7,7 +7,7 @@ from typing import Any
 
 import mpmath
 
-from symlip.intervals import Enclosure, Truth, compare, outward_decimal
+from symlip.arith.intervals import Enclosure, Truth, compare, outward_decimal
 
 __all__ = ["lipschitz_verdict"]
 
@@ -29,7 +29,7 @@ def lipschitz_verdict(result: Any, target: Any) -> dict[str, Any]:
     """Decide ``Lip <= target`` from a result's certified upper and lower bounds.
 
     Args:
-        result: a :class:`~symlip.result.BoundResult`.
+        result: a :class:`~symlip.bounds.result.BoundResult`.
         target: the Lipschitz target $t$, taken as the exact decimal it is written as
             (a float ``0.1`` means $1/10$; a string ``"0.1"``, an int or a Fraction
             exactly).
