@@ -79,7 +79,9 @@ def files(tmp_path_factory):
     rng = np.random.default_rng(17)
     save(_net(rng, [3, 4, 2], "tanh"), d / "tanh.safetensors")
     save(_net(rng, [3, 4, 2], "relu"), d / "relu.safetensors")
-    save(_resnet(), d / "res.safetensors")
+    res = _resnet()
+    save(res, d / "res.safetensors")
+    np.save(d / "Yr.npy", rng.standard_normal((4, res.widths[-1])))
     save(_spline_net(rng), d / "spline.safetensors")
     np.save(d / "X.npy", rng.standard_normal((4, 3)))
     np.save(d / "Y.npy", rng.standard_normal((4, 2)))
@@ -121,6 +123,8 @@ KINDS = {
                       ["X2"]),
     "gradient": ("tanh", ["--wrt", "gradient", "--data", "X", "--targets", "Y",
                           "--radius", "0.01"], ["X", "Y"]),
+    "gradient residual": ("res", ["--wrt", "gradient", "--data", "X", "--targets", "Yr",
+                                  "--radius", "0.01"], ["X", "Yr"]),
     "params conv": ("conv", ["--wrt", "params", "--data", "Xc", "--radius", "0.01"], ["Xc"]),
     "cde params": ("cde", ["--model-type", "cde", "--wrt", "params", "--data", "X2",
                            "--control", "U", "--radius", "0.01"], ["X2", "U"]),
@@ -129,7 +133,8 @@ KINDS = {
                      ["X2", "U", "Y1"]),
 }
 
-_FLAG = {"Xc": "--data", "X": "--data", "X2": "--data", "Y": "--targets", "Y1": "--targets", "U": "--control"}
+_FLAG = {"Xc": "--data", "X": "--data", "X2": "--data", "Y": "--targets", "Y1": "--targets",
+         "Yr": "--targets", "U": "--control"}
 
 
 def _path(d, token):

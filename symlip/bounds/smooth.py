@@ -130,9 +130,10 @@ def loss_value(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> float:
 
 def loss_gradient(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> np.ndarray:
     """$\\nabla_\\theta L$ by backpropagation, in :meth:`Network.params` order (float64)."""
-    from symlip.models.network import check_no_residual
+    if getattr(net, "has_residual", False):
+        from symlip.bounds.residual_smooth import residual_loss_gradient
 
-    check_no_residual(net, "loss_gradient (dense-chain backpropagation)")
+        return residual_loss_gradient(net, X, y, loss)
     tr = net.forward_trace(X)
     f = tr.preactivations[-1]
     n = X.shape[0]
@@ -223,9 +224,6 @@ def _require_smooth(net: Any) -> None:
     from symlip.models.conv import check_no_conv
 
     check_no_conv(net, "the gradient-Lipschitz bound (--wrt gradient)")
-    if getattr(net, "has_residual", False):
-        raise InputError("the gradient-Lipschitz bound (--wrt gradient) is not supported for "
-                         "networks with residual layers; --wrt params and --wrt input are")
     for a in net.activations:
         if not a.constants.K2.is_finite:
             w = not_smooth_witness(a)
@@ -531,10 +529,41 @@ def _norm_enclosure(d: IntervalArray) -> Enclosure:
     return Enclosure.from_interval(iv.sqrt(iv.mpf([max(float(lo2), 0.0), float(hi2)])))
 
 
+def _readout_lower_applies(net: Any, X: np.ndarray, r: float) -> bool:
+    """Large problems take the read-out lower bound (Lemma 10,
+    :mod:`symlip.bounds.readout_lower`): the full interval gradient quotient costs two
+    interval forward and backward passes over all the data."""
+    from symlip.bounds.readout_lower import READOUT_LOWER_BUDGET
+
+    return (r > 0 and net.depth >= 2 and not getattr(net, "has_residual", False)
+            and net.n_params * X.shape[0] > READOUT_LOWER_BUDGET)
+
+
+def _readout_lower(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
+                   ci: CertifiedInputs, seed: int) -> tuple[Any, Any, Any]:
+    """``(estimate, certified lower enclosure, witness)`` of Lemma 10 (reusing the
+    centre forward pass of the upper bound when it kept the last hidden state)."""
+    from symlip.bounds.readout_lower import centre_for_readout, readout_grad_lower
+
+    cn = ci.centre_data
+    try:
+        if cn is None or cn.last_hidden is None:
+            cn = centre_for_readout(net, X)
+        wit = readout_grad_lower(net, cn, loss, r, seed=seed)
+        low = grad_quotient_from_witness(net, X, y, loss, wit, r, centre=cn)
+    except (InputError, ValueError, UnsupportedOperation):
+        return None, None, None
+    return low.lower_float, low, wit
+
+
 def grad_quotient_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss: str,
-                               wit: Mapping[str, Any], r: float) -> Enclosure:
+                               wit: Mapping[str, Any], r: float, *, centre: Any = None
+                               ) -> Enclosure:
     """Recompute the certified gradient difference quotient of a witness (see
-    :func:`certify_grad_lower`); raises :class:`InputError` if a point leaves the ball."""
+    :func:`certify_grad_lower`); raises :class:`InputError` if a point leaves the ball.
+    A witness with ``method: "readout"`` (Lemma 10) gives the enclosure of the
+    read-out projection of the quotient (a lower bound of it; ``centre``: the centre
+    forward pass to reuse, else recomputed)."""
     try:
         keep = np.asarray(wit["indices"], dtype=np.intp)
         op = np.asarray(wit["offset_plus"], dtype=np.float64)
@@ -553,6 +582,19 @@ def grad_quotient_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss: str
         dn = _norm_enclosure(IntervalArray(th[keep]) - base)
         if compare(dn.to_interval(), "<=", iv.mpf(r)) is not Truth.TRUE:
             raise WitnessOutsideError(f"gradient lower-bound witness leaves the ball of radius {r}")
+    if wit.get("method", "full") == "readout":
+        from symlip.bounds.readout_lower import (
+            centre_for_readout,
+            readout_offsets,
+            readout_quotient,
+        )
+
+        op_, om_ = readout_offsets(net, keep, tp, tm)
+        cn = centre_for_readout(net, X) if centre is None else centre
+        return readout_quotient(cn, y, loss, op_, om_)
+    if wit.get("method", "full") != "full":
+        raise InputError(f"gradient lower-bound witness method {wit.get('method')!r} must be "
+                         "'full' or 'readout'")
     den = _norm_enclosure(IntervalArray(tp[keep]) - IntervalArray(tm[keep]))
     if not den.lower > 0:
         return Enclosure.point(0)
@@ -600,6 +642,13 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     X = check_data(net, data)
     y = check_targets(net, X, targets, lname)
     _require_smooth(net)
+    if getattr(net, "has_residual", False):  # Lemma 9 (one method)
+        from symlip.bounds.param import check_method
+        from symlip.bounds.residual_smooth import residual_grad_lipschitz
+
+        check_method(method)
+        return residual_grad_lipschitz(net, X, y, lname, r, centre=centre, lower=lower,
+                                       seed=seed)
     ci = _loss_inputs(net, X, y, lname, r, centre, jac)
     formula, used = grad_formula(net, X, r, lname, ci, method)
     t1 = time.perf_counter()
@@ -609,7 +658,9 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     hull = formula.enclose(hull_inputs)
     t2 = time.perf_counter()
     est, low_enc, witness = None, None, None
-    if lower:
+    if lower and _readout_lower_applies(net, X, r):
+        est, low_enc, witness = _readout_lower(net, X, y, lname, r, ci, seed)
+    elif lower:
         est, off, v = _grad_search(net, X, y, lname, r, seed=seed)
         if r > 0:
             try:
@@ -836,6 +887,10 @@ def _rebuild_inputs(ctx: Any, hull: bool) -> tuple[rec.RecursiveFormula, dict[st
     X = check_data(ctx.model, ctx.data)
     y = check_targets(ctx.model, X, ctx.extra.get("targets"), lname)
     _require_smooth(ctx.model)
+    if getattr(ctx.model, "has_residual", False):
+        from symlip.bounds.residual_smooth import rebuild
+
+        return rebuild(ctx.model, X, y, lname, r, hull)
     ci = _loss_inputs(ctx.model, X, y, lname, r)
     # the method of the computation (the CLI records it; API results use the default)
     formula, _ = grad_formula(ctx.model, X, r, lname, ci, ctx.options.get("method", "local"))

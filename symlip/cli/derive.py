@@ -104,6 +104,11 @@ def derive_feedforward(args: argparse.Namespace) -> Any:
         root.section(rec.network_first_order_derivation(kinds))
     elif args.wrt == "params":
         root.section(rec.first_order_derivation(args.depth))
+    elif kinds is not None and "residual" in kinds:
+        from symlip.bounds.residual_smooth import residual_second_order_derivation
+
+        root.section(rec.network_first_order_derivation(None))
+        root.section(residual_second_order_derivation(tuple(kinds), args.loss or "mse"))
     else:
         root.section(rec.first_order_derivation(None))
         root.section(rec.second_order_derivation(args.depth, loss=args.loss))
@@ -134,9 +139,6 @@ def _layer_kinds(args: argparse.Namespace) -> list[str] | None:
     if args.depth is not None and args.depth != len(kinds) + 1:
         raise InputError(f"--depth {args.depth} contradicts --layers {text!r} "
                          f"({len(kinds)} hidden layers + the read-out = {len(kinds) + 1})")
-    if args.wrt == "gradient" and "residual" in kinds:
-        raise InputError("the gradient-Lipschitz bound (--wrt gradient) is not supported for "
-                         "networks with residual layers; use --wrt params")
     return kinds
 
 
