@@ -186,7 +186,7 @@ def readout_grad_lower(net: Any, cn: Any, loss: str, r: float, *, seed: int = 0
                        ) -> dict[str, Any]:
     r"""The witness of Lemma 10 (``method: "readout"``, read-out indices and offsets in
     :meth:`Network.params` order): $\theta_\pm = \bar\theta \pm tX$, $X$ the top
-    eigenvector of the read-out Hessian block, $t = r(1 - 10^{-9})$ for MSE (the
+    eigenvector of the read-out Hessian block, $t = r/2$ for MSE (the
     quotient does not depend on $t$), else $\min(r/8, 10^{-4}\max(1, \max|\bar\theta|))$.
     :func:`symlip.bounds.smooth.grad_quotient_from_witness` encloses its quotient."""
     W, b = net.layers[-1].weight, net.layers[-1].bias
@@ -194,10 +194,11 @@ def readout_grad_lower(net: Any, cn: Any, loss: str, r: float, *, seed: int = 0
     theta0 = net.params()
     start = theta0.size - W.size - b.size
     if rec._loss_name(loss) == "mse":
-        t = r * (1 - 1e-9)
+        t = r / 2
     else:
         t = min(r / 8, 1e-4 * max(1.0, float(np.max(np.abs(theta0)))))
     off = np.concatenate([Xd[:, :-1].ravel(), Xd[:, -1]])  # W_N row-major, then b_N
+    off = off / np.linalg.norm(off)
     return {"kind": "gradient_difference_quotient", "method": "readout",
             "indices": list(range(start, theta0.size)),
             "offset_plus": [float(v) for v in t * off],
