@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layers", metavar="KINDS", help="kinds of the hidden layers, "
                    "comma-separated: dense, linear (identity activation), residual "
                    "(a -> a + h sigma(W a + b)); e.g. linear,residual,residual (the linear "
-                   "read-out is added; sets the depth; --wrt params only)")
+                   "read-out is added; sets the depth; --wrt params or gradient)")
     p.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
     p.add_argument("--param", help="activation parameter (leaky slope, elu alpha, sin w)")
     p.add_argument("--model-type", choices=["feedforward", "cde"], default="feedforward")
@@ -104,7 +104,7 @@ def derive_feedforward(args: argparse.Namespace) -> Any:
         root.section(rec.network_first_order_derivation(kinds))
     elif args.wrt == "params":
         root.section(rec.first_order_derivation(args.depth))
-    elif kinds is not None and "residual" in kinds:
+    elif kinds is not None:  # dense, linear and residual kinds (Lemma 9's program)
         from symlip.bounds.residual_smooth import residual_second_order_derivation
 
         root.section(rec.network_first_order_derivation(None))
