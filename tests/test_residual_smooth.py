@@ -72,7 +72,7 @@ def test_residual_grad_bound_is_sound(n_hidden, width, act, loss, log_r, seed):
     r = 10.0 ** log_r
     X = rng.standard_normal((3, net.widths[0]))
     y = _targets(rng, loss, 3, net.widths[-1])
-    res = grad_lipschitz(net, X, y, loss, r, lower=True, seed=seed % 1000)
+    res = grad_lipschitz(net, X, y, loss, r, lower=seed % 3 == 0, seed=seed % 1000)
     assert res.extra["method"] == "residual"
     # the sampled Hessian norm (power iteration at the centre and at +-r v) is a real
     # gradient difference quotient in the limit: below the certified bound
@@ -81,7 +81,7 @@ def test_residual_grad_bound_is_sound(n_hidden, width, act, loss, log_r, seed):
     assert float(res.extra["upper_pointwise_mean"]) <= res.upper * (1 + 1e-12)
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n_blocks=st.integers(8, 12), act=st.sampled_from(["tanh", "gelu", "sigmoid"]),
        loss=st.sampled_from(["mse", "cross-entropy"]), step=st.sampled_from([0.1, 0.5, -1.0]),
        seed=st.integers(0, 2**31 - 1))

@@ -131,7 +131,9 @@ def _cached(key: Any, compute: Any, pin: Any = None) -> Any:
     if key in _CONTENT_CACHE:
         return _CONTENT_CACHE[key][0]
     val = compute()
-    if len(_CONTENT_CACHE) >= _CONTENT_CACHE_SIZE:
+    if _CONTENT_CACHE_SIZE <= 0:
+        return val
+    while len(_CONTENT_CACHE) >= _CONTENT_CACHE_SIZE:
         _CONTENT_CACHE.pop(next(iter(_CONTENT_CACHE)))
     _CONTENT_CACHE[key] = (val, pin)
     return val
