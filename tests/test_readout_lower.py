@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symlip.bounds.readout_lower as rl
-from symlip.arith.intervals import Truth, compare
+from symlip.arith.enclosure import Truth, compare
 from symlip.bounds.smooth import grad_lipschitz, grad_quotient_from_witness
 from symlip.cli import main
 from symlip.models import io

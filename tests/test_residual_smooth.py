@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from symlip.arith.enclosure import Truth, compare
 from symlip.bounds import recursion as rec
 from symlip.bounds.residual import layer_kinds
 from symlip.bounds.residual_smooth import (
@@ -77,6 +78,9 @@ def test_residual_grad_bound_is_sound(n_hidden, width, act, loss, log_r, seed):
     # the sampled Hessian norm (power iteration at the centre and at +-r v) is a real
     # gradient difference quotient in the limit: below the certified bound
     assert res.estimate is None or res.estimate <= res.upper
+    if res.lower_enclosure is not None:  # Lemma 10 on the interval boxes
+        assert compare(res.lower_enclosure.lower, "<=", res.enclosure.upper) is Truth.TRUE
+        assert res.witness["method"] == "readout"
     _check_quotients(rng, net, X, y, loss, r, res.upper)
     assert float(res.extra["upper_pointwise_mean"]) <= res.upper * (1 + 1e-12)
 
@@ -167,7 +171,7 @@ def test_cli_certify_verify_and_derive(tmp_path, capsys):
                  "--targets", str(tmp_path / "Y.npy"), "--radius", "0.01", "--json",
                  "--certificate", str(cert)]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert float(out["upper"]) > 0
+    assert 0 < float(out["lower"]) <= float(out["upper"])  # read-out witness (Lemma 10)
     assert main(["verify", str(cert), "--model", str(m), "--data", str(tmp_path / "X.npy"),
                  "--targets", str(tmp_path / "Y.npy")]) == 0
     capsys.readouterr()

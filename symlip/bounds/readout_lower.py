@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from symlip.arith.intervals import Enclosure, IntervalArray
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import Enclosure
 from symlip.bounds import recursion as rec
 from symlip.errors import InputError
 
@@ -228,11 +229,37 @@ def readout_offsets(net: Any, keep: np.ndarray, tp: np.ndarray, tm: np.ndarray
     return out[0], out[1]
 
 
+class _Boxes:
+    """Midpoints and per-point norm-wise radii of the interval forward pass's last hidden
+    and output boxes (networks with residual blocks): the interface of
+    :class:`~symlip.bounds.centre.CentreNorms` the read-out bound reads."""
+
+    def __init__(self, hidden: IntervalArray, out: IntervalArray) -> None:
+        from symlip.bounds.centre import row_norms
+
+        def split(b: IntervalArray) -> tuple[np.ndarray, np.ndarray]:
+            mid = np.clip(0.5 * b.lo + 0.5 * b.hi, b.lo, b.hi)
+            dev = np.maximum(_up(b.hi - mid), _up(mid - b.lo))
+            return mid, row_norms(dev).hi
+
+        self.last_hidden, self.last_hidden_err = split(hidden)
+        self.output, self.output_err = split(out)
+
+
 def centre_for_readout(net: Any, X: np.ndarray) -> Any:
     """The centre forward pass the read-out bound uses (spectral norms of
     :func:`symlip.bounds.centre.spectral_upper`, as the certified inputs use them, so
-    ``verify`` recomputes the same numbers)."""
+    ``verify`` recomputes the same numbers); for residual networks the boxes of the
+    interval forward pass (:func:`symlip.bounds.residual.interval_states`)."""
     from symlip.bounds.centre import centre_norms, spectral_upper
+
+    if getattr(net, "has_residual", False):
+        from symlip.bounds.residual import interval_states
+
+        if net.depth < 2:
+            raise InputError("the read-out lower bound needs a hidden layer")
+        states = interval_states(net, X)
+        return _Boxes(states[-2], states[-1])
 
     spec = [spectral_upper(layer.weight)[0].upper_float for layer in net.layers]
     cn = centre_norms(net, X, spectral=spec)

@@ -32,7 +32,8 @@ import numpy as np
 import sympy as sp
 from mpmath import iv
 
-from symlip.arith.intervals import Enclosure, IntervalArray, UnsupportedOperation
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import Enclosure, UnsupportedOperation
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import row_norms
 from symlip.bounds.result import BoundResult
@@ -287,7 +288,8 @@ def residual_grad_lipschitz(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r
     called by :func:`symlip.bounds.smooth.grad_lipschitz`).  ``upper``: the certified
     mean of the per-point bounds (outward-rounded interval evaluation of the program,
     mean rounded up); ``estimate``: power iteration on Hessian-vector products of the
-    float gradient (:func:`residual_loss_gradient`), not certified."""
+    float gradient (:func:`residual_loss_gradient`), not certified; the certified lower
+    bound: the read-out quotient of Lemma 10 on the interval forward pass's boxes."""
     from symlip.bounds.param import _args
     from symlip.bounds.residual import layer_kinds, lognorm_layers
     from symlip.bounds.smooth import _grad_search, _mean_step
@@ -303,12 +305,24 @@ def residual_grad_lipschitz(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r
     hull_inputs = _args(formula, ci, hull=True)
     hull = formula.enclose(hull_inputs)
     t2 = time.perf_counter()
-    est = None
+    est, low, wit = None, None, None
     if lower:
         try:
             est = _grad_search(net, X, y, lname, r, seed=seed)[0]
         except (ValueError, UnsupportedOperation):  # pragma: no cover - float search
             est = None
+        if r > 0:  # Lemma 10 on the interval forward pass's boxes
+            from symlip.bounds.readout_lower import centre_for_readout, readout_grad_lower
+            from symlip.bounds.smooth import grad_quotient_from_witness
+
+            try:
+                cn = centre_for_readout(net, X)
+                wit = readout_grad_lower(net, cn, lname, r, seed=seed)
+                low = grad_quotient_from_witness(net, X, y, lname, wit, r, centre=cn)
+            except (InputError, ValueError, UnsupportedOperation):
+                low, wit = None, None
+            if low is not None and est is not None:
+                est = max(est, low.lower_float)
     t3 = time.perf_counter()
     deriv = residual_second_order_derivation(kinds, lname, bounded=ci.bounded,
                                              centre=ci.centre, lognorm=ln)
@@ -323,7 +337,7 @@ def residual_grad_lipschitz(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r
         "timings": {**ci.timings, "interval_eval": t2 - t1, "lower": t3 - t2},
     }
     return BoundResult("grad_lipschitz", "l2", mean, formula, hull_inputs, deriv,
-                       estimate=est, extra=extra)
+                       lower_enclosure=low, estimate=est, extra=extra, witness=wit)
 
 
 def residual_second_order_derivation(kinds: tuple[str, ...] | None = None,
