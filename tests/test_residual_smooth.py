@@ -63,7 +63,7 @@ def _check_quotients(rng, net, X, y, loss, r, upper, n_pairs=5):
         assert q <= upper, (q, upper)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n_hidden=st.integers(1, 4), width=st.integers(1, 6), act=st.sampled_from(ACTS),
        loss=st.sampled_from(["mse", "cross-entropy"]), log_r=st.floats(-4, 0),
        seed=st.integers(0, 2**31 - 1))
@@ -85,7 +85,7 @@ def test_residual_grad_bound_is_sound(n_hidden, width, act, loss, log_r, seed):
     assert float(res.extra["upper_pointwise_mean"]) <= res.upper * (1 + 1e-12)
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n_blocks=st.integers(8, 12), act=st.sampled_from(["tanh", "gelu", "sigmoid"]),
        loss=st.sampled_from(["mse", "cross-entropy"]), step=st.sampled_from([0.1, 0.5, -1.0]),
        seed=st.integers(0, 2**31 - 1))
