@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from symlip.models.io import save
 from symlip.models.network import Network
+from tests.clirun import run_cli
 
 
 def run(*args, check=False):
-    return subprocess.run([sys.executable, "-m", "symlip", *map(str, args)],
-                          capture_output=True, text=True, check=check, timeout=300)
+    return run_cli(*args, check=check)
 
 
 @pytest.fixture(scope="module")
