@@ -1,4 +1,4 @@
-"""`symlip certify` / `symlip verify` through a subprocess, as a user runs them."""
+"""`symlip certify` / `symlip verify` as a user runs them (in-process: tests/clirun.py)."""
 
 from __future__ import annotations
 

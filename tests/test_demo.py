@@ -23,7 +23,7 @@ def run_cli(*args, cwd):
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    """One full `symlip demo` run (default folder name) through a subprocess."""
+    """One full `symlip demo` run (default folder name) (in-process, tests/clirun.py)."""
     cwd = tmp_path_factory.mktemp("demo")
     r = run_cli("demo", cwd=cwd)
     return cwd, r
