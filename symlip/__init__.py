@@ -41,7 +41,7 @@ _PUBLIC: dict[str, str] = {
     # the symbolic core and certified numbers
     "Formula": "symlip.symbolic.formula",
     "Derivation": "symlip.symbolic.derivation",
-    "Enclosure": "symlip.arith.intervals",
+    "Enclosure": "symlip.arith.enclosure",
     # certificates
     "make_certificate": "symlip.certificate",
     "verify_certificate": "symlip.certificate",
@@ -72,8 +72,8 @@ _ALIASES: dict[str, str] = {
     "run_demo": "symlip.app.demo",
     "Step": "symlip.symbolic.derivation",
     "UnknownActivationError": "symlip.errors",
-    "Truth": "symlip.arith.intervals",
-    "compare": "symlip.arith.intervals",
+    "Truth": "symlip.arith.enclosure",
+    "compare": "symlip.arith.enclosure",
     "load_layers": "symlip.models.io",
     "read_model": "symlip.models.io",
     "sha256_file": "symlip.models.io",

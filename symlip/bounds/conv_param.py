@@ -37,8 +37,9 @@ import numpy as np
 import sympy as sp
 from mpmath import iv
 
-from symlip.arith.intervals import Enclosure
+from symlip.arith.enclosure import Enclosure
 from symlip.bounds import recursion as rec
+from symlip.bounds.registry import QuantitySpec
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, WitnessOutsideError
 from symlip.models.conv import ConvLayer, _patches, patch_count
@@ -240,7 +241,7 @@ def _quotient(net: Network, x: np.ndarray, theta1: np.ndarray, r: float) -> Encl
     \\bar\\theta\\|$ (interval forward passes of both networks; the step enclosed)."""
     from fractions import Fraction
 
-    from symlip.arith.intervals import Truth, compare
+    from symlip.arith.enclosure import Truth, compare
     from symlip.models.conv import _sqrt_q, _sumsq_hi, _sumsq_lo
 
     theta0 = kernel_params(net)
@@ -343,20 +344,8 @@ def _check_lower(ctx: Any, witness: Mapping[str, Any]) -> Enclosure:
                      check_radius(ctx.options.get("radius")))
 
 
-def _register() -> None:
-    try:
-        from symlip.certificate import QuantitySpec, register_quantity
-    except ImportError:  # pragma: no cover
-        return
-    from symlip.certificate import witness_data_row
-
-    # the witness point is a data row; its step is an offset from the kernel-view
-    # parameters, written canonically (one encoding per parameter point)
-    register_quantity(QuantitySpec("param_lipschitz_conv", _rebuild, _check_lower,
-                                   relations=(witness_data_row("x", "row"),),
-                                   witness_offsets=("step",), base_params=kernel_params,
-                                   fixed_options={"wrt": ("params",),
-                                                  "model_type": ("feedforward",)}))
-
-
-_register()
+#: how ``verify`` re-checks a ``param_lipschitz_conv`` certificate: the witness point
+#: is a data row; its step is an offset from the kernel-view parameters, written
+#: canonically (one encoding per parameter point)
+SPEC = QuantitySpec(_rebuild, _check_lower, witness_row=("x", "row"),
+                    witness_offsets=("step",), base_params=kernel_params)

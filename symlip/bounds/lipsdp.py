@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symlip.arith.intervals import Enclosure
+from symlip.arith.enclosure import Enclosure
+from symlip.bounds.registry import Context
 from symlip.bounds.result import BoundResult
-from symlip.certificate import Context
 from symlip.errors import InputError, SymlipError
 from symlip.symbolic.derivation import Derivation, Tex
 from symlip.symbolic.formula import Formula
