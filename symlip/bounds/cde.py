@@ -37,10 +37,10 @@ from symlip.arith.intervals import Enclosure, IntervalArray, Truth, UnsupportedO
 from symlip.arith.lognorm import nu_upper
 from symlip.bounds import cde_program as prog
 from symlip.bounds.centre import row_norms
-from symlip.bounds.recursion import RecursiveFormula
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, NotSmoothError, WitnessOutsideError
 from symlip.models.cde import ControlledODE, _increments, is_monotone, sigma_intervals
+from symlip.symbolic.recursion import RecursiveFormula
 
 __all__ = [
     "param_lipschitz",

@@ -1,6 +1,6 @@
 r"""The symbolic bounds of controlled ODEs: straight-line programs over the grid steps.
 
-Every bound here is a :class:`~symlip.bounds.recursion.RecursiveFormula` — an ordered
+Every bound here is a :class:`~symlip.symbolic.recursion.RecursiveFormula` — an ordered
 list of definitions ``symbol := SymPy expression`` — and is the single source of truth
 of its numbers (float estimates, interval enclosures, LaTeX).  Four families:
 
@@ -54,9 +54,9 @@ from typing import Any
 import sympy as sp
 
 from symlip.arith.intervals import interval_lambdify
-from symlip.bounds.recursion import Definition, RecursiveFormula
 from symlip.errors import InputError
 from symlip.symbolic.derivation import Derivation, Tex
+from symlip.symbolic.recursion import Definition, RecursiveFormula
 
 __all__ = [
     "StepFormula",
@@ -116,7 +116,7 @@ class StepFormula(RecursiveFormula):
     each generic symbol to the actual symbol of step ``k``.  The definitions of the
     program are the template instantiated for every step, so every evaluation
     (:meth:`estimate`, :meth:`enclose`, :meth:`enclose_array`) is exactly that of
-    :class:`~symlip.bounds.recursion.RecursiveFormula` (line by line, interval
+    :class:`~symlip.symbolic.recursion.RecursiveFormula` (line by line, interval
     evaluation inclusion isotone); the template's lines are compiled once.
 
     :meth:`srepr` stores ``(N, head, template, tail)`` (it determines the program) and
