@@ -56,7 +56,9 @@ import sympy as sp
 from symlip.arith.intervals import interval_lambdify
 from symlip.errors import InputError
 from symlip.symbolic.derivation import Derivation, Tex
-from symlip.symbolic.recursion import Definition, RecursiveFormula
+from symlip.symbolic.recursion import Definition, RecursiveFormula, lazy_min
+from symlip.symbolic.recursion import lazy_sqrt as _sqrt
+from symlip.symbolic.symbols import K1, K2, S0, R, nonneg, s0
 
 __all__ = [
     "StepFormula",
@@ -74,19 +76,14 @@ __all__ = [
 ]
 
 
-def _nn(name: str) -> sp.Symbol:
-    return sp.Symbol(name, nonnegative=True)
-
-
-def _sqrt(e: sp.Expr) -> sp.Expr:
-    return sp.Pow(e, sp.S.Half, evaluate=False)
+_nn = nonneg
 
 
 def _min(*opts: sp.Expr) -> sp.Expr:
-    return opts[0] if len(opts) == 1 else sp.Min(*opts, evaluate=False)
+    return lazy_min(opts)
 
 
-R, K1, K2, S0, s0, NS = _nn("r"), _nn("K1"), _nn("K2"), _nn("S0"), _nn("s0"), _nn("n")
+NS = _nn("n")
 XI = _nn("xi")
 RHO_A, BETA_A, RHO, BETA, RHO_C, BETA_C = (_nn(s) for s in
                                            ("rho_A", "beta_a", "rho", "beta", "rho_C", "beta_c"))
