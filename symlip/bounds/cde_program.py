@@ -53,8 +53,8 @@ from typing import Any
 
 import sympy as sp
 
-from symlip.arith.intervals import interval_lambdify
 from symlip.errors import InputError
+from symlip.symbolic.compile import interval_lambdify
 from symlip.symbolic.derivation import Derivation, Tex
 from symlip.symbolic.recursion import Definition, RecursiveFormula, lazy_min
 from symlip.symbolic.recursion import lazy_sqrt as _sqrt

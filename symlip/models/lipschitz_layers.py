@@ -28,7 +28,13 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from symlip.arith.intervals import Enclosure, Truth, compare, outward_decimal, working_precision
+from symlip.arith.enclosure import (
+    Enclosure,
+    Truth,
+    compare,
+    outward_decimal,
+    working_precision,
+)
 from symlip.errors import InputError
 from symlip.symbolic.formula import Formula
 from symlip.symbolic.symbols import rho
@@ -304,9 +310,9 @@ def tight_spectral_norm(W: Any) -> Enclosure:
 
 
 def _q(x: mpmath.mpf) -> Fraction:
-    from symlip.arith.intervals import _mpf_to_fraction
+    from symlip.arith.enclosure import mpf_to_fraction
 
-    return _mpf_to_fraction(x)
+    return mpf_to_fraction(x)
 
 
 def _frac_mpf(t: Fraction) -> mpmath.mpf:
