@@ -18,9 +18,9 @@ from symlip.arith.lognorm import nu_estimate, nu_upper
 from symlip.bounds import cde_program as prog
 from symlip.bounds.cde import (
     bound_formula,
+    cde_quotient_from_witness,
     certified_inputs,
     loss_gradient,
-    quotient_from_witness,
 )
 from symlip.cde import ControlledODE, grad_lipschitz, param_lipschitz, time_grid
 from symlip.errors import InputError, ModelFileError, NotSmoothError
@@ -72,7 +72,7 @@ def assert_quotients_below(model, U, x, pairs, upper, r):
         if q <= upper.upper_float * (1 - 1e-6):
             continue
         wit = {"x": list(map(float, x)), "theta": ta.tolist(), "theta_prime": tb.tolist()}
-        enc = quotient_from_witness(model, wit, r, U)
+        enc = cde_quotient_from_witness(model, wit, r, U)
         assert compare(enc.lower, "<=", upper.upper) is Truth.TRUE, (q, upper.upper_float)
 
 

@@ -25,7 +25,7 @@ from symlip.activations.spline import (
     spline_network,
 )
 from symlip.arith.enclosure import Enclosure, Truth, compare, working_precision
-from symlip.bounds.input import input_lipschitz, quotient_from_witness
+from symlip.bounds.input import input_lipschitz, input_quotient_from_witness
 from symlip.errors import InputError, ModelFileError, NotSmoothError
 from symlip.models.io import load, save
 from tests.clirun import run_cli
@@ -302,7 +302,7 @@ def test_input_bound_dominates_difference_quotients(seed, depth, width, K, share
     for _ in range(6):
         x = rng.standard_normal(widths[0]) * 2
         y = x + rng.standard_normal(widths[0]) * rng.uniform(1e-3, 2)
-        q = quotient_from_witness(net, {"x": x.tolist(), "x_prime": y.tolist()})
+        q = input_quotient_from_witness(net, {"x": x.tolist(), "x_prime": y.tolist()})
         assert compare(q.lower, "<=", res.enclosure.upper) is Truth.TRUE
     # (float64 quotients are not compared: for a tight network such as a 1x1 layer they
     # can exceed the exact constant by a rounding error; the rigorous ones above cannot)
