@@ -356,7 +356,7 @@ def run_demo(out: str | os.PathLike[str] = "symlip-report", *, force: bool = Fal
             lam = None
             if local_inputs is not None:
                 lam = [local_inputs[f"lambda_{k}"].upper_float for k in range(1, net.depth)]
-                lam.append(local_inputs[f"omega_{net.depth}"].upper_float)
+                lam.append(local_inputs[f"rho_{net.depth}"].upper_float)
             rp.plot_layer_factors(
                 stage / "layer_factors.png", labels,
                 [float(d["factor_upper"]) for d in inp.per_layer], lam,
