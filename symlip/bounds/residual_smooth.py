@@ -33,15 +33,13 @@ import sympy as sp
 from mpmath import iv
 
 from symlip.arith.array import IntervalArray
-from symlip.arith.enclosure import Enclosure, UnsupportedOperation
+from symlip.arith.enclosure import Enclosure
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import row_norms
-from symlip.bounds.result import BoundResult
 from symlip.errors import InputError
 
 __all__ = ["residual_second_order_program", "residual_loss_program", "residual_grad_program",
-           "residual_loss_gradient", "residual_grad_lipschitz", "residual_grad_inputs",
-           "residual_second_order_derivation"]
+           "residual_loss_gradient", "residual_grad_inputs", "residual_second_order_derivation"]
 
 _U = 2.0**-53
 
@@ -178,7 +176,6 @@ def residual_loss_gradient(net: Any, X: np.ndarray, y: np.ndarray, loss: str) ->
     residual blocks ($\partial L/\partial a_{k-1} = \partial L/\partial a_k + h_k
     W_k^T(\sigma'(z_k)\odot\partial L/\partial a_k)$), in :meth:`Network.params` order
     (float64, not certified)."""
-    from symlip.bounds.smooth import _softmax
     from symlip.models.network import ResidualLayer
 
     tr = net.forward_trace(X)
@@ -187,7 +184,8 @@ def residual_loss_gradient(net: Any, X: np.ndarray, y: np.ndarray, loss: str) ->
     if rec._loss_name(loss) == "mse":
         ga = (f - y) / n
     else:
-        p = _softmax(f)
+        p = np.exp(f - f.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
         p[np.arange(n), y] -= 1.0
         ga = p / n
     grads: list[np.ndarray] = [None] * (2 * net.depth)  # type: ignore[list-item]
@@ -230,10 +228,11 @@ def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: f
     """Certified inputs of :func:`residual_grad_program`: those of the first-order
     residual program (:func:`symlip.bounds.residual.certified_residual_inputs`) plus
     ``K2``, the largest row / column norms ``omega_k``, ``kappa_k`` (+ r) and the loss
-    inputs ``Y``, ``E``, ``P`` from the interval forward pass's output box."""
+    inputs ``Y``, ``E`` (MSE) from the interval forward pass's output box, kept as
+    ``centre_data`` (cross-entropy: :func:`symlip.bounds.smooth.grad_lipschitz` adds
+    ``P``, ``E`` from it)."""
     from symlip.bounds.param import _constant
     from symlip.bounds.residual import certified_residual_inputs, interval_states, layer_kinds
-    from symlip.bounds.smooth import _softmax_centre
 
     lname = rec._loss_name(loss)
     ci = certified_residual_inputs(net, X, r, centre=centre, lognorm=True)
@@ -253,9 +252,8 @@ def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: f
         ob = _OutputBox(box)
         ci.per_point[f"A_{net.depth}"] = IntervalArray(
             np.zeros(X.shape[0]), np.nextafter(row_norms(ob.output).hi + ob.output_err, np.inf))
-        if lname == "cross-entropy":
-            ci.per_point["P"], ci.per_point["E"] = _softmax_centre(ob, y)
-        else:
+        ci.centre_data = ob  # cross-entropy: P, E from it (smooth._residual_inputs)
+        if lname == "mse":
             dn = row_norms(ob.output - y)
             ci.per_point["E"] = IntervalArray(
                 np.maximum(np.nextafter(dn.lo * (1 - 2 * _U) - ob.output_err, -np.inf), 0),
@@ -265,79 +263,6 @@ def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: f
         ci.per_point["Y"] = row_norms(y)
     ci.timings["loss_inputs"] = time.perf_counter() - t0
     return ci
-
-
-def rebuild(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float, hull: bool
-            ) -> tuple[rec.RecursiveFormula, dict[str, Any]]:
-    """Formula and fresh certified inputs (hull or per point), for ``verify``."""
-    from symlip.bounds.param import _args
-    from symlip.bounds.residual import layer_kinds, lognorm_layers
-
-    lname = rec._loss_name(loss)
-    ci = residual_grad_inputs(net, X, y, lname, r)
-    formula = residual_grad_program(layer_kinds(net), lname, ci.bounded, ci.centre,
-                                    lognorm_layers(net))
-    return formula, _args(formula, ci, hull=hull)
-
-
-def residual_grad_lipschitz(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
-                            *, centre: bool | str = "auto", lower: bool = True,
-                            seed: int = 0) -> BoundResult:
-    r"""Certified Lipschitz constant of $\theta \mapsto \nabla_\theta L(\theta)$ on
-    $B_r(\bar\theta)$ for a network with residual blocks (Lemma 9; validated inputs:
-    called by :func:`symlip.bounds.smooth.grad_lipschitz`).  ``upper``: the certified
-    mean of the per-point bounds (outward-rounded interval evaluation of the program,
-    mean rounded up); ``estimate``: power iteration on Hessian-vector products of the
-    float gradient (:func:`residual_loss_gradient`), not certified; the certified lower
-    bound: the read-out quotient of Lemma 10 on the interval forward pass's boxes."""
-    from symlip.bounds.param import _args
-    from symlip.bounds.residual import layer_kinds, lognorm_layers
-    from symlip.bounds.smooth import _grad_search, _mean_step
-
-    lname = rec._loss_name(loss)
-    ci = residual_grad_inputs(net, X, y, lname, r, centre)
-    kinds = layer_kinds(net)
-    ln = lognorm_layers(net)
-    formula = residual_grad_program(kinds, lname, ci.bounded, ci.centre, ln)
-    t1 = time.perf_counter()
-    pointwise = formula.enclose_array(_args(formula, ci, hull=False))
-    mean = pointwise.mean()
-    hull_inputs = _args(formula, ci, hull=True)
-    hull = formula.enclose(hull_inputs)
-    t2 = time.perf_counter()
-    est, low, wit = None, None, None
-    if lower:
-        try:
-            est = _grad_search(net, X, y, lname, r, seed=seed)[0]
-        except (ValueError, UnsupportedOperation):  # pragma: no cover - float search
-            est = None
-        if r > 0:  # Lemma 10 on the interval forward pass's boxes
-            from symlip.bounds.readout_lower import centre_for_readout, readout_grad_lower
-            from symlip.bounds.smooth import grad_quotient_from_witness
-
-            try:
-                cn = centre_for_readout(net, X)
-                wit = readout_grad_lower(net, cn, lname, r, seed=seed)
-                low = grad_quotient_from_witness(net, X, y, lname, wit, r, centre=cn)
-            except (InputError, ValueError, UnsupportedOperation):
-                low, wit = None, None
-            if low is not None and est is not None:
-                est = max(est, low.lower_float)
-    t3 = time.perf_counter()
-    deriv = residual_second_order_derivation(kinds, lname, bounded=ci.bounded,
-                                             centre=ci.centre, lognorm=ln)
-    _mean_step(deriv)
-    extra = {
-        "radius": r, "loss": lname, "aggregate": "mean", "method": "residual",
-        "upper_hull": hull.upper_str(), "upper_pointwise_mean": mean.upper_str(),
-        "upper_pointwise_max": pointwise.upper_max().upper_str(),
-        "n_points": int(X.shape[0]), "centre_norms": ci.centre,
-        "layer_kinds": list(kinds) + ["readout"], "lognorm_layers": list(ln),
-        "spectral_method": ci.spectral_method,
-        "timings": {**ci.timings, "interval_eval": t2 - t1, "lower": t3 - t2},
-    }
-    return BoundResult("grad_lipschitz", "l2", mean, formula, hull_inputs, deriv,
-                       lower_enclosure=low, estimate=est, extra=extra, witness=wit)
 
 
 def residual_second_order_derivation(kinds: tuple[str, ...] | None = None,

@@ -645,11 +645,10 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     _require_smooth(net)
     if getattr(net, "has_residual", False):  # Lemma 9 (one method)
         from symlip.bounds.param import check_method
-        from symlip.bounds.residual_smooth import residual_grad_lipschitz
 
         check_method(method)
-        return residual_grad_lipschitz(net, X, y, lname, r, centre=centre, lower=lower,
-                                       seed=seed)
+        return _residual_grad_lipschitz(net, X, y, lname, r, centre=centre, lower=lower,
+                                        seed=seed)
     ci = _loss_inputs(net, X, y, lname, r, centre, jac)
     formula, used = grad_formula(net, X, r, lname, ci, method)
     t1 = time.perf_counter()
@@ -689,6 +688,95 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     }
     return BoundResult("grad_lipschitz", "l2", mean, formula, hull_inputs, deriv,
                        lower_enclosure=low_enc, estimate=est, extra=extra, witness=witness)
+
+
+# residual networks (Lemma 9, docs/theory-param.md section 8)
+
+
+def _residual_inputs(net: Any, X: np.ndarray, y: np.ndarray, lname: str, r: float,
+                     centre: bool | str = "auto") -> CertifiedInputs:
+    """:func:`symlip.bounds.residual_smooth.residual_grad_inputs` plus, for
+    cross-entropy, ``P`` and ``E`` from the output box (:func:`_softmax_centre`)."""
+    from symlip.bounds.residual_smooth import residual_grad_inputs
+
+    ci = residual_grad_inputs(net, X, y, lname, r, centre)
+    if lname == "cross-entropy" and ci.centre:
+        ci.per_point["P"], ci.per_point["E"] = _softmax_centre(ci.centre_data, y)
+    return ci
+
+
+def _residual_rebuild(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float, hull: bool
+            ) -> tuple[rec.RecursiveFormula, dict[str, Any]]:
+    """Formula and fresh certified inputs (hull or per point), for ``verify``."""
+    from symlip.bounds.residual import layer_kinds, lognorm_layers
+    from symlip.bounds.residual_smooth import residual_grad_program
+
+    lname = rec._loss_name(loss)
+    ci = _residual_inputs(net, X, y, lname, r)
+    formula = residual_grad_program(layer_kinds(net), lname, ci.bounded, ci.centre,
+                                    lognorm_layers(net))
+    return formula, _args(formula, ci, hull=hull)
+
+
+def _residual_grad_lipschitz(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
+                            *, centre: bool | str = "auto", lower: bool = True,
+                            seed: int = 0) -> BoundResult:
+    r"""Certified Lipschitz constant of $\theta \mapsto \nabla_\theta L(\theta)$ on
+    $B_r(\bar\theta)$ for a network with residual blocks (Lemma 9; validated inputs:
+    called by :func:`symlip.bounds.smooth.grad_lipschitz`).  ``upper``: the certified
+    mean of the per-point bounds (outward-rounded interval evaluation of the program,
+    mean rounded up); ``estimate``: power iteration on Hessian-vector products of the
+    float gradient (:func:`residual_loss_gradient`), not certified; the certified lower
+    bound: the read-out quotient of Lemma 10 on the interval forward pass's boxes."""
+    from symlip.bounds.residual import layer_kinds, lognorm_layers
+    from symlip.bounds.residual_smooth import (
+        residual_grad_program,
+        residual_second_order_derivation,
+    )
+
+    lname = rec._loss_name(loss)
+    ci = _residual_inputs(net, X, y, lname, r, centre)
+    kinds = layer_kinds(net)
+    ln = lognorm_layers(net)
+    formula = residual_grad_program(kinds, lname, ci.bounded, ci.centre, ln)
+    t1 = time.perf_counter()
+    pointwise = formula.enclose_array(_args(formula, ci, hull=False))
+    mean = pointwise.mean()
+    hull_inputs = _args(formula, ci, hull=True)
+    hull = formula.enclose(hull_inputs)
+    t2 = time.perf_counter()
+    est, low, wit = None, None, None
+    if lower:
+        try:
+            est = _grad_search(net, X, y, lname, r, seed=seed)[0]
+        except (ValueError, UnsupportedOperation):  # pragma: no cover - float search
+            est = None
+        if r > 0:  # Lemma 10 on the interval forward pass's boxes
+            from symlip.bounds.readout_lower import centre_for_readout, readout_grad_lower
+
+            try:
+                cn = centre_for_readout(net, X)
+                wit = readout_grad_lower(net, cn, lname, r, seed=seed)
+                low = grad_quotient_from_witness(net, X, y, lname, wit, r, centre=cn)
+            except (InputError, ValueError, UnsupportedOperation):
+                low, wit = None, None
+            if low is not None and est is not None:
+                est = max(est, low.lower_float)
+    t3 = time.perf_counter()
+    deriv = residual_second_order_derivation(kinds, lname, bounded=ci.bounded,
+                                             centre=ci.centre, lognorm=ln)
+    _mean_step(deriv)
+    extra = {
+        "radius": r, "loss": lname, "aggregate": "mean", "method": "residual",
+        "upper_hull": hull.upper_str(), "upper_pointwise_mean": mean.upper_str(),
+        "upper_pointwise_max": pointwise.upper_max().upper_str(),
+        "n_points": int(X.shape[0]), "centre_norms": ci.centre,
+        "layer_kinds": list(kinds) + ["readout"], "lognorm_layers": list(ln),
+        "spectral_method": ci.spectral_method,
+        "timings": {**ci.timings, "interval_eval": t2 - t1, "lower": t3 - t2},
+    }
+    return BoundResult("grad_lipschitz", "l2", mean, formula, hull_inputs, deriv,
+                       lower_enclosure=low, estimate=est, extra=extra, witness=wit)
 
 
 def _mean_step(deriv: Any) -> None:
@@ -898,9 +986,7 @@ def _rebuild_inputs(ctx: Any, hull: bool) -> tuple[rec.RecursiveFormula, dict[st
     y = check_targets(ctx.model, X, ctx.extra.get("targets"), lname)
     _require_smooth(ctx.model)
     if getattr(ctx.model, "has_residual", False):
-        from symlip.bounds.residual_smooth import rebuild
-
-        return rebuild(ctx.model, X, y, lname, r, hull)
+        return _residual_rebuild(ctx.model, X, y, lname, r, hull)
     ci = _loss_inputs(ctx.model, X, y, lname, r)
     # the method of the computation (the CLI records it; API results use the default)
     formula, _ = grad_formula(ctx.model, X, r, lname, ci, ctx.options.get("method", "local"))
