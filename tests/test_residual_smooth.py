@@ -63,7 +63,7 @@ def _check_quotients(rng, net, X, y, loss, r, upper, n_pairs=5):
         assert q <= upper, (q, upper)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n_hidden=st.integers(1, 4), width=st.integers(1, 6), act=st.sampled_from(ACTS),
        loss=st.sampled_from(["mse", "cross-entropy"]), log_r=st.floats(-4, 0),
        seed=st.integers(0, 2**31 - 1))
