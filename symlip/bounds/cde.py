@@ -35,6 +35,7 @@ from mpmath import iv
 from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Enclosure, Truth, UnsupportedOperation, compare
 from symlip.arith.floatsearch import float_search
+from symlip.arith.linalg import affine_box
 from symlip.arith.lognorm import nu_upper
 from symlip.bounds import cde_program as prog
 from symlip.bounds.centre import row_norms
@@ -221,9 +222,7 @@ def certified_inputs(model: ControlledODE, X: np.ndarray, U: np.ndarray, r: floa
         states = model.interval_states(X, U)
         for k, S in enumerate(states):
             per_point[f"A_{k}"] = _norms_iv(S)
-        from symlip.models.cde import _affine
-
-        cout = _affine(model.C, model.c, states[-1])
+        cout = affine_box(model.C, model.c, states[-1])
     t3 = time.perf_counter()
     return CdeInputs(sc, per_point, monotone, bounded, centre, N, d, cout, methods,
                      {"norms": t1 - t0, "control": t2 - t1, "centre_euler": t3 - t2})

@@ -38,29 +38,25 @@ from mpmath import iv
 
 from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Enclosure
-from symlip.errors import InputError
+from symlip.arith.linalg import (
+    ETA,
+    U,
+    from_midrad,
+    gamma,
+    midrad_matmul,
+    midrad_row_scale,
+    overflow_is_input_error,
+    to_midrad,
+    up,
+)
 
 __all__ = ["CentreNorms", "centre_norms", "spectral_upper", "frobenius_upper",
            "tanh_kernel", "row_norms"]
 
-_U = 2.0**-53
-_ETA = 2.0**-1074
 _DELTA_EXP = 10  # grid step 2^-10
 _YMAX = 20.0
 #: element budget of the generic (mpmath, element by element) activation enclosure
 GENERIC_ELEMENT_LIMIT = 20000
-
-
-def _up(a: Any) -> Any:
-    return np.nextafter(a, np.inf)
-
-
-def _gamma(n: int) -> float:
-    """Upper bound of gamma_n = n u / (1 - n u), rounded up."""
-    nu = n * _U
-    if nu >= 0.25:
-        raise ValueError(f"dimension {n} too large for the float64 error bound")
-    return float(_up(_up(nu) / (1.0 - nu) * (1 + 4 * _U)))
 
 
 # ------------------------------------------------------------------------------------
@@ -73,26 +69,8 @@ def frobenius_upper(w: np.ndarray) -> float:
     w = np.asarray(w, dtype=np.float64)
     with np.errstate(over="ignore"):  # entries near 1e300: the bound is +inf (sound)
         s = float(np.dot(w.ravel(), w.ravel()))
-        bound = _up(_up(s * _up(1.0 + 2 * _gamma(w.size + 1))) + w.size * 2 * _ETA)
-    return float(_up(math.sqrt(bound)))
-
-
-def _float_overflow_is_input_error(fn: Any) -> Any:
-    """Float64 passes with a priori error bounds: an overflow (weights or data near 1e300)
-    would turn the error bounds into inf - inf; it is reported as an
-    :class:`~symlip.errors.InputError` instead of a NumPy warning or a NaN."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
-            with np.errstate(over="raise", invalid="raise"):
-                return fn(*args, **kwargs)
-        except FloatingPointError as exc:
-            raise InputError(f"the float64 pass with error bounds overflowed ({exc}): "
-                             "weights or data too large for it (near 1e300)") from None
-
-    return wrapped
+        bound = up(up(s * up(1.0 + 2 * gamma(w.size + 1))) + w.size * 2 * ETA)
+    return float(up(math.sqrt(bound)))
 
 
 #: matrices with min(shape) >= this use :func:`fast_spectral_upper`
@@ -133,10 +111,10 @@ def row_norms(a: np.ndarray) -> IntervalArray:
     a = np.asarray(a, dtype=np.float64)
     n = a.shape[1]
     s = np.einsum("ij,ij->i", a, a)
-    g = _gamma(n)
-    lo = np.maximum(np.nextafter(s / (1.0 + g) * (1 - 2 * _U), -np.inf), 0.0)
-    hi = _up(_up(s / (1.0 - g)) * (1 + 2 * _U)) + n * 2 * _ETA
-    return IntervalArray(lo, _up(hi)).sqrt()
+    g = gamma(n)
+    lo = np.maximum(np.nextafter(s / (1.0 + g) * (1 - 2 * U), -np.inf), 0.0)
+    hi = up(up(s / (1.0 - g)) * (1 + 2 * U)) + n * 2 * ETA
+    return IntervalArray(lo, up(hi)).sqrt()
 
 
 # ------------------------------------------------------------------------------------
@@ -162,7 +140,7 @@ def _tanh_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         qi = iv_exp(iv.mpf(-2 * delta))  # e^{-2 delta}, rigorous
     # one extra ulp each side: mpmath's transcendental directed rounding can be off by a
     # few ulps of its working precision (see symlip.arith.mpfuncs.widen)
-    q = IntervalArray(np.nextafter(_mp_down(qi.a), -np.inf), _up(_mp_up(qi.b)))
+    q = IntervalArray(np.nextafter(_mp_down(qi.a), -np.inf), up(_mp_up(qi.b)))
     B = 64
     # e^{-2 j delta} = P[a] Q[b], j = a B + b: Q[b] = q^b, P[a] = q^(B a), outward rounded
     qb_lo, qb_hi = [1.0], [1.0]
@@ -177,7 +155,7 @@ def _tanh_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         cur = cur * qB
         pa_lo.append(float(cur.lo)), pa_hi.append(float(cur.hi))
     ex = IntervalArray(np.nextafter(np.outer(pa_lo, qb_lo).ravel(), -np.inf),
-                       _up(np.outer(pa_hi, qb_hi).ravel()))[: J + 1]
+                       up(np.outer(pa_hi, qb_hi).ravel()))[: J + 1]
     ex = IntervalArray(np.maximum(ex.lo, 0.0), np.minimum(ex.hi, 1.0))
     t = (1.0 - ex) / (1.0 + ex)  # tanh(j delta)
     d = 1.0 - t * t  # tanh'(j delta)
@@ -187,15 +165,15 @@ def _tanh_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     C = 0.5 * c.lo + 0.5 * c.hi
 
     def err(mid: np.ndarray, enc: IntervalArray) -> float:
-        return float(np.max(np.maximum(_up(mid - enc.lo), _up(enc.hi - mid))))
+        return float(np.max(np.maximum(up(mid - enc.lo), up(enc.hi - mid))))
 
     s = iv.mpf(delta) / 2
     tail = 2 * iv_exp(-2 * iv.mpf(_YMAX))  # 1 - tanh(Y) <= 2 e^{-2Y}
     # table errors + Taylor remainder (2 |s|^3 / 6) + Horner rounding (4 ops, terms <= 1)
     # + the tail (|z| > Y is clipped to Y)
     E = (iv.mpf(err(T, t)) + iv.mpf(err(D, d)) * s + iv.mpf(err(C, c)) * s * s
-         + iv.mpf(2) * s ** 3 / 6 + 4 * iv.mpf(_U) * (1 + s) + tail)
-    return T, D, C, float(_up(_mp_up(E.b) * (1 + 2.0**-40)))  # margin for mpmath's exp
+         + iv.mpf(2) * s ** 3 / 6 + 4 * iv.mpf(U) * (1 + s) + tail)
+    return T, D, C, float(up(_mp_up(E.b) * (1 + 2.0**-40)))  # margin for mpmath's exp
 
 
 def _mp_up(x: Any) -> float:
@@ -236,7 +214,7 @@ def _sigmoid_kernel(z: np.ndarray) -> tuple[np.ndarray, float]:
     v *= 0.5
     v += 0.5
     # 0.5 z exact unless subnormal (tanh' <= 1: error <= eta); 0.5 v exact; + rounds by u
-    return v, float(_up(_up(E / 2 + _U) + _ETA))
+    return v, float(up(up(E / 2 + U) + ETA))
 
 
 _KERNELS = {"tanh": tanh_kernel, "sigmoid": _sigmoid_kernel}
@@ -260,7 +238,7 @@ def _generic_kernel(act: Any, z: np.ndarray) -> tuple[np.ndarray, float]:
             err = max(err, e)
     if not np.all(np.isfinite(v)):
         raise ValueError("non-finite activation values at the centre")
-    return v, float(_up(err))
+    return v, float(up(err))
 
 
 # ------------------------------------------------------------------------------------
@@ -286,7 +264,7 @@ class CentreNorms:
     method: list[str] = field(default_factory=list)
 
 
-@_float_overflow_is_input_error
+@overflow_is_input_error
 def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None,
                  chunk: int = 2048) -> CentreNorms | None:
     """Certified enclosures of the centre activation norms for every row of ``X``.
@@ -314,7 +292,7 @@ def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None
             return None
     frob = [frobenius_upper(layer.weight) for layer in layers]
     spec = spectral if spectral is not None else frob
-    gam = [_gamma(layer.shape[1] + 1) for layer in layers]
+    gam = [gamma(layer.shape[1] + 1) for layer in layers]
     K1s = [float(a.constants.K1.enclosure.upper_float) for a in acts]
     A_parts: list[list[IntervalArray]] = [[] for _ in range(n_layers)]
     outs, oerrs = [], []
@@ -328,8 +306,8 @@ def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None
             z += layer.bias
             m_out = layer.shape[0]
             zn = row_norms(z)
-            under = float(_up(math.sqrt(m_out) * (layer.shape[1] + 2) * 2 * _ETA))
-            ez = (e * spec[k] + anorm * (gam[k] * frob[k]) + zn * (2 * _U)) + under
+            under = float(up(math.sqrt(m_out) * (layer.shape[1] + 2) * 2 * ETA))
+            ez = (e * spec[k] + anorm * (gam[k] * frob[k]) + zn * (2 * U)) + under
             if k == n_layers - 1:
                 outs.append(z)
                 oerrs.append(ez.hi)
@@ -345,7 +323,7 @@ def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None
                     E = max(E, Eb)
             else:
                 a, E = _generic_kernel(act, z)
-            e = ez * K1s[k] + float(_up(math.sqrt(m_out) * _up(E * (1 + 4 * _U))))
+            e = ez * K1s[k] + float(up(math.sqrt(m_out) * up(E * (1 + 4 * U))))
             anorm = row_norms(a)
             A_parts[k].append(IntervalArray(np.maximum((anorm - e).lo, 0), (anorm + e).hi))
     A = [IntervalArray(np.concatenate([p.lo for p in parts]), np.concatenate([p.hi for p in parts]))
@@ -356,82 +334,6 @@ def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None
 # ------------------------------------------------------------------------------------
 # batched interval forward / backward pass (point parameters, a batch of points)
 # ------------------------------------------------------------------------------------
-
-
-@_float_overflow_is_input_error
-def _ia_matmul(am: np.ndarray, ar: np.ndarray | None, bm: np.ndarray,
-               br: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    r"""Midpoint-radius enclosure of a product of interval matrices.
-
-    For every real $A$ with $|A - a_m| \le a_r$ and $B$ with $|B - b_m| \le b_r$
-    (entrywise; ``None`` = 0), $|AB - C| \le R$ entrywise for the returned ``(C, R)``.
-
-    Proof: $AB - a_m b_m = a_m(B - b_m) + (A - a_m)B$, so $|AB - a_m b_m| \le
-    |a_m| b_r + a_r(|b_m| + b_r)$; $C = \mathrm{fl}(a_m b_m)$ (BLAS, any order, FMA or
-    not) has $|C - a_m b_m| \le \gamma_k|a_m||b_m| + k\eta$ (Higham (3.5), inner
-    dimension $k$).  Both radius terms are one nonnegative product
-    $S = [|a_m|, a_r]\,[\gamma_k|b_m| + b_r;\ |b_m| + b_r]$ (inner dimension
-    $k' \le 2k$, factors rounded up), whose exact value is at most
-    $(\mathrm{fl}(S) + k'\eta)(1 + 2k'u)$ since $\gamma_{k'}/(1 - \gamma_{k'}) \le 2k'u$
-    for $k'u \le 1/4$.  Every float operation on radii is rounded up.
-    """
-    k = am.shape[-1]
-    g = _gamma(k)
-    mid = am @ bm
-    absbm = np.abs(bm)
-    left = _up(_up(absbm * g) + br) if br is not None else _up(absbm * g)
-    if ar is None:
-        S = np.abs(am) @ left
-        k2 = k
-    else:
-        right = _up(absbm + br) if br is not None else absbm
-        S = np.concatenate([np.abs(am), ar], axis=-1) @ np.concatenate([left, right], axis=0)
-        k2 = 2 * k
-    grow = float(_up(1.0 + 2.0 * _up(k2 * _U)))
-    rad = _up(_up(_up(S + k2 * _ETA) * grow) + 2 * k * _ETA)
-    return mid, np.maximum(rad, _RAD_FLOOR)
-
-
-def _ia_row_scale(zm: np.ndarray, zr: np.ndarray | None,
-                  d: IntervalArray) -> tuple[np.ndarray, np.ndarray]:
-    r"""Midpoint-radius enclosure of $\operatorname{diag}(d)\,Z$ for every real $Z$ with
-    $|Z - z_m| \le z_r$ and every $d$ in the interval vector ``d`` (one per row).
-
-    With $d \in [d_m \pm d_r]$: $|dZ - d_m z_m| \le |z_m| d_r + z_r(|d_m| + d_r)$, and
-    $\mathrm{fl}(z_m d_m)$ errs by at most $u|\mathrm{fl}(z_m d_m)| + \eta$
-    ($\mathrm{fl}(x) = x/(1 + \delta)$, $|\delta| \le u$); radii rounded up.
-    """
-    dmid, drad = _to_midrad(d)
-    dm = zm * dmid[:, None]
-    zr = np.zeros_like(zm) if zr is None else zr
-    dr = _up(_up(_up(np.abs(zm) * drad[:, None])
-                 + _up(zr * _up(np.abs(dmid) + drad)[:, None]))
-             + _up(_up(np.abs(dm) * _U) + _ETA))
-    return dm, np.maximum(dr, _RAD_FLOOR)
-
-
-def _ia_add(am: np.ndarray, ar: np.ndarray, bm: np.ndarray,
-            br: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r"""Midpoint-radius enclosure of $A + B$: $\mathrm{fl}(a_m + b_m)$ errs by at most
-    $u|\mathrm{fl}(a_m + b_m)|$ (a sum never underflows inexactly); radii rounded up."""
-    mid = am + bm
-    return mid, _up(_up(ar + br) + _up(np.abs(mid) * _U))
-
-
-#: smallest radius kept (a larger radius is still an enclosure): keeps subnormal numbers,
-#: which are very slow on x86, out of the interval arrays (nextafter(0) is subnormal)
-_RAD_FLOOR = 2.0**-500
-
-
-def _to_interval(mid: np.ndarray, rad: np.ndarray) -> IntervalArray:
-    return IntervalArray(np.nextafter(mid - rad, -np.inf), _up(mid + rad))
-
-
-def _to_midrad(a: IntervalArray) -> tuple[np.ndarray, np.ndarray]:
-    mid = 0.5 * a.lo + 0.5 * a.hi  # any float inside [lo, hi] will do
-    mid = np.minimum(np.maximum(mid, a.lo), a.hi)
-    rad = np.maximum(_up(a.hi - mid), _up(mid - a.lo))
-    return mid, np.maximum(rad, _RAD_FLOOR)
 
 
 _ACT_IV_CACHE: dict[int, Any] = {}
@@ -474,8 +376,8 @@ def interval_trace(net: Any, X: np.ndarray) -> IntervalTrace:
     am, ar = a.lo, None
     ins, ds = [a], []
     for k, layer in enumerate(net.layers):
-        zm, zr = _ia_matmul(am, ar, layer.weight.T, None)
-        z = _to_interval(zm, zr) + IntervalArray(layer.bias)
+        zm, zr = midrad_matmul(am, ar, layer.weight.T, None)
+        z = from_midrad(zm, zr) + IntervalArray(layer.bias)
         if k == net.depth - 1:
             return IntervalTrace(ins, ds, z)
         s0, s1 = _interval_act(net.activations[k])
@@ -486,7 +388,7 @@ def interval_trace(net: Any, X: np.ndarray) -> IntervalTrace:
             raise ValueError(f"interval activation after layer {layer.name!r} is not finite")
         ins.append(a)
         ds.append(d)
-        am, ar = _to_midrad(a)
+        am, ar = to_midrad(a)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -495,16 +397,16 @@ def interval_backward(net: Any, tr: IntervalTrace, delta: IntervalArray) -> Inte
     $\sum_i \langle \delta_i, f(x_i;\theta)\rangle$ for fixed $\delta_i$ enclosures,
     ``delta`` of shape (batch, nN)), in :meth:`Network.params` order."""
     parts: list[tuple[IntervalArray, IntervalArray]] = []
-    dm, dr = _to_midrad(delta)
+    dm, dr = to_midrad(delta)
     ones = np.ones((1, dm.shape[0]))
     for k in range(net.depth - 1, -1, -1):
-        am, ar = _to_midrad(tr.inputs[k])
-        gm, gr = _ia_matmul(dm.T, dr.T, am, ar)
-        bm, brr = _ia_matmul(ones, None, dm, dr)
-        parts.append((_to_interval(gm, gr), _to_interval(bm[0], brr[0])))
+        am, ar = to_midrad(tr.inputs[k])
+        gm, gr = midrad_matmul(dm.T, dr.T, am, ar)
+        bm, brr = midrad_matmul(ones, None, dm, dr)
+        parts.append((from_midrad(gm, gr), from_midrad(bm[0], brr[0])))
         if k > 0:
-            pm, pr = _ia_matmul(dm, dr, net.layers[k].weight, None)
-            dm, dr = _to_midrad(_to_interval(pm, pr) * tr.dsigma[k - 1])
+            pm, pr = midrad_matmul(dm, dr, net.layers[k].weight, None)
+            dm, dr = to_midrad(from_midrad(pm, pr) * tr.dsigma[k - 1])
     parts.reverse()
     lo = np.concatenate([x for gW, gb in parts for x in (gW.lo.ravel(), gb.lo)])
     hi = np.concatenate([x for gW, gb in parts for x in (gW.hi.ravel(), gb.hi)])
@@ -538,7 +440,7 @@ def _interval_norm2_upper(mid: np.ndarray, rad: np.ndarray) -> float:
     if mid.size == 0:
         return 0.0
     s = spectral_norm(mid).upper_float
-    return float(_up(s + frobenius_upper(rad)))
+    return float(up(s + frobenius_upper(rad)))
 
 
 def centre_jacobians(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
@@ -568,9 +470,9 @@ def centre_jacobians(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
         for k in range(1, N + 1):
             layer = net.layers[k - 1]
             nk = layer.shape[0]
-            pm, pr = _ia_matmul(layer.weight, None, dm, dr)
+            pm, pr = midrad_matmul(layer.weight, None, dm, dr)
             a = tr.inputs[k - 1][i]
-            am, ar = _to_midrad(IntervalArray(a.lo[None, :], a.hi[None, :]))
+            am, ar = to_midrad(IntervalArray(a.lo[None, :], a.hi[None, :]))
             eye = np.eye(nk)
             zm = np.concatenate([pm, np.kron(eye, am), eye], axis=1)
             zr = np.concatenate([pr, np.kron(eye, ar), np.zeros((nk, nk))], axis=1)
@@ -579,10 +481,10 @@ def centre_jacobians(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
             if k == N:
                 break
             if k >= 2:
-                rows = row_norms(_up(np.abs(zm) + zr))
+                rows = row_norms(up(np.abs(zm) + zr))
                 out.setdefault(f"Jr_{k}", []).append(float(np.max(rows.hi)))
             d = tr.dsigma[k - 1][i]
-            dm, dr = _ia_row_scale(zm, zr, IntervalArray(d.lo, d.hi))
+            dm, dr = midrad_row_scale(zm, zr, IntervalArray(d.lo, d.hi))
             out.setdefault(f"Ja_{k}", []).append(_interval_norm2_upper(dm, dr))
     return {key: IntervalArray(np.zeros(len(v)), np.asarray(v, dtype=np.float64))
             for key, v in out.items()}

@@ -47,6 +47,7 @@ from mpmath import iv
 from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Enclosure, working_precision
 from symlip.arith.floatsearch import float_search
+from symlip.arith.linalg import affine_box
 from symlip.bounds.result import BoundResult
 from symlip.certificate import Context, QuantitySpec, register_quantity
 from symlip.errors import InputError
@@ -431,36 +432,19 @@ def _dsigma_sup(act: Any, lo: np.ndarray, hi: np.ndarray, cap: float) -> np.ndar
 def _affine_ball(W: np.ndarray, b: np.ndarray, x0: np.ndarray, eps: float) -> IntervalArray:
     """Rigorous enclosure of {W x + b : ||x - x0||_2 <= eps}, coordinate by coordinate.
 
-    z_i in w_i . x0 + b_i +- eps ||w_i||_2 (Cauchy-Schwarz); W x0 as a midpoint-radius
-    product with its rounding-error bound (:func:`symlip.bounds.centre._ia_matmul`), the
-    row norms certified (:func:`symlip.bounds.centre.row_norms`), the rest outward
-    rounded.
+    z_i in w_i . x0 + b_i +- eps ||w_i||_2 (Cauchy-Schwarz); W x0 + b enclosed by
+    :func:`~symlip.arith.linalg.affine_box` (Lemma I.1 of docs/intervals.md), the row
+    norms certified (:func:`symlip.bounds.centre.row_norms`), the rest outward rounded.
     """
     from symlip.bounds.centre import row_norms
 
-    centre = _box_affine(W, b, IntervalArray(np.asarray(x0, dtype=np.float64)))
+    centre = affine_box(W, b, IntervalArray(np.asarray(x0, dtype=np.float64)))
     with np.errstate(over="ignore"):
         rad = np.nextafter(row_norms(W).hi * np.float64(eps), np.inf)
     if not np.all(np.isfinite(rad)):
         raise InputError("interval propagation overflowed float64 (the image of the input "
                          "ball under the first layer)")
     return centre + IntervalArray(-rad, rad)
-
-
-def _box_affine(W: np.ndarray, b: np.ndarray, a: IntervalArray) -> IntervalArray:
-    """Rigorous enclosure of {W a + b : a in box}: midpoint-radius product with
-    rounding-error bounds (:func:`symlip.bounds.centre._ia_matmul`), bias added outward."""
-    from symlip.bounds.centre import _ia_matmul, _to_interval, _to_midrad
-
-    if not (np.all(np.isfinite(a.lo)) and np.all(np.isfinite(a.hi))):
-        raise InputError("interval propagation overflowed float64 (a layer's input box is "
-                         "unbounded)")
-    am, ar = _to_midrad(a) if np.any(a.lo != a.hi) else (a.lo, None)
-    with np.errstate(over="ignore", invalid="ignore"):
-        m, r = _ia_matmul(W, None, am[:, None], None if ar is None else ar[:, None])
-    if not (np.all(np.isfinite(m)) and np.all(np.isfinite(r))):
-        raise InputError("interval propagation overflowed float64 (a layer's output box)")
-    return _to_interval(m[:, 0], r[:, 0]) + IntervalArray(b)
 
 
 #: the certified norm bound of the interval Jacobian on the ball
@@ -690,7 +674,7 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
             fj.advance(k, ranges[-1], q)
             ac = _sigma_box(act, zc)
             ac_in = ac_in + ac * net.layers[k].step if mask[k] else ac
-            zc = _box_affine(net.layers[k + 1].weight, net.layers[k + 1].bias, ac_in)
+            zc = affine_box(net.layers[k + 1].weight, net.layers[k + 1].bias, ac_in)
         a = _sigma_box(act, z)
         if linear:
             relaxations.append(relax(act, z, ranges[-1], _magnitude(a)))
@@ -701,7 +685,7 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
                                  f"{net.layers[k].name!r}")
         a_in = a
         amags.append(_magnitude(a))
-        z = _box_affine(net.layers[k + 1].weight, net.layers[k + 1].bias, a)
+        z = affine_box(net.layers[k + 1].weight, net.layers[k + 1].bias, a)
     if interval_jacobian:
         if fj is not None:
             m, r = fj.output()

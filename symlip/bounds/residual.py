@@ -29,6 +29,7 @@ import numpy as np
 
 from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Enclosure
+from symlip.arith.linalg import affine_box
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import row_norms, spectral_upper
 from symlip.bounds.result import BoundResult
@@ -105,55 +106,11 @@ def _sigma_array(net: Any, k: int, z: IntervalArray) -> IntervalArray:
     return IntervalArray(lo, hi)
 
 
-_U = 2.0**-53
-_ETA = 2.0**-1074
-
-
-def _up(x: Any) -> Any:
-    return np.nextafter(x, np.inf)
-
-
-def affine_box(W: np.ndarray, b: np.ndarray, a: IntervalArray) -> IntervalArray:
-    r"""Enclosure of $\{Wv + b : v \in [lo, hi]\}$ row by row (midpoint-radius, BLAS).
-
-    With $m = \mathrm{fl}((lo + hi)/2)$ and $\varrho \ge \max(hi - m, m - lo)$ (rounded
-    up), $Wv + b \in Wm + b \pm |W|\varrho$.  $\hat z = \mathrm{fl}(Wm + b)$, a dot
-    product of $k = n + 1$ terms in any order, errs by at most $\gamma_k(|W||m| + |b|)
-    + k\eta$ (Higham (3.5)); a float product $s = \mathrm{fl}(|A||v|)$ of nonnegative
-    terms has $|A||v| \le s/(1 - \gamma_k) + k\eta$, and $\gamma_k/(1-\gamma_k) \le 2ku$
-    for $ku \le 1/4$.  So the radius $R = (1 + 2ku)\,\mathrm{fl}(|W|\varrho) + 2ku\,
-    \mathrm{fl}(|W||m| + |b|) + 3k\eta$ bounds the exact deviation.  It is evaluated with
-    four roundings of nonnegative terms (each result $\ge (1 - u)$ times its exact value,
-    or off by at most $\eta/2$ when subnormal): $8k\eta$ in place of $3k\eta$ and a final
-    factor $1 + 8u$ ($(1 - u)^5(1 + 8u) > 1$), then ``nextafter`` up, keep it an upper
-    bound; the ends $\hat z \mp R$ are moved one ulp outward.
-    """
-    lo, hi = a.lo, a.hi
-    with np.errstate(over="ignore", invalid="ignore"):
-        m = 0.5 * lo + 0.5 * hi
-        rho = _up(np.maximum(hi - m, m - lo))
-        rho = np.maximum(_up(rho), 0.0)  # (hi - m) is rounded: one more ulp
-        k = W.shape[1] + 1
-        if k * _U > 0.25:  # pragma: no cover - needs ~10^15 inputs
-            raise InputError("layer too wide for the float64 error bound")
-        aw = np.abs(W)
-        zc = m @ W.T + b
-        s_rad = rho @ aw.T
-        s_mid = np.abs(m) @ aw.T + np.abs(b)
-        R = ((1 + 2 * k * _U) * s_rad + (2 * k * _U) * s_mid + 8 * k * _ETA) * (1 + 8 * _U)
-        R = _up(R)
-        out_lo = np.nextafter(zc - R, -np.inf)
-        out_hi = np.nextafter(zc + R, np.inf)
-    if not (np.all(np.isfinite(out_lo)) and np.all(np.isfinite(out_hi))):
-        raise InputError("interval forward pass overflowed float64")
-    return IntervalArray(out_lo, out_hi)
-
-
 def interval_states(net: Any, X: np.ndarray) -> list[IntervalArray]:
     r"""Enclosures of the layer outputs $a_1, \dots, a_{N-1}$ and $f$ at the centre,
     for every row of ``X`` (outward-rounded float intervals, shape ``(points, n_k)``).
 
-    Affine maps by :func:`affine_box` (midpoint-radius with BLAS error bounds);
+    Affine maps by :func:`~symlip.arith.linalg.affine_box` (Lemma I.1);
     activations and residual sums in :class:`~symlip.arith.array.IntervalArray`
     arithmetic (every endpoint one ulp outward), so every exact real state lies in
     its box.

@@ -44,8 +44,10 @@ import numpy as np
 import sympy as sp
 
 from symlip.arith.array import IntervalArray
+from symlip.arith.linalg import gamma as _gamma
+from symlip.arith.linalg import up as _up
 from symlip.bounds import recursion as rec
-from symlip.bounds.centre import _gamma, _up, row_norms
+from symlip.bounds.centre import row_norms
 from symlip.symbolic.compile import interval_lambdify
 
 __all__ = ["local_first_order_program", "local_loss_program", "local_param_inputs",

@@ -45,6 +45,7 @@ import numpy as np
 from symlip.activations.registry import AbstractActivation, get_activation
 from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Enclosure
+from symlip.arith.linalg import affine_box
 from symlip.errors import InputError, ModelFileError, SymlipError
 
 __all__ = [
@@ -419,7 +420,7 @@ class ControlledODE:
         xb = self.check_inputs(x, "x")
         u = self.check_control(control)
         dU = _increments(u)
-        X = _affine(self.A, self.a, IntervalArray(xb))
+        X = affine_box(self.A, self.a, IntervalArray(xb))
         out = [X]
         for k in range(u.shape[0] - 1):
             acc = X
@@ -427,7 +428,7 @@ class ControlledODE:
                 dj = dU[k, j]
                 if dj.lo == 0 and dj.hi == 0:
                     continue
-                acc = acc + sigma_intervals(self.activation, _affine(W, b, X), precise) * dj
+                acc = acc + sigma_intervals(self.activation, affine_box(W, b, X), precise) * dj
             X = acc
             _check_finite(X, k)
             out.append(X)
@@ -436,7 +437,7 @@ class ControlledODE:
     def interval_output(self, x: Any, control: Any, precise: bool = False) -> IntervalArray:
         """Rigorous enclosure of the Euler output $Y$ for a batch, shape ``(batch, m)``."""
         X = self.interval_states(x, control, precise)[-1]
-        return _affine(self.C, self.c, X)
+        return affine_box(self.C, self.c, X)
 
     def interval_forward(self, x: Any, control: Any, precise: bool = True) -> list[Enclosure]:
         """Rigorous enclosures of the Euler outputs at one input point."""
@@ -453,15 +454,6 @@ class ControlledODE:
 def _increments(u: np.ndarray) -> IntervalArray:
     """Enclosures of the exact increments $U_{k+1} - U_k$, shape ``(N, d)``."""
     return IntervalArray(u[1:]) - IntervalArray(u[:-1])
-
-
-def _affine(W: np.ndarray, b: np.ndarray, X: IntervalArray) -> IntervalArray:
-    """Enclosure of $\\{X W^T + b\\}$ row by row for an interval batch ``X`` (batch, in)."""
-    acc = IntervalArray(np.broadcast_to(b, X.lo.shape[:-1] + (b.size,)))
-    for q in range(W.shape[1]):
-        col = W[:, q]
-        acc = acc + IntervalArray(X.lo[..., q:q + 1], X.hi[..., q:q + 1]) * IntervalArray(col)
-    return acc
 
 
 def _check_finite(X: IntervalArray, k: int) -> None:

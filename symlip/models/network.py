@@ -46,14 +46,12 @@ from symlip.arith.enclosure import (
     working_precision,
 )
 from symlip.arith.enclosure import endpoints as _iv_endpoints
+from symlip.arith.linalg import affine_box
 from symlip.errors import InputError, SymlipError
 from symlip.symbolic.compile import interval_lambdify
 
 __all__ = ["DenseLayer", "ResidualLayer", "Network", "Trace", "check_chain", "check_real_array",
            "check_no_residual"]
-
-_U = 2.0**-53  # unit roundoff of float64
-_ETA = 2.0**-1074  # smallest subnormal
 
 
 # ----------------------------------------------------------------------------------
@@ -158,15 +156,6 @@ class _AffineLayer:
         return self.weight.size + self.bias.size
 
     # -- cached forms for rigorous evaluation -----------------------------------------
-    @cached_property
-    def _split(self) -> tuple[np.ndarray, np.ndarray]:
-        """``A = [W+ | W- | b]`` and ``|A|`` (exact), for the float interval path."""
-        w = self.weight
-        a = np.concatenate(
-            [np.maximum(w, 0.0), np.minimum(w, 0.0), self.bias[:, None]], axis=1
-        )
-        return a, np.abs(a)
-
     @cached_property
     def _exact_rows(self) -> list[tuple[list[tuple[int, int, int]], tuple[int, int]]]:
         """Per row: ``[(j, m, e) for W_ij = m 2^e != 0]`` and the bias as ``(m, e)``."""
@@ -727,24 +716,14 @@ class Network:
 
         Two algorithms, both rigorous:
 
-        * ``prec=None`` (default, fast): float64 intervals.  The affine map of an
-          interval vector $[l, h]$ is enclosed exactly by
-          $[W^+ l + W^- h + b,\; W^+ h + W^- l + b]$ ($W^\pm$ the positive/negative
-          parts of $W$, exact); each bound is one dot product $A v$, $A = [W^+, W^-, b]$,
-          with at most $k = n + 1$ non-zero products per row, evaluated by BLAS in
-          any order (FMA or not), whose error is at
-          most $\gamma_k |A|\,|v| + k\eta$ ($\gamma_k = ku/(1-ku)$, $u = 2^{-53}$,
-          $\eta = 2^{-1074}$ for underflow; Higham, *Accuracy and Stability*, (3.5)).
-          $|A|\,|v|$ is itself computed in floating point, so its exact value is at
-          most $\mathrm{fl}(|A||v|)/(1-\gamma_k)$ (plus $k\eta$); since
-          $\gamma_k/(1-\gamma_k) \le 2ku$ for $ku \le 1/4$ the radius
-          $e = 2ku\,\mathrm{fl}(|A||v|) + 2k\eta$ is added, and every float operation
-          on these bounds is moved one ulp outward with ``nextafter``.  The activation
-          is evaluated per neuron with ``interval_sigma`` (mpmath intervals at 64 bits)
-          and its endpoints rounded outward to doubles; for activations in the
-          algebraic fragment (identity, ReLU) with :class:`~symlip.arith.array.IntervalArray`;
-          an activation may provide ``interval_sigma_array(lo, hi, layer)`` for a
-          vectorised rigorous version.
+        * ``prec=None`` (default, fast): float64 intervals.  The affine map of a box
+          is enclosed by :func:`~symlip.arith.linalg.affine_box` (midpoint-radius with
+          the a priori rounding-error bound of BLAS dot products, Lemma I.1 of
+          ``docs/intervals.md``).  The activation is enclosed on the box by the rigorous
+          interval kernels (compiled from its expression; ``interval_sigma``, mpmath
+          intervals at 64 bits, per neuron where NumPy has no kernel) and its endpoints
+          rounded outward to doubles; an activation may provide
+          ``interval_sigma_array(lo, hi, layer)`` for a vectorised rigorous version.
         * ``prec=<bits>``: the affine sums are computed *exactly* in integer arithmetic
           and rounded once outward to ``prec`` bits; the activation runs in mpmath
           intervals at ``prec`` bits.  Widths shrink like $2^{-\text{prec}}$.  On
@@ -865,29 +844,14 @@ class Network:
         return lo, hi, exact
 
     def _affine_float(self, k: int, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Enclosure of layer ``k``'s affine map on the box ``[lo, hi]`` (Lemma I.1)."""
         layer = self._layers[k]
-        a, a_abs = layer._split
-        ones = np.ones(1)
-        v = np.stack([np.concatenate([hi, lo, ones]), np.concatenate([lo, hi, ones])], axis=1)
-        # At most n + 1 of the 2n + 1 products in a row are non-zero (W+ and W- have
-        # disjoint supports); a product or sum with an exact zero is exact, so the
-        # error bound of a length-(n + 1) dot product applies.
-        kk = (a.shape[1] + 1) // 2
-        if kk * _U > 0.25:  # pragma: no cover - needs ~10^15 inputs
-            raise InputError(f"layer {layer.name!r} is too wide for the float64 error bound")
-        with np.errstate(over="ignore", invalid="ignore"):
-            val = a @ v  # column 0: upper bound, column 1: lower bound (up to rounding)
-            s = a_abs @ np.abs(v)
-            err = np.nextafter(np.nextafter(2.0 * kk * _U * s, np.inf) + 2.0 * kk * _ETA,
-                               np.inf)
-            hi_new = np.nextafter(val[:, 0] + err[:, 0], np.inf)
-            lo_new = np.nextafter(val[:, 1] - err[:, 1], -np.inf)
-        if not (np.all(np.isfinite(hi_new)) and np.all(np.isfinite(lo_new))):
-            raise InputError(
-                f"interval evaluation overflowed float64 in layer {layer.name!r}; "
-                "use interval_forward(x, prec=...)"
-            )
-        return lo_new, hi_new
+        try:
+            z = affine_box(layer.weight, layer.bias, IntervalArray(lo, hi))
+        except InputError:
+            raise InputError(f"interval evaluation overflowed float64 in layer "
+                             f"{layer.name!r}; use interval_forward(x, prec=...)") from None
+        return z.lo, z.hi
 
     def _activation_float(self, k: int, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
         act = self._activations[k]
