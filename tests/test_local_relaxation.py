@@ -16,14 +16,13 @@ from hypothesis import strategies as st
 from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Truth, compare
 from symlip.bounds.input import (
-    _sigma_box,
     local_input_derivation,
     local_input_lipschitz,
     local_over_data,
     quotient_from_witness,
 )
 from symlip.errors import InputError
-from symlip.models.network import Network, ResidualLayer
+from symlip.models.network import Network, ResidualLayer, sigma_box
 from tests.soundness import assert_input_quotients_below
 
 ACTS = ["relu", "leaky_relu", "tanh", "sigmoid", "gelu", "elu", "softplus"]
@@ -61,7 +60,7 @@ def point_preactivations(net, x):
         for j in range(layer.weight.shape[1]):
             z = z + IntervalArray(layer.weight[:, j]) * a[j]
         out.append(z)
-        s = _sigma_box(net.activations[k], z)
+        s = sigma_box(net.activations[k], z)
         a = a + s * float(layer.step) if isinstance(layer, ResidualLayer) else s
     return out
 

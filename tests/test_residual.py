@@ -20,7 +20,7 @@ from symlip.arith.enclosure import Truth, compare
 from symlip.bounds import recursion as rec
 from symlip.bounds.input import input_lipschitz
 from symlip.bounds.param import param_lipschitz
-from symlip.bounds.residual import interval_states, layer_kinds
+from symlip.bounds.residual import layer_kinds
 from symlip.errors import InputError, ModelFileError
 from symlip.models import io
 from symlip.models.network import DenseLayer, Network, ResidualLayer
@@ -101,7 +101,7 @@ def test_forward_and_jacobians(n_hidden, width, act, seed):
         for e, v in zip(enc, exact[-1], strict=True):
             assert e.contains(v)
     # the centre states used by the parameter bound contain the exact states
-    states = interval_states(net, x[None, :])
+    states = net.interval_trace(x[None, :]).states
     for box, ex in zip(states, exact, strict=True):
         for i, v in enumerate(ex):
             assert mpmath.mpf(float(box.lo[0, i])) <= v <= mpmath.mpf(float(box.hi[0, i]))

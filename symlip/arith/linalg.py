@@ -16,11 +16,13 @@ I.1 and I.2 of ``docs/intervals.md``.
 * :func:`midrad_matmul` — the product of two interval matrices in midpoint-radius form
   (Lemma I.2), with :func:`midrad_add`, :func:`midrad_row_scale` and the conversions
   :func:`to_midrad` / :func:`from_midrad`.
+* :func:`psd_exact` — positive semidefiniteness of a rational matrix, decided exactly.
 """
 
 from __future__ import annotations
 
 import functools
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -40,6 +42,7 @@ __all__ = [
     "midrad_matmul",
     "midrad_row_scale",
     "overflow_is_input_error",
+    "psd_exact",
     "to_midrad",
     "up",
 ]
@@ -103,13 +106,13 @@ def affine_box(W: np.ndarray, b: np.ndarray | None, a: IntervalArray) -> Interva
 
     ``a`` has shape ``(n,)`` (one box) or ``(batch, n)`` (one box per row); ``W`` is
     ``(p, n)``, ``b`` is ``(p,)`` or ``None`` (no bias).  Lemma I.1 of
-    ``docs/intervals.md``: with $m = \mathrm{fl}(lo/2 + hi/2)$, $\rho \ge |v - m|$
-    rounded up and $k = n + 1$, the exact $Wv + b$ lies in $\hat z \pm R$ where
-    $\hat z = \mathrm{fl}(Wm + b)$ (BLAS, any order) and
-    $R = \big(\mathrm{fl}(|W|\,t) + (2n + 1)\eta\big)(1 + 2nu) + \gamma_k|b|$,
-    $t \ge \rho + \gamma_k|m|$; every operation on $R$ is rounded up and the ends
+    ``docs/intervals.md``: with $m = \mathrm{fl}(lo/2 + hi/2)$ and $\rho \ge |v - m|$
+    rounded up, the exact $Wv + b$ lies in $\hat z \pm R$ where
+    $\hat z = \mathrm{fl}(\mathrm{fl}(Wm) + b)$ (BLAS, any order) and
+    $R = \big(\mathrm{fl}(|W|\,t) + 2n\eta\big)(1 + 2nu) + u|\hat z|$,
+    $t \ge \rho + \gamma_n|m|$; every operation on $R$ is rounded up and the ends
     $\hat z \mp R$ one ulp outward.  For a point ($lo = hi$) the width is the
-    rounding-error term $\approx 2\gamma_k(|W||m| + |b|)$ alone.
+    rounding-error term $\approx 2(\gamma_n|W||m| + u|\hat z|)$ alone.
 
     Two matrix products of inner dimension $n$ per call (BLAS speed).
 
@@ -122,20 +125,17 @@ def affine_box(W: np.ndarray, b: np.ndarray | None, a: IntervalArray) -> Interva
                          "unbounded)")
     W = np.asarray(W, dtype=np.float64)
     n = W.shape[1]
-    g = gamma(n + 1)  # raises beyond ~10^15 inputs
+    g = gamma(n)  # raises beyond ~10^15 inputs
     with np.errstate(over="ignore", invalid="ignore"):
         m = 0.5 * lo + 0.5 * hi
         rho = up(np.maximum(hi - m, m - lo))  # each difference one rounding: up bounds it
         t = up(rho + up(g * np.abs(m)))
-        S = t @ np.abs(W).T
         zc = m @ W.T
-        if b is not None:
-            b = np.asarray(b, dtype=np.float64)
-            zc = zc + b
         grow = float(up(1.0 + up(2.0 * n * U)))
-        R = up(up(S + (2 * n + 1) * ETA) * grow)
+        R = up(up(t @ np.abs(W).T + 2 * n * ETA) * grow)
         if b is not None:
-            R = up(R + up(g * np.abs(b)))
+            zc = zc + np.asarray(b, dtype=np.float64)  # one rounding: <= u |zc|
+            R = up(R + up(U * np.abs(zc)))
         out_lo = down(zc - R)
         out_hi = up(zc + R)
     if not (np.all(np.isfinite(out_lo)) and np.all(np.isfinite(out_hi))):
@@ -219,3 +219,30 @@ def to_midrad(a: IntervalArray) -> tuple[np.ndarray, np.ndarray]:
     mid = np.minimum(np.maximum(mid, a.lo), a.hi)
     rad = np.maximum(up(a.hi - mid), up(mid - a.lo))
     return mid, np.maximum(rad, RAD_FLOOR)
+
+
+# ------------------------------------------------------------------------------------
+# exact rational linear algebra
+# ------------------------------------------------------------------------------------
+
+
+def psd_exact(S: list[list[Fraction]]) -> bool:
+    """Exact test of positive semidefiniteness of a symmetric rational matrix
+    (symmetric LDL^T with diagonal pivoting, in Fractions: no rounding)."""
+    A = [row[:] for row in S]
+    n = len(A)
+    idx = list(range(n))
+    while idx:
+        p = max(idx, key=lambda i: A[i][i])
+        d = A[p][p]
+        if d < 0:
+            return False
+        if d == 0:
+            return all(A[i][j] == 0 for i in idx for j in idx)
+        idx.remove(p)
+        for i in idx:
+            f = A[i][p] / d
+            if f:
+                for j in idx:
+                    A[i][j] -= f * A[p][j]
+    return True

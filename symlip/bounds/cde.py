@@ -42,7 +42,8 @@ from symlip.bounds.centre import row_norms
 from symlip.bounds.recursion import RecursiveFormula
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, NotSmoothError, WitnessOutsideError
-from symlip.models.cde import ControlledODE, _increments, is_monotone, sigma_intervals
+from symlip.models.cde import ControlledODE, _increments, is_monotone
+from symlip.models.network import sigma_box
 
 __all__ = [
     "param_lipschitz",
@@ -186,7 +187,7 @@ def certified_inputs(model: ControlledODE, X: np.ndarray, U: np.ndarray, r: floa
     # ||sigma(b_j)|| (upper ends), rigorous
     sb = []
     for b in model.bs:
-        s = sigma_intervals(act, IntervalArray(b[None, :]))
+        s = sigma_box(act, IntervalArray(b[None, :]))
         sb.append(_norms_iv(s).hi[0])
     g = _iv_sum([c * IntervalArray(0.0, float(sb[j])) for j, c in enumerate(cols)])
     g = IntervalArray(np.zeros_like(g.lo), g.hi)

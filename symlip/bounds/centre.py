@@ -49,6 +49,7 @@ from symlip.arith.linalg import (
     to_midrad,
     up,
 )
+from symlip.models.network import IntervalTrace
 
 __all__ = ["CentreNorms", "centre_norms", "spectral_upper", "frobenius_upper",
            "tanh_kernel", "row_norms"]
@@ -336,60 +337,14 @@ def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None
 # ------------------------------------------------------------------------------------
 
 
-_ACT_IV_CACHE: dict[int, Any] = {}
-
-
-def _interval_act(act: Any) -> tuple[Any, Any]:
-    """Rigorous NumPy-interval versions of sigma and sigma' (cached per activation)."""
-    key = id(act)
-    if key not in _ACT_IV_CACHE:
-        from symlip.activations.registry import X as _X
-        from symlip.symbolic.compile import interval_lambdify
-
-        expr = getattr(act, "derivatives", None)
-        if expr is None:
-            raise ValueError(f"activation {getattr(act, 'name', act)!r} has no symbolic "
-                             "derivative (needed for a rigorous interval gradient)")
-        f0 = interval_lambdify([_X], expr[0], backend="numpy")
-        f1 = interval_lambdify([_X], expr[1], backend="numpy")
-        _ACT_IV_CACHE[key] = (act, f0, f1)
-    return _ACT_IV_CACHE[key][1], _ACT_IV_CACHE[key][2]
-
-
-@dataclass
-class IntervalTrace:
-    """Enclosures of a forward pass: ``inputs[k]`` = $a_k$ ($a_0 = x$), ``dsigma[k]`` =
-    $\\sigma'(z_{k+1})$ for the hidden layers, ``output`` = $f$; batch along axis 0."""
-
-    inputs: list[IntervalArray]
-    dsigma: list[IntervalArray]
-    output: IntervalArray
-
-
 def interval_trace(net: Any, X: np.ndarray) -> IntervalTrace:
-    """Rigorous enclosures of the activations, the derivatives $\\sigma'(z_k)$ and the
-    outputs of ``net`` at the rows of ``X`` (exact real values for the float weights)."""
+    """:meth:`~symlip.models.network.Network.interval_trace` with the derivatives
+    $\\sigma'(z_k)$, for the dense chains :func:`interval_backward` and
+    :func:`centre_jacobians` take."""
     from symlip.models.network import check_no_residual
 
     check_no_residual(net, "interval_trace (the dense-chain interval forward pass)")
-    a = IntervalArray(np.asarray(X, dtype=np.float64))
-    am, ar = a.lo, None
-    ins, ds = [a], []
-    for k, layer in enumerate(net.layers):
-        zm, zr = midrad_matmul(am, ar, layer.weight.T, None)
-        z = from_midrad(zm, zr) + IntervalArray(layer.bias)
-        if k == net.depth - 1:
-            return IntervalTrace(ins, ds, z)
-        s0, s1 = _interval_act(net.activations[k])
-        with np.errstate(over="ignore", invalid="ignore"):
-            a, d = IntervalArray.wrap(s0(z)), IntervalArray.wrap(s1(z))
-        if not (np.all(np.isfinite(a.lo)) and np.all(np.isfinite(a.hi))
-                and np.all(np.isfinite(d.lo)) and np.all(np.isfinite(d.hi))):
-            raise ValueError(f"interval activation after layer {layer.name!r} is not finite")
-        ins.append(a)
-        ds.append(d)
-        am, ar = to_midrad(a)
-    raise AssertionError("unreachable")  # pragma: no cover
+    return net.interval_trace(X, dsigma=True)
 
 
 def interval_backward(net: Any, tr: IntervalTrace, delta: IntervalArray) -> IntervalArray:

@@ -51,6 +51,7 @@ from symlip.arith.linalg import affine_box
 from symlip.bounds.result import BoundResult
 from symlip.certificate import Context, QuantitySpec, register_quantity
 from symlip.errors import InputError
+from symlip.models.network import sigma_box
 from symlip.symbolic.compile import interval_lambdify
 from symlip.symbolic.derivation import Derivation, Tex
 from symlip.symbolic.formula import Formula
@@ -672,10 +673,10 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
             ranges.append(derivative_ranges(act, z, d))
         if fj is not None:
             fj.advance(k, ranges[-1], q)
-            ac = _sigma_box(act, zc)
+            ac = sigma_box(act, zc)
             ac_in = ac_in + ac * net.layers[k].step if mask[k] else ac
             zc = affine_box(net.layers[k + 1].weight, net.layers[k + 1].bias, ac_in)
-        a = _sigma_box(act, z)
+        a = sigma_box(act, z)
         if linear:
             relaxations.append(relax(act, z, ranges[-1], _magnitude(a)))
         if mask[k]:
@@ -720,25 +721,6 @@ def _local_formula_cached(depth: int, residual: tuple[bool, ...] | None,
 def _magnitude(box: IntervalArray) -> np.ndarray:
     r"""$\max(|lo|, |hi|)$ per element: a bound of $|v|$ for every $v$ in the box."""
     return np.maximum(np.abs(box.lo), np.abs(box.hi))
-
-
-def _sigma_box(act: Any, z: IntervalArray) -> IntervalArray:
-
-    expr = act.derivatives[0] if hasattr(act, "derivatives") else None
-    if hasattr(act, "sigma_box"):
-        return act.sigma_box(z)
-    try:
-        from symlip.bounds.local_jacobian import _numpy_interval
-
-        return _numpy_interval(expr)(z)
-    except Exception:  # noqa: BLE001 - fall back to the rigorous scalar backend
-        lo = np.empty(z.lo.shape)
-        hi = np.empty(z.lo.shape)
-        for i in range(len(z.lo)):
-            e = Enclosure.from_interval(act.interval_sigma(
-                Enclosure.from_floats(z.lo[i], z.hi[i]).to_interval(), neuron=i))
-            lo[i], hi[i] = e.lower_float, e.upper_float
-        return IntervalArray(lo, hi)
 
 
 def local_over_data(net: Any, data: np.ndarray | None, eps: float,

@@ -147,17 +147,17 @@ def _relu_like(lo: np.ndarray, hi: np.ndarray, zmag: np.ndarray, smag: np.ndarra
 
 def _band(act: Any, z: IntervalArray, s: IntervalArray, zmag: np.ndarray,
           smag: np.ndarray) -> Relaxation:
-    from symlip.bounds.input import _sigma_box
+    from symlip.models.network import sigma_box
 
     lo, hi = z.lo, z.hi
     with np.errstate(over="ignore", invalid="ignore"):
         c = np.minimum(np.maximum(0.5 * lo + 0.5 * hi, lo), hi)
         w = np.maximum(np.maximum(up(hi - c), up(c - lo)), 0.0)
     # (i) constant band: the interval range of sigma
-    rng = _sigma_box(act, z)
+    rng = sigma_box(act, z)
     alpha = np.zeros(lo.shape)
     blo, bhi = rng.lo.copy(), rng.hi.copy()
-    sc = _sigma_box(act, IntervalArray(c))
+    sc = sigma_box(act, IntervalArray(c))
     # (ii) first order: alpha = mid of the derivative range
     ok = np.isfinite(s.lo) & np.isfinite(s.hi) & np.isfinite(w)
     if np.any(ok):

@@ -29,15 +29,14 @@ import numpy as np
 
 from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Enclosure
-from symlip.arith.linalg import affine_box
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import row_norms, spectral_upper
 from symlip.bounds.result import BoundResult
-from symlip.errors import InputError
+from symlip.models.network import sigma_box
 
-__all__ = ["layer_kinds", "lognorm_layers", "residual_param_program", "affine_box",
+__all__ = ["layer_kinds", "lognorm_layers", "residual_param_program",
            "param_jacobian_norms",
-           "certified_residual_inputs", "residual_param_lipschitz", "interval_states"]
+           "certified_residual_inputs", "residual_param_lipschitz"]
 
 
 def _is_identity(act: Any) -> bool:
@@ -83,53 +82,6 @@ def residual_param_program(kinds: tuple[str, ...], bounded: bool, centre: bool,
     defs, inputs = rec.network_first_order_program(kinds, bounded=bounded, centre=centre,
                                                    bias_option=True, lognorm=lognorm)
     return rec.RecursiveFormula(defs, inputs, name="L_param")
-
-
-# ------------------------------------------------------------------------------------
-# rigorous states at the centre
-# ------------------------------------------------------------------------------------
-
-
-def _sigma_array(net: Any, k: int, z: IntervalArray) -> IntervalArray:
-    """Enclosure of the activation of layer ``k`` on a (batch, n) interval array."""
-    from symlip.models.network import _numpy_interval_sigma
-
-    act = net.activations[k]
-    fast = _numpy_interval_sigma(act)
-    if fast is not None and getattr(act, "interval_sigma_array", None) is None:
-        r = fast(z)
-        return IntervalArray(np.broadcast_to(r.lo, z.lo.shape).copy(),
-                             np.broadcast_to(r.hi, z.hi.shape).copy())
-    lo, hi = np.empty_like(z.lo), np.empty_like(z.hi)
-    for i in range(z.lo.shape[0]):  # rigorous per-point path of the network
-        lo[i], hi[i] = net._activation_float(k, z.lo[i].copy(), z.hi[i].copy())
-    return IntervalArray(lo, hi)
-
-
-def interval_states(net: Any, X: np.ndarray) -> list[IntervalArray]:
-    r"""Enclosures of the layer outputs $a_1, \dots, a_{N-1}$ and $f$ at the centre,
-    for every row of ``X`` (outward-rounded float intervals, shape ``(points, n_k)``).
-
-    Affine maps by :func:`~symlip.arith.linalg.affine_box` (Lemma I.1);
-    activations and residual sums in :class:`~symlip.arith.array.IntervalArray`
-    arithmetic (every endpoint one ulp outward), so every exact real state lies in
-    its box.
-    """
-    from symlip.models.network import ResidualLayer
-
-    a = IntervalArray(np.asarray(X, dtype=np.float64))
-    out = []
-    for k, layer in enumerate(net.layers):
-        z = affine_box(layer.weight, layer.bias, a)
-        if k == net.depth - 1:
-            out.append(z)
-            break
-        s = _sigma_array(net, k, z)
-        a = a + s * layer.step if isinstance(layer, ResidualLayer) else s
-        if not (np.all(np.isfinite(a.lo)) and np.all(np.isfinite(a.hi))):
-            raise InputError(f"interval forward pass overflowed in layer {layer.name!r}")
-        out.append(a)
-    return out
 
 
 def param_jacobian_norms(net: Any, X: np.ndarray, chunk: int = 256) -> np.ndarray:
@@ -210,7 +162,7 @@ def certified_residual_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool
             scalars[f"n_{k}"] = Enclosure.point(layer.shape[0])
         if isinstance(layer, ResidualLayer):
             scalars[f"tau_{k}"] = Enclosure.point(abs(layer.step))
-            sb = _sigma_array(net, k - 1, IntervalArray(layer.bias[None, :]))
+            sb = sigma_box(net.activations[k - 1], IntervalArray(layer.bias[None, :]))
             g = _norms(sb)
             scalars[f"gamma_{k}"] = Enclosure.from_floats(float(g.lo[0]), float(g.hi[0]))
             if lognorm and k in lognorm_layers(net):
@@ -220,7 +172,7 @@ def certified_residual_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool
     per_point = {"c_0": row_norms(X)}
     use_centre = bool(centre) and net.depth > 1
     if use_centre:
-        states = interval_states(net, X)
+        states = net.interval_trace(X).states
         for k in range(1, net.depth):
             per_point[f"A_{k}"] = _norms(states[k - 1])
     t3 = time.perf_counter()
