@@ -12,14 +12,12 @@ forward pass at BLAS speed and carries a rigorous **norm-wise error bound** alon
   \gamma_n |W||\hat a|$, and $\||W||\hat a|\| \le \||W|\|_2\|\hat a\| \le \|W\|_F
   \|\hat a\|$; the bias addition rounds once, $u = 2^{-53}$; $\eta'$ covers underflow);
 * activation step: $\|\sigma(z) - \hat a\| \le K_1 \|z - \hat z\| + \|\sigma(\hat z) - \hat
-  a\|$, and the last term is bounded by a *rigorous kernel*: for tanh (and sigmoid
-  $= \tfrac12 + \tfrac12\tanh(x/2)$) a tangent-line table on the grid $j\delta$,
-  $\delta = 2^{-10}$, $|\hat z| \le 20$: $\tanh(g + s) = \tanh g + \tanh'(g)s + \tfrac12\tanh''(g)s^2
-  + R$, $|R| \le |s|^3/3$ with $|s| \le \delta/2$ (about $4\cdot 10^{-11}$); the table entries are certified
-  enclosures (products of an mpmath-interval $e^{-2\delta}$ in outward-rounded float
-  intervals) and the three float operations of the kernel add at most $2u$; the tail
-  $|z| > 20$ adds $1 - \tanh 20 < 10^{-17}$.  Other activations are enclosed element
-  by element with ``interval_sigma`` (mpmath), which is only done for small arrays.
+  a\|$, and the last term is bounded by the rigorous float kernels of
+  :mod:`symlip.arith.kernels` (tanh, sigmoid): $\hat a$ is the midpoint of the kernel's
+  point enclosure of $\sigma(\hat z)$ and $E$ its largest half-width (a few ulps;
+  ``docs/intervals.md``), so $|\sigma(\hat z) - \hat a| \le E$ elementwise.  Other
+  activations are enclosed element by element with ``interval_sigma`` (mpmath), which
+  is only done for small arrays.
 
 Every per-point sum, product and square root of these error terms is evaluated in
 outward-rounded :class:`~symlip.arith.array.IntervalArray` arithmetic.
@@ -29,13 +27,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import mpmath
 import numpy as np
-from mpmath import iv
 
+from symlip.arith import kernels as _npk
 from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Enclosure
 from symlip.arith.linalg import (
@@ -51,11 +48,8 @@ from symlip.arith.linalg import (
 )
 from symlip.models.network import IntervalTrace
 
-__all__ = ["CentreNorms", "centre_norms", "spectral_upper", "frobenius_upper",
-           "tanh_kernel", "row_norms"]
+__all__ = ["CentreNorms", "centre_norms", "spectral_upper", "frobenius_upper", "row_norms"]
 
-_DELTA_EXP = 10  # grid step 2^-10
-_YMAX = 20.0
 #: element budget of the generic (mpmath, element by element) activation enclosure
 GENERIC_ELEMENT_LIMIT = 20000
 
@@ -119,106 +113,26 @@ def row_norms(a: np.ndarray) -> IntervalArray:
 
 
 # ------------------------------------------------------------------------------------
-# the tanh kernel
+# float values of the activation with a rigorous error bound
 # ------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _tanh_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    r"""Tables of tanh, tanh', tanh''/2 at j*delta (j = 0..J) and the kernel's error bound.
-
-    Returns ``(T, D, C, E)``: floats with ``|tanh(z) - kernel(z)| <= E`` for every double.
-    The kernel is the second-order Taylor polynomial at the nearest grid point,
-    $T + s(D + sC)$, $|s| \le \delta/2$; the remainder is at most
-    $\sup|\tanh'''|\,|s|^3/6$ with $\sup|\tanh'''| = 2$ ($\tanh''' = 2\,\mathrm{sech}^2
-    (3\tanh^2 - 1)$ and $(1-t)|3t-1| \le 1$ for $t = \tanh^2 \in [0, 1)$).
-    """
-    delta = 2.0**-_DELTA_EXP
-    J = int(_YMAX / delta)
-    from symlip.arith.mpfuncs import iv_exp
-
-    with mpmath.workprec(80):
-        qi = iv_exp(iv.mpf(-2 * delta))  # e^{-2 delta}, rigorous
-    # one extra ulp each side: mpmath's transcendental directed rounding can be off by a
-    # few ulps of its working precision (see symlip.arith.mpfuncs.widen)
-    q = IntervalArray(np.nextafter(_mp_down(qi.a), -np.inf), up(_mp_up(qi.b)))
-    B = 64
-    # e^{-2 j delta} = P[a] Q[b], j = a B + b: Q[b] = q^b, P[a] = q^(B a), outward rounded
-    qb_lo, qb_hi = [1.0], [1.0]
-    cur = IntervalArray(1.0)
-    for _ in range(1, B):
-        cur = cur * q
-        qb_lo.append(float(cur.lo)), qb_hi.append(float(cur.hi))
-    qB = cur * q
-    pa_lo, pa_hi = [1.0], [1.0]
-    cur = IntervalArray(1.0)
-    for _ in range(1, J // B + 2):
-        cur = cur * qB
-        pa_lo.append(float(cur.lo)), pa_hi.append(float(cur.hi))
-    ex = IntervalArray(np.nextafter(np.outer(pa_lo, qb_lo).ravel(), -np.inf),
-                       up(np.outer(pa_hi, qb_hi).ravel()))[: J + 1]
-    ex = IntervalArray(np.maximum(ex.lo, 0.0), np.minimum(ex.hi, 1.0))
-    t = (1.0 - ex) / (1.0 + ex)  # tanh(j delta)
-    d = 1.0 - t * t  # tanh'(j delta)
-    c = -(t * d)  # tanh''(j delta) / 2
-    T = 0.5 * t.lo + 0.5 * t.hi
-    D = 0.5 * d.lo + 0.5 * d.hi
-    C = 0.5 * c.lo + 0.5 * c.hi
-
-    def err(mid: np.ndarray, enc: IntervalArray) -> float:
-        return float(np.max(np.maximum(up(mid - enc.lo), up(enc.hi - mid))))
-
-    s = iv.mpf(delta) / 2
-    tail = 2 * iv_exp(-2 * iv.mpf(_YMAX))  # 1 - tanh(Y) <= 2 e^{-2Y}
-    # table errors + Taylor remainder (2 |s|^3 / 6) + Horner rounding (4 ops, terms <= 1)
-    # + the tail (|z| > Y is clipped to Y)
-    E = (iv.mpf(err(T, t)) + iv.mpf(err(D, d)) * s + iv.mpf(err(C, c)) * s * s
-         + iv.mpf(2) * s ** 3 / 6 + 4 * iv.mpf(U) * (1 + s) + tail)
-    return T, D, C, float(up(_mp_up(E.b) * (1 + 2.0**-40)))  # margin for mpmath's exp
-
-
-def _mp_up(x: Any) -> float:
-    from symlip.arith.enclosure import mpf_to_float
-
-    return mpf_to_float(mpmath.mpf(x) if not isinstance(x, mpmath.mpf) else x, up=True)
-
-
-def _mp_down(x: Any) -> float:
-    from symlip.arith.enclosure import mpf_to_float
-
-    return mpf_to_float(mpmath.mpf(x) if not isinstance(x, mpmath.mpf) else x, up=False)
-
-
-def tanh_kernel(z: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    """Values ``v`` with ``|v - tanh(z)| <= E`` elementwise for every double in ``z``.
+def _kernel_values(kernel: Any, z: np.ndarray) -> tuple[np.ndarray, float]:
+    """Values ``v`` with ``|v - sigma(z)| <= E`` elementwise for every double in ``z``:
+    the midpoints of the rigorous point enclosures of a kernel of
+    :mod:`symlip.arith.kernels` and ``E`` their largest half-width (rounded up).
 
     Returns:
         ``(v, E)``.
     """
-    T, D, C, E = _tanh_table()
-    scale = float(2**_DELTA_EXP)
-    y = np.minimum(np.abs(z), _YMAX)
-    j = np.rint(y * scale)
-    s = y - j * (1.0 / scale)  # exact: Sterbenz (or j = 0)
-    ji = j.astype(np.intp)
-    v = C[ji]
-    v *= s
-    v += D[ji]
-    v *= s
-    v += T[ji]
-    v = np.copysign(v, z, out=out)
+    lo, hi = kernel(z, z)
+    v = np.minimum(np.maximum(0.5 * lo + 0.5 * hi, lo), hi)
+    E = float(np.max(np.maximum(up(hi - v), up(v - lo)), initial=0.0))
     return v, E
 
 
-def _sigmoid_kernel(z: np.ndarray) -> tuple[np.ndarray, float]:
-    v, E = tanh_kernel(0.5 * z)
-    v *= 0.5
-    v += 0.5
-    # 0.5 z exact unless subnormal (tanh' <= 1: error <= eta); 0.5 v exact; + rounds by u
-    return v, float(up(up(E / 2 + U) + ETA))
-
-
-_KERNELS = {"tanh": tanh_kernel, "sigmoid": _sigmoid_kernel}
+#: activations with a vectorised rigorous kernel (the others: mpmath per element)
+_KERNELS = {"tanh": _npk.tanh, "sigmoid": _npk.sigmoid}
 
 
 def _generic_kernel(act: Any, z: np.ndarray) -> tuple[np.ndarray, float]:
@@ -320,7 +234,7 @@ def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None
                 a = np.empty_like(z)
                 E = 0.0
                 for b in range(0, z.shape[0], 128):  # cache-sized blocks
-                    a[b:b + 128], Eb = kern(z[b:b + 128])
+                    a[b:b + 128], Eb = _kernel_values(kern, z[b:b + 128])
                     E = max(E, Eb)
             else:
                 a, E = _generic_kernel(act, z)
