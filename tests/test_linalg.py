@@ -1,4 +1,4 @@
-"""The certified float64 products of :mod:`symlip.arith.linalg` (Lemmas I.1, I.2 of
+"""The certified float64 products of :mod:`symlip.arith.linalg` (Lemmas A.1, A.2 of
 docs/intervals.md): exact rational images of points of the boxes lie inside, no slack."""
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_affine_box_rejects_overflow_and_unbounded_boxes():
 @given(p=st.integers(1, 4), k=st.integers(1, 5), q=st.integers(1, 4),
        seed=st.integers(0, 2**31 - 1), log_scale=st.floats(-20, 20))
 def test_midrad_matmul_encloses_exact_products(p, k, q, seed, log_scale):
-    """Lemma I.2: A B for A, B at corners of interval matrices lies in (C, R)."""
+    """Lemma A.2: A B for A, B at corners of interval matrices lies in (C, R)."""
     rng = np.random.default_rng(seed)
     s = 2.0 ** log_scale
     Alo = rng.standard_normal((p, k)) * s

@@ -10,11 +10,11 @@ $\gamma_k = ku/(1 - ku)$, $u = 2^{-53}$, $\eta = 2^{-1074}$.  The proofs are Lem
 I.1 and I.2 of ``docs/intervals.md``.
 
 * :func:`affine_box` — the image $\{Wv + b : v \in [l, h]\}$ of a box (a batch of boxes)
-  under an affine map with point weights (Lemma I.1).  The one enclosure of a layer's
+  under an affine map with point weights (Lemma A.1).  The one enclosure of a layer's
   affine map on a box: interval forward passes, local bounds and the controlled-ODE
   Euler steps all call it.
 * :func:`midrad_matmul` — the product of two interval matrices in midpoint-radius form
-  (Lemma I.2), with :func:`midrad_add`, :func:`midrad_row_scale` and the conversions
+  (Lemma A.2), with :func:`midrad_add`, :func:`midrad_row_scale` and the conversions
   :func:`to_midrad` / :func:`from_midrad`.
 * :func:`psd_exact` — positive semidefiniteness of a rational matrix, decided exactly.
 """
@@ -97,7 +97,7 @@ def overflow_is_input_error(fn: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------
-# the affine image of a box (Lemma I.1)
+# the affine image of a box (Lemma A.1)
 # ------------------------------------------------------------------------------------
 
 
@@ -105,7 +105,7 @@ def affine_box(W: np.ndarray, b: np.ndarray | None, a: IntervalArray) -> Interva
     r"""Enclosure of $\{Wv + b : v \in [lo, hi]\}$ for each box (row) of ``a``.
 
     ``a`` has shape ``(n,)`` (one box) or ``(batch, n)`` (one box per row); ``W`` is
-    ``(p, n)``, ``b`` is ``(p,)`` or ``None`` (no bias).  Lemma I.1 of
+    ``(p, n)``, ``b`` is ``(p,)`` or ``None`` (no bias).  Lemma A.1 of
     ``docs/intervals.md``: with $m = \mathrm{fl}(lo/2 + hi/2)$ and $\rho \ge |v - m|$
     rounded up, the exact $Wv + b$ lies in $\hat z \pm R$ where
     $\hat z = \mathrm{fl}(\mathrm{fl}(Wm) + b)$ (BLAS, any order) and
@@ -144,14 +144,14 @@ def affine_box(W: np.ndarray, b: np.ndarray | None, a: IntervalArray) -> Interva
 
 
 # ------------------------------------------------------------------------------------
-# midpoint-radius products of interval matrices (Lemma I.2)
+# midpoint-radius products of interval matrices (Lemma A.2)
 # ------------------------------------------------------------------------------------
 
 
 @overflow_is_input_error
 def midrad_matmul(am: np.ndarray, ar: np.ndarray | None, bm: np.ndarray,
                   br: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    r"""Midpoint-radius enclosure of a product of interval matrices (Lemma I.2).
+    r"""Midpoint-radius enclosure of a product of interval matrices (Lemma A.2).
 
     For every real $A$ with $|A - a_m| \le a_r$ and $B$ with $|B - b_m| \le b_r$
     (entrywise; ``None`` = 0), $|AB - C| \le R$ entrywise for the returned ``(C, R)``.

@@ -13,8 +13,8 @@ forward pass at BLAS speed and carries a rigorous **norm-wise error bound** alon
   \|\hat a\|$; the bias addition rounds once, $u = 2^{-53}$; $\eta'$ covers underflow);
 * activation step: $\|\sigma(z) - \hat a\| \le K_1 \|z - \hat z\| + \|\sigma(\hat z) - \hat
   a\|$, and the last term is bounded by the rigorous float kernels of
-  :mod:`symlip.arith.kernels` (tanh, sigmoid): $\hat a$ is the midpoint of the kernel's
-  point enclosure of $\sigma(\hat z)$ and $E$ its largest half-width (a few ulps;
+  :mod:`symlip.arith.kernels` (tanh, sigmoid): $\hat a$ is the lower end of the kernel's
+  point enclosure of $\sigma(\hat z)$ and $E$ its largest width (a few ulps;
   ``docs/intervals.md``), so $|\sigma(\hat z) - \hat a| \le E$ elementwise.  Other
   activations are enclosed element by element with ``interval_sigma`` (mpmath), which
   is only done for small arrays.
@@ -119,16 +119,14 @@ def row_norms(a: np.ndarray) -> IntervalArray:
 
 def _kernel_values(kernel: Any, z: np.ndarray) -> tuple[np.ndarray, float]:
     """Values ``v`` with ``|v - sigma(z)| <= E`` elementwise for every double in ``z``:
-    the midpoints of the rigorous point enclosures of a kernel of
-    :mod:`symlip.arith.kernels` and ``E`` their largest half-width (rounded up).
+    the lower ends of the rigorous point enclosures ``[lo, hi]`` of a kernel of
+    :mod:`symlip.arith.kernels` and ``E`` their largest width (rounded up; a few ulps).
 
     Returns:
         ``(v, E)``.
     """
     lo, hi = kernel(z, z)
-    v = np.minimum(np.maximum(0.5 * lo + 0.5 * hi, lo), hi)
-    E = float(np.max(np.maximum(up(hi - v), up(v - lo)), initial=0.0))
-    return v, E
+    return lo, float(up(np.max(hi - lo, initial=0.0)))  # sigma(z) in [lo, hi]
 
 
 #: activations with a vectorised rigorous kernel (the others: mpmath per element)
@@ -231,11 +229,7 @@ def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None
             act = acts[k]
             kern = _KERNELS.get(act.name)
             if kern is not None:
-                a = np.empty_like(z)
-                E = 0.0
-                for b in range(0, z.shape[0], 128):  # cache-sized blocks
-                    a[b:b + 128], Eb = _kernel_values(kern, z[b:b + 128])
-                    E = max(E, Eb)
+                a, E = _kernel_values(kern, z)
             else:
                 a, E = _generic_kernel(act, z)
             e = ez * K1s[k] + float(up(math.sqrt(m_out) * up(E * (1 + 4 * U))))

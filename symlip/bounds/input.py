@@ -439,7 +439,7 @@ def _affine_ball(W: np.ndarray, b: np.ndarray, x0: np.ndarray, eps: float) -> In
     """Rigorous enclosure of {W x + b : ||x - x0||_2 <= eps}, coordinate by coordinate.
 
     z_i in w_i . x0 + b_i +- eps ||w_i||_2 (Cauchy-Schwarz); W x0 + b enclosed by
-    :func:`~symlip.arith.linalg.affine_box` (Lemma I.1 of docs/intervals.md), the row
+    :func:`~symlip.arith.linalg.affine_box` (Lemma A.1 of docs/intervals.md), the row
     norms certified (:func:`symlip.bounds.centre.row_norms`), the rest outward rounded.
     """
     from symlip.bounds.centre import row_norms

@@ -719,7 +719,7 @@ class Network:
         * ``prec=None`` (default, fast): float64 intervals, the forward pass of
           :meth:`interval_trace` on one box: affine maps by
           :func:`~symlip.arith.linalg.affine_box` (midpoint-radius with the a priori
-          rounding-error bound of BLAS dot products, Lemma I.1 of
+          rounding-error bound of BLAS dot products, Lemma A.1 of
           ``docs/intervals.md``), the activation by :func:`sigma_box`.
         * ``prec=<bits>``: the affine sums are computed *exactly* in integer arithmetic
           and rounded once outward to ``prec`` bits; the activation runs in mpmath
@@ -772,7 +772,7 @@ class Network:
         (a point or a box) of ``X``.
 
         The one rigorous float64 forward pass: affine maps by
-        :func:`~symlip.arith.linalg.affine_box` (Lemma I.1 of ``docs/intervals.md``),
+        :func:`~symlip.arith.linalg.affine_box` (Lemma A.1 of ``docs/intervals.md``),
         activations by :func:`sigma_box`, residual blocks $a + h\sigma(z)$ in
         :class:`~symlip.arith.array.IntervalArray` arithmetic (every endpoint one ulp
         outward).  The exact real state of the network (the weights as the doubles they
