@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -26,6 +24,7 @@ from symlip.bounds.cde import (
 )
 from symlip.cde import ControlledODE, grad_lipschitz, param_lipschitz, time_grid
 from symlip.errors import InputError, ModelFileError, NotSmoothError
+from tests.clirun import run_cli
 
 ACTS = ["tanh", "sigmoid", "softplus", "gelu", "sin"]
 
@@ -434,13 +433,12 @@ def test_residual_program_sound():
 
 
 # ------------------------------------------------------------------------------------
-# CLI through a subprocess
+# CLI (in-process, tests/clirun.py)
 # ------------------------------------------------------------------------------------
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "symlip", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    return run_cli(*args)
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import mpmath
 import numpy as np
@@ -24,6 +22,7 @@ from symlip.bounds.residual import interval_states, layer_kinds
 from symlip.errors import InputError, ModelFileError
 from symlip.models import io
 from symlip.models.network import DenseLayer, Network, ResidualLayer
+from tests.clirun import run_cli as _run_cli
 from tests.soundness import (
     assert_input_quotients_below,
     assert_param_quotients_below,
@@ -449,8 +448,7 @@ def test_local_input_bound_is_sound(n_hidden, width, act, log_eps, seed, mean_va
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "symlip", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    return _run_cli(*args)
 
 
 def test_cli_certify_and_verify(tmp_path):

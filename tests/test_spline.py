@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from fractions import Fraction
 
 import mpmath
@@ -31,6 +28,7 @@ from symlip.arith.enclosure import Enclosure, Truth, compare, working_precision
 from symlip.bounds.input import input_lipschitz, input_quotient_from_witness
 from symlip.errors import InputError, ModelFileError, NotSmoothError
 from symlip.models.io import load, save
+from tests.clirun import run_cli
 
 SETTINGS = settings(max_examples=20, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -359,8 +357,7 @@ def test_model_file_errors(tmp_path):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "symlip", *args], capture_output=True,
-                          text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return run_cli(*args, warnings_filter="ignore")
 
 
 def test_cli_certify_and_activation(tmp_path):

@@ -39,6 +39,7 @@ from mpmath import iv
 
 from symlip.arith.enclosure import Enclosure
 from symlip.bounds import recursion as rec
+from symlip.bounds.registry import QuantitySpec
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, WitnessOutsideError
 from symlip.models.conv import ConvLayer, _patches, patch_count
@@ -338,20 +339,8 @@ def _check_lower(ctx: Any, witness: Mapping[str, Any]) -> Enclosure:
                      check_radius(ctx.options.get("radius")))
 
 
-def _register() -> None:
-    try:
-        from symlip.certificate import QuantitySpec, register_quantity
-    except ImportError:  # pragma: no cover
-        return
-    from symlip.certificate import witness_data_row
-
-    # the witness point is a data row; its step is an offset from the kernel-view
-    # parameters, written canonically (one encoding per parameter point)
-    register_quantity(QuantitySpec("param_lipschitz_conv", _rebuild, _check_lower,
-                                   relations=(witness_data_row("x", "row"),),
-                                   witness_offsets=("step",), base_params=kernel_params,
-                                   fixed_options={"wrt": ("params",),
-                                                  "model_type": ("feedforward",)}))
-
-
-_register()
+#: how ``verify`` re-checks a ``param_lipschitz_conv`` certificate: the witness point
+#: is a data row; its step is an offset from the kernel-view parameters, written
+#: canonically (one encoding per parameter point)
+SPEC = QuantitySpec(_rebuild, _check_lower, witness_row=("x", "row"),
+                    witness_offsets=("step",), base_params=kernel_params)

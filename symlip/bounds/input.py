@@ -47,8 +47,8 @@ from mpmath import iv
 from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Enclosure, working_precision
 from symlip.arith.floatsearch import float_search
+from symlip.bounds.registry import Context, QuantitySpec
 from symlip.bounds.result import BoundResult
-from symlip.certificate import Context, QuantitySpec, register_quantity
 from symlip.errors import InputError
 from symlip.symbolic.compile import interval_lambdify
 from symlip.symbolic.derivation import Derivation, Tex
@@ -901,9 +901,6 @@ def certify_context(ctx: Context) -> BoundResult:
                            local_preact=str(ctx.options.get("local_preact", "interval")))
 
 
-# the witness is two points of the input space (the global bound holds on all of it,
-# so they need not be data rows)
-register_quantity(QuantitySpec("input_lipschitz", _rebuild_global, _check_lower,
-                               rebuild_local=_rebuild_local,
-                               fixed_options={"wrt": ("input",),
-                                              "model_type": ("feedforward",)}))
+#: how ``verify`` re-checks an ``input_lipschitz`` certificate; the witness is two points
+#: of the input space (the global bound holds on all of it, so they need not be data rows)
+SPEC = QuantitySpec(_rebuild_global, _check_lower, rebuild_local=_rebuild_local)

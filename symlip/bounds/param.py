@@ -31,6 +31,7 @@ from symlip.arith.floatsearch import float_search
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import centre_norms, row_norms, spectral_upper
 from symlip.bounds.checks import check_radius
+from symlip.bounds.registry import QuantitySpec
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, WitnessOutsideError
 
@@ -609,21 +610,7 @@ def _check_lower(ctx: Any, witness: Mapping[str, Any]) -> Enclosure:
     return param_quotient_from_witness(ctx.model, witness, check_radius(ctx.options.get("radius")))
 
 
-def _register() -> None:
-    try:
-        from symlip.certificate import QuantitySpec, register_quantity
-    except ImportError:  # pragma: no cover
-        return
-    from symlip.certificate import witness_data_row
-
-    register_quantity(QuantitySpec("param_lipschitz", _rebuild, _check_lower,
-                                   rebuild_pointwise=_rebuild_pointwise,
-                                   aggregate=("max", "formula"),
-                                   relations=(witness_data_row("x", "row"),),
-                                   witness_offsets=("step",),
-                                   base_params=lambda net: net.params(),
-                                   fixed_options={"wrt": ("params",),
-                                                  "model_type": ("feedforward",)}))
-
-
-_register()
+#: how ``verify`` re-checks a ``param_lipschitz`` certificate (:mod:`symlip.bounds.registry`)
+SPEC = QuantitySpec(_rebuild, _check_lower, rebuild_pointwise=_rebuild_pointwise,
+                    aggregate=("max", "formula"), witness_row=("x", "row"),
+                    witness_offsets=("step",), base_params=lambda net: net.params())

@@ -49,6 +49,7 @@ from symlip.bounds.param import (
     check_data,
     check_radius,
 )
+from symlip.bounds.registry import QuantitySpec
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, NotSmoothError, WitnessOutsideError
 from symlip.symbolic.formula import Formula
@@ -867,17 +868,9 @@ def _check_lower(ctx: Any, witness: Mapping[str, Any]) -> Enclosure:
     return grad_quotient_from_witness(ctx.model, X, y, lname, witness, r)
 
 
-def _register() -> None:
-    from symlip.certificate import QuantitySpec, register_quantity
-
-    # the witness is two parameter vectors; the loss is over all the data rows (no row)
-    register_quantity(QuantitySpec("grad_lipschitz", _rebuild, _check_lower,
-                                   rebuild_pointwise=_rebuild_pointwise, aggregate="mean",
-                                   witness_kind="gradient_difference_quotient",
-                                   witness_offsets=("offset_plus", "offset_minus"),
-                                   base_params=lambda net: net.params(),
-                                   fixed_options={"wrt": ("gradient",),
-                                                  "model_type": ("feedforward",)}))
-
-
-_register()
+#: how ``verify`` re-checks a ``grad_lipschitz`` certificate; the witness is two
+#: parameter vectors, the loss is over all the data rows (no row)
+SPEC = QuantitySpec(_rebuild, _check_lower, rebuild_pointwise=_rebuild_pointwise,
+                    aggregate="mean", witness_kind="gradient_difference_quotient",
+                    witness_offsets=("offset_plus", "offset_minus"),
+                    base_params=lambda net: net.params())
