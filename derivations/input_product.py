@@ -8,7 +8,7 @@ import sympy as sp
 from derivations._common import down, est, page, up, upper_float_symbol
 from symlip.app.demo import load_demo
 from symlip.app.report import Report
-from symlip.arith.intervals import Enclosure
+from symlip.arith.enclosure import Enclosure
 from symlip.bounds.input import (
     input_lipschitz,
     input_product_derivation,
@@ -55,7 +55,7 @@ def build() -> Report:
            "certified spectral norms, $K_1 = 1$ for tanh")
     d.then("<=", sp.Float(up(res.enclosure), 12), "interval evaluation, rounded up")
     rep.derivation(d, level=3)
-    rows = [[p["name"], up(res.inputs[f"omega_{k}"]), up(_factor(p))]
+    rows = [[p["name"], up(res.inputs[f"rho_{k}"]), up(_factor(p))]
             for k, p in enumerate(res.per_layer, start=1)]
     rep.table(["layer", "$\\|W_k\\|_2$ (certified upper)", "factor (certified upper)"],
               rows)
@@ -174,6 +174,6 @@ MEASURED = [
 
 
 def _factor(p: dict) -> str:
-    from symlip.arith.intervals import parse_decimal_enclosure
+    from symlip.arith.enclosure import parse_decimal_enclosure
 
     return parse_decimal_enclosure(p["factor_upper"], p["factor_upper"])

@@ -22,13 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from symlip.bounds.cde import (
-    check_radius,
-    estimate_param_lower,
-    grad_lipschitz,
-    param_lipschitz,
-    quotient_from_witness,
-)
+from symlip.bounds.cde import cde_estimate_param_lower as estimate_param_lower
+from symlip.bounds.cde import cde_grad_lipschitz as grad_lipschitz
+from symlip.bounds.cde import cde_param_lipschitz as param_lipschitz
+from symlip.bounds.cde import cde_quotient_from_witness
 from symlip.bounds.cde_program import (
     euler_program,
     flow_program,
@@ -36,9 +33,12 @@ from symlip.bounds.cde_program import (
     residual_program,
     uniform_limits,
 )
+from symlip.bounds.checks import check_radius
 from symlip.bounds.registry import QuantitySpec
 from symlip.errors import InputError
-from symlip.models.cde import ControlledODE, check_control, load, save, time_grid
+from symlip.models.cde import ControlledODE, check_control, time_grid
+from symlip.models.cde import load_cde as load
+from symlip.models.cde import save_cde as save
 
 __all__ = [
     "ControlledODE",
@@ -148,7 +148,7 @@ def _rebuild(order: int) -> Any:
 
 
 def _check_lower(ctx: Any, witness: Any) -> Any:
-    return quotient_from_witness(ctx.model, witness, check_radius(ctx.options.get("radius")),
+    return cde_quotient_from_witness(ctx.model, witness, check_radius(ctx.options.get("radius")),
                                  ctx.model.check_control(_control(ctx)))
 
 

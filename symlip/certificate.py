@@ -43,12 +43,7 @@ from typing import Any
 
 from symlip._files import write_atomic
 from symlip._version import __version__
-from symlip.arith.intervals import (
-    Enclosure,
-    exact_hex,
-    parse_decimal_enclosure,
-    parse_exact_hex,
-)
+from symlip.arith.enclosure import Enclosure, exact_hex, parse_decimal_enclosure, parse_exact_hex
 from symlip.bounds.registry import Context, QuantitySpec, quantities, spec_of
 from symlip.bounds.result import BoundResult
 from symlip.errors import CertificateError, WitnessOutsideError

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 
 import mpmath
@@ -18,8 +17,9 @@ from hypothesis import strategies as st
 from symlip.activations.constants import derive_constants, sup_abs
 from symlip.activations.registry import X, activation_names, get_activation
 from symlip.activations.sup import certify_exact_max, exp_tail_enclosure, rigorous_sup_abs
-from symlip.arith.intervals import enclose
+from symlip.symbolic.compile import enclose
 from symlip.symbolic.functions import sigmoid
+from tests.clirun import run_cli
 
 oo = sp.oo
 S = sp.sqrt
@@ -218,7 +218,7 @@ def test_exp_tail_enclosure_contains_samples_and_rejects_polynomials():
 
 
 def Enclosure_point(v):  # noqa: N802 - tiny helper: an exact enclosure of an mpf
-    from symlip.arith.intervals import Enclosure
+    from symlip.arith.enclosure import Enclosure
 
     return Enclosure(v, v)
 
@@ -267,8 +267,7 @@ def test_numpy_matches_mpmath_including_large_inputs(name):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "symlip", "activation", *args],
-                          capture_output=True, text=True, timeout=120)
+    return run_cli("activation", *args)
 
 
 def test_cli_json_contract():

@@ -186,7 +186,7 @@ def _g(v: float | None, digits: int = 6) -> str:
 
 def _up(v: Any, digits: int = 6) -> str:
     """A certified upper bound (an Enclosure, a float or a decimal string), rounded up."""
-    from symlip.arith.intervals import outward_decimal
+    from symlip.arith.enclosure import outward_decimal
 
     if v is None:
         return "-"
@@ -198,7 +198,7 @@ def _up(v: Any, digits: int = 6) -> str:
 
 def _down(v: Any, digits: int = 6) -> str:
     """A certified lower bound / a safe step size, rounded down."""
-    from symlip.arith.intervals import outward_decimal
+    from symlip.arith.enclosure import outward_decimal
 
     if v is None:
         return "-"
@@ -208,7 +208,7 @@ def _down(v: Any, digits: int = 6) -> str:
 
 
 def _dec(s: str, digits: int, up: bool) -> str:
-    from symlip.arith.intervals import outward_decimal, parse_decimal_enclosure
+    from symlip.arith.enclosure import outward_decimal, parse_decimal_enclosure
 
     e = parse_decimal_enclosure(s, s)
     return outward_decimal(e.upper if up else e.lower, digits, up=up)
@@ -357,7 +357,7 @@ def run_demo(out: str | os.PathLike[str] = "symlip-report", *, force: bool = Fal
             lam = None
             if local_inputs is not None:
                 lam = [local_inputs[f"lambda_{k}"].upper_float for k in range(1, net.depth)]
-                lam.append(local_inputs[f"omega_{net.depth}"].upper_float)
+                lam.append(local_inputs[f"rho_{net.depth}"].upper_float)
             rp.plot_layer_factors(
                 stage / "layer_factors.png", labels,
                 [float(d["factor_upper"]) for d in inp.per_layer], lam,

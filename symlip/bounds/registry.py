@@ -87,7 +87,7 @@ class QuantitySpec:
         rebuild_pointwise: for quantities certified as an aggregate of per-data-point
             values of the formula (``result["aggregate"]`` is ``"mean"`` or ``"max"``):
             ``rebuild_pointwise(ctx) -> (formula, inputs)`` with per-point inputs
-            (:class:`~symlip.arith.intervals.IntervalArray`) for ``formula.enclose_array``.
+            (:class:`~symlip.arith.array.IntervalArray`) for ``formula.enclose_array``.
         rebuild_local: ``rebuild_local(ctx) -> Enclosure``: the local bound recomputed
             (its upper end is what ``result["local_upper"]`` must be); ``None``: no local
             bound.

@@ -26,21 +26,20 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import mpmath
 import numpy as np
 import sympy as sp
 from mpmath import iv
 
-from symlip.arith.floatsearch import float_search
-from symlip.arith.intervals import (
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import (
     Enclosure,
-    IntervalArray,
     Truth,
     UnsupportedOperation,
-    _iv_exp,
-    _iv_log,
     compare,
+    working_precision,
 )
+from symlip.arith.floatsearch import float_search
+from symlip.arith.mpfuncs import iv_exp, iv_log
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import row_norms
 from symlip.bounds.param import (
@@ -53,6 +52,7 @@ from symlip.bounds.param import (
 from symlip.bounds.registry import QuantitySpec
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, NotSmoothError, WitnessOutsideError
+from symlip.symbolic.formula import Formula
 
 __all__ = [
     "grad_lipschitz",
@@ -160,7 +160,7 @@ def loss_enclosure(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> Enclosu
     MSE: from the rigorous forward error bound $\|f - \hat f\| \le e$ of
     :func:`symlip.bounds.centre.centre_norms`; cross-entropy: per point from
     :meth:`Network.interval_forward` and the widened mpmath interval ``exp``/``log``
-    of :mod:`symlip.arith.intervals` (mpmath's own are not reliably outward-rounded).
+    of :mod:`symlip.arith.mpfuncs` (mpmath's own are not reliably outward-rounded).
     """
     from symlip.bounds.centre import centre_norms
 
@@ -186,7 +186,7 @@ def loss_enclosure(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> Enclosu
     for x, c in zip(X, y):
         o = [e.to_interval() for e in net.interval_forward(x)]
         m = max(float(e.b) for e in o)
-        lse = m + _iv_log(sum((_iv_exp(e - m) for e in o), iv.mpf(0)))
+        lse = m + iv_log(sum((iv_exp(e - m) for e in o), iv.mpf(0)))
         tot += lse - o[int(c)]
     return Enclosure.from_interval(tot / len(X))
 
@@ -726,7 +726,7 @@ class StepResult:
         grad: the float gradient $\hat g$ at $\bar\theta$.
         theta_next: $\mathrm{fl}(\bar\theta - \eta \hat g)$.
         step_norm: enclosure of $\|\theta_{next} - \bar\theta\|$ (exact).
-        in_ball: :class:`~symlip.arith.intervals.Truth` of ``step_norm <= radius``.
+        in_ball: :class:`~symlip.arith.enclosure.Truth` of ``step_norm <= radius``.
         guaranteed_decrease: the lower end of ``decrease`` (a float rounded down): a
             certified lower bound of $L(\bar\theta) - L(\theta_{next})$ for the exact
             real losses at the two float parameter vectors; it can be negative (near a
@@ -760,6 +760,16 @@ class StepResult:
                 f"{self.grad.size} parameters)")
 
 
+_STEP_S, _STEP_E = sp.Symbol("s", nonnegative=True), sp.Symbol("e", real=True)
+#: $\|\theta_+ - \bar\theta\| = s(1 + e)$: $s$ the certified norm of the float
+#: difference $\mathrm{fl}(\theta_+ - \bar\theta)$, $|e| \le 2u$ its rounding
+#: ($|\mathrm{fl}(a - b) - (a - b)| \le u|a - b|$ entrywise)
+STEP_NORM = Formula(_STEP_S * (1 + _STEP_E), [_STEP_S, _STEP_E], name="step_norm")
+_L_BEFORE, _L_AFTER = sp.Symbol("L_before", real=True), sp.Symbol("L_after", real=True)
+#: the certified decrease of a step: loss before minus loss after
+DECREASE = Formula(_L_BEFORE - _L_AFTER, [_L_BEFORE, _L_AFTER], name="decrease")
+
+
 def certified_step(net: Any, data: Any, targets: Any, loss: str, radius: float,
                    *, aggregate: str = "mean") -> StepResult:
     r"""Gradient step $\theta_+ = \bar\theta - \eta \nabla L(\bar\theta)$ with $\eta =
@@ -783,7 +793,7 @@ def certified_step(net: Any, data: Any, targets: Any, loss: str, radius: float,
     if aggregate == "mean":
         L = res.enclosure
     elif aggregate == "hull":
-        from symlip.arith.intervals import parse_decimal_enclosure
+        from symlip.arith.enclosure import parse_decimal_enclosure
 
         s = res.extra["upper_hull"]
         L = parse_decimal_enclosure(s, s)
@@ -796,17 +806,16 @@ def certified_step(net: Any, data: Any, targets: Any, loss: str, radius: float,
     theta_next = theta - eta * g
     d = theta_next - theta  # exact up to rounding, enclosed below
     dn = row_norms(d[None, :])
-    # |fl(a - b) - (a - b)| <= u|a - b|
-    step_norm = Enclosure.from_floats(float(np.nextafter(dn.lo[0] * (1 - 2 * _U), -np.inf)),
-                                      float(np.nextafter(dn.hi[0] * (1 + 2 * _U), np.inf)))
+    step_norm = STEP_NORM.enclose(s=Enclosure.from_floats(dn.lo[0], dn.hi[0]),
+                                  e=Enclosure.from_floats(-2 * _U, 2 * _U))
     in_ball = compare(step_norm.to_interval(), "<=", iv.mpf(r))
     with np.errstate(over="ignore"):
         gn2 = float(np.dot(g, g))
         est = float(gn2 / (2 * Lu)) if Lu > 0 else math.inf
     before = loss_enclosure(net, X, y, loss)
     after = loss_enclosure(net.with_params(theta_next), X, y, loss)
-    dec = Enclosure(mpmath.fsub(before.lower, after.upper, prec=113, rounding="d"),
-                    mpmath.fsub(before.upper, after.lower, prec=113, rounding="u"))
+    with working_precision(113):
+        dec = DECREASE.enclose(L_before=before, L_after=after)
     return StepResult(eta, L, g, theta_next, step_norm, in_ball, dec.lower_float, res,
                       decrease=dec, estimated_decrease=est)
 

@@ -51,15 +51,15 @@ import numpy as np
 import sympy as sp
 from mpmath import iv
 
+from symlip.arith.enclosure import Enclosure, Truth, compare, working_precision
 from symlip.arith.floatsearch import float_search
-from symlip.arith.intervals import Enclosure, Truth, compare, working_precision
 from symlip.bounds import recursion as rec
+from symlip.bounds.checks import check_radius
 from symlip.bounds.param import (
     _args,
     ball_search,
     certified_param_inputs,
     check_data,
-    check_radius,
 )
 from symlip.bounds.registry import QuantitySpec
 from symlip.bounds.result import BoundResult
@@ -526,16 +526,16 @@ def spline_quotient_from_witness(net: Any, wit: Any, r: float) -> Enclosure:
     arithmetic; its lower end is a certified lower bound of the Lipschitz constant on
     the ball.  A witness without ``"parameters"`` (certificates before the coefficients
     were moved) indexes the weights and biases only
-    (:func:`symlip.bounds.param.quotient_from_witness`).
+    (:func:`symlip.bounds.param.param_quotient_from_witness`).
 
     Raises:
         InputError: a point outside the ball, indices out of range or repeated,
             lengths that differ, non-finite values, two equal points.
     """
-    from symlip.bounds.param import quotient_from_witness
+    from symlip.bounds.param import param_quotient_from_witness
 
     if "parameters" not in wit:
-        return quotient_from_witness(net, wit, r)
+        return param_quotient_from_witness(net, wit, r)
     if wit["parameters"] != PARAMETER_SET:
         raise InputError(f"lower-bound witness parameters={wit['parameters']!r}; expected "
                          f"{PARAMETER_SET!r}")

@@ -43,7 +43,8 @@ from typing import Any
 import numpy as np
 
 from symlip.activations.registry import AbstractActivation, get_activation
-from symlip.arith.intervals import Enclosure, IntervalArray
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import Enclosure
 from symlip.errors import InputError, ModelFileError, SymlipError
 
 __all__ = [
@@ -214,12 +215,12 @@ class ControlledODE:
     @classmethod
     def load(cls, path: str | os.PathLike[str], activation: Any = None, param: Any = None
              ) -> ControlledODE:
-        """Read a model file (see :func:`load`)."""
-        return load(path, activation, param)
+        """Read a model file (see :func:`load_cde`)."""
+        return load_cde(path, activation, param)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the model (see :func:`save`)."""
-        save(self, path)
+        """Write the model (see :func:`save_cde`)."""
+        save_cde(self, path)
 
     # -- shapes and parameters ---------------------------------------------------------------
     @property
@@ -499,11 +500,11 @@ def sigma_intervals(act: AbstractActivation, Z: IntervalArray, precise: bool = F
                              np.broadcast_to(r.hi, Z.hi.shape).copy())
     import mpmath
 
-    from symlip.arith.intervals import (
-        _endpoints,
-        _float_to_mpf,
-        _iv_from,
-        _mpf_to_float,
+    from symlip.arith.enclosure import (
+        endpoints,
+        float_to_mpf,
+        iv_from,
+        mpf_to_float,
         working_precision,
     )
 
@@ -513,12 +514,12 @@ def sigma_intervals(act: AbstractActivation, Z: IntervalArray, precise: bool = F
     width = Z.lo.shape[-1]
     with working_precision(64):
         for i, (a, b) in enumerate(zip(Z.lo.ravel(), Z.hi.ravel(), strict=False)):
-            r = f(_iv_from(_float_to_mpf(float(a)), _float_to_mpf(float(b))), i % width)
-            ra, rb = _endpoints(r)
+            r = f(iv_from(float_to_mpf(float(a)), float_to_mpf(float(b))), i % width)
+            ra, rb = endpoints(r)
             if not (mpmath.isfinite(ra) and mpmath.isfinite(rb)):
                 raise InputError("activation enclosure is not finite")
-            lo.flat[i] = _mpf_to_float(ra, up=False)
-            hi.flat[i] = _mpf_to_float(rb, up=True)
+            lo.flat[i] = mpf_to_float(ra, up=False)
+            hi.flat[i] = mpf_to_float(rb, up=True)
     return IntervalArray(lo, hi)
 
 
@@ -542,7 +543,7 @@ def _strip_prefix(keys: Sequence[str]) -> str:
     return ""
 
 
-def load(path: str | os.PathLike[str], activation: Any = None, param: Any = None
+def load_cde(path: str | os.PathLike[str], activation: Any = None, param: Any = None
          ) -> ControlledODE:
     """Load a controlled ODE from ``.npz`` / ``.safetensors``.
 
@@ -606,7 +607,7 @@ def load(path: str | os.PathLike[str], activation: Any = None, param: Any = None
         raise ModelFileError(f"{where!r}: {exc}") from None
 
 
-def save(model: ControlledODE, path: str | os.PathLike[str],
+def save_cde(model: ControlledODE, path: str | os.PathLike[str],
          metadata: Mapping[str, str] | None = None) -> None:
     """Write a controlled ODE (float64 tensors, activation in the metadata), atomically."""
     p = Path(path)
