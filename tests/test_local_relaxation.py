@@ -101,8 +101,9 @@ def test_linear_boxes_and_bound_are_sound(seed, depth, width, act, residual, eps
     net = random_net(rng, widths, act, float(rng.uniform(0.5, 3.0)), residual)
     x0 = rng.standard_normal(widths[0])
     boxes: list = []
-    loc, inputs = local_input_lipschitz(net, x0, eps, boxes=boxes)
-    old, _ = local_input_lipschitz(net, x0, eps, preact="interval")
+    res_loc = local_input_lipschitz(net, x0, eps, boxes=boxes)
+    loc, inputs = res_loc.enclosure, res_loc.inputs
+    old = local_input_lipschitz(net, x0, eps, preact="interval").enclosure
     assert len(boxes) == depth - 1
     X = ball_points(rng, x0, eps, 40)
     assert_boxes_contain(net, boxes, X)
@@ -138,8 +139,8 @@ def test_relu_bound_near_the_jacobian_norm_when_stable():
     net = random_net(rng, [5, 30, 30, 30, 2], "relu", 1.5)
     x0 = rng.standard_normal(5)
     jn = float(np.linalg.norm(net.input_jacobian(x0[None])[0], 2))
-    loc, _ = local_input_lipschitz(net, x0, 1e-4)
-    old, _ = local_input_lipschitz(net, x0, 1e-4, preact="interval")
+    loc = local_input_lipschitz(net, x0, 1e-4).enclosure
+    old = local_input_lipschitz(net, x0, 1e-4, preact="interval").enclosure
     assert jn <= loc.upper_float <= jn * (1 + 1e-6)
     assert loc.upper_float <= old.upper_float * (1 + 1e-9)
 

@@ -420,7 +420,8 @@ def test_local_input_bound_is_sound(n_hidden, width, act, log_eps, seed, mean_va
     budget = inp.MEAN_VALUE_BUDGET
     inp.MEAN_VALUE_BUDGET = budget if mean_value else 0
     try:
-        local, inputs = local_input_lipschitz(net, x0, eps)
+        res_local = local_input_lipschitz(net, x0, eps)
+        local, inputs = res_local.enclosure, res_local.inputs
     finally:
         inp.MEAN_VALUE_BUDGET = budget
     glob = input_lipschitz(net, lower=False).enclosure

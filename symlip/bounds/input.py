@@ -445,8 +445,10 @@ def _affine_ball(W: np.ndarray, b: np.ndarray, x0: np.ndarray, eps: float) -> In
     from symlip.bounds.centre import row_norms
 
     centre = affine_box(W, b, IntervalArray(np.asarray(x0, dtype=np.float64)))
+    # eps = 0: the ball is its centre (and inf * 0 would be NaN for an overflowing norm)
+    norms = row_norms(W).hi if eps != 0 else np.zeros(W.shape[0])
     with np.errstate(over="ignore"):
-        rad = np.nextafter(row_norms(W).hi * np.float64(eps), np.inf)
+        rad = np.nextafter(norms * np.float64(eps), np.inf)
     if not np.all(np.isfinite(rad)):
         raise InputError("interval propagation overflowed float64 (the image of the input "
                          "ball under the first layer)")
@@ -581,7 +583,7 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
                           interval_jacobian: bool = True, preact: str = "linear",
                           global_inputs: dict[str, Enclosure] | None = None,
                           boxes: list[IntervalArray] | None = None,
-                          ) -> tuple[Enclosure, dict]:
+                          ) -> BoundResult:
     r"""Certified Lipschitz bound of f on the ball $B(x_0, \varepsilon)$ (l2).
 
     Args:
@@ -601,7 +603,9 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
             ball (each contains $z_k(B)$) is appended to it, in layer order.
 
     Returns:
-        ``(enclosure, inputs)``: the upper end of ``enclosure`` bounds
+        :class:`~symlip.bounds.result.BoundResult` with ``quantity="local_input_lipschitz"``
+        (no lower bound; ``extra``: ``input_radius``, ``local_preact``): the upper end of
+        its ``enclosure`` bounds
         $\sup_{x \ne y \in B} \|f(x) - f(y)\| / \|x - y\|$; it is the
         :func:`local_input_formula` evaluated on the certified ``inputs``
         (``J_loc`` >= the norm of every Jacobian on the ball,
@@ -615,6 +619,22 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
         InputError: a negative or non-finite ``eps``, a centre of the wrong shape, an
             interval pass that overflows.
     """
+    enc, inputs = _local_ball(net, center, eps, interval_jacobian=interval_jacobian,
+                              preact=preact, global_inputs=global_inputs, boxes=boxes)
+    mask = _residual_mask(net)
+    lognorm = tuple(_lognorm_layers(net))
+    formula = _local_formula_cached(net.depth, None if mask is None else tuple(mask), lognorm)
+    deriv = local_input_derivation(net.depth, residual=mask, lognorm=lognorm, preact=preact)
+    return BoundResult(quantity="local_input_lipschitz", norm="l2", enclosure=enc,
+                       formula=formula, inputs=inputs, derivation=deriv,
+                       extra={"input_radius": eps, "local_preact": preact})
+
+
+def _local_ball(net: Any, center: np.ndarray, eps: float, *, interval_jacobian: bool,
+                preact: str, global_inputs: dict[str, Enclosure] | None,
+                boxes: list[IntervalArray] | None) -> tuple[Enclosure, dict[str, Enclosure]]:
+    """The enclosure and the certified inputs of :func:`local_input_lipschitz` (without
+    the result object: :func:`local_over_data` calls it once per ball)."""
     from symlip.arith.norms import frobenius_norm, spectral_norm
 
     if not np.isfinite(eps) or eps < 0:
@@ -744,7 +764,8 @@ def local_over_data(net: Any, data: np.ndarray | None, eps: float,
     best = None
     glob = _global_inputs(net) if len(centres) else None
     for c in centres:
-        e, _ = local_input_lipschitz(net, c, eps, preact=preact, global_inputs=glob)
+        e, _ = _local_ball(net, c, eps, interval_jacobian=True, preact=preact,
+                           global_inputs=glob, boxes=None)
         best = e if best is None or e.upper > best.upper else best
     if best is None:
         raise InputError("no data points for the local bound")

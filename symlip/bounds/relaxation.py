@@ -184,9 +184,11 @@ def _band(act: Any, z: IntervalArray, s: IntervalArray, zmag: np.ndarray,
         if sdl is not None:
             a2 = 0.5 * sdl + 0.5 * sdh
             e = np.maximum(up(sdh - a2), up(a2 - sdl))
-            r = up(up(e * w) + up(up(w * w) * (0.5 * K2.upper_float)))
-            g = sc - IntervalArray(c) * IntervalArray(a2)
-            lo2, hi2 = (g - IntervalArray(-r, r)).lo, (g + IntervalArray(-r, r)).hi
+            # huge boxes overflow to inf / nan here: such neurons fail `better` below
+            with np.errstate(over="ignore", invalid="ignore"):
+                r = up(up(e * w) + up(up(w * w) * (0.5 * K2.upper_float)))
+                g = sc - IntervalArray(c) * IntervalArray(a2)
+                lo2, hi2 = (g - IntervalArray(-r, r)).lo, (g + IntervalArray(-r, r)).hi
             better = (np.isfinite(a2) & np.isfinite(lo2) & np.isfinite(hi2)
                       & ((hi2 - lo2) < (bhi - blo)))
             alpha = np.where(better, a2, alpha)
