@@ -51,9 +51,9 @@ def _up(x: Any) -> Any:
 
 
 def _gamma(n: int) -> float:
-    from symlip.bounds.centre import _gamma as g
+    from symlip.arith.linalg import gamma
 
-    return g(n)
+    return gamma(n)
 
 
 def _softmax(f: np.ndarray) -> np.ndarray:
@@ -250,16 +250,14 @@ def centre_for_readout(net: Any, X: np.ndarray) -> Any:
     """The centre forward pass the read-out bound uses (spectral norms of
     :func:`symlip.bounds.centre.spectral_upper`, as the certified inputs use them, so
     ``verify`` recomputes the same numbers); for residual networks the boxes of the
-    interval forward pass (:func:`symlip.bounds.residual.interval_states`)."""
+    interval forward pass (:meth:`Network.interval_trace`)."""
     from symlip.bounds.centre import centre_norms, spectral_upper
 
     if getattr(net, "has_residual", False):
-        from symlip.bounds.residual import interval_states
-
         if net.depth < 2:
             raise InputError("the read-out lower bound needs a hidden layer")
-        states = interval_states(net, X)
-        return _Boxes(states[-2], states[-1])
+        tr = net.interval_trace(X)
+        return _Boxes(tr.inputs[-1], tr.output)
 
     spec = [spectral_upper(layer.weight)[0].upper_float for layer in net.layers]
     cn = centre_norms(net, X, spectral=spec)

@@ -19,7 +19,7 @@ $B = H l_N^2 + G h_N$ per data point, the mean over the data.
 
 Every number is the program evaluated in outward-rounded interval arithmetic on
 certified inputs (spectral norms, row/column norms, centre states from the interval
-forward pass of :func:`symlip.bounds.residual.interval_states`).
+forward pass of :meth:`Network.interval_trace`).
 """
 
 from __future__ import annotations
@@ -232,7 +232,7 @@ def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: f
     ``centre_data`` (cross-entropy: :func:`symlip.bounds.smooth.grad_lipschitz` adds
     ``P``, ``E`` from it)."""
     from symlip.bounds.param import _constant
-    from symlip.bounds.residual import certified_residual_inputs, interval_states, layer_kinds
+    from symlip.bounds.residual import certified_residual_inputs, layer_kinds
 
     lname = rec._loss_name(loss)
     ci = certified_residual_inputs(net, X, r, centre=centre, lognorm=True)
@@ -248,7 +248,7 @@ def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: f
         ci.scalars[f"kappa_{k}"] = Enclosure.from_interval(
             iv.mpf([0.0, float(np.max(row_norms(w.T).hi))]) + iv.mpf(r))
     if ci.centre:
-        box = interval_states(net, X)[-1]
+        box = net.interval_trace(X).output
         ob = _OutputBox(box)
         ci.per_point[f"A_{net.depth}"] = IntervalArray(
             np.zeros(X.shape[0]), np.nextafter(row_norms(ob.output).hi + ob.output_err, np.inf))
