@@ -143,6 +143,7 @@ QUANTITY_MODULES: dict[str, str] = {
     "cde_param_lipschitz": "symlip.cde",
     "cde_grad_lipschitz": "symlip.cde",
     "param_lipschitz_conv": "symlip.bounds.conv_param",
+    "grad_lipschitz_conv": "symlip.bounds.conv_grad",
 }
 
 

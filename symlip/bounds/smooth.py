@@ -219,10 +219,13 @@ def not_smooth_witness(act: Any, ts: tuple[float, ...] = (1e-1, 1e-3, 1e-6, 1e-9
                            "jump / (2 t) is unbounded as t -> 0"}
 
 
-def _require_smooth(net: Any) -> None:
+def _require_smooth(net: Any, kernel_view: bool = False) -> None:
+    """Refuse non-smooth activations (with a witness), residual networks, and (unless
+    ``kernel_view``: :mod:`symlip.bounds.conv_grad`) convolution layers."""
     from symlip.models.conv import check_no_conv
 
-    check_no_conv(net, "the gradient-Lipschitz bound (--wrt gradient)")
+    if not kernel_view:
+        check_no_conv(net, "the gradient-Lipschitz bound (--wrt gradient)")
     if getattr(net, "has_residual", False):
         raise InputError("the gradient-Lipschitz bound (--wrt gradient) is not supported for "
                          "networks with residual layers; --wrt params and --wrt input are")
@@ -595,6 +598,12 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
         InputError: bad radius, data/targets shapes, NaN values, unknown loss.
         NotSmoothError: an activation with $K_2 = \infty$ (with a witness).
     """
+    from symlip.bounds.conv_param import uses_kernel_view
+
+    if uses_kernel_view(net):  # convolution layers: kernels are the parameters
+        from symlip.bounds.conv_grad import conv_grad_lipschitz
+
+        return conv_grad_lipschitz(net, data, targets, loss, radius, lower=lower, seed=seed)
     r = check_radius(radius)
     lname = rec._loss_name(loss)
     X = check_data(net, data)
