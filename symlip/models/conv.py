@@ -283,8 +283,10 @@ def conv_apply(kernel: np.ndarray, geom: ConvGeometry, x: np.ndarray) -> np.ndar
     x = np.asarray(x, float).reshape(-1, *geom.in_shape)
     g = geom.groups
     k = np.asarray(kernel, float).reshape(g, geom.out_channels // g, -1)
-    y = np.matmul(k[None], _patches(x, geom))
-    return y.reshape(x.shape[0], -1)
+    pat = _patches(x, geom)  # (B, g, T, P): one product per group over the whole batch
+    bsz, _, t, npos = pat.shape
+    y = np.matmul(k, np.ascontiguousarray(pat.transpose(1, 2, 0, 3)).reshape(g, t, -1))
+    return y.reshape(g, -1, bsz, npos).transpose(2, 0, 1, 3).reshape(bsz, -1)
 
 
 def conv_transpose_apply(kernel: np.ndarray, geom: ConvGeometry, y: np.ndarray) -> np.ndarray:
@@ -297,7 +299,10 @@ def conv_transpose_apply(kernel: np.ndarray, geom: ConvGeometry, y: np.ndarray) 
     y = np.asarray(y, float).reshape(-1, g, geom.out_channels // g, oh * ow)
     bsz = y.shape[0]
     k = np.asarray(kernel, float).reshape(g, geom.out_channels // g, -1)
-    dp = np.matmul(np.swapaxes(k, 1, 2)[None], y).reshape(bsz, c, kh, kw, oh, ow)
+    # one product per group over the whole batch: (g, T, Og) @ (g, Og, B*P)
+    yt = np.ascontiguousarray(y.transpose(1, 2, 0, 3)).reshape(g, y.shape[2], -1)
+    dp = np.matmul(np.swapaxes(k, 1, 2), yt).reshape(c, kh, kw, bsz, oh, ow)
+    dp = dp.transpose(3, 0, 1, 2, 4, 5)
     hp, wp = geom.padded_hw
     xp = np.zeros((bsz, c, hp, wp))
     for p in range(kh):
@@ -312,6 +317,17 @@ def conv_transpose_apply(kernel: np.ndarray, geom: ConvGeometry, y: np.ndarray) 
     out = np.zeros((bsz, c, h, w))
     np.add.at(out, (slice(None), slice(None), slice(None), (np.arange(wp) - left) % w), xh)
     return out.reshape(bsz, -1)
+
+
+def _chunked(fn: Any, x: np.ndarray, n_cols: int, rows: int = 256) -> np.ndarray:
+    """``fn`` on the rows of ``x`` (leading axes flattened) in chunks of ``rows`` (the
+    im2col patches of a chunk stay small)."""
+    x = np.asarray(x, float)
+    flat = x.reshape(-1, x.shape[-1])
+    out = np.empty((flat.shape[0], n_cols))
+    for s in range(0, flat.shape[0], rows):
+        out[s:s + rows] = fn(flat[s:s + rows])
+    return out.reshape(*x.shape[:-1], n_cols)
 
 
 def power_iteration(kernel: Any, geom: ConvGeometry, iters: int = 100,
@@ -663,6 +679,18 @@ class ConvLayer(DenseLayer):
     def renamed(self, name: str) -> ConvLayer:
         return ConvLayer(self.weight, self.bias, name, self.kernel, self.kernel_bias,
                          self.geometry)
+
+    def matvec(self, a: np.ndarray) -> np.ndarray:
+        """The convolution of a batch ``(..., n_in) -> (..., n_out)`` by im2col
+        (:func:`conv_apply`, in chunks): the explicit matrix's product without its
+        zeros (float64, not certified; rounding differs from the dense product)."""
+        return _chunked(lambda v: conv_apply(self.kernel, self.geometry, v), a,
+                        self.geometry.n_out)
+
+    def rmatvec(self, d: np.ndarray) -> np.ndarray:
+        """The adjoint, ``(..., n_out) -> (..., n_in)`` (:func:`conv_transpose_apply`)."""
+        return _chunked(lambda v: conv_transpose_apply(self.kernel, self.geometry, v), d,
+                        self.geometry.n_in)
 
     @property
     def n_kernel_params(self) -> int:
