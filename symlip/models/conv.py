@@ -22,7 +22,7 @@ kernel-parameter view (``docs/theory/convolutions.md``) and :func:`conv_norm`.
 * otherwise the Fourier-domain block bound on the torus of the padded size, certified
   by outward-rounded error bounds and a Cholesky test per frequency (exact for
   circular padding with stride 1; an upper bound otherwise), and a certified lower end
-  from a vector (the top singular vector of the worst frequency, or power iteration
+  from a vector (the top singular vector of the worst frequency, or Lanczos
   with the convolution and its transpose) evaluated with a rigorous error bound.
 """
 
@@ -48,6 +48,7 @@ __all__ = [
     "conv_norm",
     "conv_norm_info",
     "power_iteration",
+    "lanczos_vector",
     "patch_count",
     "check_no_conv",
 ]
@@ -347,6 +348,42 @@ def power_iteration(kernel: Any, geom: ConvGeometry, iters: int = 100,
     return float(np.linalg.norm(conv_apply(k, geom, v))), v[0]
 
 
+def lanczos_vector(kernel: Any, geom: ConvGeometry, steps: int = 100,
+                   seed: int = 0) -> tuple[float, np.ndarray]:
+    r"""``steps`` Lanczos steps (full reorthogonalisation) on $K^TK$, one product with the
+    convolution and its transpose per step, as :func:`power_iteration`; returns the
+    float estimate $\|Kv\|$ and the top Ritz vector $v$ (unit norm).  Not certified
+    (:func:`certified_ratio` certifies the vector).  Near the top, the spectrum of a
+    zero-padded convolution is a cluster (64 channels on 32x32: the two largest
+    singular values agree to 3e-8, the third is 2e-3 lower): 100 power steps stop at
+    2.00674, 100 Lanczos steps reach 2.0111475, the norm to 8 digits."""
+    k = np.asarray(kernel, float)
+    n = geom.n_in
+    m = max(1, min(int(steps), n))
+    q = np.random.default_rng(seed).standard_normal(n)
+    q /= np.linalg.norm(q)
+    Q = np.zeros((m, n))
+    alpha, beta = np.zeros(m), np.zeros(m)
+    j_end = m
+    for j in range(m):
+        Q[j] = q
+        w = conv_transpose_apply(k, geom, conv_apply(k, geom, q[None]))[0]
+        alpha[j] = q @ w
+        for _ in range(2):  # full reorthogonalisation, twice ("twice is enough")
+            w -= Q[:j + 1].T @ (Q[:j + 1] @ w)
+        b = float(np.linalg.norm(w))
+        beta[j] = b
+        if b <= 1e-14 * max(abs(alpha[j]), 1e-300):  # invariant subspace found
+            j_end = j + 1
+            break
+        q = w / b
+    t = np.diag(alpha[:j_end]) + np.diag(beta[:j_end - 1], 1) + np.diag(beta[:j_end - 1], -1)
+    _, vecs = np.linalg.eigh(t)
+    v = vecs[:, -1] @ Q[:j_end]
+    v /= np.linalg.norm(v)
+    return float(np.linalg.norm(conv_apply(k, geom, v[None]))), v
+
+
 # ----------------------------------------------------------------------------------
 # certified pieces
 # ----------------------------------------------------------------------------------
@@ -597,8 +634,8 @@ def conv_norm_info(kernel: Any, geom: ConvGeometry, *, method: str = "auto",
         x = _fourier_vector(geom, info["kc_best"], info["freq"])
         lo = certified_ratio(k, geom, x)
     if not exact or lo == 0:
-        est, v = power_iteration(k, geom, power_iters)
-        info["power_estimate"] = est
+        est, v = lanczos_vector(k, geom, power_iters)
+        info["lanczos_estimate"] = est
         lo = max(lo, certified_ratio(k, geom, v))
     info.pop("kc_best", None)
     info["exact_fourier"] = exact
@@ -616,8 +653,8 @@ def conv_norm(kernel: Any, geom: ConvGeometry, *, method: str = "auto",
     * ``"fourier"``: upper end :func:`fourier_upper` (exact for circular padding and
       stride 1, else the norm on the padded torus, an upper bound), lower end
       :func:`certified_ratio` of the top singular vector of the worst frequency
-      (circular, stride 1) or of ``power_iters`` steps of power iteration with the
-      convolution and its transpose.
+      (circular, stride 1) or of the top Ritz vector of ``power_iters`` Lanczos steps
+      with the convolution and its transpose (:func:`lanczos_vector`).
 
     Both ends are certified (outward-rounded); ``lo <= ||K||_2 <= hi``.
 
