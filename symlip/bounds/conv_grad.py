@@ -41,10 +41,16 @@ import numpy as np
 import sympy as sp
 from mpmath import iv
 
-from symlip.arith.intervals import Enclosure, IntervalArray, Truth, UnsupportedOperation, compare
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import Enclosure, Truth, UnsupportedOperation, compare
 from symlip.bounds import recursion as rec
-from symlip.bounds.conv_param import _pi, _positions, kernel_params, uses_kernel_view, \
-    with_kernel_params
+from symlip.bounds.conv_param import (
+    _pi,
+    _positions,
+    kernel_params,
+    uses_kernel_view,
+    with_kernel_params,
+)
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, WitnessOutsideError
 from symlip.models.conv import ConvLayer, _indices, patch_count

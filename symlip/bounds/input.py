@@ -379,8 +379,8 @@ def _float_quotient(net: Any, x: np.ndarray, xp: np.ndarray) -> Enclosure | None
     except (InputError, ValueError, OverflowError, ZeroDivisionError, ArithmeticError):
         return None
     with working_precision(113):
-        num = _iv_vec_norm([_to_iv(a) - _to_iv(b) for a, b in zip(fx, fxp)])
-        den = _iv_vec_norm([_to_iv(float(a)) - _to_iv(float(b)) for a, b in zip(x, xp)])
+        num = _iv_vec_norm([_to_iv(a) - _to_iv(b) for a, b in zip(fx, fxp, strict=True)])
+        den = _iv_vec_norm([_to_iv(float(a)) - _to_iv(float(b)) for a, b in zip(x, xp, strict=True)])
         q = num / den
     enc = Enclosure.from_interval(q)
     lo, hi = enc.lower_float, enc.upper_float
