@@ -14,7 +14,7 @@ $H, W$).  Vectors are flattened channel-major, $(C, H, W)$ row-major, as
 explicit matrix of this map (each entry a kernel entry or 0, copied exactly), so every
 bound of symlip applies unchanged to networks with convolutions: the matrix *is* the
 operator, not an approximation.  It also keeps the kernel and the geometry, for the
-kernel-parameter view (``docs/theory/convolutions.md``) and :func:`conv_norm`.
+kernel-parameter view (``docs/theory-conv.md``, Lemma C1) and :func:`conv_norm`.
 
 :func:`conv_norm` encloses $\|K\|_{op}$ (the spectral norm of that matrix):
 
@@ -59,7 +59,7 @@ def check_no_conv(net: Any, what: str) -> None:
     marked in ``net.derived_layers``: pools, folded scales) and ``what`` (a bound whose
     parameters are the entries of dense weights) would treat the entries of the explicit
     matrix as independent parameters: that bounds a different perturbation set than the
-    kernel's (see ``docs/theory/convolutions.md``)."""
+    kernel's (see ``docs/theory-conv.md``, Lemma C1)."""
     convs = [lay.name for lay in getattr(net, "layers", ()) if isinstance(lay, ConvLayer)]
     derived = dict(getattr(net, "derived_layers", None) or {})
     for name in convs:
@@ -178,7 +178,7 @@ def patch_count(geom: ConvGeometry) -> int:
     r"""$\gamma$: the largest number of (output position, kernel tap) pairs that read one
     input pixel of one channel, i.e. the most patches covering a pixel; at most
     $\lceil k_h/s_h\rceil\lceil k_w/s_w\rceil$ for dilation 1.  Computed exactly by
-    counting (it is the lemma's constant in ``docs/theory/convolutions.md``)."""
+    counting (the constant of ``docs/theory-conv.md``, Lemma C1)."""
     rows_h = _axis_taps(geom, 0)
     rows_w = _axis_taps(geom, 1)
     return int(rows_h.max()) * int(rows_w.max())
