@@ -130,6 +130,7 @@ def test_conv_gradient_bound_is_sound(seed, act, loss, r):
     y = rng.standard_normal((3, 2)) if loss == "mse" else rng.integers(0, 2, 3)
     res = grad_lipschitz(net, X, y, loss, r)
     assert res.quantity == "grad_lipschitz_conv"
+    assert res.extra["centre_jacobians"]  # small: the kernel-view centre Jacobians apply
     assert res.lower is not None and compare(res.lower_enclosure.lower, "<=",
                                              res.enclosure.upper) is Truth.TRUE
     theta0 = kernel_params(net)
@@ -145,6 +146,22 @@ def test_conv_gradient_bound_is_sound(seed, act, loss, r):
                    "offset_minus": (b - a).tolist()}
             enc = conv_grad_quotient(with_kernel_params(net, a), X, y, loss, wit, 2 * r)
             assert compare(enc.lower, "<=", res.enclosure.upper) is Truth.TRUE
+
+
+def test_kernel_centre_jacobians_enclose_the_kernel_jacobian():
+    """J^z_N >= ||D_theta f(x)|| in the kernel view (float Jacobian, no slack needed:
+    the certified bound must be at least the float norm up to its own rounding, here
+    compared with a 1e-12 relative margin for the float SVD)."""
+    from symlip.bounds.conv_grad import kernel_centre_jacobians
+    from symlip.bounds.conv_param import kernel_jacobian
+
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        net = conv_net(rng, "tanh")
+        X = rng.standard_normal((2, net.widths[0]))
+        jz = kernel_centre_jacobians(net, X)[f"Jz_{net.depth}"].hi
+        for i, x in enumerate(X):
+            assert np.linalg.norm(kernel_jacobian(net, x), 2) <= jz[i] * (1 + 1e-12)
 
 
 def test_kernel_loss_gradient_matches_finite_differences():

@@ -19,7 +19,9 @@ $\rho_k \ge \|M_{\bar K_k}\| + \sqrt{\pi_k}\,r$, $\beta_k \ge \|\bar b_k\otimes 
 grow by at most $r$ on the ball (a kernel entry occurs at most once in a row and in a
 column of $M_K$).  Only the three places where the dense proof writes
 $\|\Delta W\,v\| \le \|\Delta W\|_F\|v\|$ change; everything else (activation bounds,
-loss composition, centre activation norms) is the dense program's.  The brute-force
+loss composition, centre activation norms, and the centre-Jacobian options with the
+kernel-view Jacobian norms of :func:`kernel_centre_jacobians`) is the dense program's.
+The brute-force
 route $\nabla_K = A^T\nabla_W$, with $A$ the kernel-to-matrix map
 ($\|A\|^2$ = the largest multiplicity of a kernel entry, up to $P_k$), would multiply
 the whole dense bound by $\max_k P_k$ and the radius by $\sqrt{\max_k P_k}$ (Lemma C2).
@@ -66,13 +68,14 @@ __all__ = ["conv_grad_lipschitz", "conv_grad_program", "kernel_loss_gradient",
 
 
 @lru_cache(maxsize=32)
-def conv_grad_program(convs: tuple[bool, ...], loss: str, bounded: bool, centre: bool
-                      ) -> rec.RecursiveFormula:
-    """The loss program of :func:`symlip.bounds.recursion.loss_program` (no centre
-    Jacobians: they are dense-view quantities) with the definitions of $m_k$, $g_k$
-    (and $h_1$) of every convolution layer replaced by Lemma C3's, named ``L_grad_conv``."""
+def conv_grad_program(convs: tuple[bool, ...], loss: str, bounded: bool, centre: bool,
+                      jac: bool = False) -> rec.RecursiveFormula:
+    """The loss program of :func:`symlip.bounds.recursion.loss_program` with the
+    definitions of $m_k$, $g_k$ (and $h_1$) of every convolution layer replaced by Lemma
+    C3's, named ``L_grad_conv``; ``jac``: with the centre-Jacobian options, whose inputs
+    are then kernel-view Jacobian norms (:func:`kernel_centre_jacobians`)."""
     depth = len(convs)
-    defs, inputs = rec.loss_program(depth, loss, bounded=bounded, centre=centre, jac=False)
+    defs, inputs = rec.loss_program(depth, loss, bounded=bounded, centre=centre, jac=jac)
     repl: dict[sp.Symbol, rec.Definition] = {}
     extra: list[sp.Symbol] = []
     for k, conv in enumerate(convs, start=1):
@@ -81,11 +84,15 @@ def conv_grad_program(convs: tuple[bool, ...], loss: str, bounded: bool, centre:
         pi, pos = _pi(k), _positions(k)
         extra += [pi, pos]
         prev_l: sp.Expr = rec.l(k - 1) if k > 1 else sp.Integer(0)
+        m_opts = [rec._sqrt(pi * rec.c(k - 1) ** 2 + pos + rec.rho(k) ** 2 * prev_l ** 2)]
+        if jac and k > 1:
+            m_opts.append(rec.jz(k) + rec.g(k) * rec.R)
         repl[rec.m(k)] = rec.Definition(
-            rec.m(k), rec._sqrt(pi * rec.c(k - 1) ** 2 + pos + rec.rho(k) ** 2 * prev_l ** 2),
+            rec.m(k), rec._min(m_opts),
             "Lemma C1: $\\|\\Delta K * a\\| \\le \\sqrt{\\pi_k}\\|\\Delta K\\|_F\\|a\\|$, "
             "$\\|\\Delta b\\otimes 1\\| = \\sqrt{P_k}\\|\\Delta b\\|$; Cauchy-Schwarz over "
-            "the blocks $\\theta_k$, $\\theta_{<k}$")
+            "the blocks $\\theta_k$, $\\theta_{<k}$"
+            + ("; or the centre Jacobian plus $g_k r$" if jac and k > 1 else ""))
         w: sp.Expr = rec.wk(k) if k > 1 else sp.Integer(0)
         repl[rec.g(k)] = rec.Definition(
             rec.g(k), (w + rec._sqrt(w ** 2 + 4 * pi * prev_l ** 2)) / 2,
@@ -106,13 +113,34 @@ def _convs(net: Network) -> tuple[bool, ...]:
 
 
 def _inputs(net: Network, X: np.ndarray, y: np.ndarray, lname: str, r: float) -> Any:
-    """The dense program's certified inputs (:func:`symlip.bounds.smooth._loss_inputs`
-    without centre Jacobians) with $\\rho_k$, $\\beta_k$ of the convolution layers
-    replaced by their kernel-ball values and $\\pi_k$, $P_k$ added."""
-    from symlip.bounds.centre import row_norms, spectral_upper
+    """The dense program's certified inputs (:func:`symlip.bounds.smooth._loss_inputs`,
+    its centre Jacobians replaced by the kernel-view ones of
+    :func:`kernel_centre_jacobians` within the same budget) with $\\rho_k$, $\\beta_k$
+    of the convolution layers replaced by their kernel-ball values and $\\pi_k$, $P_k$
+    added."""
+    from symlip.bounds.centre import (
+        JACOBIAN_ELEMENT_BUDGET,
+        JACOBIAN_POINT_BUDGET,
+        row_norms,
+        spectral_upper,
+    )
     from symlip.bounds.smooth import _loss_inputs
 
     ci = _loss_inputs(net, X, y, lname, r, jac=False)
+    # the dense rule of symlip.bounds.smooth, with the kernel-view Jacobian sizes
+    cost, n_par = 0, 0
+    for lay in net.layers:
+        n_par += lay.n_kernel_params if isinstance(lay, ConvLayer) else lay.n_params
+        cost += lay.shape[0] * n_par
+    if net.depth > 1 and X.shape[0] <= JACOBIAN_POINT_BUDGET and \
+            X.shape[0] * cost <= JACOBIAN_ELEMENT_BUDGET:
+        t0 = time.perf_counter()
+        try:
+            ci.per_point.update(kernel_centre_jacobians(net, X))
+            ci.jac = True
+        except (ValueError, UnsupportedOperation):  # no rigorous kernel for sigma'
+            ci.jac = False
+        ci.timings["centre_jacobians"] = time.perf_counter() - t0
     for k, lay in enumerate(net.layers, start=1):
         if not isinstance(lay, ConvLayer):
             continue
@@ -127,6 +155,82 @@ def _inputs(net: Network, X: np.ndarray, y: np.ndarray, lname: str, r: float) ->
         ci.scalars[f"beta_{k}"] = Enclosure.from_interval(
             iv.mpf([float(bn.lo[0]), float(bn.hi[0])]) + iv.sqrt(iv.mpf(npos)) * iv.mpf(r))
     return ci
+
+
+def _own_block(lay: Any, am: np.ndarray, ar: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Midpoint, radius and bias columns of $D_{\\theta_k} z_k$ (the layer's own
+    parameters) for an input enclosure ``am`` $\\pm$ ``ar``: $I \\otimes a^T$ and $I$ for a
+    dense layer; for a convolution, row $(o, \\text{pos})$ holds the patch of ``pos`` in
+    the columns of kernel $o$ (exact copies of the input's midpoints and radii) and a 1
+    in the column of $b_o$."""
+    if not isinstance(lay, ConvLayer):
+        nk = lay.shape[0]
+        eye = np.eye(nk)
+        return np.kron(eye, am[None, :]), np.kron(eye, ar[None, :]), eye
+    from symlip.models.conv import _patches
+
+    geom = lay.geometry
+    o_ch, g = geom.out_channels, geom.groups
+    og = o_ch // g
+    npos = int(np.prod(geom.out_hw))
+    pm = _patches(am.reshape(1, *geom.in_shape), geom)[0]  # (g, T, P)
+    pr = _patches(ar.reshape(1, *geom.in_shape), geom)[0]
+    t = pm.shape[1]
+    zm = np.zeros((o_ch, npos, o_ch, t))
+    zr = np.zeros((o_ch, npos, o_ch, t))
+    for o in range(o_ch):
+        zm[o, :, o, :] = pm[o // og].T
+        zr[o, :, o, :] = pr[o // og].T
+    bias = np.kron(np.eye(o_ch), np.ones((npos, 1)))
+    return zm.reshape(o_ch * npos, -1), zr.reshape(o_ch * npos, -1), bias
+
+
+def kernel_centre_jacobians(net: Network, X: np.ndarray) -> dict[str, IntervalArray]:
+    r"""Per data point, certified upper bounds of the kernel-view centre Jacobian norms
+    $J^z_k \ge \|D_	heta z_k(ar	heta; x)\|_2$ ($k \ge 2$), $J^r_k$ (largest row,
+    $2 \le k < N$) and $J^a_k \ge \|D_	heta a_k\|_2$ ($k < N$), $	heta$ the kernels and
+    biases: :func:`symlip.bounds.centre.centre_jacobians` with the own-parameter block of
+    a convolution layer built from its patches (:func:`_own_block`) instead of
+    $I\otimes a^T$.  Midpoint-radius interval arithmetic on the enclosures of
+    :func:`~symlip.bounds.centre.interval_trace`; the midpoint's spectral norm certified,
+    the radius adding its Frobenius norm."""
+    from symlip.bounds.centre import (
+        _ia_matmul,
+        _ia_row_scale,
+        _interval_norm2_upper,
+        _to_midrad,
+        _up,
+        interval_trace,
+        row_norms,
+    )
+
+    tr = interval_trace(net, X)
+    n = net.depth
+    out: dict[str, list[float]] = {}
+    for i in range(X.shape[0]):
+        dm = np.zeros((net.widths[0], 0))
+        dr = np.zeros((net.widths[0], 0))
+        for k in range(1, n + 1):
+            lay = net.layers[k - 1]
+            pm, pr = _ia_matmul(lay.weight, None, dm, dr)
+            a = tr.inputs[k - 1][i]
+            am, ar = _to_midrad(IntervalArray(a.lo[None, :], a.hi[None, :]))
+            om, orad, bias = _own_block(lay, am[0], ar[0])
+            zm = np.concatenate([pm, om, bias], axis=1)
+            zr = np.concatenate([pr, orad, np.zeros_like(bias)], axis=1)
+            if k >= 2:
+                out.setdefault(f"Jz_{k}", []).append(_interval_norm2_upper(zm, zr))
+            if k == n:
+                break
+            if k >= 2:
+                rows = row_norms(_up(np.abs(zm) + zr))
+                out.setdefault(f"Jr_{k}", []).append(float(np.max(rows.hi)))
+            d = tr.dsigma[k - 1][i]
+            dm, dr = _ia_row_scale(zm, zr, IntervalArray(d.lo, d.hi))
+            out.setdefault(f"Ja_{k}", []).append(_interval_norm2_upper(dm, dr))
+    return {key: IntervalArray(np.zeros(len(v)), np.asarray(v, dtype=np.float64))
+            for key, v in out.items()}
 
 
 # ----------------------------------------------------------------------------------
@@ -317,7 +421,7 @@ def conv_grad_lipschitz(net: Network, data: Any, targets: Any, loss: str, radius
     _require_smooth(net, kernel_view=True)
     t0 = time.perf_counter()
     ci = _inputs(net, X, y, lname, r)
-    formula = conv_grad_program(_convs(net), lname, ci.bounded, ci.centre)
+    formula = conv_grad_program(_convs(net), lname, ci.bounded, ci.centre, ci.jac)
     t1 = time.perf_counter()
     pointwise = formula.enclose_array(_args(formula, ci, hull=False))
     mean = pointwise.mean()
@@ -343,6 +447,7 @@ def conv_grad_lipschitz(net: Network, data: Any, targets: Any, loss: str, radius
              "upper_hull": hull.upper_str(), "upper_pointwise_mean": mean.upper_str(),
              "upper_pointwise_max": pointwise.upper_max().upper_str(),
              "n_points": int(X.shape[0]), "centre_norms": ci.centre,
+             "centre_jacobians": ci.jac,
              "timings": {**ci.timings, "inputs": t1 - t0, "interval_eval": t2 - t1,
                          "lower": t3 - t2}}
     return BoundResult("grad_lipschitz_conv", "l2", mean, formula, hull_inputs, deriv,
@@ -374,7 +479,7 @@ def _rebuild_inputs(ctx: Any, hull: bool) -> tuple[rec.RecursiveFormula, dict[st
     net, X, y, lname, r = _context(ctx)
     _require_smooth(net, kernel_view=True)
     ci = _inputs(net, X, y, lname, r)
-    formula = conv_grad_program(_convs(net), lname, ci.bounded, ci.centre)
+    formula = conv_grad_program(_convs(net), lname, ci.bounded, ci.centre, ci.jac)
     return formula, _args(formula, ci, hull=hull)
 
 
