@@ -58,7 +58,7 @@ def test_conv_network_input_bounds_are_sound(seed, act, eps):
     assert_input_quotients_below(net, x0 + d, x0 + e, loc)
     assert_input_quotients_below(net, rng.standard_normal((30, n0)) * 3,
                                  rng.standard_normal((30, n0)) * 3, glob.enclosure)
-    jn = np.linalg.norm(net.input_jacobian((x0 + d[:10]))[:, :, :], ord=2, axis=(1, 2))
+    jn = np.linalg.norm(net.input_jacobian(x0 + d[:10])[:, :, :], ord=2, axis=(1, 2))
     assert np.all(jn <= loc.upper_float)
 
 
