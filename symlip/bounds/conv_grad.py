@@ -53,6 +53,7 @@ from symlip.bounds.conv_param import (
     uses_kernel_view,
     with_kernel_params,
 )
+from symlip.bounds.registry import QuantitySpec
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, WitnessOutsideError
 from symlip.models.conv import ConvLayer, _indices, patch_count
@@ -488,15 +489,10 @@ def _check_lower(ctx: Any, witness: Mapping[str, Any]) -> Enclosure:
     return conv_grad_quotient(net, X, y, lname, witness, r)
 
 
-def _register() -> None:
-    from symlip.certificate import QuantitySpec, register_quantity
-
-    register_quantity(QuantitySpec(
-        "grad_lipschitz_conv", lambda ctx: _rebuild_inputs(ctx, True), _check_lower,
-        rebuild_pointwise=lambda ctx: _rebuild_inputs(ctx, False), aggregate="mean",
-        witness_kind="gradient_difference_quotient",
-        witness_offsets=("offset_plus", "offset_minus"), base_params=kernel_params,
-        fixed_options={"wrt": ("gradient",), "model_type": ("feedforward",)}))
-
-
-_register()
+#: how ``verify`` re-checks a ``grad_lipschitz_conv`` certificate: the witness is two
+#: kernel-view parameter vectors, written canonically as offsets from the kernel-view
+#: parameters; the loss is over all the data rows (no row)
+SPEC = QuantitySpec(lambda ctx: _rebuild_inputs(ctx, True), _check_lower,
+                    rebuild_pointwise=lambda ctx: _rebuild_inputs(ctx, False),
+                    aggregate="mean", witness_kind="gradient_difference_quotient",
+                    witness_offsets=("offset_plus", "offset_minus"), base_params=kernel_params)
