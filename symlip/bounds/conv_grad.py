@@ -47,8 +47,6 @@ from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Enclosure, Truth, UnsupportedOperation, compare
 from symlip.bounds import recursion as rec
 from symlip.bounds.conv_param import (
-    _pi,
-    _positions,
     kernel_params,
     uses_kernel_view,
     with_kernel_params,
@@ -58,6 +56,7 @@ from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, WitnessOutsideError
 from symlip.models.conv import ConvLayer, _indices, patch_count
 from symlip.models.network import Network
+from symlip.symbolic.symbols import conv_pi, positions
 
 __all__ = ["conv_grad_lipschitz", "conv_grad_program", "kernel_loss_gradient",
            "kernel_adjoint_index", "conv_grad_quotient"]
@@ -82,7 +81,7 @@ def conv_grad_program(convs: tuple[bool, ...], loss: str, bounded: bool, centre:
     for k, conv in enumerate(convs, start=1):
         if not conv:
             continue
-        pi, pos = _pi(k), _positions(k)
+        pi, pos = conv_pi(k), positions(k)
         extra += [pi, pos]
         prev_l: sp.Expr = rec.l(k - 1) if k > 1 else sp.Integer(0)
         m_opts = [rec._sqrt(pi * rec.c(k - 1) ** 2 + pos + rec.rho(k) ** 2 * prev_l ** 2)]
