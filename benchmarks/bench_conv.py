@@ -136,7 +136,7 @@ def grad_table(epochs: int) -> None:
     from sklearn.datasets import load_digits
 
     import symlip
-    from symlip.bounds.smooth import grad_lipschitz
+    from symlip.bounds.conv_grad import conv_grad_lipschitz
 
     nn = torch.nn
     torch.manual_seed(0)
@@ -166,7 +166,7 @@ def grad_table(epochs: int) -> None:
     print("| --- | --- | --- | --- | --- |")
     for r in (1e-3, 1e-2):
         t = time.perf_counter()
-        res = grad_lipschitz(net, X, Y, "cross-entropy", r)
+        res = conv_grad_lipschitz(net, X, Y, "cross-entropy", r)
         print(f"| {r} | {res.upper:.5g} | {res.lower:.5g} | {res.upper / res.lower:.3g} | "
               f"{time.perf_counter() - t:.1f} |")
 

@@ -119,16 +119,19 @@ def test_conv_gradient_bound_is_sound(seed, act, loss, r):
     """Kernel-view gradient quotients ||grad L(a) - grad L(b)|| / ||a - b|| for pairs in
     the ball (and along the top Hessian direction) <= the certified bound, with no slack
     (close pairs re-checked with the certified quotient); certified lower <= upper."""
-    from symlip.bounds.conv_grad import conv_grad_quotient, kernel_loss_gradient
+    from symlip.bounds.conv_grad import (
+        conv_grad_lipschitz,
+        conv_grad_quotient,
+        kernel_loss_gradient,
+    )
     from symlip.bounds.conv_param import kernel_params, with_kernel_params
-    from symlip.bounds.smooth import grad_lipschitz
     from tests.soundness import ball_pairs
 
     rng = np.random.default_rng(seed)
     net = conv_net(rng, act)
     X = rng.standard_normal((3, net.widths[0]))
     y = rng.standard_normal((3, 2)) if loss == "mse" else rng.integers(0, 2, 3)
-    res = grad_lipschitz(net, X, y, loss, r)
+    res = conv_grad_lipschitz(net, X, y, loss, r)
     assert res.quantity == "grad_lipschitz_conv"
     assert res.extra["centre_jacobians"]  # small: the kernel-view centre Jacobians apply
     assert res.lower is not None and compare(res.lower_enclosure.lower, "<=",
@@ -181,15 +184,21 @@ def test_kernel_loss_gradient_matches_finite_differences():
 
 
 def test_conv_gradient_refusals():
+    """ReLU: no gradient bound (witness); a bad radius; and the dense-view grad_lipschitz
+    names the kernel-view function instead of treating matrix entries as parameters."""
+    from symlip.bounds.conv_grad import conv_grad_lipschitz
     from symlip.bounds.smooth import grad_lipschitz
     from symlip.errors import NotSmoothError
 
     net = conv_net(np.random.default_rng(0), "relu")
+    x0, y0 = np.zeros((1, net.widths[0])), np.zeros((1, 2))
     with pytest.raises(NotSmoothError, match="relu"):
-        grad_lipschitz(net, np.zeros((1, net.widths[0])), np.zeros((1, 2)), "mse", 0.1)
+        conv_grad_lipschitz(net, x0, y0, "mse", 0.1)
     net = conv_net(np.random.default_rng(0), "tanh")
     with pytest.raises(InputError, match="radius"):
-        grad_lipschitz(net, np.zeros((1, net.widths[0])), np.zeros((1, 2)), "mse", -1.0)
+        conv_grad_lipschitz(net, x0, y0, "mse", -1.0)
+    with pytest.raises(InputError, match="conv_grad_lipschitz"):
+        grad_lipschitz(net, x0, y0, "mse", 0.1)
 
 
 def test_cli_conv_gradient_certificate(tmp_path, capsys):

@@ -58,8 +58,8 @@ from symlip.models.conv import ConvLayer, _indices, patch_count
 from symlip.models.network import Network
 from symlip.symbolic.symbols import conv_pi, positions
 
-__all__ = ["conv_grad_lipschitz", "conv_grad_program", "kernel_loss_gradient",
-           "kernel_adjoint_index", "conv_grad_quotient"]
+__all__ = ["conv_grad_lipschitz", "conv_grad_program", "kernel_centre_jacobians",
+           "kernel_loss_gradient", "kernel_adjoint_index", "conv_grad_quotient"]
 
 
 # ----------------------------------------------------------------------------------
@@ -457,6 +457,19 @@ def conv_grad_lipschitz(net: Network, data: Any, targets: Any, loss: str, radius
 # ----------------------------------------------------------------------------------
 # certificates
 # ----------------------------------------------------------------------------------
+
+
+def certify_context(ctx: Any) -> BoundResult:
+    """CLI handler of ``symlip certify --wrt gradient`` for networks with convolution
+    layers (the registry routes them here)."""
+    r = ctx.options.get("radius")
+    if r is None:
+        raise InputError("--wrt gradient needs --radius R (the radius of the parameter ball)")
+    y = ctx.extra.get("targets")
+    if y is None:
+        raise InputError("--wrt gradient needs --targets Y.npy")
+    return conv_grad_lipschitz(ctx.model, ctx.data, y, ctx.options.get("loss", "mse"), r,
+                               seed=int(ctx.options.get("seed", 0)))
 
 
 def _context(ctx: Any) -> tuple[Network, np.ndarray, np.ndarray, str, float]:

@@ -226,7 +226,9 @@ def _require_smooth(net: Any, kernel_view: bool = False) -> None:
     from symlip.models.conv import check_no_conv
 
     if not kernel_view:
-        check_no_conv(net, "the gradient-Lipschitz bound (--wrt gradient)")
+        check_no_conv(net, "this gradient-Lipschitz bound (dense weights as parameters; "
+                      "symlip.bounds.conv_grad.conv_grad_lipschitz takes kernels and "
+                      "biases, as `symlip certify --wrt gradient` does)")
     if getattr(net, "has_residual", False):
         raise InputError("the gradient-Lipschitz bound (--wrt gradient) is not supported for "
                          "networks with residual layers; --wrt params and --wrt input are")
@@ -599,12 +601,6 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
         InputError: bad radius, data/targets shapes, NaN values, unknown loss.
         NotSmoothError: an activation with $K_2 = \infty$ (with a witness).
     """
-    from symlip.bounds.conv_param import uses_kernel_view
-
-    if uses_kernel_view(net):  # convolution layers: kernels are the parameters
-        from symlip.bounds.conv_grad import conv_grad_lipschitz
-
-        return conv_grad_lipschitz(net, data, targets, loss, radius, lower=lower, seed=seed)
     r = check_radius(radius)
     lname = rec._loss_name(loss)
     X = check_data(net, data)
