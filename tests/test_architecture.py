@@ -53,17 +53,11 @@ LAYERS: dict[str, int] = {
 #: Violations in the code today, each removed by a branch working in parallel (issue #14).
 #: When a fix merges, this test fails with "no longer occurs": delete the line.
 KNOWN_VIOLATIONS: set[str] = {
-    # `arith` branch: private names imported across layers (the exact PSD test lives in
-    # models/lipschitz_layers.py; the certified tanh/sigmoid table kernels in
-    # bounds/centre.py, used by the interval forward pass of models/cde.py)
-    "layer: symlip.arith.lognorm -> symlip.models.lipschitz_layers",
-    "layer: symlip.models.cde -> symlip.bounds.centre",
-    # `arith` / `registry` branches: lognorm and lipschitz_layers reach into bounds/input,
-    # and the bounds import each other through function-local imports
-    "circle: symlip.arith.lognorm <-> symlip.bounds.conv_param <-> symlip.bounds.input"
-    " <-> symlip.bounds.lipsdp <-> symlip.bounds.param <-> symlip.bounds.relaxation"
-    " <-> symlip.bounds.residual <-> symlip.bounds.sensitivity"
-    " <-> symlip.models.lipschitz_layers",
+    # `registry` branch: the bounds import each other through function-local imports,
+    # and lipschitz_layers reaches into bounds/input (the arith branch removed lognorm's
+    # import of models/lipschitz_layers: the exact PSD test is arith.linalg.psd_exact)
+    "circle: symlip.bounds.conv_param <-> symlip.bounds.param <-> symlip.bounds.residual",
+    "circle: symlip.bounds.input <-> symlip.bounds.lipsdp <-> symlip.models.lipschitz_layers",
     # not owned yet: the activation registry and its certified constants import each
     # other; the spline activation checks arrays with models.network's helper and builds
     # a Network (spline_network); certify_lipschitz_network (a bound) sits in
