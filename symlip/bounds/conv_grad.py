@@ -195,15 +195,8 @@ def kernel_centre_jacobians(net: Network, X: np.ndarray) -> dict[str, IntervalAr
     $I\otimes a^T$.  Midpoint-radius interval arithmetic on the enclosures of
     :func:`~symlip.bounds.centre.interval_trace`; the midpoint's spectral norm certified,
     the radius adding its Frobenius norm."""
-    from symlip.bounds.centre import (
-        _ia_matmul,
-        _ia_row_scale,
-        _interval_norm2_upper,
-        _to_midrad,
-        _up,
-        interval_trace,
-        row_norms,
-    )
+    from symlip.arith.linalg import midrad_matmul, midrad_row_scale, to_midrad, up
+    from symlip.bounds.centre import _interval_norm2_upper, interval_trace, row_norms
 
     tr = interval_trace(net, X)
     n = net.depth
@@ -213,9 +206,9 @@ def kernel_centre_jacobians(net: Network, X: np.ndarray) -> dict[str, IntervalAr
         dr = np.zeros((net.widths[0], 0))
         for k in range(1, n + 1):
             lay = net.layers[k - 1]
-            pm, pr = _ia_matmul(lay.weight, None, dm, dr)
+            pm, pr = midrad_matmul(lay.weight, None, dm, dr)
             a = tr.inputs[k - 1][i]
-            am, ar = _to_midrad(IntervalArray(a.lo[None, :], a.hi[None, :]))
+            am, ar = to_midrad(IntervalArray(a.lo[None, :], a.hi[None, :]))
             om, orad, bias = _own_block(lay, am[0], ar[0])
             zm = np.concatenate([pm, om, bias], axis=1)
             zr = np.concatenate([pr, orad, np.zeros_like(bias)], axis=1)
@@ -224,10 +217,10 @@ def kernel_centre_jacobians(net: Network, X: np.ndarray) -> dict[str, IntervalAr
             if k == n:
                 break
             if k >= 2:
-                rows = row_norms(_up(np.abs(zm) + zr))
+                rows = row_norms(up(np.abs(zm) + zr))
                 out.setdefault(f"Jr_{k}", []).append(float(np.max(rows.hi)))
             d = tr.dsigma[k - 1][i]
-            dm, dr = _ia_row_scale(zm, zr, IntervalArray(d.lo, d.hi))
+            dm, dr = midrad_row_scale(zm, zr, IntervalArray(d.lo, d.hi))
             out.setdefault(f"Ja_{k}", []).append(_interval_norm2_upper(dm, dr))
     return {key: IntervalArray(np.zeros(len(v)), np.asarray(v, dtype=np.float64))
             for key, v in out.items()}
