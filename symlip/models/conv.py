@@ -303,13 +303,14 @@ def conv_transpose_apply(kernel: np.ndarray, geom: ConvGeometry, y: np.ndarray) 
     # one product per group over the whole batch: (g, T, Og) @ (g, Og, B*P)
     yt = np.ascontiguousarray(y.transpose(1, 2, 0, 3)).reshape(g, y.shape[2], -1)
     dp = np.matmul(np.swapaxes(k, 1, 2), yt).reshape(c, kh, kw, bsz, oh, ow)
-    dp = dp.transpose(3, 0, 1, 2, 4, 5)
     hp, wp = geom.padded_hw
-    xp = np.zeros((bsz, c, hp, wp))
+    # scatter in the product's (channel, batch) order (contiguous reads), then transpose
+    xc = np.zeros((c, bsz, hp, wp))
     for p in range(kh):
         for q in range(kw):
-            xp[:, :, p * dh:p * dh + sh * (oh - 1) + 1:sh,
-               q * dw:q * dw + sw * (ow - 1) + 1:sw] += dp[:, :, p, q]
+            xc[:, :, p * dh:p * dh + sh * (oh - 1) + 1:sh,
+               q * dw:q * dw + sw * (ow - 1) + 1:sw] += dp[:, p, q]
+    xp = xc.transpose(1, 0, 2, 3)
     t, left = geom.pads[0], geom.pads[1]
     if not geom.circular:
         return xp[:, :, t:t + h, left:left + w].reshape(bsz, -1)
