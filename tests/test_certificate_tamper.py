@@ -42,6 +42,7 @@ OPTION_SWITCHES = {
     "aggregate": ["formula", "mean", "max"],
     "norm": ["l2", "linf", "l1"],
     "quantity": ["input_lipschitz", "param_lipschitz", "param_lipschitz_conv", "grad_lipschitz",
+                 "grad_lipschitz_conv",
                  "param_lipschitz_spline", "cde_param_lipschitz", "cde_grad_lipschitz", "x"],
     "kind": ["difference_quotient", "gradient_difference_quotient", "other"],
     "parameters": ["weights", "all"],
@@ -102,6 +103,7 @@ def files(tmp_path_factory):
     export_onnx(nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, padding=1), nn.Tanh(),
                               nn.Flatten(), nn.Linear(2 * 3 * 3, 2)), (1, 6, 6), d / "conv.onnx")
     np.save(d / "Xc.npy", rng.standard_normal((3, 1, 6, 6)))
+    np.save(d / "Yc.npy", rng.standard_normal((3, 2)))
     return d
 
 
@@ -127,6 +129,8 @@ KINDS = {
     "gradient residual": ("res", ["--wrt", "gradient", "--data", "X", "--targets", "Yr",
                                   "--radius", "0.01"], ["X", "Yr"]),
     "params conv": ("conv", ["--wrt", "params", "--data", "Xc", "--radius", "0.01"], ["Xc"]),
+    "gradient conv": ("conv", ["--wrt", "gradient", "--data", "Xc", "--targets", "Yc",
+                               "--radius", "0.01"], ["Xc", "Yc"]),
     "cde params": ("cde", ["--model-type", "cde", "--wrt", "params", "--data", "X2",
                            "--control", "U", "--radius", "0.01"], ["X2", "U"]),
     "cde gradient": ("cde", ["--model-type", "cde", "--wrt", "gradient", "--data", "X2",
@@ -134,8 +138,8 @@ KINDS = {
                      ["X2", "U", "Y1"]),
 }
 
-_FLAG = {"Xc": "--data", "X": "--data", "X2": "--data", "Y": "--targets", "Y1": "--targets",
-         "Yr": "--targets", "U": "--control"}
+_FLAG = {"Xc": "--data", "Yc": "--targets", "X": "--data", "X2": "--data", "Y": "--targets",
+         "Y1": "--targets", "Yr": "--targets", "U": "--control"}
 
 
 def _path(d, token):

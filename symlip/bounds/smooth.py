@@ -221,10 +221,15 @@ def not_smooth_witness(act: Any, ts: tuple[float, ...] = (1e-1, 1e-3, 1e-6, 1e-9
                            "jump / (2 t) is unbounded as t -> 0"}
 
 
-def _require_smooth(net: Any) -> None:
+def _require_smooth(net: Any, kernel_view: bool = False) -> None:
+    """Refuse non-smooth activations (with a witness) and (unless
+    ``kernel_view``: :mod:`symlip.bounds.conv_grad`) convolution layers."""
     from symlip.models.conv import check_no_conv
 
-    check_no_conv(net, "the gradient-Lipschitz bound (--wrt gradient)")
+    if not kernel_view:
+        check_no_conv(net, "this gradient-Lipschitz bound (dense weights as parameters; "
+                      "symlip.bounds.conv_grad.conv_grad_lipschitz takes kernels and "
+                      "biases, as `symlip certify --wrt gradient` does)")
     for a in net.activations:
         if not a.constants.K2.is_finite:
             w = not_smooth_witness(a)
