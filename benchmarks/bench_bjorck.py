@@ -42,8 +42,9 @@ def _chain(slopes: list, R: float) -> np.ndarray:
 
 def networks() -> dict:
     """The networks of the second table, by name."""
-    from symlip.activations.spline import project_slopes, spline_network
+    from symlip.activations.spline import project_slopes
     from symlip.models.lipschitz_layers import bjorck_orthonormalize
+    from symlip.models.network import spline_network
 
     H = np.array([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]]) / 2.0
     c = np.stack([_chain(s, 2.0) for s in

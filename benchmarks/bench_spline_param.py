@@ -24,9 +24,9 @@ import math
 
 import numpy as np
 
-from symlip.activations.spline import spline_network
 from symlip.bounds.param import _top_direction, certify_param_lower, estimate_param_lower
 from symlip.bounds.spline_param import spline_param_lipschitz
+from symlip.models.network import spline_network
 
 
 def random_spline_net(rng: np.random.Generator, widths: list[int], K: int = 8,

@@ -80,7 +80,7 @@ _ALIASES: dict[str, str] = {
     "sha256_file": "symlip.models.io",
     "bjorck_orthonormalize": "symlip.models.lipschitz_layers",
     "certified_spectral_normalize": "symlip.models.lipschitz_layers",
-    "certify_lipschitz_network": "symlip.models.lipschitz_layers",
+    "certify_lipschitz_network": "symlip.bounds.input",
     "layer_epsilon": "symlip.models.lipschitz_layers",
     "spectral_normalize": "symlip.models.lipschitz_layers",
     "tight_spectral_norm": "symlip.models.lipschitz_layers",
@@ -95,7 +95,7 @@ _ALIASES: dict[str, str] = {
     "certify_max_slope": "symlip.activations.spline",
     "clip_slopes": "symlip.activations.spline",
     "project_slopes": "symlip.activations.spline",
-    "spline_network": "symlip.activations.spline",
+    "spline_network": "symlip.models.network",
     "track": "symlip.torch.track",
 }
 

@@ -68,7 +68,7 @@ def _resnet():
 
 
 def _spline_net(rng):
-    from symlip.activations.spline import spline_network
+    from symlip.models.network import spline_network
 
     W = [rng.standard_normal((3, 2)), rng.standard_normal((1, 3))]
     b = [0.1 * rng.standard_normal(3), 0.1 * rng.standard_normal(1)]

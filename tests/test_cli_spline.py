@@ -9,9 +9,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from symlip.activations.spline import spline_network
 from symlip.bounds.spline_param import PARAMETER_SET, spline_param_lipschitz
 from symlip.models.io import load, save
+from symlip.models.network import spline_network
 from tests.clirun import run_cli
 
 HADAMARD = np.array([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]]) / 2.0

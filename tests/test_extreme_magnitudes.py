@@ -140,8 +140,8 @@ def test_grad_bound_extreme(case, r):
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from([1e-300, 1.0, 1e300]), st.sampled_from([1e-300, 1e100, 1e300]))
 def test_spline_param_bound_extreme(w_scale, x_scale):
-    from symlip.activations.spline import spline_network
     from symlip.bounds.spline_param import spline_param_lipschitz
+    from symlip.models.network import spline_network
 
     rng = np.random.default_rng(0)
     W = [w_scale * rng.standard_normal((2, 2)), w_scale * rng.standard_normal((1, 2))]

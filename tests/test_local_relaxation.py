@@ -102,7 +102,7 @@ def test_linear_boxes_and_bound_are_sound(seed, depth, width, act, residual, eps
     x0 = rng.standard_normal(widths[0])
     boxes: list = []
     res_loc = local_input_lipschitz(net, x0, eps, boxes=boxes)
-    loc, inputs = res_loc.enclosure, res_loc.inputs
+    loc = res_loc.enclosure
     old = local_input_lipschitz(net, x0, eps, preact="interval").enclosure
     assert len(boxes) == depth - 1
     X = ball_points(rng, x0, eps, 40)

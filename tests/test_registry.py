@@ -50,8 +50,7 @@ def test_cli_choices_come_from_the_registry():
 
 
 def test_route_picks_the_spline_entry_for_spline_networks():
-    from symlip.activations.spline import spline_network
-    from symlip.models.network import Network
+    from symlip.models.network import Network, spline_network
 
     rng = np.random.default_rng(0)
     W = [rng.standard_normal((3, 2)), rng.standard_normal((1, 3))]

@@ -55,8 +55,8 @@ def _residual():
 
 
 def _spline():
-    from symlip.activations.spline import spline_network
     from symlip.bounds.spline_param import spline_param_lipschitz
+    from symlip.models.network import spline_network
 
     C = [RNG.standard_normal((5, 6)), RNG.standard_normal(6)]
     return spline_param_lipschitz(spline_network(W, B, C, 1.5), X, 0.05, lower=False)

@@ -22,12 +22,12 @@ from symlip.activations.spline import (
     project_chain,
     project_chain_exact,
     project_slopes,
-    spline_network,
 )
 from symlip.arith.enclosure import Enclosure, Truth, compare, working_precision
 from symlip.bounds.input import input_lipschitz, input_quotient_from_witness
 from symlip.errors import InputError, ModelFileError, NotSmoothError
 from symlip.models.io import load, save
+from symlip.models.network import spline_network
 from tests.clirun import run_cli
 
 SETTINGS = settings(max_examples=20, deadline=None,

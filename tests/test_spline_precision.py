@@ -9,9 +9,10 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
-from symlip.activations.spline import LinearSpline, spline_network
+from symlip.activations.spline import LinearSpline
 from symlip.arith.enclosure import Enclosure
 from symlip.bounds.spline_param import spline_inputs
+from symlip.models.network import spline_network
 
 REL = mpmath.mpf(2) ** -100
 

@@ -35,19 +35,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sympy as sp
 from sympy.functions.elementary.trigonometric import TrigonometricFunction
 
+from symlip.activations.base import ActivationConstants, Constant, X
 from symlip.activations.sup import exp_tail_enclosure, rigorous_sup_abs
 from symlip.arith.enclosure import Enclosure, Truth, compare
 from symlip.symbolic.compile import enclose
 from symlip.symbolic.derivation import Derivation, Tex
 from symlip.symbolic.functions import sigmoid
-
-if TYPE_CHECKING:  # pragma: no cover
-    from symlip.activations.registry import Activation, ActivationConstants
 
 __all__ = ["derive_constants", "sup_abs", "PieceSup", "clear_cache"]
 
@@ -394,7 +392,7 @@ def _const(cls: Any, key: str, sup: PieceSup, reason: str, d: Derivation) -> Any
     return cls(key, sup.enclosure, None, reason, d)
 
 
-def derive_constants(act: Activation) -> ActivationConstants:
+def derive_constants(act: Any) -> ActivationConstants:
     """Derive $S_0, K_1, K_2, s_0$ of ``act`` from its SymPy expression (cached).
 
     Returns:
@@ -406,7 +404,6 @@ def derive_constants(act: Activation) -> ActivationConstants:
         ValueError: the expression is outside what the method handles (e.g. a limit
             that does not exist on a non-periodic piece).
     """
-    from symlip.activations.registry import ActivationConstants, Constant, X
 
     key = (act.name, sp.srepr(act.expr))
     if key in _CACHE:
@@ -489,12 +486,12 @@ def derive_constants(act: Activation) -> ActivationConstants:
 # -------------------------------------------------------------------------------------
 
 #: certified constants of the registered activations (default parameters), written by
-#: :func:`write_shipped_table` from :func:`derive_constants`; ``tests/test_constants_table``
+#: :func:`~symlip.activations.registry.write_shipped_table` from :func:`derive_constants`; ``tests/test_constants_table``
 #: derives them again and requires the same enclosures and exact values
 SHIPPED_TABLE = "activation_constants.json"
 
 
-def _table_key(act: Any) -> str:
+def table_key(act: Any) -> str:
     import hashlib
 
     h = hashlib.sha256(sp.srepr(act.expr).encode()).hexdigest()[:16]
@@ -544,10 +541,9 @@ def _shipped() -> dict[str, Any]:
 def shipped_constants(act: Any) -> Any:
     """The shipped constants of ``act`` (same expression as when the table was written),
     or ``None``; their derivations are computed on first access."""
-    from symlip.activations.registry import ActivationConstants, Constant
     from symlip.arith.enclosure import Enclosure
 
-    rec = _shipped().get(_table_key(act))
+    rec = _shipped().get(table_key(act))
     if rec is None:
         return None
     consts = {}
@@ -572,28 +568,10 @@ def _read(srepr: str | None) -> Any:
     return read_srepr(srepr)
 
 
-def write_shipped_table(path: Any = None) -> dict[str, Any]:
-    """Derive the constants of every registered activation (default parameter) and write
-    the table shipped in ``symlip/data`` (``python -c "from symlip.activations.constants
-    import write_shipped_table; write_shipped_table()"``)."""
-    import json
-    from pathlib import Path
-
-    from symlip.activations.registry import activation_names, get_activation
-
-    table = {}
-    for name in activation_names():
-        act = get_activation(name)
-        if not hasattr(act, "expr"):
-            continue
-        table[_table_key(act)] = constants_record(derive_constants(act))
-    p = Path(path) if path is not None else Path(__file__).resolve().parent.parent / "data" / SHIPPED_TABLE
-    p.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
-    return table
 _SLOPE_CACHE: dict[tuple[str, str], PieceSup] = {}
 
 
-def derive_slope_bounds(act: Activation) -> PieceSup:
+def derive_slope_bounds(act: Any) -> PieceSup:
     r"""Certified infimum of $\sigma'$ (the lower slope bound $\alpha$ of LipSDP), cached.
 
     With $c$ the exact $K_1$ (or a rational upper bound of it), $\sigma' \le c$ on every
@@ -614,7 +592,6 @@ def derive_slope_bounds(act: Activation) -> PieceSup:
         >>> derive_slope_bounds(get_activation("leaky_relu", "0.1")).exact
         1/10
     """
-    from symlip.activations.registry import X
 
     key = (act.name, sp.srepr(act.expr))
     if key in _SLOPE_CACHE:

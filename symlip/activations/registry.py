@@ -18,17 +18,15 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 import sympy as sp
 
-from symlip.arith.enclosure import Enclosure
+from symlip.activations.base import ActivationConstants, Constant, X
 from symlip.errors import InputError, NotSmoothError, UnknownActivationError
-from symlip.symbolic.compile import enclose, interval_lambdify
-from symlip.symbolic.derivation import Derivation
+from symlip.symbolic.compile import interval_lambdify
 from symlip.symbolic.functions import overflow_free, sigmoid
 
 __all__ = [
@@ -41,68 +39,6 @@ __all__ = [
     "get_activation",
     "numeric_form",
 ]
-
-#: The real variable of activation expressions.
-X = sp.Symbol("x", real=True)
-
-
-@dataclass(frozen=True)
-class Constant:
-    """A certified constant of an activation.
-
-    Attributes:
-        name: ``"S0"``, ``"K1"``, ``"K2"`` or ``"sigma0"``.
-        enclosure: rigorous enclosure (upper end rounded up); ``[.., inf]`` if infinite.
-        exact: exact SymPy value when known (``sympy.oo`` for infinity), else ``None``.
-        reason: one sentence on why (e.g. why it is infinite).
-        derivation: the proof, step by step.
-    """
-
-    name: str
-    enclosure: Enclosure
-    exact: sp.Expr | None = None
-    reason: str = ""
-    derivation: Derivation | None = None
-
-    @property
-    def is_finite(self) -> bool:
-        return self.enclosure.is_finite
-
-    @property
-    def upper(self) -> float:
-        return self.enclosure.upper_float
-
-    def to_dict(self, digits: int = 17) -> dict[str, Any]:
-        infinite = not self.is_finite
-        return {
-            "lower": self.enclosure.lower_str(digits),
-            "upper": "inf" if infinite else self.enclosure.upper_str(digits),
-            "exact": None if self.exact is None else sp.srepr(self.exact),
-            "latex": None if self.exact is None else sp.latex(self.exact),
-        }
-
-    @classmethod
-    def exact_value(cls, name: str, value: Any, reason: str = "",
-                    derivation: Derivation | None = None) -> Constant:
-        value = sp.sympify(value)
-        if value is sp.oo:
-            return cls(name, Enclosure.unbounded_above(0), sp.oo, reason, derivation)
-        return cls(name, enclose(value), value, reason, derivation)
-
-
-@dataclass(frozen=True)
-class ActivationConstants:
-    """The four constants of an activation, with the derivation of each."""
-
-    S0: Constant
-    K1: Constant
-    K2: Constant
-    sigma0: Constant
-    derivation: Derivation = field(default_factory=lambda: Derivation("constants"))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k).to_dict() for k in ("S0", "K1", "K2", "sigma0")}
-
 
 class AbstractActivation(abc.ABC):
     """Interface every activation implements (SymPy-based ones and linear splines).
@@ -362,3 +298,29 @@ def get_activation(name: str | AbstractActivation, param: Any = None) -> Abstrac
 def describe_registry() -> list[tuple[str, str]]:
     """(name, description) pairs for help texts."""
     return [(k, _REGISTRY[k][2]) for k in activation_names()]
+
+
+def write_shipped_table(path: Any = None) -> dict[str, Any]:
+    """Derive the constants of every registered activation (default parameter) and write
+    the table shipped in ``symlip/data`` (``python -c "from symlip.activations.registry
+    import write_shipped_table; write_shipped_table()"``)."""
+    import json
+    from pathlib import Path
+
+    from symlip.activations.constants import (
+        SHIPPED_TABLE,
+        constants_record,
+        derive_constants,
+        table_key,
+    )
+
+    table = {}
+    for name in activation_names():
+        act = get_activation(name)
+        if not hasattr(act, "expr"):
+            continue
+        table[table_key(act)] = constants_record(derive_constants(act))
+    p = (Path(path) if path is not None
+         else Path(__file__).resolve().parent.parent / "data" / SHIPPED_TABLE)
+    p.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    return table

@@ -73,7 +73,6 @@ __all__ = [
     "certify_max_slope",
     "kkt_residual_exact",
     "parse_grid",
-    "spline_network",
     "read_spline_modules",
     "splines_for_layers",
     "spline_state",
@@ -184,7 +183,7 @@ class LinearSpline(AbstractActivation):
     """
 
     def __init__(self, coefficients: Any, grid: Any, name: str = "spline") -> None:
-        from symlip.models.network import check_real_array
+        from symlip.arith.checks import check_real_array
 
         c = check_real_array(coefficients, "spline coefficients")
         if c.ndim == 1:
@@ -654,7 +653,7 @@ def _sym(q: Fraction) -> sp.Rational:
 
 def _check_constraint_args(coefficients: Any, grid: Any, lipschitz: Any
                            ) -> tuple[np.ndarray, bool, float, float, Fraction]:
-    from symlip.models.network import check_real_array
+    from symlip.arith.checks import check_real_array
 
     c = check_real_array(coefficients, "spline coefficients")
     shared = c.ndim == 1
@@ -957,8 +956,8 @@ def read_spline_modules(path: str, tensors: Any, groups: Any) -> dict[int, Linea
     Raises:
         ModelFileError: bad shapes, dtypes, values (the tensor is named).
     """
+    from symlip.arith.checks import check_real_array
     from symlip.errors import ModelFileError
-    from symlip.models.network import check_real_array
 
     out: dict[int, LinearSpline] = {}
     for idx, group in groups:
@@ -1050,31 +1049,3 @@ def spline_state(net: Any, keys: Sequence[str]) -> tuple[list[str], dict[str, np
         tensors[f"{i}.coefficients"] = np.ascontiguousarray(coeff, dtype=np.float64)
         tensors[f"{i}.grid"] = np.ascontiguousarray(a.grid_array(), dtype=np.float64)
     return list(keys), tensors
-
-
-def spline_network(weights: Sequence[Any], biases: Sequence[Any],
-                   coefficients: Sequence[Any], grid: Any = None, *,
-                   grids: Sequence[Any] | None = None) -> Any:
-    """A :class:`~symlip.models.network.Network` with one :class:`LinearSpline` per hidden layer.
-
-    Args:
-        weights, biases: as for :meth:`Network.from_arrays`.
-        coefficients: one array ``(n_k, K)`` (or ``(K,)``) per hidden layer.
-        grid: ``R`` or ``[a, b]`` for every spline.
-        grids: alternatively one grid per hidden layer.
-
-    Examples:
-        >>> net = spline_network([[[1.0]], [[1.0]]], [[0.0], [0.0]], [[[0.0, 0.0, 1.0]]], 1.0)
-        >>> net.forward([[-1.0], [2.0]]).ravel().tolist()
-        [0.0, 2.0]
-    """
-    from symlip.models.network import Network
-
-    coefficients = list(coefficients)
-    if grids is None:
-        grids = [grid] * len(coefficients)
-    elif len(grids) != len(coefficients):
-        raise InputError(f"{len(grids)} grids for {len(coefficients)} spline layers")
-    acts = [LinearSpline(c, g, name=f"spline[{2 * k + 1}]")
-            for k, (c, g) in enumerate(zip(coefficients, grids, strict=False))]
-    return Network.from_arrays(weights, biases, acts if acts else None)

@@ -15,7 +15,7 @@ Architecture (all three activations): widths ``1-10-10-10-1``, Björck-orthonorm
 linear layers (15 iterations, gradients through them); splines with 101 coefficients on
 $[-0.5, 0.5]$, ReLU initialisation, the paper's clip map during training.  Each trained
 network is exported (:func:`symlip.torch.export.export`), certified with
-:func:`symlip.models.lipschitz_layers.certify_lipschitz_network` against the target 1, and the
+:func:`symlip.bounds.input.certify_lipschitz_network` against the target 1, and the
 test MSE is that of the **exported (certified) network**.
 """
 
@@ -96,7 +96,7 @@ def run(out: Path, *, quick: bool = False, progress: bool = True) -> dict[str, A
     the test grid; verdicts against the Lipschitz target 1)."""
     import torch
 
-    from symlip.models.lipschitz_layers import certify_lipschitz_network
+    from symlip.bounds.input import certify_lipschitz_network
     from symlip.torch.export import export
 
     cfg = CONFIGS["quick" if quick else "full"]

@@ -3,7 +3,7 @@ classifiers with ReLU, GroupSort and learnable linear-spline activations on the 
 data set that scikit-learn ships (8x8 images, pixels scaled to $[0, 1]$).
 
 Each network (``64-64-64-10``, Björck layers, multi-class hinge loss) is exported
-certified-normalised and certified (:func:`symlip.models.lipschitz_layers.certify_lipschitz_network`):
+certified-normalised and certified (:func:`symlip.bounds.input.certify_lipschitz_network`):
 $L_{\mathrm{cert}}$ is the certified upper bound of its $\ell_2$ Lipschitz constant.
 A test example counts as certified robust at radius $\varepsilon$ when it is classified
 correctly and its margin $f_y(x) - \max_{j \ne y} f_j(x) \ge \sqrt2\, L_{\mathrm{cert}}\,
@@ -80,7 +80,7 @@ def run(out: Path, *, quick: bool = False, progress: bool = True) -> dict[str, A
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    from symlip.models.lipschitz_layers import certify_lipschitz_network
+    from symlip.bounds.input import certify_lipschitz_network
     from symlip.torch.export import export
     from symlip.torch.models import LipschitzMLP
     from symlip.torch.train import train_classifier

@@ -45,10 +45,10 @@ import sympy as sp
 from mpmath import iv
 
 from symlip.arith.array import IntervalArray
-from symlip.arith.enclosure import Enclosure, working_precision
+from symlip.arith.enclosure import Enclosure, outward_decimal, working_precision
 from symlip.arith.floatsearch import float_search
 from symlip.arith.linalg import affine_box
-from symlip.bounds.registry import Context, QuantitySpec
+from symlip.bounds.registry import Context
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError
 from symlip.models.network import sigma_box
@@ -59,6 +59,7 @@ from symlip.symbolic.symbols import J_LOC, k1_layer, nu, rho, tau
 from symlip.symbolic.symbols import lam as _lam
 
 __all__ = [
+    "certify_lipschitz_network",
     "input_lipschitz",
     "input_product_formula",
     "input_product_derivation",
@@ -445,11 +446,9 @@ def _residual_mask(net: Any) -> list[bool] | None:
     return list(net.residual_mask) if getattr(net, "has_residual", False) else None
 
 
-def _rebuild_global(ctx: Context) -> tuple[Formula, dict[str, Enclosure]]:
-    if ctx.options.get("lipsdp") is not None:  # the LipSDP method won: re-prove its LMI
-        from symlip.bounds.lipsdp import rebuild_context
-
-        return rebuild_context(ctx)
+def rebuild_product(ctx: Context) -> tuple[Formula, dict[str, Enclosure]]:
+    """The product formula and fresh certified inputs of ``ctx.model`` (for ``verify``;
+    the certificate kind, with its LipSDP branch, is :data:`symlip.bounds.lipsdp.SPEC`)."""
     net = ctx.model
     formula, _ = input_product_formula(net.depth, residual=_residual_mask(net),
                                        lognorm=_lognorm_layers(net))
@@ -815,12 +814,12 @@ def local_over_data(net: Any, data: np.ndarray | None, eps: float,
     return best
 
 
-def _rebuild_local(ctx: Context) -> Enclosure:
+def rebuild_local(ctx: Context) -> Enclosure:
     eps = ctx.options.get("input_radius")
     if eps is None:
         raise InputError("the certificate records a local bound but no input_radius option")
     # a certificate without a recorded method predates the linear relaxation
-    return local_over_data(ctx.model, _check_data(ctx.model, ctx.data), float(eps),
+    return local_over_data(ctx.model, check_data(ctx.model, ctx.data), float(eps),
                            preact=str(ctx.options.get("local_preact", "interval")))
 
 
@@ -857,7 +856,7 @@ def input_lipschitz(
     Raises:
         InputError: data of the wrong width, NaN/Inf data, negative radius.
     """
-    data = _check_data(net, data)
+    data = check_data(net, data)
     mask = _residual_mask(net)
     formula, factors = input_product_formula(net.depth, residual=mask,
                                              lognorm=_lognorm_layers(net))
@@ -904,7 +903,7 @@ def input_lipschitz(
     )
 
 
-def _check_data(net: Any, data: Any) -> np.ndarray | None:
+def check_data(net: Any, data: Any) -> np.ndarray | None:
     if data is None:
         return None
     a = np.asarray(data)
@@ -921,7 +920,7 @@ def _check_data(net: Any, data: Any) -> np.ndarray | None:
     return a
 
 
-def _check_lower(ctx: Context, witness: Any) -> Enclosure:
+def check_lower(ctx: Context, witness: Any) -> Enclosure:
     return input_quotient_from_witness(ctx.model, witness)
 
 
@@ -932,6 +931,28 @@ def certify_context(ctx: Context) -> BoundResult:
                            local_preact=str(ctx.options.get("local_preact", "interval")))
 
 
-#: how ``verify`` re-checks an ``input_lipschitz`` certificate; the witness is two points
-#: of the input space (the global bound holds on all of it, so they need not be data rows)
-SPEC = QuantitySpec(_rebuild_global, _check_lower, rebuild_local=_rebuild_local)
+def certify_lipschitz_network(net: Any, target: float = 1.0, data: Any = None, *,
+                              seed: int = 0) -> Any:
+    r"""Certified input-Lipschitz bound of a network and the verdict ``Lip <= target``.
+
+    The bound is :func:`symlip.bounds.input.input_lipschitz` (product of certified
+    per-layer spectral norms — :func:`tight_spectral_norm` — and certified activation
+    constants, e.g. the exact max slope of a :class:`~symlip.activations.spline.LinearSpline`); the
+    verdict (:func:`symlip.arith.verdict.lipschitz_verdict`) is ``certified-<t>-lipschitz``
+    when the certified upper bound is $\le t$, ``refuted`` when the certified lower
+    bound (an interval difference quotient) exceeds $t$, else ``undecided`` with the
+    margin (upper minus target, rounded up).
+
+    Returns:
+        The :class:`~symlip.bounds.result.BoundResult`, with ``extra`` holding ``verdict``,
+        ``target`` and ``margin``, and ``per_layer[k]["epsilon_upper"]``.
+    """
+    from symlip.arith.verdict import lipschitz_verdict
+    from symlip.models.lipschitz_layers import epsilon_enclosure
+
+    res = input_lipschitz(net, data, seed=seed)
+    res.extra.update(lipschitz_verdict(res, target))
+    for k, _layer in enumerate(net.layers, start=1):
+        up = epsilon_enclosure(res.inputs[str(rho(k))]).upper
+        res.per_layer[k - 1]["epsilon_upper"] = outward_decimal(max(up, 0), 6, up=True)
+    return res

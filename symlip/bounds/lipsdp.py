@@ -39,7 +39,13 @@ import numpy as np
 import sympy as sp
 
 from symlip.arith.enclosure import Enclosure
-from symlip.bounds.registry import Context
+from symlip.bounds.input import (
+    check_data,
+    check_lower,
+    rebuild_local,
+    rebuild_product,
+)
+from symlip.bounds.registry import Context, QuantitySpec
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, SymlipError
 from symlip.symbolic.derivation import Derivation, Tex
@@ -692,9 +698,8 @@ def lipsdp_lipschitz(net: Any, data: np.ndarray | None = None, *, variant: str =
         LipSDPError: residual layers, a non-Lipschitz activation, a solver failure or a
             proof that does not go through.
     """
-    from symlip.bounds.input import _check_data
 
-    data = _check_data(net, data)
+    data = check_data(net, data)
     run = run_lipsdp(net, variant)
     return _result(net, run, data, seed, lower)
 
@@ -831,3 +836,16 @@ def rebuild_context(ctx: Context) -> tuple[Formula, dict[str, Enclosure]]:
     if pr is None or not pr.holds:  # not proved: nothing is known about rho
         return lipsdp_formula(), {str(RHO): Enclosure.unbounded_above(0)}
     return lipsdp_formula(), {str(RHO): Enclosure.from_floats(0.0, rho)}
+
+
+def _rebuild_input(ctx: Context) -> tuple[Formula, dict[str, Enclosure]]:
+    if ctx.options.get("lipsdp") is not None:  # the LipSDP method won: re-prove its LMI
+        return rebuild_context(ctx)
+    return rebuild_product(ctx)
+
+
+#: how ``verify`` re-checks an ``input_lipschitz`` certificate (product or LipSDP, as the
+#: certificate records; the local bound by :func:`symlip.bounds.input.rebuild_local`); the
+#: witness is two points of the input space (the global bound holds on all of it, so they
+#: need not be data rows)
+SPEC = QuantitySpec(_rebuild_input, check_lower, rebuild_local=rebuild_local)

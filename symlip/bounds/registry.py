@@ -148,7 +148,7 @@ class Bound:
 BOUNDS: tuple[Bound, ...] = (
     Bound("input_lipschitz", "feedforward", "input",
           certify="symlip.bounds.lipsdp:certify_context",
-          spec="symlip.bounds.input:SPEC"),
+          spec="symlip.bounds.lipsdp:SPEC"),
     Bound("param_lipschitz_spline", "feedforward", "params",
           when="symlip.bounds.spline_param:has_splines",
           certify="symlip.bounds.spline_param:certify_context",

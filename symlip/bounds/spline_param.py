@@ -224,7 +224,7 @@ def spline_params(net: Any) -> np.ndarray:
     :func:`spline_param_layout` order), float64.
 
     Examples:
-        >>> from symlip.activations.spline import spline_network
+        >>> from symlip.models.network import spline_network
         >>> net = spline_network([[[2.0]], [[3.0]]], [[0.5], [0.0]], [[[0.0, 1.0]]], 1.0)
         >>> spline_params(net).tolist()
         [2.0, 0.5, 0.0, 1.0, 3.0, 0.0]
@@ -602,7 +602,7 @@ def spline_param_lipschitz(net: Any, data: Any, radius: float, *, centre: Any = 
             data.
 
     Examples:
-        >>> from symlip.activations.spline import spline_network
+        >>> from symlip.models.network import spline_network
         >>> net = spline_network([[[1.0]], [[1.0]]], [[0.0], [0.0]], [[0.0, 0.0, 1.0]], 1.0)
         >>> res = spline_param_lipschitz(net, [[0.5]], 0.0, lower=False)
         >>> res.upper >= 1.0

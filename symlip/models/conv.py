@@ -198,7 +198,7 @@ def _axis_taps(geom: ConvGeometry, axis: int) -> np.ndarray:
 
 
 def _check_kernel(kernel: Any, geom: ConvGeometry, what: str = "kernel") -> np.ndarray:
-    from symlip.models.network import check_real_array
+    from symlip.arith.checks import check_real_array
 
     k = check_real_array(kernel, what)
     if k.shape != geom.kernel_array_shape:
@@ -704,7 +704,7 @@ class ConvLayer(DenseLayer):
             >>> ConvLayer.from_kernel(np.ones((2, 1, 3, 3)), None, g, "0").shape
             (8, 16)
         """
-        from symlip.models.network import check_real_array
+        from symlip.arith.checks import check_real_array
 
         k = _check_kernel(kernel, geometry)
         b = (np.zeros(geometry.out_channels) if bias is None

@@ -7,7 +7,7 @@ semidefiniteness test when the matrix is small and its norm is a short binary nu
 :func:`tight_spectral_norm`), and for a network the product bound
 $\prod_k \|W_k\|_2 \prod_k K_{1,k}$ of :func:`symlip.bounds.input.input_lipschitz`
 with the verdict of :func:`symlip.arith.verdict.lipschitz_verdict`
-(:func:`certify_lipschitz_network`).
+(:func:`symlip.bounds.input.certify_lipschitz_network`).
 
 * :func:`bjorck_orthonormalize` — $W \leftarrow (1 + \beta) W - \beta W W^\top W$
   ($\beta = 1/2$: $\tfrac32 W - \tfrac12 W W^\top W$, the first-order Björck-Bowie step;
@@ -47,7 +47,6 @@ __all__ = [
     "certify_spectral_norm_le",
     "tight_spectral_norm",
     "layer_epsilon",
-    "certify_lipschitz_network",
 ]
 
 #: largest min(m, n) for which the exact rational semidefiniteness test is attempted
@@ -55,7 +54,7 @@ EXACT_TEST_MAX_DIM = 32
 
 
 def _matrix(W: Any, name: str = "W", dtype: Any = None) -> np.ndarray:
-    from symlip.models.network import check_real_array
+    from symlip.arith.checks import check_real_array
 
     a = check_real_array(W, name)
     if a.ndim != 2 or 0 in a.shape:
@@ -343,30 +342,3 @@ def layer_epsilon(W: Any) -> dict[str, Any]:
             exact, "undecided")
     return {"norm": e, "epsilon_upper": outward_decimal(max(up, 0), 6, up=True),
             "epsilon_lower": outward_decimal(lo, 6, up=False), "one_lipschitz": verdict}
-
-
-def certify_lipschitz_network(net: Any, target: float = 1.0, data: Any = None, *,
-                              seed: int = 0) -> Any:
-    r"""Certified input-Lipschitz bound of a network and the verdict ``Lip <= target``.
-
-    The bound is :func:`symlip.bounds.input.input_lipschitz` (product of certified
-    per-layer spectral norms — :func:`tight_spectral_norm` — and certified activation
-    constants, e.g. the exact max slope of a :class:`~symlip.activations.spline.LinearSpline`); the
-    verdict (:func:`symlip.arith.verdict.lipschitz_verdict`) is ``certified-<t>-lipschitz``
-    when the certified upper bound is $\le t$, ``refuted`` when the certified lower
-    bound (an interval difference quotient) exceeds $t$, else ``undecided`` with the
-    margin (upper minus target, rounded up).
-
-    Returns:
-        The :class:`~symlip.bounds.result.BoundResult`, with ``extra`` holding ``verdict``,
-        ``target`` and ``margin``, and ``per_layer[k]["epsilon_upper"]``.
-    """
-    from symlip.arith.verdict import lipschitz_verdict
-    from symlip.bounds.input import input_lipschitz
-
-    res = input_lipschitz(net, data, seed=seed)
-    res.extra.update(lipschitz_verdict(res, target))
-    for k, _layer in enumerate(net.layers, start=1):
-        up = epsilon_enclosure(res.inputs[str(rho(k))]).upper
-        res.per_layer[k - 1]["epsilon_upper"] = outward_decimal(max(up, 0), 6, up=True)
-    return res

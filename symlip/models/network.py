@@ -37,6 +37,7 @@ from mpmath.libmp.libmpf import from_man_exp
 
 from symlip.activations.registry import AbstractActivation, Activation, X, get_activation
 from symlip.arith.array import IntervalArray
+from symlip.arith.checks import check_real_array
 from symlip.arith.enclosure import (
     Enclosure,
     UnsupportedOperation,
@@ -51,62 +52,12 @@ from symlip.errors import InputError, SymlipError
 from symlip.symbolic.compile import interval_lambdify
 
 __all__ = ["DenseLayer", "ResidualLayer", "Network", "Trace", "IntervalTrace", "check_chain",
-           "check_real_array", "check_no_residual", "dsigma_box", "sigma_box"]
+           "check_no_residual", "dsigma_box", "sigma_box", "spline_network"]
 
 
 # ----------------------------------------------------------------------------------
 # validation helpers (shared with symlip.models.io)
 # ----------------------------------------------------------------------------------
-
-
-def check_real_array(
-    value: Any, what: str, error: type[SymlipError] = InputError
-) -> np.ndarray:
-    """Convert ``value`` to a float64 array *exactly*, or raise ``error`` naming ``what``.
-
-    float16/float32/float64 arrays (and integers of magnitude <= 2**53) convert to
-    float64 without rounding; anything else (complex, bool, long double, object,
-    strings) is rejected, as are NaN and infinite entries.
-
-    Args:
-        value: array-like.
-        what: how the error message names the value (``"tensor '0.weight'"``).
-        error: the exception class to raise.
-
-    Returns:
-        A new float64 array.
-
-    Raises:
-        error: unsupported dtype or a non-finite entry.
-
-    Examples:
-        >>> check_real_array(np.float32([0.1]), "w").tolist() == [float(np.float32(0.1))]
-        True
-    """
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError) as exc:
-        raise error(f"{what} is not a numeric array ({exc})") from None
-    kind, size = arr.dtype.kind, arr.dtype.itemsize
-    if kind == "f" and size in (2, 4, 8):
-        out = arr.astype(np.float64)  # exact: every float16/32 value is a double
-    elif kind in "iu":
-        if arr.size and np.max(np.abs(arr.astype(object))) > 2**53:
-            raise error(f"{what} has integers above 2**53 that float64 cannot hold exactly")
-        out = arr.astype(np.float64)
-    else:
-        raise error(
-            f"{what} has unsupported dtype {arr.dtype}; expected float16, float32 or float64"
-        )
-    bad = ~np.isfinite(out)
-    if bad.any():
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        kind_s = "NaN" if np.isnan(out[idx]) else "infinite"
-        raise error(
-            f"{what} has {int(bad.sum())} non-finite entr{'y' if bad.sum() == 1 else 'ies'} "
-            f"(first: {kind_s} at index {list(idx)})"
-        )
-    return out
 
 
 def _split_int(x: float) -> tuple[int, int]:
@@ -1093,3 +1044,30 @@ def _torch_activation(name: str, m: Any, nn: Any) -> AbstractActivation:
         "one of Tanh, ReLU, Sigmoid, Softplus, ELU, GELU, SiLU, LeakyReLU, Identity"
     )
 
+
+def spline_network(weights: Sequence[Any], biases: Sequence[Any],
+                   coefficients: Sequence[Any], grid: Any = None, *,
+                   grids: Sequence[Any] | None = None) -> Any:
+    """A :class:`~symlip.models.network.Network` with one :class:`LinearSpline` per hidden layer.
+
+    Args:
+        weights, biases: as for :meth:`Network.from_arrays`.
+        coefficients: one array ``(n_k, K)`` (or ``(K,)``) per hidden layer.
+        grid: ``R`` or ``[a, b]`` for every spline.
+        grids: alternatively one grid per hidden layer.
+
+    Examples:
+        >>> net = spline_network([[[1.0]], [[1.0]]], [[0.0], [0.0]], [[[0.0, 0.0, 1.0]]], 1.0)
+        >>> net.forward([[-1.0], [2.0]]).ravel().tolist()
+        [0.0, 2.0]
+    """
+    from symlip.activations.spline import LinearSpline
+
+    coefficients = list(coefficients)
+    if grids is None:
+        grids = [grid] * len(coefficients)
+    elif len(grids) != len(coefficients):
+        raise InputError(f"{len(grids)} grids for {len(coefficients)} spline layers")
+    acts = [LinearSpline(c, g, name=f"spline[{2 * k + 1}]")
+            for k, (c, g) in enumerate(zip(coefficients, grids, strict=False))]
+    return Network.from_arrays(weights, biases, acts if acts else None)

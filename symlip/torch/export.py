@@ -144,9 +144,9 @@ def export(model: Any, path: str | Path, *, normalise: bool = True,
 def certify_model(model: Any, data: Any = None, target: Any = 1, *,
                   seed: int = 0) -> Any:
     """Certify the exported network of ``model`` against ``target``
-    (:func:`symlip.models.lipschitz_layers.certify_lipschitz_network`): the result's
+    (:func:`symlip.bounds.input.certify_lipschitz_network`): the result's
     ``extra["verdict"]`` is ``certified-1-lipschitz`` for a certified-normalised export."""
-    from symlip.models.lipschitz_layers import certify_lipschitz_network
+    from symlip.bounds.input import certify_lipschitz_network
 
     net = model if not hasattr(model, "effective_weights") else to_network(model)
     return certify_lipschitz_network(net, target, data, seed=seed)
