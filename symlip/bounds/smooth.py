@@ -265,16 +265,44 @@ def local_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
     return rec.RecursiveFormula(list(defs), list(inputs), name="L_grad")
 
 
+@lru_cache(maxsize=32)
+def local_gn_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
+                          jac: bool = False) -> rec.RecursiveFormula:
+    """The loss program of Lemma 9 (:func:`symlip.bounds.sensitivity.
+    local_gn_loss_program`: the certified centre Gauss-Newton norm ``GN_c`` plus
+    per-point remainders), named ``L_grad``."""
+    from symlip.bounds.sensitivity import local_gn_loss_program
+
+    defs, inputs = local_gn_loss_program(depth, loss, bounded, centre, jac)
+    return rec.RecursiveFormula(list(defs), list(inputs), name="L_grad")
+
+
 def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInputs,
-                 method: str) -> tuple[rec.RecursiveFormula, str]:
+                 method: str, y: np.ndarray | None = None,
+                 gauss_newton: bool = True) -> tuple[rec.RecursiveFormula, str]:
     """The gradient formula of ``method`` and the method used (``"local"`` adds the
     certified local inputs to ``ci``; the recursion where the local method does not
-    apply, see :func:`symlip.bounds.param.local_applies`)."""
+    apply, see :func:`symlip.bounds.param.local_applies`).  With ``y`` and
+    ``gauss_newton`` the local method is Lemma 9 (``GN_c``, the certified centre
+    Gauss-Newton norm, added to ``ci.scalars``) where that norm is computable
+    (:func:`symlip.bounds.gauss_newton.centre_gauss_newton_norm`), else Lemma 8 alone."""
     from symlip.bounds.param import add_local_inputs, check_method, local_applies
 
     if check_method(method) == "local" and local_applies(net, X.shape[0]):
-        formula = local_grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
+        gn = None
+        if gauss_newton and y is not None and ci.centre:
+            from symlip.bounds.gauss_newton import centre_gauss_newton_norm
+
+            t0 = time.perf_counter()
+            gn = centre_gauss_newton_norm(net, X, y, lname)
+            ci.timings["gauss_newton"] = time.perf_counter() - t0
+        if gn is not None:
+            formula = local_gn_grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
+        else:
+            formula = local_grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
         if add_local_inputs(net, X, r, ci, formula):
+            if gn is not None:
+                ci.scalars["GN_c"] = Enclosure.from_floats(0.0, gn)
             return formula, "local"
     return grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac), "recursion"
 
@@ -477,7 +505,7 @@ def estimate_grad_lower(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: fl
 
 def certify_grad_lower(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
                        offset: np.ndarray, direction: np.ndarray, *, t: float | None = None,
-                       k_sparse: int = 4096) -> tuple[Enclosure, dict[str, Any]]:
+                       k_sparse: int = 32768) -> tuple[Enclosure, dict[str, Any]]:
     r"""Certified lower bound of the gradient-Lipschitz constant on $B_r(\bar\theta)$.
 
     Two parameter vectors $\theta_\pm = \bar\theta + c \pm t u$ that differ from
@@ -601,7 +629,7 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     y = check_targets(net, X, targets, lname)
     _require_smooth(net)
     ci = _loss_inputs(net, X, y, lname, r, centre, jac)
-    formula, used = grad_formula(net, X, r, lname, ci, method)
+    formula, used = grad_formula(net, X, r, lname, ci, method, y)
     t1 = time.perf_counter()
     pointwise = formula.enclose_array(_args(formula, ci, hull=False))
     mean = pointwise.mean()
@@ -670,7 +698,7 @@ def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radiu
     y = check_targets(net, X, targets, lname)
     _require_smooth(net)
     ci = _loss_inputs(net, X, y, lname, r)
-    gf, used = grad_formula(net, X, r, lname, ci, method)  # adds the local inputs
+    gf, used = grad_formula(net, X, r, lname, ci, method, y)  # adds the local inputs
     t0 = time.perf_counter()
     pf = (local_param_program(net.depth, ci.bounded) if used == "local"
           else param_program(net.depth, ci.bounded, ci.centre))
@@ -838,7 +866,7 @@ def _rebuild_inputs(ctx: Any, hull: bool) -> tuple[rec.RecursiveFormula, dict[st
     _require_smooth(ctx.model)
     ci = _loss_inputs(ctx.model, X, y, lname, r)
     # the method of the computation (the CLI records it; API results use the default)
-    formula, _ = grad_formula(ctx.model, X, r, lname, ci, ctx.options.get("method", "local"))
+    formula, _ = grad_formula(ctx.model, X, r, lname, ci, ctx.options.get("method", "local"), y)
     return formula, _args(formula, ci, hull=hull)
 
 

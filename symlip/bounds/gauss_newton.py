@@ -1,0 +1,194 @@
+r"""The certified centre Gauss-Newton norm of a mean loss (Lemma 9 of
+``docs/theory-param.md``, section 7).
+
+For $L(\theta) = \frac1n\sum_i\lambda(f(x_i;\theta), y_i)$ the Hessian splits as
+$\nabla^2L = \frac1n\sum_i J_i^T A_i J_i + \frac1n\sum_i\sum_o(\partial_o\lambda)_i
+\nabla^2 f_{io}$ with $J_i = D_\theta f(x_i;\theta)$ and $A_i = \nabla^2_f\lambda$
+($I$ for MSE, $\operatorname{diag}(p_i) - p_ip_i^T$ for softmax cross-entropy).  The
+first part's norm is the squared norm of the stacked matrix $[M_1^TJ_1; \dots;
+M_n^TJ_n]$ ($A_i = M_iM_i^T$), i.e. the top eigenvalue of its small Gram matrix
+($n\,n_N \times n\,n_N$):
+
+$$ \Big\|\frac1n\sum_i J_i^TA_iJ_i\Big\|_2 = \frac1n\lambda_{\max}(K),\qquad
+   K_{(i,o),(j,o')} = \sum_{p=1}^N(a_{p-1,i}\cdot a_{p-1,j} + 1)\,
+   (\delta_{p,i}\delta_{p,j}^T)_{oo'}, $$
+
+$\delta_{p,i} = M_i^T\,\partial f(x_i)/\partial z_p$ (backpropagated from the seed
+$M_i^T$), since $J_iJ_j^T = \sum_p(a_{p-1,i}\cdot a_{p-1,j} + 1)\,D_{N,p,i}D_{N,p,j}^T$
+(the $W_p$- and $b_p$-blocks of $\partial f/\partial\theta$ are $D_{N,p}\otimes
+a_{p-1}^T$ and $D_{N,p}$).  Cross-entropy: $\operatorname{diag}(p) - pp^T =
+M M^T$ with $M = \operatorname{diag}(s)(I - ss^T)$, $s = \sqrt p$ ($\|s\| = 1$, so
+$I - ss^T$ is a projection).
+
+Everything is enclosed at the centre in midpoint-radius interval arithmetic
+(:func:`symlip.bounds.centre.interval_trace`, ``_ia_matmul`` with Higham's a priori
+bounds), and $\lambda_{\max}(K) \le \|\mathrm{mid}(K)\|_2 + \|\mathrm{rad}(K)\|_F$
+(Weyl) with the certified spectral norm of :func:`symlip.arith.norms.spectral_norm`;
+the value is rounded up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from symlip.arith.intervals import IntervalArray
+from symlip.bounds.centre import (
+    _ia_matmul,
+    _to_interval,
+    _to_midrad,
+    _up,
+    frobenius_upper,
+    interval_trace,
+)
+
+__all__ = ["centre_gauss_newton_norm", "GN_ELEMENT_BUDGET"]
+
+#: largest ``(n * n_N)^2 * max_p n_p`` (the Gram products) for which the centre
+#: Gauss-Newton norm is computed; beyond it the per-point bound of Lemma 8 is used
+GN_ELEMENT_BUDGET = 2_000_000_000
+
+
+def _seed(net: Any, F: IntervalArray, y: np.ndarray | None, loss: str
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Per point the enclosure of $M_i^T$ (``(B, nN, nN)`` midpoint, radius)."""
+    from symlip.arith import kernels as _npk
+
+    B, nN = F.lo.shape
+    if loss == "mse":
+        eye = np.broadcast_to(np.eye(nN), (B, nN, nN)).copy()
+        return eye, np.zeros_like(eye)
+    cols_lo, cols_hi = [], []
+    for j in range(nN):
+        S = IntervalArray(np.zeros(B))
+        for i in range(nN):
+            d = F[:, i] - F[:, j]
+            S = S + IntervalArray(*_npk.exp(d.lo, d.hi))
+        pj = S.reciprocal()
+        cols_lo.append(pj.lo), cols_hi.append(pj.hi)
+    P = IntervalArray(np.maximum(np.stack(cols_lo, axis=1), 0.0), np.stack(cols_hi, axis=1))
+    s = P.sqrt()  # (B, nN)
+    sm, sr = _to_midrad(s)
+    # M^T = (I - s s^T) diag(s): entry (o, o') = (delta_oo' - s_o s_o') s_o'
+    ss_m = sm[:, :, None] * sm[:, None, :]
+    outer = _to_interval(ss_m, _up(_up(_up(np.abs(sm)[:, :, None] * sr[:, None, :])
+                                        + _up(sr[:, :, None] * _up(np.abs(sm) + sr)[:, None, :]))
+                                    + _up(np.abs(ss_m) * 2.0**-53)))
+    eye = IntervalArray(np.broadcast_to(np.eye(nN), (B, nN, nN)).copy())
+    Mt = (eye - outer) * IntervalArray(s.lo[:, None, :], s.hi[:, None, :])
+    return _to_midrad(Mt)
+
+
+def gn_cost(net: Any, n_points: int) -> int:
+    """Multiply-adds of the Gram products (see :data:`GN_ELEMENT_BUDGET`)."""
+    m = n_points * net.widths[-1]
+    return m * m * sum(net.widths[1:])
+
+
+def centre_gauss_newton_norm(net: Any, X: np.ndarray, y: np.ndarray | None, loss: str
+                             ) -> float | None:
+    r"""Certified upper bound of $\|\frac1n\sum_iJ_i^TA_iJ_i\|_2$ at the centre
+    (module docstring); ``None`` beyond :data:`GN_ELEMENT_BUDGET`, for residual
+    networks, or where an activation has no rigorous interval kernel."""
+    if getattr(net, "has_residual", False) or gn_cost(net, X.shape[0]) > GN_ELEMENT_BUDGET:
+        return None
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _gn_norm(net, X, y, loss)
+    except (ValueError, FloatingPointError):
+        return None
+
+
+def _gn_norm(net: Any, X: np.ndarray, y: np.ndarray | None, loss: str) -> float | None:
+    r"""Float Jacobian $\hat J$ with a norm-wise error bound (no interval wrapping, whose
+    radii grow like $\prod_k\||W_k|\|_2$): $\lambda_{\max}(JJ^T) = \|J\|^2 \le
+    (\|\hat J\| + \varepsilon)^2$, $\varepsilon \ge \|J - \hat J\|_F$, and
+    $\|\hat J\|^2 = \lambda_{\max}(\hat J\hat J^T)$ from the Gram products of the float
+    factors (enclosed with Higham's bounds, :func:`_ia_matmul` on point matrices)."""
+    from symlip.arith.norms import spectral_norm
+    from symlip.bounds.centre import _gamma  # noqa: I001
+    from symlip.bounds.local_jacobian import derivative_ranges
+    from symlip.bounds.residual import _sigma_array
+    from symlip.bounds.sensitivity import _fro, _sumsq_upper, float_forward
+
+    B, N = X.shape[0], net.depth
+    nN = net.widths[-1]
+    Ws = [layer.weight for layer in net.layers]
+    spec = [spectral_norm(W).upper_float for W in Ws]
+    frob = [frobenius_upper(W) for W in Ws]
+    fw = float_forward(net, X, spec)
+    # float activations (the midpoints float_forward uses) and their errors
+    ahat: list[np.ndarray] = [np.asarray(X, dtype=np.float64)]
+    ea: list[np.ndarray] = [np.zeros(B)]
+    sh, se = [], []
+    for k in range(N - 1):
+        z = fw.zhat[k]
+        sig = _sigma_array(net, k, IntervalArray(z))
+        am = np.clip(0.5 * sig.lo + 0.5 * sig.hi, sig.lo, sig.hi)
+        dev = np.maximum(_up(sig.hi - am), _up(am - sig.lo))
+        K1 = net.activations[k].constants.K1.enclosure.upper_float
+        ea.append(_up(_up(fw.ez[k] * K1) + _up(np.sqrt(_sumsq_upper(dev, (1,))))))
+        ahat.append(am)
+        # sigma'(z_exact) with |z - zhat|_inf <= ez: enclosed on the box
+        rad = fw.ez[k][:, None]
+        box = IntervalArray(np.nextafter(z - rad, -np.inf), np.nextafter(z + rad, np.inf))
+        s = derivative_ranges(net.activations[k], box, np.full(z.shape, K1))
+        smid = np.clip(0.5 * s.lo + 0.5 * s.hi, s.lo, s.hi)
+        sh.append(smid)
+        se.append(np.maximum(_up(s.hi - smid), _up(smid - s.lo)).max(axis=1))
+    # the seed M_i^T, enclosed for every output within the certified error of the float pass
+    er = fw.eout[:, None]
+    F = IntervalArray(np.nextafter(fw.out - er, -np.inf), np.nextafter(fw.out + er, np.inf))
+    sm, sr = _seed(net, F, y, loss)
+    d = sm.copy()
+    err = _fro(sr)  # ||delta_N - hat delta_N||_F per point
+    eps2 = np.zeros(B)
+    m = B * nN
+    Km = np.zeros((m, m))
+    Kr = np.zeros((m, m))
+    for p in range(N, 0, -1):
+        a = ahat[p - 1]
+        gm, gr = _ia_matmul(a, None, a.T, None)
+        gm = gm + 1.0
+        gr = _up(gr + _up(np.abs(gm) * 2.0**-53))
+        d2 = d.reshape(m, -1)
+        pm, pr = _ia_matmul(d2, None, d2.T, None)
+        wm = np.repeat(np.repeat(gm, nN, axis=0), nN, axis=1)
+        wr = np.repeat(np.repeat(gr, nN, axis=0), nN, axis=1)
+        tm, trad = _to_midrad(_to_interval(pm, pr) * _to_interval(wm, wr))
+        new = Km + tm
+        Kr = _up(_up(Kr + trad) + _up(np.abs(new) * 2.0**-53))
+        Km = new
+        # ||delta_p (x) a - hat delta_p (x) hat a||_F and the bias block
+        an = _up(np.sqrt(_sumsq_upper(a, (1,))))
+        dn = _fro(d)
+        blk = _up(_up(err * _up(an + ea[p - 1])) + _up(dn * ea[p - 1]))
+        eps2 = _up(eps2 + _up(_up(blk * blk) + _up(err * err)))
+        if p > 1:
+            W = Ws[p - 1]
+            P = d @ W
+            gW = _up(_up(_gamma(W.shape[0]) * frob[p - 1]) * dn)  # ||fl(dW) - dW||_F
+            s, ds = sh[p - 2], se[p - 2]
+            smax = np.abs(s).max(axis=1)
+            Pn = _up(_fro(P) + gW)  # >= ||hat d W||_F
+            d = P * s[:, None, :]
+            err = _up(_up(_up(err * _up(spec[p - 1] * _up(smax + ds))) + _up(Pn * ds))
+                      + _up(_up(gW * smax) + _up(_fro(d) * 2.0**-53))) + 1e-290
+    if not (np.all(np.isfinite(Km)) and np.all(np.isfinite(Kr)) and np.all(np.isfinite(eps2))):
+        return None
+    sym = 0.5 * (Km + Km.T)
+    Kr = _up(Kr + _up(np.abs(Km - sym)))
+    top = _up(spec_top(sym) + frobenius_upper(Kr))
+    eps = _up(np.sqrt(_up(float(np.sum(eps2)) * (1 + 4 * B * 2.0**-53))))
+    val = _up(_up(np.sqrt(top)) + eps) ** 2
+    val = _up(val)
+    val = float(_up(val / B))
+    return val if np.isfinite(val) else None
+
+
+def spec_top(S: np.ndarray) -> float:
+    r"""Certified upper bound of $\|S\|_2$ for a symmetric float matrix."""
+    from symlip.arith.norms import spectral_norm
+
+    return spectral_norm(S).upper_float
