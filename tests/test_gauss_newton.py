@@ -40,7 +40,7 @@ def _jacobian(net, x):
 
 def _exact_gn(net, X, y, loss):
     rows = []
-    for i, x in enumerate(X):
+    for x in X:
         J = _jacobian(net, x)
         if loss == "mse":
             rows.append(J)
@@ -155,3 +155,42 @@ def test_certificate_records_and_verifies_gn(tmp_path):
     c["inputs"]["GN_c"]["upper"] = repr(float(c["inputs"]["GN_c"]["upper"]) * 0.5)
     cert.write_text(json.dumps(c))
     assert main(vargs) != 0
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(depth=st.sampled_from([2, 3, 6]), width=st.integers(1, 6),
+       act=st.sampled_from(["tanh", "gelu", "sigmoid"]),
+       loss=st.sampled_from(["mse", "cross-entropy"]), seed=st.integers(0, 2**31 - 1))
+def test_float_loss_gradient_error_bound_holds(depth, width, act, loss, seed):
+    """The exact gradient (inside the interval enclosure) is within e of the float one:
+    the rigorous interval gradient and the ball ghat +- e must intersect in every
+    coordinate's 2-norm sense, ||mid - ghat|| <= e + ||rad||."""
+    from symlip.bounds.gauss_newton import float_loss_gradient
+    from symlip.bounds.smooth import interval_loss_gradient
+
+    rng = np.random.default_rng(seed)
+    n_out = int(rng.integers(2, 4))
+    net = random_net(rng, [int(rng.integers(1, 5))] + [width] * (depth - 1) + [n_out], act)
+    X = rng.standard_normal((3, net.widths[0]))
+    y = rng.standard_normal((3, n_out)) if loss == "mse" else rng.integers(0, n_out, 3)
+    g, e = float_loss_gradient(net, X, y, loss)
+    ig = interval_loss_gradient(net, X, y, loss)
+    dist = np.maximum(np.maximum(ig.lo - g, g - ig.hi), 0.0)  # to the exact gradient's box
+    assert np.linalg.norm(dist) <= e
+    assert e <= 1e-6 * max(1.0, np.linalg.norm(g))
+
+
+def test_certified_gradient_lower_bound_deep():
+    """Depth 16: the float path keeps the certified lower bound near the Hessian norm
+    (the interval gradients wrap there)."""
+    from symlip.bounds.smooth import certify_grad_lower
+
+    rng = np.random.default_rng(0)
+    net = random_net(rng, [4] + [12] * 15 + [1], "tanh")
+    X = rng.standard_normal((4, 4))
+    y = rng.standard_normal((4, 1))
+    v = rng.standard_normal(net.params().size)
+    v /= np.linalg.norm(v)
+    enc, wit = certify_grad_lower(net, X, y, "mse", 1e-3, np.zeros_like(v), v)
+    assert wit and enc.lower_float > 0
+    assert enc.upper_float <= enc.lower_float * 1.5

@@ -20,11 +20,14 @@ a_{p-1}^T$ and $D_{N,p}$).  Cross-entropy: $\operatorname{diag}(p) - pp^T =
 M M^T$ with $M = \operatorname{diag}(s)(I - ss^T)$, $s = \sqrt p$ ($\|s\| = 1$, so
 $I - ss^T$ is a projection).
 
-Everything is enclosed at the centre in midpoint-radius interval arithmetic
-(:func:`symlip.bounds.centre.interval_trace`, ``_ia_matmul`` with Higham's a priori
-bounds), and $\lambda_{\max}(K) \le \|\mathrm{mid}(K)\|_2 + \|\mathrm{rad}(K)\|_F$
-(Weyl) with the certified spectral norm of :func:`symlip.arith.norms.spectral_norm`;
-the value is rounded up.
+Certified without interval wrapping (midpoint-radius backpropagation wraps by about
+$10^7$ at depth 16): float factors $\hat a_{p-1}$, $\hat\delta_{p,i}$ with a norm-wise
+error bound $\varepsilon \ge \|S - \hat S\|_F$ of the stacked matrix, so $\|S\|^2 \le
+(\|\hat S\| + \varepsilon)^2$, and $\|\hat S\|^2 = \lambda_{\max}(\hat S\hat S^T) \le
+\|\mathrm{mid}\|_2 + \|\mathrm{rad}\|_F$ (Weyl) for a midpoint-radius enclosure of the
+Gram sums of the float factors (Higham's a priori bounds, the certified spectral norm of
+:func:`symlip.arith.norms.spectral_norm`); every float step on a bound is rounded up.
+Lemma 9 of ``docs/theory-param.md`` (section 7) states the recursion for $\varepsilon$.
 """
 
 from __future__ import annotations
@@ -40,10 +43,9 @@ from symlip.bounds.centre import (
     _to_midrad,
     _up,
     frobenius_upper,
-    interval_trace,
 )
 
-__all__ = ["centre_gauss_newton_norm", "GN_ELEMENT_BUDGET"]
+__all__ = ["centre_gauss_newton_norm", "float_loss_gradient", "GN_ELEMENT_BUDGET"]
 
 #: largest ``(n * n_N)^2 * max_p n_p`` (the Gram products) for which the centre
 #: Gauss-Newton norm is computed; beyond it the per-point bound of Lemma 8 is used
@@ -100,25 +102,19 @@ def centre_gauss_newton_norm(net: Any, X: np.ndarray, y: np.ndarray | None, loss
         return None
 
 
-def _gn_norm(net: Any, X: np.ndarray, y: np.ndarray | None, loss: str) -> float | None:
-    r"""Float Jacobian $\hat J$ with a norm-wise error bound (no interval wrapping, whose
-    radii grow like $\prod_k\||W_k|\|_2$): $\lambda_{\max}(JJ^T) = \|J\|^2 \le
-    (\|\hat J\| + \varepsilon)^2$, $\varepsilon \ge \|J - \hat J\|_F$, and
-    $\|\hat J\|^2 = \lambda_{\max}(\hat J\hat J^T)$ from the Gram products of the float
-    factors (enclosed with Higham's bounds, :func:`_ia_matmul` on point matrices)."""
-    from symlip.arith.norms import spectral_norm
-    from symlip.bounds.centre import _gamma  # noqa: I001
+def _float_pass(net: Any, X: np.ndarray, spec: list[float] | None = None) -> Any:
+    r"""Float forward pass with norm-wise errors (:func:`symlip.bounds.sensitivity.
+    float_forward`), plus the float activations $\hat a_k$ it uses, $e^a_k \ge \|a_k -
+    \hat a_k\|$, and per hidden layer the midpoint $\hat s_k$ and radius $\varsigma_k$
+    (max over the neurons) of $\sigma'$ enclosed on the box $\hat z_k \pm e^z_k$."""
+    from types import SimpleNamespace
+
     from symlip.bounds.local_jacobian import derivative_ranges
     from symlip.bounds.residual import _sigma_array
-    from symlip.bounds.sensitivity import _fro, _sumsq_upper, float_forward
+    from symlip.bounds.sensitivity import _sumsq_upper, float_forward
 
     B, N = X.shape[0], net.depth
-    nN = net.widths[-1]
-    Ws = [layer.weight for layer in net.layers]
-    spec = [spectral_norm(W).upper_float for W in Ws]
-    frob = [frobenius_upper(W) for W in Ws]
     fw = float_forward(net, X, spec)
-    # float activations (the midpoints float_forward uses) and their errors
     ahat: list[np.ndarray] = [np.asarray(X, dtype=np.float64)]
     ea: list[np.ndarray] = [np.zeros(B)]
     sh, se = [], []
@@ -133,14 +129,53 @@ def _gn_norm(net: Any, X: np.ndarray, y: np.ndarray | None, loss: str) -> float 
         # sigma'(z_exact) with |z - zhat|_inf <= ez: enclosed on the box
         rad = fw.ez[k][:, None]
         box = IntervalArray(np.nextafter(z - rad, -np.inf), np.nextafter(z + rad, np.inf))
-        s = derivative_ranges(net.activations[k], box, np.full(z.shape, K1))
-        smid = np.clip(0.5 * s.lo + 0.5 * s.hi, s.lo, s.hi)
+        sd = derivative_ranges(net.activations[k], box, np.full(z.shape, K1))
+        smid = np.clip(0.5 * sd.lo + 0.5 * sd.hi, sd.lo, sd.hi)
         sh.append(smid)
-        se.append(np.maximum(_up(s.hi - smid), _up(smid - s.lo)).max(axis=1))
-    # the seed M_i^T, enclosed for every output within the certified error of the float pass
+        se.append(np.maximum(_up(sd.hi - smid), _up(smid - sd.lo)).max(axis=1))
     er = fw.eout[:, None]
     F = IntervalArray(np.nextafter(fw.out - er, -np.inf), np.nextafter(fw.out + er, np.inf))
-    sm, sr = _seed(net, F, y, loss)
+    return SimpleNamespace(fw=fw, ahat=ahat, ea=ea, sh=sh, se=se, F=F)
+
+
+def _back_step(d: np.ndarray, err: np.ndarray, W: np.ndarray, spec: float, frob: float,
+               s: np.ndarray, ds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""$\hat\delta_{p-1} = \mathrm{fl}(\mathrm{fl}(\hat\delta_pW_p)\hat s)$ (batched
+    ``(B, r, n_p)``) and $\epsilon_{p-1} \ge \|\delta_{p-1} - \hat\delta_{p-1}\|_F$ per
+    point: $\epsilon_p\|W\|_2(\max|\hat s| + \varsigma) + \|\hat\delta_pW\|_F\varsigma +
+    \gamma_{n_p}\|W\|_F\|\hat\delta_p\|_F\max|\hat s| + u\|\hat\delta_{p-1}\|_F$."""
+    from symlip.bounds.centre import _gamma
+    from symlip.bounds.sensitivity import _fro
+
+    dn = _fro(d)
+    P = d @ W
+    gW = _up(_up(_gamma(W.shape[0]) * frob) * dn)  # ||fl(dW) - dW||_F
+    smax = np.abs(s).max(axis=1)
+    Pn = _up(_fro(P) + gW)  # >= ||hat d W||_F
+    out = P * s[:, None, :]
+    e = _up(_up(_up(err * _up(spec * _up(smax + ds))) + _up(Pn * ds))
+            + _up(_up(gW * smax) + _up(_fro(out) * 2.0**-53))) + 1e-290
+    return out, e
+
+
+def _gn_norm(net: Any, X: np.ndarray, y: np.ndarray | None, loss: str) -> float | None:
+    r"""Float Jacobian $\hat J$ with a norm-wise error bound (no interval wrapping, whose
+    radii grow like $\prod_k\||W_k|\|_2$): $\lambda_{\max}(JJ^T) = \|J\|^2 \le
+    (\|\hat J\| + \varepsilon)^2$, $\varepsilon \ge \|J - \hat J\|_F$, and
+    $\|\hat J\|^2 = \lambda_{\max}(\hat J\hat J^T)$ from the Gram products of the float
+    factors (enclosed with Higham's bounds, :func:`_ia_matmul` on point matrices)."""
+    from symlip.arith.norms import spectral_norm
+    from symlip.bounds.sensitivity import _fro, _sumsq_upper
+
+    B, N = X.shape[0], net.depth
+    nN = net.widths[-1]
+    Ws = [layer.weight for layer in net.layers]
+    spec = [spectral_norm(W).upper_float for W in Ws]
+    frob = [frobenius_upper(W) for W in Ws]
+    fp = _float_pass(net, X, spec)
+    ahat, ea = fp.ahat, fp.ea
+    # the seed M_i^T, enclosed for every output within the certified error of the float pass
+    sm, sr = _seed(net, fp.F, y, loss)
     d = sm.copy()
     err = _fro(sr)  # ||delta_N - hat delta_N||_F per point
     eps2 = np.zeros(B)
@@ -166,15 +201,8 @@ def _gn_norm(net: Any, X: np.ndarray, y: np.ndarray | None, loss: str) -> float 
         blk = _up(_up(err * _up(an + ea[p - 1])) + _up(dn * ea[p - 1]))
         eps2 = _up(eps2 + _up(_up(blk * blk) + _up(err * err)))
         if p > 1:
-            W = Ws[p - 1]
-            P = d @ W
-            gW = _up(_up(_gamma(W.shape[0]) * frob[p - 1]) * dn)  # ||fl(dW) - dW||_F
-            s, ds = sh[p - 2], se[p - 2]
-            smax = np.abs(s).max(axis=1)
-            Pn = _up(_fro(P) + gW)  # >= ||hat d W||_F
-            d = P * s[:, None, :]
-            err = _up(_up(_up(err * _up(spec[p - 1] * _up(smax + ds))) + _up(Pn * ds))
-                      + _up(_up(gW * smax) + _up(_fro(d) * 2.0**-53))) + 1e-290
+            d, err = _back_step(d, err, Ws[p - 1], spec[p - 1], frob[p - 1],
+                                fp.sh[p - 2], fp.se[p - 2])
     if not (np.all(np.isfinite(Km)) and np.all(np.isfinite(Kr)) and np.all(np.isfinite(eps2))):
         return None
     sym = 0.5 * (Km + Km.T)
@@ -185,6 +213,83 @@ def _gn_norm(net: Any, X: np.ndarray, y: np.ndarray | None, loss: str) -> float 
     val = _up(val)
     val = float(_up(val / B))
     return val if np.isfinite(val) else None
+
+
+def float_loss_gradient(net: Any, X: np.ndarray, y: np.ndarray, loss: str
+                        ) -> tuple[np.ndarray, float]:
+    r"""The mean-loss gradient $\hat g$ in floats (:meth:`Network.params` order) and a
+    certified $e \ge \|\nabla L(\theta) - \hat g\|_2$ for the exact real gradient at the
+    network's (float) parameters, without interval wrapping (used by the certified
+    lower bound of deep networks).
+
+    Backpropagation of $v_i = \nabla_f\lambda_i$ (MSE $f - y$, cross-entropy
+    $\mathrm{softmax}(f) - e_y$; the seed is the midpoint of an interval enclosure over
+    $f \in \hat f \pm e^{\mathrm{out}}$, its radius the seed error) with the error
+    recursion of :func:`_back_step`; the blocks $\frac1n\hat\Delta_p^T\hat A_{p-1}$,
+    $\frac1n\sum_i\hat\delta_{p,i}$ err by at most $\frac1n(\sum_i\epsilon_{p,i}
+    (\|\hat a\| + e^a) + \|\hat\delta\|e^a + \gamma_n\|\hat\Delta_p\|_F\|\hat A\|_F)$ and
+    $\frac1n(\sum_i\epsilon_{p,i} + \gamma_n\|\hat\Delta_p\|_F\sqrt n)$ plus one rounding of
+    the division.  Weight norms: certified spectral upper bounds
+    (:func:`symlip.bounds.centre.spectral_upper`)."""
+    from symlip.arith import kernels as _npk
+    from symlip.bounds.centre import _gamma
+    from symlip.bounds.sensitivity import _sumsq_upper
+
+    B, N = X.shape[0], net.depth
+    from symlip.bounds.centre import spectral_upper
+
+    Ws = [layer.weight for layer in net.layers]
+    frob = [frobenius_upper(W) for W in Ws]
+    spec = [spectral_upper(W)[0].upper_float for W in Ws]
+    fp = _float_pass(net, X, spec)
+    F = fp.F
+    if loss == "mse":
+        V = F - IntervalArray(np.asarray(y, dtype=np.float64))
+    else:
+        nN = F.lo.shape[1]
+        cols_lo, cols_hi = [], []
+        for j in range(nN):
+            S = IntervalArray(np.zeros(B))
+            for i in range(nN):
+                dd = F[:, i] - F[:, j]
+                S = S + IntervalArray(*_npk.exp(dd.lo, dd.hi))
+            pj = S.reciprocal()
+            cols_lo.append(pj.lo), cols_hi.append(pj.hi)
+        onehot = np.zeros((B, nN))
+        onehot[np.arange(B), np.asarray(y, dtype=np.intp)] = 1.0
+        V = IntervalArray(np.stack(cols_lo, axis=1), np.stack(cols_hi, axis=1)) \
+            - IntervalArray(onehot)
+    vm, vr = _to_midrad(V)
+    d = vm[:, None, :]
+    err = _up(np.sqrt(_sumsq_upper(vr, (1,))))
+    g = 1.0 / B
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    e2 = 0.0
+    for p in range(N, 0, -1):
+        a = fp.ahat[p - 1]
+        D = d[:, 0, :]  # (B, n_p)
+        gw = (D.T @ a) * g
+        gb = D.sum(axis=0) * g
+        parts.append((gw, gb))
+        an = _up(np.sqrt(_sumsq_upper(a, (1,))))
+        dn = _up(np.sqrt(_sumsq_upper(D, (1,))))
+        Dn = _up(np.sqrt(float(_sumsq_upper(D[None], (1, 2))[0])))
+        Afro = _up(np.sqrt(float(_sumsq_upper(a[None], (1, 2))[0])))
+        gam = _gamma(B + 1)
+        ew = _up(float(np.sum(_up(_up(err * _up(an + fp.ea[p - 1])) + _up(dn * fp.ea[p - 1]))))
+                 * (1 + 4 * B * 2.0**-53))
+        ew = _up(_up(ew + _up(_up(gam * Dn) * Afro)) * g)
+        ew = _up(ew + _up(float(np.sqrt(np.sum(gw * gw))) * 2.0**-52))
+        eb = _up(float(np.sum(err)) * (1 + 4 * B * 2.0**-53))
+        eb = _up(_up(eb + _up(_up(gam * Dn) * np.sqrt(B) * (1 + 2.0**-50))) * g)
+        eb = _up(eb + _up(float(np.sqrt(np.sum(gb * gb))) * 2.0**-52))
+        e2 = _up(e2 + _up(_up(ew * ew) + _up(eb * eb)))
+        if p > 1:
+            d, err = _back_step(d, err, Ws[p - 1], spec[p - 1], frob[p - 1],
+                                fp.sh[p - 2], fp.se[p - 2])
+    parts.reverse()
+    grad = np.concatenate([x for gw, gb in parts for x in (gw.ravel(), gb)])
+    return grad, float(_up(np.sqrt(_up(e2 * (1 + 8 * N * 2.0**-53)))))
 
 
 def spec_top(S: np.ndarray) -> float:

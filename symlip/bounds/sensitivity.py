@@ -751,3 +751,37 @@ def local_gn_loss_program(depth: int, loss: str, bounded: bool = True, centre: b
                                "Gauss-Newton norm, its change on the ball, and $G h_p$; the "
                                "mean over the points is the bound (Lemma 9)"))
     return _finish(defs, list(inputs) + [GNC])
+
+
+def local_gn_derivation(depth: int | None = None, loss: str = "mse") -> Any:
+    """The proof steps of Lemma 9 and, for ``depth``, its last definitions."""
+    from symlip.symbolic.derivation import Derivation, Tex
+
+    d = Derivation("Stacked Gauss-Newton norm at the centre plus per-point remainders "
+                   "(Lemma 9)")
+    d.assume("$J_i = D_\\theta f(x_i;\\theta)$, $A_i = \\nabla^2_f\\lambda_i$, bars: at "
+             "$\\bar\\theta$; $l_p \\ge \\sup_{B_r}\\|J_i\\|$ (Lemma 7), $h_p \\ge "
+             "\\mathrm{Lip}_{B_r}(J_i)$ (Lemma 8)")
+    d.step(Tex(r"\nabla^2 L(\theta)"), "=",
+           Tex(r"\frac1n\sum_i J_i^TA_iJ_i + \frac1n\sum_i\sum_o"
+               r"(\partial_o\lambda)_i\,\nabla^2f_{io}"),
+           "chain rule for $\\lambda\\circ f$, mean over the data")
+    d.step(Tex(r"\Big\|\frac1n\sum_i\bar J_i^T\bar A_i\bar J_i\Big\|_2"), "=",
+           Tex(r"\frac1n\lambda_{\max}(K) \le \mathrm{GN}_c"),
+           "$\\bar A_i = M_iM_i^T$; $K = [M_i^T\\bar J_i\\bar J_j^TM_j]_{ij}$ is "
+           "$n\\,n_N\\times n\\,n_N$, certified from float factors with a norm-wise error")
+    d.step(Tex(r"\|J_i^TA_iJ_i - \bar J_i^T\bar A_i\bar J_i\|"), "<=",
+           Tex(r"\min\big(2Hl_p^2,\ 2Hl_p\,r\,h_p + l_p^2\min(H, \tfrac32 l_pr)\big)"),
+           "$\\|J - \\bar J\\| \\le h_pr$; $\\|A - \\bar A\\| \\le 3\\|p - \\bar p\\| \\le "
+           "\\tfrac32\\|f - \\bar f\\|$ (cross-entropy; $A = I$ for MSE)")
+    d.step(Tex(r"\Big\|\sum_o(\partial_o\lambda)_i\nabla^2f_{io}\Big\|"), "<=",
+           Tex(r"G\,h_p"), "$\\|\\nabla\\lambda_i\\| \\le G$ on the ball")
+    d.conclude("$\\sup_{B_r}\\|\\nabla^2L\\| \\le \\mathrm{GN}_c + \\frac1n\\sum_i"
+               "(\\Delta_i + G_ih_{p,i})$: the mean over the points of the per-point "
+               "line $B$.")
+    if depth is not None:
+        defs, inputs = local_gn_loss_program(depth, loss)
+        d.section(rec.program_derivation(
+            [x for x in defs if str(x.symbol) in ("dGN", "B")], inputs,
+            f"The last lines for N = {depth} ({rec._loss_name(loss)})"))
+    return d
