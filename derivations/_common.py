@@ -12,7 +12,7 @@ from typing import Any
 import sympy as sp
 
 from symlip.app.report import Report
-from symlip.arith.intervals import Enclosure, outward_decimal
+from symlip.arith.enclosure import Enclosure, outward_decimal
 
 DIGITS = 8
 #: digits of certified lower bounds and float estimates: they come from searches whose

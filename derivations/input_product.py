@@ -8,7 +8,7 @@ import sympy as sp
 from derivations._common import down, est, page, up, upper_float_symbol
 from symlip.app.demo import load_demo
 from symlip.app.report import Report
-from symlip.arith.intervals import Enclosure
+from symlip.arith.enclosure import Enclosure
 from symlip.bounds.input import (
     input_lipschitz,
     input_product_derivation,
@@ -173,6 +173,6 @@ MEASURED = [
 
 
 def _factor(p: dict) -> str:
-    from symlip.arith.intervals import parse_decimal_enclosure
+    from symlip.arith.enclosure import parse_decimal_enclosure
 
     return parse_decimal_enclosure(p["factor_upper"], p["factor_upper"])

@@ -105,6 +105,6 @@ def build() -> Report:
 
 
 def _dec_up(s: str) -> str:
-    from symlip.arith.intervals import parse_decimal_enclosure
+    from symlip.arith.enclosure import parse_decimal_enclosure
 
     return up(parse_decimal_enclosure(s, s))

@@ -41,12 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from symlip._version import __version__
-from symlip.arith.intervals import (
-    Enclosure,
-    exact_hex,
-    parse_decimal_enclosure,
-    parse_exact_hex,
-)
+from symlip.arith.enclosure import Enclosure, exact_hex, parse_decimal_enclosure, parse_exact_hex
 from symlip.bounds.result import BoundResult
 from symlip.errors import CertificateError, WitnessOutsideError
 from symlip.models.io import sha256_file
@@ -101,7 +96,7 @@ class QuantitySpec:
         rebuild_pointwise: for quantities certified as an aggregate of per-data-point
             values of the formula (``result["aggregate"]`` is ``"mean"`` or ``"max"``):
             ``rebuild_pointwise(ctx) -> (formula, inputs)`` with per-point inputs
-            (:class:`~symlip.arith.intervals.IntervalArray`) for ``formula.enclose_array``.
+            (:class:`~symlip.arith.array.IntervalArray`) for ``formula.enclose_array``.
     """
 
     name: str

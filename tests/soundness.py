@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from symlip.arith.intervals import Enclosure, Truth, compare
+from symlip.arith.enclosure import Enclosure, Truth, compare
 from symlip.bounds.input import quotient_from_witness
 from symlip.bounds.param import quotient_from_witness as param_quotient_from_witness
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from symlip.activations.constants import derive_constants, sup_abs
 from symlip.activations.registry import X, activation_names, get_activation
 from symlip.activations.sup import certify_exact_max, exp_tail_enclosure, rigorous_sup_abs
-from symlip.arith.intervals import enclose
+from symlip.symbolic.compile import enclose
 from symlip.symbolic.functions import sigmoid
 
 oo = sp.oo
@@ -218,7 +218,7 @@ def test_exp_tail_enclosure_contains_samples_and_rejects_polynomials():
 
 
 def Enclosure_point(v):  # noqa: N802 - tiny helper: an exact enclosure of an mpf
-    from symlip.arith.intervals import Enclosure
+    from symlip.arith.enclosure import Enclosure
 
     return Enclosure(v, v)
 

@@ -15,7 +15,7 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symlip.arith.intervals import Truth, compare
+from symlip.arith.enclosure import Truth, compare
 from symlip.arith.lognorm import nu_estimate, nu_upper
 from symlip.bounds import cde_program as prog
 from symlip.bounds.cde import (

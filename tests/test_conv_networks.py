@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symlip.arith.intervals import Truth, compare
+from symlip.arith.enclosure import Truth, compare
 from symlip.bounds.input import input_lipschitz, local_input_lipschitz
 from symlip.errors import InputError
 from symlip.models.conv import ConvGeometry, ConvLayer

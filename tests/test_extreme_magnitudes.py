@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symlip.arith.intervals import Enclosure, Truth, compare
+from symlip.arith.enclosure import Enclosure, Truth, compare
 from symlip.errors import SymlipError
 from symlip.models.network import Network, _exact_sum
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from symlip.arith.intervals import Truth, compare
+from symlip.arith.enclosure import Truth, compare
 from symlip.bounds.input import (
     certify_input_lower,
     estimate_input_lower,
@@ -147,7 +147,7 @@ LOCAL_ACTS = ["tanh", "sigmoid", "gelu", "relu", "softplus"]
 
 def _old_local(net, inputs):
     """The product-of-local-norms bound (the formula without the J_loc term)."""
-    from symlip.arith.intervals import Enclosure
+    from symlip.arith.enclosure import Enclosure
     from symlip.bounds.input import _lognorm_layers, _residual_mask, local_input_formula
 
     f = local_input_formula(net.depth, residual=_residual_mask(net),
@@ -307,9 +307,11 @@ def test_derivative_ranges_contain_the_derivative(act, lo, width, frac):
     """sigma'(t) for t in [lo, hi] lies in the certified range: its rigorous point
     enclosure (mpmath intervals) meets the range."""
     from symlip.activations.registry import X, get_activation
-    from symlip.arith.intervals import Enclosure, IntervalArray, interval_lambdify
+    from symlip.arith.array import IntervalArray
+    from symlip.arith.enclosure import Enclosure
     from symlip.bounds.input import _dsigma_sup
     from symlip.bounds.local_jacobian import derivative_ranges
+    from symlip.symbolic.compile import interval_lambdify
 
     a = get_activation(act)
     hi = lo + width

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symlip.arith.intervals import IntervalArray, Truth, compare
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import Truth, compare
 from symlip.bounds.input import (
     _sigma_box,
     local_input_derivation,

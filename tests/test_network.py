@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symlip.activations.registry import X, get_activation
-from symlip.arith.intervals import Enclosure, IntervalArray
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import Enclosure
 from symlip.errors import InputError
 from symlip.models.network import DenseLayer, Network
 

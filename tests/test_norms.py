@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symlip.arith.norms as norms
-from symlip.arith.intervals import Enclosure, _mpf_to_fraction
+from symlip.arith.enclosure import Enclosure, mpf_to_fraction
 from symlip.arith.norms import frobenius_norm, norm_1, norm_inf, spectral_norm, spectral_norm_upper
 from symlip.errors import InputError
 
@@ -93,7 +93,7 @@ def _shifted(G: list[list[int]], gexp: int, c: Fraction) -> list[list[int]]:
 
 
 def assert_spectral_encloses(W: np.ndarray, e: Enclosure) -> None:
-    lo, hi = _mpf_to_fraction(e.lower), _mpf_to_fraction(e.upper)
+    lo, hi = mpf_to_fraction(e.lower), mpf_to_fraction(e.upper)
     G, gexp = _gram(W)
     assert 0 <= lo <= hi
     # hi >= ||W||_2  <=>  hi^2 I - G >= 0.  PD is sufficient; a diagonal H (1x1, a single
@@ -117,7 +117,7 @@ def _mp_sigma_max(W: np.ndarray, prec: int = 400) -> mpmath.mpf:
 
 
 def _fracs(e: Enclosure) -> tuple[Fraction, Fraction]:
-    return _mpf_to_fraction(e.lower), _mpf_to_fraction(e.upper)
+    return mpf_to_fraction(e.lower), mpf_to_fraction(e.upper)
 
 
 # ----------------------------------------------------------------------------------

@@ -14,12 +14,9 @@ from hypothesis import strategies as st
 
 from symlip.activations.registry import X, activation_names, get_activation
 from symlip.arith import kernels as K
-from symlip.arith.intervals import (
-    Enclosure,
-    IntervalArray,
-    UnsupportedOperation,
-    interval_lambdify,
-)
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import Enclosure, UnsupportedOperation
+from symlip.symbolic.compile import interval_lambdify
 from symlip.symbolic.functions import sigmoid
 
 REF_PREC = 130
@@ -353,11 +350,12 @@ def test_mpmath_exp_is_not_outward_rounded_but_the_wrapper_is():
     import mpmath
     from mpmath import iv
 
-    from symlip.arith.intervals import _endpoints, _iv_exp, working_precision
+    from symlip.arith.enclosure import endpoints, working_precision
+    from symlip.arith.mpfuncs import iv_exp
 
     with working_precision(80):
         x = iv.mpf(mpmath.ldexp(-1, -51))
-        raw, wide = _endpoints(iv.exp(x)), _endpoints(_iv_exp(x))
+        raw, wide = endpoints(iv.exp(x)), endpoints(iv_exp(x))
     with mpmath.workprec(400):
         true = mpmath.exp(mpmath.ldexp(-1, -51))
     assert wide[0] <= true <= wide[1]
@@ -368,7 +366,7 @@ def test_mpmath_exp_is_not_outward_rounded_but_the_wrapper_is():
 
 def test_kernel_tables_use_only_widened_mpmath_transcendentals():
     """No ``iv.<transcendental>`` call or raw ``iv.pi`` in the table builders: each
-    must go through ``symlip.arith.intervals`` (``_iv_exp``, ``_iv_log_raw``, ``_widen``...)."""
+    must go through ``symlip.arith.mpfuncs`` (``iv_exp``, ``iv_log``, ``widen``...)."""
     import ast
     import inspect
 
@@ -383,9 +381,9 @@ def test_kernel_tables_use_only_widened_mpmath_transcendentals():
                 and node.value.id == "iv") or node.attr in exact_ops:
             continue
         if node.attr in ("pi", "e"):
-            up = parents.get(parents.get(node))  # iv.mpf(iv.pi) inside _widen(...)
+            up = parents.get(parents.get(node))  # iv.mpf(iv.pi) inside widen(...)
             if (isinstance(up, ast.Call) and isinstance(up.func, ast.Name)
-                    and up.func.id == "_widen"):
+                    and up.func.id == "widen"):
                 continue
         bad.append(f"line {node.lineno}: iv.{node.attr}")
     assert not bad, bad

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from symlip.activations.spline import LinearSpline, spline_network
-from symlip.arith.intervals import Enclosure, Truth, compare
+from symlip.arith.enclosure import Enclosure, Truth, compare
 from symlip.errors import InputError
 from symlip.models.lipschitz_layers import (
     bjorck_orthonormalize,

@@ -15,7 +15,7 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symlip.arith.intervals import Truth, compare
+from symlip.arith.enclosure import Truth, compare
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import (
     centre_norms,

@@ -12,7 +12,7 @@ import pytest
                                                 ("leaky_relu", 0.01, 1.0)])
 def test_derivative_range_at_a_kink_holds_both_one_sided_derivatives(name, left, right):
     from symlip.activations.registry import get_activation
-    from symlip.arith.intervals import IntervalArray
+    from symlip.arith.array import IntervalArray
     from symlip.bounds.local_jacobian import derivative_ranges
 
     act = get_activation(name)

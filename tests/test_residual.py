@@ -16,7 +16,7 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symlip.arith.intervals import Truth, compare
+from symlip.arith.enclosure import Truth, compare
 from symlip.bounds import recursion as rec
 from symlip.bounds.input import input_lipschitz
 from symlip.bounds.param import param_lipschitz
@@ -426,7 +426,7 @@ def test_local_input_bound_is_sound(n_hidden, width, act, log_eps, seed, mean_va
     glob = input_lipschitz(net, lower=False).enclosure
     assert compare(local.upper, "<=", glob.upper) is Truth.TRUE
     # the interval-Jacobian term (I + h diag(s) W factors) never loosens the old bound
-    from symlip.arith.intervals import Enclosure
+    from symlip.arith.enclosure import Enclosure
     from symlip.bounds.input import _lognorm_layers, _residual_mask, local_input_formula
 
     old = local_input_formula(net.depth, residual=_residual_mask(net),
@@ -548,7 +548,7 @@ def test_affine_box_encloses_exact_images(m, n, seed, log_scale):
     random points of the box lies inside (no slack)."""
     from fractions import Fraction
 
-    from symlip.arith.intervals import IntervalArray
+    from symlip.arith.array import IntervalArray
     from symlip.bounds.residual import affine_box
 
     rng = np.random.default_rng(seed)

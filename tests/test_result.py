@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 import sympy as sp
 
-from symlip.arith.intervals import Enclosure
+from symlip.arith.enclosure import Enclosure
 from symlip.bounds.result import BoundResult
 from symlip.symbolic.derivation import Derivation
 from symlip.symbolic.formula import Formula

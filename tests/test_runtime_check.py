@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symlip.arith.intervals import Enclosure
+from symlip.arith.enclosure import Enclosure
 from symlip.errors import InternalError
 from symlip.models.network import Network
 from symlip.symbolic.formula import Formula

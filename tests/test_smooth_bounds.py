@@ -210,7 +210,7 @@ def test_interval_loss_gradient_encloses_high_precision_value():
        loss=st.sampled_from(["mse", "cross-entropy"]), log_r=st.floats(-4, 0),
        seed=st.integers(0, 2**31 - 1))
 def test_certified_grad_lower_below_estimate_and_upper(depth, width, act, loss, log_r, seed):
-    from symlip.arith.intervals import Truth, compare
+    from symlip.arith.enclosure import Truth, compare
 
     rng = np.random.default_rng(seed)
     n_out = int(rng.integers(1, 4)) if loss == "mse" else int(rng.integers(2, 4))

@@ -27,7 +27,7 @@ from symlip.activations.spline import (
     project_slopes,
     spline_network,
 )
-from symlip.arith.intervals import Enclosure, Truth, compare, working_precision
+from symlip.arith.enclosure import Enclosure, Truth, compare, working_precision
 from symlip.bounds.input import input_lipschitz, quotient_from_witness
 from symlip.errors import InputError, ModelFileError, NotSmoothError
 from symlip.models.io import load, save

@@ -2,7 +2,7 @@
 
 ``mpmath.workprec`` sets ``mp.prec`` only; ``iv`` arithmetic inside it ran at ``iv.prec``
 (53 bits by default), so the "113-bit" enclosures were 53-bit ones: sound, but looser
-than intended.  ``symlip.arith.intervals.working_precision`` sets ``iv.prec``."""
+than intended.  ``symlip.arith.enclosure.working_precision`` sets ``iv.prec``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import mpmath
 import numpy as np
 
 from symlip.activations.spline import LinearSpline, spline_network
-from symlip.arith.intervals import Enclosure
+from symlip.arith.enclosure import Enclosure
 from symlip.bounds.spline_param import spline_inputs
 
 REL = mpmath.mpf(2) ** -100

@@ -9,7 +9,7 @@ import math
 import mpmath
 import numpy as np
 
-from symlip.arith.intervals import Truth
+from symlip.arith.enclosure import Truth
 from symlip.bounds.smooth import certified_step, loss_enclosure
 from symlip.models.network import Network
 

@@ -270,7 +270,7 @@ def test_reproduce_without_the_train_extra_is_one_line(tmp_path, capsys, monkeyp
 def test_guaranteed_decrease_is_read_through_whatever_field_exists():
     from types import SimpleNamespace
 
-    from symlip.arith.intervals import Enclosure
+    from symlip.arith.enclosure import Enclosure
     from symlip.torch.optim import _guaranteed_decrease
 
     assert _guaranteed_decrease(SimpleNamespace(guaranteed_decrease=0.25)) == 0.25

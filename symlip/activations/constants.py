@@ -41,7 +41,8 @@ import sympy as sp
 from sympy.functions.elementary.trigonometric import TrigonometricFunction
 
 from symlip.activations.sup import exp_tail_enclosure, rigorous_sup_abs
-from symlip.arith.intervals import Enclosure, Truth, compare, enclose
+from symlip.arith.enclosure import Enclosure, Truth, compare
+from symlip.symbolic.compile import enclose
 from symlip.symbolic.derivation import Derivation, Tex
 from symlip.symbolic.functions import sigmoid
 
@@ -544,7 +545,7 @@ def shipped_constants(act: Any) -> Any:
     """The shipped constants of ``act`` (same expression as when the table was written),
     or ``None``; their derivations are computed on first access."""
     from symlip.activations.registry import ActivationConstants, Constant
-    from symlip.arith.intervals import Enclosure
+    from symlip.arith.enclosure import Enclosure
 
     rec = _shipped().get(_table_key(act))
     if rec is None:

@@ -9,7 +9,7 @@ For a componentwise activation $\sigma$ symlip needs four constants:
 * $s_0 = |\sigma(0)|$.
 
 Each is a :class:`Constant`: an exact SymPy expression when one is known, a rigorous
-:class:`~symlip.arith.intervals.Enclosure`, and the derivation that proves it.  The NumPy
+:class:`~symlip.arith.enclosure.Enclosure`, and the derivation that proves it.  The NumPy
 functions $\sigma, \sigma', \sigma''$ are lambdified from the same SymPy expression.
 """
 
@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symlip.arith.intervals import Enclosure, enclose, interval_lambdify
+from symlip.arith.enclosure import Enclosure
 from symlip.errors import InputError, NotSmoothError, UnknownActivationError
+from symlip.symbolic.compile import enclose, interval_lambdify
 from symlip.symbolic.derivation import Derivation
 from symlip.symbolic.functions import sigmoid
 

@@ -10,7 +10,7 @@ Slopes $s_{n,i} = (c_{n,i+1} - c_{n,i}) / T$.
 ($2R/(K-1)$ with $K - 1 = 100$), so nothing divides by a rounded $T$: every slope is the
 rational number $(c_{i+1} - c_i)(K - 1)/(b - a)$ of the doubles $c_i, a, b$, computed in
 :class:`fractions.Fraction` arithmetic, and rounded outward only once, when it becomes an
-:class:`~symlip.arith.intervals.Enclosure` (113 bits) or a double (``upper_float`` rounded up).
+:class:`~symlip.arith.enclosure.Enclosure` (113 bits) or a double (``upper_float`` rounded up).
 The same holds for spline values on intervals (:meth:`LinearSpline.interval_sigma`),
 TV2 and the slope-constraint maps.
 
@@ -51,13 +51,13 @@ from mpmath import iv
 from mpmath.libmp import from_rational, round_ceiling, round_floor
 
 from symlip.activations.registry import AbstractActivation, ActivationConstants, Constant, X
-from symlip.arith.intervals import (
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import (
     Enclosure,
-    IntervalArray,
-    _endpoints,
-    _iv_from,
-    _mk,
-    _mpf_to_fraction,
+    endpoints,
+    iv_from,
+    make_mpf,
+    mpf_to_fraction,
     working_precision,
 )
 from symlip.errors import InputError
@@ -93,14 +93,14 @@ def _fr(x: Any) -> Fraction:
     if isinstance(x, Fraction):
         return x
     if isinstance(x, mpmath.mpf):
-        return _mpf_to_fraction(x)
+        return mpf_to_fraction(x)
     if isinstance(x, (int, np.integer)):
         return Fraction(int(x))
     return Fraction(float(x))  # exact: a double is a dyadic rational
 
 
 def _frac_to_mpf(q: Fraction, prec: int, up: bool) -> mpmath.mpf:
-    return _mk(from_rational(q.numerator, q.denominator, prec,
+    return make_mpf(from_rational(q.numerator, q.denominator, prec,
                              round_ceiling if up else round_floor))
 
 
@@ -389,12 +389,12 @@ class LinearSpline(AbstractActivation):
     def interval_sigma(self, z: Any, neuron: int | None = None) -> Any:
         """Rigorous enclosure of $\\sigma_n$ on an ``mpmath.iv`` interval (or Enclosure,
         or float): the exact range (:meth:`range_exact`), rounded outward to ``iv.prec``."""
-        lo, hi = _endpoints(z)
+        lo, hi = endpoints(z)
         if not (mpmath.isfinite(lo) and mpmath.isfinite(hi)):
             raise InputError(f"spline input interval [{lo}, {hi}] must be finite")
         a, b = self.range_exact(lo, hi, 0 if neuron is None and self.shared else neuron)
         p = iv.prec
-        return _iv_from(_frac_to_mpf(a, p, False), _frac_to_mpf(b, p, True))
+        return iv_from(_frac_to_mpf(a, p, False), _frac_to_mpf(b, p, True))
 
     def interval_sigma_array(self, lo: np.ndarray, hi: np.ndarray,
                              layer: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -410,7 +410,7 @@ class LinearSpline(AbstractActivation):
         return out_lo, out_hi
 
     def sigma_box(self, z: IntervalArray) -> IntervalArray:
-        """Rigorous image of an :class:`~symlip.arith.intervals.IntervalArray` of neurons."""
+        """Rigorous image of an :class:`~symlip.arith.array.IntervalArray` of neurons."""
         lo, hi = self.interval_sigma_array(z.lo, z.hi)
         return IntervalArray(lo.reshape(np.shape(z.lo)), hi.reshape(np.shape(z.hi)))
 

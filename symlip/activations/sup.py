@@ -1,6 +1,6 @@
 r"""Rigorous suprema of $|g(x)|$ over real intervals (no float optimiser involved).
 
-Guarantee: :func:`rigorous_sup_abs` returns an :class:`~symlip.arith.intervals.Enclosure`
+Guarantee: :func:`rigorous_sup_abs` returns an :class:`~symlip.arith.enclosure.Enclosure`
 ``[lo, hi]`` of $\sup_{x \in D} |g(x)|$ for a SymPy expression $g$ on the domain $D$;
 ``hi`` is rounded up, ``lo`` down.  (The mean-value form and the exact certificate below
 need $g \in C^1$ / $C^2$; they are switched off when $g$ holds ``Piecewise``, ``Abs``,
@@ -40,16 +40,8 @@ import mpmath
 import sympy as sp
 from mpmath import iv
 
-from symlip.arith.intervals import (
-    Enclosure,
-    Truth,
-    _endpoints,
-    _iv_from,
-    compare,
-    enclose,
-    interval_lambdify,
-    working_precision,
-)
+from symlip.arith.enclosure import Enclosure, Truth, compare, endpoints, iv_from, working_precision
+from symlip.symbolic.compile import enclose, interval_lambdify
 from symlip.symbolic.derivation import Derivation, Tex
 
 __all__ = ["SupResult", "rigorous_sup_abs", "exp_tail_enclosure", "certify_exact_max"]
@@ -130,7 +122,7 @@ def exp_tail_enclosure(expr: sp.Expr, x: sp.Symbol, M: int | sp.Expr,
     except sp.PolynomialError as exc:
         raise ValueError(f"{expr} is not a rational function of x and exp(x): {exc}") from None
     with working_precision(prec):
-        u_iv = _iv_from(mpmath.mpf(0), _endpoints(enclose(sp.exp(-M), prec).to_interval())[1])
+        u_iv = iv_from(mpmath.mpf(0), endpoints(enclose(sp.exp(-M), prec).to_interval())[1])
 
         def ev(p: sp.Poly) -> Any:
             total = iv.mpf(0)
@@ -146,13 +138,13 @@ def exp_tail_enclosure(expr: sp.Expr, x: sp.Symbol, M: int | sp.Expr,
                     if M < k:
                         raise ValueError(f"tail start {M=} must be >= {k} for t^{k} e^(-t)")
                     vmax = enclose(M**k * sp.exp(-M), prec).to_interval()
-                    v_iv = _iv_from(mpmath.mpf(0), _endpoints(vmax)[1])
+                    v_iv = iv_from(mpmath.mpf(0), endpoints(vmax)[1])
                     term = c * v_iv * u_iv ** (j - 1)
                 total = total + term
             return total
 
         n_iv, d_iv = ev(pn), ev(pd)
-        dlo, dhi = _endpoints(d_iv)
+        dlo, dhi = endpoints(d_iv)
         if dlo <= 0 <= dhi:
             raise ValueError(f"denominator of {expr} may vanish on the tail {side}{M}")
         res = Enclosure.from_interval(n_iv / d_iv)
@@ -197,28 +189,28 @@ class _Evaluator:
 
     def point(self, c: mpmath.mpf) -> tuple[mpmath.mpf, mpmath.mpf]:
         with working_precision(self.prec):
-            return _endpoints(self.g(_iv_from(c, c)))
+            return endpoints(self.g(iv_from(c, c)))
 
     def box(self, a: mpmath.mpf, b: mpmath.mpf) -> tuple[mpmath.mpf, mpmath.mpf, mpmath.mpf,
                                                           mpmath.mpf]:
         """(lo, hi) of g on [a, b], and (lo, hi) of g at the centre."""
         self.count += 1
         with working_precision(self.prec):
-            X = _iv_from(a, b)
+            X = iv_from(a, b)
             c = mpmath.ldexp(mpmath.fadd(a, b, exact=True), -1)
-            gc = self.g(_iv_from(c, c))
+            gc = self.g(iv_from(c, c))
             try:
-                nat_lo, nat_hi = _endpoints(self.g(X))
+                nat_lo, nat_hi = endpoints(self.g(X))
             except (ValueError, ZeroDivisionError):
                 nat_lo, nat_hi = -mpmath.inf, mpmath.inf
             try:
                 if self.dg is None:
                     raise ValueError("no mean-value form for a non-smooth g")
-                mv = gc + self.dg(X) * (X - _iv_from(c, c))
-                mv_lo, mv_hi = _endpoints(mv)
+                mv = gc + self.dg(X) * (X - iv_from(c, c))
+                mv_lo, mv_hi = endpoints(mv)
             except (ValueError, ZeroDivisionError):
                 mv_lo, mv_hi = -mpmath.inf, mpmath.inf
-            c_lo, c_hi = _endpoints(gc)
+            c_lo, c_hi = endpoints(gc)
         lo, hi = max(nat_lo, mv_lo), min(nat_hi, mv_hi)
         if lo > hi:  # both enclose the range: cannot be disjoint unless rounding bites
             lo, hi = min(nat_lo, mv_lo), max(nat_hi, mv_hi)
@@ -404,7 +396,7 @@ def rigorous_sup_abs(
 
 
 def outward(v: mpmath.mpf, up: bool = True, digits: int = 17) -> str:
-    from symlip.arith.intervals import outward_decimal
+    from symlip.arith.enclosure import outward_decimal
 
     return outward_decimal(v, digits, up)
 
@@ -487,10 +479,10 @@ def certify_exact_max(
     ok = False
     for _ in range(20):
         with working_precision(prec):
-            X = _iv_from(clo - delta, chi + delta)
+            X = iv_from(clo - delta, chi + delta)
             try:
-                d2hi = _endpoints(g2(X))[1]
-                glo = _endpoints(s * ev.g(X))[0]
+                d2hi = endpoints(g2(X))[1]
+                glo = endpoints(s * ev.g(X))[0]
             except (ValueError, ZeroDivisionError):
                 d2hi, glo = mpmath.inf, -mpmath.inf
         if d2hi < 0 and glo > _neg(venc.lower):

@@ -187,7 +187,7 @@ def _g(v: float | None, digits: int = 6) -> str:
 
 def _up(v: Any, digits: int = 6) -> str:
     """A certified upper bound (an Enclosure, a float or a decimal string), rounded up."""
-    from symlip.arith.intervals import outward_decimal
+    from symlip.arith.enclosure import outward_decimal
 
     if v is None:
         return "-"
@@ -199,7 +199,7 @@ def _up(v: Any, digits: int = 6) -> str:
 
 def _down(v: Any, digits: int = 6) -> str:
     """A certified lower bound / a safe step size, rounded down."""
-    from symlip.arith.intervals import outward_decimal
+    from symlip.arith.enclosure import outward_decimal
 
     if v is None:
         return "-"
@@ -209,7 +209,7 @@ def _down(v: Any, digits: int = 6) -> str:
 
 
 def _dec(s: str, digits: int, up: bool) -> str:
-    from symlip.arith.intervals import outward_decimal, parse_decimal_enclosure
+    from symlip.arith.enclosure import outward_decimal, parse_decimal_enclosure
 
     e = parse_decimal_enclosure(s, s)
     return outward_decimal(e.upper if up else e.lower, digits, up=up)

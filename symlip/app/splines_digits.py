@@ -42,7 +42,7 @@ def certified_margins(net: Any, X: np.ndarray, y: np.ndarray) -> np.ndarray:
     (interval forward pass; rounded down to a double)."""
     import mpmath
 
-    from symlip.arith.intervals import Enclosure
+    from symlip.arith.enclosure import Enclosure
 
     out = np.empty(len(X))
     for i, (x, c) in enumerate(zip(X, y, strict=True)):
@@ -58,7 +58,7 @@ def _threshold_up(L_upper: float, eps: float) -> float:
     """$\\sqrt2 L \\varepsilon$ rounded up to a double (``eps`` taken as the double)."""
     from mpmath import iv
 
-    from symlip.arith.intervals import Enclosure
+    from symlip.arith.enclosure import Enclosure
 
     old = iv.prec
     iv.prec = 80

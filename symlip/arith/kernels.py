@@ -43,6 +43,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from mpmath import iv
+
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import make_mpf, mpf_to_fraction, working_precision
+from symlip.arith.mpfuncs import iv_atan, iv_erf, iv_exp, iv_log, widen
 
 __all__ = [
     "KERNEL_BOUNDS",
@@ -97,10 +102,8 @@ def _rd(q: Fraction) -> Fraction:
 
 def _iv_fracs(x: Any) -> tuple[Fraction, Fraction]:
     """Exact endpoints of an ``mpmath.iv`` interval as Fractions."""
-    from symlip.arith.intervals import _mk, _mpf_to_fraction
-
     lo, hi = x._mpi_
-    return _mpf_to_fraction(_mk(lo)), _mpf_to_fraction(_mk(hi))
+    return mpf_to_fraction(make_mpf(lo)), mpf_to_fraction(make_mpf(hi))
 
 
 def _exp_up(a: Fraction) -> Fraction:
@@ -125,7 +128,6 @@ class _Err:
     $|\eta| \le 2^{-1075}$ for ``*``/``/`` and $\eta = 0$ for ``+``/``-``.
     All bounds are rational, rounded outward.
     """
-
     __slots__ = ("lo", "hi", "R", "A")
 
     def __init__(self, lo: Fraction, hi: Fraction, R: Fraction = Fraction(0),
@@ -405,17 +407,13 @@ def _exp_tables() -> SimpleNamespace:
     remainder $|\rho|^6/720\, e^{|\rho|}$.  $2^k$ is applied exactly (a product with the
     double $2^k$ when the result is normal, else ``ldexp`` and one ``nextafter``).
     """
-    from mpmath import iv
-
-    from symlip.arith.intervals import _iv_exp, _iv_log_raw, working_precision
-
     # mpmath's iv.exp / iv.log round in the requested direction from a guard-bit
-    # approximation and can miss by an ulp: use the widened wrappers (see _widen)
+    # approximation and can miss by an ulp: use the widened wrappers (see widen)
     with working_precision(200):
-        ln2 = _iv_fracs(_iv_log_raw(iv.mpf(2)))
+        ln2 = _iv_fracs(iv_log(iv.mpf(2)))
         l128 = (ln2[0] / 128, ln2[1] / 128)
         inv = (128 / ln2[1], 128 / ln2[0])
-        tab_true = [_iv_fracs(_iv_exp(_iv_log_raw(iv.mpf(2)) * j / 128)) for j in range(128)]
+        tab_true = [_iv_fracs(iv_exp(iv_log(iv.mpf(2)) * j / 128)) for j in range(128)]
     C = float(inv[0])
     # L1: ln2/128 truncated to 32 significant bits
     m, e = math.frexp(float(l128[0]))
@@ -543,14 +541,10 @@ def _log_tables() -> SimpleNamespace:
     log(x): $x = m 2^e$ with $m \in [3/4, 3/2)$ (``frexp``, exact), $\log x = e L_1 +
     (e L_2 + \operatorname{log1p}(m - 1))$ with $L_1$ of 40 bits ($eL_1$ exact).
     """
-    from mpmath import iv
-
-    from symlip.arith.intervals import _iv_log_raw, working_precision
-
     js = range(-32, 65)
-    with working_precision(200):  # widened iv.log (see symlip.arith.intervals._widen)
-        ltrue = {j: _iv_fracs(_iv_log_raw(1 + iv.mpf(j) / 128)) for j in js}
-        ln2 = _iv_fracs(_iv_log_raw(iv.mpf(2)))
+    with working_precision(200):  # widened iv.log (see symlip.arith.mpfuncs.widen)
+        ltrue = {j: _iv_fracs(iv_log(1 + iv.mpf(j) / 128)) for j in js}
+        ln2 = _iv_fracs(iv_log(iv.mpf(2)))
     Ltab = np.array([float((ltrue[j][0] + ltrue[j][1]) / 2) for j in js])
     coef = {f"c{i}": Fraction((-1) ** (i + 1), i) for i in range(2, _LOG_DEG + 1)}
     Kf = SimpleNamespace(**{k: float(v) for k, v in coef.items()})
@@ -1009,14 +1003,10 @@ def _erf_tables() -> SimpleNamespace:
     $x > 6 + 1/64$: $0 < \operatorname{erfc} x < e^{-x^2}/(x\sqrt\pi) < 2^{-54}$, so
     $\operatorname{erf} x \in [1 - 2^{-53}, 1]$.
     """
-    from mpmath import iv
-
-    from symlip.arith.intervals import _iv_exp, _widen, iv_erf, working_precision
-
     x0 = _F(_ERF_X0)
     with working_precision(160):
-        # pi and exp from mpmath are widened by a few ulps (see symlip.arith.intervals._widen)
-        tsp = _iv_fracs(2 / iv.sqrt(_widen(iv.mpf(iv.pi))))
+        # pi and exp from mpmath are widened by a few ulps (see symlip.arith.mpfuncs.widen)
+        tsp = _iv_fracs(2 / iv.sqrt(widen(iv.mpf(iv.pi))))
         n = 1
         while x0 ** (2 * n) / (math.factorial(n) * (2 * n + 1)) > U / 64:
             n += 1
@@ -1047,8 +1037,8 @@ def _erf_tables() -> SimpleNamespace:
         chain_tail = _ru(M * step ** (_CHAIN + 1) / (1 - step))
         for col, i in enumerate(centres):
             c = Fraction(i, _ERF_STEP)
-            g = _iv_fracs(2 / iv.sqrt(_widen(iv.mpf(iv.pi)))
-                          * _iv_exp(-(iv.mpf(i) / _ERF_STEP) ** 2))
+            g = _iv_fracs(2 / iv.sqrt(widen(iv.mpf(iv.pi)))
+                          * iv_exp(-(iv.mpf(i) / _ERF_STEP) ** 2))
             H = [Fraction(1), 2 * c]
             while len(H) < _CHAIN:
                 k = len(H) - 1
@@ -1114,8 +1104,6 @@ def _erfc_point(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hi = np.minimum(np.nextafter(1.0 - elo, _INF), 2.0)
     far = x > 6.0
     if far.any():
-        from symlip.arith.intervals import IntervalArray
-
         v = IntervalArray(x[far])
         sq = v.square()
         e_lo, e_hi = exp(-sq.hi, -sq.lo)
@@ -1156,10 +1144,6 @@ def _atan_tables() -> SimpleNamespace:
     has relative error $u$ (handled as an input error $|t - t_{exact}| \le u$), and
     $\operatorname{atan} x = \pi/2 - \operatorname{atan}(1/x)$.
     """
-    from mpmath import iv
-
-    from symlip.arith.intervals import _widen, iv_atan, working_precision
-
     x0 = Fraction(1, 64)
     n = 1
     while x0 ** (2 * n) / (2 * n + 1) > U / 64:
@@ -1177,7 +1161,7 @@ def _atan_tables() -> SimpleNamespace:
     worst_direct = Fraction(0)
     worst_inv = Fraction(0)
     with working_precision(160):
-        pi2 = _iv_fracs(_widen(iv.mpf(iv.pi)) / 2)  # mpmath's pi widened (see _widen)
+        pi2 = _iv_fracs(widen(iv.mpf(iv.pi)) / 2)  # mpmath's pi widened (see widen)
         for col, i in enumerate(centres):
             c = Fraction(i, _AT_STEP)
             a0 = _iv_fracs(iv_atan(iv.mpf(i) / _AT_STEP))

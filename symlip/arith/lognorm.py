@@ -31,7 +31,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from symlip.arith.intervals import Enclosure
+from symlip.arith.enclosure import Enclosure
 
 __all__ = ["nu_upper", "nu_estimate", "EXACT_MAX_DIM", "MU_EXACT_MAX_DIM"]
 

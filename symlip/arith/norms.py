@@ -1,6 +1,6 @@
 r"""Certified matrix norms at BLAS speed: $\|W\|_2$, $\|W\|_F$, $\|W\|_1$, $\|W\|_\infty$.
 
-Every function returns an :class:`~symlip.arith.intervals.Enclosure` ``[lower, upper]`` that
+Every function returns an :class:`~symlip.arith.enclosure.Enclosure` ``[lower, upper]`` that
 contains the exact real norm of the matrix; ``upper`` is a certified upper bound and
 ``lower`` a certified lower bound.  The heavy work is done by ordinary floating-point
 BLAS/LAPACK calls (Gram matrix, symmetric eigenvalue estimate, Cholesky); what makes the
@@ -42,7 +42,7 @@ import mpmath
 import numpy as np
 from mpmath.libmp import from_rational, round_ceiling, round_floor
 
-from symlip.arith.intervals import Enclosure
+from symlip.arith.enclosure import Enclosure
 from symlip.errors import InputError
 
 __all__ = [

@@ -7,7 +7,7 @@ from typing import Any
 
 import mpmath
 
-from symlip.arith.intervals import Enclosure, Truth, compare, outward_decimal
+from symlip.arith.enclosure import Enclosure, Truth, compare, outward_decimal
 
 __all__ = ["lipschitz_verdict"]
 

@@ -32,8 +32,9 @@ from typing import Any
 import numpy as np
 from mpmath import iv
 
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import Enclosure, Truth, UnsupportedOperation, compare
 from symlip.arith.floatsearch import float_search
-from symlip.arith.intervals import Enclosure, IntervalArray, Truth, UnsupportedOperation, compare
 from symlip.arith.lognorm import nu_upper
 from symlip.bounds import cde_program as prog
 from symlip.bounds.centre import row_norms

@@ -53,9 +53,9 @@ from typing import Any
 
 import sympy as sp
 
-from symlip.arith.intervals import interval_lambdify
 from symlip.bounds.recursion import Definition, RecursiveFormula
 from symlip.errors import InputError
+from symlip.symbolic.compile import interval_lambdify
 from symlip.symbolic.derivation import Derivation, Tex
 
 __all__ = [

@@ -22,7 +22,7 @@ forward pass at BLAS speed and carries a rigorous **norm-wise error bound** alon
   by element with ``interval_sigma`` (mpmath), which is only done for small arrays.
 
 Every per-point sum, product and square root of these error terms is evaluated in
-outward-rounded :class:`~symlip.arith.intervals.IntervalArray` arithmetic.
+outward-rounded :class:`~symlip.arith.array.IntervalArray` arithmetic.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ import mpmath
 import numpy as np
 from mpmath import iv
 
-from symlip.arith.intervals import Enclosure, IntervalArray
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import Enclosure
 from symlip.errors import InputError
 
 __all__ = ["CentreNorms", "centre_norms", "spectral_upper", "frobenius_upper",
@@ -155,12 +156,12 @@ def _tanh_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """
     delta = 2.0**-_DELTA_EXP
     J = int(_YMAX / delta)
-    from symlip.arith.intervals import _iv_exp  # mpmath's iv.exp widened by a few ulps
+    from symlip.arith.mpfuncs import iv_exp
 
     with mpmath.workprec(80):
-        qi = _iv_exp(iv.mpf(-2 * delta))  # e^{-2 delta}, rigorous
+        qi = iv_exp(iv.mpf(-2 * delta))  # e^{-2 delta}, rigorous
     # one extra ulp each side: mpmath's transcendental directed rounding can be off by a
-    # few ulps of its working precision (see symlip.arith.intervals)
+    # few ulps of its working precision (see symlip.arith.mpfuncs.widen)
     q = IntervalArray(np.nextafter(_mp_down(qi.a), -np.inf), _up(_mp_up(qi.b)))
     B = 64
     # e^{-2 j delta} = P[a] Q[b], j = a B + b: Q[b] = q^b, P[a] = q^(B a), outward rounded
@@ -189,7 +190,7 @@ def _tanh_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         return float(np.max(np.maximum(_up(mid - enc.lo), _up(enc.hi - mid))))
 
     s = iv.mpf(delta) / 2
-    tail = 2 * _iv_exp(-2 * iv.mpf(_YMAX))  # 1 - tanh(Y) <= 2 e^{-2Y}
+    tail = 2 * iv_exp(-2 * iv.mpf(_YMAX))  # 1 - tanh(Y) <= 2 e^{-2Y}
     # table errors + Taylor remainder (2 |s|^3 / 6) + Horner rounding (4 ops, terms <= 1)
     # + the tail (|z| > Y is clipped to Y)
     E = (iv.mpf(err(T, t)) + iv.mpf(err(D, d)) * s + iv.mpf(err(C, c)) * s * s
@@ -198,15 +199,15 @@ def _tanh_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
 
 
 def _mp_up(x: Any) -> float:
-    from symlip.arith.intervals import _mpf_to_float
+    from symlip.arith.enclosure import mpf_to_float
 
-    return _mpf_to_float(mpmath.mpf(x) if not isinstance(x, mpmath.mpf) else x, up=True)
+    return mpf_to_float(mpmath.mpf(x) if not isinstance(x, mpmath.mpf) else x, up=True)
 
 
 def _mp_down(x: Any) -> float:
-    from symlip.arith.intervals import _mpf_to_float
+    from symlip.arith.enclosure import mpf_to_float
 
-    return _mpf_to_float(mpmath.mpf(x) if not isinstance(x, mpmath.mpf) else x, up=False)
+    return mpf_to_float(mpmath.mpf(x) if not isinstance(x, mpmath.mpf) else x, up=False)
 
 
 def tanh_kernel(z: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, float]:
@@ -245,17 +246,17 @@ def _generic_kernel(act: Any, z: np.ndarray) -> tuple[np.ndarray, float]:
     """Float values of sigma and a rigorous max elementwise error (mpmath per element)."""
     v = np.asarray(act.sigma(z), dtype=np.float64)
     err = 0.0
-    from symlip.arith.intervals import _endpoints, _float_to_mpf, _iv_from, _mpf_to_float
+    from symlip.arith.enclosure import endpoints, float_to_mpf, iv_from, mpf_to_float
 
     with mpmath.workprec(64):
         width = z.shape[-1] if z.ndim else 1
         for i, (zi, vi) in enumerate(zip(z.ravel(), v.ravel())):
-            m = _float_to_mpf(float(zi))
+            m = float_to_mpf(float(zi))
             # neuron index (last axis): per-neuron activations such as linear splines
-            enc = act.interval_sigma(_iv_from(m, m), neuron=i % width)
-            lo, hi = _endpoints(enc)
-            e = max(_mpf_to_float(hi - _float_to_mpf(float(vi)), True),
-                    _mpf_to_float(_float_to_mpf(float(vi)) - lo, True))
+            enc = act.interval_sigma(iv_from(m, m), neuron=i % width)
+            lo, hi = endpoints(enc)
+            e = max(mpf_to_float(hi - float_to_mpf(float(vi)), True),
+                    mpf_to_float(float_to_mpf(float(vi)) - lo, True))
             err = max(err, e)
     if not np.all(np.isfinite(v)):
         raise ValueError("non-finite activation values at the centre")
@@ -441,7 +442,7 @@ def _interval_act(act: Any) -> tuple[Any, Any]:
     key = id(act)
     if key not in _ACT_IV_CACHE:
         from symlip.activations.registry import X as _X
-        from symlip.arith.intervals import interval_lambdify
+        from symlip.symbolic.compile import interval_lambdify
 
         expr = getattr(act, "derivatives", None)
         if expr is None:
@@ -479,7 +480,7 @@ def interval_trace(net: Any, X: np.ndarray) -> IntervalTrace:
             return IntervalTrace(ins, ds, z)
         s0, s1 = _interval_act(net.activations[k])
         with np.errstate(over="ignore", invalid="ignore"):
-            a, d = IntervalArray._wrap(s0(z)), IntervalArray._wrap(s1(z))
+            a, d = IntervalArray.wrap(s0(z)), IntervalArray.wrap(s1(z))
         if not (np.all(np.isfinite(a.lo)) and np.all(np.isfinite(a.hi))
                 and np.all(np.isfinite(d.lo)) and np.all(np.isfinite(d.hi))):
             raise ValueError(f"interval activation after layer {layer.name!r} is not finite")

@@ -37,7 +37,7 @@ import numpy as np
 import sympy as sp
 from mpmath import iv
 
-from symlip.arith.intervals import Enclosure
+from symlip.arith.enclosure import Enclosure
 from symlip.bounds import recursion as rec
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, WitnessOutsideError
@@ -240,7 +240,7 @@ def _quotient(net: Network, x: np.ndarray, theta1: np.ndarray, r: float) -> Encl
     \\bar\\theta\\|$ (interval forward passes of both networks; the step enclosed)."""
     from fractions import Fraction
 
-    from symlip.arith.intervals import Truth, compare
+    from symlip.arith.enclosure import Truth, compare
     from symlip.models.conv import _sqrt_q, _sumsq_hi, _sumsq_lo
 
     theta0 = kernel_params(net)

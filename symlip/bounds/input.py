@@ -44,11 +44,13 @@ import numpy as np
 import sympy as sp
 from mpmath import iv
 
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import Enclosure, working_precision
 from symlip.arith.floatsearch import float_search
-from symlip.arith.intervals import Enclosure, IntervalArray, interval_lambdify, working_precision
 from symlip.bounds.result import BoundResult
 from symlip.certificate import Context, QuantitySpec, register_quantity
 from symlip.errors import InputError
+from symlip.symbolic.compile import interval_lambdify
 from symlip.symbolic.derivation import Derivation, Tex
 from symlip.symbolic.formula import Formula
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symlip.arith.intervals import Enclosure
+from symlip.arith.enclosure import Enclosure
 from symlip.bounds.result import BoundResult
 from symlip.certificate import Context
 from symlip.errors import InputError, SymlipError

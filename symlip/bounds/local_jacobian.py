@@ -42,9 +42,11 @@ from typing import Any
 
 import numpy as np
 
-from symlip.arith.intervals import Enclosure, IntervalArray, interval_lambdify
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import Enclosure
 from symlip.bounds.centre import _ia_add, _ia_matmul, _ia_row_scale, _up
 from symlip.errors import InputError
+from symlip.symbolic.compile import interval_lambdify
 
 __all__ = ["ForwardJacobian", "derivative_ranges", "jacobian_box", "jacobian_norm_upper",
            "mean_value_box", "split_norm_upper"]

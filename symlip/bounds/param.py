@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 from mpmath import iv
 
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import Enclosure, Truth, compare
 from symlip.arith.floatsearch import float_search
-from symlip.arith.intervals import Enclosure, IntervalArray, Truth, compare
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import centre_norms, row_norms, spectral_upper
 from symlip.bounds.result import BoundResult

@@ -41,8 +41,10 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symlip.arith.intervals import Enclosure, IntervalArray, interval_lambdify
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import Enclosure
 from symlip.errors import InputError
+from symlip.symbolic.compile import interval_lambdify
 from symlip.symbolic.derivation import Derivation, Tex
 from symlip.symbolic.formula import Formula, read_srepr
 
@@ -258,7 +260,7 @@ class RecursiveFormula(Formula):
         from symlip.symbolic.formula import _to_interval_array
 
         vals = [_to_interval_array(v) for v in self._ordered(args, kwargs)]
-        return IntervalArray._wrap(self._run(vals, "numpy"))
+        return IntervalArray.wrap(self._run(vals, "numpy"))
 
     def operation_count(self) -> int:
         """Operations of the program: the sum over its lines (the substituted tree would

@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from symlip.arith.intervals import IntervalArray
+from symlip.arith.array import IntervalArray
 from symlip.bounds.centre import _ETA, _U, _ia_matmul, _up, row_norms
 
 __all__ = ["Relaxation", "relax", "relaxed_box"]
@@ -86,7 +86,7 @@ def _leaky_slope(act: Any) -> IntervalArray | None:
     import sympy as sp
 
     from symlip.activations.registry import X
-    from symlip.arith.intervals import enclose
+    from symlip.symbolic.compile import enclose
 
     a = sp.nsimplify(act.derivatives[1].subs(X, -1))
     e = enclose(a)

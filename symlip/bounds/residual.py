@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from symlip.arith.intervals import Enclosure, IntervalArray
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import Enclosure
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import row_norms, spectral_upper
 from symlip.bounds.result import BoundResult
@@ -153,7 +154,7 @@ def interval_states(net: Any, X: np.ndarray) -> list[IntervalArray]:
     for every row of ``X`` (outward-rounded float intervals, shape ``(points, n_k)``).
 
     Affine maps by :func:`affine_box` (midpoint-radius with BLAS error bounds);
-    activations and residual sums in :class:`~symlip.arith.intervals.IntervalArray`
+    activations and residual sums in :class:`~symlip.arith.array.IntervalArray`
     arithmetic (every endpoint one ulp outward), so every exact real state lies in
     its box.
     """

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from symlip.arith.intervals import Enclosure
+from symlip.arith.enclosure import Enclosure
 from symlip.symbolic.derivation import Derivation
 from symlip.symbolic.formula import Formula
 

@@ -43,9 +43,10 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symlip.arith.intervals import IntervalArray, interval_lambdify
+from symlip.arith.array import IntervalArray
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import _gamma, _up, row_norms
+from symlip.symbolic.compile import interval_lambdify
 
 __all__ = ["local_first_order_program", "local_loss_program", "local_param_inputs",
            "centre_chains", "float_forward", "batched_norm2_upper", "LOCAL_COST_BUDGET",
@@ -653,7 +654,7 @@ def run_partial(formula: Any, env: dict[sp.Symbol, Any]) -> None:
         if key not in cache:
             cache[key] = (args, interval_lambdify(args, d.expr, backend="numpy"))
         _, fn = cache[key]
-        env[d.symbol] = IntervalArray._wrap(fn(*[env[a] for a in args]))
+        env[d.symbol] = IntervalArray.wrap(fn(*[env[a] for a in args]))
 
 
 def local_param_inputs(net: Any, X: np.ndarray, r: float, formula: Any,

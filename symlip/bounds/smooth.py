@@ -31,16 +31,10 @@ import numpy as np
 import sympy as sp
 from mpmath import iv
 
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import Enclosure, Truth, UnsupportedOperation, compare
 from symlip.arith.floatsearch import float_search
-from symlip.arith.intervals import (
-    Enclosure,
-    IntervalArray,
-    Truth,
-    UnsupportedOperation,
-    _iv_exp,
-    _iv_log,
-    compare,
-)
+from symlip.arith.mpfuncs import iv_exp, iv_log
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import row_norms
 from symlip.bounds.param import (
@@ -159,7 +153,7 @@ def loss_enclosure(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> Enclosu
     MSE: from the rigorous forward error bound $\|f - \hat f\| \le e$ of
     :func:`symlip.bounds.centre.centre_norms`; cross-entropy: per point from
     :meth:`Network.interval_forward` and the widened mpmath interval ``exp``/``log``
-    of :mod:`symlip.arith.intervals` (mpmath's own are not reliably outward-rounded).
+    of :mod:`symlip.arith.mpfuncs` (mpmath's own are not reliably outward-rounded).
     """
     from symlip.bounds.centre import centre_norms
 
@@ -185,7 +179,7 @@ def loss_enclosure(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> Enclosu
     for x, c in zip(X, y):
         o = [e.to_interval() for e in net.interval_forward(x)]
         m = max(float(e.b) for e in o)
-        lse = m + _iv_log(sum((_iv_exp(e - m) for e in o), iv.mpf(0)))
+        lse = m + iv_log(sum((iv_exp(e - m) for e in o), iv.mpf(0)))
         tot += lse - o[int(c)]
     return Enclosure.from_interval(tot / len(X))
 
@@ -781,7 +775,7 @@ class StepResult:
         grad: the float gradient $\hat g$ at $\bar\theta$.
         theta_next: $\mathrm{fl}(\bar\theta - \eta \hat g)$.
         step_norm: enclosure of $\|\theta_{next} - \bar\theta\|$ (exact).
-        in_ball: :class:`~symlip.arith.intervals.Truth` of ``step_norm <= radius``.
+        in_ball: :class:`~symlip.arith.enclosure.Truth` of ``step_norm <= radius``.
         guaranteed_decrease: the lower end of ``decrease`` (a float rounded down): a
             certified lower bound of $L(\bar\theta) - L(\theta_{next})$ for the exact
             real losses at the two float parameter vectors; it can be negative (near a
@@ -838,7 +832,7 @@ def certified_step(net: Any, data: Any, targets: Any, loss: str, radius: float,
     if aggregate == "mean":
         L = res.enclosure
     elif aggregate == "hull":
-        from symlip.arith.intervals import parse_decimal_enclosure
+        from symlip.arith.enclosure import parse_decimal_enclosure
 
         s = res.extra["upper_hull"]
         L = parse_decimal_enclosure(s, s)

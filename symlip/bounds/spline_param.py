@@ -51,8 +51,8 @@ import numpy as np
 import sympy as sp
 from mpmath import iv
 
+from symlip.arith.enclosure import Enclosure, Truth, compare, working_precision
 from symlip.arith.floatsearch import float_search
-from symlip.arith.intervals import Enclosure, Truth, compare, working_precision
 from symlip.bounds import recursion as rec
 from symlip.bounds.param import (
     _args,

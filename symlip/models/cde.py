@@ -43,7 +43,8 @@ from typing import Any
 import numpy as np
 
 from symlip.activations.registry import AbstractActivation, get_activation
-from symlip.arith.intervals import Enclosure, IntervalArray
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import Enclosure
 from symlip.errors import InputError, ModelFileError, SymlipError
 
 __all__ = [
@@ -499,11 +500,11 @@ def sigma_intervals(act: AbstractActivation, Z: IntervalArray, precise: bool = F
                              np.broadcast_to(r.hi, Z.hi.shape).copy())
     import mpmath
 
-    from symlip.arith.intervals import (
-        _endpoints,
-        _float_to_mpf,
-        _iv_from,
-        _mpf_to_float,
+    from symlip.arith.enclosure import (
+        endpoints,
+        float_to_mpf,
+        iv_from,
+        mpf_to_float,
         working_precision,
     )
 
@@ -513,12 +514,12 @@ def sigma_intervals(act: AbstractActivation, Z: IntervalArray, precise: bool = F
     width = Z.lo.shape[-1]
     with working_precision(64):
         for i, (a, b) in enumerate(zip(Z.lo.ravel(), Z.hi.ravel(), strict=False)):
-            r = f(_iv_from(_float_to_mpf(float(a)), _float_to_mpf(float(b))), i % width)
-            ra, rb = _endpoints(r)
+            r = f(iv_from(float_to_mpf(float(a)), float_to_mpf(float(b))), i % width)
+            ra, rb = endpoints(r)
             if not (mpmath.isfinite(ra) and mpmath.isfinite(rb)):
                 raise InputError("activation enclosure is not finite")
-            lo.flat[i] = _mpf_to_float(ra, up=False)
-            hi.flat[i] = _mpf_to_float(rb, up=True)
+            lo.flat[i] = mpf_to_float(ra, up=False)
+            hi.flat[i] = mpf_to_float(rb, up=True)
     return IntervalArray(lo, hi)
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from symlip.arith.intervals import Enclosure
+from symlip.arith.enclosure import Enclosure
 from symlip.errors import InputError
 from symlip.models.network import DenseLayer
 

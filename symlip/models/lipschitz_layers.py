@@ -28,7 +28,7 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from symlip.arith.intervals import Enclosure, Truth, compare, outward_decimal
+from symlip.arith.enclosure import Enclosure, Truth, compare, outward_decimal
 from symlip.errors import InputError
 
 __all__ = [
@@ -302,9 +302,9 @@ def tight_spectral_norm(W: Any) -> Enclosure:
 
 
 def _q(x: mpmath.mpf) -> Fraction:
-    from symlip.arith.intervals import _mpf_to_fraction
+    from symlip.arith.enclosure import mpf_to_fraction
 
-    return _mpf_to_fraction(x)
+    return mpf_to_fraction(x)
 
 
 def _frac_mpf(t: Fraction) -> mpmath.mpf:

@@ -36,18 +36,18 @@ from mpmath.libmp import round_ceiling, round_floor
 from mpmath.libmp.libmpf import from_man_exp
 
 from symlip.activations.registry import AbstractActivation, Activation, X, get_activation
-from symlip.arith.intervals import (
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import (
     Enclosure,
-    IntervalArray,
     UnsupportedOperation,
-    _iv_from,
-    _mk,
-    _mpf_to_float,
-    interval_lambdify,
+    iv_from,
+    make_mpf,
+    mpf_to_float,
     working_precision,
 )
-from symlip.arith.intervals import _endpoints as _iv_endpoints
+from symlip.arith.enclosure import endpoints as _iv_endpoints
 from symlip.errors import InputError, SymlipError
+from symlip.symbolic.compile import interval_lambdify
 
 __all__ = ["DenseLayer", "ResidualLayer", "Network", "Trace", "check_chain", "check_real_array",
            "check_no_residual"]
@@ -742,7 +742,7 @@ class Network:
           on these bounds is moved one ulp outward with ``nextafter``.  The activation
           is evaluated per neuron with ``interval_sigma`` (mpmath intervals at 64 bits)
           and its endpoints rounded outward to doubles; for activations in the
-          algebraic fragment (identity, ReLU) with :class:`~symlip.arith.intervals.IntervalArray`;
+          algebraic fragment (identity, ReLU) with :class:`~symlip.arith.array.IntervalArray`;
           an activation may provide ``interval_sigma_array(lo, hi, layer)`` for a
           vectorised rigorous version.
         * ``prec=<bits>``: the affine sums are computed *exactly* in integer arithmetic
@@ -753,8 +753,8 @@ class Network:
 
         Args:
             x: ``n0`` values: floats (taken as the doubles they are),
-                :class:`~symlip.arith.intervals.Enclosure` s or ``mpmath.iv`` intervals
-                (an input box), or an :class:`~symlip.arith.intervals.IntervalArray`.
+                :class:`~symlip.arith.enclosure.Enclosure` s or ``mpmath.iv`` intervals
+                (an input box), or an :class:`~symlip.arith.array.IntervalArray`.
             prec: ``None`` for the float64 path, or the binary precision (>= 53).
 
         Returns:
@@ -823,9 +823,9 @@ class Network:
         h = _float_exact(self._layers[k].step)
         out_lo, out_hi = [], []
         with working_precision(prec):
-            hiv = _iv_from(h, h)
+            hiv = iv_from(h, h)
             for a, b, sa, sb in zip(los, his, slos, shis, strict=True):
-                r = _iv_from(a, b) + hiv * _iv_from(sa, sb)
+                r = iv_from(a, b) + hiv * iv_from(sa, sb)
                 ra, rb = _iv_endpoints(r)
                 out_lo.append(ra)
                 out_hi.append(rb)
@@ -852,8 +852,8 @@ class Network:
                         raise InputError(f"input x[{i}] = {v!r} is not a number or "
                                          f"interval ({exc})") from None
                     ends.append((a, b))
-                lo = np.array([_mpf_to_float(a, up=False) for a, _ in ends])
-                hi = np.array([_mpf_to_float(b, up=True) for _, b in ends])
+                lo = np.array([mpf_to_float(a, up=False) for a, _ in ends])
+                hi = np.array([mpf_to_float(b, up=True) for _, b in ends])
                 # keep exact endpoints for the multi-precision path
                 exact = ([a for a, _ in ends], [b for _, b in ends])
         if lo.shape != (n0,):
@@ -903,10 +903,10 @@ class Network:
         out_lo, out_hi = np.empty_like(lo), np.empty_like(hi)
         with working_precision(64):
             for i in range(lo.size):
-                z = _iv_from(_float_exact(lo[i]), _float_exact(hi[i]))
+                z = iv_from(_float_exact(lo[i]), _float_exact(hi[i]))
                 a, b = _iv_endpoints(f(z, i))
-                out_lo[i] = _mpf_to_float(a, up=False)
-                out_hi[i] = _mpf_to_float(b, up=True)
+                out_lo[i] = mpf_to_float(a, up=False)
+                out_hi[i] = mpf_to_float(b, up=True)
         if not (np.all(np.isfinite(out_lo)) and np.all(np.isfinite(out_hi))):
             raise InputError(f"activation after layer {self._layers[k].name!r} overflowed")
         return out_lo, out_hi
@@ -933,7 +933,7 @@ class Network:
         out_lo, out_hi = [], []
         with working_precision(prec):
             for i, (a, b) in enumerate(zip(los, his, strict=False)):
-                r = f(_iv_from(a, b), i)
+                r = f(iv_from(a, b), i)
                 ra, rb = _iv_endpoints(r)
                 if not (mpmath.isfinite(ra) and mpmath.isfinite(rb)):
                     raise InputError(
@@ -977,18 +977,18 @@ def _exact_sum(pairs: list[tuple[int, int]], prec: int, rnd: str) -> mpmath.mpf:
     or lower (``round_floor``) bound of the exact sum, at bounded cost."""
     pairs = [(m, e) for m, e in pairs if m]
     if not pairs:
-        return _mk(from_man_exp(0, 0))
+        return make_mpf(from_man_exp(0, 0))
     e0 = min(e for _, e in pairs)
     top = max(e + abs(m).bit_length() for m, e in pairs)
     if top - e0 <= _MAX_EXACT_SPAN:
         total = sum(m << (e - e0) for m, e in pairs)
-        return _mk(from_man_exp(total, e0, prec, rnd))
+        return make_mpf(from_man_exp(total, e0, prec, rnd))
     from mpmath.libmp import mpf_add
 
     acc = from_man_exp(0, 0)
     for m, e in sorted(pairs, key=lambda p: p[1] + abs(p[0]).bit_length()):
         acc = mpf_add(acc, from_man_exp(m, e), prec + 16, rnd)
-    return _mk(from_man_exp(*_man_exp(acc), prec, rnd))
+    return make_mpf(from_man_exp(*_man_exp(acc), prec, rnd))
 
 
 def _man_exp(v: tuple) -> tuple[int, int]:

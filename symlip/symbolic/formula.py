@@ -24,12 +24,9 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from symlip.arith.intervals import (
-    Enclosure,
-    IntervalArray,
-    UnsupportedOperation,
-    interval_lambdify,
-)
+from symlip.arith.array import IntervalArray
+from symlip.arith.enclosure import Enclosure, UnsupportedOperation
+from symlip.symbolic.compile import interval_lambdify
 
 __all__ = ["Formula", "read_srepr", "check_srepr_syntax"]
 
@@ -157,7 +154,7 @@ class Formula:
     def enclose(self, *args: Any, **kwargs: Any) -> Enclosure:
         """Certified enclosure of the formula for all inputs in the given enclosures.
 
-        Inputs may be :class:`~symlip.arith.intervals.Enclosure` objects, exact numbers (a
+        Inputs may be :class:`~symlip.arith.enclosure.Enclosure` objects, exact numbers (a
         float is read as the double it is) or ``mpmath.iv`` intervals.  The upper end
         of the result is rounded towards $+\\infty$.
         """
@@ -174,7 +171,7 @@ class Formula:
             return self._iv_np(*vals)
         except UnsupportedOperation:
             pass
-        arrs = [IntervalArray._wrap(v) if not isinstance(v, IntervalArray) else v for v in
+        arrs = [IntervalArray.wrap(v) if not isinstance(v, IntervalArray) else v for v in
                 (_to_interval_array(v) for v in vals)]
         shape = np.broadcast_shapes(*(a.lo.shape for a in arrs))
         lo = np.empty(shape)

@@ -63,7 +63,7 @@ def _np(t: torch.Tensor) -> np.ndarray:
 def certified_normalise_weight(W: Any) -> np.ndarray:
     r"""``W`` (float64) if its certified $\lVert W\rVert_2 \le 1$, else ``W`` divided by
     its certified upper bound (slightly enlarged, then re-certified $\le 1$)."""
-    from symlip.arith.intervals import Truth, compare
+    from symlip.arith.enclosure import Truth, compare
     from symlip.models.lipschitz_layers import certified_spectral_normalize, tight_spectral_norm
 
     a = np.asarray(W, dtype=np.float64)

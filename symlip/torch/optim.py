@@ -126,7 +126,7 @@ class CertifiedGD(torch.optim.Optimizer):
         record of the certification.  Grows the radius (up to twice) when the certified
         step leaves the ball."""
         from symlip import certified_step
-        from symlip.arith.intervals import Truth
+        from symlip.arith.enclosure import Truth
         from symlip.torch._convert import params_vector, to_network
 
         net = to_network(self.model)
