@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from symlip.arith.intervals import IntervalArray
+from symlip.arith.array import IntervalArray
 from symlip.bounds.centre import (
     _ia_matmul,
     _to_interval,
