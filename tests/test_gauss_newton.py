@@ -194,3 +194,77 @@ def test_certified_gradient_lower_bound_deep():
     enc, wit = certify_grad_lower(net, X, y, "mse", 1e-3, np.zeros_like(v), v)
     assert wit and enc.lower_float > 0
     assert enc.upper_float <= enc.lower_float * 1.5
+
+
+def test_hessian_of_weighted_output_reduces_to_small_problem():
+    """The identity behind the next step named in docs/theory-param.md (caveats): the
+    Hessian of g^T f(x; theta) is Q^T S Q with Q the rows y_k = U_k a_{k-1} + u_{b,k}
+    (k < N) and p_k = U_k^T beta_k (k >= 2), S explicit from the chains D_{k,j},
+    sigma', sigma'' and beta_k = D_{N,k}^T g: so ||Hess|| = rho(S QQ^T), a problem of size
+    2 sum_{k<N} n_k instead of the number of parameters."""
+    torch = __import__("torch")
+    rng = np.random.default_rng(1)
+    w = [3, 4, 5, 4, 2]
+    N = len(w) - 1
+    net = random_net(rng, w, "tanh")
+    Ws, bs = [la.weight for la in net.layers], [la.bias for la in net.layers]
+    x, g = rng.standard_normal(3), rng.standard_normal(w[-1])
+
+    def phi(theta):
+        a, i = torch.tensor(x), 0
+        for k in range(N):
+            W = theta[i:i + w[k + 1] * w[k]].reshape(w[k + 1], w[k])
+            i += w[k + 1] * w[k]
+            z = W @ a + theta[i:i + w[k + 1]]
+            i += w[k + 1]
+            a = torch.tanh(z) if k < N - 1 else z
+        return (a * torch.tensor(g)).sum()
+
+    theta = torch.tensor(net.params())
+    H = torch.autograd.functional.hessian(phi, theta).numpy()
+    a, zs = [x], []
+    for k in range(N):
+        zs.append(Ws[k] @ a[-1] + bs[k])
+        if k < N - 1:
+            a.append(np.tanh(zs[-1]))
+    s1 = [1 - np.tanh(z) ** 2 for z in zs[:-1]]
+    s2 = [-2 * np.tanh(z) * (1 - np.tanh(z) ** 2) for z in zs[:-1]]
+    D = {}
+    for k in range(1, N + 1):
+        D[k, k] = np.eye(w[k])
+        for j in range(k - 1, 0, -1):
+            D[k, j] = Ws[k - 1] @ np.diag(s1[k - 2]) @ D[k - 1, j]
+    beta = {k: D[N, k].T @ g for k in range(1, N + 1)}
+    gam = {k: s2[k - 1] * (Ws[k].T @ beta[k + 1]) for k in range(1, N)}
+    P = theta.numel()
+    offs = np.cumsum([0] + [w[k + 1] * w[k] + w[k + 1] for k in range(N)])
+    rows, idx = [], {}
+    for k in range(1, N):  # y_k
+        M = np.zeros((w[k], P))
+        for m in range(w[k]):
+            M[m, offs[k - 1] + m * w[k - 1]:offs[k - 1] + (m + 1) * w[k - 1]] = a[k - 1]
+            M[m, offs[k - 1] + w[k] * w[k - 1] + m] = 1
+        idx["y", k] = slice(sum(r.shape[0] for r in rows), sum(r.shape[0] for r in rows) + w[k])
+        rows.append(M)
+    for k in range(2, N + 1):  # p_k
+        M = np.zeros((w[k - 1], P))
+        for q in range(w[k - 1]):
+            M[q, offs[k - 1] + q + w[k - 1] * np.arange(w[k])] = beta[k]
+        idx["p", k] = slice(sum(r.shape[0] for r in rows),
+                            sum(r.shape[0] for r in rows) + w[k - 1])
+        rows.append(M)
+    Q = np.vstack(rows)
+    S = np.zeros((Q.shape[0], Q.shape[0]))
+    for k in range(2, N + 1):
+        for j in range(1, k):
+            B = np.diag(s1[k - 2]) @ D[k - 1, j]
+            S[idx["p", k], idx["y", j]] += B
+            S[idx["y", j], idx["p", k]] += B.T
+    for k in range(1, N):
+        for j in range(1, k + 1):
+            for m in range(1, k + 1):
+                S[idx["y", j], idx["y", m]] += D[k, j].T @ np.diag(gam[k]) @ D[k, m]
+    assert np.abs(H - Q.T @ S @ Q).max() <= 1e-12
+    assert Q.shape[0] == 2 * sum(w[1:N]) < P
+    rho = np.abs(np.linalg.eigvals(S @ (Q @ Q.T))).max()
+    assert abs(rho - np.linalg.norm(H, 2)) <= 1e-10
