@@ -50,6 +50,8 @@ __all__ = ["centre_gauss_newton_norm", "float_loss_gradient", "GN_ELEMENT_BUDGET
 #: largest ``(n * n_N)^2 * max_p n_p`` (the Gram products) for which the centre
 #: Gauss-Newton norm is computed; beyond it the per-point bound of Lemma 8 is used
 GN_ELEMENT_BUDGET = 2_000_000_000
+#: largest ``n * n_N`` (the Gram matrix is that square, a few arrays of it are held)
+GN_MAX_ROWS = 2048
 #: largest relative float error ``eps / ||hat S||`` of the stacked matrix for which the
 #: centre norm is used (about 2^N times the activation kernels' error: deep networks
 #: beyond ~25 tanh layers of norm 2 exceed it and keep Lemma 8 alone)
@@ -95,10 +97,12 @@ def gn_cost(net: Any, n_points: int) -> int:
 def centre_gauss_newton_norm(net: Any, X: np.ndarray, y: np.ndarray | None, loss: str
                              ) -> float | None:
     r"""Certified upper bound of $\|\frac1n\sum_iJ_i^TA_iJ_i\|_2$ at the centre
-    (module docstring); ``None`` beyond :data:`GN_ELEMENT_BUDGET`, beyond the relative
+    (module docstring); ``None`` beyond :data:`GN_ELEMENT_BUDGET` or
+    :data:`GN_MAX_ROWS`, beyond the relative
     float error :data:`GN_REL_ERR`, for residual networks, or where an activation has
     no rigorous interval kernel."""
-    if getattr(net, "has_residual", False) or gn_cost(net, X.shape[0]) > GN_ELEMENT_BUDGET:
+    if (getattr(net, "has_residual", False) or gn_cost(net, X.shape[0]) > GN_ELEMENT_BUDGET
+            or X.shape[0] * net.widths[-1] > GN_MAX_ROWS):
         return None
     try:
         with np.errstate(over="ignore", invalid="ignore"):
