@@ -32,6 +32,8 @@ def main() -> None:
                     ("import symlip", lazy),
                     ("import symlip; symlip.input_lipschitz", first)]:
         print(f"{name:<44} {t:8.3f} {t / base:7.2f}")
+    ok = "met" if lazy <= 1.5 * base and first <= 1.5 * base else "NOT met"
+    print(f"issue #14 target (import symlip, and its first bound, <= 1.5 x base): {ok}")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def build() -> Report:
            "certified spectral norms, $K_1 = 1$ for tanh")
     d.then("<=", sp.Float(up(res.enclosure), 12), "interval evaluation, rounded up")
     rep.derivation(d, level=3)
-    rows = [[p["name"], up(res.inputs[f"omega_{k}"]), up(_factor(p))]
+    rows = [[p["name"], up(res.inputs[f"rho_{k}"]), up(_factor(p))]
             for k, p in enumerate(res.per_layer, start=1)]
     rep.table(["layer", "$\\|W_k\\|_2$ (certified upper)", "factor (certified upper)"],
               rows)

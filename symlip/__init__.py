@@ -4,8 +4,13 @@ Every bound is one SymPy expression (a :class:`Formula`): lambdified to NumPy fo
 *estimates*, evaluated in outward-rounded interval arithmetic for *certified* numbers,
 and rendered step by step (a :class:`Derivation`) as LaTeX, Markdown or text.
 
-The public names are loaded on first use (PEP 562 ``__getattr__``), so ``import symlip``
-does not pay for SymPy and mpmath until something is asked for.
+``__all__`` is the curated API (about 25 names: models, the main bounds, the result,
+formula, derivation and enclosure types, certificates, the controlled-ODE facade
+:mod:`symlip.cde`, errors).  Everything else lives in its layer's module (see
+docs/architecture.md); the former flat names stay reachable as ``symlip.NAME`` aliases.
+
+The names are loaded on first use (PEP 562 ``__getattr__``), so ``import symlip`` does
+not pay for SymPy and mpmath until something is asked for.
 """
 
 from __future__ import annotations
@@ -15,48 +20,62 @@ from typing import Any
 
 from symlip._version import __version__
 
-#: public name -> the module that defines it (imported on first attribute access)
-_LAZY: dict[str, str] = {
-    "cde": "symlip.cde",
-    "activation_names": "symlip.activations.registry",
+#: the curated public names -> the module that defines each (imported on first access)
+_PUBLIC: dict[str, str] = {
+    # models: build, load, save, convert
+    "Network": "symlip.models.network",
+    "load": "symlip.models.io",
+    "save": "symlip.models.io",
+    "from_torch": "symlip.models.torch",
+    "load_onnx": "symlip.models.onnx",
     "get_activation": "symlip.activations.registry",
+    # bounds
     "input_lipschitz": "symlip.bounds.input",
     "local_input_lipschitz": "symlip.bounds.input",
     "lipsdp_lipschitz": "symlip.bounds.lipsdp",
     "certified_input_lipschitz": "symlip.bounds.lipsdp",
-    "no_global_bound": "symlip.bounds.noglobal",
     "param_lipschitz": "symlip.bounds.param",
-    "StepResult": "symlip.bounds.smooth",
-    "certified_step": "symlip.bounds.smooth",
     "grad_lipschitz": "symlip.bounds.smooth",
+    "certified_step": "symlip.bounds.smooth",
+    "BoundResult": "symlip.bounds.result",
+    # the symbolic core and certified numbers
+    "Formula": "symlip.symbolic.formula",
+    "Derivation": "symlip.symbolic.derivation",
+    "Enclosure": "symlip.arith.enclosure",
+    # certificates
+    "make_certificate": "symlip.certificate",
+    "verify_certificate": "symlip.certificate",
+    # controlled ODEs (a facade module: symlip.cde.param_lipschitz, ...)
+    "cde": "symlip.cde",
+    # errors
+    "SymlipError": "symlip.errors",
+    "InputError": "symlip.errors",
+    "ModelFileError": "symlip.errors",
+    "CertificateError": "symlip.errors",
+    "NotSmoothError": "symlip.errors",
+}
+
+#: names of the former flat API (before issue #14): still reachable as ``symlip.NAME``
+#: for existing code and the docs, but not part of ``__all__``; new code imports them
+#: from their module (the value here).
+_ALIASES: dict[str, str] = {
+    "activation_names": "symlip.activations.registry",
+    "no_global_bound": "symlip.bounds.noglobal",
+    "StepResult": "symlip.bounds.smooth",
     "param_and_grad_lipschitz": "symlip.bounds.smooth",
     "spline_param_lipschitz": "symlip.bounds.spline_param",
     "ControlledODE": "symlip.models.cde",
-    "make_certificate": "symlip.certificate",
-    "from_torch": "symlip.models.torch",
-    "load_onnx": "symlip.models.onnx",
     "ConvLayer": "symlip.models.conv",
     "conv_norm": "symlip.models.conv",
     "conv_param_lipschitz": "symlip.bounds.conv_param",
-    "verify_certificate": "symlip.certificate",
     "load_demo": "symlip.app.demo",
     "run_demo": "symlip.app.demo",
-    "Derivation": "symlip.symbolic.derivation",
     "Step": "symlip.symbolic.derivation",
-    "CertificateError": "symlip.errors",
-    "InputError": "symlip.errors",
-    "ModelFileError": "symlip.errors",
-    "NotSmoothError": "symlip.errors",
-    "SymlipError": "symlip.errors",
     "UnknownActivationError": "symlip.errors",
-    "Formula": "symlip.symbolic.formula",
-    "Enclosure": "symlip.arith.enclosure",
     "Truth": "symlip.arith.enclosure",
     "compare": "symlip.arith.enclosure",
-    "load": "symlip.models.io",
     "load_layers": "symlip.models.io",
     "read_model": "symlip.models.io",
-    "save": "symlip.models.io",
     "sha256_file": "symlip.models.io",
     "bjorck_orthonormalize": "symlip.models.lipschitz_layers",
     "certified_spectral_normalize": "symlip.models.lipschitz_layers",
@@ -65,14 +84,12 @@ _LAZY: dict[str, str] = {
     "spectral_normalize": "symlip.models.lipschitz_layers",
     "tight_spectral_norm": "symlip.models.lipschitz_layers",
     "DenseLayer": "symlip.models.network",
-    "Network": "symlip.models.network",
     "ResidualLayer": "symlip.models.network",
     "frobenius_norm": "symlip.arith.norms",
     "norm_1": "symlip.arith.norms",
     "norm_inf": "symlip.arith.norms",
     "spectral_norm": "symlip.arith.norms",
     "spectral_norm_upper": "symlip.arith.norms",
-    "BoundResult": "symlip.bounds.result",
     "LinearSpline": "symlip.activations.spline",
     "certify_max_slope": "symlip.activations.spline",
     "clip_slopes": "symlip.activations.spline",
@@ -81,7 +98,9 @@ _LAZY: dict[str, str] = {
     "track": "symlip.torch.track",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+_LAZY: dict[str, str] = {**_ALIASES, **_PUBLIC}
+
+__all__ = ["__version__", *_PUBLIC]
 
 
 def __getattr__(name: str) -> Any:
@@ -96,4 +115,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(__all__))

@@ -22,13 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from symlip.bounds.cde import (
-    check_radius,
-    estimate_param_lower,
-    grad_lipschitz,
-    param_lipschitz,
-    quotient_from_witness,
-)
+from symlip.bounds.cde import cde_estimate_param_lower as estimate_param_lower
+from symlip.bounds.cde import cde_grad_lipschitz as grad_lipschitz
+from symlip.bounds.cde import cde_param_lipschitz as param_lipschitz
+from symlip.bounds.cde import cde_quotient_from_witness
 from symlip.bounds.cde_program import (
     euler_program,
     flow_program,
@@ -36,8 +33,12 @@ from symlip.bounds.cde_program import (
     residual_program,
     uniform_limits,
 )
+from symlip.bounds.checks import check_radius
+from symlip.bounds.registry import QuantitySpec
 from symlip.errors import InputError
-from symlip.models.cde import ControlledODE, check_control, load, save, time_grid
+from symlip.models.cde import ControlledODE, check_control, time_grid
+from symlip.models.cde import load_cde as load
+from symlip.models.cde import save_cde as save
 
 __all__ = [
     "ControlledODE",
@@ -47,11 +48,10 @@ __all__ = [
     "check_control",
     "load",
     "save",
-    "load_for_cli",
     "certify_params_context",
     "certify_gradient_context",
-    "derive_params_cli",
-    "derive_gradient_cli",
+    "derive_params",
+    "derive_gradient",
     "euler_program",
     "flow_program",
     "math_program",
@@ -62,13 +62,8 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------------
-# CLI hooks (symlip certify / derive --model-type cde)
+# entries of symlip.bounds.registry (symlip certify / derive --model-type cde)
 # ------------------------------------------------------------------------------------
-
-
-def load_for_cli(path: str, options: dict[str, Any]) -> ControlledODE:
-    """:func:`load` with the CLI options (``"activation"``, ``"param"``)."""
-    return load(path, options.get("activation"), options.get("param"))
 
 
 def _control(ctx: Any) -> np.ndarray:
@@ -104,12 +99,13 @@ def certify_gradient_context(ctx: Any) -> Any:
                           seed=int(ctx.options.get("seed", 0)))
 
 
-def derive_params_cli(args: Any) -> Any:
-    """``symlip derive --model-type cde --wrt params``: the derivations (no weights)."""
+def derive_params(options: Any = None) -> Any:
+    """``symlip derive --model-type cde --wrt params``: the derivations (no weights; the
+    options are not used)."""
     return _derive(1)
 
 
-def derive_gradient_cli(args: Any) -> Any:
+def derive_gradient(options: Any = None) -> Any:
     """``symlip derive --model-type cde --wrt gradient``."""
     return _derive(2)
 
@@ -152,19 +148,10 @@ def _rebuild(order: int) -> Any:
 
 
 def _check_lower(ctx: Any, witness: Any) -> Any:
-    return quotient_from_witness(ctx.model, witness, check_radius(ctx.options.get("radius")),
+    return cde_quotient_from_witness(ctx.model, witness, check_radius(ctx.options.get("radius")),
                                  ctx.model.check_control(_control(ctx)))
 
 
-def _register() -> None:
-    from symlip.certificate import QuantitySpec, register_quantity, witness_data_row
-
-    register_quantity(QuantitySpec("cde_param_lipschitz", _rebuild(1), _check_lower,
-                                   relations=(witness_data_row("x", "row"),),
-                                   fixed_options={"wrt": ("params",), "model_type": ("cde",)}))
-    register_quantity(QuantitySpec("cde_grad_lipschitz", _rebuild(2), None,
-                                   fixed_options={"wrt": ("gradient",),
-                                                  "model_type": ("cde",)}))
-
-
-_register()
+#: how ``verify`` re-checks ``cde_param_lipschitz`` / ``cde_grad_lipschitz`` certificates
+PARAM_SPEC = QuantitySpec(_rebuild(1), _check_lower, witness_row=("x", "row"))
+GRAD_SPEC = QuantitySpec(_rebuild(2), None)

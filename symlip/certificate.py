@@ -24,9 +24,10 @@ A certificate is a JSON document holding
    the data, ``--input-radius``) is recomputed from the model, data and options and
    must be <= the recorded value.
 
-Which computation a certificate belongs to is named by its ``quantity``; each bound
-module registers a :class:`QuantitySpec` that knows how to rebuild its formula and
-inputs and how to check its lower-bound witness.
+Which computation a certificate belongs to is named by its ``quantity``; its entry in
+:data:`symlip.bounds.registry.BOUNDS` names the bound module's :class:`QuantitySpec`,
+which knows how to rebuild the formula and inputs and how to check the lower-bound
+witness.
 """
 
 from __future__ import annotations
@@ -35,13 +36,15 @@ import datetime as _dt
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from symlip._files import write_atomic
 from symlip._version import __version__
 from symlip.arith.enclosure import Enclosure, exact_hex, parse_decimal_enclosure, parse_exact_hex
+from symlip.bounds.registry import Context, QuantitySpec, quantities, spec_of
 from symlip.bounds.result import BoundResult
 from symlip.errors import CertificateError, WitnessOutsideError
 from symlip.models.io import sha256_file
@@ -59,7 +62,6 @@ __all__ = [
     "witness_data_row",
     "Verdict",
     "make_certificate",
-    "register_quantity",
     "verify_certificate",
     "load_certificate",
 ]
@@ -69,93 +71,18 @@ CERTIFICATE_FORMAT = "symlip-certificate/2"
 _OLD_FORMATS = ("symlip-certificate/1",)
 
 
-@dataclass
-class Context:
-    """What a bound is computed from: the model and its files, data, options."""
-
-    model: Any
-    model_path: str | None = None
-    data: Any = None
-    data_path: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    files: dict[str, str] = field(default_factory=dict)  # role -> path (targets, control)
-    extra: dict[str, Any] = field(default_factory=dict)  # loaded arrays by role
-
-
-@dataclass(frozen=True)
-class QuantitySpec:
-    """How to re-check a certificate of one quantity.
-
-    Attributes:
-        name: the quantity (``"input_lipschitz"``...).
-        rebuild: ``rebuild(ctx) -> (formula, inputs)``: the formula and fresh certified
-            input enclosures, computed from the model (no sampling, no lower bound).
-        check_lower: ``check_lower(ctx, witness) -> Enclosure`` whose lower end is a
-            certified lower bound, recomputed from the witness; ``None`` if the quantity
-            records no lower bound.
-        rebuild_pointwise: for quantities certified as an aggregate of per-data-point
-            values of the formula (``result["aggregate"]`` is ``"mean"`` or ``"max"``):
-            ``rebuild_pointwise(ctx) -> (formula, inputs)`` with per-point inputs
-            (:class:`~symlip.arith.array.IntervalArray`) for ``formula.enclose_array``.
-    """
-
-    name: str
-    rebuild: Callable[[Context], tuple[Formula, dict[str, Enclosure]]]
-    check_lower: Callable[[Context, Mapping[str, Any]], Enclosure] | None = None
-    rebuild_pointwise: Callable[[Context], tuple[Formula, dict[str, Any]]] | None = None
-    #: ``rebuild_local(ctx) -> Enclosure``: the local bound recomputed (its upper end is
-    #: what ``result["local_upper"]`` must be); ``None``: no local bound
-    rebuild_local: Callable[[Context], Enclosure] | None = None
-    #: the kind's own relations, checked after :data:`COMMON_RELATIONS` (e.g.
-    #: ``(witness_data_row(),)`` when the witness point must be a data row)
-    relations: tuple[Relation, ...] = ()
-    #: option -> the values a certificate of this kind may record (``wrt``, ...)
-    fixed_options: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
-    #: the norm the quantity is stated in
-    norm: str = "l2"
-    #: ``result["aggregate"]`` of this kind (``"formula"``, ``"mean"`` or ``"max"``), or a
-    #: tuple of those a method may choose (each gives a different recomputed value, which
-    #: the ``upper`` relation compares exactly)
-    aggregate: str | tuple[str, ...] = "formula"
-    #: ``witness["kind"]`` of this kind's lower-bound witness
-    witness_kind: str = "difference_quotient"
-    #: witness fields that are offsets from the model's parameter vector at
-    #: ``witness["indices"]``: written canonically (``fl(theta + v) - theta == v``), so
-    #: that one parameter point has one encoding (see :func:`canonical_offsets`)
-    witness_offsets: tuple[str, ...] = ()
-    #: ``base_params(model) -> ndarray``: the parameter vector the offsets refer to
-    base_params: Callable[[Any], Any] | None = None
-
-
+#: quantity -> its spec, resolved from the registry on first use
 _SPECS: dict[str, QuantitySpec] = {}
-
-#: quantity -> the module that registers its spec on import
-QUANTITY_MODULES: dict[str, str] = {
-    "input_lipschitz": "symlip.bounds.input",
-    "param_lipschitz": "symlip.bounds.param",
-    "param_lipschitz_spline": "symlip.bounds.spline_param",
-    "grad_lipschitz": "symlip.bounds.smooth",
-    "cde_param_lipschitz": "symlip.cde",
-    "cde_grad_lipschitz": "symlip.cde",
-    "param_lipschitz_conv": "symlip.bounds.conv_param",
-}
-
-
-def register_quantity(spec: QuantitySpec) -> QuantitySpec:
-    """Register how certificates of ``spec.name`` are verified."""
-    _SPECS[spec.name] = spec
-    return spec
 
 
 def _spec(name: str) -> QuantitySpec:
-    if name not in _SPECS and name in QUANTITY_MODULES:
-        import importlib
-
-        importlib.import_module(QUANTITY_MODULES[name])  # registers on import
-    if name not in _SPECS:
-        raise CertificateError(
-            f"certificate quantity {name!r} is unknown; expected one of {sorted(_SPECS)}"
-        )
+    if not isinstance(name, str) or name not in _SPECS:
+        spec = spec_of(name) if isinstance(name, str) else None
+        if spec is None:
+            raise CertificateError(
+                f"certificate quantity {name!r} is unknown; expected one of "
+                f"{sorted(quantities())}")
+        _SPECS[name] = spec
     return _SPECS[name]
 
 
@@ -233,8 +160,6 @@ def make_certificate(result: BoundResult, ctx: Context) -> dict[str, Any]:
 
 
 def write_certificate(path: str | Path, cert: Mapping[str, Any]) -> None:
-    from symlip.cli._common import write_atomic
-
     write_atomic(path, json.dumps(cert, indent=2) + "\n")
 
 
@@ -789,8 +714,8 @@ COMMON_RELATIONS: tuple[Relation, ...] = (
 def witness_data_row(point: str = "x", index: str = "row") -> Relation:
     """The relation "``witness[point]`` is row ``witness[index]`` of the data, exactly".
 
-    A kind whose lower bound is stated over the data rows declares it in
-    ``QuantitySpec(relations=(witness_data_row(),))``."""
+    A kind whose lower bound is stated over the data rows declares it with
+    ``QuantitySpec(witness_row=("x", "row"))``."""
 
     def check(chk: Checking) -> None:
         w = chk.witness
@@ -829,7 +754,10 @@ def relations_of(spec: QuantitySpec) -> tuple[Relation, ...]:
     re-evaluated)."""
     names = [r.name for r in COMMON_RELATIONS]
     i = names.index("lower = witness")
-    return COMMON_RELATIONS[:i] + tuple(spec.relations) + COMMON_RELATIONS[i:]
+    own = tuple(spec.relations)
+    if spec.witness_row is not None:
+        own = (witness_data_row(*spec.witness_row), *own)
+    return COMMON_RELATIONS[:i] + own + COMMON_RELATIONS[i:]
 
 
 def verify_certificate(cert: Mapping[str, Any], ctx: Context) -> Verdict:

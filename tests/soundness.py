@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from symlip.arith.enclosure import Enclosure, Truth, compare
-from symlip.bounds.input import quotient_from_witness
-from symlip.bounds.param import quotient_from_witness as param_quotient_from_witness
+from symlip.bounds.input import input_quotient_from_witness
+from symlip.bounds.param import param_quotient_from_witness
 
 
 def assert_input_quotients_below(net, xs: np.ndarray, ys: np.ndarray, upper: Enclosure) -> None:
@@ -23,7 +23,7 @@ def assert_input_quotients_below(net, xs: np.ndarray, ys: np.ndarray, upper: Enc
         xs - ys, axis=1)
     close = np.nonzero(q > upper.upper_float * (1 - 1e-6))[0]
     for i in close:
-        enc = quotient_from_witness(net, {"x": xs[i].tolist(), "x_prime": ys[i].tolist()})
+        enc = input_quotient_from_witness(net, {"x": xs[i].tolist(), "x_prime": ys[i].tolist()})
         assert compare(enc.lower, "<=", upper.upper) is Truth.TRUE, (
             f"pair {i}: certified quotient >= {enc.lower_str(12)} exceeds bound "
             f"{upper.upper_str(12)}")

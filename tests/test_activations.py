@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 
 import mpmath
@@ -20,6 +19,7 @@ from symlip.activations.registry import X, activation_names, get_activation
 from symlip.activations.sup import certify_exact_max, exp_tail_enclosure, rigorous_sup_abs
 from symlip.symbolic.compile import enclose
 from symlip.symbolic.functions import sigmoid
+from tests.clirun import run_cli
 
 oo = sp.oo
 S = sp.sqrt
@@ -267,8 +267,7 @@ def test_numpy_matches_mpmath_including_large_inputs(name):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "symlip", "activation", *args],
-                          capture_output=True, text=True, timeout=120)
+    return run_cli("activation", *args)
 
 
 def test_cli_json_contract():

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -20,12 +18,13 @@ from symlip.arith.lognorm import nu_estimate, nu_upper
 from symlip.bounds import cde_program as prog
 from symlip.bounds.cde import (
     bound_formula,
+    cde_quotient_from_witness,
     certified_inputs,
     loss_gradient,
-    quotient_from_witness,
 )
 from symlip.cde import ControlledODE, grad_lipschitz, param_lipschitz, time_grid
 from symlip.errors import InputError, ModelFileError, NotSmoothError
+from tests.clirun import run_cli
 
 ACTS = ["tanh", "sigmoid", "softplus", "gelu", "sin"]
 
@@ -73,7 +72,7 @@ def assert_quotients_below(model, U, x, pairs, upper, r):
         if q <= upper.upper_float * (1 - 1e-6):
             continue
         wit = {"x": list(map(float, x)), "theta": ta.tolist(), "theta_prime": tb.tolist()}
-        enc = quotient_from_witness(model, wit, r, U)
+        enc = cde_quotient_from_witness(model, wit, r, U)
         assert compare(enc.lower, "<=", upper.upper) is Truth.TRUE, (q, upper.upper_float)
 
 
@@ -434,13 +433,12 @@ def test_residual_program_sound():
 
 
 # ------------------------------------------------------------------------------------
-# CLI through a subprocess
+# CLI (in-process, tests/clirun.py)
 # ------------------------------------------------------------------------------------
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "symlip", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    return run_cli(*args)
 
 
 @pytest.fixture(scope="module")

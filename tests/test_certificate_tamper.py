@@ -22,6 +22,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from symlip.bounds.registry import quantities
 from symlip.cli import main
 from symlip.models.io import save
 from symlip.models.network import Network
@@ -153,8 +154,8 @@ def _verify(d, kind, cert, capsys, name="t.json"):
     """What ``symlip verify`` does (symlip.cli.verify.run), in-process: read the file,
     build the context from the certificate's options (cached per options: it only loads
     the files), verify; exit code 0 / 1 / 2 and the message."""
+    from symlip.bounds.registry import load_context
     from symlip.certificate import load_certificate, verify_certificate
-    from symlip.cli.certify import build_context
     from symlip.errors import SymlipError
 
     model, _, vfiles = KINDS[kind]
@@ -168,8 +169,8 @@ def _verify(d, kind, cert, capsys, name="t.json"):
         key = json.dumps([kind, c["options"]], sort_keys=True, default=repr)
         if key not in _CONTEXTS:
             try:
-                _CONTEXTS[key] = build_context(str(_model(d, model)),
-                                               dict(c["options"]), data, files)
+                _CONTEXTS[key] = load_context(str(_model(d, model)),
+                                              dict(c["options"]), data, files)
             except (SymlipError, OSError) as exc:
                 _CONTEXTS[key] = exc
         ctx = _CONTEXTS[key]
@@ -403,7 +404,7 @@ def memoized_specs(monkeypatch):
 
         return wrapped
 
-    for name in list(C.QUANTITY_MODULES):
+    for name in quantities():
         spec = C._spec(name)
         monkeypatch.setitem(C._SPECS, name, dataclasses.replace(
             spec, rebuild=memo(spec.rebuild), check_lower=memo(spec.check_lower),

@@ -1,21 +1,19 @@
-"""`symlip certify` / `symlip verify` through a subprocess, as a user runs them."""
+"""`symlip certify` / `symlip verify` as a user runs them (in-process: tests/clirun.py)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from symlip.models.io import save
 from symlip.models.network import Network
+from tests.clirun import run_cli
 
 
 def run(*args, check=False):
-    return subprocess.run([sys.executable, "-m", "symlip", *map(str, args)],
-                          capture_output=True, text=True, check=check, timeout=300)
+    return run_cli(*args, check=check)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from symlip.cli._common import write_atomic
+from symlip._files import write_atomic
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
@@ -70,8 +70,8 @@ def test_radius_is_rounded_up_to_a_double_that_contains_the_decimal():
 
 
 def test_derive_depth_is_capped(capsys):
+    from symlip.bounds.derive import MAX_DEPTH
     from symlip.cli import main
-    from symlip.cli.derive import MAX_DEPTH
 
     assert main(["derive", "--depth", str(MAX_DEPTH + 1)]) == 2
     assert "--depth" in capsys.readouterr().err

@@ -3,13 +3,11 @@ evaluation of F is not a link of it: it can exceed the certified U)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 
 from symlip.models.io import save
 from symlip.models.network import Network
+from tests.clirun import run_cli
 
 
 def test_latex_chain_ends_with_the_certified_bound(tmp_path):
@@ -18,9 +16,8 @@ def test_latex_chain_ends_with_the_certified_bound(tmp_path):
     b = [rng.standard_normal(5), rng.standard_normal(1)]
     save(Network.from_arrays(W, b, "tanh"), tmp_path / "m.npz")
     np.save(tmp_path / "X.npy", rng.standard_normal((4, 2)))
-    r = subprocess.run([sys.executable, "-m", "symlip", "certify", "m.npz", "--wrt", "params",
-                        "--radius", "0.1", "--data", "X.npy", "--latex"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=300)
+    r = run_cli("certify", "m.npz", "--wrt", "params",
+                "--radius", "0.1", "--data", "X.npy", "--latex", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     block = r.stdout.rsplit("\\begin{align*}", 1)[1].split("\\end{align*}")[0]
     rows = [row.strip() for row in block.strip().split("\\\\\n")]

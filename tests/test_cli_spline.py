@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from fractions import Fraction
 
 import numpy as np
@@ -13,13 +12,13 @@ import pytest
 from symlip.activations.spline import spline_network
 from symlip.bounds.spline_param import PARAMETER_SET, spline_param_lipschitz
 from symlip.models.io import load, save
+from tests.clirun import run_cli
 
 HADAMARD = np.array([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]]) / 2.0
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "symlip", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    return run_cli(*args)
 
 
 def one_line_error(r, needle):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -12,19 +11,19 @@ import pytest
 
 from symlip.app.demo import demo_files, load_demo, run_demo
 from symlip.errors import InputError
+from tests.clirun import run_cli as _run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "symlip", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+    return _run_cli(*args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    """One full `symlip demo` run (default folder name) through a subprocess."""
+    """One full `symlip demo` run (default folder name) (in-process, tests/clirun.py)."""
     cwd = tmp_path_factory.mktemp("demo")
     r = run_cli("demo", cwd=cwd)
     return cwd, r

@@ -110,7 +110,7 @@ def test_formula_is_product_of_factors():
     import sympy as sp
 
     assert sp.simplify(f.expr - sp.Mul(*factors)) == 0
-    assert [str(s) for s in f.inputs] == ["omega_1", "K_1^(1)", "omega_2", "K_1^(2)", "omega_3"]
+    assert [str(s) for s in f.inputs] == ["rho_1", "K_1^(1)", "rho_2", "K_1^(2)", "rho_3"]
 
 
 def test_estimate_uses_ascent_and_lower_is_certified():

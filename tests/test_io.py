@@ -302,11 +302,9 @@ def test_zip_that_is_not_npz(tmp_path):
 
 
 def run_cli(*args):
-    import subprocess
-    import sys
+    from tests.clirun import run_cli
 
-    return subprocess.run([sys.executable, "-m", "symlip", *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
+    return run_cli(*args)
 
 
 def test_cli_norms_json(tmp_path):

@@ -70,12 +70,12 @@ def test_params_witness_off_the_data_with_lower_above_upper_is_not_verified(file
 
 
 def test_verdict_lists_every_relation_checked(files, capsys):
+    from symlip.bounds.registry import load_context
     from symlip.certificate import COMMON_RELATIONS, Context, verify_certificate
-    from symlip.cli.certify import build_context
 
     cert = _certify(files, capsys, "--wrt", "params", "--radius", "0.01")
-    ctx = build_context(str(files / "m.npz"), dict(cert["options"]),
-                        str(files / "X.npy"), {})
+    ctx = load_context(str(files / "m.npz"), dict(cert["options"]),
+                       str(files / "X.npy"), {})
     v = verify_certificate(cert, ctx)
     assert v.holds, v.reason
     assert len(v.checked) == len(COMMON_RELATIONS) + 1
@@ -177,7 +177,7 @@ def test_certificate_in_a_missing_folder_is_created(files, capsys):
 def test_write_error_names_the_path_not_the_temporary_file(tmp_path, monkeypatch):
     import tempfile
 
-    from symlip.cli._common import write_atomic
+    from symlip._files import write_atomic
 
     def deny(*a, **k):
         raise PermissionError(13, "Permission denied", str(tmp_path / ".c.json.xyz.tmp"))

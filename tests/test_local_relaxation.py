@@ -17,10 +17,10 @@ from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Truth, compare
 from symlip.bounds.input import (
     _sigma_box,
+    input_quotient_from_witness,
     local_input_derivation,
     local_input_lipschitz,
     local_over_data,
-    quotient_from_witness,
 )
 from symlip.errors import InputError
 from symlip.models.network import Network, ResidualLayer
@@ -87,7 +87,7 @@ def assert_jacobians_below(net, X, x0, eps, upper):
         h = min(1e-7 * max(1.0, float(np.linalg.norm(X[i]))), 0.5 * room)
         if h <= 1e-6 * room or h < 1e-12:  # on the sphere: the quotient checks cover it
             continue
-        enc = quotient_from_witness(net, {"x": X[i].tolist(),
+        enc = input_quotient_from_witness(net, {"x": X[i].tolist(),
                                           "x_prime": (X[i] + h * vs[i]).tolist()})
         assert compare(enc.lower, "<=", upper.upper) is Truth.TRUE, (jn[i], upper)
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import mpmath
 import numpy as np
@@ -26,6 +24,7 @@ from symlip.bounds.noglobal import no_global_bound
 from symlip.bounds.param import param_lipschitz
 from symlip.errors import InputError
 from symlip.models.network import Network
+from tests.clirun import run_cli as _run_cli
 
 from .soundness import assert_param_quotients_below, ball_pairs
 
@@ -205,8 +204,7 @@ def test_no_global_bound(depth):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "symlip", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    return _run_cli(*args)
 
 
 def test_cli_derive_and_errors():

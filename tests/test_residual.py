@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import mpmath
 import numpy as np
@@ -24,6 +22,7 @@ from symlip.bounds.residual import interval_states, layer_kinds
 from symlip.errors import InputError, ModelFileError
 from symlip.models import io
 from symlip.models.network import DenseLayer, Network, ResidualLayer
+from tests.clirun import run_cli as _run_cli
 from tests.soundness import (
     assert_input_quotients_below,
     assert_param_quotients_below,
@@ -210,8 +209,9 @@ def test_lower_bounds_below_upper_and_derivations():
     assert "Residual block" in text and "tau" in text
     assert res.extra["layer_kinds"][-1] == "readout"
     inp = input_lipschitz(net, X)
-    assert "1 + \\tau_k K_1^{(k)} \\omega_k" in inp.derivation.to_markdown()
-    # the input product: the residual factors are 1 + tau K omega
+    assert "\\operatorname{Lip}(R_k) \\le K^{(k)}_{1} \\rho_{k} \\tau_{k} + 1" in (
+        inp.derivation.to_markdown())
+    # the input product: the residual factors are 1 + tau K rho
     for k, kind in enumerate(net.residual_mask, start=1):
         if kind:
             assert f"tau_{k}" in inp.inputs
@@ -448,8 +448,7 @@ def test_local_input_bound_is_sound(n_hidden, width, act, log_eps, seed, mean_va
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "symlip", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    return _run_cli(*args)
 
 
 def test_cli_certify_and_verify(tmp_path):
@@ -497,7 +496,7 @@ def test_cli_derive_layers():
 @pytest.mark.parametrize("kind", ["contraction", "rotation", "random"])
 def test_lognorm_factor_is_sound_and_tighter(h, kind):
     """The logarithmic-norm factor of a tanh block: sampled quotients (near-tight ones
-    re-checked rigorously) stay below the certified bound, which is <= 1 + tau K omega."""
+    re-checked rigorously) stay below the certified bound, which is <= 1 + tau K rho."""
     rng = np.random.default_rng(11)
     W = {"contraction": -3.0 * np.eye(2),
          "rotation": 3.0 * np.array([[0.0, 1.0], [-1.0, 0.0]]),
@@ -506,7 +505,7 @@ def test_lognorm_factor_is_sound_and_tighter(h, kind):
                               "tanh", steps=[h, None])
     res = input_lipschitz(net, lower=False)
     assert "nu_1" in res.inputs
-    plain = 1 + abs(h) * res.inputs["omega_1"].upper_float
+    plain = 1 + abs(h) * res.inputs["rho_1"].upper_float
     assert res.enclosure.upper_float <= plain * (1 + 1e-12)
     xs = 0.5 * rng.standard_normal((400, 2))
     ys = xs + 10.0 ** rng.uniform(-6, 0, size=(400, 1)) * rng.standard_normal((400, 2))

@@ -115,7 +115,7 @@ def _corrupt(monkeypatch, cls, shift):
 
 @pytest.mark.parametrize("kind", ["params", "input+local"])
 def test_a_corrupted_enclosure_is_refused(monkeypatch, kind):
-    from symlip.bounds.recursion import RecursiveFormula
+    from symlip.symbolic.recursion import RecursiveFormula
 
     cls = RecursiveFormula if kind == "params" else Formula
     # the enclosure moved below the value by its width plus 1e-9 relative: refused
@@ -126,9 +126,9 @@ def test_a_corrupted_enclosure_is_refused(monkeypatch, kind):
 
 
 def test_a_refused_result_is_one_cli_line_exit_3(monkeypatch, tmp_path, capsys):
-    from symlip.bounds.recursion import RecursiveFormula
     from symlip.cli import main
     from symlip.models.io import save
+    from symlip.symbolic.recursion import RecursiveFormula
 
     save(_net(), tmp_path / "m.npz")
     np.save(tmp_path / "X.npy", X)

@@ -288,10 +288,9 @@ def test_grad_certificate_with_lower_verifies_and_catches_tampering(tmp_path):
 
 def test_cli_certify_gradient_lower_and_verify(tmp_path):
     import json
-    import subprocess
-    import sys
 
     from symlip.models.io import save
+    from tests.clirun import run_cli
 
     rng = np.random.default_rng(0)
     net = random_net(rng, [3, 6, 3], "tanh")
@@ -299,8 +298,7 @@ def test_cli_certify_gradient_lower_and_verify(tmp_path):
     np.save(tmp_path / "X.npy", rng.standard_normal((8, 3)))
     np.save(tmp_path / "Y.npy", rng.integers(0, 3, 8))
     cert = tmp_path / "c.json"
-    run = lambda *a: subprocess.run([sys.executable, "-m", "symlip", *map(str, a)],  # noqa: E731
-                                    capture_output=True, text=True, timeout=300)
+    run = run_cli
     r = run("certify", tmp_path / "m.safetensors", "--activation", "tanh", "--wrt", "gradient",
             "--data", tmp_path / "X.npy", "--targets", tmp_path / "Y.npy", "--loss",
             "cross-entropy", "--radius", "0.001", "--json", "--certificate", cert)

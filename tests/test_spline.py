@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from fractions import Fraction
 
 import mpmath
@@ -28,9 +25,10 @@ from symlip.activations.spline import (
     spline_network,
 )
 from symlip.arith.enclosure import Enclosure, Truth, compare, working_precision
-from symlip.bounds.input import input_lipschitz, quotient_from_witness
+from symlip.bounds.input import input_lipschitz, input_quotient_from_witness
 from symlip.errors import InputError, ModelFileError, NotSmoothError
 from symlip.models.io import load, save
+from tests.clirun import run_cli
 
 SETTINGS = settings(max_examples=20, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -304,7 +302,7 @@ def test_input_bound_dominates_difference_quotients(seed, depth, width, K, share
     for _ in range(6):
         x = rng.standard_normal(widths[0]) * 2
         y = x + rng.standard_normal(widths[0]) * rng.uniform(1e-3, 2)
-        q = quotient_from_witness(net, {"x": x.tolist(), "x_prime": y.tolist()})
+        q = input_quotient_from_witness(net, {"x": x.tolist(), "x_prime": y.tolist()})
         assert compare(q.lower, "<=", res.enclosure.upper) is Truth.TRUE
     # (float64 quotients are not compared: for a tight network such as a 1x1 layer they
     # can exceed the exact constant by a rounding error; the rigorous ones above cannot)
@@ -359,8 +357,7 @@ def test_model_file_errors(tmp_path):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "symlip", *args], capture_output=True,
-                          text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return run_cli(*args, warnings_filter="ignore")
 
 
 def test_cli_certify_and_activation(tmp_path):

@@ -26,7 +26,7 @@ def test_gradient_descent_with_certified_steps():
     radius = 0.05
     prev = loss_enclosure(net, X, y, "mse")
     first = prev
-    for it in range(200):
+    for it in range(60):
         st = certified_step(net, X, y, "mse", radius)
         assert st.in_ball is Truth.TRUE, (it, st.step_norm, radius)
         net = net.with_params(st.theta_next)

@@ -29,7 +29,7 @@ from symlip.arith.enclosure import Enclosure
 from symlip.errors import InputError, NotSmoothError, UnknownActivationError
 from symlip.symbolic.compile import enclose, interval_lambdify
 from symlip.symbolic.derivation import Derivation
-from symlip.symbolic.functions import sigmoid
+from symlip.symbolic.functions import overflow_free, sigmoid
 
 __all__ = [
     "AbstractActivation",
@@ -240,22 +240,11 @@ def _np_erf(z: Any) -> Any:
 _MATH_ERF = np.frompyfunc(math.erf, 1, 1)
 
 
-class _softplus(sp.Function):  # noqa: N801 - a mathematical function name
-    r"""$\log(1 + e^x)$ for NumPy evaluation only (``numpy.logaddexp(0, x)``, no overflow).
-
-    Its derivative is :class:`~symlip.symbolic.functions.sigmoid` (evaluated stably), so the
-    derivatives of an expression holding it are overflow-free as well.
-    """
-
-    def fdiff(self, argindex: int = 1) -> sp.Expr:
-        return sigmoid(self.args[0])
-
-
 def _np_softplus(z: Any) -> Any:
     return np.logaddexp(0.0, z)
 
 
-_NP_EXTRA: dict[str, Any] = {"erf": _np_erf, "_softplus": _np_softplus}
+_NP_EXTRA: dict[str, Any] = {"erf": _np_erf, "softplus": _np_softplus}
 
 _W = sp.Wild("w")
 
@@ -263,22 +252,18 @@ _W = sp.Wild("w")
 def numeric_form(expr: sp.Expr) -> sp.Expr:
     r"""The same function, rewritten for overflow-free floating-point evaluation.
 
-    Rewrites (identities, not approximations): $\log(1 + e^{w}) \to$ ``_softplus(w)``
-    (evaluated as ``logaddexp(0, w)``), $1/(1 + e^{-w})$ and $e^{w}/(1 + e^{w}) \to
-    \sigma(w)$ (evaluated stably), $1 - \sigma(w) \to \sigma(-w)$ (no cancellation).
-    Only the NumPy path uses it; the interval and exact paths keep the original
-    expression.
+    The rewrite the interval-array path uses too
+    (:func:`~symlip.symbolic.functions.overflow_free`: $\log(1 + e^{w}) \to$
+    ``softplus(w)``, evaluated as ``logaddexp(0, w)``; $e^{mw}(1 + e^{w})^{-n}$ to powers
+    of $\sigma(\pm w)$, evaluated stably), then $1 - \sigma(w) \to \sigma(-w)$ (no
+    cancellation in floats).  The mpmath and exact paths keep the original expression.
 
     Examples:
         >>> numeric_form(sp.log(1 + sp.exp(X)))
-        _softplus(x)
+        softplus(x)
     """
-    e = sp.sympify(expr)
-    e = e.replace(sp.log(1 + sp.exp(_W)), _softplus(_W))
-    e = e.replace(1 / (1 + sp.exp(-_W)), sigmoid(_W))
-    e = e.replace(sp.exp(_W) / (1 + sp.exp(_W)), sigmoid(_W))
-    e = e.replace(1 - sigmoid(_W), sigmoid(-_W))
-    return e
+    e = overflow_free(sp.sympify(expr))
+    return e.replace(1 - sigmoid(_W), sigmoid(-_W))
 
 
 # ------------------------------------------------------------------------------------

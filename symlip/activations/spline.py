@@ -475,6 +475,16 @@ class LinearSpline(AbstractActivation):
         """Per neuron, a certified enclosure of the second-order total variation."""
         return [_frac_enclosure(q) for q in self.tv2_exact()]
 
+    def summary_fields(self) -> dict[str, Any]:
+        """What describes the spline beyond its constants (JSON-ready; printed by
+        ``symlip activation spline``): knots, neurons, grid and step, and per neuron the
+        certified enclosures of TV2 and of the largest slope."""
+        tv = self.tv2()
+        return {"knots": self.knots, "neurons": self.neurons, "shared": self.shared,
+                "grid": [self.lo, self.hi], "step": self.step,
+                "tv2": [e.to_dict() for e in tv],
+                "max_slope": [e.to_dict() for e in self.certify_max_slope()]}
+
     def estimate_tv2(self) -> np.ndarray:
         """Per neuron TV2 in float64 (an estimate)."""
         return np.abs(np.diff(self._c, n=2, axis=1)).sum(axis=1) / self.step
@@ -1074,57 +1084,3 @@ def spline_network(weights: Sequence[Any], biases: Sequence[Any],
     acts = [LinearSpline(c, g, name=f"spline[{2 * k + 1}]")
             for k, (c, g) in enumerate(zip(coefficients, grids, strict=False))]
     return Network.from_arrays(weights, biases, acts if acts else None)
-
-
-# ----------------------------------------------------------------------------------
-# `symlip activation spline --coefficients C.npy --range R` (hook of symlip.cli.activation)
-# ----------------------------------------------------------------------------------
-
-#: extra options of the ``activation`` verb for ``spline``
-CLI_ARGUMENTS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
-    (("--coefficients",), {"metavar": "C.npy", "help": "spline: .npy array of coefficients, "
-                           "shape (neurons, K) or (K,)"}),
-    (("--range",), {"metavar": "R", "dest": "spline_range", "help": "spline: the grid "
-                    "[-R, R] (R > 0), or 'a,b' for [a, b]"}),
-]
-
-
-def activation_from_cli_args(args: Any) -> LinearSpline:
-    """Build the spline of ``symlip activation spline --coefficients C.npy --range R``.
-
-    Raises:
-        InputError: missing options, an unreadable array, a bad range.
-    """
-    path = getattr(args, "coefficients", None)
-    rng = getattr(args, "spline_range", None)
-    if path is None or rng is None:
-        raise InputError("activation 'spline' needs --coefficients C.npy and --range R")
-    if getattr(args, "param", None) is not None:
-        raise InputError("activation 'spline' takes no --param (use --coefficients/--range)")
-    try:
-        vals = [float(v) for v in str(rng).split(",")]
-    except ValueError:
-        raise InputError(f"--range {rng!r} must be a number R or 'a,b'") from None
-    try:
-        grid = parse_grid(vals if len(vals) > 1 else vals[0])
-    except InputError as exc:
-        raise InputError(f"--range {rng!r}: {exc}") from None
-    from symlip.cli.certify import load_array
-
-    c = load_array(path, "coefficients")
-    try:
-        return LinearSpline(c, list(grid), name="spline")
-    except InputError as exc:
-        raise InputError(f"coefficients file {path}: {exc}") from None
-
-
-def _cli_extra(self: LinearSpline) -> dict[str, Any]:
-    """Extra fields of the ``activation`` verb's output: grid, sizes, TV2 per neuron."""
-    tv = self.tv2()
-    return {"knots": self.knots, "neurons": self.neurons, "shared": self.shared,
-            "grid": [self.lo, self.hi], "step": self.step,
-            "tv2": [e.to_dict() for e in tv],
-            "max_slope": [e.to_dict() for e in self.certify_max_slope()]}
-
-
-LinearSpline.cli_extra = _cli_extra  # type: ignore[attr-defined]

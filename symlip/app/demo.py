@@ -24,7 +24,6 @@ Examples:
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import math
 import os
@@ -231,16 +230,6 @@ def _chdir(path: Path) -> Iterator[None]:
         os.chdir(old)
 
 
-def _cli_json(argv: list[str]) -> tuple[int, str, str]:
-    """Run ``symlip ARGV`` in-process; returns (exit code, stdout, stderr)."""
-    from symlip.cli import main
-
-    so, se = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(so), contextlib.redirect_stderr(se):
-        code = main(argv)
-    return code, so.getvalue(), se.getvalue()
-
-
 def run_demo(out: str | os.PathLike[str] = "symlip-report", *, force: bool = False,
              radii: Sequence[float] | None = None, progress: Progress | None = None,
              certificates: bool = True) -> DemoResult:
@@ -367,7 +356,7 @@ def run_demo(out: str | os.PathLike[str] = "symlip-report", *, force: bool = Fal
             lam = None
             if local_inputs is not None:
                 lam = [local_inputs[f"lambda_{k}"].upper_float for k in range(1, net.depth)]
-                lam.append(local_inputs[f"omega_{net.depth}"].upper_float)
+                lam.append(local_inputs[f"rho_{net.depth}"].upper_float)
             rp.plot_layer_factors(
                 stage / "layer_factors.png", labels,
                 [float(d["factor_upper"]) for d in inp.per_layer], lam,
@@ -426,29 +415,44 @@ def _describe(net: Any) -> str:
 
 
 def _certificates(files: dict[str, Path], adv: Callable[[str], None]) -> dict[str, str]:
-    """Write a certificate per quantity with the CLI, then verify each (cwd = report)."""
+    """Write a certificate per quantity, then verify each from the written files, as
+    ``symlip certify ... --certificate`` and ``symlip verify`` do (cwd = report)."""
+    from symlip.bounds.registry import certify, load_context
+    from symlip.certificate import (
+        load_certificate,
+        make_certificate,
+        verify_certificate,
+        write_certificate,
+    )
+    from symlip.errors import SymlipError
+
     m, x, y = files["model"].name, files["data"].name, files["targets"].name
-    r = repr(MAIN_RADIUS)
+    # the options `symlip certify` records for these runs, in its order
+    common = {"model_type": "feedforward", "activation": None, "param": None}
     runs = {
-        "input": ["--wrt", "input", "--data", x],
-        "params": ["--wrt", "params", "--data", x, "--radius", r],
-        "gradient": ["--wrt", "gradient", "--data", x, "--targets", y, "--loss", "mse",
-                     "--radius", r],
+        "input": ({"wrt": "input", **common, "seed": 0}, {}),
+        "params": ({"wrt": "params", **common, "radius": MAIN_RADIUS, "method": "local",
+                    "seed": 0}, {}),
+        "gradient": ({"wrt": "gradient", **common, "radius": MAIN_RADIUS, "loss": "mse",
+                      "method": "local", "seed": 0}, {"targets": y}),
     }
     out: dict[str, str] = {}
     Path("certificates").mkdir(exist_ok=True)
-    for name, args in runs.items():
+    for name, (options, extra) in runs.items():
         cert = f"certificates/{name}.json"
-        code, _, err = _cli_json(["certify", m, *args, "--json", "--certificate", cert])
-        if code != 0:
-            out[name] = f"not written: {err.strip()}"
+        try:
+            ctx = load_context(m, options, x, extra)
+            write_certificate(cert, make_certificate(certify(ctx), ctx))
+        except (SymlipError, OSError) as exc:
+            out[name] = f"not written: {exc}"
             adv(name)
             continue
-        vargs = ["verify", cert, "--model", m, "--data", x]
-        if name == "gradient":
-            vargs += ["--targets", y]
-        code, so, se = _cli_json(vargs)
-        out[name] = (so or se).strip()
+        try:
+            c = load_certificate(cert)
+            v = verify_certificate(c, load_context(m, dict(c["options"]), x, extra))
+            out[name] = ("verified: " if v.holds else "NOT verified: ") + v.reason
+        except (SymlipError, OSError) as exc:
+            out[name] = f"not verified: {exc}"
         adv(name)
     return out
 

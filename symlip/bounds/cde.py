@@ -38,38 +38,27 @@ from symlip.arith.floatsearch import float_search
 from symlip.arith.lognorm import nu_upper
 from symlip.bounds import cde_program as prog
 from symlip.bounds.centre import row_norms
-from symlip.bounds.recursion import RecursiveFormula
+from symlip.bounds.checks import check_radius
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, NotSmoothError, WitnessOutsideError
 from symlip.models.cde import ControlledODE, _increments, is_monotone, sigma_intervals
+from symlip.symbolic.recursion import RecursiveFormula
 
 __all__ = [
-    "param_lipschitz",
-    "grad_lipschitz",
+    "cde_param_lipschitz",
+    "cde_grad_lipschitz",
     "certified_inputs",
     "bound_formula",
     "evaluate",
-    "estimate_param_lower",
+    "cde_estimate_param_lower",
     "certify_param_lower",
-    "quotient_from_witness",
+    "cde_quotient_from_witness",
     "loss_gradient",
-    "check_radius",
     "SCHEMES",
 ]
 
 #: what a bound can be about
 SCHEMES = ("euler", "flow", "math", "math_euler")
-
-
-def check_radius(radius: Any) -> float:
-    """The radius as a float; :class:`InputError` unless finite and >= 0."""
-    try:
-        r = float(radius)
-    except (TypeError, ValueError):
-        raise InputError(f"{radius=} must be a number >= 0") from None
-    if not math.isfinite(r) or r < 0:
-        raise InputError(f"{radius=} must be a finite number >= 0")
-    return r
 
 
 def _scheme(s: str) -> str:
@@ -293,7 +282,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 @float_search
-def estimate_param_lower(model: ControlledODE, X: np.ndarray, U: np.ndarray, r: float, *,
+def cde_estimate_param_lower(model: ControlledODE, X: np.ndarray, U: np.ndarray, r: float, *,
                          seed: int = 0, max_points: int = 32, steps: int = 10
                          ) -> tuple[float, int, np.ndarray]:
     r"""Sampled lower estimate of $\sup_{\theta\in B_r}\|J_\theta Y(x;\theta)\|_2$ for the
@@ -363,7 +352,7 @@ def certify_param_lower(model: ControlledODE, x: np.ndarray, U: np.ndarray, r: f
     del off
     wit = {"kind": "difference_quotient", "x": [float(a) for a in x],
            "theta": [float(a) for a in theta], "theta_prime": [float(a) for a in th2]}
-    return quotient_from_witness(model, wit, r, U), wit
+    return cde_quotient_from_witness(model, wit, r, U), wit
 
 
 def _iv_dist(a: np.ndarray, b: np.ndarray) -> Any:
@@ -374,7 +363,7 @@ def _iv_dist(a: np.ndarray, b: np.ndarray) -> Any:
     return iv.sqrt(s)
 
 
-def quotient_from_witness(model: ControlledODE, wit: Mapping[str, Any], r: float,
+def cde_quotient_from_witness(model: ControlledODE, wit: Mapping[str, Any], r: float,
                           U: np.ndarray) -> Enclosure:
     """Recompute a witness's certified difference quotient (both points in the ball)."""
     x = np.asarray(wit["x"], dtype=np.float64)
@@ -410,7 +399,7 @@ def _validate(model: Any, data: Any, control: Any, radius: Any
     return model, X, U, r
 
 
-def param_lipschitz(model: ControlledODE, data: Any, control: Any, radius: float, *,
+def cde_param_lipschitz(model: ControlledODE, data: Any, control: Any, radius: float, *,
                     scheme: str = "euler", centre: bool = True, lognorm: bool = True,
                     lower: bool = True, seed: int = 0) -> BoundResult:
     r"""Certified Lipschitz constant of $\theta \mapsto Y(x;\theta)$ on $B_r(\bar\theta)$.
@@ -447,7 +436,7 @@ def param_lipschitz(model: ControlledODE, data: Any, control: Any, radius: float
         >>> import numpy as np
         >>> from symlip.models.cde import ControlledODE, time_grid
         >>> m = ControlledODE.random(2, 3, 1, 1, seed=0)
-        >>> res = param_lipschitz(m, [[1.0, -1.0]], time_grid(1.0, 10), 0.01)
+        >>> res = cde_param_lipschitz(m, [[1.0, -1.0]], time_grid(1.0, 10), 0.01)
         >>> res.lower <= res.upper
         True
     """
@@ -473,7 +462,7 @@ def param_lipschitz(model: ControlledODE, data: Any, control: Any, radius: float
             extra[f"upper_{other}"] = f2.enclose(_args(f2, ci, hull=True)).upper_str()
     est, low, wit = None, None, None
     if lower:
-        est, i, th = estimate_param_lower(model, X, U, r, seed=seed)
+        est, i, th = cde_estimate_param_lower(model, X, U, r, seed=seed)
         if scheme == "euler" and r > 0:
             low, wit = certify_param_lower(model, X[i], U, r, th)
             if not wit:
@@ -582,7 +571,7 @@ def estimate_grad_lower(model: ControlledODE, X: np.ndarray, U: np.ndarray, y: n
     return best
 
 
-def grad_lipschitz(model: ControlledODE, data: Any, control: Any, targets: Any,
+def cde_grad_lipschitz(model: ControlledODE, data: Any, control: Any, targets: Any,
                    loss: str, radius: float, *, scheme: str = "euler", centre: bool = True,
                    lognorm: bool = True, lower: bool = True, seed: int = 0) -> BoundResult:
     r"""Certified Lipschitz constant of $\theta \mapsto \nabla_\theta L(\theta)$ on $B_r$.

@@ -1,6 +1,6 @@
 r"""The symbolic bounds of controlled ODEs: straight-line programs over the grid steps.
 
-Every bound here is a :class:`~symlip.bounds.recursion.RecursiveFormula` — an ordered
+Every bound here is a :class:`~symlip.symbolic.recursion.RecursiveFormula` — an ordered
 list of definitions ``symbol := SymPy expression`` — and is the single source of truth
 of its numbers (float estimates, interval enclosures, LaTeX).  Four families:
 
@@ -53,10 +53,12 @@ from typing import Any
 
 import sympy as sp
 
-from symlip.bounds.recursion import Definition, RecursiveFormula
 from symlip.errors import InputError
 from symlip.symbolic.compile import interval_lambdify
 from symlip.symbolic.derivation import Derivation, Tex
+from symlip.symbolic.recursion import Definition, RecursiveFormula, lazy_min
+from symlip.symbolic.recursion import lazy_sqrt as _sqrt
+from symlip.symbolic.symbols import K1, K2, S0, R, nonneg, s0
 
 __all__ = [
     "StepFormula",
@@ -74,19 +76,14 @@ __all__ = [
 ]
 
 
-def _nn(name: str) -> sp.Symbol:
-    return sp.Symbol(name, nonnegative=True)
-
-
-def _sqrt(e: sp.Expr) -> sp.Expr:
-    return sp.Pow(e, sp.S.Half, evaluate=False)
+_nn = nonneg
 
 
 def _min(*opts: sp.Expr) -> sp.Expr:
-    return opts[0] if len(opts) == 1 else sp.Min(*opts, evaluate=False)
+    return lazy_min(opts)
 
 
-R, K1, K2, S0, s0, NS = _nn("r"), _nn("K1"), _nn("K2"), _nn("S0"), _nn("s0"), _nn("n")
+NS = _nn("n")
 XI = _nn("xi")
 RHO_A, BETA_A, RHO, BETA, RHO_C, BETA_C = (_nn(s) for s in
                                            ("rho_A", "beta_a", "rho", "beta", "rho_C", "beta_c"))
@@ -116,7 +113,7 @@ class StepFormula(RecursiveFormula):
     each generic symbol to the actual symbol of step ``k``.  The definitions of the
     program are the template instantiated for every step, so every evaluation
     (:meth:`estimate`, :meth:`enclose`, :meth:`enclose_array`) is exactly that of
-    :class:`~symlip.bounds.recursion.RecursiveFormula` (line by line, interval
+    :class:`~symlip.symbolic.recursion.RecursiveFormula` (line by line, interval
     evaluation inclusion isotone); the template's lines are compiled once.
 
     :meth:`srepr` stores ``(N, head, template, tail)`` (it determines the program) and

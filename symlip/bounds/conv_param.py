@@ -39,10 +39,12 @@ from mpmath import iv
 
 from symlip.arith.enclosure import Enclosure
 from symlip.bounds import recursion as rec
+from symlip.bounds.registry import QuantitySpec
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, WitnessOutsideError
 from symlip.models.conv import ConvLayer, _patches, patch_count
 from symlip.models.network import Network
+from symlip.symbolic.symbols import conv_pi, positions
 
 __all__ = ["conv_param_lipschitz", "conv_param_program", "kernel_params",
            "with_kernel_params", "uses_kernel_view", "kernel_jacobian"]
@@ -64,14 +66,6 @@ def uses_kernel_view(net: Any) -> bool:
                          f"{name!r} is {why}, so its matrix entries are not independent "
                          f"parameters (layers {sorted(other)}); --wrt input is")
     return bool(convs)
-
-
-def _pi(k: int) -> sp.Symbol:
-    return sp.Symbol(f"pi_{k}", nonnegative=True)
-
-
-def _positions(k: int) -> sp.Symbol:
-    return sp.Symbol(f"P_{k}", nonnegative=True)
 
 
 def _kinds(net: Network) -> list[tuple[bool, str]]:
@@ -98,8 +92,8 @@ def conv_param_program(kinds: tuple[tuple[bool, str], ...], bounded: bool
         rho, beta, cp = rec.rho(k), rec.beta(k), rec.c(k - 1)
         inputs += [rho, beta]
         if conv:
-            inputs += [_pi(k), _positions(k)]
-            m_expr = sp.sqrt(_pi(k) * cp ** 2 + _positions(k) + rho ** 2 * prev_l ** 2)
+            inputs += [conv_pi(k), positions(k)]
+            m_expr = sp.sqrt(conv_pi(k) * cp ** 2 + positions(k) + rho ** 2 * prev_l ** 2)
             why = ("$\\|\\Delta K * a\\| \\le \\sqrt{\\pi_k}\\|\\Delta K\\|_F\\|a\\|$ (patch "
                    "count), $\\|\\Delta b \\otimes 1\\| = \\sqrt{P_k}\\|\\Delta b\\|$, "
                    "Cauchy-Schwarz")
@@ -298,7 +292,8 @@ def conv_param_lipschitz(net: Network, data: Any, radius: float, *, lower: bool 
     """Certified parameter-Lipschitz bound of a network with convolution layers, in the
     kernel view (see the module docstring); ``lower_enclosure`` is a certified
     difference quotient along the top singular vector of the kernel-view Jacobian."""
-    from symlip.bounds.param import check_data, check_radius
+    from symlip.bounds.checks import check_radius
+    from symlip.bounds.param import check_data
 
     uses_kernel_view(net)
     r = check_radius(radius)
@@ -323,7 +318,8 @@ def conv_param_lipschitz(net: Network, data: Any, radius: float, *, lower: bool 
 
 
 def _rebuild(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Enclosure]]:
-    from symlip.bounds.param import check_data, check_radius
+    from symlip.bounds.checks import check_radius
+    from symlip.bounds.param import check_data
 
     if not uses_kernel_view(ctx.model):
         raise InputError("a param_lipschitz_conv certificate needs a network with "
@@ -334,7 +330,7 @@ def _rebuild(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Enclosure]]:
 
 
 def _check_lower(ctx: Any, witness: Mapping[str, Any]) -> Enclosure:
-    from symlip.bounds.param import check_radius
+    from symlip.bounds.checks import check_radius
 
     theta1 = kernel_params(ctx.model).copy()
     idx = np.asarray(witness.get("indices", range(theta1.size)), dtype=np.intp)
@@ -343,20 +339,8 @@ def _check_lower(ctx: Any, witness: Mapping[str, Any]) -> Enclosure:
                      check_radius(ctx.options.get("radius")))
 
 
-def _register() -> None:
-    try:
-        from symlip.certificate import QuantitySpec, register_quantity
-    except ImportError:  # pragma: no cover
-        return
-    from symlip.certificate import witness_data_row
-
-    # the witness point is a data row; its step is an offset from the kernel-view
-    # parameters, written canonically (one encoding per parameter point)
-    register_quantity(QuantitySpec("param_lipschitz_conv", _rebuild, _check_lower,
-                                   relations=(witness_data_row("x", "row"),),
-                                   witness_offsets=("step",), base_params=kernel_params,
-                                   fixed_options={"wrt": ("params",),
-                                                  "model_type": ("feedforward",)}))
-
-
-_register()
+#: how ``verify`` re-checks a ``param_lipschitz_conv`` certificate: the witness point
+#: is a data row; its step is an offset from the kernel-view parameters, written
+#: canonically (one encoding per parameter point)
+SPEC = QuantitySpec(_rebuild, _check_lower, witness_row=("x", "row"),
+                    witness_offsets=("step",), base_params=kernel_params)

@@ -6,9 +6,9 @@ Euclidean norm on inputs and outputs:
 * **upper** — $\operatorname{Lip}(f) \le \prod_{k=1}^{N} \|W_k\|_2 \prod_{k<N} K_{1,k}$
   (composition lemma, $\operatorname{Lip}(x \mapsto Wx + b) = \|W\|_2$, and a
   componentwise $\sigma$ with $|\sigma'| \le K_1$ is $K_1$-Lipschitz in $\ell_2$).
-  Built as a SymPy product of per-layer factors $\omega_k K_1^{(k)}$, certified by evaluating
+  Built as a SymPy product of per-layer factors $\rho_k K_1^{(k)}$, certified by evaluating
   the same product on certified enclosures of $\|W_k\|_2$ and $K_{1,k}$.  A residual
-  block $a \mapsto a + h\sigma(Wa + b)$ contributes the factor $1 + \tau_k K_1^{(k)}\omega_k$
+  block $a \mapsto a + h\sigma(Wa + b)$ contributes the factor $1 + \tau_k K_1^{(k)}\rho_k$
   ($\tau_k = |h|$; triangle inequality).
 * **local upper** over a ball $B(x_0, \varepsilon)$ — interval propagation of the
   pre-activation ranges; $d_{k,i} \ge \sup |\sigma'|$ over neuron $i$'s range;
@@ -47,12 +47,14 @@ from mpmath import iv
 from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Enclosure, working_precision
 from symlip.arith.floatsearch import float_search
+from symlip.bounds.registry import Context, QuantitySpec
 from symlip.bounds.result import BoundResult
-from symlip.certificate import Context, QuantitySpec, register_quantity
 from symlip.errors import InputError
 from symlip.symbolic.compile import interval_lambdify
 from symlip.symbolic.derivation import Derivation, Tex
 from symlip.symbolic.formula import Formula
+from symlip.symbolic.symbols import J_LOC, k1_layer, nu, rho, tau
+from symlip.symbolic.symbols import lam as _lam
 
 __all__ = [
     "input_lipschitz",
@@ -73,29 +75,27 @@ __all__ = [
 # ------------------------------------------------------------------------------------
 
 
-def _omega(k: int) -> sp.Symbol:
-    return sp.Symbol(f"omega_{k}", nonnegative=True)
+def _dense_factor(k: int | str) -> sp.Expr:
+    r"""$\rho_kK_1^{(k)}$: a hidden dense layer followed by its activation."""
+    return rho(k) * k1_layer(k)
 
 
-def _kappa(k: int) -> sp.Symbol:
-    return sp.Symbol(f"K_1^({k})", nonnegative=True)
+def _residual_plain(k: int | str) -> sp.Expr:
+    r"""$1 + \tau_kK_1^{(k)}\rho_k$: a residual block, triangle inequality."""
+    return 1 + tau(k) * k1_layer(k) * rho(k)
 
 
-def _tau(k: int) -> sp.Symbol:
-    return sp.Symbol(f"tau_{k}", nonnegative=True)
+def _residual_lognorm(k: int | str) -> sp.Expr:
+    """The logarithmic-norm bound of a residual block with a nondecreasing activation."""
+    t, K, w = tau(k), k1_layer(k), rho(k)
+    return sp.sqrt(1 + 2 * t * K * nu(k) + t ** 2 * K ** 2 * w ** 2)
 
 
-def _nu(k: int) -> sp.Symbol:
-    return sp.Symbol(f"nu_{k}", nonnegative=True)
-
-
-def _residual_factor(k: int, lognorm: bool) -> sp.Expr:
-    plain = 1 + _tau(k) * _kappa(k) * _omega(k)
+def _residual_factor(k: int | str, lognorm: bool) -> sp.Expr:
+    plain = _residual_plain(k)
     if not lognorm:
         return plain
-    t, K, w = _tau(k), _kappa(k), _omega(k)
-    return sp.Min(plain, sp.sqrt(1 + 2 * t * K * _nu(k) + t ** 2 * K ** 2 * w ** 2),
-                  evaluate=False)
+    return sp.Min(plain, _residual_lognorm(k), evaluate=False)
 
 
 def input_product_formula(depth: int, name: str = "L_x", residual: Sequence[bool] | None = None,
@@ -105,15 +105,15 @@ def input_product_formula(depth: int, name: str = "L_x", residual: Sequence[bool
     Args:
         residual: per layer, whether it is a residual block (default: none is).
         lognorm: the (1-based) residual blocks with a nondecreasing activation: their
-            factor is $\\min(1 + \\tau_kK_1^{(k)}\\omega_k, \\sqrt{1 + 2\\tau_kK_1^{(k)}\\nu_k +
-            \\tau_k^2(K_1^{(k)})^2\\omega_k^2})$, ``nu_k`` $\\ge \\nu(\\operatorname{sign}(h_k)W_k)$.
+            factor is $\\min(1 + \\tau_kK_1^{(k)}\\rho_k, \\sqrt{1 + 2\\tau_kK_1^{(k)}\\nu_k +
+            \\tau_k^2(K_1^{(k)})^2\\rho_k^2})$, ``nu_k`` $\\ge \\nu(\\operatorname{sign}(h_k)W_k)$.
 
     Returns:
-        ``(formula, factors)``: the formula $\prod_k F_k$ in the symbols ``omega_k``
+        ``(formula, factors)``: the formula $\prod_k F_k$ in the symbols ``rho_k``
         ($=\|W_k\|_2$), ``K_1^(k)`` (Lipschitz constant of the activation of layer $k$)
-        and ``tau_k`` ($= |h_k|$), and the per-layer factors $F_k$: $\omega_k K_1^{(k)}$ for
-        dense hidden layers, $1 + \tau_k K_1^{(k)}\omega_k$ for residual blocks, $\omega_N$ for
-        the read-out.
+        and ``tau_k`` ($= |h_k|$) of :mod:`symlip.symbolic.symbols`, and the per-layer
+        factors $F_k$: $\rho_k K_1^{(k)}$ for dense hidden layers, $1 + \tau_k
+        K_1^{(k)}\rho_k$ for residual blocks, $\rho_N$ for the read-out.
     """
     if depth < 1:
         raise InputError(f"{depth=} must be >= 1")
@@ -126,12 +126,12 @@ def input_product_formula(depth: int, name: str = "L_x", residual: Sequence[bool
     for k in range(1, depth):
         if res[k - 1]:
             factors.append(_residual_factor(k, k in set(lognorm)))
-            inputs += [_omega(k), _kappa(k), _tau(k)] + ([_nu(k)] if k in set(lognorm) else [])
+            inputs += [rho(k), k1_layer(k), tau(k)] + ([nu(k)] if k in set(lognorm) else [])
         else:
-            factors.append(_omega(k) * _kappa(k))
-            inputs += [_omega(k), _kappa(k)]
-    factors.append(_omega(depth))
-    inputs.append(_omega(depth))
+            factors.append(_dense_factor(k))
+            inputs += [rho(k), k1_layer(k)]
+    factors.append(rho(depth))
+    inputs.append(rho(depth))
     return Formula(sp.Mul(*factors), inputs, name=name), factors
 
 
@@ -139,39 +139,43 @@ def input_product_derivation(depth: int, activation_latex: str = r"\sigma",
                              residual: Sequence[bool] | None = None,
                              lognorm: Sequence[int] = ()) -> Derivation:
     """Step-by-step derivation of the product bound (composition, submultiplicativity);
-    with ``residual`` flags, also the lemma for residual blocks."""
+    with ``residual`` flags, also the lemma for residual blocks (Lemma I.1,
+    ``docs/theory-input.md``)."""
     N = depth
     d = Derivation(f"Input-Lipschitz upper bound of a depth-{N} network (l2 norms)")
     d.assume(r"$f = A_N \circ \sigma \circ A_{N-1} \circ \cdots \circ \sigma \circ A_1$, "
              r"$A_k(u) = W_k u + b_k$")
+    # every factor below is the formula's own (the functions that build
+    # input_product_formula, at a generic layer k), printed by SymPy
+    k = "k"
+    dist = sp.Symbol(r"\|u - v\|_2", nonnegative=True)
+    K, W = sp.latex(k1_layer(k)), sp.latex(rho(k))
     d.assume(rf"${activation_latex}$ acts componentwise with $|{activation_latex}'| \le K$ "
-             r"(after layer $k$: $K_1^{(k)}$)")
-    d.assume(r"$\omega_k := \|W_k\|_2$, the largest singular value of $W_k$")
-    lip = sp.Function("Lip")
+             rf"(after layer $k$: ${K}$)")
+    d.assume(rf"${W} := \|W_k\|_2$, the largest singular value of $W_k$")
     d.step(Tex(r"\|A_k u - A_k v\|_2"), "=", Tex(r"\|W_k (u - v)\|_2"), "the bias cancels")
-    d.then("<=", Tex(r"\omega_k \|u - v\|_2"), "definition of the operator norm")
+    d.then("<=", rho(k) * dist, "definition of the operator norm")
     d.step(Tex(r"\|\sigma(u) - \sigma(v)\|_2^2"), "=",
            Tex(r"\sum_i |\sigma(u_i) - \sigma(v_i)|^2"), "componentwise activation")
-    d.then("<=", Tex(r"(K_1^{(k)})^2 \|u - v\|_2^2"), "mean value theorem, $|\\sigma'| \\le K_1^{(k)}$")
+    d.then("<=", k1_layer(k) ** 2 * dist ** 2, rf"mean value theorem, $|\sigma'| \le {K}$")
     if residual is not None and any(residual):
-        d.assume(r"a residual block $R_k(u) = u + h_k\sigma(W_k u + b_k)$ has "
-                 r"$\tau_k := |h_k|$")
+        d.assume(rf"a residual block $R_k(u) = u + h_k\sigma(W_k u + b_k)$ has "
+                 rf"${sp.latex(tau(k))} := |h_k|$")
         d.step(Tex(r"\|R_k u - R_k v\|_2"), "<=",
                Tex(r"\|u - v\|_2 + |h_k|\,\|\sigma(W_k u + b_k) - \sigma(W_k v + b_k)\|_2"),
                "triangle inequality")
-        d.then("<=", Tex(r"(1 + \tau_k K_1^{(k)} \omega_k)\|u - v\|_2"),
-               "the two bounds above: $\\operatorname{Lip}(R_k) \\le 1 + \\tau_k K_1^{(k)}"
-               "\\omega_k$")
+        d.then("<=", _residual_plain(k) * dist,
+               rf"the two bounds above: $\operatorname{{Lip}}(R_k) \le "
+               rf"{sp.latex(_residual_plain(k))}$")
         if lognorm:
             d.step(Tex(r"R_k u - R_k v"), "=", Tex(r"(I + h_k S W_k)(u - v)"),
-                   "$S$ diagonal, the divided differences of $\\sigma$, in $[0, K_1^{(k)}]$ for a "
-                   "nondecreasing $\\sigma$")
-            d.then("=>", Tex(r"\operatorname{Lip}(R_k) \le \sqrt{1 + 2\tau_kK_1^{(k)}\nu_k + "
-                             r"\tau_k^2(K_1^{(k)})^2\omega_k^2}"),
-                   "$\\|I + M\\|^2 \\le 1 + 2\\mu_2(M) + \\|M\\|^2$, $\\mu_2(\\pm SW) \\le "
-                   "K_1^{(k)}\\nu(\\pm W)$ (convex in $S$, maximal at a vertex $K_1^{(k)}P_S$); "
-                   "$\\nu_k \\ge \\nu(\\operatorname{sign}(h_k)W_k)$ certified by "
-                   "symlip.arith.lognorm")
+                   rf"$S$ diagonal, the divided differences of $\sigma$, in $[0, {K}]$ for a "
+                   r"nondecreasing $\sigma$")
+            d.then("=>", Tex(r"\operatorname{Lip}(R_k) \le " + sp.latex(_residual_lognorm(k))),
+                   rf"$\|I + M\|^2 \le 1 + 2\mu_2(M) + \|M\|^2$, $\mu_2(\pm SW) \le "
+                   rf"{K}\nu(\pm W)$ (convex in $S$, maximal at a vertex ${K}P_S$); "
+                   rf"${sp.latex(nu(k))} \ge \nu(\operatorname{{sign}}(h_k)W_k)$ certified by "
+                   r"symlip.arith.lognorm")
     formula, factors = input_product_formula(depth, residual=residual, lognorm=lognorm)
     d.step(Tex(r"\operatorname{Lip}(f)"), "<=",
            Tex(r"\prod_{k=1}^{N} \operatorname{Lip}(A_k) \prod_{k=1}^{N-1} "
@@ -180,9 +184,10 @@ def input_product_derivation(depth: int, activation_latex: str = r"\sigma",
            "composition: $\\operatorname{Lip}(g \\circ h) \\le \\operatorname{Lip}(g)"
            "\\operatorname{Lip}(h)$")
     d.then("<=", formula.expr, "the two bounds above, layer by layer")
-    d.conclude("Each factor $\\omega_k K_1^{(k)}$ (read-out: $\\omega_N$) is layer $k$'s "
-               "contribution; a ReLU network has $K_1^{(k)} = 1$.")
-    del lip, factors
+    d.conclude(f"Each factor ${sp.latex(_dense_factor(k))}$ (read-out: "
+               f"${sp.latex(rho('N'))}$) is layer $k$'s contribution; a ReLU network has "
+               f"${K} = 1$ (Lemma I.1, docs/theory-input.md).")
+    del factors
     return d
 
 
@@ -325,10 +330,10 @@ def certify_input_lower(net: Any, x: np.ndarray, direction: np.ndarray,
         step = 1e-6 * max(1.0, float(np.linalg.norm(x)))
     xp = x + step * v / max(float(np.linalg.norm(v)), 1e-300)
     witness = {"kind": "difference_quotient", "x": x.tolist(), "x_prime": xp.tolist()}
-    return quotient_from_witness(net, witness), witness
+    return input_quotient_from_witness(net, witness), witness
 
 
-def quotient_from_witness(net: Any, witness: dict[str, Any]) -> Enclosure:
+def input_quotient_from_witness(net: Any, witness: dict[str, Any]) -> Enclosure:
     """Re-evaluate the difference quotient of a witness rigorously."""
     x = np.asarray(witness["x"], dtype=float)
     xp = np.asarray(witness["x_prime"], dtype=float)
@@ -369,15 +374,15 @@ def _global_inputs(net: Any) -> dict[str, Enclosure]:
     mask = _residual_mask(net) or [False] * N
     ln = _lognorm_layers(net)
     for k, layer in enumerate(net.layers, start=1):
-        inputs[f"omega_{k}"] = tight_spectral_norm(layer.weight)
+        inputs[str(rho(k))] = tight_spectral_norm(layer.weight)
         if k < N:
-            inputs[f"K_1^({k})"] = net.activations[k - 1].constants.K1.enclosure
+            inputs[str(k1_layer(k))] = net.activations[k - 1].constants.K1.enclosure
         if mask[k - 1]:
-            inputs[f"tau_{k}"] = Enclosure.point(abs(layer.step))
+            inputs[str(tau(k))] = Enclosure.point(abs(layer.step))
         if k in ln:
             from symlip.arith.lognorm import nu_upper
 
-            inputs[f"nu_{k}"] = nu_upper((-1.0 if layer.step < 0 else 1.0) * layer.weight)[0]
+            inputs[str(nu(k))] = nu_upper((-1.0 if layer.step < 0 else 1.0) * layer.weight)[0]
     return inputs
 
 
@@ -463,9 +468,6 @@ def _box_affine(W: np.ndarray, b: np.ndarray, a: IntervalArray) -> IntervalArray
     return _to_interval(m[:, 0], r[:, 0]) + IntervalArray(b)
 
 
-#: the certified norm bound of the interval Jacobian on the ball
-J_LOC = sp.Symbol("J_loc", nonnegative=True)
-
 #: with ``preact="linear"``, ``J_loc`` is refined by the vertex split
 #: (:func:`symlip.bounds.local_jacobian.split_norm_upper`) when it exceeds this multiple
 #: of the float norm of the midpoint Jacobian (below it the split cannot gain much)
@@ -483,26 +485,32 @@ PREACT_METHODS = ("linear", "interval")
 MEAN_VALUE_BUDGET = 2**22
 
 
+def _local_factor(k: int | str, residual: bool) -> sp.Expr:
+    r"""Layer $k$'s factor of the local product: $\lambda_k$, a residual block
+    $1 + \tau_k\lambda_k$."""
+    return 1 + tau(k) * _lam(k) if residual else _lam(k)
+
+
 def local_input_formula(depth: int, name: str = "L_loc", residual: Sequence[bool] | None = None,
                         lognorm: Sequence[int] = ()) -> Formula:
-    r"""The local bound $\min(J_{loc},\ \prod_{k<N} \lambda_k \, \omega_N,\ \prod_k
-    \omega_k \prod_{k<N} K_1^{(k)})$ with $J_{loc} \ge \sup\|J\|_2$ over the interval
+    r"""The local bound $\min(J_{loc},\ \prod_{k<N} \lambda_k \, \rho_N,\ \prod_k
+    \rho_k \prod_{k<N} K_1^{(k)})$ with $J_{loc} \ge \sup\|J\|_2$ over the interval
     Jacobian of the ball (:mod:`symlip.bounds.local_jacobian`) and $\lambda_k \ge
     \|D_k W_k\|_2$; at most the global bound by construction.  A residual block
     (``residual[k-1]``) contributes $1 + \tau_k\lambda_k$ to the local product (and its
     factor of :func:`input_product_formula` to the global one)."""
     glob, _ = input_product_formula(depth, residual=residual, lognorm=lognorm)
     res = [False] * depth if residual is None else list(residual)
-    lam = [sp.Symbol(f"lambda_{k}", nonnegative=True) for k in range(1, depth)]
-    local = sp.Mul(*[1 + _tau(k) * lk if res[k - 1] else lk
-                     for k, lk in enumerate(lam, start=1)]) * _omega(depth)
-    inputs = [J_LOC] + lam + list(glob.inputs)
+    lams = [_lam(k) for k in range(1, depth)]
+    local = sp.Mul(*[_local_factor(k, res[k - 1]) for k in range(1, depth)]) * rho(depth)
+    inputs = [J_LOC] + lams + list(glob.inputs)
     return Formula(sp.Min(J_LOC, local, glob.expr, evaluate=False), inputs, name=name)
 
 
 def local_input_derivation(depth: int, residual: Sequence[bool] | None = None,
                            lognorm: Sequence[int] = (), preact: str = "linear") -> Derivation:
-    """Step-by-step derivation of the local bound on a ball (:func:`local_input_formula`):
+    """Step-by-step derivation of the local bound on a ball (:func:`local_input_formula`,
+    Lemma I.2 of ``docs/theory-input.md``):
     the interval-Jacobian term ``J_loc`` and the product of local norms; with
     ``preact="linear"`` also the linear-relaxation boxes and the vertex split of
     ``J_loc`` (:mod:`symlip.bounds.relaxation`, :func:`symlip.bounds.local_jacobian.
@@ -565,17 +573,21 @@ def local_input_derivation(depth: int, residual: Sequence[bool] | None = None,
                r"each term is "
                r"bounded as above, $J_{loc}$ is the smaller of the maximum and the "
                r"unsplit bound")
+    kk, NN = sp.Symbol("k", integer=True), sp.Symbol("N", integer=True)
     d.step(Tex(r"\|J(x)\|_2"), "<=",
-           Tex(r"\|W_N\|_2 \prod_{k<N} \|\Sigma_k W_k\|_2 \le \omega_N \prod_{k<N} \lambda_k"),
+           Tex(r"\|W_N\|_2 \prod_{k<N} \|\Sigma_k W_k\|_2 \le "
+               + sp.latex(sp.Product(_local_factor(kk, False), (kk, 1, NN - 1))
+                          * rho("N"))),
            r"submultiplicativity; $\Sigma_k = C_k D_k$ with $D_k = \operatorname{diag}(d_k)$, "
            r"$C_k$ diagonal, $\|C_k\|_2 \le 1$, so $\|\Sigma_k W_k\|_2 \le \|D_k W_k\|_2 "
-           r"\le \lambda_k$" + (r"; a residual block: $1 + \tau_k\lambda_k$" if res else ""))
+           r"\le \lambda_k$" + (rf"; a residual block: ${sp.latex(_local_factor('k', True))}$"
+                                  if res else ""))
     f = local_input_formula(depth, residual=residual, lognorm=lognorm)
     d.step(Tex(r"\operatorname{Lip}_B(f)"), "<=", f.expr,
            "the two bounds above and the global bound (each is an upper bound)")
     d.conclude(r"Each term is evaluated on certified enclosures; the minimum never exceeds "
                r"the global bound, and $J_{loc} \to \|J(x_0)\|_2$ as $\varepsilon \to 0$ "
-               r"for a smooth $\sigma$.")
+               r"for a smooth $\sigma$ (Lemma I.2, docs/theory-input.md).")
     return d
 
 
@@ -609,15 +621,9 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
         (``J_loc`` >= the norm of every Jacobian on the ball,
         :func:`symlip.bounds.local_jacobian.jacobian_norm_upper`; ``lambda_k`` >=
         $\|D_k W_k\|_2$; the global inputs), so it never exceeds the global bound.
-        ``J_loc`` makes it tend to $\|J(x_0)\|_2$ as $\varepsilon \to 0$ for a smooth
-        activation; it shrinks with $\varepsilon$ in practice, but midpoint-radius
-        arithmetic is not inclusion-monotone, so a smaller ball is not guaranteed a
-        smaller bound (the product term is).  A residual block
-        $R_k(u) = u + h_k\sigma(W_ku + b_k)$ has
-        $\|R_ku - R_kv\| \le (1 + \tau_k\|D_kW_k\|_2)\|u - v\|$ for $u, v$ in its input
-        box (mean value theorem per neuron on the convex box, $|\sigma'| \le d_i$ on the
-        pre-activation range), and its output box is $a + h_k\sigma(z)$ in interval
-        arithmetic.
+        Lemma I.2 of ``docs/theory-input.md`` (residual blocks included): the bound
+        holds for every pair of points of the ball; it tends to $\|J(x_0)\|_2$ as
+        $\varepsilon \to 0$ for a smooth activation.
 
     Raises:
         InputError: a negative or non-finite ``eps``, a centre of the wrong shape, an
@@ -683,7 +689,7 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
         M = d[:, None] * W
         err = float(np.nextafter(u * (1 + 4 * u) * frobenius_norm(M).upper_float, np.inf))
         lam = float(np.nextafter(spectral_norm(M).upper_float + err, np.inf))
-        inputs[f"lambda_{k + 1}"] = Enclosure.from_floats(0.0, lam)
+        inputs[str(_lam(k + 1))] = Enclosure.from_floats(0.0, lam)
         if interval_jacobian or linear:
             ranges.append(derivative_ranges(act, z, d))
         if fj is not None:
@@ -833,7 +839,7 @@ def input_lipschitz(
         per_layer.append({
             "name": net.layers[k - 1].name,
             "factor_upper": fenc.upper_str(),
-            "norm_upper": inputs[f"omega_{k}"].upper_str(),
+            "norm_upper": inputs[str(rho(k))].upper_str(),
         })
     dominant = max(range(len(per_layer)), key=lambda i: float(per_layer[i]["factor_upper"]))
     derivation = input_product_derivation(net.depth, residual=mask,
@@ -885,7 +891,7 @@ def _check_data(net: Any, data: Any) -> np.ndarray | None:
 
 
 def _check_lower(ctx: Context, witness: Any) -> Enclosure:
-    return quotient_from_witness(ctx.model, witness)
+    return input_quotient_from_witness(ctx.model, witness)
 
 
 def certify_context(ctx: Context) -> BoundResult:
@@ -895,9 +901,6 @@ def certify_context(ctx: Context) -> BoundResult:
                            local_preact=str(ctx.options.get("local_preact", "interval")))
 
 
-# the witness is two points of the input space (the global bound holds on all of it,
-# so they need not be data rows)
-register_quantity(QuantitySpec("input_lipschitz", _rebuild_global, _check_lower,
-                               rebuild_local=_rebuild_local,
-                               fixed_options={"wrt": ("input",),
-                                              "model_type": ("feedforward",)}))
+#: how ``verify`` re-checks an ``input_lipschitz`` certificate; the witness is two points
+#: of the input space (the global bound holds on all of it, so they need not be data rows)
+SPEC = QuantitySpec(_rebuild_global, _check_lower, rebuild_local=_rebuild_local)

@@ -39,8 +39,8 @@ import numpy as np
 import sympy as sp
 
 from symlip.arith.enclosure import Enclosure
+from symlip.bounds.registry import Context
 from symlip.bounds.result import BoundResult
-from symlip.certificate import Context
 from symlip.errors import InputError, SymlipError
 from symlip.symbolic.derivation import Derivation, Tex
 from symlip.symbolic.formula import Formula

@@ -302,16 +302,10 @@ def split_norm_upper(net: Any, ranges: list[IntervalArray],
     are at most $\log_2$ ``max_full``, e.g. every unstable ReLU of a small ball) at their
     ends.
 
-    Lemma (vertex reduction): $J$ is affine in each $s_{k,i}$ separately (it appears in
-    one factor, once), so $g(s) = \sup_{\text{other } s}\|J\|_2$ over the unsplit ranges,
-    a supremum of functions convex in each split coordinate separately, is convex in each
-    split coordinate separately and attains its maximum over the box of the split ranges
-    at a vertex: $\sup\|J\|_2 = \max_{v} \sup\{\|J\| : s_{\text{split}} = v\}$ over the
-    $2^m$ vertices $v$ (endpoints of the enclosed ranges).  Each term is bounded by
-    :func:`jacobian_norm_upper` of the interval product with those ranges fixed (a
-    point range $[v, v]$ at a float endpoint $v$ of the enclosure).  For ReLU networks
-    the unstable neurons ($[0, 1]$) are the ones split; with $m$ equal to their number
-    the bound is the exact maximum over the activation patterns, up to rounding.
+    Vertex reduction (Lemma I.3, ``docs/theory-input.md``): $\sup\|J\|_2$ is the maximum
+    over the $2^m$ vertices of the split ranges of the supremum with those fixed; each
+    term is bounded by :func:`jacobian_norm_upper` with the split ranges set to their
+    float endpoints.  For ReLU networks the unstable neurons are the ones split.
 
     Returns:
         ``(enclosure, m)``: the bound and the number of neurons split; $[0, \infty]$ and

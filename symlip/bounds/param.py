@@ -30,6 +30,8 @@ from symlip.arith.enclosure import Enclosure, Truth, compare
 from symlip.arith.floatsearch import float_search
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import centre_norms, row_norms, spectral_upper
+from symlip.bounds.checks import check_radius
+from symlip.bounds.registry import QuantitySpec
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, WitnessOutsideError
 
@@ -40,7 +42,6 @@ __all__ = [
     "estimate_param_lower",
     "certify_param_lower",
     "param_jacobian_norms",
-    "check_radius",
     "check_data",
     "param_lipschitz_from_inputs",
 ]
@@ -49,17 +50,6 @@ __all__ = [
 # ------------------------------------------------------------------------------------
 # input validation
 # ------------------------------------------------------------------------------------
-
-
-def check_radius(radius: Any) -> float:
-    """The radius as a float; raises :class:`InputError` unless finite and >= 0."""
-    try:
-        r = float(radius)
-    except (TypeError, ValueError):
-        raise InputError(f"{radius=} must be a number >= 0") from None
-    if not math.isfinite(r) or r < 0:
-        raise InputError(f"{radius=} must be a finite number >= 0")
-    return r
 
 
 def check_data(net: Any, data: Any, what: str = "data") -> np.ndarray:
@@ -401,7 +391,7 @@ def certify_param_lower(net: Any, x: np.ndarray, r: float, direction: np.ndarray
     d = vals * (tt / nv) * (1 - 1e-9)
     wit = {"x": [float(v) for v in x], "indices": [int(i) for i in keep],
            "step": [float(v) for v in d]}
-    return quotient_from_witness(net, wit, r), wit
+    return param_quotient_from_witness(net, wit, r), wit
 
 
 def lower_bounds(net: Any, X: np.ndarray, r: float, *, seed: int = 0
@@ -418,7 +408,7 @@ def lower_bounds(net: Any, X: np.ndarray, r: float, *, seed: int = 0
     return est, low_enc, {"kind": "difference_quotient", **witness, "row": int(i)}
 
 
-def quotient_from_witness(net: Any, wit: Mapping[str, Any], r: float) -> Enclosure:
+def param_quotient_from_witness(net: Any, wit: Mapping[str, Any], r: float) -> Enclosure:
     """Recompute the certified difference quotient of a witness (see above)."""
     x = np.asarray(wit["x"], dtype=np.float64)
     keep = np.asarray(wit["indices"], dtype=np.intp)
@@ -617,24 +607,10 @@ def _rebuild_pointwise(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Any]]:
 
 
 def _check_lower(ctx: Any, witness: Mapping[str, Any]) -> Enclosure:
-    return quotient_from_witness(ctx.model, witness, check_radius(ctx.options.get("radius")))
+    return param_quotient_from_witness(ctx.model, witness, check_radius(ctx.options.get("radius")))
 
 
-def _register() -> None:
-    try:
-        from symlip.certificate import QuantitySpec, register_quantity
-    except ImportError:  # pragma: no cover
-        return
-    from symlip.certificate import witness_data_row
-
-    register_quantity(QuantitySpec("param_lipschitz", _rebuild, _check_lower,
-                                   rebuild_pointwise=_rebuild_pointwise,
-                                   aggregate=("max", "formula"),
-                                   relations=(witness_data_row("x", "row"),),
-                                   witness_offsets=("step",),
-                                   base_params=lambda net: net.params(),
-                                   fixed_options={"wrt": ("params",),
-                                                  "model_type": ("feedforward",)}))
-
-
-_register()
+#: how ``verify`` re-checks a ``param_lipschitz`` certificate (:mod:`symlip.bounds.registry`)
+SPEC = QuantitySpec(_rebuild, _check_lower, rebuild_pointwise=_rebuild_pointwise,
+                    aggregate=("max", "formula"), witness_row=("x", "row"),
+                    witness_offsets=("step",), base_params=lambda net: net.params())

@@ -1,52 +1,69 @@
 r"""The symbolic recursions of the parameter- and gradient-Lipschitz bounds.
 
-A bound on a network of depth $N$ is a *straight-line program*: an ordered list of
-definitions ``(symbol, expression)`` (:class:`Definition`), each a small SymPy
-expression in per-layer input symbols and earlier defined symbols.  Written out as one
-expression the recursion doubles in size every layer (``c_{k-1}`` appears in ``c_k``
-twice), so the program — not the expanded tree — is the single source of truth;
-:class:`RecursiveFormula` evaluates it step by step (floats, mpmath intervals or
-arrays of float intervals), prints it, and stores it compactly in certificates.
+A bound on a network of depth $N$ is a *straight-line program* (a
+:class:`~symlip.symbolic.recursion.RecursiveFormula`: an ordered list of
+:class:`~symlip.symbolic.recursion.Definition` lines, each a small SymPy expression in
+per-layer input symbols and earlier defined symbols).  This module builds the programs
+of the parameter, gradient and loss bounds, their derivations and the closed forms of
+the uniform recursions; the generic program class lives in :mod:`symlip.symbolic`.
 
-Symbols (all nonnegative reals):
-
-=================  ===============================================================
-``r``              radius of the parameter ball $B_r(\bar\theta)$
-``rho_k``          $\rho_k \ge \sup_{B_r}\|W_k\|_2$ ($=\|\bar W_k\|_2 + r$)
-``beta_k``         $\beta_k \ge \sup_{B_r}\|b_k\|_2$ ($=\|\bar b_k\|_2 + r$)
-``n_k``            width of hidden layer $k$
-``K1, K2``         Lipschitz constants of $\sigma$ and $\sigma'$
-``S0, s0``         $\sup|\sigma|$ and $|\sigma(0)|$
-``c_0``            $\|x\|_2$ of a data point
-``A_k``            $\ge \|a_k(\bar\theta; x)\|_2$, centre activation norm ($A_N$: output)
-``Y, E``           $\|y\|_2$ and $\ge\|\nabla_f\lambda(f(x;\bar\theta), y)\|_2$ ($f - y$
-                   for MSE, $\mathrm{softmax}(f) - e_y$ for cross-entropy)
-``P``              $\ge \max_j \mathrm{softmax}(f(x;\bar\theta))_j$ (cross-entropy)
-``omega_k``        $\ge \sup_{B_r}\max_i\|W_{k,i:}\|_2$ (largest row norm $+ r$)
-``Jz_k, Jr_k``     $\ge \|D_\theta z_k(\bar\theta; x)\|_2$, its largest row norm (centre)
-``Ja_k``           $\ge \|D_\theta a_k(\bar\theta; x)\|_2$ (centre Jacobian)
-``m_k, l_k, c_k``  first-order recursion (defined)
-``g_k, mu_k, h_k`` second-order recursion (defined)
-=================  ===============================================================
+The symbols (``r``, ``rho_k``, ``beta_k``, ``omega_k``, ``kappa_k``, ``K1``, ...) are
+those of the vocabulary :mod:`symlip.symbolic.symbols`: one name, one meaning in every
+bound.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from functools import cached_property
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import sympy as sp
 
-from symlip.arith.array import IntervalArray
-from symlip.arith.enclosure import Enclosure
 from symlip.errors import InputError
-from symlip.symbolic.compile import interval_lambdify
 from symlip.symbolic.derivation import Derivation, Tex
-from symlip.symbolic.formula import Formula, read_srepr
+from symlip.symbolic.recursion import (  # noqa: F401 - re-exported for the bounds
+    Definition,
+    RecursiveFormula,
+    program_derivation,
+)
+from symlip.symbolic.recursion import dedup as _dedup
+from symlip.symbolic.recursion import lazy_min as _min
+from symlip.symbolic.recursion import lazy_sqrt as _sqrt
+from symlip.symbolic.symbols import (  # noqa: F401 - the bounds' symbols, by name
+    GRAD_LIP,
+    K1,
+    K2,
+    LOSS_GRAD,
+    LOSS_HESS,
+    PMAX,
+    S0,
+    E,
+    R,
+    Y,
+    beta,
+    c,
+    cent,
+    g,
+    gamma,
+    h,
+    ja,
+    jr,
+    jz,
+    kappa,
+    l,
+    m,
+    mu,
+    nonneg,
+    nu,
+    omega,
+    q,
+    rho,
+    s0,
+    tau,
+    width,
+    wk,
+)
 
 __all__ = [
     "Definition",
@@ -72,205 +89,27 @@ __all__ = [
 ]
 
 
-def _nn(name: str) -> sp.Symbol:
-    return sp.Symbol(name, nonnegative=True)
+_nn = nonneg
 
 
-R = _nn("r")
-K1, K2, S0, s0 = _nn("K1"), _nn("K2"), _nn("S0"), _nn("s0")
-Y, E = _nn("Y"), _nn("E")
-PMAX = _nn("P")
 
 
-def rho(k: int) -> sp.Symbol:
-    return _nn(f"rho_{k}")
 
 
-def beta(k: int) -> sp.Symbol:
-    return _nn(f"beta_{k}")
 
 
-def width(k: int) -> sp.Symbol:
-    return _nn(f"n_{k}")
 
 
-def cent(k: int) -> sp.Symbol:
-    """$A_k \\ge \\|a_k(\\bar\\theta; x)\\|$ (k = N: the output $f(x;\\bar\\theta)$)."""
-    return _nn(f"A_{k}")
 
 
-def c(k: int) -> sp.Symbol:
-    return _nn(f"c_{k}")
 
 
-def l(k: int) -> sp.Symbol:  # noqa: E743 - the paper's name
-    return _nn(f"l_{k}")
 
 
-def m(k: int) -> sp.Symbol:
-    return _nn(f"m_{k}")
 
 
-def g(k: int) -> sp.Symbol:
-    return _nn(f"g_{k}")
 
 
-def h(k: int) -> sp.Symbol:
-    return _nn(f"h_{k}")
-
-
-@dataclass(frozen=True)
-class Definition:
-    """One line ``symbol := expr`` of a recursion, with its justification."""
-
-    symbol: sp.Symbol
-    expr: sp.Expr
-    why: str = ""
-
-
-# ------------------------------------------------------------------------------------
-# the program as a formula
-# ------------------------------------------------------------------------------------
-
-
-class RecursiveFormula(Formula):
-    r"""A :class:`~symlip.symbolic.formula.Formula` given as a straight-line program.
-
-    ``definitions[i]`` may use the inputs and the symbols of earlier definitions; the
-    value of the formula is the last definition's.  ``expr`` is the fully substituted
-    expression (built as a shared DAG, so in linear time); printing it as a tree is
-    exponential in the depth, so :meth:`srepr` and :meth:`latex` print the program.
-
-    All evaluations (:meth:`estimate`, :meth:`enclose`, :meth:`enclose_array`) run the
-    program line by line; each line's interval evaluation encloses its value for every
-    choice of the earlier values in their enclosures, so the last line encloses the
-    formula (interval evaluation is inclusion isotone).
-
-    Examples:
-        >>> a, t = sp.Symbol("a", nonnegative=True), sp.Symbol("t", nonnegative=True)
-        >>> f = RecursiveFormula([Definition(t, 2 * a), Definition(sp.Symbol("u"), t**2 + t)],
-        ...                      [a], name="F")
-        >>> f.estimate(a=1.0), f.enclose({"a": 1}).upper_str()
-        (6.0, '6')
-    """
-
-    def __init__(self, definitions: Sequence[Definition], inputs: Sequence[sp.Symbol],
-                 name: str = "L") -> None:
-        self.definitions = list(definitions)
-        self.inputs = list(inputs)
-        self.name = name
-        known = set(self.inputs)
-        for d in self.definitions:
-            missing = d.expr.free_symbols - known
-            if missing:
-                raise ValueError(f"definition of {d.symbol} in {name} uses undefined symbols "
-                                 f"{sorted(map(str, missing))}")
-            if d.symbol in known:
-                raise ValueError(f"{d.symbol} is defined twice in {name}")
-            known.add(d.symbol)
-        self._by_name = {str(s): s for s in self.inputs}
-        if len(self._by_name) != len(self.inputs):
-            raise ValueError("formula inputs must have distinct names")
-
-    @property
-    def output(self) -> sp.Symbol:
-        return self.definitions[-1].symbol
-
-    @cached_property
-    def expr(self) -> sp.Expr:  # type: ignore[override]
-        """The substituted expression (a DAG; do not print it for deep networks)."""
-        env: dict[sp.Symbol, sp.Expr] = {}
-        for d in self.definitions:
-            env[d.symbol] = d.expr.xreplace(env)
-        return env[self.output]
-
-    # -- views ------------------------------------------------------------------------
-    def program_tuple(self) -> sp.Tuple:
-        return sp.Tuple(*[sp.Tuple(d.symbol, d.expr) for d in self.definitions])
-
-    def srepr(self) -> str:
-        return sp.srepr(self.program_tuple())
-
-    def latex(self) -> str:
-        rows = [rf"{sp.latex(d.symbol)} &= {sp.latex(d.expr)}" for d in self.definitions]
-        return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"
-
-    def text(self) -> str:
-        return "\n".join(f"{d.symbol} := {sp.sstr(d.expr)}" for d in self.definitions)
-
-    @classmethod
-    def from_srepr(cls, text: str, input_names: Sequence[str],  # type: ignore[override]
-                   name: str = "L") -> RecursiveFormula:
-        prog = read_srepr(text)
-        if not isinstance(prog, sp.Tuple):
-            raise ValueError("a recursive formula's srepr must be a Tuple of definitions")
-        defs = [Definition(s, e) for s, e in prog]
-        syms: dict[str, sp.Symbol] = {}
-        for d in defs:
-            for s in d.expr.free_symbols:
-                syms[str(s)] = s
-        return cls(defs, [syms.get(n, _nn(n)) for n in input_names], name)
-
-    def __repr__(self) -> str:
-        return f"RecursiveFormula({self.name}: {len(self.definitions)} definitions)"
-
-    def _repr_latex_(self) -> str:
-        return f"$${self.latex()}$$"
-
-    # -- evaluation ---------------------------------------------------------------------
-    @cached_property
-    def _compiled(self) -> list[tuple[sp.Symbol, list[sp.Symbol], Any, Any, Any]]:
-        out = []
-        for d in self.definitions:
-            args = sorted(d.expr.free_symbols, key=str)
-            out.append((d.symbol, args, d.expr, None, None))
-        return out
-
-    def _run(self, vals: Sequence[Any], kind: str) -> Any:
-        env: dict[sp.Symbol, Any] = dict(zip(self.inputs, vals))
-        cache = self.__dict__.setdefault("_fn_cache", {})
-        for d in self.definitions:
-            key = (d.symbol, kind)
-            if key not in cache:
-                args = sorted(d.expr.free_symbols, key=str)
-                if kind == "float":
-                    from symlip.symbolic.formula import _NUMPY_MODULES
-
-                    fn = sp.lambdify(args, d.expr, modules=_NUMPY_MODULES)
-                else:
-                    fn = interval_lambdify(args, d.expr, backend=kind)
-                cache[key] = (args, fn)
-            args, fn = cache[key]
-            env[d.symbol] = fn(*[env[a] for a in args])
-        return env[self.output]
-
-    def estimate(self, *args: Any, **kwargs: Any) -> Any:
-        """Float64 value(s) of the program (NumPy, broadcast). Not certified."""
-        vals = [np.asarray(v, dtype=float) if not np.isscalar(v) else float(v)
-                for v in self._ordered(args, kwargs)]
-        out = self._run(vals, "float")
-        return float(out) if np.ndim(out) == 0 else np.asarray(out, dtype=float)
-
-    def enclose(self, *args: Any, **kwargs: Any) -> Enclosure:
-        """Certified enclosure (mpmath intervals); the upper end is rounded up."""
-        return Enclosure.from_interval(self._run(self._ordered(args, kwargs), "mpmath"))
-
-    def enclose_array(self, *args: Any, **kwargs: Any) -> IntervalArray:
-        """Certified enclosures over arrays of input intervals (float interval arrays)."""
-        from symlip.symbolic.formula import _to_interval_array
-
-        vals = [_to_interval_array(v) for v in self._ordered(args, kwargs)]
-        return IntervalArray.wrap(self._run(vals, "numpy"))
-
-    def operation_count(self) -> int:
-        """Operations of the program: the sum over its lines (the substituted tree would
-        count shared lines many times)."""
-        return int(sum(sp.count_ops(d.expr) for d in self.definitions))
-
-    def substitute(self, values: Mapping[str, Any]) -> list[Definition]:
-        """The program with some inputs replaced by numbers (for worked examples)."""
-        subs = {self._by_name[k]: v for k, v in values.items() if k in self._by_name}
-        return [Definition(d.symbol, d.expr.subs(subs), d.why) for d in self.definitions]
 
 
 # ------------------------------------------------------------------------------------
@@ -321,25 +160,12 @@ def first_order_program(depth: int, *, bounded: bool = True, centre: bool = True
 LAYER_KINDS = ("dense", "linear", "residual")
 
 
-def tau(k: int) -> sp.Symbol:
-    """$\\tau_k \\ge |h_k|$, the step of residual block $k$."""
-    return _nn(f"tau_{k}")
 
 
-def nu(k: int) -> sp.Symbol:
-    """$\\nu_k \\ge \\nu(\\operatorname{sign}(h_k)\\bar W_k)$, the logarithmic-norm constant
-    of residual block $k$ (:mod:`symlip.arith.lognorm`)."""
-    return _nn(f"nu_{k}")
 
 
-def q(k: int) -> sp.Symbol:
-    """$q_k \\ge \\|I + h_k S W_k\\|_2$ for the divided differences $S$ (defined)."""
-    return _nn(f"q_{k}")
 
 
-def gamma(k: int) -> sp.Symbol:
-    """$\\gamma_k \\ge \\|\\sigma(\\bar b_k)\\|_2$ (centre bias through the activation)."""
-    return _nn(f"gamma_{k}")
 
 
 _M_WHY = ("triangle inequality, $\\|Av\\| \\le \\|A\\|_F\\|v\\|$, Cauchy-Schwarz over the "
@@ -400,20 +226,14 @@ def residual_layer_definitions(k: int, *, bounded: bool = True, centre: bool = T
     b_k)$ with its own $(W_k, b_k)$ (square $W_k$), in the symbols ``rho_k``,
     ``beta_k``, ``n_k``, ``A_k``, ``c_k``, ``l_k`` plus the step bound ``tau_k``
     ($\tau_k \ge |h_k|$) and, with ``bias_option``, ``gamma_k``
-    ($\gamma_k \ge \|\sigma(\bar b_k)\|$):
+    ($\gamma_k \ge \|\sigma(\bar b_k)\|$).
 
-    $l_k = \sqrt{(1 + \tau_k K_1\rho_k)^2 l_{k-1}^2 + \tau_k^2K_1^2(c_{k-1}^2+1)}$ (the
-    block adds $|h|K_1(\sqrt{c^2+1}\|\Delta_k\| + \rho_k\|a - a'\|)$; Cauchy-Schwarz
-    over the new block $\Delta_k$ and the earlier ones), and
-    $c_k = \min(c_{k-1} + \tau_k(K_1\rho_kc_{k-1} + \beta'_k), c_{k-1} + \tau_k\sqrt{n_k}
-    S_0, A_k + l_k r)$ with $\beta'_k = K_1\beta_k + \sqrt{n_k}s_0$, or (``bias_option``)
-    $\beta'_k = \min(\gamma_k + K_1 r, K_1\beta_k + \sqrt{n_k}s_0) \ge \|\sigma(b_k)\|$.
-
-    With ``lognorm`` (a nondecreasing $\sigma$; input ``nu_k``
-    $\ge \nu(\operatorname{sign}(h_k)\bar W_k)$) the factor $1 + \tau_kK_1\rho_k$ becomes
-    $q_k = \min(1 + \tau_kK_1\rho_k, \sqrt{1 + 2\tau_kK_1(\nu_k + r) + \tau_k^2K_1^2
-    \rho_k^2}) \ge \|I + h_kSW_k\|_2$ ($S$ the divided differences of $\sigma$, in
-    $[0, K_1]$), in $l_k$ and in the first option of $c_k$ ($q_kc_{k-1} + \tau_k\beta'_k$).
+    $l_k$ bounds the perturbation through the block (Lemma 6.1 of
+    ``docs/theory-param.md``), $c_k$ its state norm (Lemma 6.2; with ``bias_option`` the
+    centre-bias option $\gamma_k + K_1r$ of $\|\sigma(b_k)\|$).  With ``lognorm`` (a
+    nondecreasing $\sigma$; input ``nu_k`` $\ge \nu(\operatorname{sign}(h_k)\bar W_k)$)
+    the factor $1 + \tau_kK_1\rho_k$ becomes the defined $q_k \ge \|I + h_kSW_k\|_2$ of
+    Lemma 6.1' (in $l_k$ and in the first option of $c_k$).
 
     Args:
         prev_l: $l_{k-1}$ (default the symbol ``l_{k-1}``; $0$ for a first layer).
@@ -501,45 +321,20 @@ def r_sym() -> sp.Symbol:
     return R
 
 
-def _dedup(xs: Sequence[sp.Symbol]) -> list[sp.Symbol]:
-    seen: list[sp.Symbol] = []
-    for x in xs:
-        if x not in seen:
-            seen.append(x)
-    return seen
 
 
-def omega(k: int) -> sp.Symbol:
-    """$\\omega_k \\ge \\sup_{B_r}\\max_i \\|W_{k,i:}\\|_2$ (largest row norm, $+ r$)."""
-    return _nn(f"omega_{k}")
 
 
-def kappa(k: int) -> sp.Symbol:
-    r"""$\kappa_k \ge \sup_{B_r}\max_j \|W_{k,:j}\|_2$ (largest column norm, $+ r$)."""
-    return _nn(f"kappa_{k}")
 
 
-def wk(k: int) -> sp.Symbol:
-    return _nn(f"w_{k}")
 
 
-def jz(k: int) -> sp.Symbol:
-    """$J^z_k \\ge \\|D_\\theta z_k(\\bar\\theta; x)\\|_2$ (centre Jacobian of $z_k$)."""
-    return _nn(f"Jz_{k}")
 
 
-def ja(k: int) -> sp.Symbol:
-    """$J^a_k \\ge \\|D_\\theta a_k(\\bar\\theta; x)\\|_2$ (centre Jacobian of the activation)."""
-    return _nn(f"Ja_{k}")
 
 
-def jr(k: int) -> sp.Symbol:
-    """$J^r_k \\ge \\max_i \\|\\nabla_\\theta z_{k,i}(\\bar\\theta; x)\\|_2$ (largest row)."""
-    return _nn(f"Jr_{k}")
 
 
-def mu(k: int) -> sp.Symbol:
-    return _nn(f"mu_{k}")
 
 
 def second_order_program(depth: int, *, bounded: bool = True, centre: bool = True,
@@ -677,7 +472,7 @@ def loss_program(depth: int, loss: str, *, bounded: bool = True, centre: bool = 
     defs, inputs = second_order_program(depth, bounded=bounded, centre=centre, output_norm=mse,
                                         jac=jac)
     n = depth
-    G = _nn("G")
+    G = LOSS_GRAD
     if mse:
         inputs = _dedup(inputs + [Y] + ([E] if centre else []))
         opts = [c(n) + Y] + ([E + l(n) * R] if centre else [])
@@ -695,13 +490,13 @@ def loss_program(depth: int, loss: str, *, bounded: bool = True, centre: bool = 
                                "\\|p-y\\|_\\infty \\le 2$ on the simplex"
                                + ("; or the centre value plus $\\tfrac12 l_N r$ (softmax "
                                   "is $\\tfrac12$-Lipschitz)" if centre else "")))
-        Hs = _nn("H")
+        Hs = LOSS_HESS
         defs.append(Definition(Hs, _min(h_opts),
                                "$\\|\\mathrm{diag}(p) - pp^T\\| \\le \\tfrac12$ (Popoviciu)"
                                + ("; $\\le \\max_j p_j \\le P + \\tfrac12 l_N r$" if centre
                                   else "")))
         H = Hs
-    defs.append(Definition(_nn("B"), H * l(n) ** 2 + G * h(n),
+    defs.append(Definition(GRAD_LIP, H * l(n) ** 2 + G * h(n),
                            "chain rule: $D^2\\lambda\\circ f = \\nabla^2\\lambda[Df, Df] + "
                            "\\nabla\\lambda \\cdot D^2 f$"))
     return defs, inputs
@@ -721,8 +516,8 @@ def _loss_name(loss: str) -> str:
 
 
 def unrolled_first_order(depth: int) -> sp.Expr:
-    r"""$l_N^2 = \sum_{k=1}^N (c_{k-1}^2 + 1) \prod_{j=k+1}^{N} \kappa_j^2 \rho_j^2$ with
-    $\kappa_j = K_1$ for hidden $j$ and $\kappa_N = 1$ ... in the symbols ``c_k``.
+    r"""$l_N^2 = \sum_{k=1}^N (c_{k-1}^2 + 1)\,K_1^{2(N-k)} \prod_{j=k+1}^{N} \rho_j^2$
+    in the symbols ``c_k``.
 
     (Unrolling $l_k^2 = K_1^2 (c_{k-1}^2 + 1 + \rho_k^2 l_{k-1}^2)$, $l_N^2 = c_{N-1}^2 + 1
     + \rho_N^2 l_{N-1}^2$.)  The hidden factor $K_1^2$ of layer $k$ itself multiplies
@@ -1143,30 +938,3 @@ def network_first_order_derivation(kinds: Sequence[str] | None = None, *,
                                                                   lognorm=lognorm),
                                      f"The recursion for layers {list(kinds) + ['readout']}"))
     return d
-
-
-def program_derivation(defs: Sequence[Definition], inputs: Sequence[sp.Symbol],
-                       title: str) -> Derivation:
-    d = Derivation(title)
-    for df in defs:
-        d.step(df.symbol, ":=", df.expr, df.why)
-    # each layer's carried values as one simplified closed form (issue #19)
-    from symlip.symbolic.simplify import closed_form_section
-
-    # a slice of a longer program (e.g. the local program after the recursion's
-    # definitions) uses values defined before it: they enter as inputs of the slice
-    defined = {df.symbol for df in defs}
-    earlier = {s for df in defs for s in df.expr.free_symbols} - defined - set(inputs)
-    d.section(closed_form_section(RecursiveFormula(
-        defs, [*inputs, *sorted(earlier, key=str)], "L")))
-    return d
-
-
-def _min(opts: Sequence[sp.Expr]) -> sp.Expr:
-    """``Min`` of the options without SymPy's (slow, assumption-driven) simplification."""
-    return opts[0] if len(opts) == 1 else sp.Min(*opts, evaluate=False)
-
-
-def _sqrt(e: sp.Expr) -> sp.Expr:
-    """``sqrt`` without SymPy's assumption queries (slow on long sums)."""
-    return sp.Pow(e, sp.S.Half, evaluate=False)

@@ -47,6 +47,7 @@ from symlip.arith.array import IntervalArray
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import _gamma, _up, row_norms
 from symlip.symbolic.compile import interval_lambdify
+from symlip.symbolic.symbols import k2_layer
 
 __all__ = ["local_first_order_program", "local_loss_program", "local_param_inputs",
            "centre_chains", "float_forward", "batched_norm2_upper", "LOCAL_COST_BUDGET",
@@ -201,8 +202,9 @@ def local_first_order_program(depth: int, bounded: bool = True
 
 
 def kapsym(k: int) -> sp.Symbol:
-    """$\\kappa'_k \\ge \\sup|\\sigma''|$ over layer $k$'s pre-activation box."""
-    return _nn(f"kap_{k}")
+    """$K_2^{(k)} \\ge \\sup|\\sigma''|$ over layer $k$'s pre-activation box (the local
+    $K_2$ of :mod:`symlip.symbolic.symbols`)."""
+    return k2_layer(k)
 
 
 def Gssym(k: int, j: int) -> sp.Symbol:
@@ -258,7 +260,7 @@ def local_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool
         curv = rec._min([gi * rec.rho(i) * lamsym(i - 1), Qcsym(i) * Lssym(i - 1)])
         defs.append(rec.Definition(
             Vsym(i), gi * dsym(i - 1) + kapsym(i - 1) * curv,
-            "$\\|D_{N,i}(F_i - F'_i)X\\| \\le (G_{N,i}d_{i-1} + \\kappa'_{i-1}\\min(G_{N,i}"
+            "$\\|D_{N,i}(F_i - F'_i)X\\| \\le (G_{N,i}d_{i-1} + K_2^{(i-1)}\\min(G_{N,i}"
             "\\rho_i\\lambda_{i-1}, Q_i\\Lambda^{\\mathrm s}_{i-1}))\\|X\\|\\|\\Delta\\|$: "
             "$\\|Q\\operatorname{diag}(v)X\\| \\le \\max_m\\|Q_{:m}\\|\\,\\|v\\|_2\\|X\\|$ "
             "(Lemma 8)"))
@@ -269,7 +271,7 @@ def local_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool
             terms.append(_prod(Vsym(i), gs))
         defs.append(rec.Definition(LDsym(j), sp.Add(*terms, evaluate=False),
                                    "telescoping between $\\theta$ and $\\theta'$: "
-                                   "$\\|F_i - F'_i\\| \\le (d_{i-1} + \\rho_i\\kappa'_{i-1}"
+                                   "$\\|F_i - F'_i\\| \\le (d_{i-1} + \\rho_iK_2^{(i-1)}"
                                    "\\lambda_{i-1})\\|\\Delta\\|$ (Lemma 8)"))
         linputs.append(kapsym(j))
     terms = []
@@ -344,11 +346,11 @@ def local_second_order_derivation(depth: int | None = None) -> Any:
            "telescoping between the two parameter points")
     d.step(Tex(r"\|F_i - F'_i\|_2"), "<=",
            Tex(r"\|\Delta W_i\|\,d_{i-1} + \rho_i\,\|\Sigma_{i-1} - \Sigma'_{i-1}\|_2 \le "
-               r"(d_{i-1} + \rho_i\kappa'_{i-1}\lambda_{i-1})\|\Delta\|"),
-           "$|\\sigma'(s) - \\sigma'(t)| \\le \\kappa'|s - t|$ on the box (convex), "
+               r"(d_{i-1} + \rho_iK_2^{(i-1)}\lambda_{i-1})\|\Delta\|"),
+           "$|\\sigma'(s) - \\sigma'(t)| \\le K_2^{(i-1)}|s - t|$ on the box (convex), "
            "$|z_{i-1,m} - z'_{i-1,m}| \\le \\lambda_{i-1}\\|\\Delta\\|$")
     d.step(Tex(r"\|D_{N,j} - D'_{N,j}\|_2"), "<=",
-           Tex(r"\Big(\sum_{i} G_{N,i}(d_{i-1} + \rho_i\kappa'_{i-1}\lambda_{i-1})"
+           Tex(r"\Big(\sum_{i} G_{N,i}(d_{i-1} + \rho_iK_2^{(i-1)}\lambda_{i-1})"
                r"G^{\mathrm{s}}_{i-1,j}\Big)\|\Delta\| =: L^D_j\|\Delta\|"), "")
     d.step(Tex(r"\|(J - J')u\|"), "<=",
            Tex(r"\sum_j \big(L^D_j\sqrt{\hat c_{j-1}^2+1} + G_{N,j}\,d_{j-1}"
@@ -697,8 +699,8 @@ def local_param_inputs(net: Any, X: np.ndarray, r: float, formula: Any,
         ds = np.maximum(ds, 0.0)
         pp[f"d_{k}"] = _pt(d)
         pp[f"ds_{k}"] = _pt(ds)
-        if f"kap_{k}" in byname:
-            pp[f"kap_{k}"] = _pt(_second_derivative_sup(act, box))
+        if str(kapsym(k)) in byname:
+            pp[str(kapsym(k))] = _pt(_second_derivative_sup(act, box))
         env[dsym(k)] = pp[f"d_{k}"]
         env[dssym(k)] = pp[f"ds_{k}"]
     return {name: pp[name] for name in byname if name in pp}

@@ -26,13 +26,18 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import mpmath
 import numpy as np
 import sympy as sp
 from mpmath import iv
 
 from symlip.arith.array import IntervalArray
-from symlip.arith.enclosure import Enclosure, Truth, UnsupportedOperation, compare
+from symlip.arith.enclosure import (
+    Enclosure,
+    Truth,
+    UnsupportedOperation,
+    compare,
+    working_precision,
+)
 from symlip.arith.floatsearch import float_search
 from symlip.arith.mpfuncs import iv_exp, iv_log
 from symlip.bounds import recursion as rec
@@ -44,8 +49,10 @@ from symlip.bounds.param import (
     check_data,
     check_radius,
 )
+from symlip.bounds.registry import QuantitySpec
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, NotSmoothError, WitnessOutsideError
+from symlip.symbolic.formula import Formula
 
 __all__ = [
     "grad_lipschitz",
@@ -809,6 +816,16 @@ class StepResult:
                 f"{self.grad.size} parameters)")
 
 
+_STEP_S, _STEP_E = sp.Symbol("s", nonnegative=True), sp.Symbol("e", real=True)
+#: $\|\theta_+ - \bar\theta\| = s(1 + e)$: $s$ the certified norm of the float
+#: difference $\mathrm{fl}(\theta_+ - \bar\theta)$, $|e| \le 2u$ its rounding
+#: ($|\mathrm{fl}(a - b) - (a - b)| \le u|a - b|$ entrywise)
+STEP_NORM = Formula(_STEP_S * (1 + _STEP_E), [_STEP_S, _STEP_E], name="step_norm")
+_L_BEFORE, _L_AFTER = sp.Symbol("L_before", real=True), sp.Symbol("L_after", real=True)
+#: the certified decrease of a step: loss before minus loss after
+DECREASE = Formula(_L_BEFORE - _L_AFTER, [_L_BEFORE, _L_AFTER], name="decrease")
+
+
 def certified_step(net: Any, data: Any, targets: Any, loss: str, radius: float,
                    *, aggregate: str = "mean") -> StepResult:
     r"""Gradient step $\theta_+ = \bar\theta - \eta \nabla L(\bar\theta)$ with $\eta =
@@ -845,17 +862,16 @@ def certified_step(net: Any, data: Any, targets: Any, loss: str, radius: float,
     theta_next = theta - eta * g
     d = theta_next - theta  # exact up to rounding, enclosed below
     dn = row_norms(d[None, :])
-    # |fl(a - b) - (a - b)| <= u|a - b|
-    step_norm = Enclosure.from_floats(float(np.nextafter(dn.lo[0] * (1 - 2 * _U), -np.inf)),
-                                      float(np.nextafter(dn.hi[0] * (1 + 2 * _U), np.inf)))
+    step_norm = STEP_NORM.enclose(s=Enclosure.from_floats(dn.lo[0], dn.hi[0]),
+                                  e=Enclosure.from_floats(-2 * _U, 2 * _U))
     in_ball = compare(step_norm.to_interval(), "<=", iv.mpf(r))
     with np.errstate(over="ignore"):
         gn2 = float(np.dot(g, g))
         est = float(gn2 / (2 * Lu)) if Lu > 0 else math.inf
     before = loss_enclosure(net, X, y, loss)
     after = loss_enclosure(net.with_params(theta_next), X, y, loss)
-    dec = Enclosure(mpmath.fsub(before.lower, after.upper, prec=113, rounding="d"),
-                    mpmath.fsub(before.upper, after.lower, prec=113, rounding="u"))
+    with working_precision(113):
+        dec = DECREASE.enclose(L_before=before, L_after=after)
     return StepResult(eta, L, g, theta_next, step_norm, in_ball, dec.lower_float, res,
                       decrease=dec, estimated_decrease=est)
 
@@ -908,17 +924,9 @@ def _check_lower(ctx: Any, witness: Mapping[str, Any]) -> Enclosure:
     return grad_quotient_from_witness(ctx.model, X, y, lname, witness, r)
 
 
-def _register() -> None:
-    from symlip.certificate import QuantitySpec, register_quantity
-
-    # the witness is two parameter vectors; the loss is over all the data rows (no row)
-    register_quantity(QuantitySpec("grad_lipschitz", _rebuild, _check_lower,
-                                   rebuild_pointwise=_rebuild_pointwise, aggregate="mean",
-                                   witness_kind="gradient_difference_quotient",
-                                   witness_offsets=("offset_plus", "offset_minus"),
-                                   base_params=lambda net: net.params(),
-                                   fixed_options={"wrt": ("gradient",),
-                                                  "model_type": ("feedforward",)}))
-
-
-_register()
+#: how ``verify`` re-checks a ``grad_lipschitz`` certificate; the witness is two
+#: parameter vectors, the loss is over all the data rows (no row)
+SPEC = QuantitySpec(_rebuild, _check_lower, rebuild_pointwise=_rebuild_pointwise,
+                    aggregate="mean", witness_kind="gradient_difference_quotient",
+                    witness_offsets=("offset_plus", "offset_minus"),
+                    base_params=lambda net: net.params())

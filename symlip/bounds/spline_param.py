@@ -54,13 +54,14 @@ from mpmath import iv
 from symlip.arith.enclosure import Enclosure, Truth, compare, working_precision
 from symlip.arith.floatsearch import float_search
 from symlip.bounds import recursion as rec
+from symlip.bounds.checks import check_radius
 from symlip.bounds.param import (
     _args,
     ball_search,
     certified_param_inputs,
     check_data,
-    check_radius,
 )
+from symlip.bounds.registry import QuantitySpec
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, WitnessOutsideError
 from symlip.symbolic.derivation import Derivation, Tex
@@ -525,16 +526,16 @@ def spline_quotient_from_witness(net: Any, wit: Any, r: float) -> Enclosure:
     arithmetic; its lower end is a certified lower bound of the Lipschitz constant on
     the ball.  A witness without ``"parameters"`` (certificates before the coefficients
     were moved) indexes the weights and biases only
-    (:func:`symlip.bounds.param.quotient_from_witness`).
+    (:func:`symlip.bounds.param.param_quotient_from_witness`).
 
     Raises:
         InputError: a point outside the ball, indices out of range or repeated,
             lengths that differ, non-finite values, two equal points.
     """
-    from symlip.bounds.param import quotient_from_witness
+    from symlip.bounds.param import param_quotient_from_witness
 
     if "parameters" not in wit:
-        return quotient_from_witness(net, wit, r)
+        return param_quotient_from_witness(net, wit, r)
     if wit["parameters"] != PARAMETER_SET:
         raise InputError(f"lower-bound witness parameters={wit['parameters']!r}; expected "
                          f"{PARAMETER_SET!r}")
@@ -661,6 +662,16 @@ def spline_grad_lipschitz(net: Any, *args: Any, **kwargs: Any) -> BoundResult:
 # CLI / certificate hooks (``symlip certify SPLINE_MODEL --wrt params|gradient``)
 # ------------------------------------------------------------------------------------
 
+def has_splines(model: Any) -> bool:
+    """``True`` if a hidden activation of ``model`` is a linear spline (read from the
+    file): its coefficients are parameters too, so this module serves ``--wrt params``
+    and refuses ``--wrt gradient`` (the route in :data:`symlip.bounds.registry.BOUNDS`)."""
+    from symlip.activations.spline import LinearSpline
+
+    acts = getattr(model, "activations", None) or []
+    return any(isinstance(a, LinearSpline) for a in acts)
+
+
 def certify_context(ctx: Any) -> BoundResult:
     """CLI handler of ``symlip certify --wrt params`` for a spline network (activation
     read from the model file): :func:`spline_param_lipschitz`, the coefficients
@@ -705,15 +716,6 @@ def _check_lower(ctx: Any, witness: Any) -> Enclosure:
                                         check_radius(ctx.options.get("radius")))
 
 
-def _register() -> None:
-    from symlip.certificate import QuantitySpec, register_quantity, witness_data_row
-
-    register_quantity(QuantitySpec("param_lipschitz_spline", _rebuild, _check_lower,
-                                   relations=(witness_data_row("x", "row"),),
-                                   witness_offsets=("step", "base"),
-                                   base_params=spline_params,
-                                   fixed_options={"wrt": ("params",),
-                                                  "model_type": ("feedforward",)}))
-
-
-_register()
+#: how ``verify`` re-checks a ``param_lipschitz_spline`` certificate
+SPEC = QuantitySpec(_rebuild, _check_lower, witness_row=("x", "row"),
+                    witness_offsets=("step", "base"), base_params=spline_params)

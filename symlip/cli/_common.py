@@ -1,56 +1,24 @@
-"""Helpers shared by the CLI verbs: output files written atomically, JSON printing."""
+"""Helpers shared by the CLI verbs: output paths checked before any work, JSON printing,
+progress lines."""
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["write_atomic", "print_json", "stage", "check_writable"]
-
-
-def _umask() -> int:
-    """The process umask (read by setting and restoring it; there is no getter)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never half-way.
-
-    The file gets the mode a plain ``open(path, "w")`` would give it
-    (``0o666 & ~umask``, so 0644 under the usual umask 022), not the 0600 of
-    ``mkstemp``.
-    """
-    p = Path(path)
-    if p.is_dir():  # else the rename fails naming the temporary file
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(p))
-    p.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    except OSError as exc:  # name the user's path, not the temporary file's
-        raise type(exc)(exc.errno, exc.strerror, str(p)) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+__all__ = ["print_json", "stage", "check_writable"]
 
 
 def check_writable(path: str | os.PathLike[str], flag: str) -> None:
-    """Before any computation: ``path`` can be written by :func:`write_atomic` (not a
+    """Before any computation: ``path`` can be written by
+    :func:`symlip._files.write_atomic` (not a
     directory; the nearest existing ancestor folder is a writable directory, the missing
     ones are created).  Raises :class:`~symlip.errors.InputError` naming ``flag`` and the
     path."""

@@ -13,7 +13,8 @@ prints it as one line on stderr and exits with code 2.
 
 Special names (activations not in the SymPy registry, e.g. linear splines read from
 files) plug in through :data:`SPECIAL_ACTIVATIONS`: a builder from the parsed arguments
-to an :class:`~symlip.activations.registry.AbstractActivation`, plus :data:`EXTRA_ARGUMENTS`.
+to an :class:`~symlip.activations.registry.AbstractActivation`, plus :data:`EXTRA_ARGUMENTS`;
+an activation's ``summary_fields()`` (if it has one) adds rows to the output.
 """
 
 from __future__ import annotations
@@ -30,22 +31,51 @@ from symlip.errors import InputError
 
 __all__ = ["register", "run", "SPECIAL_ACTIVATIONS", "EXTRA_ARGUMENTS", "constants_json"]
 
+
+def spline_from_args(args: argparse.Namespace) -> AbstractActivation:
+    """The spline of ``symlip activation spline --coefficients C.npy --range R``
+    (:class:`~symlip.activations.spline.LinearSpline`).
+
+    Raises:
+        InputError: missing options, an unreadable array, a bad range.
+    """
+    from symlip.activations.spline import LinearSpline, parse_grid
+    from symlip.models.io import load_array
+
+    path = getattr(args, "coefficients", None)
+    rng = getattr(args, "spline_range", None)
+    if path is None or rng is None:
+        raise InputError("activation 'spline' needs --coefficients C.npy and --range R")
+    if getattr(args, "param", None) is not None:
+        raise InputError("activation 'spline' takes no --param (use --coefficients/--range)")
+    try:
+        vals = [float(v) for v in str(rng).split(",")]
+    except ValueError:
+        raise InputError(f"--range {rng!r} must be a number R or 'a,b'") from None
+    try:
+        grid = parse_grid(vals if len(vals) > 1 else vals[0])
+    except InputError as exc:
+        raise InputError(f"--range {rng!r}: {exc}") from None
+    c = load_array(path, "coefficients")
+    try:
+        return LinearSpline(c, list(grid), name="spline")
+    except InputError as exc:
+        raise InputError(f"coefficients file {path}: {exc}") from None
+
+
 #: name -> builder(args) for activations that are not SymPy registry entries
-#: (e.g. ``"spline"`` reading ``--coefficients`` and ``--range``).
-SPECIAL_ACTIVATIONS: dict[str, Callable[[argparse.Namespace], AbstractActivation]] = {}
+#: (``"spline"`` reading ``--coefficients`` and ``--range``).
+SPECIAL_ACTIVATIONS: dict[str, Callable[[argparse.Namespace], AbstractActivation]] = {
+    "spline": spline_from_args,
+}
 
 #: extra options for the special activations: (flags, argparse keyword arguments).
-EXTRA_ARGUMENTS: list[tuple[tuple[str, ...], dict[str, Any]]] = []
-
-# linear splines: `symlip activation spline --coefficients C.npy --range R` (symlip.activations.spline)
-def _register_spline() -> None:
-    from symlip.activations.spline import CLI_ARGUMENTS, activation_from_cli_args
-
-    SPECIAL_ACTIVATIONS["spline"] = activation_from_cli_args
-    EXTRA_ARGUMENTS.extend(CLI_ARGUMENTS)
-
-
-_register_spline()
+EXTRA_ARGUMENTS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("--coefficients",), {"metavar": "C.npy", "help": "spline: .npy array of coefficients, "
+                           "shape (neurons, K) or (K,)"}),
+    (("--range",), {"metavar": "R", "dest": "spline_range", "help": "spline: the grid "
+                    "[-R, R] (R > 0), or 'a,b' for [a, b]"}),
+]
 
 _KEYS = ("S0", "K1", "K2", "sigma0")
 _LABELS = {"S0": "S0 = sup|sigma|", "K1": "K1 = Lip(sigma)", "K2": "K2 = Lip(sigma')",
@@ -95,7 +125,7 @@ def constants_json(act: AbstractActivation) -> dict[str, Any]:
     out: dict[str, Any] = {"name": act.name, "param": _param_str(act)}
     for k in _KEYS:
         out[k] = getattr(c, k).to_dict()
-    extra = getattr(act, "cli_extra", None)  # e.g. a spline's grid and TV2
+    extra = getattr(act, "summary_fields", None)  # e.g. a spline's grid and TV2
     if extra is not None:
         out.update(extra())
     return out
@@ -130,7 +160,7 @@ def _table(act: AbstractActivation) -> str:
              f"{'-' * w0}  {'-' * w1}  {'-' * w2}  {'-' * 11}"]
     for r in rows:
         lines.append(f"{r[0]:<{w0}}  {r[1]:<{w1}}  {r[2]:<{w2}}  {r[3]}")
-    extra = getattr(act, "cli_extra", None)
+    extra = getattr(act, "summary_fields", None)
     if extra is not None:
         for k, v in extra().items():
             if isinstance(v, list) and v and isinstance(v[0], dict):

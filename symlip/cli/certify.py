@@ -1,44 +1,24 @@
 """``symlip certify MODEL --wrt input|params|gradient ...``: certified bounds of a model file.
 
-Each (model type, quantity) pair is handled by a function in the bound's own module,
-named in :data:`HANDLERS` as ``"module:function"``; it takes a
-:class:`~symlip.certificate.Context` and returns a :class:`~symlip.bounds.result.BoundResult`.
-Model types are loaded by the functions named in :data:`LOADERS`.
+Which bound serves a (model type, ``--wrt``) and a loaded model is read from
+:data:`symlip.bounds.registry.BOUNDS` (:func:`symlip.bounds.registry.certify`); model
+types are loaded by :func:`symlip.models.io.load_model`.  This module only turns the
+arguments into options and prints the result.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import math
 from fractions import Fraction
 from typing import Any
 
-import numpy as np
-
-from symlip.certificate import Context, make_certificate, write_certificate
+from symlip.bounds import registry
 from symlip.cli._common import print_json, stage
 from symlip.errors import InputError
+from symlip.models import MODEL_LOADERS
 
-__all__ = ["register", "run", "HANDLERS", "LOADERS", "build_context"]
-
-#: (model type, --wrt) -> "module:function(ctx) -> BoundResult"
-HANDLERS: dict[tuple[str, str], str] = {
-    ("feedforward", "input"): "symlip.bounds.lipsdp:certify_context",
-    ("feedforward", "params"): "symlip.bounds.param:certify_context",
-    ("feedforward", "gradient"): "symlip.bounds.smooth:certify_context",
-    ("cde", "params"): "symlip.cde:certify_params_context",
-    ("cde", "gradient"): "symlip.cde:certify_gradient_context",
-    # feed-forward files whose activations are linear splines (see _handler_key)
-    ("spline", "params"): "symlip.bounds.spline_param:certify_context",
-    ("spline", "gradient"): "symlip.bounds.spline_param:refuse_gradient_context",
-}
-
-#: model type -> "module:function(path, options) -> model"
-LOADERS: dict[str, str] = {
-    "feedforward": "symlip.models.io:load_for_cli",
-    "cde": "symlip.cde:load_for_cli",
-}
+__all__ = ["register", "run"]
 
 
 #: --method values by --wrt (the first is the default)
@@ -56,11 +36,6 @@ def _method(args: argparse.Namespace, allowed: tuple[str, ...]) -> str:
     return m
 
 
-def _resolve(spec: str) -> Any:
-    mod, fn = spec.split(":")
-    return getattr(importlib.import_module(mod), fn)
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "certify",
@@ -69,9 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "parameters, or of the loss gradient w.r.t. the parameters).",
     )
     p.add_argument("model", help="model file (.npz or .safetensors)")
-    p.add_argument("--wrt", choices=["input", "params", "gradient"], default="input",
+    p.add_argument("--wrt", choices=list(registry.wrt_choices()), default="input",
                    help="what the Lipschitz constant is taken with respect to")
-    p.add_argument("--model-type", choices=sorted(LOADERS), default="feedforward")
+    p.add_argument("--model-type", choices=sorted(MODEL_LOADERS), default="feedforward")
     p.add_argument("--activation", help="activation name (the known names are listed by "
                    "`symlip activation --help`); "
                    "optional when the file records it")
@@ -105,33 +80,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "mathtools) instead of fragments; implies --latex")
     p.add_argument("--certificate", metavar="OUT.json", help="write a certificate file")
     p.set_defaults(run=run)
-
-
-def load_array(path: str, what: str) -> np.ndarray:
-    """Read a .npy array with a clear error for non-arrays, empty files and empty arrays."""
-    try:
-        a = np.load(path, allow_pickle=False)
-    except EOFError:  # a zero-byte file (np.load reads no magic string)
-        raise InputError(f"{what} file {path} is empty (0 bytes); expected a .npy "
-                         "array") from None
-    except ValueError as exc:
-        raise InputError(f"{what} file {path} is not a .npy array ({exc})") from None
-    except OSError as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise InputError(f"{what} file {path} cannot be read as .npy ({exc})") from None
-    if not isinstance(a, np.ndarray):
-        raise InputError(f"{what} file {path} holds several arrays; expected one .npy array")
-    if a.dtype.kind not in "fiu":
-        raise InputError(f"{what} file {path} has dtype {a.dtype}; expected real numbers")
-    if a.size == 0:
-        raise InputError(f"{what} file {path} holds an empty array of shape {a.shape}; "
-                         "expected at least one value")
-    a = a.astype(np.float64)
-    if not np.all(np.isfinite(a)):
-        idx = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
-        raise InputError(f"{what} file {path} has a non-finite value {a[idx]} at index {idx}")
-    return a
 
 
 def radius_up(text: str) -> float:
@@ -189,23 +137,6 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
-def build_context(model_path: str, options: dict[str, Any], data_path: str | None,
-                  files: dict[str, str]) -> Context:
-    """Load the model and the arrays a computation needs into a Context."""
-    mt = options.get("model_type", "feedforward")
-    if mt not in LOADERS:
-        raise InputError(f"model type {mt!r} is unknown; expected one of {sorted(LOADERS)}")
-    model = _resolve(LOADERS[mt])(model_path, options)
-    data = load_array(data_path, "data") if data_path else None
-    if data is not None and getattr(model, "input_shape", None) is not None:
-        from symlip.models.onnx import flatten_data  # (n, C, H, W) data of ONNX models
-
-        data = flatten_data(model, data)
-    extra = {role: load_array(p, role) for role, p in files.items()}
-    return Context(model=model, model_path=model_path, data=data, data_path=data_path,
-                   options=options, files=dict(files), extra=extra)
-
-
 def run(args: argparse.Namespace) -> int:
     if args.certificate is not None and not args.certificate.strip():
         raise InputError("--certificate needs a file name (got an empty string)")
@@ -216,8 +147,7 @@ def run(args: argparse.Namespace) -> int:
 
         check_writable(args.certificate, "--certificate")  # before computing anything
     options = options_from_args(args)
-    key = (args.model_type, args.wrt)
-    if key not in HANDLERS:
+    if not registry.serves(args.model_type, args.wrt):
         raise InputError(f"--wrt {args.wrt} is not available for --model-type "
                          f"{args.model_type}")
     files = {}
@@ -226,22 +156,12 @@ def run(args: argparse.Namespace) -> int:
     if args.control:
         files["control"] = args.control
     with stage("loading the model and the data"):
-        ctx = build_context(args.model, options, args.data, files)
-    key = _handler_key(ctx, key)
-    try:
-        handler = _resolve(HANDLERS[key])
-    except (ImportError, AttributeError):
-        raise InputError(f"--wrt {args.wrt} for --model-type {args.model_type} is not "
-                         "implemented in this version") from None
+        ctx = registry.load_context(args.model, options, args.data, files)
     with stage(f"certifying the Lipschitz bound (--wrt {args.wrt})"):
-        result = handler(ctx)
-    target = options.get("target")
-    if target is not None:
-        # every quantity: certified upper <= target, or certified lower > target
-        from symlip.arith.verdict import lipschitz_verdict
-
-        result.extra.update(lipschitz_verdict(result, target))
+        result = registry.certify(ctx)  # with options["target"]: and the verdict
     if args.certificate:  # before printing: a failing write prints no result
+        from symlip.certificate import make_certificate, write_certificate
+
         with stage("building the certificate"):
             cert = make_certificate(result, ctx)
         write_certificate(args.certificate, cert)
@@ -277,18 +197,6 @@ def _latex_output(result: Any) -> str:
              "\\text{(8-digit inputs, not certified)}",
              "\\end{align*}"]
     return "\n".join(lines)
-
-
-def _handler_key(ctx: Context, key: tuple[str, str]) -> tuple[str, str]:
-    """``("spline", wrt)`` for a feed-forward model with linear-spline activations (read
-    from the file) when such a handler exists: its coefficients are parameters too."""
-    from symlip.activations.spline import LinearSpline
-
-    acts = getattr(ctx.model, "activations", None) or []
-    if key[0] == "feedforward" and any(isinstance(a, LinearSpline) for a in acts) \
-            and ("spline", key[1]) in HANDLERS:
-        return ("spline", key[1])
-    return key
 
 
 def _latex_name(name: str) -> str:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from symlip.certificate import load_certificate, verify_certificate
-from symlip.cli.certify import build_context
+from symlip.bounds.registry import load_context
 
 __all__ = ["register", "run"]
 
@@ -27,13 +26,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from symlip.certificate import load_certificate, verify_certificate
+
     cert = load_certificate(args.certificate)
     files = {}
     if args.targets:
         files["targets"] = args.targets
     if args.control:
         files["control"] = args.control
-    ctx = build_context(args.model, dict(cert["options"]), args.data, files)
+    ctx = load_context(args.model, dict(cert["options"]), args.data, files)
     verdict = verify_certificate(cert, ctx)
     stream = sys.stdout if verdict.holds else sys.stderr
     print(("verified: " if verdict.holds else "NOT verified: ") + verdict.reason, file=stream)

@@ -215,12 +215,12 @@ class ControlledODE:
     @classmethod
     def load(cls, path: str | os.PathLike[str], activation: Any = None, param: Any = None
              ) -> ControlledODE:
-        """Read a model file (see :func:`load`)."""
-        return load(path, activation, param)
+        """Read a model file (see :func:`load_cde`)."""
+        return load_cde(path, activation, param)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the model (see :func:`save`)."""
-        save(self, path)
+        """Write the model (see :func:`save_cde`)."""
+        save_cde(self, path)
 
     # -- shapes and parameters ---------------------------------------------------------------
     @property
@@ -543,7 +543,7 @@ def _strip_prefix(keys: Sequence[str]) -> str:
     return ""
 
 
-def load(path: str | os.PathLike[str], activation: Any = None, param: Any = None
+def load_cde(path: str | os.PathLike[str], activation: Any = None, param: Any = None
          ) -> ControlledODE:
     """Load a controlled ODE from ``.npz`` / ``.safetensors``.
 
@@ -607,7 +607,7 @@ def load(path: str | os.PathLike[str], activation: Any = None, param: Any = None
         raise ModelFileError(f"{where!r}: {exc}") from None
 
 
-def save(model: ControlledODE, path: str | os.PathLike[str],
+def save_cde(model: ControlledODE, path: str | os.PathLike[str],
          metadata: Mapping[str, str] | None = None) -> None:
     """Write a controlled ODE (float64 tensors, activation in the metadata), atomically."""
     p = Path(path)

@@ -46,8 +46,9 @@ from symlip.models.network import DenseLayer, Network, ResidualLayer, check_chai
 __all__ = [
     "ModelFile",
     "load",
-    "load_for_cli",
+    "load_array",
     "load_layers",
+    "load_model",
     "read_model",
     "save",
     "sha256_file",
@@ -479,9 +480,51 @@ def load(
     return Network(mf.layers, activation)
 
 
-def load_for_cli(path: str | os.PathLike[str], options: Mapping[str, Any]) -> Network:
-    """:func:`load` with the CLI's options dict (keys ``"activation"``, ``"param"``)."""
-    return load(path, options.get("activation"), options.get("param"))
+def load_model(path: str | os.PathLike[str], model_type: str = "feedforward",
+               activation: Any = None, param: Any = None) -> Any:
+    """Load a model file of ``model_type`` (a key of :data:`symlip.models.MODEL_LOADERS`).
+
+    Raises:
+        InputError: an unknown model type.
+    """
+    import importlib
+
+    from symlip.models import MODEL_LOADERS
+
+    if model_type not in MODEL_LOADERS:
+        raise InputError(f"model type {model_type!r} is unknown; expected one of "
+                         f"{sorted(MODEL_LOADERS)}")
+    mod, _, name = MODEL_LOADERS[model_type].partition(":")
+    return getattr(importlib.import_module(mod), name)(path, activation, param)
+
+
+def load_array(path: str | os.PathLike[str], what: str) -> np.ndarray:
+    """Read a .npy array (data, targets, a control path, spline coefficients) as float64,
+    with a clear error (naming ``what`` and the file) for non-arrays, empty files, empty
+    arrays, non-real dtypes and non-finite values."""
+    try:
+        a = np.load(path, allow_pickle=False)
+    except EOFError:  # a zero-byte file (np.load reads no magic string)
+        raise InputError(f"{what} file {path} is empty (0 bytes); expected a .npy "
+                         "array") from None
+    except ValueError as exc:
+        raise InputError(f"{what} file {path} is not a .npy array ({exc})") from None
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise InputError(f"{what} file {path} cannot be read as .npy ({exc})") from None
+    if not isinstance(a, np.ndarray):
+        raise InputError(f"{what} file {path} holds several arrays; expected one .npy array")
+    if a.dtype.kind not in "fiu":
+        raise InputError(f"{what} file {path} has dtype {a.dtype}; expected real numbers")
+    if a.size == 0:
+        raise InputError(f"{what} file {path} holds an empty array of shape {a.shape}; "
+                         "expected at least one value")
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        idx = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+        raise InputError(f"{what} file {path} has a non-finite value {a[idx]} at index {idx}")
+    return a
 
 
 # ----------------------------------------------------------------------------------

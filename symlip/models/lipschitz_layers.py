@@ -28,8 +28,16 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from symlip.arith.enclosure import Enclosure, Truth, compare, outward_decimal
+from symlip.arith.enclosure import (
+    Enclosure,
+    Truth,
+    compare,
+    outward_decimal,
+    working_precision,
+)
 from symlip.errors import InputError
+from symlip.symbolic.formula import Formula
+from symlip.symbolic.symbols import rho
 
 __all__ = [
     "bjorck_orthonormalize",
@@ -315,6 +323,17 @@ def _frac_mpf(t: Fraction) -> mpmath.mpf:
     return mpmath.ldexp(mpmath.mpf(num), -k)
 
 
+#: $\varepsilon = \rho - 1$: a layer with $\|W\|_2 \le \rho$ is $(1 + \varepsilon)$-Lipschitz
+EPSILON = Formula(rho("k") - 1, [rho("k")], name="epsilon_k")
+
+
+def epsilon_enclosure(norm: Enclosure) -> Enclosure:
+    r""":data:`EPSILON` on an enclosure of $\|W_k\|_2$, by the interval compiler (256-bit
+    outward rounding: exact for the short binary numbers of certified norms)."""
+    with working_precision(256):
+        return EPSILON.enclose({"rho_k": norm})
+
+
 def layer_epsilon(W: Any) -> dict[str, Any]:
     r"""How far a layer is from 1-Lipschitz, certified.
 
@@ -331,8 +350,8 @@ def layer_epsilon(W: Any) -> dict[str, Any]:
     """
     e = tight_spectral_norm(W)
     one = Enclosure.point(1)
-    up = mpmath.fsub(e.upper, 1, exact=True)
-    lo = mpmath.fsub(e.lower, 1, exact=True)
+    eps = epsilon_enclosure(e)
+    up, lo = eps.upper, eps.lower
     if compare(e.upper, "<=", one) is Truth.TRUE:
         verdict = "certified"
     elif compare(e.lower, ">", one) is Truth.TRUE:
@@ -368,6 +387,6 @@ def certify_lipschitz_network(net: Any, target: float = 1.0, data: Any = None, *
     res = input_lipschitz(net, data, seed=seed)
     res.extra.update(lipschitz_verdict(res, target))
     for k, _layer in enumerate(net.layers, start=1):
-        up = mpmath.fsub(res.inputs[f"omega_{k}"].upper, 1, exact=True)
+        up = epsilon_enclosure(res.inputs[str(rho(k))]).upper
         res.per_layer[k - 1]["epsilon_upper"] = outward_decimal(max(up, 0), 6, up=True)
     return res

@@ -72,7 +72,7 @@ from symlip.arith.mpfuncs import (
     iv_tanh,
     widen,
 )
-from symlip.symbolic.functions import sigmoid
+from symlip.symbolic.functions import overflow_free, sigmoid, softplus
 
 __all__ = ["enclose", "interval_lambdify", "to_interval"]
 
@@ -191,10 +191,6 @@ def _np_heaviside(x: Any, h0: Any = None) -> IntervalArray:
     return IntervalArray(lo, hi)
 
 
-class _Softplus(sp.Function):
-    """log(1 + exp(u)), introduced by the numpy backend's rewrite (overflow-free kernel)."""
-
-
 _NP_FUNCS: dict[type, Callable[..., Any]] = {
     sp.Abs: lambda x: IntervalArray.wrap(x).abs(),
     sp.Max: IntervalArray.maximum,
@@ -208,7 +204,7 @@ _NP_FUNCS: dict[type, Callable[..., Any]] = {
     sp.atan: _np_kernel(_npk.atan),
     sp.erf: _np_kernel(_npk.erf),
     sp.erfc: _np_kernel(_npk.erfc),
-    _Softplus: _np_kernel(_npk.log1p_exp),
+    softplus: _np_kernel(_npk.log1p_exp),
     sigmoid: _np_kernel(_npk.sigmoid),
 }
 
@@ -230,7 +226,7 @@ class _Compiler:
     # each instruction: (kind, payload, arg indices)
     def compile(self, expr: sp.Basic) -> Callable[[Mapping[sp.Symbol, Any]], Any]:
         if self.backend == "numpy":
-            expr = _np_rewrite(expr)
+            expr = overflow_free(expr)
         order: list[sp.Basic] = []
         index: dict[sp.Basic, int] = {}
 
@@ -443,64 +439,6 @@ def _np_pow(b: Any, e: Any, ex: sp.Expr) -> IntervalArray:
     hi = np.maximum(b.hi, 5e-324)
     lg = IntervalArray(*_npk.log(b.lo, hi))
     return _NP_FUNCS[sp.exp](IntervalArray.wrap(e) * lg)
-
-
-def _is_one_plus_exp(e: sp.Basic) -> sp.Expr | None:
-    """u when e is 1 + exp(u), else None."""
-    if isinstance(e, sp.Add) and len(e.args) == 2 and sp.S.One in e.args:
-        other = e.args[1] if e.args[0] == 1 else e.args[0]
-        if isinstance(other, sp.exp):
-            return other.args[0]
-    return None
-
-
-def _np_rewrite(expr: sp.Basic) -> sp.Basic:
-    r"""Exact identities that avoid overflow in float64 interval evaluation.
-
-    * $\log(1 + e^u) \to$ softplus$(u)$ (overflow-free kernel);
-    * $e^{mu}(1 + e^u)^{-n} \to \sigma(u)^m \sigma(-u)^{n-m}$ for integers
-      $0 \le m \le n$ (the derivatives of softplus), since $e^u/(1+e^u) = \sigma(u)$ and
-      $1/(1+e^u) = \sigma(-u)$.
-    """
-    def is_log(e: sp.Basic) -> bool:
-        return isinstance(e, sp.log) and _is_one_plus_exp(e.args[0]) is not None
-
-    def to_softplus(e: sp.Basic) -> sp.Basic:
-        return _Softplus(_is_one_plus_exp(e.args[0]))
-
-    def is_ratio(e: sp.Basic) -> bool:
-        if not isinstance(e, (sp.Mul, sp.Pow)):
-            return False
-        facs = e.args if isinstance(e, sp.Mul) else (e,)
-        return any(isinstance(f, sp.Pow) and f.exp.is_Integer and f.exp < 0
-                   and _is_one_plus_exp(f.base) is not None for f in facs)
-
-    def to_sigmoid(e: sp.Basic) -> sp.Basic:
-        facs = list(e.args if isinstance(e, sp.Mul) else (e,))
-        for i, f in enumerate(facs):
-            if not (isinstance(f, sp.Pow) and f.exp.is_Integer and f.exp < 0):
-                continue
-            u = _is_one_plus_exp(f.base)
-            if u is None:
-                continue
-            n = -int(f.exp)
-            for j, g in enumerate(facs):
-                if j != i and isinstance(g, sp.exp):
-                    m = sp.simplify(g.args[0] / u)
-                    if m.is_Integer and 0 < int(m) <= n:
-                        rest = [h for k, h in enumerate(facs) if k not in (i, j)]
-                        new = sigmoid(u) ** int(m) * sigmoid(-u) ** (n - int(m))
-                        return sp.Mul(*rest, new, evaluate=False)
-            rest = [h for k, h in enumerate(facs) if k != i]
-            return sp.Mul(*rest, sigmoid(-u) ** n, evaluate=False)
-        return e
-
-    if expr.has(sp.log):
-        expr = expr.replace(is_log, to_softplus)
-    if expr.has(sp.exp):  # products first (bottom-up replace would take the Pow alone)
-        expr = expr.replace(lambda e: isinstance(e, sp.Mul) and is_ratio(e), to_sigmoid)
-        expr = expr.replace(is_ratio, to_sigmoid)
-    return expr
 
 
 def _compile_condition(cond: Any, comp: _Compiler) -> Callable[[Mapping], Truth]:

@@ -1,6 +1,6 @@
 r"""Simplified per-layer closed forms of a bound, for its derivation.
 
-A bound is a straight-line program (:class:`~symlip.bounds.recursion.RecursiveFormula`)
+A bound is a straight-line program (:class:`~symlip.symbolic.recursion.RecursiveFormula`)
 or one expression (:class:`~symlip.symbolic.formula.Formula`).  For every layer (the definitions
 whose symbols carry the same index, ``l_3``, ``c_3``, ``m_3``...) the layer's *carried*
 values (those a later layer or the result uses) are written as one closed form in the

@@ -125,8 +125,8 @@ class CertifiedGD(torch.optim.Optimizer):
         """Certify $L_{grad}$ on the ball around the current parameters; returns the
         record of the certification.  Grows the radius (up to twice) when the certified
         step leaves the ball."""
-        from symlip import certified_step
         from symlip.arith.enclosure import Truth
+        from symlip.bounds.smooth import certified_step
         from symlip.torch._convert import params_vector, to_network
 
         net = to_network(self.model)
