@@ -598,7 +598,8 @@ def grad_quotient_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss: str
         e = iv.mpf(ep) + iv.mpf(em)
         if np.all(np.isfinite(fp)) and np.all(np.isfinite(fm)) and math.isfinite(ep + em):
             c = _norm_enclosure(IntervalArray(fp) - IntervalArray(fm)).to_interval()
-            num = iv.mpf([max(float(mpmath.mpf((c - e).a)), 0.0), (c + e).b])
+            lo = Enclosure.from_interval(c - e).lower_float  # rounded down
+            num = iv.mpf([max(lo, 0.0), (c + e).b])
     except (ValueError, InputError, UnsupportedOperation, FloatingPointError):
         num = None
     if num is None or float(num.b) > float(num.a) * (1 + 1e-6):
