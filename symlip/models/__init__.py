@@ -10,5 +10,5 @@ forward pass (:mod:`.network`), controlled ODEs (:mod:`.cde`), 1-Lipschitz linea
 #: all load with :func:`symlip.models.io.load`
 MODEL_LOADERS: dict[str, str] = {
     "feedforward": "symlip.models.io:load",
-    "cde": "symlip.models.cde:load",
+    "cde": "symlip.models.cde:load_cde",
 }
