@@ -97,7 +97,7 @@ def cnn_table(epochs: int, balls: int) -> None:
         worst, t_sum = 0.0, 0.0
         for i in range(balls):
             t = time.perf_counter()
-            loc, _ = local_input_lipschitz(net, x[i], eps)
+            loc = local_input_lipschitz(net, x[i], eps).enclosure
             t_sum += time.perf_counter() - t
             worst = max(worst, loc.upper_float)
         print(f"| local input, eps = {eps}, max over {balls} balls | {worst:.5g} | {jn:.5g} "

@@ -38,7 +38,7 @@ def _time_per_ball(net: Network, centres: np.ndarray, eps: float, jac: bool,
     best_t, worst = float("inf"), 0.0
     for _ in range(repeat):
         t = time.perf_counter()
-        worst = max(local_input_lipschitz(net, c, eps, interval_jacobian=jac)[0].upper_float
+        worst = max(local_input_lipschitz(net, c, eps, interval_jacobian=jac).upper
                     for c in centres)
         best_t = min(best_t, (time.perf_counter() - t) / len(centres))
     return worst, 1e3 * best_t

@@ -109,7 +109,7 @@ def run(net: Network, centres: np.ndarray, eps: float, preact: str,
     local_input_lipschitz(net, centres[0], eps, preact=preact, global_inputs=glob)
     t = time.process_time()
     vals = np.array([local_input_lipschitz(net, c, eps, preact=preact,
-                                           global_inputs=glob)[0].upper_float
+                                           global_inputs=glob).upper
                      for c in centres])
     return vals, 1e3 * (time.process_time() - t) / len(centres)
 

@@ -118,8 +118,9 @@ def build() -> Report:
     rep.derivation(local_input_derivation(net.depth), level=3)
     rows = []
     for eps in EPS_TABLE:
-        e_old, ins_old = local_input_lipschitz(net, X[0], eps, preact="interval")
-        e, ins = local_input_lipschitz(net, X[0], eps)
+        b_old = local_input_lipschitz(net, X[0], eps, preact="interval")
+        b = local_input_lipschitz(net, X[0], eps)
+        e_old, ins_old, e, ins = b_old.enclosure, b_old.inputs, b.enclosure, b.inputs
         old = lf.enclose({**ins_old, "J_loc": Enclosure.unbounded_above(0)})
         rows.append([f"{eps:g}", up(old), up(ins_old["J_loc"]), up(e_old), up(ins["J_loc"]),
                      up(e)])

@@ -92,7 +92,7 @@ def test_params_certificate_verifies_and_tampering_is_caught(files, tmp_path):
             "--certificate", cert)
     assert r.returncode == 0, r.stderr
     c = json.loads(cert.read_text())
-    assert c["quantity"] == "param_lipschitz_spline" and "K1_1" in c["inputs"]
+    assert c["quantity"] == "param_lipschitz_spline" and "K_1^(1)" in c["inputs"]
     ok = run("verify", cert, "--model", model, "--data", data)
     assert ok.returncode == 0 and "param_lipschitz_spline" in ok.stdout, ok.stderr
 
@@ -124,7 +124,7 @@ def test_params_certificate_verifies_and_tampering_is_caught(files, tmp_path):
     assert bad.returncode == 2 and "1000000" in bad.stderr
     # a tampered input enclosure (K1 of the ball) is recomputed, not trusted
     small = {"lower": "0", "upper": "0"}
-    bad = tampered("k.json", inputs={**c["inputs"], "K1_1": small},
+    bad = tampered("k.json", inputs={**c["inputs"], "K_1^(1)": small},
                    result={**c["result"], "upper": "1"})
     assert bad.returncode == 1
     # claiming the coefficients-fixed quantity: the formula differs

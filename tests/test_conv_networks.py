@@ -49,7 +49,7 @@ def test_conv_network_input_bounds_are_sound(seed, act, eps):
     glob = input_lipschitz(net)
     assert glob.lower is not None and glob.lower <= glob.upper
     x0 = rng.standard_normal(n0)
-    loc, _ = local_input_lipschitz(net, x0, eps)
+    loc = local_input_lipschitz(net, x0, eps).enclosure
     assert compare(loc.upper, "<=", glob.enclosure.upper) is Truth.TRUE
     d = rng.standard_normal((60, n0))
     d *= (eps * rng.random((60, 1)) ** (1 / 4)) / np.linalg.norm(d, axis=1, keepdims=True)

@@ -96,7 +96,7 @@ def test_local_input_bound_extreme(case, eps):
     out = _sound_or_clean(lambda: local_input_lipschitz(net, X[0], eps))
     if out is None:
         return
-    enc, _ = out
+    enc = out.enclosure
     # x' in the ball: a certified quotient inside the ball is <= the local bound
     d = np.zeros(2)
     d[1] = eps / 2

@@ -88,7 +88,7 @@ def test_local_bound_le_global_and_tightens(act):
     x0 = rng.standard_normal(4)
     prev = None
     for eps in [10.0, 1.0, 0.1, 1e-3, 0.0]:
-        loc, _ = local_input_lipschitz(net, x0, eps)
+        loc = local_input_lipschitz(net, x0, eps).enclosure
         assert compare(loc.upper, "<=", glob.enclosure.upper) is Truth.TRUE
         if prev is not None:  # a tightness property, not soundness: rounding may differ
             assert loc.upper <= prev.upper * (1 + 1e-12)
@@ -195,7 +195,8 @@ def test_local_jacobian_bound_is_sound(seed, depth, width, act, log_eps, mean_va
     budget = inp.MEAN_VALUE_BUDGET
     inp.MEAN_VALUE_BUDGET = budget if mean_value else 0
     try:
-        loc, inputs = local_input_lipschitz(net, x0, eps)
+        res_loc = local_input_lipschitz(net, x0, eps)
+        loc, inputs = res_loc.enclosure, res_loc.inputs
     finally:
         inp.MEAN_VALUE_BUDGET = budget
     glob = input_lipschitz(net, lower=False).enclosure
@@ -206,7 +207,7 @@ def test_local_jacobian_bound_is_sound(seed, depth, width, act, log_eps, mean_va
     # against the previous method itself (plain interval boxes, no J_loc): the boxes
     # only shrink, so its lambda_k can only grow, up to the rounding of the certified
     # spectral norms (~1e-10 relative; never seen to matter)
-    prev, _ = local_input_lipschitz(net, x0, eps, interval_jacobian=False)
+    prev = local_input_lipschitz(net, x0, eps, interval_jacobian=False).enclosure
     assert loc.upper_float <= prev.upper_float * (1 + 1e-9)
     xs, ys = _ball_pairs(rng, net, x0, eps)
     assert_input_quotients_below(net, xs, ys, loc)
@@ -237,7 +238,7 @@ def test_local_bound_tightens_as_eps_decreases(seed, depth, width, act):
     x0 = rng.standard_normal(widths[0])
     prev = None
     for eps in [1.0, 0.1, 0.01, 1e-3, 0.0]:
-        loc, _ = local_input_lipschitz(net, x0, eps)
+        loc = local_input_lipschitz(net, x0, eps).enclosure
         if prev is not None:
             assert loc.upper_float <= prev * (1 + 1e-3), (eps, loc.upper_float, prev)
         prev = loc.upper_float
@@ -251,12 +252,14 @@ def test_relu_local_bound_is_not_always_monotone():
     widths = [int(rng.integers(1, 3)) for _ in range(3)]
     net = random_net(rng, widths, "relu", scale=float(rng.uniform(0.3, 3)))
     x0 = rng.standard_normal(widths[0])
-    big, ins_big = local_input_lipschitz(net, x0, 1.0, preact="interval")
-    small, ins_small = local_input_lipschitz(net, x0, 0.1, preact="interval")
+    res_big = local_input_lipschitz(net, x0, 1.0, preact="interval")
+    big, ins_big = res_big.enclosure, res_big.inputs
+    res_small = local_input_lipschitz(net, x0, 0.1, preact="interval")
+    small, ins_small = res_small.enclosure, res_small.inputs
     assert small.upper_float > big.upper_float
     # the linear relaxation and the vertex split take the kink out of this one
-    lin_big, _ = local_input_lipschitz(net, x0, 1.0)
-    lin_small, _ = local_input_lipschitz(net, x0, 0.1)
+    lin_big = local_input_lipschitz(net, x0, 1.0).enclosure
+    lin_small = local_input_lipschitz(net, x0, 0.1).enclosure
     assert lin_small.upper_float <= lin_big.upper_float <= big.upper_float
     assert _old_local(net, ins_small).upper_float <= _old_local(net, ins_big).upper_float
     for eps, loc in ((1.0, big), (0.1, small)):
@@ -272,7 +275,8 @@ def test_local_bound_tends_to_the_jacobian_norm(act):
     x0 = rng.standard_normal(4)
     jn = float(np.linalg.norm(net.input_jacobian(x0[None])[0], 2))
     for eps in [1e-4, 1e-6]:
-        loc, inputs = local_input_lipschitz(net, x0, eps)
+        res_loc = local_input_lipschitz(net, x0, eps)
+        loc, inputs = res_loc.enclosure, res_loc.inputs
         assert jn * (1 - 1e-9) <= loc.upper_float <= 1.01 * jn
         assert loc.upper_float < _old_local(net, inputs).upper_float
 
@@ -282,7 +286,8 @@ def test_demo_local_bound_near_the_jacobian_norm():
 
     net, X, _ = symlip.load_demo()
     jn = float(np.linalg.norm(net.input_jacobian(X[:1])[0], 2))
-    loc, inputs = local_input_lipschitz(net, X[0], 1e-5)
+    res_loc = local_input_lipschitz(net, X[0], 1e-5)
+    loc, inputs = res_loc.enclosure, res_loc.inputs
     assert jn * (1 - 1e-9) <= loc.upper_float <= 1.01 * jn
     assert _old_local(net, inputs).upper_float > 10 * jn  # product of norms: ~18 vs ~1.6
 

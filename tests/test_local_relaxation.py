@@ -16,14 +16,13 @@ from hypothesis import strategies as st
 from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Truth, compare
 from symlip.bounds.input import (
-    _sigma_box,
     input_quotient_from_witness,
     local_input_derivation,
     local_input_lipschitz,
     local_over_data,
 )
 from symlip.errors import InputError
-from symlip.models.network import Network, ResidualLayer
+from symlip.models.network import Network, ResidualLayer, sigma_box
 from tests.soundness import assert_input_quotients_below
 
 ACTS = ["relu", "leaky_relu", "tanh", "sigmoid", "gelu", "elu", "softplus"]
@@ -61,7 +60,7 @@ def point_preactivations(net, x):
         for j in range(layer.weight.shape[1]):
             z = z + IntervalArray(layer.weight[:, j]) * a[j]
         out.append(z)
-        s = _sigma_box(net.activations[k], z)
+        s = sigma_box(net.activations[k], z)
         a = a + s * float(layer.step) if isinstance(layer, ResidualLayer) else s
     return out
 
@@ -102,8 +101,9 @@ def test_linear_boxes_and_bound_are_sound(seed, depth, width, act, residual, eps
     net = random_net(rng, widths, act, float(rng.uniform(0.5, 3.0)), residual)
     x0 = rng.standard_normal(widths[0])
     boxes: list = []
-    loc, inputs = local_input_lipschitz(net, x0, eps, boxes=boxes)
-    old, _ = local_input_lipschitz(net, x0, eps, preact="interval")
+    res_loc = local_input_lipschitz(net, x0, eps, boxes=boxes)
+    loc, inputs = res_loc.enclosure, res_loc.inputs
+    old = local_input_lipschitz(net, x0, eps, preact="interval").enclosure
     assert len(boxes) == depth - 1
     X = ball_points(rng, x0, eps, 40)
     assert_boxes_contain(net, boxes, X)
@@ -139,8 +139,8 @@ def test_relu_bound_near_the_jacobian_norm_when_stable():
     net = random_net(rng, [5, 30, 30, 30, 2], "relu", 1.5)
     x0 = rng.standard_normal(5)
     jn = float(np.linalg.norm(net.input_jacobian(x0[None])[0], 2))
-    loc, _ = local_input_lipschitz(net, x0, 1e-4)
-    old, _ = local_input_lipschitz(net, x0, 1e-4, preact="interval")
+    loc = local_input_lipschitz(net, x0, 1e-4).enclosure
+    old = local_input_lipschitz(net, x0, 1e-4, preact="interval").enclosure
     assert jn <= loc.upper_float <= jn * (1 + 1e-6)
     assert loc.upper_float <= old.upper_float * (1 + 1e-9)
 

@@ -18,7 +18,6 @@ from symlip.bounds import recursion as rec
 from symlip.bounds.centre import (
     centre_norms,
     fast_spectral_upper,
-    tanh_kernel,
 )
 from symlip.bounds.noglobal import no_global_bound
 from symlip.bounds.param import param_lipschitz
@@ -149,18 +148,22 @@ def test_centre_norms_enclose_high_precision_values():
             mpmath.mp.prec = 53
 
 
-def test_tanh_kernel_error_bound():
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+def test_centre_kernel_values_error_bound(name):
+    """The float activation values of the centre pass are within E of the exact ones."""
+    from symlip.bounds.centre import _KERNELS, _kernel_values
+
     rng = np.random.default_rng(1)
     z = np.concatenate([rng.standard_normal(400) * 6, [0.0, -0.0, 20.0, 25.0, -1e-300, 5e-324],
-                        np.linspace(-3, 3, 301)])
-    v, E = tanh_kernel(z)
+                        np.linspace(-3, 3, 301), [-800.0, 800.0]])
+    v, E = _kernel_values(_KERNELS[name], z)
+    f = mpmath.tanh if name == "tanh" else (lambda t: 1 / (1 + mpmath.exp(-t)))
     mpmath.mp.prec = 120
     try:
-        worst = max(abs(mpmath.tanh(mpmath.mpf(float(a))) - mpmath.mpf(float(b)))
-                    for a, b in zip(z, v))
+        worst = max(abs(f(mpmath.mpf(float(a))) - mpmath.mpf(float(b))) for a, b in zip(z, v))
     finally:
         mpmath.mp.prec = 53
-    assert worst <= E < 1e-10
+    assert worst <= E < 1e-14
 
 
 def test_fast_spectral_upper_is_an_upper_bound():

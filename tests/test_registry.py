@@ -63,6 +63,14 @@ def test_route_picks_the_spline_entry_for_spline_networks():
     assert registry.route("feedforward", "params", net).quantity == "param_lipschitz"
 
 
+def test_every_model_loader_resolves():
+    from symlip.models import MODEL_LOADERS
+
+    assert set(registry.model_types()) <= set(MODEL_LOADERS)
+    for ref in MODEL_LOADERS.values():
+        assert callable(registry.resolve(ref)), ref
+
+
 def test_unknown_model_type_is_named():
     from symlip.models.io import load_model
 

@@ -18,7 +18,7 @@ from symlip.arith.enclosure import Truth, compare
 from symlip.bounds import recursion as rec
 from symlip.bounds.input import input_lipschitz
 from symlip.bounds.param import param_lipschitz
-from symlip.bounds.residual import interval_states, layer_kinds
+from symlip.bounds.residual import layer_kinds
 from symlip.errors import InputError, ModelFileError
 from symlip.models import io
 from symlip.models.network import DenseLayer, Network, ResidualLayer
@@ -100,7 +100,7 @@ def test_forward_and_jacobians(n_hidden, width, act, seed):
         for e, v in zip(enc, exact[-1], strict=True):
             assert e.contains(v)
     # the centre states used by the parameter bound contain the exact states
-    states = interval_states(net, x[None, :])
+    states = net.interval_trace(x[None, :]).states
     for box, ex in zip(states, exact, strict=True):
         for i, v in enumerate(ex):
             assert mpmath.mpf(float(box.lo[0, i])) <= v <= mpmath.mpf(float(box.hi[0, i]))
@@ -420,7 +420,8 @@ def test_local_input_bound_is_sound(n_hidden, width, act, log_eps, seed, mean_va
     budget = inp.MEAN_VALUE_BUDGET
     inp.MEAN_VALUE_BUDGET = budget if mean_value else 0
     try:
-        local, inputs = local_input_lipschitz(net, x0, eps)
+        res_local = local_input_lipschitz(net, x0, eps)
+        local, inputs = res_local.enclosure, res_local.inputs
     finally:
         inp.MEAN_VALUE_BUDGET = budget
     glob = input_lipschitz(net, lower=False).enclosure
@@ -537,32 +538,3 @@ def test_dense_chain_helpers_refuse_residual_layers():
                  lambda: interval_loss_gradient(net, X, y, "mse")):
         with pytest.raises(InputError, match="not supported for networks with residual layers"):
             call()
-
-
-@settings(max_examples=40, deadline=None)
-@given(m=st.integers(1, 6), n=st.integers(1, 6), seed=st.integers(0, 2**31 - 1),
-       log_scale=st.floats(-30, 30))
-def test_affine_box_encloses_exact_images(m, n, seed, log_scale):
-    """Midpoint-radius affine enclosure: exact rational W v + b for v at the corners and
-    random points of the box lies inside (no slack)."""
-    from fractions import Fraction
-
-    from symlip.arith.array import IntervalArray
-    from symlip.bounds.residual import affine_box
-
-    rng = np.random.default_rng(seed)
-    s = 2.0 ** log_scale
-    W = rng.standard_normal((m, n)) * s
-    b = rng.standard_normal(m) * s
-    lo = rng.standard_normal((3, n)) / s
-    hi = lo + np.abs(rng.standard_normal((3, n))) * 10.0 ** rng.uniform(-12, 0) / s
-    box = affine_box(W, b, IntervalArray(lo, hi))
-    for p in range(3):
-        pts = [lo[p], hi[p]] + [lo[p] + (hi[p] - lo[p]) * rng.uniform(size=n)
-                                for _ in range(3)]
-        for v in pts:
-            v = np.clip(v, lo[p], hi[p])
-            for i in range(m):
-                exact = sum(Fraction(float(W[i, j])) * Fraction(float(v[j])) for j in range(n)) \
-                    + Fraction(float(b[i]))
-                assert Fraction(float(box.lo[p, i])) <= exact <= Fraction(float(box.hi[p, i]))

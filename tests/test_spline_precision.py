@@ -37,11 +37,11 @@ def test_spline_inputs_are_tight_enclosures():
     b = [0.1 * rng.standard_normal(3), 0.1 * rng.standard_normal(1)]
     net = spline_network(W, b, [rng.standard_normal(5)], 1.5)  # shared: q = sqrt(3)
     ci = spline_inputs(net, rng.standard_normal((4, 2)), 0.1)
-    q = ci.scalars["q_1"]
+    q = ci.scalars["chi_1"]  # the coefficient multiplicity chi_1
     with mpmath.workprec(300):
         assert q.lower <= mpmath.sqrt(3) <= q.upper
     assert _rel_width(q) < REL
-    s0 = ci.scalars["s0_1"]
+    s0 = ci.scalars["s_0^(1)"]
     assert s0.upper == 0 or _rel_width(s0) < REL
 
 

@@ -6,6 +6,7 @@ import sympy as sp
 
 from symlip.bounds import recursion as rec
 from symlip.bounds.input import input_product_formula, local_input_formula
+from symlip.bounds.spline_param import spline_param_program
 from symlip.symbolic import symbols as S
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,7 +17,7 @@ def test_each_printed_form_is_what_sympy_prints_and_is_unique():
     for key, e in S.VOCABULARY.items():
         sym = e.symbol(7) if e.indexed else e.symbol()
         assert sp.latex(sym) == e.latex.replace("{k}", "{7}").replace("(k)", "(7)"), key
-        assert sym.is_nonnegative
+        assert sym.is_nonnegative or (e.real and sym.is_real)
         assert S.lookup(sym) is e
         assert printed.setdefault(sp.latex(sym), key) == key, f"{key} prints like {printed}"
 
@@ -32,6 +33,8 @@ def test_the_bounds_use_only_vocabulary_symbols():
         syms |= set(inputs) | {d.symbol for d in defs}
     syms |= set(local_input_formula(3, residual=[False, True, False], lognorm=[2]).inputs)
     syms |= set(input_product_formula(2)[0].inputs)
+    spline = spline_param_program(3)
+    syms |= set(spline.inputs) | {d.symbol for d in spline.definitions}
     assert sorted(str(s) for s in syms if S.lookup(s) is None) == []
 
 

@@ -51,7 +51,6 @@ from mpmath import iv
 from mpmath.libmp import from_rational, round_ceiling, round_floor
 
 from symlip.activations.registry import AbstractActivation, ActivationConstants, Constant, X
-from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import (
     Enclosure,
     endpoints,
@@ -399,7 +398,7 @@ class LinearSpline(AbstractActivation):
     def interval_sigma_array(self, lo: np.ndarray, hi: np.ndarray,
                              layer: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Rigorous float64 bounds of $\\sigma$ on boxes ``[lo_i, hi_i]`` (neuron ``i``),
-        rounded outward (used by :meth:`~symlip.models.network.Network.interval_forward`)."""
+        rounded outward (used by :func:`~symlip.models.network.sigma_box`)."""
         lo = np.asarray(lo, float).ravel()
         hi = np.asarray(hi, float).ravel()
         self._check_width(lo.size)
@@ -408,11 +407,6 @@ class LinearSpline(AbstractActivation):
             a, b = self.range_exact(lo[i], hi[i], i if not self.shared else 0)
             out_lo[i], out_hi[i] = _frac_to_float(a, False), _frac_to_float(b, True)
         return out_lo, out_hi
-
-    def sigma_box(self, z: IntervalArray) -> IntervalArray:
-        """Rigorous image of an :class:`~symlip.arith.array.IntervalArray` of neurons."""
-        lo, hi = self.interval_sigma_array(z.lo, z.hi)
-        return IntervalArray(lo.reshape(np.shape(z.lo)), hi.reshape(np.shape(z.hi)))
 
     def dsigma_abs_sup(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Certified upper bounds (rounded up) of $\\sup |\\sigma_i'|$ on ``[lo_i, hi_i]``."""

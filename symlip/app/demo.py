@@ -288,7 +288,8 @@ def run_demo(out: str | os.PathLike[str] = "symlip-report", *, force: bool = Fal
             adv("global + lower")
             local, local_inputs = None, None
             for c in X[:LOCAL_CENTRES]:
-                e, ins = local_input_lipschitz(net, c, INPUT_RADIUS)
+                ball = local_input_lipschitz(net, c, INPUT_RADIUS)
+                e, ins = ball.enclosure, ball.inputs
                 if local is None or e.upper > local.upper:
                     local, local_inputs = e, ins
                 adv(f"local, eps={INPUT_RADIUS}")

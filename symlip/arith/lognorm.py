@@ -32,6 +32,7 @@ from functools import lru_cache
 import numpy as np
 
 from symlip.arith.enclosure import Enclosure
+from symlip.arith.linalg import psd_exact
 
 __all__ = ["nu_upper", "nu_estimate", "EXACT_MAX_DIM", "MU_EXACT_MAX_DIM"]
 
@@ -58,12 +59,6 @@ def nu_estimate(W: np.ndarray) -> float:
     return max(0.0, float(np.max(np.linalg.eigvalsh(S)[:, -1])))
 
 
-def _psd_exact(S: list[list[Fraction]]) -> bool:
-    from symlip.models.lipschitz_layers import _psd_exact as psd
-
-    return psd(S)
-
-
 def _dyadic_up(x: float, bits: int = 40) -> Fraction:
     """A short binary number >= x (``bits`` significant bits)."""
     if x <= 0:
@@ -79,7 +74,7 @@ def _certify_all(W: np.ndarray, alpha: Fraction, masks: np.ndarray) -> bool:
         S = [[(alpha if i == j else Fraction(0))
               - (Wq[i][j] * int(mask[i]) + Wq[j][i] * int(mask[j])) / 2
               for j in range(n)] for i in range(n)]
-        if not _psd_exact(S):
+        if not psd_exact(S):
             return False
     return True
 

@@ -35,13 +35,15 @@ from mpmath import iv
 from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Enclosure, Truth, UnsupportedOperation, compare
 from symlip.arith.floatsearch import float_search
+from symlip.arith.linalg import affine_box
 from symlip.arith.lognorm import nu_upper
 from symlip.bounds import cde_program as prog
 from symlip.bounds.centre import row_norms
 from symlip.bounds.checks import check_radius
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, NotSmoothError, WitnessOutsideError
-from symlip.models.cde import ControlledODE, _increments, is_monotone, sigma_intervals
+from symlip.models.cde import ControlledODE, _increments, is_monotone
+from symlip.models.network import sigma_box
 from symlip.symbolic.recursion import RecursiveFormula
 
 __all__ = [
@@ -174,7 +176,7 @@ def certified_inputs(model: ControlledODE, X: np.ndarray, U: np.ndarray, r: floa
     # ||sigma(b_j)|| (upper ends), rigorous
     sb = []
     for b in model.bs:
-        s = sigma_intervals(act, IntervalArray(b[None, :]))
+        s = sigma_box(act, IntervalArray(b[None, :]))
         sb.append(_norms_iv(s).hi[0])
     g = _iv_sum([c * IntervalArray(0.0, float(sb[j])) for j, c in enumerate(cols)])
     g = IntervalArray(np.zeros_like(g.lo), g.hi)
@@ -210,9 +212,7 @@ def certified_inputs(model: ControlledODE, X: np.ndarray, U: np.ndarray, r: floa
         states = model.interval_states(X, U)
         for k, S in enumerate(states):
             per_point[f"A_{k}"] = _norms_iv(S)
-        from symlip.models.cde import _affine
-
-        cout = _affine(model.C, model.c, states[-1])
+        cout = affine_box(model.C, model.c, states[-1])
     t3 = time.perf_counter()
     return CdeInputs(sc, per_point, monotone, bounded, centre, N, d, cout, methods,
                      {"norms": t1 - t0, "control": t2 - t1, "centre_euler": t3 - t2})

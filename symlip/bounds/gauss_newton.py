@@ -37,13 +37,11 @@ from typing import Any
 import numpy as np
 
 from symlip.arith.array import IntervalArray
-from symlip.bounds.centre import (
-    _ia_matmul,
-    _to_interval,
-    _to_midrad,
-    _up,
-    frobenius_upper,
-)
+from symlip.arith.linalg import from_midrad as _to_interval
+from symlip.arith.linalg import midrad_matmul as _ia_matmul
+from symlip.arith.linalg import to_midrad as _to_midrad
+from symlip.arith.linalg import up as _up
+from symlip.bounds.centre import frobenius_upper
 
 __all__ = ["centre_gauss_newton_norm", "float_loss_gradient", "GN_ELEMENT_BUDGET"]
 
@@ -119,8 +117,8 @@ def _float_pass(net: Any, X: np.ndarray, spec: list[float] | None = None) -> Any
     from types import SimpleNamespace
 
     from symlip.bounds.local_jacobian import derivative_ranges
-    from symlip.bounds.residual import _sigma_array
     from symlip.bounds.sensitivity import _sumsq_upper, float_forward
+    from symlip.models.network import sigma_box
 
     B, N = X.shape[0], net.depth
     fw = float_forward(net, X, spec)
@@ -129,7 +127,7 @@ def _float_pass(net: Any, X: np.ndarray, spec: list[float] | None = None) -> Any
     sh, se = [], []
     for k in range(N - 1):
         z = fw.zhat[k]
-        sig = _sigma_array(net, k, IntervalArray(z))
+        sig = sigma_box(net.activations[k], IntervalArray(z))
         am = np.clip(0.5 * sig.lo + 0.5 * sig.hi, sig.lo, sig.hi)
         dev = np.maximum(_up(sig.hi - am), _up(am - sig.lo))
         K1 = net.activations[k].constants.K1.enclosure.upper_float
@@ -153,7 +151,7 @@ def _back_step(d: np.ndarray, err: np.ndarray, W: np.ndarray, spec: float, frob:
     ``(B, r, n_p)``) and $\epsilon_{p-1} \ge \|\delta_{p-1} - \hat\delta_{p-1}\|_F$ per
     point: $\epsilon_p\|W\|_2(\max|\hat s| + \varsigma) + \|\hat\delta_pW\|_F\varsigma +
     \gamma_{n_p}\|W\|_F\|\hat\delta_p\|_F\max|\hat s| + u\|\hat\delta_{p-1}\|_F$."""
-    from symlip.bounds.centre import _gamma
+    from symlip.arith.linalg import gamma as _gamma
     from symlip.bounds.sensitivity import _fro
 
     dn = _fro(d)
@@ -243,7 +241,7 @@ def float_loss_gradient(net: Any, X: np.ndarray, y: np.ndarray, loss: str
     the division.  Weight norms: certified spectral upper bounds
     (:func:`symlip.bounds.centre.spectral_upper`)."""
     from symlip.arith import kernels as _npk
-    from symlip.bounds.centre import _gamma
+    from symlip.arith.linalg import gamma as _gamma
     from symlip.bounds.sensitivity import _sumsq_upper
 
     B, N = X.shape[0], net.depth

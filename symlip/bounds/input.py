@@ -47,9 +47,11 @@ from mpmath import iv
 from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Enclosure, working_precision
 from symlip.arith.floatsearch import float_search
+from symlip.arith.linalg import affine_box
 from symlip.bounds.registry import Context, QuantitySpec
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError
+from symlip.models.network import sigma_box
 from symlip.symbolic.compile import interval_lambdify
 from symlip.symbolic.derivation import Derivation, Tex
 from symlip.symbolic.formula import Formula
@@ -436,36 +438,22 @@ def _dsigma_sup(act: Any, lo: np.ndarray, hi: np.ndarray, cap: float) -> np.ndar
 def _affine_ball(W: np.ndarray, b: np.ndarray, x0: np.ndarray, eps: float) -> IntervalArray:
     """Rigorous enclosure of {W x + b : ||x - x0||_2 <= eps}, coordinate by coordinate.
 
-    z_i in w_i . x0 + b_i +- eps ||w_i||_2 (Cauchy-Schwarz); W x0 as a midpoint-radius
-    product with its rounding-error bound (:func:`symlip.bounds.centre._ia_matmul`), the
-    row norms certified (:func:`symlip.bounds.centre.row_norms`), the rest outward
-    rounded.
+    z_i in w_i . x0 + b_i +- eps ||w_i||_2 (Cauchy-Schwarz); W x0 + b enclosed by
+    :func:`~symlip.arith.linalg.affine_box` (Lemma A.1 of docs/intervals.md), the row
+    norms certified (:func:`symlip.bounds.centre.row_norms`), the rest outward rounded.
     """
     from symlip.bounds.centre import row_norms
 
-    centre = _box_affine(W, b, IntervalArray(np.asarray(x0, dtype=np.float64)))
+    centre = affine_box(W, b, IntervalArray(np.asarray(x0, dtype=np.float64)))
+    # eps = 0: the ball is its centre (and inf * 0 would be NaN for an overflowing norm)
+    norms = row_norms(W).hi if eps != 0 else np.zeros(W.shape[0])
     with np.errstate(over="ignore"):
-        rad = np.nextafter(row_norms(W).hi * np.float64(eps), np.inf)
+        rad = np.nextafter(norms * np.float64(eps), np.inf)
     if not np.all(np.isfinite(rad)):
         raise InputError("interval propagation overflowed float64 (the image of the input "
                          "ball under the first layer)")
     return centre + IntervalArray(-rad, rad)
 
-
-def _box_affine(W: np.ndarray, b: np.ndarray, a: IntervalArray) -> IntervalArray:
-    """Rigorous enclosure of {W a + b : a in box}: midpoint-radius product with
-    rounding-error bounds (:func:`symlip.bounds.centre._ia_matmul`), bias added outward."""
-    from symlip.bounds.centre import _ia_matmul, _to_interval, _to_midrad
-
-    if not (np.all(np.isfinite(a.lo)) and np.all(np.isfinite(a.hi))):
-        raise InputError("interval propagation overflowed float64 (a layer's input box is "
-                         "unbounded)")
-    am, ar = _to_midrad(a) if np.any(a.lo != a.hi) else (a.lo, None)
-    with np.errstate(over="ignore", invalid="ignore"):
-        m, r = _ia_matmul(W, None, am[:, None], None if ar is None else ar[:, None])
-    if not (np.all(np.isfinite(m)) and np.all(np.isfinite(r))):
-        raise InputError("interval propagation overflowed float64 (a layer's output box)")
-    return _to_interval(m[:, 0], r[:, 0]) + IntervalArray(b)
 
 
 #: with ``preact="linear"``, ``J_loc`` is refined by the vertex split
@@ -595,7 +583,7 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
                           interval_jacobian: bool = True, preact: str = "linear",
                           global_inputs: dict[str, Enclosure] | None = None,
                           boxes: list[IntervalArray] | None = None,
-                          ) -> tuple[Enclosure, dict]:
+                          ) -> BoundResult:
     r"""Certified Lipschitz bound of f on the ball $B(x_0, \varepsilon)$ (l2).
 
     Args:
@@ -615,7 +603,9 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
             ball (each contains $z_k(B)$) is appended to it, in layer order.
 
     Returns:
-        ``(enclosure, inputs)``: the upper end of ``enclosure`` bounds
+        :class:`~symlip.bounds.result.BoundResult` with ``quantity="local_input_lipschitz"``
+        (no lower bound; ``extra``: ``input_radius``, ``local_preact``): the upper end of
+        its ``enclosure`` bounds
         $\sup_{x \ne y \in B} \|f(x) - f(y)\| / \|x - y\|$; it is the
         :func:`local_input_formula` evaluated on the certified ``inputs``
         (``J_loc`` >= the norm of every Jacobian on the ball,
@@ -629,6 +619,22 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
         InputError: a negative or non-finite ``eps``, a centre of the wrong shape, an
             interval pass that overflows.
     """
+    enc, inputs = _local_ball(net, center, eps, interval_jacobian=interval_jacobian,
+                              preact=preact, global_inputs=global_inputs, boxes=boxes)
+    mask = _residual_mask(net)
+    lognorm = tuple(_lognorm_layers(net))
+    formula = _local_formula_cached(net.depth, None if mask is None else tuple(mask), lognorm)
+    deriv = local_input_derivation(net.depth, residual=mask, lognorm=lognorm, preact=preact)
+    return BoundResult(quantity="local_input_lipschitz", norm="l2", enclosure=enc,
+                       formula=formula, inputs=inputs, derivation=deriv,
+                       extra={"input_radius": eps, "local_preact": preact})
+
+
+def _local_ball(net: Any, center: np.ndarray, eps: float, *, interval_jacobian: bool,
+                preact: str, global_inputs: dict[str, Enclosure] | None,
+                boxes: list[IntervalArray] | None) -> tuple[Enclosure, dict[str, Enclosure]]:
+    """The enclosure and the certified inputs of :func:`local_input_lipschitz` (without
+    the result object: :func:`local_over_data` calls it once per ball)."""
     from symlip.arith.norms import frobenius_norm, spectral_norm
 
     if not np.isfinite(eps) or eps < 0:
@@ -694,10 +700,10 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
             ranges.append(derivative_ranges(act, z, d))
         if fj is not None:
             fj.advance(k, ranges[-1], q)
-            ac = _sigma_box(act, zc)
+            ac = sigma_box(act, zc)
             ac_in = ac_in + ac * net.layers[k].step if mask[k] else ac
-            zc = _box_affine(net.layers[k + 1].weight, net.layers[k + 1].bias, ac_in)
-        a = _sigma_box(act, z)
+            zc = affine_box(net.layers[k + 1].weight, net.layers[k + 1].bias, ac_in)
+        a = sigma_box(act, z)
         if linear:
             relaxations.append(relax(act, z, ranges[-1], _magnitude(a)))
         if mask[k]:
@@ -707,7 +713,7 @@ def local_input_lipschitz(net: Any, center: np.ndarray, eps: float, *,
                                  f"{net.layers[k].name!r}")
         a_in = a
         amags.append(_magnitude(a))
-        z = _box_affine(net.layers[k + 1].weight, net.layers[k + 1].bias, a)
+        z = affine_box(net.layers[k + 1].weight, net.layers[k + 1].bias, a)
     if interval_jacobian:
         if fj is not None:
             m, r = fj.output()
@@ -744,25 +750,6 @@ def _magnitude(box: IntervalArray) -> np.ndarray:
     return np.maximum(np.abs(box.lo), np.abs(box.hi))
 
 
-def _sigma_box(act: Any, z: IntervalArray) -> IntervalArray:
-
-    expr = act.derivatives[0] if hasattr(act, "derivatives") else None
-    if hasattr(act, "sigma_box"):
-        return act.sigma_box(z)
-    try:
-        from symlip.bounds.local_jacobian import _numpy_interval
-
-        return _numpy_interval(expr)(z)
-    except Exception:  # noqa: BLE001 - fall back to the rigorous scalar backend
-        lo = np.empty(z.lo.shape)
-        hi = np.empty(z.lo.shape)
-        for i in range(len(z.lo)):
-            e = Enclosure.from_interval(act.interval_sigma(
-                Enclosure.from_floats(z.lo[i], z.hi[i]).to_interval(), neuron=i))
-            lo[i], hi[i] = e.lower_float, e.upper_float
-        return IntervalArray(lo, hi)
-
-
 def local_over_data(net: Any, data: np.ndarray | None, eps: float,
                     preact: str = "linear") -> Enclosure:
     """The local bound on $\bigcup_i B(x_i, \varepsilon)$ ballwise: the enclosure with the
@@ -777,7 +764,8 @@ def local_over_data(net: Any, data: np.ndarray | None, eps: float,
     best = None
     glob = _global_inputs(net) if len(centres) else None
     for c in centres:
-        e, _ = local_input_lipschitz(net, c, eps, preact=preact, global_inputs=glob)
+        e, _ = _local_ball(net, c, eps, interval_jacobian=True, preact=preact,
+                           global_inputs=glob, boxes=None)
         best = e if best is None or e.upper > best.upper else best
     if best is None:
         raise InputError("no data points for the local bound")

@@ -44,7 +44,7 @@ import numpy as np
 
 from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Enclosure
-from symlip.bounds.centre import _ia_add, _ia_matmul, _ia_row_scale, _up
+from symlip.arith.linalg import midrad_add, midrad_matmul, midrad_row_scale, up
 from symlip.errors import InputError
 from symlip.symbolic.compile import interval_lambdify
 
@@ -111,7 +111,7 @@ def _centred_form(act: Any, d1: Any, z: IntervalArray) -> tuple[Any, Any]:
         return None, None
     with np.errstate(over="ignore", invalid="ignore"):
         c = 0.5 * z.lo + 0.5 * z.hi
-        w = np.maximum(np.maximum(_up(z.hi - c), _up(c - z.lo)), 0.0)
+        w = np.maximum(np.maximum(up(z.hi - c), up(c - z.lo)), 0.0)
     if not (np.all(np.isfinite(c)) and np.all(np.isfinite(w))):
         return None, None
     try:
@@ -154,7 +154,7 @@ class ForwardJacobian:
         W = self.net.layers[k].weight
         if self.pm is None:
             return W.copy(), None
-        return _ia_matmul(W, None, self.pm, self.pr)
+        return midrad_matmul(W, None, self.pm, self.pr)
 
     def advance(self, k: int, s: IntervalArray,
                 q: tuple[np.ndarray, np.ndarray | None] | None = None) -> None:
@@ -164,11 +164,11 @@ class ForwardJacobian:
         qm, qr = self.z_jacobian(k) if q is None else q
         if self._res[k]:
             s = s * float(self.net.layers[k].step)
-        qm, qr = _ia_row_scale(qm, qr, s)
+        qm, qr = midrad_row_scale(qm, qr, s)
         if self._res[k]:
             im = np.eye(self.net.layers[k].weight.shape[1]) if self.pm is None else self.pm
             ir = np.zeros_like(im) if self.pr is None else self.pr
-            qm, qr = _ia_add(im, ir, qm, qr)
+            qm, qr = midrad_add(im, ir, qm, qr)
         self.pm, self.pr = qm, qr
 
     def output(self) -> tuple[np.ndarray, np.ndarray]:
@@ -189,8 +189,8 @@ def mean_value_box(zc: IntervalArray, q: tuple[np.ndarray, np.ndarray | None],
     from symlip.bounds.centre import row_norms
 
     qm, qr = q
-    mag = np.abs(qm) if qr is None else _up(np.abs(qm) + qr)
-    rad = _up(row_norms(mag).hi * np.float64(eps))
+    mag = np.abs(qm) if qr is None else up(np.abs(qm) + qr)
+    rad = up(row_norms(mag).hi * np.float64(eps))
     return zc + IntervalArray(-rad, rad)
 
 
@@ -220,10 +220,10 @@ def jacobian_box(net: Any, ranges: list[IntervalArray]) -> tuple[np.ndarray, np.
         qm, qr = Ws[-1].T.copy(), None
         for k in range(N - 2, -1, -1):
             s = ranges[k] * steps[k] if res[k] else ranges[k]
-            sm, sr = _ia_row_scale(qm, qr, s)
-            tm, tr = _ia_matmul(Ws[k].T, None, sm, sr)
+            sm, sr = midrad_row_scale(qm, qr, s)
+            tm, tr = midrad_matmul(Ws[k].T, None, sm, sr)
             if res[k]:
-                tm, tr = _ia_add(qm, np.zeros_like(qm) if qr is None else qr, tm, tr)
+                tm, tr = midrad_add(qm, np.zeros_like(qm) if qr is None else qr, tm, tr)
             qm, qr = tm, tr
         m = qm.T
         r = np.zeros_like(m) if qr is None else qr.T
@@ -255,9 +255,9 @@ def jacobian_norm_upper(mid: np.ndarray, rad: np.ndarray) -> Enclosure:
         raise InputError(f"radius matrix has a negative entry {float(np.min(rad))!r}")
     a = spectral_norm(mid).upper_float
     b = spectral_norm(rad).upper_float if np.any(rad > 0) else 0.0
-    mag = _up(np.abs(mid) + rad)  # >= |M| + R entrywise
+    mag = up(np.abs(mid) + rad)  # >= |M| + R entrywise
     c = spectral_norm(mag).upper_float
-    return Enclosure.from_floats(0.0, min(float(_up(a + b)), c))
+    return Enclosure.from_floats(0.0, min(float(up(a + b)), c))
 
 
 #: default largest number of vertex sub-problems of :func:`split_norm_upper`
@@ -361,7 +361,7 @@ def _vertex_norm_upper(mid: np.ndarray, rad: np.ndarray, floor: float = 0.0) -> 
 
     if not (np.all(np.isfinite(mid)) and np.all(np.isfinite(rad))):
         raise InputError("the interval Jacobian has a non-finite entry")
-    mag = _up(np.abs(mid) + rad)
+    mag = up(np.abs(mid) + rad)
     fro = frobenius_upper(mag)
     if fro <= floor:
         return fro
@@ -373,4 +373,4 @@ def _vertex_norm_upper(mid: np.ndarray, rad: np.ndarray, floor: float = 0.0) -> 
     b = frobenius_upper(rad)
     if b > 0.05 * a:
         b = min(b, spectral_norm(rad).upper_float)
-    return min(fro, float(_up(a + b)))
+    return min(fro, float(up(a + b)))

@@ -169,7 +169,7 @@ LAYER_KINDS = ("dense", "linear", "residual")
 
 
 _M_WHY = ("triangle inequality, $\\|Av\\| \\le \\|A\\|_F\\|v\\|$, Cauchy-Schwarz over the "
-          "blocks $\\theta_k$, $\\theta_{<k}$")
+          "blocks $\\theta_k$, $\\theta_{<k}$ (Lemma 2, docs/theory-param.md)")
 
 
 def _linear_norm_definition(k: int, centre: bool, why: str) -> Definition:
@@ -200,13 +200,13 @@ def _layer_definitions(k: int, kind: str, prev_l: sp.Expr, *, bounded: bool, cen
     m_expr = _sqrt(c(k - 1) ** 2 + 1 + rho(k) ** 2 * prev_l ** 2)
     defs = [Definition(m(k), m_expr, _M_WHY)]
     if kind == "dense":
-        defs.append(Definition(l(k), K1 * m(k), "$\\sigma$ is $K_1$-Lipschitz"))
+        defs.append(Definition(l(k), K1 * m(k), "$\\sigma$ is $K_1$-Lipschitz (Lemma 2)"))
         opts = [K1 * (rho(k) * c(k - 1) + beta(k)) + _sqrt(width(k)) * s0]
         if bounded:
             opts.append(_sqrt(width(k)) * S0)
         if centre:
             opts.append(cent(k) + l(k) * r_sym())
-        defs.append(Definition(c(k), _min(opts), "norm of the activations on the ball"))
+        defs.append(Definition(c(k), _min(opts), "norm of the activations on the ball (Lemma 3)"))
     elif kind == "linear":
         defs.append(Definition(l(k), m(k), "linear layer (identity activation)"))
         defs.append(_linear_norm_definition(k, centre, "norm after the linear layer"))
@@ -252,10 +252,10 @@ def residual_layer_definitions(k: int, *, bounded: bool = True, centre: bool = T
                                        * rho(k) ** 2)]),
                        "$\\|I + hSW'\\|_2$: triangle inequality, or $\\|I + M\\|^2 \\le 1 + "
                        "2\\mu_2(M) + \\|M\\|^2$ with $\\mu_2(hSW') \\le \\tau_kK_1(\\nu_k + r)$ "
-                       "($\\sigma$ nondecreasing)"),
+                       "($\\sigma$ nondecreasing; Lemma 6.1')"),
             Definition(l(k), _sqrt(qk ** 2 * lp ** 2 + t ** 2 * K1 ** 2 * (cp ** 2 + 1)),
                        "residual block: $a - a' \\mapsto (I + hSW')(a - a') + hS(\\Delta W a + "
-                       "\\Delta b)$; Cauchy-Schwarz"),
+                       "\\Delta b)$; Cauchy-Schwarz (Lemma 6.1')"),
         ]
         opts = [qk * cp + t * sig_b]
     else:
@@ -263,7 +263,7 @@ def residual_layer_definitions(k: int, *, bounded: bool = True, centre: bool = T
             Definition(l(k), _sqrt((1 + t * K1 * rho(k)) ** 2 * lp ** 2
                                    + t ** 2 * K1 ** 2 * (cp ** 2 + 1)),
                        "residual block: identity + $\\tau_k K_1$-Lipschitz branch, "
-                       "$\\|\\Delta W a + \\Delta b + W'(a - a')\\|$; Cauchy-Schwarz"),
+                       "$\\|\\Delta W a + \\Delta b + W'(a - a')\\|$; Cauchy-Schwarz (Lemma 6.1)"),
         ]
         opts = [cp + t * (K1 * rho(k) * cp + sig_b)]
     if bounded:
@@ -271,7 +271,8 @@ def residual_layer_definitions(k: int, *, bounded: bool = True, centre: bool = T
     if centre:
         opts.append(cent(k) + l(k) * R)
     defs.append(Definition(c(k), _min(opts), "norm of the state after the block: "
-                           "$\\|\\sigma(Wa + b)\\| \\le K_1\\|Wa\\| + \\|\\sigma(b)\\|$"))
+                           "$\\|\\sigma(Wa + b)\\| \\le K_1\\|Wa\\| + \\|\\sigma(b)\\|$ "
+                           "(Lemma 6.2)"))
     return defs
 
 
@@ -433,7 +434,8 @@ def second_order_program(depth: int, *, bounded: bool = True, centre: bool = Tru
                 opts.append(_sqrt(width(k)) * S0)
             if centre:
                 opts.append(cent(k) + l(k) * R)
-            defs.append(Definition(c(k), _min(opts), "norm of the activations on the ball"))
+            defs.append(Definition(c(k), _min(opts),
+                                   "norm of the activations on the ball (Lemma 3)"))
         else:
             defs.append(Definition(l(k), m(k), "linear read-out"))
             defs.append(Definition(h(k), g(k), "linear read-out"))

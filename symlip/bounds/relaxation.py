@@ -21,7 +21,7 @@ $h_j\Lambda\,\sigma(z_j)$.
 **Rounding.**  Every coefficient matrix is a float matrix $\Lambda$ used *as is* (the
 inequality is a statement about those floats); what floating point loses is added to the
 constant with a rigorous bound.  $\mathrm{fl}(\Lambda W)$ from
-:func:`symlip.bounds.centre._ia_matmul` comes with $R \ge |\Lambda W -
+:func:`symlip.arith.linalg.midrad_matmul` comes with $R \ge |\Lambda W -
 \mathrm{fl}(\Lambda W)|$, and $(\Lambda W - \mathrm{fl}(\Lambda W)) a \le R|a|$ with
 $|a_{j-1}| \le A_{j-1}$ from the layer's already known box; one rounded product per entry
 ($\Lambda'$, $h\Lambda$) errs by at most $u|\cdot| + \eta$ entrywise, times the known
@@ -56,7 +56,8 @@ from typing import Any
 import numpy as np
 
 from symlip.arith.array import IntervalArray
-from symlip.bounds.centre import _ETA, _U, _ia_matmul, _up, row_norms
+from symlip.arith.linalg import ETA, U, midrad_matmul, up
+from symlip.bounds.centre import row_norms
 
 __all__ = ["Relaxation", "relax", "relaxed_box"]
 
@@ -146,24 +147,24 @@ def _relu_like(lo: np.ndarray, hi: np.ndarray, zmag: np.ndarray, smag: np.ndarra
 
 def _band(act: Any, z: IntervalArray, s: IntervalArray, zmag: np.ndarray,
           smag: np.ndarray) -> Relaxation:
-    from symlip.bounds.input import _sigma_box
+    from symlip.models.network import sigma_box
 
     lo, hi = z.lo, z.hi
     with np.errstate(over="ignore", invalid="ignore"):
         c = np.minimum(np.maximum(0.5 * lo + 0.5 * hi, lo), hi)
-        w = np.maximum(np.maximum(_up(hi - c), _up(c - lo)), 0.0)
+        w = np.maximum(np.maximum(up(hi - c), up(c - lo)), 0.0)
     # (i) constant band: the interval range of sigma
-    rng = _sigma_box(act, z)
+    rng = sigma_box(act, z)
     alpha = np.zeros(lo.shape)
     blo, bhi = rng.lo.copy(), rng.hi.copy()
-    sc = _sigma_box(act, IntervalArray(c))
+    sc = sigma_box(act, IntervalArray(c))
     # (ii) first order: alpha = mid of the derivative range
     ok = np.isfinite(s.lo) & np.isfinite(s.hi) & np.isfinite(w)
     if np.any(ok):
         a1 = np.where(ok, 0.5 * s.lo + 0.5 * s.hi, 0.0)
-        d1 = np.where(ok, np.maximum(_up(s.hi - a1), _up(a1 - s.lo)), 0.0)
+        d1 = np.where(ok, np.maximum(up(s.hi - a1), up(a1 - s.lo)), 0.0)
         g = sc - IntervalArray(c) * IntervalArray(a1)
-        r = _up(d1 * w)
+        r = up(d1 * w)
         lo1, hi1 = (g - IntervalArray(-r, r)).lo, (g + IntervalArray(-r, r)).hi
         better = ok & np.isfinite(lo1) & np.isfinite(hi1) & ((hi1 - lo1) < (bhi - blo))
         alpha = np.where(better, a1, alpha)
@@ -182,10 +183,12 @@ def _band(act: Any, z: IntervalArray, s: IntervalArray, zmag: np.ndarray,
             sdl = None
         if sdl is not None:
             a2 = 0.5 * sdl + 0.5 * sdh
-            e = np.maximum(_up(sdh - a2), _up(a2 - sdl))
-            r = _up(_up(e * w) + _up(_up(w * w) * (0.5 * K2.upper_float)))
-            g = sc - IntervalArray(c) * IntervalArray(a2)
-            lo2, hi2 = (g - IntervalArray(-r, r)).lo, (g + IntervalArray(-r, r)).hi
+            e = np.maximum(up(sdh - a2), up(a2 - sdl))
+            # huge boxes overflow to inf / nan here: such neurons fail `better` below
+            with np.errstate(over="ignore", invalid="ignore"):
+                r = up(up(e * w) + up(up(w * w) * (0.5 * K2.upper_float)))
+                g = sc - IntervalArray(c) * IntervalArray(a2)
+                lo2, hi2 = (g - IntervalArray(-r, r)).lo, (g + IntervalArray(-r, r)).hi
             better = (np.isfinite(a2) & np.isfinite(lo2) & np.isfinite(hi2)
                       & ((hi2 - lo2) < (bhi - blo)))
             alpha = np.where(better, a2, alpha)
@@ -200,19 +203,19 @@ def _band(act: Any, z: IntervalArray, s: IntervalArray, zmag: np.ndarray,
 
 def _matvec_up(A: np.ndarray, v: np.ndarray) -> np.ndarray:
     """A rigorous upper bound of the exact product ``A @ v`` (float inputs, any signs)."""
-    m, r = _ia_matmul(A, None, v[:, None], None)
-    return _up(m[:, 0] + r[:, 0])
+    m, r = midrad_matmul(A, None, v[:, None], None)
+    return up(m[:, 0] + r[:, 0])
 
 
 def _eta_term(v: np.ndarray) -> float:
     """$\\ge \\eta \\sum_i v_i$ for $v \\ge 0$ (underflow of one rounded product per entry)."""
-    return float(_up(_up(v.size * float(np.max(v, initial=0.0))) * _ETA))
+    return float(up(up(v.size * float(np.max(v, initial=0.0))) * ETA))
 
 
 def _rowscale_err(L: np.ndarray, mag: np.ndarray) -> np.ndarray:
     """$\\ge (u|L| + \\eta)\\,$``mag``: the error of one rounded product per entry of the
     float matrix ``L`` against a vector of magnitude at most ``mag``."""
-    return _up(_up(_matvec_up(np.abs(L), mag) * _U) + _eta_term(mag))
+    return up(up(_matvec_up(np.abs(L), mag) * U) + _eta_term(mag))
 
 
 def _through(L: np.ndarray, r: Relaxation) -> tuple[np.ndarray, np.ndarray]:
@@ -222,7 +225,7 @@ def _through(L: np.ndarray, r: Relaxation) -> tuple[np.ndarray, np.ndarray]:
     Lz = np.where(pos, L * r.au, L * r.al)
     d = _matvec_up(np.concatenate([np.where(pos, L, 0.0), np.where(pos, 0.0, L)], axis=1),
                    np.concatenate([r.bu, r.bl]))
-    return Lz, _up(d + _rowscale_err(Lz, r.zmag))
+    return Lz, up(d + _rowscale_err(Lz, r.zmag))
 
 
 def relaxed_box(net: Any, k: int, x0: np.ndarray, eps: float, relaxations: list[Relaxation],
@@ -237,7 +240,7 @@ def relaxed_box(net: Any, k: int, x0: np.ndarray, eps: float, relaxations: list[
             and np.all(np.isfinite(r.bu)) and np.all(np.isfinite(r.bl))
             for r in relaxations[:k]):
         return None
-    xmag = _up(np.abs(x0) + eps)
+    xmag = up(np.abs(x0) + eps)
 
     def amag_of(j: int) -> np.ndarray:
         return xmag if j < 0 else amag[j]
@@ -259,20 +262,20 @@ def _back_substitute(net: Any, k: int, x0: np.ndarray, eps: float,
         layer, r = net.layers[j], relaxations[j]
         if isinstance(layer, ResidualLayer):
             Lh = L * float(layer.step)
-            c = _up(c + _rowscale_err(Lh, r.smag))
+            c = up(c + _rowscale_err(Lh, r.smag))
             Lz, d = _through(Lh, r)
         else:
             Lz, d = _through(L, r)
-        c = _up(c + d)
-        G, R = _ia_matmul(Lz, None, layer.weight, None)
-        c = _up(_up(c + _matvec_up(Lz, layer.bias)) + _matvec_up(R, amag_of(j - 1)))
+        c = up(c + d)
+        G, R = midrad_matmul(Lz, None, layer.weight, None)
+        c = up(up(c + _matvec_up(Lz, layer.bias)) + _matvec_up(R, amag_of(j - 1)))
         if isinstance(layer, ResidualLayer):
             G = L + G
-            c = _up(c + _up(_matvec_up(np.abs(G), amag_of(j - 1)) * _U))
+            c = up(c + up(_matvec_up(np.abs(G), amag_of(j - 1)) * U))
         L = G
         j -= 1
-    rad = _up(row_norms(L).hi * np.float64(eps))
-    upper = _up(_up(c + _matvec_up(L, x0)) + rad)
+    rad = up(row_norms(L).hi * np.float64(eps))
+    upper = up(up(c + _matvec_up(L, x0)) + rad)
     if not np.all(np.isfinite(upper)):
         return None
     return IntervalArray(-upper[n:], upper[:n])

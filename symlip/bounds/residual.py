@@ -32,11 +32,11 @@ from symlip.arith.enclosure import Enclosure
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import row_norms, spectral_upper
 from symlip.bounds.result import BoundResult
-from symlip.errors import InputError
+from symlip.models.network import sigma_box
 
-__all__ = ["layer_kinds", "lognorm_layers", "residual_param_program", "affine_box",
+__all__ = ["layer_kinds", "lognorm_layers", "residual_param_program",
            "param_jacobian_norms",
-           "certified_residual_inputs", "residual_param_lipschitz", "interval_states"]
+           "certified_residual_inputs", "residual_param_lipschitz"]
 
 
 def _is_identity(act: Any) -> bool:
@@ -82,97 +82,6 @@ def residual_param_program(kinds: tuple[str, ...], bounded: bool, centre: bool,
     defs, inputs = rec.network_first_order_program(kinds, bounded=bounded, centre=centre,
                                                    bias_option=True, lognorm=lognorm)
     return rec.RecursiveFormula(defs, inputs, name="L_param")
-
-
-# ------------------------------------------------------------------------------------
-# rigorous states at the centre
-# ------------------------------------------------------------------------------------
-
-
-def _sigma_array(net: Any, k: int, z: IntervalArray) -> IntervalArray:
-    """Enclosure of the activation of layer ``k`` on a (batch, n) interval array."""
-    from symlip.models.network import _numpy_interval_sigma
-
-    act = net.activations[k]
-    fast = _numpy_interval_sigma(act)
-    if fast is not None and getattr(act, "interval_sigma_array", None) is None:
-        r = fast(z)
-        return IntervalArray(np.broadcast_to(r.lo, z.lo.shape).copy(),
-                             np.broadcast_to(r.hi, z.hi.shape).copy())
-    lo, hi = np.empty_like(z.lo), np.empty_like(z.hi)
-    for i in range(z.lo.shape[0]):  # rigorous per-point path of the network
-        lo[i], hi[i] = net._activation_float(k, z.lo[i].copy(), z.hi[i].copy())
-    return IntervalArray(lo, hi)
-
-
-_U = 2.0**-53
-_ETA = 2.0**-1074
-
-
-def _up(x: Any) -> Any:
-    return np.nextafter(x, np.inf)
-
-
-def affine_box(W: np.ndarray, b: np.ndarray, a: IntervalArray) -> IntervalArray:
-    r"""Enclosure of $\{Wv + b : v \in [lo, hi]\}$ row by row (midpoint-radius, BLAS).
-
-    With $m = \mathrm{fl}((lo + hi)/2)$ and $\varrho \ge \max(hi - m, m - lo)$ (rounded
-    up), $Wv + b \in Wm + b \pm |W|\varrho$.  $\hat z = \mathrm{fl}(Wm + b)$, a dot
-    product of $k = n + 1$ terms in any order, errs by at most $\gamma_k(|W||m| + |b|)
-    + k\eta$ (Higham (3.5)); a float product $s = \mathrm{fl}(|A||v|)$ of nonnegative
-    terms has $|A||v| \le s/(1 - \gamma_k) + k\eta$, and $\gamma_k/(1-\gamma_k) \le 2ku$
-    for $ku \le 1/4$.  So the radius $R = (1 + 2ku)\,\mathrm{fl}(|W|\varrho) + 2ku\,
-    \mathrm{fl}(|W||m| + |b|) + 3k\eta$ bounds the exact deviation.  It is evaluated with
-    four roundings of nonnegative terms (each result $\ge (1 - u)$ times its exact value,
-    or off by at most $\eta/2$ when subnormal): $8k\eta$ in place of $3k\eta$ and a final
-    factor $1 + 8u$ ($(1 - u)^5(1 + 8u) > 1$), then ``nextafter`` up, keep it an upper
-    bound; the ends $\hat z \mp R$ are moved one ulp outward.
-    """
-    lo, hi = a.lo, a.hi
-    with np.errstate(over="ignore", invalid="ignore"):
-        m = 0.5 * lo + 0.5 * hi
-        rho = _up(np.maximum(hi - m, m - lo))
-        rho = np.maximum(_up(rho), 0.0)  # (hi - m) is rounded: one more ulp
-        k = W.shape[1] + 1
-        if k * _U > 0.25:  # pragma: no cover - needs ~10^15 inputs
-            raise InputError("layer too wide for the float64 error bound")
-        aw = np.abs(W)
-        zc = m @ W.T + b
-        s_rad = rho @ aw.T
-        s_mid = np.abs(m) @ aw.T + np.abs(b)
-        R = ((1 + 2 * k * _U) * s_rad + (2 * k * _U) * s_mid + 8 * k * _ETA) * (1 + 8 * _U)
-        R = _up(R)
-        out_lo = np.nextafter(zc - R, -np.inf)
-        out_hi = np.nextafter(zc + R, np.inf)
-    if not (np.all(np.isfinite(out_lo)) and np.all(np.isfinite(out_hi))):
-        raise InputError("interval forward pass overflowed float64")
-    return IntervalArray(out_lo, out_hi)
-
-
-def interval_states(net: Any, X: np.ndarray) -> list[IntervalArray]:
-    r"""Enclosures of the layer outputs $a_1, \dots, a_{N-1}$ and $f$ at the centre,
-    for every row of ``X`` (outward-rounded float intervals, shape ``(points, n_k)``).
-
-    Affine maps by :func:`affine_box` (midpoint-radius with BLAS error bounds);
-    activations and residual sums in :class:`~symlip.arith.array.IntervalArray`
-    arithmetic (every endpoint one ulp outward), so every exact real state lies in
-    its box.
-    """
-    from symlip.models.network import ResidualLayer
-
-    a = IntervalArray(np.asarray(X, dtype=np.float64))
-    out = []
-    for k, layer in enumerate(net.layers):
-        z = affine_box(layer.weight, layer.bias, a)
-        if k == net.depth - 1:
-            out.append(z)
-            break
-        s = _sigma_array(net, k, z)
-        a = a + s * layer.step if isinstance(layer, ResidualLayer) else s
-        if not (np.all(np.isfinite(a.lo)) and np.all(np.isfinite(a.hi))):
-            raise InputError(f"interval forward pass overflowed in layer {layer.name!r}")
-        out.append(a)
-    return out
 
 
 def param_jacobian_norms(net: Any, X: np.ndarray, chunk: int = 256) -> np.ndarray:
@@ -253,7 +162,7 @@ def certified_residual_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool
             scalars[f"n_{k}"] = Enclosure.point(layer.shape[0])
         if isinstance(layer, ResidualLayer):
             scalars[f"tau_{k}"] = Enclosure.point(abs(layer.step))
-            sb = _sigma_array(net, k - 1, IntervalArray(layer.bias[None, :]))
+            sb = sigma_box(net.activations[k - 1], IntervalArray(layer.bias[None, :]))
             g = _norms(sb)
             scalars[f"gamma_{k}"] = Enclosure.from_floats(float(g.lo[0]), float(g.hi[0]))
             if lognorm and k in lognorm_layers(net):
@@ -263,7 +172,7 @@ def certified_residual_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool
     per_point = {"c_0": row_norms(X)}
     use_centre = bool(centre) and net.depth > 1
     if use_centre:
-        states = interval_states(net, X)
+        states = net.interval_trace(X).states
         for k in range(1, net.depth):
             per_point[f"A_{k}"] = _norms(states[k - 1])
     t3 = time.perf_counter()

@@ -44,8 +44,10 @@ import numpy as np
 import sympy as sp
 
 from symlip.arith.array import IntervalArray
+from symlip.arith.linalg import gamma as _gamma
+from symlip.arith.linalg import up as _up
 from symlip.bounds import recursion as rec
-from symlip.bounds.centre import _gamma, _up, row_norms
+from symlip.bounds.centre import row_norms
 from symlip.symbolic.compile import interval_lambdify
 from symlip.symbolic.symbols import k2_layer
 
@@ -505,8 +507,8 @@ def float_forward(net: Any, X: np.ndarray, spec_up: list[float] | None = None
     $A_k \ge \|a_k\|$ and the float derivatives $\tilde s_k = \sigma'(\hat z_k)$.
     Norm-wise errors grow like $\prod\|W_k\|_2$, not like the interval wrapping
     $\prod\||W_k|\|_2$.  ``spec_up``: certified $\|W_k\|_2$ (default: Frobenius)."""
-    from symlip.bounds.residual import _sigma_array
     from symlip.errors import InputError
+    from symlip.models.network import sigma_box
 
     N = net.depth
     Ws = [layer.weight for layer in net.layers]
@@ -529,7 +531,7 @@ def float_forward(net: Any, X: np.ndarray, spec_up: list[float] | None = None
         act = net.activations[k]
         K1 = act.constants.K1.enclosure.upper_float
         with np.errstate(over="ignore", invalid="ignore"):
-            sig = _sigma_array(net, k, IntervalArray(z))
+            sig = sigma_box(net.activations[k], IntervalArray(z))
         ahat = np.clip(0.5 * sig.lo + 0.5 * sig.hi, sig.lo, sig.hi)
         dev = np.maximum(_up(sig.hi - ahat), _up(ahat - sig.lo))
         if not (np.all(np.isfinite(dev)) and np.all(np.isfinite(ahat))):

@@ -10,15 +10,15 @@ $\|f(x;\Theta) - f(x;\Theta')\|_2 \le l_N \|\Theta - \Theta'\|_2$, where $l_N$ i
 first-order recursion of :mod:`symlip.bounds.recursion` (built by
 :func:`~symlip.bounds.recursion.first_order_program`) with, for each hidden layer $k$,
 
-* $l_k = \sqrt{K_{1,k}^2 m_k^2 + w_k^2}$ instead of $K_1 m_k$;
-* $K_{1,k} = K_1(\bar\gamma_k) + \sqrt2\, r / T_k$ — a slope $(c_{i+1} - c_i)/T$
+* $l_k = \sqrt{(K_1^{(k)})^2 m_k^2 + \psi_k^2}$ instead of $K_1 m_k$;
+* $K_1^{(k)} = K_1(\bar\gamma_k) + \sqrt2\, r / T_k$ — a slope $(c_{i+1} - c_i)/T$
   moves by at most $\sqrt 2 \|d\gamma\| / T$;
-* $s_{0,k} = s_0(\bar\gamma_k) + w_k(0)\, r$ — the value at 0 moves with the
+* $s_0^{(k)} = s_0(\bar\gamma_k) + \psi_k(0)\, r$ — the value at 0 moves with the
   coefficients; $S_0$ is not used ($= \infty$ on the ball when $r > 0$);
-* $w_k = q_k \sqrt{(1 + \varsigma_k)^2 + \varsigma_k^2}$,
-  $\varsigma_k = \max(0, (\zeta_k - R_k)/T_k)$, $\zeta_k = \rho_k c_{k-1} + \beta_k$
-  bounds every $|z_{k,i}|$ on the ball, $R_k = \min(b_k, -a_k)$ for the grid
-  $[a_k, b_k]$, and $q_k = 1$ for per-neuron coefficients, $\sqrt{n_k}$ for a shared
+* $\psi_k = \chi_k \sqrt{(1 + \varsigma_k)^2 + \varsigma_k^2}$,
+  $\varsigma_k = \max(0, (\zeta_k - Rg_k)/T_k)$, $\zeta_k = \rho_k c_{k-1} + \beta_k$
+  bounds every $|z_{k,i}|$ on the ball, $Rg_k = \min(b_k, -a_k)$ for the grid
+  $[a_k, b_k]$, and $\chi_k = 1$ for per-neuron coefficients, $\sqrt{n_k}$ for a shared
   spline — the **coefficient sensitivity**: $\sigma(z;\gamma)$ is linear in $\gamma$
   with weights $(1 - f, f)$ on two neighbouring coefficients, $f \in [0, 1]$ inside the
   grid (factor $\le 1$) and $(1 + s, -s)$ at distance $sT$ outside (factor
@@ -26,9 +26,9 @@ first-order recursion of :mod:`symlip.bounds.recursion` (built by
 
 Proof of the changed step: $a_k - a_k' = [\sigma(z_k;\gamma_k) - \sigma(z_k';\gamma_k)] +
 [\sigma(z_k';\gamma_k) - \sigma(z_k';\gamma_k')]$, so
-$\|a_k - a_k'\| \le K_{1,k}\|z_k - z_k'\| + w_k\|\gamma_k - \gamma_k'\|
-\le K_{1,k} m_k \|\Delta_{\le k}\| + w_k \|\Delta\gamma_k\|
-\le \sqrt{K_{1,k}^2 m_k^2 + w_k^2}\, \|(\Delta_{\le k}, \Delta\gamma_k)\|$
+$\|a_k - a_k'\| \le K_1^{(k)}\|z_k - z_k'\| + \psi_k\|\gamma_k - \gamma_k'\|
+\le K_1^{(k)} m_k \|\Delta_{\le k}\| + \psi_k \|\Delta\gamma_k\|
+\le \sqrt{(K_1^{(k)})^2 m_k^2 + \psi_k^2}\, \|(\Delta_{\le k}, \Delta\gamma_k)\|$
 (Cauchy-Schwarz); per-neuron: $\sum_i w^2\|d\gamma_i\|^2 \le w^2\|d\gamma\|^2$; shared:
 $\|\Phi\, d\gamma\|_2 \le \|\Phi\|_F \|d\gamma\| \le \sqrt{n_k}\, w\, \|d\gamma\|$.
 
@@ -64,6 +64,7 @@ from symlip.bounds.param import (
 from symlip.bounds.registry import QuantitySpec
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, WitnessOutsideError
+from symlip.symbolic import symbols as S
 from symlip.symbolic.derivation import Derivation, Tex
 
 __all__ = ["spline_param_program", "spline_param_lipschitz", "spline_grad_lipschitz",
@@ -76,15 +77,12 @@ __all__ = ["spline_param_program", "spline_param_lipschitz", "spline_grad_lipsch
 PARAMETER_SET = "weights, biases and spline coefficients"
 
 
-def _nn(name: str) -> sp.Symbol:
-    return sp.Symbol(name, nonnegative=True)
-
-
 def _syms(k: int) -> dict[str, sp.Symbol]:
-    out = {n: _nn(f"{n}_{k}") for n in ("K1", "s0", "T", "q", "zeta", "vs", "w")}
-    # Rg = min(b, -a) is negative for a grid [a, b] that does not contain 0
-    out["Rg"] = sp.Symbol(f"Rg_{k}", real=True)
-    return out
+    """Layer $k$'s spline symbols, from the vocabulary :mod:`symlip.symbolic.symbols`
+    (``Rg`` is real: negative for a grid that does not contain 0)."""
+    return {"K1": S.k1_layer(k), "s0": S.s0_layer(k), "T": S.grid_step(k),
+            "q": S.coef_mult(k), "zeta": S.zeta(k), "vs": S.varsigma(k), "w": S.psi(k),
+            "Rg": S.grid_reach(k)}
 
 
 def spline_param_program(depth: int, centre: bool = True) -> rec.RecursiveFormula:
@@ -113,7 +111,7 @@ def spline_param_program(depth: int, centre: bool = True) -> rec.RecursiveFormul
                 "coefficient sensitivity: weights $(1-f, f)$ inside, $(1+s, -s)$ outside"))
             out.append(rec.Definition(
                 d.symbol, sp.sqrt(s["K1"] ** 2 * rec.m(k) ** 2 + s["w"] ** 2),
-                "$\\|a_k - a_k'\\| \\le K_{1,k}\\|z_k - z_k'\\| + w_k\\|\\Delta\\gamma_k\\|$, "
+                "$\\|a_k - a_k'\\| \\le K_1^{(k)}\\|z_k - z_k'\\| + \\psi_k\\|\\Delta\\gamma_k\\|$, "
                 "Cauchy-Schwarz"))
             new_inputs += [s["K1"], s["s0"], s["Rg"], s["T"], s["q"]]
         else:
@@ -134,9 +132,9 @@ def spline_param_derivation(depth: int, centre: bool = True) -> Derivation:
             Tex(r"\sqrt{(1+s)^2 + s^2}\,\|\gamma - \gamma'\|_2"),
             "Cauchy-Schwarz on the two weights")
     sd.step(Tex(r"\|a_k - a_k'\|"), "<=",
-            Tex(r"K_{1,k}\|z_k - z_k'\| + w_k\|\Delta\gamma_k\| \le "
-                r"\sqrt{K_{1,k}^2 m_k^2 + w_k^2}\,\|\Delta_{\le k}, \Delta\gamma_k\|"),
-            "split the difference; $K_{1,k}$ over the ball: $K_1(\\bar\\gamma) + \\sqrt2 r/T$")
+            Tex(r"K_1^{(k)}\|z_k - z_k'\| + \psi_k\|\Delta\gamma_k\| \le "
+                r"\sqrt{(K_1^{(k)})^2 m_k^2 + \psi_k^2}\,\|\Delta_{\le k}, \Delta\gamma_k\|"),
+            "split the difference; $K_1^{(k)}$ over the ball: $K_1(\\bar\\gamma) + \\sqrt2 r/T$")
     d.section(sd)
     f = spline_param_program(depth, centre)
     d.section(rec.program_derivation(f.definitions, f.inputs, f"The recursion for N = {depth}"))
@@ -171,20 +169,20 @@ def spline_inputs(net: Any, X: np.ndarray, r: float, centre: Any = "auto") -> An
     ci.bounded = False
     rr = Enclosure.point(r)
     for k, a in enumerate(acts, start=1):
-        ci.scalars[f"K1_{k}"] = a.ball_slope_bound(rr)
+        ci.scalars[str(S.k1_layer(k))] = a.ball_slope_bound(rr)
         w0 = a.certify_coefficient_factor(0.0)
         with working_precision(113):  # iv.prec (mpmath.workprec sets mp.prec only)
             s0 = (a.constants.sigma0.enclosure.to_interval()
                   + w0.to_interval() * iv.mpf((rr.lower, rr.upper)))
-        ci.scalars[f"s0_{k}"] = Enclosure.from_interval(s0)
-        ci.scalars[f"Rg_{k}"] = Enclosure.point(min(a.hi, -a.lo))
-        ci.scalars[f"T_{k}"] = _frac_enclosure(a.step_exact)
+        ci.scalars[str(S.s0_layer(k))] = Enclosure.from_interval(s0)
+        ci.scalars[str(S.grid_reach(k))] = Enclosure.point(min(a.hi, -a.lo))
+        ci.scalars[str(S.grid_step(k))] = _frac_enclosure(a.step_exact)
         n = net.layers[k - 1].shape[0]
         if a.shared:
             with working_precision(113):
-                ci.scalars[f"q_{k}"] = Enclosure.from_interval(iv.sqrt(iv.mpf(n)))
+                ci.scalars[str(S.coef_mult(k))] = Enclosure.from_interval(iv.sqrt(iv.mpf(n)))
         else:
-            ci.scalars[f"q_{k}"] = Enclosure.point(1)
+            ci.scalars[str(S.coef_mult(k))] = Enclosure.point(1)
     return ci
 
 
@@ -634,7 +632,7 @@ def spline_param_lipschitz(net: Any, data: Any, radius: float, *, centre: Any = 
     for k, layer in enumerate(net.layers, start=1):
         row = {"name": layer.name, "rho_upper": ci.scalars[f"rho_{k}"].upper_str(8)}
         if k < net.depth:
-            row["K1_ball_upper"] = ci.scalars[f"K1_{k}"].upper_str(8)
+            row["K1_ball_upper"] = ci.scalars[str(S.k1_layer(k))].upper_str(8)
         per_layer.append(row)
     extra = {"radius": r, "upper_pointwise": pointwise.upper_max().upper_str(),
              "n_points": int(X.shape[0]), "centre_norms": ci.centre,

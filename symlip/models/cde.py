@@ -45,7 +45,9 @@ import numpy as np
 from symlip.activations.registry import AbstractActivation, get_activation
 from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Enclosure
+from symlip.arith.linalg import affine_box
 from symlip.errors import InputError, ModelFileError, SymlipError
+from symlip.models.network import sigma_box
 
 __all__ = [
     "ControlledODE",
@@ -413,13 +415,14 @@ class ControlledODE:
 
         Exact real arithmetic on the given doubles (weights, inputs, grid values; the
         increments $U_{k+1} - U_k$ exactly), enclosed by outward-rounded float intervals;
-        the activation by :func:`sigma_intervals` (``precise``: mpmath per element, for
-        difference quotients).  Returns ``N + 1`` interval arrays of shape ``(batch, n)``.
+        the activation by :func:`~symlip.models.network.sigma_box` (``precise``: mpmath
+        per element, for difference quotients).  Returns ``N + 1`` interval arrays of
+        shape ``(batch, n)``.
         """
         xb = self.check_inputs(x, "x")
         u = self.check_control(control)
         dU = _increments(u)
-        X = _affine(self.A, self.a, IntervalArray(xb))
+        X = affine_box(self.A, self.a, IntervalArray(xb))
         out = [X]
         for k in range(u.shape[0] - 1):
             acc = X
@@ -427,7 +430,7 @@ class ControlledODE:
                 dj = dU[k, j]
                 if dj.lo == 0 and dj.hi == 0:
                     continue
-                acc = acc + sigma_intervals(self.activation, _affine(W, b, X), precise) * dj
+                acc = acc + sigma_box(self.activation, affine_box(W, b, X), precise=precise) * dj
             X = acc
             _check_finite(X, k)
             out.append(X)
@@ -436,7 +439,7 @@ class ControlledODE:
     def interval_output(self, x: Any, control: Any, precise: bool = False) -> IntervalArray:
         """Rigorous enclosure of the Euler output $Y$ for a batch, shape ``(batch, m)``."""
         X = self.interval_states(x, control, precise)[-1]
-        return _affine(self.C, self.c, X)
+        return affine_box(self.C, self.c, X)
 
     def interval_forward(self, x: Any, control: Any, precise: bool = True) -> list[Enclosure]:
         """Rigorous enclosures of the Euler outputs at one input point."""
@@ -455,72 +458,9 @@ def _increments(u: np.ndarray) -> IntervalArray:
     return IntervalArray(u[1:]) - IntervalArray(u[:-1])
 
 
-def _affine(W: np.ndarray, b: np.ndarray, X: IntervalArray) -> IntervalArray:
-    """Enclosure of $\\{X W^T + b\\}$ row by row for an interval batch ``X`` (batch, in)."""
-    acc = IntervalArray(np.broadcast_to(b, X.lo.shape[:-1] + (b.size,)))
-    for q in range(W.shape[1]):
-        col = W[:, q]
-        acc = acc + IntervalArray(X.lo[..., q:q + 1], X.hi[..., q:q + 1]) * IntervalArray(col)
-    return acc
-
-
 def _check_finite(X: IntervalArray, k: int) -> None:
     if not (np.all(np.isfinite(X.lo)) and np.all(np.isfinite(X.hi))):
         raise InputError(f"interval Euler step {k} overflowed float64")
-
-
-def sigma_intervals(act: AbstractActivation, Z: IntervalArray, precise: bool = False
-                    ) -> IntervalArray:
-    r"""Rigorous enclosure of $\sigma$ on every interval of ``Z`` (vectorised when possible).
-
-    tanh and sigmoid: monotone, so $\sigma([l, h]) = [\sigma(l), \sigma(h)]$, with the
-    certified table kernels of :mod:`symlip.bounds.centre` (error bound $E$ subtracted /
-    added, then one ulp outward); identity and ReLU: the algebraic interval backend;
-    other activations, and every activation with ``precise=True``: ``interval_sigma``
-    element by element (mpmath intervals at 64 bits; widths ~1e-19 instead of the
-    kernels' ~1e-11).
-    """
-    from symlip.bounds import centre
-
-    kern = getattr(centre, "_KERNELS", {}).get(act.name)
-    if kern is not None and type(act).__name__ == "Activation" and not precise:
-        vlo, e1 = kern(np.array(Z.lo, dtype=np.float64))
-        vhi, e2 = kern(np.array(Z.hi, dtype=np.float64))
-        lo = np.nextafter(vlo - e1, -np.inf)
-        hi = np.nextafter(vhi + e2, np.inf)
-        lo = np.nextafter(lo, -np.inf)
-        hi = np.nextafter(hi, np.inf)
-        return IntervalArray(lo, np.maximum(hi, lo))
-    from symlip.models.network import _mp_interval_sigma, _numpy_interval_sigma
-
-    fast = _numpy_interval_sigma(act)
-    if fast is not None and (act.name in ("identity", "relu") or not precise):
-        r = fast(Z)
-        return IntervalArray(np.broadcast_to(r.lo, Z.lo.shape).copy(),
-                             np.broadcast_to(r.hi, Z.hi.shape).copy())
-    import mpmath
-
-    from symlip.arith.enclosure import (
-        endpoints,
-        float_to_mpf,
-        iv_from,
-        mpf_to_float,
-        working_precision,
-    )
-
-    f = _mp_interval_sigma(act, 64)
-    lo = np.empty(Z.lo.shape)
-    hi = np.empty(Z.hi.shape)
-    width = Z.lo.shape[-1]
-    with working_precision(64):
-        for i, (a, b) in enumerate(zip(Z.lo.ravel(), Z.hi.ravel(), strict=False)):
-            r = f(iv_from(float_to_mpf(float(a)), float_to_mpf(float(b))), i % width)
-            ra, rb = endpoints(r)
-            if not (mpmath.isfinite(ra) and mpmath.isfinite(rb)):
-                raise InputError("activation enclosure is not finite")
-            lo.flat[i] = mpf_to_float(ra, up=False)
-            hi.flat[i] = mpf_to_float(rb, up=True)
-    return IntervalArray(lo, hi)
 
 
 # ------------------------------------------------------------------------------------

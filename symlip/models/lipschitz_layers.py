@@ -35,6 +35,7 @@ from symlip.arith.enclosure import (
     outward_decimal,
     working_precision,
 )
+from symlip.arith.linalg import psd_exact
 from symlip.errors import InputError
 from symlip.symbolic.formula import Formula
 from symlip.symbolic.symbols import rho
@@ -233,27 +234,6 @@ def certified_spectral_normalize(W: Any) -> tuple[np.ndarray, Enclosure]:
     raise InputError("could not certify ||W / d||_2 <= 1")  # pragma: no cover
 
 
-def _psd_exact(S: list[list[Fraction]]) -> bool:
-    """Exact test of positive semidefiniteness (symmetric LDL^T with diagonal pivoting)."""
-    A = [row[:] for row in S]
-    n = len(A)
-    idx = list(range(n))
-    while idx:
-        p = max(idx, key=lambda i: A[i][i])
-        d = A[p][p]
-        if d < 0:
-            return False
-        if d == 0:
-            return all(A[i][j] == 0 for i in idx for j in idx)
-        idx.remove(p)
-        for i in idx:
-            f = A[i][p] / d
-            if f:
-                for j in idx:
-                    A[i][j] -= f * A[p][j]
-    return True
-
-
 def certify_spectral_norm_le(W: Any, t: Any) -> Truth:
     r"""Decide $\|W\|_2 \le t$ *exactly* (small matrices): $t^2 I - W^\top W \succeq 0$
     in rational arithmetic (Gram matrix on the smaller side).  ``TRUE`` / ``FALSE`` are
@@ -279,7 +259,7 @@ def certify_spectral_norm_le(W: Any, t: Any) -> Truth:
     scale = Fraction(2) ** (2 * e)
     S = [[(tf * tf if i == j else Fraction(0)) - scale * int(Gi[i, j]) for j in range(p)]
          for i in range(p)]
-    return Truth.TRUE if _psd_exact(S) else Truth.FALSE
+    return Truth.TRUE if psd_exact(S) else Truth.FALSE
 
 
 def tight_spectral_norm(W: Any) -> Enclosure:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
 
 import mpmath
@@ -46,14 +46,12 @@ from symlip.arith.enclosure import (
     working_precision,
 )
 from symlip.arith.enclosure import endpoints as _iv_endpoints
+from symlip.arith.linalg import affine_box
 from symlip.errors import InputError, SymlipError
 from symlip.symbolic.compile import interval_lambdify
 
-__all__ = ["DenseLayer", "ResidualLayer", "Network", "Trace", "check_chain", "check_real_array",
-           "check_no_residual"]
-
-_U = 2.0**-53  # unit roundoff of float64
-_ETA = 2.0**-1074  # smallest subnormal
+__all__ = ["DenseLayer", "ResidualLayer", "Network", "Trace", "IntervalTrace", "check_chain",
+           "check_real_array", "check_no_residual", "dsigma_box", "sigma_box"]
 
 
 # ----------------------------------------------------------------------------------
@@ -158,15 +156,6 @@ class _AffineLayer:
         return self.weight.size + self.bias.size
 
     # -- cached forms for rigorous evaluation -----------------------------------------
-    @cached_property
-    def _split(self) -> tuple[np.ndarray, np.ndarray]:
-        """``A = [W+ | W- | b]`` and ``|A|`` (exact), for the float interval path."""
-        w = self.weight
-        a = np.concatenate(
-            [np.maximum(w, 0.0), np.minimum(w, 0.0), self.bias[:, None]], axis=1
-        )
-        return a, np.abs(a)
-
     @cached_property
     def _exact_rows(self) -> list[tuple[list[tuple[int, int, int]], tuple[int, int]]]:
         """Per row: ``[(j, m, e) for W_ij = m 2^e != 0]`` and the bias as ``(m, e)``."""
@@ -727,24 +716,11 @@ class Network:
 
         Two algorithms, both rigorous:
 
-        * ``prec=None`` (default, fast): float64 intervals.  The affine map of an
-          interval vector $[l, h]$ is enclosed exactly by
-          $[W^+ l + W^- h + b,\; W^+ h + W^- l + b]$ ($W^\pm$ the positive/negative
-          parts of $W$, exact); each bound is one dot product $A v$, $A = [W^+, W^-, b]$,
-          with at most $k = n + 1$ non-zero products per row, evaluated by BLAS in
-          any order (FMA or not), whose error is at
-          most $\gamma_k |A|\,|v| + k\eta$ ($\gamma_k = ku/(1-ku)$, $u = 2^{-53}$,
-          $\eta = 2^{-1074}$ for underflow; Higham, *Accuracy and Stability*, (3.5)).
-          $|A|\,|v|$ is itself computed in floating point, so its exact value is at
-          most $\mathrm{fl}(|A||v|)/(1-\gamma_k)$ (plus $k\eta$); since
-          $\gamma_k/(1-\gamma_k) \le 2ku$ for $ku \le 1/4$ the radius
-          $e = 2ku\,\mathrm{fl}(|A||v|) + 2k\eta$ is added, and every float operation
-          on these bounds is moved one ulp outward with ``nextafter``.  The activation
-          is evaluated per neuron with ``interval_sigma`` (mpmath intervals at 64 bits)
-          and its endpoints rounded outward to doubles; for activations in the
-          algebraic fragment (identity, ReLU) with :class:`~symlip.arith.array.IntervalArray`;
-          an activation may provide ``interval_sigma_array(lo, hi, layer)`` for a
-          vectorised rigorous version.
+        * ``prec=None`` (default, fast): float64 intervals, the forward pass of
+          :meth:`interval_trace` on one box: affine maps by
+          :func:`~symlip.arith.linalg.affine_box` (midpoint-radius with the a priori
+          rounding-error bound of BLAS dot products, Lemma A.1 of
+          ``docs/intervals.md``), the activation by :func:`sigma_box`.
         * ``prec=<bits>``: the affine sums are computed *exactly* in integer arithmetic
           and rounded once outward to ``prec`` bits; the activation runs in mpmath
           intervals at ``prec`` bits.  Widths shrink like $2^{-\text{prec}}$.  On
@@ -771,17 +747,8 @@ class Network:
         """
         lo, hi, exact = self._input_bounds(x)
         if prec is None:
-            for k in range(self.depth):
-                zlo, zhi = self._affine_float(k, lo, hi)
-                if k < self.depth - 1:
-                    slo, shi = self._activation_float(k, zlo, zhi)
-                    if isinstance(self._layers[k], ResidualLayer):
-                        lo, hi = self._residual_float(k, lo, hi, slo, shi)
-                    else:
-                        lo, hi = slo, shi
-                else:
-                    lo, hi = zlo, zhi
-            return [Enclosure.from_floats(a, b) for a, b in zip(lo, hi, strict=False)]
+            out = self.interval_trace(IntervalArray(lo, hi)).output
+            return [Enclosure.from_floats(a, b) for a, b in zip(out.lo, out.hi, strict=True)]
         prec = int(prec)
         if prec < 53:
             raise InputError(f"{prec=} must be >= 53 (or None for the float64 path)")
@@ -800,22 +767,47 @@ class Network:
                 los, his = zlos, zhis
         return [Enclosure(a, b) for a, b in zip(los, his, strict=False)]
 
-    def _residual_float(self, k: int, lo: np.ndarray, hi: np.ndarray, slo: np.ndarray,
-                        shi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Enclosure of $a + h s$ for $a \\in [lo, hi]$, $s \\in [slo, shi]$: each float
-        product and sum errs by at most half an ulp, so one ``nextafter`` outward per
-        operation encloses the exact value (also for subnormal results)."""
-        h = self._layers[k].step
-        with np.errstate(over="ignore", invalid="ignore"):
-            p1, p2 = h * slo, h * shi
-            plo = np.nextafter(np.minimum(p1, p2), -np.inf)
-            phi = np.nextafter(np.maximum(p1, p2), np.inf)
-            out_lo = np.nextafter(lo + plo, -np.inf)
-            out_hi = np.nextafter(hi + phi, np.inf)
-        if not (np.all(np.isfinite(out_lo)) and np.all(np.isfinite(out_hi))):
-            raise InputError(f"interval evaluation overflowed float64 in residual layer "
-                             f"{self._layers[k].name!r}; use interval_forward(x, prec=...)")
-        return out_lo, out_hi
+    def interval_trace(self, X: Any, *, dsigma: bool = False) -> IntervalTrace:
+        r"""The interval forward pass: enclosures of every layer's output at every row
+        (a point or a box) of ``X``.
+
+        The one rigorous float64 forward pass: affine maps by
+        :func:`~symlip.arith.linalg.affine_box` (Lemma A.1 of ``docs/intervals.md``),
+        activations by :func:`sigma_box`, residual blocks $a + h\sigma(z)$ in
+        :class:`~symlip.arith.array.IntervalArray` arithmetic (every endpoint one ulp
+        outward).  The exact real state of the network (the weights as the doubles they
+        are) at every input of a box lies in the box computed for it.
+
+        Args:
+            X: points, shape ``(batch, n0)`` or ``(n0,)`` (floats, taken exactly), or an
+                :class:`~symlip.arith.array.IntervalArray` of boxes of that shape.
+            dsigma: also enclose $\sigma'(z_k)$ (:func:`dsigma_box`) of the hidden layers.
+
+        Raises:
+            InputError: a non-finite input, or a float64 overflow.
+        """
+        a = X if isinstance(X, IntervalArray) else IntervalArray(np.asarray(X, dtype=np.float64))
+        ins, ds = [a], []
+        for k, layer in enumerate(self._layers):
+            try:
+                z = affine_box(layer.weight, layer.bias, a)
+                if k == self.depth - 1:
+                    return IntervalTrace(ins, ds, z)
+                act = self._activations[k]
+                s = sigma_box(act, z)
+                if dsigma:
+                    ds.append(dsigma_box(act, z))
+                    if not (np.all(np.isfinite(ds[-1].lo)) and np.all(np.isfinite(ds[-1].hi))):
+                        raise InputError("a derivative box is unbounded")
+                a = a + s * layer.step if isinstance(layer, ResidualLayer) else s
+                if not (np.all(np.isfinite(a.lo)) and np.all(np.isfinite(a.hi))):
+                    raise InputError("an output box is unbounded")
+            except InputError as exc:
+                raise InputError(f"interval evaluation overflowed float64 in layer "
+                                 f"{layer.name!r} ({exc}); use interval_forward(x, "
+                                 "prec=...)") from None
+            ins.append(a)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _residual_mp(self, k: int, los: list, his: list, slos: list, shis: list,
                      prec: int) -> tuple[list, list]:
@@ -863,53 +855,6 @@ class Network:
         if np.any(lo > hi):
             raise InputError("input interval with lower end > upper end")
         return lo, hi, exact
-
-    def _affine_float(self, k: int, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
-        layer = self._layers[k]
-        a, a_abs = layer._split
-        ones = np.ones(1)
-        v = np.stack([np.concatenate([hi, lo, ones]), np.concatenate([lo, hi, ones])], axis=1)
-        # At most n + 1 of the 2n + 1 products in a row are non-zero (W+ and W- have
-        # disjoint supports); a product or sum with an exact zero is exact, so the
-        # error bound of a length-(n + 1) dot product applies.
-        kk = (a.shape[1] + 1) // 2
-        if kk * _U > 0.25:  # pragma: no cover - needs ~10^15 inputs
-            raise InputError(f"layer {layer.name!r} is too wide for the float64 error bound")
-        with np.errstate(over="ignore", invalid="ignore"):
-            val = a @ v  # column 0: upper bound, column 1: lower bound (up to rounding)
-            s = a_abs @ np.abs(v)
-            err = np.nextafter(np.nextafter(2.0 * kk * _U * s, np.inf) + 2.0 * kk * _ETA,
-                               np.inf)
-            hi_new = np.nextafter(val[:, 0] + err[:, 0], np.inf)
-            lo_new = np.nextafter(val[:, 1] - err[:, 1], -np.inf)
-        if not (np.all(np.isfinite(hi_new)) and np.all(np.isfinite(lo_new))):
-            raise InputError(
-                f"interval evaluation overflowed float64 in layer {layer.name!r}; "
-                "use interval_forward(x, prec=...)"
-            )
-        return lo_new, hi_new
-
-    def _activation_float(self, k: int, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
-        act = self._activations[k]
-        vec = getattr(act, "interval_sigma_array", None)
-        if vec is not None:
-            r = vec(lo, hi, k)
-            return np.asarray(r[0], float), np.asarray(r[1], float)
-        fast = _numpy_interval_sigma(act)
-        if fast is not None:
-            r = fast(IntervalArray(lo, hi))
-            return np.broadcast_to(r.lo, lo.shape).copy(), np.broadcast_to(r.hi, hi.shape).copy()
-        f = _mp_interval_sigma(act, 64)
-        out_lo, out_hi = np.empty_like(lo), np.empty_like(hi)
-        with working_precision(64):
-            for i in range(lo.size):
-                z = iv_from(_float_exact(lo[i]), _float_exact(hi[i]))
-                a, b = _iv_endpoints(f(z, i))
-                out_lo[i] = mpf_to_float(a, up=False)
-                out_hi[i] = mpf_to_float(b, up=True)
-        if not (np.all(np.isfinite(out_lo)) and np.all(np.isfinite(out_hi))):
-            raise InputError(f"activation after layer {self._layers[k].name!r} overflowed")
-        return out_lo, out_hi
 
     def _affine_exact(self, k: int, los: list, his: list, prec: int) -> tuple[list, list]:
         """Exact $W^+ h + W^- l + b$ (and the lower twin), rounded once outward."""
@@ -996,43 +941,118 @@ def _man_exp(v: tuple) -> tuple[int, int]:
     return (-man if sign else man), exp
 
 
-_NP_SIGMA_CACHE: dict[int, Any] = {}
-_MP_SIGMA_CACHE: dict[tuple[int, int], Any] = {}
+# ----------------------------------------------------------------------------------
+# the interval forward pass: sigma on a box, layer by layer (one implementation)
+# ----------------------------------------------------------------------------------
 
 
-def _numpy_interval_sigma(act: AbstractActivation) -> Any:
-    """The activation on :class:`IntervalArray` s when its expression allows it, else None."""
-    key = id(act)
-    if key not in _NP_SIGMA_CACHE:
-        fn = None
-        if isinstance(act, Activation):
-            try:
-                fn = interval_lambdify([X], act.expr, backend="numpy")
-            except UnsupportedOperation:
-                fn = None
-        _NP_SIGMA_CACHE[key] = (act, fn)  # keep act alive so the id stays unique
-    return _NP_SIGMA_CACHE[key][1]
+@dataclass
+class IntervalTrace:
+    r"""Enclosures of an interval forward pass (:meth:`Network.interval_trace`), batch
+    along axis 0: ``inputs[k]`` $\ni a_k$ ($a_0 = x$), ``dsigma[k]`` $\ni
+    \sigma'(z_{k+1})$ for the hidden layers (empty unless asked for), ``output``
+    $\ni f$."""
+
+    inputs: list[IntervalArray]
+    dsigma: list[IntervalArray]
+    output: IntervalArray
+
+    @property
+    def states(self) -> list[IntervalArray]:
+        """The layer outputs $a_1, \\dots, a_{N-1}$ and $f$."""
+        return [*self.inputs[1:], self.output]
+
+
+@lru_cache(maxsize=256)
+def _compiled(expr: Any, backend: str, prec: int | None = None) -> Any:
+    """``interval_lambdify([X], expr)``, cached on the (immutable, hashable) SymPy
+    expression; ``None`` when the backend has no rigorous version of it."""
+    try:
+        return interval_lambdify([X], expr, backend=backend, prec=prec)
+    except UnsupportedOperation:
+        return None
 
 
 def _mp_interval_sigma(act: AbstractActivation, prec: int) -> Any:
     """``f(z, neuron)`` enclosing sigma on an ``iv`` interval at ``prec`` bits."""
-    key = (id(act), prec)
-    if key not in _MP_SIGMA_CACHE:
-        if isinstance(act, Activation):
-            # compile at ``prec``: interval_lambdify encloses constants (1/100) at the
-            # precision in force when it compiles
-            with working_precision(prec):
-                g = interval_lambdify([X], act.expr, backend="mpmath", prec=prec)
+    g = _compiled(act.expr, "mpmath", prec) if isinstance(act, Activation) else None
+    if g is not None:
+        return lambda z, neuron: g(z)
+    return act.interval_sigma
 
-            def fn(z: Any, neuron: int, _g: Any = g) -> Any:
-                return _g(z)
-        else:
 
-            def fn(z: Any, neuron: int, _a: AbstractActivation = act) -> Any:
-                return _a.interval_sigma(z, neuron)
+def _mp_on_boxes(f: Any, z: IntervalArray) -> IntervalArray:
+    """``f(interval, neuron)`` on every box of ``z`` in mpmath intervals at 64 bits,
+    endpoints rounded outward to doubles (the last axis of ``z`` indexes the neurons)."""
+    lo, hi = np.asarray(z.lo, dtype=np.float64), np.asarray(z.hi, dtype=np.float64)
+    width = lo.shape[-1] if lo.ndim else 1
+    out_lo, out_hi = np.empty(lo.shape), np.empty(hi.shape)
+    with working_precision(64):
+        for i in range(lo.size):
+            r = f(iv_from(_float_exact(lo.flat[i]), _float_exact(hi.flat[i])), i % width)
+            a, b = _iv_endpoints(r)
+            if not (mpmath.isfinite(a) and mpmath.isfinite(b)):
+                raise InputError(f"activation enclosure on [{lo.flat[i]}, {hi.flat[i]}] "
+                                 "is not finite")
+            out_lo.flat[i] = mpf_to_float(a, up=False)
+            out_hi.flat[i] = mpf_to_float(b, up=True)
+    return IntervalArray(out_lo, out_hi)
 
-        _MP_SIGMA_CACHE[key] = (act, fn)
-    return _MP_SIGMA_CACHE[key][1]
+
+def _numpy_on_boxes(f: Any, z: IntervalArray) -> IntervalArray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = f(z)
+    return IntervalArray(np.broadcast_to(r.lo, np.shape(z.lo)).copy(),
+                         np.broadcast_to(r.hi, np.shape(z.hi)).copy())
+
+
+def sigma_box(act: AbstractActivation, z: IntervalArray, *, precise: bool = False
+              ) -> IntervalArray:
+    r"""Rigorous enclosure of $\sigma$ on every box of ``z`` (the last axis indexes the
+    neurons), endpoints rounded outward to doubles: the one enclosure of an activation
+    on a box.
+
+    In order: the activation's own vectorised rigorous version
+    (``interval_sigma_array(lo, hi)``, linear splines: exact ranges); the interval
+    program compiled from its expression (:func:`~symlip.symbolic.compile.
+    interval_lambdify`, NumPy backend: outward-rounded algebra and the rigorous kernels
+    of :mod:`symlip.arith.kernels`); otherwise, and with ``precise=True`` for
+    activations beyond identity and ReLU, ``interval_sigma`` per element in mpmath
+    intervals at 64 bits (widths ~1e-19 instead of ~1e-16).
+    """
+    vec = getattr(act, "interval_sigma_array", None)
+    if vec is not None:
+        shape = np.shape(z.lo)
+        width = shape[-1] if shape else 1
+        lo, hi = np.reshape(z.lo, (-1, width)), np.reshape(z.hi, (-1, width))
+        out_lo, out_hi = np.empty(lo.shape), np.empty(hi.shape)
+        for i in range(lo.shape[0]):
+            out_lo[i], out_hi[i] = vec(lo[i], hi[i])
+        return IntervalArray(out_lo.reshape(shape), out_hi.reshape(shape))
+    fast = _compiled(act.expr, "numpy") if isinstance(act, Activation) else None
+    if fast is not None and (not precise or act.name in ("identity", "relu")):
+        return _numpy_on_boxes(fast, z)
+    return _mp_on_boxes(_mp_interval_sigma(act, 64), z)
+
+
+def dsigma_box(act: AbstractActivation, z: IntervalArray) -> IntervalArray:
+    r"""Rigorous enclosure of $\sigma'$ on every box of ``z`` (rounded outward), from the
+    activation's symbolic derivative (NumPy interval program, else mpmath at 64 bits).
+
+    Raises:
+        ValueError: the activation has no symbolic derivative.
+    """
+    d = getattr(act, "derivatives", None)
+    if d is None:
+        raise ValueError(f"activation {getattr(act, 'name', act)!r} has no symbolic "
+                         "derivative (needed for a rigorous interval gradient)")
+    fast = _compiled(d[1], "numpy")
+    if fast is not None:
+        return _numpy_on_boxes(fast, z)
+    g = _compiled(d[1], "mpmath", 64)
+    if g is None:
+        raise UnsupportedOperation(f"no rigorous interval version of {d[1]}")
+    return _mp_on_boxes(lambda v, neuron: g(v), z)
 
 
 def _torch_activation(name: str, m: Any, nn: Any) -> AbstractActivation:

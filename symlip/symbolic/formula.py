@@ -191,23 +191,12 @@ class Formula:
     def check_float_in_enclosure(self, inputs: Mapping[str, Enclosure]) -> dict[str, Any]:
         r"""Run-time cross-check of the float and the interval path of this expression.
 
-        For every input enclosure $X_i = [a_i, b_i]$ take its centre $c_i$ (the double
-        nearest $(a_i + b_i)/2$; the finite end of a half-infinite enclosure).  The
-        float path (:meth:`estimate`, lambdified NumPy) gives $\tilde v$ at $c$; the
-        interval path (:meth:`enclose`) gives $[\ell, u] \ni f(x)$ for every $x$ in the
-        box $X \cup \{c\}$ (each $X_i$ widened to hold $c_i$, which matters only when
-        $X_i$ is narrower than a double's spacing).  So $f(c) \in [\ell, u]$, and the check
-        requires
-        $$\ell - \delta \le \tilde v \le u + \delta,\qquad
-          \delta = (n + 1)\,2^{-50}\,|\tilde v| + (n+1)\,2^{-1074},$$
-        with $n$ the :meth:`operation_count`: $8(n+1)$ units of roundoff $u = 2^{-53}$
-        relative to $|\tilde v|$, the forward error of $n$ float operations each rounded
-        to nearest (libm functions within 1 ulp) on the nonnegative, well-conditioned
-        expressions of symlip's bounds (sums of nonnegative terms, products, quotients,
-        square roots, Min/Max), plus a subnormal floor for $\tilde v = 0$.  The certified
-        number never depends on this check; it catches a wrong interval kernel, a
-        corrupted enclosure or a lambdify mistranslation (e.g. ``Max`` printed as
-        Python's ``max`` on intervals) at run time.
+        The float value $\tilde v$ at the centres of the input enclosures must lie in the
+        interval value on their box, widened by $\delta = (n + 1)2^{-50}|\tilde v| +
+        (n + 1)2^{-1074}$ ($n$ the :meth:`operation_count`): Lemma 4.1 of
+        ``docs/theory-param.md``.  The certified number never depends on this check; it
+        catches a wrong interval kernel, a corrupted enclosure or a lambdify
+        mistranslation at run time.
 
         Returns:
             ``{"float_in_enclosure": True, "float_value", "tolerance", "operations"}``.

@@ -48,7 +48,7 @@ class softplus(sp.Function):  # noqa: N801 - a mathematical function name
         return sp.log(1 + sp.exp(x))
 
     def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
-        return r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0])
+        return rf"\operatorname{{softplus}}\left({printer._print(self.args[0])}\right)"
 
 
 def _is_one_plus_exp(e: sp.Basic) -> sp.Expr | None:

@@ -5,7 +5,8 @@ certificate stores it as ``srepr`` text, so a symbol's *name* is part of the for
 name means the same quantity in every bound that uses it.  The bounds build their
 symbols with the factories below (never ``sp.Symbol("...")`` of a vocabulary name);
 :data:`VOCABULARY` lists every name with its meaning and LaTeX form (the notation table
-of ``docs/theory-param.md`` is this table).  All symbols are nonnegative reals.
+of ``docs/theory-param.md`` is this table).  All symbols are nonnegative reals except
+``Rg_k`` (real).
 
 Indexed names carry the layer $k$ (or block, or step) as ``<name>_<k>``; scalars have no
 index.  Examples:
@@ -39,12 +40,14 @@ class SymbolSpec:
     meaning: str
     latex: str
     pattern: str = "{name}_{k}"
+    real: bool = False  # a real symbol (may be negative); the default is nonnegative
 
     def symbol(self, k: int | str | None = None) -> sp.Symbol:
         if self.indexed != (k is not None):
             raise ValueError(f"symbol {self.name!r} {'needs' if self.indexed else 'takes no'} "
                              f"index, got {k!r}")
-        return nonneg(self.name if k is None else self.pattern.format(name=self.name, k=k))
+        name = self.name if k is None else self.pattern.format(name=self.name, k=k)
+        return sp.Symbol(name, real=True) if self.real else nonneg(name)
 
 
 _ENTRIES = [
@@ -67,14 +70,17 @@ _ENTRIES = [
     # -- activation constants ------------------------------------------------------------
     SymbolSpec("K1", False, "Lipschitz constant of the activation (sup |sigma'|)", r"K_{1}"),
     SymbolSpec("K2", False, "Lipschitz constant of sigma' (sup |sigma''|)", r"K_{2}"),
-    SymbolSpec("K_1^", True, "Lipschitz constant of the activation after layer k (the "
-               "input bound, one activation per layer; symbol K_1^(k))", r"K^{(k)}_{1}",
+    SymbolSpec("K_1^", True, "Lipschitz constant of the activation after layer k (one "
+               "activation per layer; a spline's: sup over its coefficient ball; symbol "
+               "K_1^(k))", r"K^{(k)}_{1}",
                pattern="K_1^({k})"),
     SymbolSpec("K_2^", True, ">= sup |sigma''| over layer k's pre-activation box (the "
                "local K2 of the sensitivity bound; symbol K_2^(k))", r"K^{(k)}_{2}",
                pattern="K_2^({k})"),
     SymbolSpec("S0", False, "sup |sigma|", r"S_{0}"),
     SymbolSpec("s0", False, "|sigma(0)|", r"s_{0}"),
+    SymbolSpec("s_0^", True, ">= |sigma_k(0)| for layer k's activation (a spline's: sup over "
+               "its coefficient ball; symbol s_0^(k))", r"s^{(k)}_{0}", pattern="s_0^({k})"),
     # -- data, centre and loss ---------------------------------------------------------------
     SymbolSpec("A", True, ">= ||a_k(theta-bar; x)||_2, centre activation norm (A_N: the "
                "output)", r"A_{k}"),
@@ -108,6 +114,17 @@ _ENTRIES = [
                r"\lambda_{k}"),
     SymbolSpec("J_loc", False, ">= sup over the input ball of ||J(x)||_2 (interval "
                "Jacobian)", r"J_{loc}"),
+    # -- spline activations with trainable coefficients ------------------------------------
+    SymbolSpec("T", True, "grid step of layer k's spline", r"T_{k}"),
+    SymbolSpec("Rg", True, "min(b_k, -a_k) for layer k's spline grid [a_k, b_k] (negative "
+               "when the grid does not contain 0)", r"Rg_{k}", real=True),
+    SymbolSpec("chi", True, "coefficient multiplicity of layer k's spline: 1 per neuron, "
+               ">= sqrt(n_k) for one shared spline", r"\chi_{k}"),
+    SymbolSpec("zeta", True, ">= sup_{B_r} max_i |z_{k,i}| (defined)", r"\zeta_{k}"),
+    SymbolSpec("varsigma", True, "distance of z_k beyond the spline grid, in grid steps "
+               "(defined)", r"\varsigma_{k}"),
+    SymbolSpec("psi", True, ">= sup ||d a_k / d gamma_k||, the coefficient sensitivity "
+               "(defined)", r"\psi_{k}"),
     # -- convolutions ---------------------------------------------------------------------
     SymbolSpec("pi", True, "largest number of kernel applications touching one input of "
                "convolution k", r"\pi_{k}"),
@@ -129,7 +146,7 @@ def lookup(symbol: sp.Symbol | str) -> SymbolSpec | None:
     s = str(symbol)
     if s in VOCABULARY and not VOCABULARY[s].indexed:
         return VOCABULARY[s]
-    for key in ("K_1^", "K_2^"):
+    for key in ("K_1^", "K_2^", "s_0^"):
         if s.startswith(key + "("):
             return VOCABULARY[key]
     base, sep, idx = s.rpartition("_")
@@ -167,7 +184,9 @@ c, l, m, mu, wk, g, h, q = (  # noqa: E741 - the paper's names
 lam, conv_pi, positions = (_factory(n) for n in ("lambda", "pi", "P_k"))
 
 
-k1_layer, k2_layer = _factory("K_1^"), _factory("K_2^")
+k1_layer, k2_layer, s0_layer = _factory("K_1^"), _factory("K_2^"), _factory("s_0^")
+grid_step, grid_reach, coef_mult = _factory("T"), _factory("Rg"), _factory("chi")
+zeta, varsigma, psi = _factory("zeta"), _factory("varsigma"), _factory("psi")
 
 
 def markdown_table() -> str:

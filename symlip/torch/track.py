@@ -168,7 +168,7 @@ class Recorder:
             certify_input_lower,
             input_lipschitz,
             jacobian_norms,
-            local_input_lipschitz,
+            local_over_data,
         )
         from symlip.torch._convert import to_network
 
@@ -187,8 +187,7 @@ class Recorder:
         local_upper = None
         if self.local_radius is not None:
             top = np.argsort(norms)[::-1][: self.n_balls]
-            local_upper = max(local_input_lipschitz(net, X[j], self.local_radius)[0].upper_float
-                              for j in top)
+            local_upper = local_over_data(net, X[top], self.local_radius).upper_float
         row = {
             "step": int(step),
             "train_loss": self._loss_of(model, self.train),
