@@ -1,6 +1,6 @@
 """Tightness over depth: the local-sensitivity parameter bound (method="local", Lemma 7)
 side by side with the previous layer recursion (method="recursion"); the gradient bound
-three ways: the recursion, Lemma 8 alone (the previous local default) and Lemma 9 (the
+three ways: the recursion, Lemma 8 alone (the previous local default) and Lemma 11 (the
 default: stacked centre Gauss-Newton norm + per-point remainders).
 
     python benchmarks/bench_depth.py [--quick]
@@ -73,7 +73,7 @@ def grad_row(name: str, net: Network, X: np.ndarray, y: np.ndarray, loss: str,
 
 
 def grad_header() -> None:
-    print(f"  {'network':<22}{'recursion':>11}{'Lemma 8':>10}{'Lemma 9':>10}{'lower':>9}"
+    print(f"  {'network':<22}{'recursion':>11}{'Lemma 8':>10}{'Lemma 11':>10}{'lower':>9}"
           f"{'est':>9}{'rec/low':>11}{'L8/low':>9}{'L9/low':>9}{'t rec':>8}{'t L9':>8}"
           f"{'t low':>8}")
 

@@ -72,7 +72,7 @@ def build() -> Report:
     from symlip.bounds.sensitivity import local_second_order_derivation
 
     rep.derivation(local_second_order_derivation(3), level=3)
-    rep.heading("The default loss step: stacked Gauss-Newton norm (Lemma 9)")
+    rep.heading("The default loss step: stacked Gauss-Newton norm (Lemma 11)")
     rep.text("The default splits the Hessian of the mean loss into its Gauss-Newton part "
              "and the rest ([proof](../theory-param.md#7-local-sensitivities-the-"
              "default-methodlocal)).  The Gauss-Newton part is certified at the centre "

@@ -68,6 +68,7 @@ _ALIASES: dict[str, str] = {
     "ConvLayer": "symlip.models.conv",
     "conv_norm": "symlip.models.conv",
     "conv_param_lipschitz": "symlip.bounds.conv_param",
+    "conv_grad_lipschitz": "symlip.bounds.conv_grad",
     "load_demo": "symlip.app.demo",
     "run_demo": "symlip.app.demo",
     "Step": "symlip.symbolic.derivation",

@@ -42,6 +42,7 @@ OPTION_SWITCHES = {
     "aggregate": ["formula", "mean", "max"],
     "norm": ["l2", "linf", "l1"],
     "quantity": ["input_lipschitz", "param_lipschitz", "param_lipschitz_conv", "grad_lipschitz",
+                 "grad_lipschitz_conv",
                  "param_lipschitz_spline", "cde_param_lipschitz", "cde_grad_lipschitz", "x"],
     "kind": ["difference_quotient", "gradient_difference_quotient", "other"],
     "parameters": ["weights", "all"],
@@ -80,7 +81,9 @@ def files(tmp_path_factory):
     rng = np.random.default_rng(17)
     save(_net(rng, [3, 4, 2], "tanh"), d / "tanh.safetensors")
     save(_net(rng, [3, 4, 2], "relu"), d / "relu.safetensors")
-    save(_resnet(), d / "res.safetensors")
+    res = _resnet()
+    save(res, d / "res.safetensors")
+    np.save(d / "Yr.npy", rng.standard_normal((4, res.widths[-1])))
     save(_spline_net(rng), d / "spline.safetensors")
     np.save(d / "X.npy", rng.standard_normal((4, 3)))
     np.save(d / "Y.npy", rng.standard_normal((4, 2)))
@@ -100,6 +103,7 @@ def files(tmp_path_factory):
     export_onnx(nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, padding=1), nn.Tanh(),
                               nn.Flatten(), nn.Linear(2 * 3 * 3, 2)), (1, 6, 6), d / "conv.onnx")
     np.save(d / "Xc.npy", rng.standard_normal((3, 1, 6, 6)))
+    np.save(d / "Yc.npy", rng.standard_normal((3, 2)))
     return d
 
 
@@ -122,7 +126,11 @@ KINDS = {
                       ["X2"]),
     "gradient": ("tanh", ["--wrt", "gradient", "--data", "X", "--targets", "Y",
                           "--radius", "0.01"], ["X", "Y"]),
+    "gradient residual": ("res", ["--wrt", "gradient", "--data", "X", "--targets", "Yr",
+                                  "--radius", "0.01"], ["X", "Yr"]),
     "params conv": ("conv", ["--wrt", "params", "--data", "Xc", "--radius", "0.01"], ["Xc"]),
+    "gradient conv": ("conv", ["--wrt", "gradient", "--data", "Xc", "--targets", "Yc",
+                               "--radius", "0.01"], ["Xc", "Yc"]),
     "cde params": ("cde", ["--model-type", "cde", "--wrt", "params", "--data", "X2",
                            "--control", "U", "--radius", "0.01"], ["X2", "U"]),
     "cde gradient": ("cde", ["--model-type", "cde", "--wrt", "gradient", "--data", "X2",
@@ -130,7 +138,8 @@ KINDS = {
                      ["X2", "U", "Y1"]),
 }
 
-_FLAG = {"Xc": "--data", "X": "--data", "X2": "--data", "Y": "--targets", "Y1": "--targets", "U": "--control"}
+_FLAG = {"Xc": "--data", "Yc": "--targets", "X": "--data", "X2": "--data", "Y": "--targets",
+         "Y1": "--targets", "Yr": "--targets", "U": "--control"}
 
 
 def _path(d, token):

@@ -1,4 +1,4 @@
-"""Lemma 9 (docs/theory-param.md section 7): the certified centre Gauss-Newton norm and
+"""Lemma 11 (docs/theory-param.md section 7): the certified centre Gauss-Newton norm and
 the gradient bound built on it (the default ``method="local"``): exactness of the
 centre norm against the stacked Jacobian, soundness with no slack (depth >= 8
 included), and the certificate records ``GN_c``."""
@@ -91,7 +91,7 @@ def test_centre_gauss_newton_norm_deep_network():
        seed=st.integers(0, 2**31 - 1))
 def test_lemma9_gradient_bound_is_sound(depth, width, act, loss, log_r, seed):
     """Gradient difference quotients of the mean loss on pairs in the ball never exceed
-    the certified Lemma 9 bound (no slack)."""
+    the certified Lemma 11 bound (no slack)."""
     rng = np.random.default_rng(seed)
     n_out = int(rng.integers(2, 4))
     net = random_net(rng, [int(rng.integers(1, 5))] + [width] * (depth - 1) + [n_out], act)

@@ -72,8 +72,50 @@ def frobenius_upper(w: np.ndarray) -> float:
 FAST_SPECTRAL_MIN_DIM = 256
 
 
+#: results of deterministic certified computations keyed by the bytes of their inputs
+#: (spectral norms, centre forward passes): ``param_lipschitz`` and ``grad_lipschitz``
+#: on the same network and data share them (the same numbers a fresh call computes)
+_CONTENT_CACHE: dict[Any, Any] = {}
+_CONTENT_CACHE_SIZE = 8
+
+
+def _digest(*arrays: Any) -> tuple[Any, ...]:
+    """A key for the contents of ``arrays``: a read-only array that owns its data (the
+    weights of a :class:`~symlip.models.network.Network` layer) by its ``id`` (the cache
+    entry keeps it alive, so the ``id`` is not reused), any other by a hash of its bytes."""
+    import hashlib
+
+    out: list[Any] = []
+    for a in arrays:
+        a = np.asarray(a)
+        if not a.flags.writeable and a.flags.owndata:
+            out.append(("id", id(a), a.dtype.str, a.shape))
+            continue
+        a = np.ascontiguousarray(a)
+        h = hashlib.blake2b(digest_size=20)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(memoryview(a).cast("B"))
+        out.append(h.hexdigest())
+    return tuple(out)
+
+
+def _cached(key: Any, compute: Any, pin: Any = None) -> Any:
+    """``compute()`` once per ``key`` (a few recent keys kept; ``pin``: objects whose
+    ``id`` is part of the key, kept alive with the entry)."""
+    if key in _CONTENT_CACHE:
+        return _CONTENT_CACHE[key][0]
+    val = compute()
+    if _CONTENT_CACHE_SIZE <= 0:
+        return val
+    while len(_CONTENT_CACHE) >= _CONTENT_CACHE_SIZE:
+        _CONTENT_CACHE.pop(next(iter(_CONTENT_CACHE)))
+    _CONTENT_CACHE[key] = (val, pin)
+    return val
+
+
 def spectral_upper(w: np.ndarray) -> tuple[Enclosure, str]:
-    """Certified enclosure of ``||w||_2`` and the method used.
+    """Certified enclosure of ``||w||_2`` and the method used (cached by the bytes of
+    ``w`` for large matrices: a deterministic computation).
 
     Small matrices: :func:`symlip.arith.norms.spectral_norm` (tight to ~1e-10).  Large ones:
     :func:`symlip.arith.norms.spectral_norm_fast` (the same certificate started from a
@@ -83,7 +125,8 @@ def spectral_upper(w: np.ndarray) -> tuple[Enclosure, str]:
 
     w = np.asarray(w, dtype=np.float64)
     if min(w.shape) >= FAST_SPECTRAL_MIN_DIM:
-        return spectral_norm_fast(w), "fast-spectral"
+        return _cached(("spectral", _digest(w)),
+                       lambda: (spectral_norm_fast(w), "fast-spectral"), pin=w)
     return spectral_norm(w), "spectral"
 
 
@@ -175,11 +218,30 @@ class CentreNorms:
     output: np.ndarray
     output_err: np.ndarray
     method: list[str] = field(default_factory=list)
+    #: float last hidden activations $\hat a_{N-1}$ (batch, n_{N-1}) and per point a
+    #: certified bound of $\|a_{N-1}(x;\bar\theta) - \hat a_{N-1}\|$ (depth >= 2)
+    last_hidden: np.ndarray | None = None
+    last_hidden_err: np.ndarray | None = None
+
+
+def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None,
+                 chunk: int = 2048) -> CentreNorms | None:
+    """:func:`_centre_norms`, cached by the bytes of the weights, the data and the
+    spectral bounds for large problems (param and gradient bounds share it)."""
+    if X.size * max(net.widths) < 10_000_000:
+        return _centre_norms(net, X, spectral=spectral, chunk=chunk)
+    acts = tuple(net.activations)
+    key = ("centre", _digest(X, *[a for lay in net.layers for a in (lay.weight, lay.bias)],
+                             np.asarray(spectral if spectral is not None else [], float)),
+           tuple(id(a) for a in acts), tuple(type(lay).__name__ for lay in net.layers), chunk)
+    return _cached(key, lambda: _centre_norms(net, X, spectral=spectral, chunk=chunk),
+                   pin=(acts, [lay.weight for lay in net.layers],
+                        [lay.bias for lay in net.layers]))
 
 
 @overflow_is_input_error
-def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None,
-                 chunk: int = 2048) -> CentreNorms | None:
+def _centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None,
+                  chunk: int = 2048) -> CentreNorms | None:
     """Certified enclosures of the centre activation norms for every row of ``X``.
 
     Args:
@@ -208,7 +270,7 @@ def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None
     gam = [gamma(layer.shape[1] + 1) for layer in layers]
     K1s = [float(a.constants.K1.enclosure.upper_float) for a in acts]
     A_parts: list[list[IntervalArray]] = [[] for _ in range(n_layers)]
-    outs, oerrs = [], []
+    outs, oerrs, lasts, lerrs = [], [], [], []
     methods = [a.name if a.name in _KERNELS else "generic" for a in acts]
     for start in range(0, npts, chunk):
         a = X[start:start + chunk]
@@ -224,6 +286,9 @@ def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None
             if k == n_layers - 1:
                 outs.append(z)
                 oerrs.append(ez.hi)
+                if k > 0:
+                    lasts.append(a)
+                    lerrs.append(np.asarray(e.hi, dtype=np.float64))
                 A_parts[k].append(IntervalArray(np.maximum(zn.lo - ez.hi, 0), (zn + ez).hi))
                 break
             act = acts[k]
@@ -237,7 +302,8 @@ def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None
             A_parts[k].append(IntervalArray(np.maximum((anorm - e).lo, 0), (anorm + e).hi))
     A = [IntervalArray(np.concatenate([p.lo for p in parts]), np.concatenate([p.hi for p in parts]))
          for parts in A_parts]
-    return CentreNorms(A, np.concatenate(outs), np.concatenate(oerrs), methods)
+    last = (np.concatenate(lasts), np.concatenate(lerrs)) if lasts else (None, None)
+    return CentreNorms(A, np.concatenate(outs), np.concatenate(oerrs), methods, *last)
 
 
 # ------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ per-channel bias $b$ (not the entries of the explicit matrix); $\theta$ is, laye
 layer, the kernel (row-major ``(O, C/groups, kh, kw)``) and bias of a convolution, or
 the weight and bias of a dense layer (the PyTorch state-dict order).
 
-Theorem (``docs/theory-conv.md``, section 2): for $\theta, \theta'$ in the closed ball
+Theorem (``docs/theory-conv.md``, section 2, Lemma C1): for $\theta, \theta'$ in the ball
 $B_r(\bar\theta)$ and every data point $x$,
 $\|f(x;\theta) - f(x;\theta')\|_2 \le l_N(x)\,\|\theta - \theta'\|_2$ with the program
 

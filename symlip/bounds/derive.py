@@ -76,6 +76,12 @@ def derive_feedforward(options: Mapping[str, Any]) -> Any:
         root.section(rec.network_first_order_derivation(kinds))
     elif wrt == "params":
         root.section(rec.first_order_derivation(depth))
+    elif kinds is not None:  # dense, linear and residual kinds (Lemma 9's program)
+        from symlip.bounds.residual_smooth import residual_second_order_derivation
+
+        root.section(rec.network_first_order_derivation(None))
+        root.section(residual_second_order_derivation(tuple(kinds),
+                                                      options.get("loss", "mse") or "mse"))
     else:
         root.section(rec.first_order_derivation(None))
         root.section(rec.second_order_derivation(depth, loss=options.get("loss", "mse")))
@@ -107,7 +113,4 @@ def _layer_kinds(options: Mapping[str, Any]) -> list[str] | None:
     if depth is not None and depth != len(kinds) + 1:
         raise InputError(f"--depth {depth} contradicts --layers {text!r} "
                          f"({len(kinds)} hidden layers + the read-out = {len(kinds) + 1})")
-    if options.get("wrt") == "gradient" and "residual" in kinds:
-        raise InputError("the gradient-Lipschitz bound (--wrt gradient) is not supported for "
-                         "networks with residual layers; use --wrt params")
     return kinds

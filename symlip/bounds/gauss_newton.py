@@ -1,4 +1,4 @@
-r"""The certified centre Gauss-Newton norm of a mean loss (Lemma 9 of
+r"""The certified centre Gauss-Newton norm of a mean loss (Lemma 11 of
 ``docs/theory-param.md``, section 7).
 
 For $L(\theta) = \frac1n\sum_i\lambda(f(x_i;\theta), y_i)$ the Hessian splits as
@@ -27,7 +27,7 @@ error bound $\varepsilon \ge \|S - \hat S\|_F$ of the stacked matrix, so $\|S\|^
 \|\mathrm{mid}\|_2 + \|\mathrm{rad}\|_F$ (Weyl) for a midpoint-radius enclosure of the
 Gram sums of the float factors (Higham's a priori bounds, the certified spectral norm of
 :func:`symlip.arith.norms.spectral_norm`); every float step on a bound is rounded up.
-Lemma 9 of ``docs/theory-param.md`` (section 7) states the recursion for $\varepsilon$.
+Lemma 11 of ``docs/theory-param.md`` (section 7) states the recursion for $\varepsilon$.
 """
 
 from __future__ import annotations

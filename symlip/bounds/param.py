@@ -288,11 +288,40 @@ def param_jacobian_norms(net: Any, X: np.ndarray, chunk: int = 256) -> np.ndarra
 
 def _top_direction(net: Any, x: np.ndarray) -> np.ndarray:
     """Top right singular vector of $J_\\theta f(x;\\theta)$ (unit, parameter order)."""
+    if not getattr(net, "has_residual", False):
+        return _top_direction_gram(net, x)
     J = np.asarray(net.param_jacobian(x))  # (nN, P)
     # the top eigenvector u of the small Gram matrix J J^T gives v = J^T u / ||J^T u||
     # (the same vector as the SVD's, ~30x faster for nN << P)
     _, U = np.linalg.eigh(J @ J.T)
     return _unit(J.T @ U[:, -1])
+
+
+def _top_direction_gram(net: Any, x: np.ndarray) -> np.ndarray:
+    r""":func:`_top_direction` without forming $J$ (dense chains): $JJ^T = \sum_k
+    (\|a_{k-1}\|^2 + 1)\delta_k\delta_k^T$ ($n_N \times n_N$, see
+    :func:`param_jacobian_norms`), its top eigenvector $u$, and $J^Tu$ layer by layer:
+    $(\delta_k^Tu)\otimes a_{k-1}$ for $W_k$, $\delta_k^Tu$ for $b_k$ (float, a search
+    direction: not certified)."""
+    tr = net.forward_trace(np.asarray(x, dtype=np.float64)[None, :])
+    nN = net.widths[-1]
+    deltas: list[np.ndarray] = [None] * net.depth  # type: ignore[list-item]
+    delta = np.eye(nN)
+    gram = np.zeros((nN, nN))
+    for k in range(net.depth - 1, -1, -1):
+        a = tr.layer_inputs[k][0]
+        deltas[k] = delta
+        gram += (float(a @ a) + 1.0) * (delta @ delta.T)
+        if k > 0:
+            d = np.asarray(net.activations[k - 1].dsigma(tr.preactivations[k - 1]))[0]
+            delta = (delta @ net.layers[k].weight) * d[None, :]
+    _, U = np.linalg.eigh(gram)
+    u = U[:, -1]
+    parts = []
+    for k in range(net.depth):
+        g = u @ deltas[k]
+        parts += [np.outer(g, tr.layer_inputs[k][0]).ravel(), g]
+    return _unit(np.concatenate(parts))
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -381,7 +410,12 @@ def certify_param_lower(net: Any, x: np.ndarray, r: float, direction: np.ndarray
         lets :func:`check_param_lower` recompute it.
     """
     P = direction.size
-    keep = np.argsort(-np.abs(direction))[: min(k_sparse, P)]
+    mag = np.abs(direction)
+    if P > k_sparse:  # the k largest magnitudes without sorting all P
+        part = np.argpartition(-mag, k_sparse - 1)[:k_sparse]
+        keep = part[np.argsort(-mag[part], kind="stable")]
+    else:
+        keep = np.argsort(-mag)
     vals = direction[keep]
     nv = float(np.linalg.norm(vals))
     if nv == 0 or r <= 0:

@@ -163,6 +163,10 @@ BOUNDS: tuple[Bound, ...] = (
     Bound(None, "feedforward", "gradient",  # K2 = infinity: refused with the reason
           when="symlip.bounds.spline_param:has_splines",
           certify="symlip.bounds.spline_param:refuse_gradient_context"),
+    Bound("grad_lipschitz_conv", "feedforward", "gradient",  # kernels are the parameters
+          when="symlip.bounds.conv_param:uses_kernel_view",
+          certify="symlip.bounds.conv_grad:certify_context",
+          spec="symlip.bounds.conv_grad:SPEC"),
     Bound("grad_lipschitz", "feedforward", "gradient",
           certify="symlip.bounds.smooth:certify_context",
           spec="symlip.bounds.smooth:SPEC",

@@ -709,7 +709,7 @@ def local_param_inputs(net: Any, X: np.ndarray, r: float, formula: Any,
 
 
 # ------------------------------------------------------------------------------------
-# Lemma 9: the stacked Gauss-Newton part at the centre plus per-point remainders
+# Lemma 11: the stacked Gauss-Newton part at the centre plus per-point remainders
 # ------------------------------------------------------------------------------------
 
 #: $\ge \|\frac1n\sum_iJ_i^TA_iJ_i\|_2$ at the centre (the same on every point; certified
@@ -722,7 +722,7 @@ DGN = _nn("dGN")
 def local_gn_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool = True,
                           jac: bool = False
                           ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
-    r"""Lemma 9: per data point
+    r"""Lemma 11: per data point
     $B_i = \mathrm{GN}_c + \min(2Hl_p^2,\ 2Hl_p\,r\,h_p + l_p^2\min(H, \tfrac32 l_pr))
     + G\,h_p$ (MSE: the $\tfrac32$ term is absent), whose **mean** over the points bounds
     the gradient-Lipschitz constant of the mean loss; $\mathrm{GN}_c$ (``GN_c``) is the
@@ -749,21 +749,21 @@ def local_gn_loss_program(depth: int, loss: str, bounded: bool = True, centre: b
         "$\\|J^TAJ - \\bar J^T\\bar A\\bar J\\| \\le \\|J\\|^2\\|A - \\bar A\\| + \\|\\bar A\\|"
         "(\\|J\\| + \\|\\bar J\\|)\\|J - \\bar J\\|$, $\\|J - \\bar J\\| \\le h_pr$, "
         "$\\|A - \\bar A\\| \\le 3\\|p - \\bar p\\| \\le \\tfrac32 l_pr$; or "
-        "$\\|J^TAJ\\| + \\|\\bar J^T\\bar A\\bar J\\|$ (Lemma 9)"))
+        "$\\|J^TAJ\\| + \\|\\bar J^T\\bar A\\bar J\\|$ (Lemma 11)"))
     defs.append(rec.Definition(last.symbol, GNC + DGN + _nn("G") * hp,
                                "$\\nabla^2L = \\frac1n\\sum_iJ_i^TA_iJ_i + \\frac1n\\sum_i"
                                "\\nabla\\lambda_i\\cdot D^2f_i$: the stacked centre "
                                "Gauss-Newton norm, its change on the ball, and $G h_p$; the "
-                               "mean over the points is the bound (Lemma 9)"))
+                               "mean over the points is the bound (Lemma 11)"))
     return _finish(defs, list(inputs) + [GNC])
 
 
 def local_gn_derivation(depth: int | None = None, loss: str = "mse") -> Any:
-    """The proof steps of Lemma 9 and, for ``depth``, its last definitions."""
+    """The proof steps of Lemma 11 and, for ``depth``, its last definitions."""
     from symlip.symbolic.derivation import Derivation, Tex
 
     d = Derivation("Stacked Gauss-Newton norm at the centre plus per-point remainders "
-                   "(Lemma 9)")
+                   "(Lemma 11)")
     d.assume("$J_i = D_\\theta f(x_i;\\theta)$, $A_i = \\nabla^2_f\\lambda_i$, bars: at "
              "$\\bar\\theta$; $l_p \\ge \\sup_{B_r}\\|J_i\\|$ (Lemma 7), $h_p \\ge "
              "\\mathrm{Lip}_{B_r}(J_i)$ (Lemma 8)")

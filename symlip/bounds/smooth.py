@@ -131,9 +131,10 @@ def loss_value(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> float:
 
 def loss_gradient(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> np.ndarray:
     """$\\nabla_\\theta L$ by backpropagation, in :meth:`Network.params` order (float64)."""
-    from symlip.models.network import check_no_residual
+    if getattr(net, "has_residual", False):
+        from symlip.bounds.residual_smooth import residual_loss_gradient
 
-    check_no_residual(net, "loss_gradient (dense-chain backpropagation)")
+        return residual_loss_gradient(net, X, y, loss)
     tr = net.forward_trace(X)
     f = tr.preactivations[-1]
     n = X.shape[0]
@@ -220,13 +221,15 @@ def not_smooth_witness(act: Any, ts: tuple[float, ...] = (1e-1, 1e-3, 1e-6, 1e-9
                            "jump / (2 t) is unbounded as t -> 0"}
 
 
-def _require_smooth(net: Any) -> None:
+def _require_smooth(net: Any, kernel_view: bool = False) -> None:
+    """Refuse non-smooth activations (with a witness) and (unless
+    ``kernel_view``: :mod:`symlip.bounds.conv_grad`) convolution layers."""
     from symlip.models.conv import check_no_conv
 
-    check_no_conv(net, "the gradient-Lipschitz bound (--wrt gradient)")
-    if getattr(net, "has_residual", False):
-        raise InputError("the gradient-Lipschitz bound (--wrt gradient) is not supported for "
-                         "networks with residual layers; --wrt params and --wrt input are")
+    if not kernel_view:
+        check_no_conv(net, "this gradient-Lipschitz bound (dense weights as parameters; "
+                      "symlip.bounds.conv_grad.conv_grad_lipschitz takes kernels and "
+                      "biases, as `symlip certify --wrt gradient` does)")
     for a in net.activations:
         if not a.constants.K2.is_finite:
             w = not_smooth_witness(a)
@@ -269,7 +272,7 @@ def local_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
 @lru_cache(maxsize=32)
 def local_gn_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
                           jac: bool = False) -> rec.RecursiveFormula:
-    """The loss program of Lemma 9 (:func:`symlip.bounds.sensitivity.
+    """The loss program of Lemma 11 (:func:`symlip.bounds.sensitivity.
     local_gn_loss_program`: the certified centre Gauss-Newton norm ``GN_c`` plus
     per-point remainders), named ``L_grad``."""
     from symlip.bounds.sensitivity import local_gn_loss_program
@@ -284,7 +287,7 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
     """The gradient formula of ``method`` and the method used (``"local"`` adds the
     certified local inputs to ``ci``; the recursion where the local method does not
     apply, see :func:`symlip.bounds.param.local_applies`).  With ``y`` and
-    ``gauss_newton`` the local method is Lemma 9 (``GN_c``, the certified centre
+    ``gauss_newton`` the local method is Lemma 11 (``GN_c``, the certified centre
     Gauss-Newton norm, added to ``ci.scalars``) where that norm is computable
     (:func:`symlip.bounds.gauss_newton.centre_gauss_newton_norm`), else Lemma 8 alone."""
     from symlip.bounds.param import add_local_inputs, check_method, local_applies
@@ -560,10 +563,41 @@ def _norm_enclosure(d: IntervalArray) -> Enclosure:
     return Enclosure.from_interval(iv.sqrt(iv.mpf([max(float(lo2), 0.0), float(hi2)])))
 
 
+def _readout_lower_applies(net: Any, X: np.ndarray, r: float) -> bool:
+    """Large problems take the read-out lower bound (Lemma 10,
+    :mod:`symlip.bounds.readout_lower`): the full interval gradient quotient costs two
+    interval forward and backward passes over all the data."""
+    from symlip.bounds.readout_lower import READOUT_LOWER_BUDGET
+
+    return (r > 0 and net.depth >= 2 and not getattr(net, "has_residual", False)
+            and net.n_params * X.shape[0] > READOUT_LOWER_BUDGET)
+
+
+def _readout_lower(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
+                   ci: CertifiedInputs, seed: int) -> tuple[Any, Any, Any]:
+    """``(estimate, certified lower enclosure, witness)`` of Lemma 10 (reusing the
+    centre forward pass of the upper bound when it kept the last hidden state)."""
+    from symlip.bounds.readout_lower import centre_for_readout, readout_grad_lower
+
+    cn = ci.centre_data
+    try:
+        if cn is None or cn.last_hidden is None:
+            cn = centre_for_readout(net, X)
+        wit = readout_grad_lower(net, cn, loss, r, seed=seed)
+        low = grad_quotient_from_witness(net, X, y, loss, wit, r, centre=cn)
+    except (InputError, ValueError, UnsupportedOperation):
+        return None, None, None
+    return low.lower_float, low, wit
+
+
 def grad_quotient_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss: str,
-                               wit: Mapping[str, Any], r: float) -> Enclosure:
+                               wit: Mapping[str, Any], r: float, *, centre: Any = None
+                               ) -> Enclosure:
     """Recompute the certified gradient difference quotient of a witness (see
-    :func:`certify_grad_lower`); raises :class:`InputError` if a point leaves the ball."""
+    :func:`certify_grad_lower`); raises :class:`InputError` if a point leaves the ball.
+    A witness with ``method: "readout"`` (Lemma 10) gives the enclosure of the
+    read-out projection of the quotient (a lower bound of it; ``centre``: the centre
+    forward pass to reuse, else recomputed)."""
     try:
         keep = np.asarray(wit["indices"], dtype=np.intp)
         op = np.asarray(wit["offset_plus"], dtype=np.float64)
@@ -582,6 +616,19 @@ def grad_quotient_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss: str
         dn = _norm_enclosure(IntervalArray(th[keep]) - base)
         if compare(dn.to_interval(), "<=", iv.mpf(r)) is not Truth.TRUE:
             raise WitnessOutsideError(f"gradient lower-bound witness leaves the ball of radius {r}")
+    if wit.get("method", "full") == "readout":
+        from symlip.bounds.readout_lower import (
+            centre_for_readout,
+            readout_offsets,
+            readout_quotient,
+        )
+
+        op_, om_ = readout_offsets(net, keep, tp, tm)
+        cn = centre_for_readout(net, X) if centre is None else centre
+        return readout_quotient(cn, y, loss, op_, om_)
+    if wit.get("method", "full") != "full":
+        raise InputError(f"gradient lower-bound witness method {wit.get('method')!r} must be "
+                         "'full' or 'readout'")
     den = _norm_enclosure(IntervalArray(tp[keep]) - IntervalArray(tm[keep]))
     if not den.lower > 0:
         return Enclosure.point(0)
@@ -648,6 +695,12 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     X = check_data(net, data)
     y = check_targets(net, X, targets, lname)
     _require_smooth(net)
+    if getattr(net, "has_residual", False):  # Lemma 9 (one method)
+        from symlip.bounds.param import check_method
+
+        check_method(method)
+        return _residual_grad_lipschitz(net, X, y, lname, r, centre=centre, lower=lower,
+                                        seed=seed)
     ci = _loss_inputs(net, X, y, lname, r, centre, jac)
     formula, used = grad_formula(net, X, r, lname, ci, method, y)
     t1 = time.perf_counter()
@@ -657,7 +710,9 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     hull = formula.enclose(hull_inputs)
     t2 = time.perf_counter()
     est, low_enc, witness = None, None, None
-    if lower:
+    if lower and _readout_lower_applies(net, X, r):
+        est, low_enc, witness = _readout_lower(net, X, y, lname, r, ci, seed)
+    elif lower:
         est, off, v = _grad_search(net, X, y, lname, r, seed=seed)
         if r > 0:
             try:
@@ -689,11 +744,100 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
 
 
 def _gn_section(deriv: Any, formula: rec.RecursiveFormula, lname: str) -> None:
-    """The steps of Lemma 9 when the formula uses the centre Gauss-Newton norm."""
+    """The steps of Lemma 11 when the formula uses the centre Gauss-Newton norm."""
     if "GN_c" in {str(s) for s in formula.inputs}:
         from symlip.bounds.sensitivity import local_gn_derivation
 
         deriv.section(local_gn_derivation(None, lname))
+
+
+# residual networks (Lemma 9, docs/theory-param.md section 8)
+
+
+def _residual_inputs(net: Any, X: np.ndarray, y: np.ndarray, lname: str, r: float,
+                     centre: bool | str = "auto") -> CertifiedInputs:
+    """:func:`symlip.bounds.residual_smooth.residual_grad_inputs` plus, for
+    cross-entropy, ``P`` and ``E`` from the output box (:func:`_softmax_centre`)."""
+    from symlip.bounds.residual_smooth import residual_grad_inputs
+
+    ci = residual_grad_inputs(net, X, y, lname, r, centre)
+    if lname == "cross-entropy" and ci.centre:
+        ci.per_point["P"], ci.per_point["E"] = _softmax_centre(ci.centre_data, y)
+    return ci
+
+
+def _residual_rebuild(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float, hull: bool
+            ) -> tuple[rec.RecursiveFormula, dict[str, Any]]:
+    """Formula and fresh certified inputs (hull or per point), for ``verify``."""
+    from symlip.bounds.residual import layer_kinds, lognorm_layers
+    from symlip.bounds.residual_smooth import residual_grad_program
+
+    lname = rec._loss_name(loss)
+    ci = _residual_inputs(net, X, y, lname, r)
+    formula = residual_grad_program(layer_kinds(net), lname, ci.bounded, ci.centre,
+                                    lognorm_layers(net))
+    return formula, _args(formula, ci, hull=hull)
+
+
+def _residual_grad_lipschitz(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
+                            *, centre: bool | str = "auto", lower: bool = True,
+                            seed: int = 0) -> BoundResult:
+    r"""Certified Lipschitz constant of $\theta \mapsto \nabla_\theta L(\theta)$ on
+    $B_r(\bar\theta)$ for a network with residual blocks (Lemma 9; validated inputs:
+    called by :func:`symlip.bounds.smooth.grad_lipschitz`).  ``upper``: the certified
+    mean of the per-point bounds (outward-rounded interval evaluation of the program,
+    mean rounded up); ``estimate``: power iteration on Hessian-vector products of the
+    float gradient (:func:`residual_loss_gradient`), not certified; the certified lower
+    bound: the read-out quotient of Lemma 10 on the interval forward pass's boxes."""
+    from symlip.bounds.residual import layer_kinds, lognorm_layers
+    from symlip.bounds.residual_smooth import (
+        residual_grad_program,
+        residual_second_order_derivation,
+    )
+
+    lname = rec._loss_name(loss)
+    ci = _residual_inputs(net, X, y, lname, r, centre)
+    kinds = layer_kinds(net)
+    ln = lognorm_layers(net)
+    formula = residual_grad_program(kinds, lname, ci.bounded, ci.centre, ln)
+    t1 = time.perf_counter()
+    pointwise = formula.enclose_array(_args(formula, ci, hull=False))
+    mean = pointwise.mean()
+    hull_inputs = _args(formula, ci, hull=True)
+    hull = formula.enclose(hull_inputs)
+    t2 = time.perf_counter()
+    est, low, wit = None, None, None
+    if lower:
+        try:
+            est = _grad_search(net, X, y, lname, r, seed=seed)[0]
+        except (ValueError, UnsupportedOperation):  # pragma: no cover - float search
+            est = None
+        if r > 0:  # Lemma 10 on the interval forward pass's boxes
+            from symlip.bounds.readout_lower import centre_for_readout, readout_grad_lower
+
+            try:
+                cn = centre_for_readout(net, X)
+                wit = readout_grad_lower(net, cn, lname, r, seed=seed)
+                low = grad_quotient_from_witness(net, X, y, lname, wit, r, centre=cn)
+            except (InputError, ValueError, UnsupportedOperation):
+                low, wit = None, None
+            if low is not None and est is not None:
+                est = max(est, low.lower_float)
+    t3 = time.perf_counter()
+    deriv = residual_second_order_derivation(kinds, lname, bounded=ci.bounded,
+                                             centre=ci.centre, lognorm=ln)
+    _mean_step(deriv)
+    extra = {
+        "radius": r, "loss": lname, "aggregate": "mean", "method": "residual",
+        "upper_hull": hull.upper_str(), "upper_pointwise_mean": mean.upper_str(),
+        "upper_pointwise_max": pointwise.upper_max().upper_str(),
+        "n_points": int(X.shape[0]), "centre_norms": ci.centre,
+        "layer_kinds": list(kinds) + ["readout"], "lognorm_layers": list(ln),
+        "spectral_method": ci.spectral_method,
+        "timings": {**ci.timings, "interval_eval": t2 - t1, "lower": t3 - t2},
+    }
+    return BoundResult("grad_lipschitz", "l2", mean, formula, hull_inputs, deriv,
+                       lower_enclosure=low, estimate=est, extra=extra, witness=wit)
 
 
 def _mean_step(deriv: Any) -> None:
@@ -903,6 +1047,8 @@ def _rebuild_inputs(ctx: Any, hull: bool) -> tuple[rec.RecursiveFormula, dict[st
     X = check_data(ctx.model, ctx.data)
     y = check_targets(ctx.model, X, ctx.extra.get("targets"), lname)
     _require_smooth(ctx.model)
+    if getattr(ctx.model, "has_residual", False):
+        return _residual_rebuild(ctx.model, X, y, lname, r, hull)
     ci = _loss_inputs(ctx.model, X, y, lname, r)
     # the method of the computation (the CLI records it; API results use the default)
     formula, _ = grad_formula(ctx.model, X, r, lname, ci, ctx.options.get("method", "local"), y)

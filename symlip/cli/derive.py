@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layers", metavar="KINDS", help="kinds of the hidden layers, "
                    "comma-separated: dense, linear (identity activation), residual "
                    "(a -> a + h sigma(W a + b)); e.g. linear,residual,residual (the linear "
-                   "read-out is added; sets the depth; --wrt params only)")
+                   "read-out is added; sets the depth; --wrt params or gradient)")
     p.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
     p.add_argument("--param", help="activation parameter (leaky slope, elu alpha, sin w)")
     p.add_argument("--model-type", choices=list(registry.model_types(derive=True)),

@@ -155,6 +155,15 @@ class _AffineLayer:
     def n_params(self) -> int:
         return self.weight.size + self.bias.size
 
+    # -- float products (not certified); a convolution layer overrides them -------------
+    def matvec(self, a: np.ndarray) -> np.ndarray:
+        """$a W^T$ for a batch of row vectors ``(..., in) -> (..., out)`` (float64)."""
+        return a @ self.weight.T
+
+    def rmatvec(self, d: np.ndarray) -> np.ndarray:
+        """$d W$ for a batch of row vectors ``(..., out) -> (..., in)`` (float64)."""
+        return d @ self.weight
+
     # -- cached forms for rigorous evaluation -----------------------------------------
     @cached_property
     def _exact_rows(self) -> list[tuple[list[tuple[int, int, int]], tuple[int, int]]]:
@@ -625,7 +634,7 @@ class Network:
         inputs, pre = [xb], []
         a = xb
         for k, layer in enumerate(self._layers):
-            z = a @ layer.weight.T + layer.bias
+            z = layer.matvec(a) + layer.bias
             pre.append(z)
             if k < self.depth - 1:
                 s = np.asarray(self._activations[k].sigma(z), dtype=np.float64)
@@ -673,7 +682,7 @@ class Network:
                 a = tr.layer_inputs[k]
                 gw = delta[:, :, :, None] * a[:, None, None, :]
                 blocks[k] = (gw.reshape(bsz, n_out, -1), np.array(delta))
-            back = delta @ layer.weight  # (B, nN, n_{k-1})
+            back = layer.rmatvec(delta)  # (B, nN, n_{k-1})
             g = g + back if isinstance(layer, ResidualLayer) else back
         return g, blocks
 

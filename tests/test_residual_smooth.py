@@ -1,0 +1,181 @@
+"""Gradient-Lipschitz bound of residual networks (Lemma 9, ``docs/theory-param.md`` section
+8): soundness on random residual networks with no slack (including depth >= 8), the
+backpropagation through blocks, the program's structure, certificates and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from symlip.arith.enclosure import Truth, compare
+from symlip.bounds import recursion as rec
+from symlip.bounds.residual import layer_kinds
+from symlip.bounds.residual_smooth import (
+    residual_grad_program,
+    residual_loss_gradient,
+    residual_second_order_program,
+)
+from symlip.bounds.smooth import grad_lipschitz, loss_gradient, loss_value
+from symlip.cli import main
+from symlip.models import io
+from symlip.models.network import Network
+from tests.test_residual import random_resnet
+
+ACTS = ["tanh", "sigmoid", "gelu", "softplus"]
+
+
+def _targets(rng, loss, n, n_out):
+    return rng.standard_normal((n, n_out)) if loss == "mse" else rng.integers(0, n_out, n)
+
+
+def _deep_resnet(rng, n_blocks, width, act, step):
+    """Dense read-in, ``n_blocks`` residual blocks, linear read-out."""
+    n0, n_out = int(rng.integers(1, 5)), int(rng.integers(2, 4))
+    widths = [n0] + [width] * (n_blocks + 1) + [n_out]
+    ws = [rng.standard_normal((widths[k + 1], widths[k])) / math.sqrt(widths[k])
+          for k in range(len(widths) - 1)]
+    bs = [0.3 * rng.standard_normal(widths[k + 1]) for k in range(len(widths) - 1)]
+    steps = [None] + [step] * n_blocks + [None]
+    return Network.from_arrays(ws, bs, [act] * (n_blocks + 1), steps=steps)
+
+
+def _check_quotients(rng, net, X, y, loss, r, upper, n_pairs=5):
+    """Float gradient difference quotients between pairs in the ball stay below the
+    certified upper bound (no slack: float gradients err by ~1e-15 relative)."""
+    theta0 = net.params()
+    P = theta0.size
+    for _ in range(n_pairs):
+        u = rng.standard_normal(P)
+        a = theta0 + r * rng.uniform(0, 1) * u / np.linalg.norm(u)
+        v = rng.standard_normal(P)
+        b = a + r * 10.0 ** rng.uniform(-2, 0) * v / np.linalg.norm(v)
+        off = b - theta0
+        if np.linalg.norm(off) > r:
+            b = theta0 + off * (r / np.linalg.norm(off)) * (1 - 1e-9)
+        ga = loss_gradient(net.with_params(a), X, y, loss)
+        gb = loss_gradient(net.with_params(b), X, y, loss)
+        q = np.linalg.norm(ga - gb) / np.linalg.norm(a - b)
+        assert q <= upper, (q, upper)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n_hidden=st.integers(1, 4), width=st.integers(1, 6), act=st.sampled_from(ACTS),
+       loss=st.sampled_from(["mse", "cross-entropy"]), log_r=st.floats(-4, 0),
+       seed=st.integers(0, 2**31 - 1))
+def test_residual_grad_bound_is_sound(n_hidden, width, act, loss, log_r, seed):
+    rng = np.random.default_rng(seed)
+    net = random_resnet(rng, n_hidden, width, act)
+    r = 10.0 ** log_r
+    X = rng.standard_normal((3, net.widths[0]))
+    y = _targets(rng, loss, 3, net.widths[-1])
+    res = grad_lipschitz(net, X, y, loss, r, lower=seed % 3 == 0, seed=seed % 1000)
+    assert res.extra["method"] == "residual"
+    # the sampled Hessian norm (power iteration at the centre and at +-r v) is a real
+    # gradient difference quotient in the limit: below the certified bound
+    assert res.estimate is None or res.estimate <= res.upper
+    if res.lower_enclosure is not None:  # Lemma 10 on the interval boxes
+        assert compare(res.lower_enclosure.lower, "<=", res.enclosure.upper) is Truth.TRUE
+        assert res.witness["method"] == "readout"
+    _check_quotients(rng, net, X, y, loss, r, res.upper)
+    assert float(res.extra["upper_pointwise_mean"]) <= res.upper * (1 + 1e-12)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n_blocks=st.integers(8, 12), act=st.sampled_from(["tanh", "gelu", "sigmoid"]),
+       loss=st.sampled_from(["mse", "cross-entropy"]), step=st.sampled_from([0.1, 0.5, -1.0]),
+       seed=st.integers(0, 2**31 - 1))
+def test_residual_grad_bound_is_sound_deep(n_blocks, act, loss, step, seed):
+    """Depth >= 10 (a read-in, 8-12 blocks, the read-out), r = 1e-2."""
+    rng = np.random.default_rng(seed)
+    net = _deep_resnet(rng, n_blocks, 4, act, step)
+    assert net.depth >= 10
+    X = rng.standard_normal((3, net.widths[0]))
+    y = _targets(rng, loss, 3, net.widths[-1])
+    res = grad_lipschitz(net, X, y, loss, 1e-2, lower=True)
+    assert res.estimate <= res.upper
+    _check_quotients(rng, net, X, y, loss, 1e-2, res.upper, n_pairs=3)
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross-entropy"])
+def test_residual_loss_gradient_matches_finite_differences(loss):
+    rng = np.random.default_rng(4)
+    net = random_resnet(rng, 3, 4, "gelu")
+    X = rng.standard_normal((5, net.widths[0]))
+    y = _targets(rng, loss, 5, max(net.widths[-1], 2)) if net.widths[-1] > 1 else \
+        rng.standard_normal((5, 1))
+    loss = "mse" if net.widths[-1] == 1 else loss
+    g = residual_loss_gradient(net, X, y, loss)
+    assert np.array_equal(g, loss_gradient(net, X, y, loss))
+    th = net.params()
+    for _ in range(3):
+        v = rng.standard_normal(th.size)
+        e = 1e-6
+        fd = (loss_value(net.with_params(th + e * v), X, y, loss)
+              - loss_value(net.with_params(th - e * v), X, y, loss)) / (2 * e)
+        assert abs(fd - g @ v) <= 1e-6 * max(1.0, abs(fd))
+
+
+def test_program_one_definition_per_block_and_dense_kinds():
+    """One ``h_k`` per block (Lemma 9); the dense kinds give the feed-forward values."""
+    defs, _ = residual_second_order_program(("dense", "residual", "residual"), lognorm=(2,))
+    hs = [d for d in defs if str(d.symbol).startswith("h_")]
+    assert [str(d.symbol) for d in hs] == ["h_1", "h_2", "h_3", "h_4"]
+    assert rec.q(2) in hs[1].expr.free_symbols and rec.tau(3) in hs[2].expr.free_symbols
+    # all-dense kinds: the same value as the feed-forward second-order program
+    rng = np.random.default_rng(0)
+    vals = {}
+    fr = residual_grad_program(("dense", "dense"), "mse", True, True)
+    ff = rec.RecursiveFormula(*rec.loss_program(3, "mse", bounded=True, centre=True), "L")
+    for s in set(fr.inputs) | set(ff.inputs):
+        vals[str(s)] = float(rng.uniform(0.1, 2.0))
+    assert fr.estimate(**{str(s): vals[str(s)] for s in fr.inputs}) == pytest.approx(
+        ff.estimate(**{str(s): vals[str(s)] for s in ff.inputs}), rel=1e-12)
+
+
+def test_bad_method_is_refused_for_residual_nets():
+    from symlip.errors import InputError
+
+    rng = np.random.default_rng(0)
+    net = random_resnet(rng, 2, 3, "tanh")
+    X = rng.standard_normal((3, net.widths[0]))
+    y = rng.standard_normal((3, net.widths[-1]))
+    with pytest.raises(InputError, match="method"):
+        grad_lipschitz(net, X, y, "mse", 0.1, method="nope")
+
+
+def test_relu_residual_is_not_smooth():
+    from symlip.errors import NotSmoothError
+
+    rng = np.random.default_rng(0)
+    net = random_resnet(rng, 2, 3, "relu")
+    X = rng.standard_normal((3, net.widths[0]))
+    y = rng.standard_normal((3, net.widths[-1]))
+    with pytest.raises(NotSmoothError):
+        grad_lipschitz(net, X, y, "mse", 0.1)
+
+
+def test_cli_certify_verify_and_derive(tmp_path, capsys):
+    rng = np.random.default_rng(7)
+    net = random_resnet(rng, 3, 4, "sigmoid")
+    m = tmp_path / "res.safetensors"
+    io.save(net, m)
+    np.save(tmp_path / "X.npy", rng.standard_normal((6, net.widths[0])))
+    np.save(tmp_path / "Y.npy", rng.standard_normal((6, net.widths[-1])))
+    cert = tmp_path / "g.json"
+    assert main(["certify", str(m), "--wrt", "gradient", "--data", str(tmp_path / "X.npy"),
+                 "--targets", str(tmp_path / "Y.npy"), "--radius", "0.01", "--json",
+                 "--certificate", str(cert)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert 0 < float(out["lower"]) <= float(out["upper"])  # read-out witness (Lemma 10)
+    assert main(["verify", str(cert), "--model", str(m), "--data", str(tmp_path / "X.npy"),
+                 "--targets", str(tmp_path / "Y.npy")]) == 0
+    capsys.readouterr()
+    assert main(["derive", "--wrt", "gradient", "--layers", "dense,residual"]) == 0
+    text = capsys.readouterr().out
+    assert "Lemma 9" in text and "tau_2" in text and "h_2 :=" in text
+    assert layer_kinds(net).count("residual") >= 1
