@@ -1,5 +1,7 @@
 """Tightness over depth: the local-sensitivity parameter bound (method="local", Lemma 7)
-side by side with the previous layer recursion (method="recursion").
+side by side with the previous layer recursion (method="recursion"); the gradient bound
+three ways: the recursion, Lemma 8 alone (the previous local default) and Lemma 11 (the
+default: stacked centre Gauss-Newton norm + per-point remainders).
 
     python benchmarks/bench_depth.py [--quick]
 
@@ -42,18 +44,38 @@ def row(name: str, net: Network, X: np.ndarray, r: float) -> None:
           f"{float(loc.extra.get('upper_hull', loc.upper)) / low:>9.3g}{to:>8.2f}{tl:>8.2f}")
 
 
+def _lemma8(net: Network, X: np.ndarray, y: np.ndarray, loss: str, r: float) -> float:
+    """The previous local default (Lemma 8 alone, no Gauss-Newton split): the mean of
+    the per-point bounds, certified."""
+    from symlip.bounds.param import _args
+    from symlip.bounds.smooth import _loss_inputs, grad_formula
+
+    ci = _loss_inputs(net, X, y, loss, r)
+    f, _ = grad_formula(net, X, r, loss, ci, "local", y, gauss_newton=False)
+    return float(f.enclose_array(_args(f, ci, hull=False)).mean().upper_float)
+
+
 def grad_row(name: str, net: Network, X: np.ndarray, y: np.ndarray, loss: str,
              r: float) -> None:
     t = time.perf_counter()
-    loc = grad_lipschitz(net, X, y, loss, r, method="local")
+    loc = grad_lipschitz(net, X, y, loss, r, method="local", lower=False)
     tl = time.perf_counter() - t
+    low_res = grad_lipschitz(net, X, y, loss, r, method="local")
+    tlow = low_res.extra["timings"]["lower"]  # the search and the certified quotient
     t = time.perf_counter()
     old = grad_lipschitz(net, X, y, loss, r, method="recursion", lower=False)
     to = time.perf_counter() - t
-    low = loc.lower if loc.lower else float("nan")
-    print(f"  {name:<22}{old.upper:>12.4g}{loc.upper:>10.4g}{low:>9.4g}{loc.estimate:>9.4g}"
-          f"{old.upper / low:>12.4g}{loc.upper / low:>9.3g}{loc.upper / loc.estimate:>9.3g}"
-          f"{to:>8.2f}{tl:>8.2f}")
+    l8 = _lemma8(net, X, y, loss, r)
+    low = low_res.lower if low_res.lower else float("nan")
+    print(f"  {name:<22}{old.upper:>11.4g}{l8:>10.4g}{loc.upper:>10.4g}{low:>9.4g}"
+          f"{low_res.estimate:>9.4g}{old.upper / low:>11.4g}{l8 / low:>9.3g}"
+          f"{loc.upper / low:>9.3g}{to:>8.2f}{tl:>8.2f}{tlow:>8.2f}")
+
+
+def grad_header() -> None:
+    print(f"  {'network':<22}{'recursion':>11}{'Lemma 8':>10}{'Lemma 11':>10}{'lower':>9}"
+          f"{'est':>9}{'rec/low':>11}{'L8/low':>9}{'L9/low':>9}{'t rec':>8}{'t L9':>8}"
+          f"{'t low':>8}")
 
 
 def header(last: str = "hull/low") -> None:
@@ -107,8 +129,8 @@ def param_table(a: argparse.Namespace, r: float, dnet: Network, dX: np.ndarray,
 def grad_table(a: argparse.Namespace, r: float, dnet: Network, dX: np.ndarray) -> None:
     print(f"[depth] gradient bound (MSE, targets N(0,1); digits: cross-entropy on its "
           f"labels), r = {r:g}, 16 points; upper / certified lower")
-    header("loc/est")
-    for K in (2, 4, 8) if a.quick else (2, 4, 8, 16):
+    grad_header()
+    for K in (2, 4, 8) if a.quick else (2, 4, 8, 16, 32):
         rng = np.random.default_rng(0)
         net = random_net(rng, [8] + [32] * K + [1])
         X = rng.standard_normal((16, 8))

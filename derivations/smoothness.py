@@ -72,6 +72,16 @@ def build() -> Report:
     from symlip.bounds.sensitivity import local_second_order_derivation
 
     rep.derivation(local_second_order_derivation(3), level=3)
+    rep.heading("The default loss step: stacked Gauss-Newton norm (Lemma 11)")
+    rep.text("The default splits the Hessian of the mean loss into its Gauss-Newton part "
+             "and the rest ([proof](../theory-param.md#7-local-sensitivities-the-"
+             "default-methodlocal)).  The Gauss-Newton part is certified at the centre "
+             "for all the data at once (the norm of the stacked Jacobian, from its small "
+             "Gram matrix), which the mean of per-point bounds $\\|J_i\\|^2$ "
+             "overestimates; its change on the ball and the rest use Lemmas 7 and 8.")
+    from symlip.bounds.sensitivity import local_gn_derivation
+
+    rep.derivation(local_gn_derivation(3), level=3)
     rep.heading("The descent lemma")
     rep.derivation(descent_lemma(), level=3)
 

@@ -170,7 +170,8 @@ def test_local_gradient_bound_is_sound(depth, width, act, loss, log_r, seed):
     per_point, _ = _local_terms(net, X, y, loss, r)
     bound = float(np.mean(per_point))
     res = grad_lipschitz(net, X, y, loss, r, lower=False)
-    assert res.extra["method"] == "local" and res.upper <= bound * (1 + 1e-9)
+    # (the default is Lemma 9, which is not always below Lemma 8: both are checked)
+    assert res.extra["method"] == "local"
     theta0 = net.params()
     for a, b in ball_pairs(rng, theta0, r, 6):
         ga = loss_gradient(net.with_params(a), X, y, loss)

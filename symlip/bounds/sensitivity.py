@@ -706,3 +706,87 @@ def local_param_inputs(net: Any, X: np.ndarray, r: float, formula: Any,
         env[dsym(k)] = pp[f"d_{k}"]
         env[dssym(k)] = pp[f"ds_{k}"]
     return {name: pp[name] for name in byname if name in pp}
+
+
+# ------------------------------------------------------------------------------------
+# Lemma 11: the stacked Gauss-Newton part at the centre plus per-point remainders
+# ------------------------------------------------------------------------------------
+
+#: $\ge \|\frac1n\sum_iJ_i^TA_iJ_i\|_2$ at the centre (the same on every point; certified
+#: by :func:`symlip.bounds.gauss_newton.centre_gauss_newton_norm`)
+GNC = _nn("GN_c")
+DGN = _nn("dGN")
+
+
+@lru_cache(maxsize=32)
+def local_gn_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool = True,
+                          jac: bool = False
+                          ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
+    r"""Lemma 11: per data point
+    $B_i = \mathrm{GN}_c + \min(2Hl_p^2,\ 2Hl_p\,r\,h_p + l_p^2\min(H, \tfrac32 l_pr))
+    + G\,h_p$ (MSE: the $\tfrac32$ term is absent), whose **mean** over the points bounds
+    the gradient-Lipschitz constant of the mean loss; $\mathrm{GN}_c$ (``GN_c``) is the
+    certified centre Gauss-Newton norm, $l_p, h_p$ Lemmas 7-8, and $G$, $H$ use $l_p$
+    for their ball options (the recursion's $l_N$ explodes with depth)."""
+    N = rec._check_depth(depth)
+    defs, inputs = local_loss_program(N, loss, bounded, centre, jac)
+    defs = list(defs)
+    last = defs.pop()  # B = H l_p^2 + G h_p
+    lp, hp = _nn("l_p"), _nn("h_p")
+    movable = {rec.c(N), _nn("G"), _nn("H")}
+    moved = [d for d in defs if d.symbol in movable]
+    defs = [d for d in defs if d.symbol not in movable]
+    for d in moved:
+        defs.append(rec.Definition(d.symbol, d.expr.xreplace({rec.l(N): lp}),
+                                   d.why + "; $\\|f(\\theta) - f(\\bar\\theta)\\| \\le l_p r$"))
+    mse = rec._loss_name(loss) == "mse"
+    H = sp.Integer(1) if mse else _nn("H")
+    ball = 2 * H * lp * rec.R * hp
+    if not mse:
+        ball = ball + lp**2 * rec._min([H, sp.Rational(3, 2) * lp * rec.R])
+    defs.append(rec.Definition(
+        DGN, rec._min([2 * H * lp**2, ball]),
+        "$\\|J^TAJ - \\bar J^T\\bar A\\bar J\\| \\le \\|J\\|^2\\|A - \\bar A\\| + \\|\\bar A\\|"
+        "(\\|J\\| + \\|\\bar J\\|)\\|J - \\bar J\\|$, $\\|J - \\bar J\\| \\le h_pr$, "
+        "$\\|A - \\bar A\\| \\le 3\\|p - \\bar p\\| \\le \\tfrac32 l_pr$; or "
+        "$\\|J^TAJ\\| + \\|\\bar J^T\\bar A\\bar J\\|$ (Lemma 11)"))
+    defs.append(rec.Definition(last.symbol, GNC + DGN + _nn("G") * hp,
+                               "$\\nabla^2L = \\frac1n\\sum_iJ_i^TA_iJ_i + \\frac1n\\sum_i"
+                               "\\nabla\\lambda_i\\cdot D^2f_i$: the stacked centre "
+                               "Gauss-Newton norm, its change on the ball, and $G h_p$; the "
+                               "mean over the points is the bound (Lemma 11)"))
+    return _finish(defs, list(inputs) + [GNC])
+
+
+def local_gn_derivation(depth: int | None = None, loss: str = "mse") -> Any:
+    """The proof steps of Lemma 11 and, for ``depth``, its last definitions."""
+    from symlip.symbolic.derivation import Derivation, Tex
+
+    d = Derivation("Stacked Gauss-Newton norm at the centre plus per-point remainders "
+                   "(Lemma 11)")
+    d.assume("$J_i = D_\\theta f(x_i;\\theta)$, $A_i = \\nabla^2_f\\lambda_i$, bars: at "
+             "$\\bar\\theta$; $l_p \\ge \\sup_{B_r}\\|J_i\\|$ (Lemma 7), $h_p \\ge "
+             "\\mathrm{Lip}_{B_r}(J_i)$ (Lemma 8)")
+    d.step(Tex(r"\nabla^2 L(\theta)"), "=",
+           Tex(r"\frac1n\sum_i J_i^TA_iJ_i + \frac1n\sum_i\sum_o"
+               r"(\partial_o\lambda)_i\,\nabla^2f_{io}"),
+           "chain rule for $\\lambda\\circ f$, mean over the data")
+    d.step(Tex(r"\Big\|\frac1n\sum_i\bar J_i^T\bar A_i\bar J_i\Big\|_2"), "=",
+           Tex(r"\frac1n\lambda_{\max}(K) \le \mathrm{GN}_c"),
+           "$\\bar A_i = M_iM_i^T$; $K = [M_i^T\\bar J_i\\bar J_j^TM_j]_{ij}$ is "
+           "$n\\,n_N\\times n\\,n_N$, certified from float factors with a norm-wise error")
+    d.step(Tex(r"\|J_i^TA_iJ_i - \bar J_i^T\bar A_i\bar J_i\|"), "<=",
+           Tex(r"\min\big(2Hl_p^2,\ 2Hl_p\,r\,h_p + l_p^2\min(H, \tfrac32 l_pr)\big)"),
+           "$\\|J - \\bar J\\| \\le h_pr$; $\\|A - \\bar A\\| \\le 3\\|p - \\bar p\\| \\le "
+           "\\tfrac32\\|f - \\bar f\\|$ (cross-entropy; $A = I$ for MSE)")
+    d.step(Tex(r"\Big\|\sum_o(\partial_o\lambda)_i\nabla^2f_{io}\Big\|"), "<=",
+           Tex(r"G\,h_p"), "$\\|\\nabla\\lambda_i\\| \\le G$ on the ball")
+    d.conclude("$\\sup_{B_r}\\|\\nabla^2L\\| \\le \\mathrm{GN}_c + \\frac1n\\sum_i"
+               "(\\Delta_i + G_ih_{p,i})$: the mean over the points of the per-point "
+               "line $B$.")
+    if depth is not None:
+        defs, inputs = local_gn_loss_program(depth, loss)
+        d.section(rec.program_derivation(
+            [x for x in defs if str(x.symbol) in ("dGN", "B")], inputs,
+            f"The last lines for N = {depth} ({rec._loss_name(loss)})"))
+    return d

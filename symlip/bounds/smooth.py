@@ -269,16 +269,44 @@ def local_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
     return rec.RecursiveFormula(list(defs), list(inputs), name="L_grad")
 
 
+@lru_cache(maxsize=32)
+def local_gn_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
+                          jac: bool = False) -> rec.RecursiveFormula:
+    """The loss program of Lemma 11 (:func:`symlip.bounds.sensitivity.
+    local_gn_loss_program`: the certified centre Gauss-Newton norm ``GN_c`` plus
+    per-point remainders), named ``L_grad``."""
+    from symlip.bounds.sensitivity import local_gn_loss_program
+
+    defs, inputs = local_gn_loss_program(depth, loss, bounded, centre, jac)
+    return rec.RecursiveFormula(list(defs), list(inputs), name="L_grad")
+
+
 def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInputs,
-                 method: str) -> tuple[rec.RecursiveFormula, str]:
+                 method: str, y: np.ndarray | None = None,
+                 gauss_newton: bool = True) -> tuple[rec.RecursiveFormula, str]:
     """The gradient formula of ``method`` and the method used (``"local"`` adds the
     certified local inputs to ``ci``; the recursion where the local method does not
-    apply, see :func:`symlip.bounds.param.local_applies`)."""
+    apply, see :func:`symlip.bounds.param.local_applies`).  With ``y`` and
+    ``gauss_newton`` the local method is Lemma 11 (``GN_c``, the certified centre
+    Gauss-Newton norm, added to ``ci.scalars``) where that norm is computable
+    (:func:`symlip.bounds.gauss_newton.centre_gauss_newton_norm`), else Lemma 8 alone."""
     from symlip.bounds.param import add_local_inputs, check_method, local_applies
 
     if check_method(method) == "local" and local_applies(net, X.shape[0]):
-        formula = local_grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
+        gn = None
+        if gauss_newton and y is not None and ci.centre:
+            from symlip.bounds.gauss_newton import centre_gauss_newton_norm
+
+            t0 = time.perf_counter()
+            gn = centre_gauss_newton_norm(net, X, y, lname)
+            ci.timings["gauss_newton"] = time.perf_counter() - t0
+        if gn is not None:
+            formula = local_gn_grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
+        else:
+            formula = local_grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
         if add_local_inputs(net, X, r, ci, formula):
+            if gn is not None:
+                ci.scalars["GN_c"] = Enclosure.from_floats(0.0, gn)
             return formula, "local"
     return grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac), "recursion"
 
@@ -481,7 +509,7 @@ def estimate_grad_lower(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: fl
 
 def certify_grad_lower(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
                        offset: np.ndarray, direction: np.ndarray, *, t: float | None = None,
-                       k_sparse: int = 4096) -> tuple[Enclosure, dict[str, Any]]:
+                       k_sparse: int = 32768) -> tuple[Enclosure, dict[str, Any]]:
     r"""Certified lower bound of the gradient-Lipschitz constant on $B_r(\bar\theta)$.
 
     Two parameter vectors $\theta_\pm = \bar\theta + c \pm t u$ that differ from
@@ -505,8 +533,8 @@ def certify_grad_lower(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: flo
         return Enclosure.point(0), {}
     u = u / nu
     theta0 = net.params()
-    tt = r / 8 if t is None else min(t, r)
-    tt = min(tt, 1e-4 * max(1.0, float(np.max(np.abs(theta0)))))
+    tt = r / 2 if t is None else min(t, r)
+    tt = min(tt, 1e-3 * max(1.0, float(np.max(np.abs(theta0)))))
     c = np.asarray(offset, dtype=np.float64)[keep]
     nc = float(np.linalg.norm(c))
     room = (r - tt) * (1 - 1e-9)
@@ -604,10 +632,29 @@ def grad_quotient_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss: str
     den = _norm_enclosure(IntervalArray(tp[keep]) - IntervalArray(tm[keep]))
     if not den.lower > 0:
         return Enclosure.point(0)
-    gp = interval_loss_gradient(net.with_params(tp), X, y, loss)
-    gm = interval_loss_gradient(net.with_params(tm), X, y, loss)
-    num = _norm_enclosure(gp - gm)
-    return Enclosure.from_interval(num.to_interval() / den.to_interval())
+    # the float gradients with norm-wise error bounds (no interval wrapping: tight at
+    # depth), and the interval gradients where those are not already that tight; the
+    # exact quotient lies in both enclosures, so in their intersection
+    num = None
+    try:
+        from symlip.bounds.gauss_newton import float_loss_gradient
+
+        with np.errstate(over="ignore", invalid="ignore"):
+            fp, ep = float_loss_gradient(net.with_params(tp), X, y, loss)
+            fm, em = float_loss_gradient(net.with_params(tm), X, y, loss)
+        e = iv.mpf(ep) + iv.mpf(em)
+        if np.all(np.isfinite(fp)) and np.all(np.isfinite(fm)) and math.isfinite(ep + em):
+            c = _norm_enclosure(IntervalArray(fp) - IntervalArray(fm)).to_interval()
+            lo = Enclosure.from_interval(c - e).lower_float  # rounded down
+            num = iv.mpf([max(lo, 0.0), (c + e).b])
+    except (ValueError, InputError, UnsupportedOperation, FloatingPointError):
+        num = None
+    if num is None or float(num.b) > float(num.a) * (1 + 1e-6):
+        gp = interval_loss_gradient(net.with_params(tp), X, y, loss)
+        gm = interval_loss_gradient(net.with_params(tm), X, y, loss)
+        inum = _norm_enclosure(gp - gm).to_interval()
+        num = inum if num is None else iv.mpf([max(num.a, inum.a), min(num.b, inum.b)])
+    return Enclosure.from_interval(num / den.to_interval())
 
 
 def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, *,
@@ -655,7 +702,7 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
         return _residual_grad_lipschitz(net, X, y, lname, r, centre=centre, lower=lower,
                                         seed=seed)
     ci = _loss_inputs(net, X, y, lname, r, centre, jac)
-    formula, used = grad_formula(net, X, r, lname, ci, method)
+    formula, used = grad_formula(net, X, r, lname, ci, method, y)
     t1 = time.perf_counter()
     pointwise = formula.enclose_array(_args(formula, ci, hull=False))
     mean = pointwise.mean()
@@ -681,6 +728,7 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     t3 = time.perf_counter()
     deriv = rec.second_order_derivation(net.depth, loss=lname, bounded=ci.bounded,
                                         centre=ci.centre, jac=ci.jac)
+    _gn_section(deriv, formula, lname)
     _mean_step(deriv)
     extra = {
         "radius": r, "loss": lname, "aggregate": "mean", "method": used,
@@ -693,6 +741,14 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     }
     return BoundResult("grad_lipschitz", "l2", mean, formula, hull_inputs, deriv,
                        lower_enclosure=low_enc, estimate=est, extra=extra, witness=witness)
+
+
+def _gn_section(deriv: Any, formula: rec.RecursiveFormula, lname: str) -> None:
+    """The steps of Lemma 11 when the formula uses the centre Gauss-Newton norm."""
+    if "GN_c" in {str(s) for s in formula.inputs}:
+        from symlip.bounds.sensitivity import local_gn_derivation
+
+        deriv.section(local_gn_derivation(None, lname))
 
 
 # residual networks (Lemma 9, docs/theory-param.md section 8)
@@ -815,7 +871,7 @@ def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radiu
     y = check_targets(net, X, targets, lname)
     _require_smooth(net)
     ci = _loss_inputs(net, X, y, lname, r)
-    gf, used = grad_formula(net, X, r, lname, ci, method)  # adds the local inputs
+    gf, used = grad_formula(net, X, r, lname, ci, method, y)  # adds the local inputs
     t0 = time.perf_counter()
     pf = (local_param_program(net.depth, ci.bounded) if used == "local"
           else param_program(net.depth, ci.bounded, ci.centre))
@@ -841,6 +897,7 @@ def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radiu
     pres.extra["estimate_pointwise_max_float"] = float(np.max(est_p))
     deriv = rec.second_order_derivation(net.depth, loss=lname, bounded=ci.bounded,
                                         centre=ci.centre, jac=ci.jac)
+    _gn_section(deriv, gf, lname)
     _mean_step(deriv)
     gres = BoundResult("grad_lipschitz", "l2", mean, gf, hull, deriv, extra=extra)
     return pres, gres
@@ -994,7 +1051,7 @@ def _rebuild_inputs(ctx: Any, hull: bool) -> tuple[rec.RecursiveFormula, dict[st
         return _residual_rebuild(ctx.model, X, y, lname, r, hull)
     ci = _loss_inputs(ctx.model, X, y, lname, r)
     # the method of the computation (the CLI records it; API results use the default)
-    formula, _ = grad_formula(ctx.model, X, r, lname, ci, ctx.options.get("method", "local"))
+    formula, _ = grad_formula(ctx.model, X, r, lname, ci, ctx.options.get("method", "local"), y)
     return formula, _args(formula, ci, hull=hull)
 
 
