@@ -47,7 +47,7 @@ def row(name: str, net: Network, X: np.ndarray, r: float) -> None:
 def _lemma8(net: Network, X: np.ndarray, y: np.ndarray, loss: str, r: float) -> float:
     """The previous local default (Lemma 8 alone, no Gauss-Newton split): the mean of
     the per-point bounds, certified."""
-    from symlip.bounds.param import _args
+    from symlip.bounds.param_core import _args
     from symlip.bounds.smooth import _loss_inputs, grad_formula
 
     ci = _loss_inputs(net, X, y, loss, r)

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from symlip.bounds.param import _top_direction, certify_param_lower, estimate_param_lower
+from symlip.bounds.param_core import _top_direction, certify_param_lower, estimate_param_lower
 from symlip.bounds.spline_param import spline_param_lipschitz
 from symlip.models.network import spline_network
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from symlip.arith.enclosure import Enclosure, Truth, compare
 from symlip.bounds.input import input_quotient_from_witness
-from symlip.bounds.param import param_quotient_from_witness
+from symlip.bounds.param_core import param_quotient_from_witness
 
 
 def assert_input_quotients_below(net, xs: np.ndarray, ys: np.ndarray, upper: Enclosure) -> None:

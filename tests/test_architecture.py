@@ -16,9 +16,9 @@ with a literal name), and three rules are checked:
 (d) no circle either once function-local imports are counted ("circle: ..."): a local
     import only hides a two-way dependency (issue #14 counted four).
 
-``KNOWN_VIOLATIONS`` lists what the code does today that other branches of issue #14 are
-removing. The test fails on a violation that is not listed, and on a listed one that no
-longer occurs (delete its line): the list only shrinks.
+``KNOWN_VIOLATIONS`` lists violations tolerated for now (none today). The test fails on
+a violation that is not listed, and on a listed one that no longer occurs (delete its
+line): the list only shrinks.
 """
 
 from __future__ import annotations
@@ -50,14 +50,9 @@ LAYERS: dict[str, int] = {
     "symlip": 8,  # symlip/__init__.py: the curated API
 }
 
-#: Violations in the code today, each removed by a branch working in parallel (issue #14).
-#: When a fix merges, this test fails with "no longer occurs": delete the line.
-KNOWN_VIOLATIONS: set[str] = {
-    # bounds-internal, function-local imports only: param_lipschitz (and its rebuild and
-    # Jacobian-norm search) dispatches to the residual and kernel-view variants, which
-    # reuse param's helpers; splitting those helpers into their own module removes it
-    "circle: symlip.bounds.conv_param <-> symlip.bounds.param <-> symlip.bounds.residual",
-}
+#: Violations tolerated for now (none today). A listed one that no longer occurs fails
+#: the test ("no longer occurs": delete the line), so the list only shrinks.
+KNOWN_VIOLATIONS: set[str] = set()
 
 
 def module_name(path: Path) -> str:

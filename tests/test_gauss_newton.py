@@ -118,7 +118,6 @@ def test_lemma9_gradient_bound_is_sound(depth, width, act, loss, log_r, seed):
 
 def test_lemma9_is_tighter_than_lemma8_with_depth():
     """On an 8-hidden-layer tanh network the Gauss-Newton split is well below Lemma 8."""
-    from symlip.bounds.param import check_radius  # noqa: F401  (import layer sanity)
     from symlip.bounds.smooth import _args, _loss_inputs, grad_formula
 
     rng = np.random.default_rng(0)

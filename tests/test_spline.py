@@ -726,7 +726,7 @@ def test_spline_witness_errors_name_the_value():
     with pytest.raises(InputError, match="parameters='weights'"):
         spline_quotient_from_witness(net, {**wit, "parameters": "weights"}, 0.01)
     # a witness of the weights and biases only (older certificates) is still checked
-    from symlip.bounds.param import _top_direction, certify_param_lower
+    from symlip.bounds.param_core import _top_direction, certify_param_lower
 
     old_low, old = certify_param_lower(net, X[0], 0.01, _top_direction(net, X[0]))
     assert spline_quotient_from_witness(net, old, 0.01).lower == old_low.lower

@@ -44,7 +44,7 @@ import sympy as sp
 from mpmath import iv
 
 from symlip.arith.array import IntervalArray
-from symlip.arith.enclosure import Enclosure, Truth, UnsupportedOperation, compare
+from symlip.arith.enclosure import Enclosure, UnsupportedOperation
 from symlip.bounds import recursion as rec
 from symlip.bounds.conv_param import (
     kernel_params,
@@ -53,7 +53,7 @@ from symlip.bounds.conv_param import (
 )
 from symlip.bounds.registry import QuantitySpec
 from symlip.bounds.result import BoundResult
-from symlip.errors import InputError, WitnessOutsideError
+from symlip.errors import InputError
 from symlip.models.conv import ConvLayer, _indices, patch_count
 from symlip.models.network import Network
 from symlip.symbolic.symbols import conv_pi, positions
@@ -297,27 +297,9 @@ def conv_grad_quotient(net: Network, X: np.ndarray, y: np.ndarray, loss: str,
     \theta_-\|$ (kernel view) for the witness' two points $\theta_\pm = \bar\theta +$
     offsets at ``indices``; both are checked to lie in $B_r(\bar\theta)$ in interval
     arithmetic (:class:`WitnessOutsideError` otherwise)."""
-    from symlip.bounds.smooth import _norm_enclosure, interval_loss_gradient
+    from symlip.bounds.smooth import _norm_enclosure, interval_loss_gradient, witness_points
 
-    try:
-        keep = np.asarray(wit["indices"], dtype=np.intp)
-        op = np.asarray(wit["offset_plus"], dtype=np.float64)
-        om = np.asarray(wit["offset_minus"], dtype=np.float64)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"malformed gradient lower-bound witness: {exc}") from None
-    theta0 = kernel_params(net)
-    if keep.shape != op.shape or keep.shape != om.shape or keep.ndim != 1 or (
-            keep.size and (keep.min() < 0 or keep.max() >= theta0.size)):
-        raise InputError("gradient lower-bound witness has inconsistent indices/offsets")
-    tp, tm = theta0.copy(), theta0.copy()
-    tp[keep] = theta0[keep] + op
-    tm[keep] = theta0[keep] + om
-    base = IntervalArray(theta0[keep])
-    for th in (tp, tm):
-        dn = _norm_enclosure(IntervalArray(th[keep]) - base)
-        if compare(dn.to_interval(), "<=", iv.mpf(r)) is not Truth.TRUE:
-            raise WitnessOutsideError(f"gradient lower-bound witness leaves the kernel-view "
-                                      f"parameter ball of radius {r!r}")
+    keep, tp, tm = witness_points(wit, kernel_params(net), r, "kernel-view parameter ball")
     den = _norm_enclosure(IntervalArray(tp[keep]) - IntervalArray(tm[keep]))
     if not den.lower > 0:
         return Enclosure.point(0)
@@ -403,7 +385,8 @@ def conv_grad_lipschitz(net: Network, data: Any, targets: Any, loss: str, radius
             parameters (pools, folded scales).
         NotSmoothError: an activation with $K_2 = \infty$ (with a witness).
     """
-    from symlip.bounds.param import _args, check_data, check_radius
+    from symlip.bounds.checks import check_radius
+    from symlip.bounds.param_core import _args, check_data
     from symlip.bounds.smooth import _mean_step, _require_smooth, check_targets
 
     uses_kernel_view(net)
@@ -466,7 +449,8 @@ def certify_context(ctx: Any) -> BoundResult:
 
 
 def _context(ctx: Any) -> tuple[Network, np.ndarray, np.ndarray, str, float]:
-    from symlip.bounds.param import check_data, check_radius
+    from symlip.bounds.checks import check_radius
+    from symlip.bounds.param_core import check_data
     from symlip.bounds.smooth import check_targets
 
     if not uses_kernel_view(ctx.model):
@@ -479,7 +463,7 @@ def _context(ctx: Any) -> tuple[Network, np.ndarray, np.ndarray, str, float]:
 
 
 def _rebuild_inputs(ctx: Any, hull: bool) -> tuple[rec.RecursiveFormula, dict[str, Any]]:
-    from symlip.bounds.param import _args
+    from symlip.bounds.param_core import _args
     from symlip.bounds.smooth import _require_smooth
 
     net, X, y, lname, r = _context(ctx)

@@ -159,7 +159,7 @@ def with_kernel_params(net: Network, theta: np.ndarray) -> Network:
 def _certified_inputs(net: Network, X: np.ndarray, r: float
                       ) -> tuple[dict[str, Enclosure], Any, bool]:
     from symlip.bounds.centre import row_norms, spectral_upper
-    from symlip.bounds.param import activation_scalars
+    from symlip.bounds.param_core import activation_scalars
 
     acts = [a for a in net.activations if getattr(a, "name", "") != "identity"]
     scalars, bounded = activation_scalars(acts, r)
@@ -293,7 +293,7 @@ def conv_param_lipschitz(net: Network, data: Any, radius: float, *, lower: bool 
     kernel view (see the module docstring); ``lower_enclosure`` is a certified
     difference quotient along the top singular vector of the kernel-view Jacobian."""
     from symlip.bounds.checks import check_radius
-    from symlip.bounds.param import check_data
+    from symlip.bounds.param_core import check_data
 
     uses_kernel_view(net)
     r = check_radius(radius)
@@ -319,7 +319,7 @@ def conv_param_lipschitz(net: Network, data: Any, radius: float, *, lower: bool 
 
 def _rebuild(ctx: Any) -> tuple[rec.RecursiveFormula, dict[str, Enclosure]]:
     from symlip.bounds.checks import check_radius
-    from symlip.bounds.param import check_data
+    from symlip.bounds.param_core import check_data
 
     if not uses_kernel_view(ctx.model):
         raise InputError("a param_lipschitz_conv certificate needs a network with "

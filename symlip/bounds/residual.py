@@ -35,7 +35,6 @@ from symlip.bounds.result import BoundResult
 from symlip.models.network import sigma_box
 
 __all__ = ["layer_kinds", "lognorm_layers", "residual_param_program",
-           "param_jacobian_norms",
            "certified_residual_inputs", "residual_param_lipschitz"]
 
 
@@ -84,41 +83,6 @@ def residual_param_program(kinds: tuple[str, ...], bounded: bool, centre: bool,
     return rec.RecursiveFormula(defs, inputs, name="L_param")
 
 
-def param_jacobian_norms(net: Any, X: np.ndarray, chunk: int = 256) -> np.ndarray:
-    r"""$\|J_\theta f(x;\theta)\|_2$ per data point (float64, not certified), for
-    networks with residual blocks, without forming $J$.
-
-    $\partial f/\partial W_k = \delta_k \otimes a_{k-1}$, $\partial f/\partial b_k =
-    \delta_k$ with $\delta_k = \partial f/\partial z_k$ (for a block, $\delta_k =
-    h_k\,(\partial f/\partial a_k) D_k$), so $JJ^\top = \sum_k (\|a_{k-1}\|^2 + 1)
-    \delta_k\delta_k^\top$ ($n_N \times n_N$).
-    """
-    from symlip.models.network import ResidualLayer
-
-    out = []
-    nN = net.widths[-1]
-    for s in range(0, X.shape[0], chunk):
-        xb = X[s:s + chunk]
-        tr = net.forward_trace(xb)
-        g = np.broadcast_to(np.eye(nN), (xb.shape[0], nN, nN))
-        gram = np.zeros((xb.shape[0], nN, nN))
-        for k in range(net.depth - 1, -1, -1):
-            layer = net.layers[k]
-            if k == net.depth - 1:
-                delta = g
-            else:
-                d = np.asarray(net.activations[k].dsigma(tr.preactivations[k]))
-                delta = g * d[:, None, :]
-                if isinstance(layer, ResidualLayer):
-                    delta = layer.step * delta
-            a = tr.layer_inputs[k]
-            w = np.einsum("bi,bi->b", a, a) + 1.0
-            gram += w[:, None, None] * np.einsum("boi,bpi->bop", delta, delta)
-            back = delta @ layer.weight
-            g = g + back if isinstance(layer, ResidualLayer) else back
-        ev = np.linalg.eigvalsh(gram)[:, -1]
-        out.append(np.sqrt(np.maximum(ev, 0.0)))
-    return np.concatenate(out)
 
 
 def _norms(a: IntervalArray) -> IntervalArray:
@@ -143,7 +107,7 @@ def certified_residual_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool
     :func:`lognorm_layers` when ``lognorm``.
     """
     from symlip.arith.lognorm import nu_upper
-    from symlip.bounds.param import CertifiedInputs, _plus_r, activation_scalars
+    from symlip.bounds.param_core import CertifiedInputs, _plus_r, activation_scalars
     from symlip.models.network import ResidualLayer
 
     t0 = time.perf_counter()
@@ -183,7 +147,7 @@ def certified_residual_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool
 
 def rebuild(net: Any, X: np.ndarray, r: float) -> tuple[rec.RecursiveFormula, dict[str, Any]]:
     """Formula and hull inputs, as :func:`symlip.bounds.param._rebuild` needs them."""
-    from symlip.bounds.param import _args
+    from symlip.bounds.param_core import _args
 
     ci = certified_residual_inputs(net, X, r)
     formula = residual_param_program(layer_kinds(net), ci.bounded, ci.centre,
@@ -214,13 +178,8 @@ def residual_param_lipschitz(net: Any, data: Any, radius: float, *,
     Raises:
         InputError: negative or non-finite radius, data of the wrong shape or NaN/inf.
     """
-    from symlip.bounds.param import (
-        _args,
-        check_data,
-        check_radius,
-        evaluate_pointwise,
-        lower_bounds,
-    )
+    from symlip.bounds.checks import check_radius
+    from symlip.bounds.param_core import _args, check_data, evaluate_pointwise, lower_bounds
 
     r = check_radius(radius)
     X = check_data(net, data)

@@ -231,7 +231,7 @@ def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: f
     inputs ``Y``, ``E`` (MSE) from the interval forward pass's output box, kept as
     ``centre_data`` (cross-entropy: :func:`symlip.bounds.smooth.grad_lipschitz` adds
     ``P``, ``E`` from it)."""
-    from symlip.bounds.param import _constant
+    from symlip.bounds.param_core import _constant
     from symlip.bounds.residual import certified_residual_inputs, layer_kinds
 
     lname = rec._loss_name(loss)

@@ -42,13 +42,8 @@ from symlip.arith.floatsearch import float_search
 from symlip.arith.mpfuncs import iv_exp, iv_log
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import row_norms
-from symlip.bounds.param import (
-    CertifiedInputs,
-    _args,
-    certified_param_inputs,
-    check_data,
-    check_radius,
-)
+from symlip.bounds.checks import check_radius
+from symlip.bounds.param_core import CertifiedInputs, _args, certified_param_inputs, check_data
 from symlip.bounds.registry import QuantitySpec
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, NotSmoothError, WitnessOutsideError
@@ -290,7 +285,7 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
     ``gauss_newton`` the local method is Lemma 11 (``GN_c``, the certified centre
     Gauss-Newton norm, added to ``ci.scalars``) where that norm is computable
     (:func:`symlip.bounds.gauss_newton.centre_gauss_newton_norm`), else Lemma 8 alone."""
-    from symlip.bounds.param import add_local_inputs, check_method, local_applies
+    from symlip.bounds.param_core import add_local_inputs, check_method, local_applies
 
     if check_method(method) == "local" and local_applies(net, X.shape[0]):
         gn = None
@@ -590,21 +585,23 @@ def _readout_lower(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
     return low.lower_float, low, wit
 
 
-def grad_quotient_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss: str,
-                               wit: Mapping[str, Any], r: float, *, centre: Any = None
-                               ) -> Enclosure:
-    """Recompute the certified gradient difference quotient of a witness (see
-    :func:`certify_grad_lower`); raises :class:`InputError` if a point leaves the ball.
-    A witness with ``method: "readout"`` (Lemma 10) gives the enclosure of the
-    read-out projection of the quotient (a lower bound of it; ``centre``: the centre
-    forward pass to reuse, else recomputed)."""
+def witness_points(wit: Mapping[str, Any], theta0: np.ndarray, r: float, ball: str
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(indices, theta_plus, theta_minus)`` of a gradient witness: the offsets
+    ``offset_plus``/``offset_minus`` added to ``theta0`` at ``indices``, each point checked
+    to lie in the closed ball of radius ``r`` around ``theta0`` in interval arithmetic.
+
+    Raises:
+        InputError: a malformed witness (missing fields, inconsistent shapes, indices
+            out of range).
+        WitnessOutsideError: a point outside the ball (named ``ball`` in the message).
+    """
     try:
         keep = np.asarray(wit["indices"], dtype=np.intp)
         op = np.asarray(wit["offset_plus"], dtype=np.float64)
         om = np.asarray(wit["offset_minus"], dtype=np.float64)
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"malformed gradient lower-bound witness: {exc}") from None
-    theta0 = net.params()
     if keep.shape != op.shape or keep.shape != om.shape or keep.ndim != 1 or (
             keep.size and (keep.min() < 0 or keep.max() >= theta0.size)):
         raise InputError("gradient lower-bound witness has inconsistent indices/offsets")
@@ -615,7 +612,20 @@ def grad_quotient_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss: str
     for th in (tp, tm):
         dn = _norm_enclosure(IntervalArray(th[keep]) - base)
         if compare(dn.to_interval(), "<=", iv.mpf(r)) is not Truth.TRUE:
-            raise WitnessOutsideError(f"gradient lower-bound witness leaves the ball of radius {r}")
+            raise WitnessOutsideError(f"gradient lower-bound witness leaves the {ball} of "
+                                      f"radius {r!r}")
+    return keep, tp, tm
+
+
+def grad_quotient_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss: str,
+                               wit: Mapping[str, Any], r: float, *, centre: Any = None
+                               ) -> Enclosure:
+    """Recompute the certified gradient difference quotient of a witness (see
+    :func:`certify_grad_lower`); raises :class:`InputError` if a point leaves the ball.
+    A witness with ``method: "readout"`` (Lemma 10) gives the enclosure of the
+    read-out projection of the quotient (a lower bound of it; ``centre``: the centre
+    forward pass to reuse, else recomputed)."""
+    keep, tp, tm = witness_points(wit, net.params(), r, "ball")
     if wit.get("method", "full") == "readout":
         from symlip.bounds.readout_lower import (
             centre_for_readout,
@@ -696,7 +706,7 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     y = check_targets(net, X, targets, lname)
     _require_smooth(net)
     if getattr(net, "has_residual", False):  # Lemma 9 (one method)
-        from symlip.bounds.param import check_method
+        from symlip.bounds.param_core import check_method
 
         check_method(method)
         return _residual_grad_lipschitz(net, X, y, lname, r, centre=centre, lower=lower,
@@ -859,7 +869,7 @@ def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radiu
         ``(param_result, grad_result)``; ``extra["timings"]`` of the second holds the
         shared timings (constants, norms, centre forward, estimate, interval evaluation).
     """
-    from symlip.bounds.param import (
+    from symlip.bounds.param_core import (
         local_param_program,
         param_lipschitz_from_inputs,
         param_program,

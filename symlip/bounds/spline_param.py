@@ -55,12 +55,7 @@ from symlip.arith.enclosure import Enclosure, Truth, compare, working_precision
 from symlip.arith.floatsearch import float_search
 from symlip.bounds import recursion as rec
 from symlip.bounds.checks import check_radius
-from symlip.bounds.param import (
-    _args,
-    ball_search,
-    certified_param_inputs,
-    check_data,
-)
+from symlip.bounds.param_core import _args, ball_search, certified_param_inputs, check_data
 from symlip.bounds.registry import QuantitySpec
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, WitnessOutsideError
@@ -530,7 +525,7 @@ def spline_quotient_from_witness(net: Any, wit: Any, r: float) -> Enclosure:
         InputError: a point outside the ball, indices out of range or repeated,
             lengths that differ, non-finite values, two equal points.
     """
-    from symlip.bounds.param import param_quotient_from_witness
+    from symlip.bounds.param_core import param_quotient_from_witness
 
     if "parameters" not in wit:
         return param_quotient_from_witness(net, wit, r)
