@@ -50,6 +50,7 @@ from symlip.arith.enclosure import make_mpf, mpf_to_fraction, working_precision
 from symlip.arith.mpfuncs import iv_atan, iv_erf, iv_exp, iv_log, widen
 
 __all__ = [
+    "softmax_box",
     "KERNEL_BOUNDS",
     "atan",
     "cosh",
@@ -510,6 +511,22 @@ def exp(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # ----------------------------------------------------------------------------------
 # log and log1p
 # ----------------------------------------------------------------------------------
+
+def softmax_box(F: IntervalArray) -> IntervalArray:
+    r"""Enclosure of $\mathrm{softmax}$ over a box of rows ``F`` (``(n, nN)``):
+    $p_j = 1/\sum_i e^{f_i - f_j}$, each difference, exponential (:func:`exp`), sum and
+    reciprocal outward rounded.  (Written as a sum of $e^{f_i - f_j} \le$ finite values,
+    it cannot overflow where the naive $e^{f_j}/\sum_i e^{f_i}$ would.)"""
+    n, nN = F.lo.shape
+    los, his = [], []
+    for j in range(nN):
+        S = IntervalArray(np.zeros(n))
+        for i in range(nN):
+            d = F[:, i] - F[:, j]
+            S = S + IntervalArray(*exp(d.lo, d.hi))
+        pj = S.reciprocal()
+        los.append(pj.lo), his.append(pj.hi)
+    return IntervalArray(np.stack(los, axis=1), np.stack(his, axis=1))
 
 
 def _log1p_w(z: Any, K: Any) -> Any:

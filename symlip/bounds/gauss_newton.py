@@ -65,15 +65,8 @@ def _seed(net: Any, F: IntervalArray, y: np.ndarray | None, loss: str
     if loss == "mse":
         eye = np.broadcast_to(np.eye(nN), (B, nN, nN)).copy()
         return eye, np.zeros_like(eye)
-    cols_lo, cols_hi = [], []
-    for j in range(nN):
-        S = IntervalArray(np.zeros(B))
-        for i in range(nN):
-            d = F[:, i] - F[:, j]
-            S = S + IntervalArray(*_npk.exp(d.lo, d.hi))
-        pj = S.reciprocal()
-        cols_lo.append(pj.lo), cols_hi.append(pj.hi)
-    P = IntervalArray(np.maximum(np.stack(cols_lo, axis=1), 0.0), np.stack(cols_hi, axis=1))
+    soft = _npk.softmax_box(F)
+    P = IntervalArray(np.maximum(soft.lo, 0.0), soft.hi)
     s = P.sqrt()  # (B, nN)
     sm, sr = _to_midrad(s)
     # M^T = (I - s s^T) diag(s): entry (o, o') = (delta_oo' - s_o s_o') s_o'
@@ -255,19 +248,9 @@ def float_loss_gradient(net: Any, X: np.ndarray, y: np.ndarray, loss: str
     if loss == "mse":
         V = F - IntervalArray(np.asarray(y, dtype=np.float64))
     else:
-        nN = F.lo.shape[1]
-        cols_lo, cols_hi = [], []
-        for j in range(nN):
-            S = IntervalArray(np.zeros(B))
-            for i in range(nN):
-                dd = F[:, i] - F[:, j]
-                S = S + IntervalArray(*_npk.exp(dd.lo, dd.hi))
-            pj = S.reciprocal()
-            cols_lo.append(pj.lo), cols_hi.append(pj.hi)
-        onehot = np.zeros((B, nN))
+        onehot = np.zeros(F.lo.shape)
         onehot[np.arange(B), np.asarray(y, dtype=np.intp)] = 1.0
-        V = IntervalArray(np.stack(cols_lo, axis=1), np.stack(cols_hi, axis=1)) \
-            - IntervalArray(onehot)
+        V = _npk.softmax_box(F) - IntervalArray(onehot)
     vm, vr = _to_midrad(V)
     d = vm[:, None, :]
     err = _up(np.sqrt(_sumsq_upper(vr, (1,))))

@@ -33,6 +33,7 @@ import numpy as np
 
 from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Enclosure
+from symlip.arith.kernels import softmax_box
 from symlip.bounds import recursion as rec
 from symlip.errors import InputError
 
@@ -121,22 +122,6 @@ def _products(delta: IntervalArray, At: np.ndarray, an: np.ndarray, err: np.ndar
     return IntervalArray(np.nextafter(prod - R, -np.inf), np.nextafter(prod + R, np.inf))
 
 
-def _softmax_box(F: IntervalArray) -> IntervalArray:
-    """Enclosure of $\\mathrm{softmax}$ over a box (``(n, nN)``), $p_j = 1/\\sum_k
-    e^{f_k - f_j}$ with the rigorous exp kernel."""
-    from symlip.arith import kernels as _npk
-
-    nN = F.lo.shape[1]
-    los, his = [], []
-    for j in range(nN):
-        d = F - IntervalArray(F.lo[:, j:j + 1], F.hi[:, j:j + 1])
-        E = IntervalArray(*_npk.exp(d.lo, d.hi))
-        S = IntervalArray(np.zeros(F.lo.shape[0]))
-        for k in range(nN):
-            S = S + E[:, k]
-        pj = S.reciprocal()
-        los.append(pj.lo), his.append(pj.hi)
-    return IntervalArray(np.stack(los, axis=1), np.stack(his, axis=1))
 
 
 def _sum_rows(a: IntervalArray) -> IntervalArray:
@@ -169,7 +154,7 @@ def readout_quotient(cn: Any, y: np.ndarray, loss: str, off_plus: IntervalArray,
         ef = np.asarray(cn.output_err, dtype=np.float64)[:, None]
         F = IntervalArray(np.nextafter(cn.output - ef, -np.inf),
                           np.nextafter(cn.output + ef, np.inf))
-        dg = _softmax_box(F + sp_) - _softmax_box(F + sm)
+        dg = softmax_box(F + sp_) - softmax_box(F + sm)
     num = _sum_rows(dg * d).mean().to_interval()
     D2 = (off_plus - off_minus).square()
     den_lo = float(np.nextafter(math.fsum(D2.lo.ravel().tolist()), -np.inf))

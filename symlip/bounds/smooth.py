@@ -328,17 +328,8 @@ def _softmax_centre(cn: Any, y: np.ndarray) -> tuple[IntervalArray, IntervalArra
     $\tfrac12$-Lipschitz)."""
     from symlip.arith import kernels as _npk
 
-    F = IntervalArray(cn.output)
     n, nN = cn.output.shape
-    cols_lo, cols_hi = [], []
-    for j in range(nN):
-        S = IntervalArray(np.zeros(n))
-        for i in range(nN):
-            d = F[:, i] - F[:, j]
-            S = S + IntervalArray(*_npk.exp(d.lo, d.hi))
-        pj = S.reciprocal()
-        cols_lo.append(pj.lo), cols_hi.append(pj.hi)
-    Pm = IntervalArray(np.stack(cols_lo, axis=1), np.stack(cols_hi, axis=1))
+    Pm = _npk.softmax_box(IntervalArray(cn.output))
     onehot = np.zeros((n, nN))
     onehot[np.arange(n), np.asarray(y, dtype=np.intp)] = 1.0
     D = (Pm - IntervalArray(onehot)).abs()
@@ -413,16 +404,7 @@ def interval_loss_gradient(net: Any, X: np.ndarray, y: np.ndarray, loss: str,
         if lname == "mse":
             d = F - IntervalArray(np.asarray(y[s:s + chunk], dtype=np.float64))
         else:
-            nN = F.lo.shape[1]
-            cols_lo, cols_hi = [], []
-            for j in range(nN):
-                S = IntervalArray(np.zeros(F.lo.shape[0]))
-                for i in range(nN):
-                    e = F[:, i] - F[:, j]
-                    S = S + IntervalArray(*_npk.exp(e.lo, e.hi))
-                pj = S.reciprocal()
-                cols_lo.append(pj.lo), cols_hi.append(pj.hi)
-            P = IntervalArray(np.stack(cols_lo, axis=1), np.stack(cols_hi, axis=1))
+            P = _npk.softmax_box(F)
             onehot = np.zeros(P.lo.shape)
             onehot[np.arange(onehot.shape[0]), np.asarray(y[s:s + chunk])] = 1.0
             d = P - IntervalArray(onehot)
