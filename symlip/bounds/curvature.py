@@ -1,0 +1,680 @@
+r"""Certified per-point centre curvature norms (issue #12):
+$$\mathrm{CV}_i \ge \Big\|\sum_o\bar g_{io}\nabla^2_\theta f_o(x_i;\bar\theta)\Big\|_2,$$
+the second part of the loss Hessian $\nabla^2L = \frac1n\sum_i[J_i^TA_iJ_i +
+\sum_og_{io}\nabla^2_\theta f_{io}]$ at the network's own parameters $\bar\theta$, for the
+exact real loss gradient with respect to the output at the centre: MSE $\bar g =
+f(x;\bar\theta) - y$, softmax cross-entropy $\bar g = \mathrm{softmax}(f(x;\bar\theta)) -
+e_y$ (the weights and data the doubles they are; every number is the upper end of an
+outward-rounded bound, never a float estimate).
+
+**Setting.** A dense network $z_k = W_ka_{k-1} + b_k$, $a_k = \sigma(z_k)$ ($k < N$),
+$f = z_N$, $a_0 = x$, widths $n_k$; $\Sigma_k = \operatorname{diag}(\sigma'(z_k))$, $F_i =
+W_i\Sigma_{i-1}$, $D_{k,j} = F_k\cdots F_{j+1} = \partial z_k/\partial z_j$ ($D_{k,k} =
+I$), $\beta_k = D_{N,k}^T\bar g$ (so $\beta_N = \bar g$, $\beta_k = \Sigma_kv_k$ with
+$v_k = W_{k+1}^T\beta_{k+1}$) and $\gamma_k = \sigma''(z_k)\odot v_k$ ($k < N$).
+
+**(a) The identity** (``tests/test_gauss_newton.py::test_hessian_of_weighted_output_
+reduces_to_small_problem`` builds both sides).  For $\phi(\theta) = \bar g^Tf(x;\theta)$,
+$\nabla^2_\theta\phi = Q^TSQ$, where $Q$ has the $m = 2\sum_{k<N}n_k$ rows $y_k =
+U_ka_{k-1} + u_{b,k}$ ($k = 1..N-1$; $(U_k, u_{b,k})$ the layer-$k$ part of a parameter
+direction) and $p_k = U_k^T\beta_k$ ($k = 2..N$), and $S$ is symmetric with the blocks
+$S[p_k, y_j] = \Sigma_{k-1}D_{k-1,j}$ ($1 \le j < k \le N$), $S[y_j, y_l] =
+\sum_{k=\max(j,l)}^{N-1}D_{k,j}^T\operatorname{diag}(\gamma_k)D_{k,l}$, $S[p, p] = 0$.
+(The second directional derivative along $U$ is $\ddot z_k = F_k\ddot z_{k-1} +
+2\dot W_k\Sigma_{k-1}\dot z_{k-1} + W_k\operatorname{diag}(\sigma''(z_{k-1}))\dot
+z_{k-1}^{\odot 2}$ with $\dot z_j = \sum_{i\le j}D_{j,i}y_i$; contract with $\bar g$.)
+With $H_l = \sum_{k=l}^{N-1}D_{k,l}^T\operatorname{diag}(\gamma_k)D_{k,l}$ the $y$-$y$
+blocks are $S[y_j, y_l] = D_{l,j}^TH_l$ ($j \le l$), since $D_{k,j} = D_{k,l}D_{l,j}$.
+
+**(b) The Gram matrix of $Q$.**  Layer $k$'s parameters feed only $y_k$ and $p_k$, so
+$M = QQ^T$ is block diagonal, per layer $M_k$ with $M[y_k, y_k] = c_kI$, $c_k =
+\|a_{k-1}\|^2 + 1$; $M[p_k, p_k] = b_kI$, $b_k = \|\beta_k\|^2$; $M[y_k, p_k] =
+\beta_ka_{k-1}^T$ ($2 \le k \le N-1$).  Its eigenvalues are $c_k$, $b_k$ and those of
+$\begin{pmatrix}c_k & \|a_{k-1}\|\|\beta_k\|\\ \|a_{k-1}\|\|\beta_k\| & b_k\end{pmatrix}$,
+so $\|M\|_2 = \max_k\big(\frac{c_k + b_k}2 + \sqrt{(\frac{c_k - b_k}2)^2 +
+\|a_{k-1}\|^2b_k}\big)$ ($c_1$ and $b_N$ for the first and last blocks).
+
+**(c) An exact factor, so no sandwich.**  For every $L$ with $LL^T = M$,
+$\|Q^TSQ\|_2 = \|L^TSL\|_2$: both matrices are symmetric, $Q^TSQ$ has the nonzero
+eigenvalues of $SQQ^T = SM$, and $L^TSL$ those of $SLL^T = SM$.  Per layer block (rows
+$y_k$ then $p_k$; $a = a_{k-1}$, $\beta = \beta_k$, $c = c_k$, $b = b_k$)
+$$L_k = \begin{pmatrix}\sqrt c\,I & 0\\ a\beta^T/\sqrt c & \sqrt b\,(I -
+\kappa aa^T)\end{pmatrix},\qquad \kappa = \frac1{\sqrt c\,(\sqrt c + 1)},$$
+$L_1 = \sqrt{c_1}I$, $L_N = \sqrt{b_N}I$.  Indeed $L_kL_k^T = M_k$: the off-diagonal
+block is $\sqrt c\cdot\beta a^T/\sqrt c$, and $\frac{a\beta^T\beta a^T}c + b(I -
+\kappa aa^T)^2 = bI + b(\frac1c - 2\kappa + \kappa^2\|a\|^2)aa^T = bI$ because, with
+$t = \sqrt c$ and $\|a\|^2 = t^2 - 1$, $2\kappa - \kappa^2(t^2 - 1) = \frac{2t - (t -
+1)}{t^2(t + 1)} = \frac1{t^2}$.  (The suggested alternative, a float square root of
+$\mathrm{mid}(M)$ and $M \preceq \tilde L\tilde L^T + \varepsilon I$, costs a
+$\sqrt\varepsilon\|S\tilde L\|$ term, about $10^{-8}$ relative; the closed form is
+enclosed in interval arithmetic over boxes containing the exact $a_{k-1}$, $\beta_k$, so
+it contains the exact $L$.)
+
+**(d) Certification: floats with norm-wise error bounds.**  A midpoint-radius interval
+evaluation of (a)-(c) (tried first) is sound but useless beyond a few layers: every
+product with $|W_k|\Sigma_{k-1}$ multiplies the radii by $\||W_k|\Sigma_{k-1}\|_2
+\approx 4.3$ on the 32-wide tanh layers of 8-32x16-1 (against $\|W_k\Sigma_{k-1}\|_2
+\approx 1.8$, and the whole chain $\|D_{17,2}\|_2 \approx 0.08$), and the forward pass,
+the backward pass and $H_l$ compound: $2.5\times10^{13}$ instead of 17.5 at that depth.  So
+every quantity is a float $\hat X$ with a bound $e_X \ge \|X - \hat X\|_2$ of the error of
+the exact $X$, and the errors are propagated through the *exact* chains (telescoping),
+whose norms are small, not through products of layer norms:
+
+1. Forward: $\hat z_k$, $r_k$ = midpoint and radius of
+   :func:`~symlip.arith.linalg.affine_box` of $W_k\hat a_{k-1} + b_k$ (Lemma A.1);
+   $\hat a_k$, $q_k$ = midpoint and radius of :func:`~symlip.models.network.sigma_box` at
+   the point $\hat z_k$.  Mean value theorem per coordinate: $z_k - \hat z_k =
+   F^\xi_k(z_{k-1} - \hat z_{k-1}) + W_kq_{k-1} - r_k$ with $F^\xi_k =
+   W_k\operatorname{diag}(\sigma'(\xi_{k-1}))$, $\xi$ between $z$ and $\hat z$, so
+   $\|z_k - \hat z_k\|_2 \le e^z_k = \sum_{i\le k}C_{k,i}(\|r_i\| + \|W_i\|_2\|q_{i-1}\|)$
+   with $C_{k,i} \ge \|D^\xi_{k,i}\|_2$ ($C_{k,k} = 1$).  The boxes $\hat z_k \pm e^z_k$
+   (each coordinate) contain $z_k$ and $\xi_k$; $\sigma'$, $\sigma''$ are enclosed on them
+   by the NumPy interval programs of the activation's symbolic derivatives (midpoint
+   $\hat s$, radius $\varsigma$ per coordinate), and $\|a_k - \hat a_k\| \le
+   \sup_{\mathrm{box}}|\sigma'|\,e^z_k + \|q_k\|$.
+2. Chains, built with the forward pass: $\hat D_{k,i} = \mathrm{fl}(W_k\hat E_{k-1,i})$,
+   $\hat E_{k,i} = \mathrm{fl}(\operatorname{diag}(\hat s_k)\hat D_{k,i})$, $\hat E_{i,i} =
+   \operatorname{diag}(\hat s_i)$, with $e_{D} = \|W_k\|_2e_E + \gamma_{n}\|W_k\|_F\|\hat
+   E\|_F$ and $e_E = \max|s_k|\,e_D + \|\varsigma_k\odot\hat D\|_F +
+   u\|\hat E\|_F$ (valid for every $\sigma'$ in the boxes, so for $D$ and $D^\xi$);
+   $C_{k,i} = \|\hat D_{k,i}\|_F + e_D$.
+3. $\bar g$: MSE $\mathrm{fl}(\hat z_N - y)$, error $e^z_N + u\|\hat g\|$; cross-entropy
+   the midpoint of :func:`~symlip.arith.kernels.softmax_box` at $\hat z_N$ minus $e_y$,
+   error $\frac12e^z_N$ (softmax is $\frac12$-Lipschitz: $x^T(\operatorname{diag}(p) -
+   pp^T)x$ is a variance, at most $\frac14(\max x - \min x)^2 \le \frac12\|x\|^2$) plus
+   the box radius.
+4. Backward: $\hat v_k = \mathrm{fl}(W_{k+1}^T\hat\beta_{k+1})$, $\hat\beta_k =
+   \mathrm{fl}(\hat s_k\odot\hat v_k)$; $\beta_k - \hat\beta_k = F_{k+1}^T(\beta_{k+1} -
+   \hat\beta_{k+1}) + \tau_k$ with $\|\tau_k\| \le \max|s_k|\,\gamma\|W_{k+1}\|_F
+   \|\hat\beta_{k+1}\| + \|\varsigma_k\odot\hat v_k\| + u\|\hat\beta_k\|$, so $e_{\beta_k} =
+   C_{N,k}e_{\bar g} + \sum_{i=k}^{N-1}C_{i,k}\|\tau_i\|$.  $\hat\gamma_k =
+   \mathrm{fl}(\hat s''_k\odot\hat v_k)$ with $e_{v_k} \le \|W_{k+1}\|_2e_{\beta_{k+1}} +$
+   rounding.
+5. $\hat H_l$ (the sum in (a), products of balls: $\|AB - \hat A\hat B\| \le \|\hat A\|_F
+   e_B + e_A\|\hat B\|_F + e_Ae_B + \gamma_k\|\hat A\|_F\|\hat B\|_F$), symmetrised
+   $\mathrm{fl}(\frac12(\hat H + \hat H^T))$ (exactly symmetric: floating addition
+   commutes); $\hat S$ assembled exactly symmetric from $\hat H_l$, $\hat D_{l,j}^T\hat
+   H_l$ and $\hat E_{k-1,j}$; $e_S = (\sum_{\text{blocks}}e_{\text{block}}^2)^{1/2} \ge
+   \|S - \hat S\|_2$ ($\|[A_{ij}]\|_2^2 \le \sum_{ij}\|A_{ij}\|_2^2$; off-diagonal
+   blocks counted twice).
+6. $L$ enclosed blockwise (interval arithmetic on the boxes $\hat a_{k-1} \pm e_a$,
+   $\hat\beta_k \pm e_\beta$), $\hat L$ its midpoint, $e_L = \max_k\|\mathrm{rad}\,L_k\|_F
+   \ge \|L - \hat L\|_2$; $\|L\|_2^2 = \|M\|_2$ from (b) in interval arithmetic.
+7. $\hat K = \mathrm{fl}(\hat L^T\mathrm{fl}(\hat S\hat L))$ (block products), $\hat K_s =
+   \mathrm{fl}(\frac12(\hat K + \hat K^T))$; with the exact $L$, $S$:
+   $$\|L^TSL\|_2 \le \|\hat K_s\|_2 + e_K + e_L\|\hat S\|_F(\|L\|_2 + \|\hat L\|_2) +
+   \|M\|_2\,e_S,$$
+   $e_K$ the float errors of the two products ($\gamma_s\max_k\|\hat L_k\|_F$ times
+   $\|\hat S\|_F$, resp. $\|\mathrm{fl}(\hat S\hat L)\|_F$, the first also times
+   $\|\hat L\|_2$) and of the symmetrisation.
+8. $\|\hat K_s\|_2 = \max(\lambda_{\max}(\hat K_s), \lambda_{\max}(-\hat K_s))$, each
+   certified by a float Cholesky factorisation of $C = \mathrm{fl}(\alpha I \mp \hat K_s)$
+   with $\alpha$ just above a float eigenvalue estimate (``eigvalsh``; ARPACK beyond
+   $m = 600$): $C + \Delta = RR^T$ with $|\Delta| \le \gamma_{m+1}|R||R^T|$ (Higham,
+   Thm 10.3) and the diagonal rounding at most $u\max_i|C_{ii}|$ give
+   $\lambda_{\max}(\pm\hat K_s) \le \alpha + \gamma_{m+1}\|R\|_F^2 + u\max_i|C_{ii}|$.
+
+Every float operation on a bound is rounded up (underflow terms $k\eta$ included).  The
+error bounds grow like the chain norms, not like $\prod_k\|W_k\|$: on 8-32x16-1 tanh the
+bound exceeds the float norm of $\hat K_s$ by about $6\times10^{-8}$ relative; on small
+networks by about $10^{-11}$.
+
+Cost (:func:`curvature_cost`): per point about $\frac23m^3$ multiply-adds for the two
+Cholesky factorisations (plus $3m^3$ for ``eigvalsh`` when $m \le 600$) and
+$2m\sum_ks_k^2$ ($s_k$ the layer block sizes) for $\hat K$; beyond
+:data:`CURVATURE_BUDGET` :func:`centre_curvature_norms` returns ``None``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from symlip.activations.registry import Activation
+from symlip.arith.array import IntervalArray
+from symlip.arith.kernels import softmax_box
+from symlip.arith.linalg import (
+    ETA,
+    RAD_FLOOR,
+    U,
+    affine_box,
+    down,
+    from_midrad,
+    gamma,
+    to_midrad,
+    up,
+)
+from symlip.bounds.recursion import _loss_name
+from symlip.errors import InputError
+from symlip.models.conv import ConvLayer
+from symlip.models.network import sigma_box
+
+__all__ = ["CURVATURE_BUDGET", "centre_curvature_norms", "curvature_cost"]
+
+#: largest :func:`curvature_cost` (multiply-adds) for which the curvature norms are
+#: computed: 1.9e10 for 8-32x16-1 with 16 points (m = 1024, 2.3 s on one core of the
+#: development machine), 3.9e9 for 8-64-64-64-4 (m = 384, 0.35 s); 784-1024-1024-10
+#: is 1.7e12 with 16 points and 1.1e15 with 10,000
+CURVATURE_BUDGET = 30_000_000_000
+#: largest m for which the eigenvalue estimate is a full ``eigvalsh`` (beyond it: ARPACK)
+_EIGH_MAX = 600
+#: entries of the per-chunk ``S`` and ``K`` arrays (memory: a few arrays of this many
+#: doubles are alive at once)
+_CHUNK_ENTRIES = 1 << 21
+
+MidRad = tuple[np.ndarray, np.ndarray]
+
+
+# ------------------------------------------------------------------------------------
+# cost
+# ------------------------------------------------------------------------------------
+
+
+def _block_sizes(w: list[int]) -> list[int]:
+    """Sizes of the layer blocks of ``M`` (rows ``y_k`` then ``p_k``), k = 1..N."""
+    N = len(w) - 1
+    return [(w[k] if k < N else 0) + (w[k - 1] if k >= 2 else 0) for k in range(1, N + 1)]
+
+
+def curvature_cost(net: Any, n_points: int) -> int:
+    r"""Multiply-adds of :func:`centre_curvature_norms` (an estimate): per point the
+    chains $D_{k,i}$, the $H_l$ sums, the $y$-$y$ blocks, $K = \hat L^T\hat S\hat L$ (two
+    products with one layer block each), the two Cholesky factorisations of the
+    $m\times m$ matrix and the eigenvalue estimate."""
+    w = list(net.widths)
+    N = len(w) - 1
+    if N < 2:
+        return 0
+    m = 2 * sum(w[1:N])
+    chains = sum(w[k] * w[k - 1] * w[i] for k in range(2, N + 1) for i in range(1, k))
+    hess = sum(w[k] * w[q] * (w[q] + 1) for q in range(1, N) for k in range(q + 1, N))
+    syy = sum(w[j] * w[q] * w[q] for q in range(1, N) for j in range(1, q))
+    prods = 2 * m * sum(s * s for s in _block_sizes(w))
+    spec = (2 * m**3) // 3 + (3 * m**3 if m <= _EIGH_MAX else 300 * m * m)
+    return int(n_points) * (chains + hess + syy + prods + spec)
+
+
+# ------------------------------------------------------------------------------------
+# batched midpoint-radius arithmetic (Lemma A.2 of docs/intervals.md)
+# ------------------------------------------------------------------------------------
+
+
+def _bmm(am: np.ndarray, ar: np.ndarray | None, bm: np.ndarray,
+         br: np.ndarray | None) -> MidRad:
+    r"""Batched :func:`~symlip.arith.linalg.midrad_matmul` (the same Lemma A.2, leading
+    axes broadcast): for every real $A$, $B$ with $|A - a_m| \le a_r$, $|B - b_m| \le
+    b_r$ entrywise, $|AB - C| \le R$.  ``None`` radius = exact."""
+    k = am.shape[-1]
+    g = gamma(k)
+    mid = am @ bm
+    absbm = np.abs(bm)
+    left = up(absbm * g) if br is None else up(up(absbm * g) + br)
+    if ar is None:
+        S = np.abs(am) @ left
+        k2 = k
+    else:
+        right = absbm if br is None else up(absbm + br)
+        # the inner product of Lemma A.2 with inner dimension 2k, [|a_m|, a_r] [left;
+        # right], summed in the order (first k terms) + (last k terms): Higham's bound
+        # holds for every order of summation
+        S = np.abs(am) @ left + ar @ right
+        k2 = 2 * k
+    grow = float(up(1.0 + 2.0 * up(k2 * U)))
+    rad = up(up(up(S + k2 * ETA) * grow) + 2 * k * ETA)
+    return mid, np.maximum(rad, RAD_FLOOR)
+
+
+def _diag(v: MidRad) -> MidRad:
+    """Batched ``diag(v)`` (off-diagonal entries exactly 0)."""
+    vm, vr = v
+    n = vm.shape[-1]
+    dm = np.zeros((*vm.shape, n))
+    dr = np.zeros((*vm.shape, n))
+    idx = np.arange(n)
+    dm[..., idx, idx] = vm
+    dr[..., idx, idx] = vr
+    return dm, dr
+
+
+def _sumsq_upper(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """Upper bound of the exact sum of squares of ``a`` over ``axes`` (rounded up)."""
+    n = int(np.prod([a.shape[i] for i in axes]))
+    s = np.sum(a * a, axis=axes)
+    g = gamma(n + 1)
+    return up(up(up(s / (1.0 - g)) * (1 + 2 * U)) + (n + 1) * 2 * ETA)
+
+
+# ------------------------------------------------------------------------------------
+# certified spectral norm of a symmetric float matrix
+# ------------------------------------------------------------------------------------
+
+
+def _lam_max_upper(A: np.ndarray, est: float, scale: float) -> float:
+    r"""Certified upper bound of $\lambda_{\max}(A)$ ($A$ symmetric float) from a float
+    Cholesky factorisation of $\mathrm{fl}(\alpha I - A)$ with $\alpha$ just above the
+    estimate ``est`` (module docstring); ``inf`` if every shift fails."""
+    m = A.shape[0]
+    gm = gamma(m + 1)
+    idx = np.arange(m)
+    for factor in (1e-11, 1e-9, 1e-7, 1e-5, 1e-3, 1e-1):
+        alpha = float(up(est + factor * scale + 2 * m * ETA))
+        C = -A
+        C[idx, idx] = C[idx, idx] + alpha  # one rounding per diagonal entry
+        try:
+            R = np.linalg.cholesky(C)
+        except np.linalg.LinAlgError:
+            continue
+        if not np.all(np.isfinite(R)):
+            continue
+        rf = float(_sumsq_upper(R, (0, 1)))
+        diag = float(np.max(np.abs(C[idx, idx])))
+        return float(up(up(alpha + float(up(gm * rf))) + float(up(diag * U))))
+    return math.inf
+
+
+def _sym_norm_upper(A: np.ndarray) -> float:
+    r"""Certified upper bound of $\|A\|_2$ for a symmetric float matrix: the larger of
+    the certified $\lambda_{\max}(A)$ and $\lambda_{\max}(-A)$, capped by the Frobenius
+    norm."""
+    m = A.shape[0]
+    fro = float(up(np.sqrt(_sumsq_upper(A, (0, 1)))))
+    if m == 0 or fro == 0.0:
+        return fro
+    if m <= _EIGH_MAX:
+        ev = np.linalg.eigvalsh(A)
+        lo, hi = float(ev[0]), float(ev[-1])
+    else:
+        from scipy.sparse.linalg import eigsh
+
+        try:
+            ev = eigsh(A, k=2, which="BE", tol=0, return_eigenvectors=False)
+            lo, hi = float(np.min(ev)), float(np.max(ev))
+        except Exception:  # noqa: BLE001 - no convergence: the full eigenvalues
+            ev = np.linalg.eigvalsh(A)
+            lo, hi = float(ev[0]), float(ev[-1])
+    scale = max(abs(lo), abs(hi), 1e-300)
+    top = _lam_max_upper(A, hi, scale)
+    bot = _lam_max_upper(-A, -lo, scale)
+    return min(fro, max(top, bot, 0.0))
+
+
+# ------------------------------------------------------------------------------------
+# the computation
+# ------------------------------------------------------------------------------------
+
+
+def _numpy_kernel(expr: Any) -> Any:
+    """The NumPy interval program of ``expr``, or ``None``."""
+    from symlip.bounds.local_jacobian import _numpy_interval
+
+    try:
+        return _numpy_interval(expr)
+    except Exception:  # noqa: BLE001 - no NumPy kernel for some function of expr
+        return None
+
+
+def _on_box(f: Any, z: IntervalArray) -> IntervalArray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = f(z)
+    return IntervalArray(np.broadcast_to(r.lo, z.lo.shape).copy(),
+                         np.broadcast_to(r.hi, z.hi.shape).copy())
+
+
+def _finite(*xs: Any) -> bool:
+    return all(np.all(np.isfinite(x)) for x in xs)
+
+
+def centre_curvature_norms(net: Any, X: Any, y: Any, loss: str) -> np.ndarray | None:
+    r"""Per data point $i$ a certified upper bound $\mathrm{CV}_i \ge \|\sum_o\bar g_{io}
+    \nabla^2_\theta f_o(x_i;\bar\theta)\|_2$ (module docstring), float64 shape ``(n,)``.
+
+    Args:
+        net: a dense :class:`~symlip.models.network.Network`.
+        X: data ``(n, n0)``.
+        y: targets as in :mod:`symlip.bounds.smooth`: MSE ``(n, nN)`` floats,
+            cross-entropy ``(n,)`` class indices.
+        loss: ``"mse"`` or ``"cross-entropy"``.
+
+    Returns:
+        The upper ends, or ``None`` beyond :data:`CURVATURE_BUDGET`, for residual or
+        convolutional networks, for activations without a NumPy interval program of
+        $\sigma'$ or $\sigma''$ (or with $K_2 = \infty$), or where a float64 enclosure
+        overflows.  Depth 1: zeros ($f$ is affine in $\theta$).
+    """
+    loss = _loss_name(loss)
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    n = X.shape[0]
+    if getattr(net, "has_residual", False) or getattr(net, "derived_layers", None):
+        return None
+    if any(isinstance(layer, ConvLayer) for layer in net.layers):
+        return None
+    N = net.depth
+    if N < 2:
+        return np.zeros(n)
+    if curvature_cost(net, n) > CURVATURE_BUDGET:
+        return None
+    kernels = []
+    for act in net.activations[: N - 1]:
+        if not isinstance(act, Activation) or not act.is_smooth:
+            return None
+        d = act.derivatives
+        k1, k2 = _numpy_kernel(d[1]), _numpy_kernel(d[2])
+        if k1 is None or k2 is None:
+            return None
+        kernels.append((k1, k2))
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _curvature(net, X, y, loss, kernels)
+    except (InputError, ValueError, FloatingPointError):  # float64 enclosures overflowed
+        return None
+
+
+# ---- float balls: a float matrix and a bound of the spectral norm of its error --------
+
+
+def _fro(a: np.ndarray) -> np.ndarray:
+    """Per batch element (axis 0), an upper bound of the Frobenius norm."""
+    return up(np.sqrt(_sumsq_upper(a, tuple(range(1, a.ndim)))))
+
+
+def _size(a: np.ndarray) -> int:
+    return int(np.prod(a.shape[1:]))
+
+
+def _wmul(W: np.ndarray, rho: float, wf: float, x: np.ndarray, e: np.ndarray,
+          left: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    r"""$\mathrm{fl}(W\hat X)$ (``left``; else $\mathrm{fl}(\hat XW)$) for a fixed float
+    $W$ with $\|W\|_2 \le \rho$, $\|W\|_F \le w_F$, and the error bound of the exact
+    $WX$, $\|X - \hat X\|_2 \le e$: $\rho e + \gamma_k w_F\|\hat X\|_F + k\eta\sqrt{pq}$
+    (Higham: $|\mathrm{fl}(W\hat X) - W\hat X| \le \gamma_k|W||\hat X| + k\eta$,
+    $\||W||\hat X|\|_F \le \|W\|_F\|\hat X\|_F$)."""
+    out = W @ x if left else x @ W
+    k = W.shape[1] if left else W.shape[0]
+    err = up(up(rho * e) + up(gamma(k) * up(wf * _fro(x))))
+    return out, up(err + k * ETA * math.sqrt(_size(out)) * 2)
+
+
+def _dmul(dm: np.ndarray, dr: Any, x: np.ndarray, e: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray]:
+    r"""$\mathrm{fl}(d_m\odot\hat X)$ (``d`` broadcast: rows, columns or entries) for
+    every $d$ with $|d - d_m| \le d_r$ entrywise, and the error bound of the exact
+    $d\odot X$: $\max|d|\,e + \|d_r\odot\hat X\|_F + u\|\mathrm{fl}(d_m\odot\hat X)\|_F
+    + \eta\sqrt{\mathrm{size}}$ ($d\odot$ is a diagonal scaling, of norm $\max|d|$)."""
+    out = dm * x
+    ax = tuple(range(1, np.ndim(dm)))
+    dmax = np.max(up(np.abs(dm) + dr), axis=ax) if ax else up(np.abs(dm) + dr)
+    err = up(up(dmax * e) + _fro(up(np.broadcast_to(dr, out.shape) * np.abs(x))))
+    return out, up(up(err + up(U * _fro(out))) + ETA * math.sqrt(_size(out)) * 2)
+
+
+def _pmul(a: np.ndarray, ea: np.ndarray, b: np.ndarray, eb: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray]:
+    r"""$\mathrm{fl}(\hat A\hat B)$ and the error bound of the exact $AB$:
+    $\|\hat A\|_Fe_B + e_A\|\hat B\|_F + e_Ae_B + \gamma_k\|\hat A\|_F\|\hat B\|_F +
+    k\eta\sqrt{pq}$."""
+    out = a @ b
+    k = a.shape[-1]
+    fa, fb = _fro(a), _fro(b)
+    err = up(up(up(fa * eb) + up(ea * fb)) + up(ea * eb))
+    err = up(err + up(gamma(k) * up(fa * fb)))
+    return out, up(err + k * ETA * math.sqrt(_size(out)) * 2)
+
+
+def _psum(a: np.ndarray, ea: np.ndarray, b: np.ndarray, eb: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray]:
+    out = a + b
+    return out, up(up(ea + eb) + up(U * _fro(out)))
+
+
+def _curvature(net: Any, X: np.ndarray, y: Any, loss: str, kernels: list
+               ) -> np.ndarray | None:
+    from symlip.bounds.centre import frobenius_upper, spectral_upper
+
+    N = net.depth
+    n = X.shape[0]
+    Ws = [np.asarray(layer.weight, dtype=np.float64) for layer in net.layers]
+    rho = [float(spectral_upper(W)[0].upper_float) for W in Ws]
+    wf = [frobenius_upper(W) for W in Ws]
+    w = list(net.widths)
+    # ---- forward pass with the chains: layer k's float pre-activations zhat_k, the
+    # boxes of sigma', sigma'' around them, and the chains D_{k,i}, E_{k,i} = Sigma_k
+    # D_{k,i} (float, with a bound of the spectral norm of their error) ---------------
+    ah = X
+    A: list[MidRad] = [(X, np.zeros_like(X))]  # A[k]: a_k in ahat +- ea per coordinate
+    s1: dict[int, MidRad] = {}
+    s2: dict[int, MidRad] = {}
+    D: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    E: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    Cn: dict[tuple[int, int], np.ndarray] = {}  # C[k, i] >= ||D_{k,i}||_2 (any box sigma')
+    loc = {}  # local error of layer i, ||W_i q_{i-1} - r_i||_2
+    ar_prev = np.zeros(n)
+    for k, layer in enumerate(net.layers, start=1):
+        zm, zr = to_midrad(affine_box(layer.weight, layer.bias, IntervalArray(ah)))
+        loc[k] = up(_fro(zr) + up(rho[k - 1] * ar_prev))
+        for i in range(1, k):
+            D[k, i] = _wmul(Ws[k - 1], rho[k - 1], wf[k - 1], *E[k - 1, i])
+            Cn[k, i] = up(_fro(D[k, i][0]) + D[k, i][1])
+        ez = loc[k]
+        for i in range(1, k):
+            ez = up(ez + up(Cn[k, i] * loc[i]))  # ||z_k - zhat_k||_2 (telescoping)
+        if k == N:
+            break
+        box = IntervalArray(down(zm - ez[:, None]), up(zm + ez[:, None]))
+        k1, k2 = kernels[k - 1]
+        d1, d2 = _on_box(k1, box), _on_box(k2, box)
+        sp = sigma_box(net.activations[k - 1], IntervalArray(zm))
+        if not _finite(d1.lo, d1.hi, d2.lo, d2.hi, sp.lo, sp.hi, ez):
+            return None
+        s1[k], s2[k] = to_midrad(d1), to_midrad(d2)
+        K1 = np.max(np.maximum(np.abs(d1.lo), np.abs(d1.hi)), axis=1)
+        ah, ar = to_midrad(sp)
+        ar_prev = _fro(ar)
+        ea = up(up(K1 * ez) + ar_prev)  # mean value theorem per coordinate in the box
+        A.append((ah, np.broadcast_to(ea[:, None], ah.shape).copy()))
+        for i in range(1, k):
+            E[k, i] = _dmul(s1[k][0][:, :, None], s1[k][1][:, :, None], *D[k, i])
+        E[k, k] = (_diag(s1[k])[0], np.max(s1[k][1], axis=1))
+    # ---- gbar -------------------------------------------------------------------
+    if loss == "mse":
+        g = zm - np.asarray(y, dtype=np.float64).reshape(n, w[N])
+        eg = up(ez + up(U * _fro(g)))
+    else:
+        pm, pr = to_midrad(softmax_box(IntervalArray(zm)))
+        onehot = np.zeros((n, w[N]))
+        onehot[np.arange(n), np.asarray(y, dtype=np.intp).reshape(n)] = 1.0
+        g = pm - onehot
+        # softmax is 1/2-Lipschitz in the 2-norm
+        eg = up(up(up(0.5 * ez) + _fro(pr)) + up(U * _fro(g)))
+    if not _finite(g, eg):
+        return None
+    # ---- backward: beta_k, gamma_k (k < N).  beta_k - betahat_k = D_{N,k}^T (beta_N -
+    # betahat_N) + sum_{i=k}^{N-1} D_{i,k}^T tau_i with the local errors tau_i ----------
+    bh: dict[int, np.ndarray] = {N: g}
+    tau: dict[int, np.ndarray] = {}
+    vs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for k in range(N - 1, 0, -1):
+        v, rv = _wmul(Ws[k], 0.0, wf[k], bh[k + 1], np.zeros(n), left=False)
+        vs[k] = (v, rv)
+        bh[k], tau[k] = _dmul(s1[k][0], s1[k][1], v, rv)
+    beta: dict[int, tuple[np.ndarray, np.ndarray]] = {N: (g, eg)}
+    for k in range(N - 1, 0, -1):
+        e = up(Cn[N, k] * eg)
+        for i in range(k, N):
+            e = up(e + (tau[i] if i == k else up(Cn[i, k] * tau[i])))
+        beta[k] = (bh[k], e)
+    gam: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for k in range(N - 1, 0, -1):
+        v, rv = vs[k]
+        ev = up(up(rho[k] * beta[k + 1][1]) + rv)  # ||v_k - vhat_k||_2
+        gam[k] = _dmul(s2[k][0], s2[k][1], v, ev)
+    # ---- H_q = sum_{k >= q} D_{k,q}^T diag(gamma_k) D_{k,q}, symmetrised -------------
+    H: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for q in range(1, N):
+        gm, eg_ = gam[q]
+        h, eh = _diag((gm, gm))[0], eg_  # ||diag(dgamma)||_2 <= ||dgamma||_2
+        for k in range(q + 1, N):
+            gk, egk = gam[k]
+            G = _dmul(gk[:, :, None], egk[:, None, None], *D[k, q])
+            h, eh = _psum(h, eh, *_pmul(np.swapaxes(D[k, q][0], 1, 2), D[k, q][1], *G))
+        hs = 0.5 * (h + np.swapaxes(h, 1, 2))  # exactly symmetric (fl(a+b) = fl(b+a))
+        H[q] = (hs, up(up(eh + up(2 * U * _fro(hs))) + w[q] * ETA * 2))
+    # ---- y-y blocks S[y_j, y_q] = D_{q,j}^T H_q (j < q) -------------------------------
+    Syy: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    for q in range(1, N):
+        for j in range(1, q):
+            Syy[j, q] = _pmul(np.swapaxes(D[q, j][0], 1, 2), D[q, j][1], *H[q])
+    # ||S - Shat||_2 <= (sum of the squared block error bounds)^(1/2)
+    es2 = np.zeros(n)
+    for q in range(1, N):
+        es2 = up(es2 + up(H[q][1] ** 2))
+    for _, e in Syy.values():
+        es2 = up(es2 + up(2 * up(e ** 2)))
+    for k in range(2, N + 1):
+        for j in range(1, k):
+            es2 = up(es2 + up(2 * up(E[k - 1, j][1] ** 2)))
+    eS = up(np.sqrt(es2))
+    # ---- L blocks (enclosures of the exact factor) and ||L||_2^2 = ||M||_2 ------------
+    betab = {k: (b, np.broadcast_to(e[:, None], b.shape).copy()) for k, (b, e) in beta.items()}
+    Lb, Mnorm = _factor_blocks(N, w, A, betab)
+    if not _finite(eS, Mnorm):
+        return None
+    # ---- layout -------------------------------------------------------------------
+    off_y, off_p, starts = {}, {}, []
+    pos = 0
+    for k in range(1, N + 1):
+        starts.append(pos)
+        if k < N:
+            off_y[k] = pos
+            pos += w[k]
+        if k >= 2:
+            off_p[k] = pos
+            pos += w[k - 1]
+    m = pos
+    sizes = _block_sizes(w)
+    smax = max(sizes)
+    # L = Lhat + dL: ||dL||_2 <= eL (block diagonal: the largest block radius), and
+    # ||Lhat||_2 <= ||L||_2 + eL = sqrt(||M||_2) + eL
+    eL = np.zeros(n)
+    lf = np.zeros(n)  # largest ||Lhat_b||_F
+    for Lm, Lr in Lb:
+        eL = np.maximum(eL, _fro(Lr))
+        lf = np.maximum(lf, _fro(Lm))
+    lnorm = up(np.sqrt(Mnorm))
+    lhat2 = up(lnorm + eL)
+    chunk = max(1, _CHUNK_ENTRIES // (m * m))
+    res = np.empty(n)
+    for c0 in range(0, n, chunk):
+        sl = slice(c0, min(n, c0 + chunk))
+        B = sl.stop - sl.start
+        Sm = np.zeros((B, m, m))
+
+        def put(r0: int, q0: int, blk: np.ndarray, Sm: np.ndarray = Sm, sl: slice = sl
+                ) -> None:
+            bm = blk[sl]
+            Sm[:, r0:r0 + bm.shape[1], q0:q0 + bm.shape[2]] = bm
+            Sm[:, q0:q0 + bm.shape[2], r0:r0 + bm.shape[1]] = np.swapaxes(bm, 1, 2)
+
+        for q in range(1, N):
+            put(off_y[q], off_y[q], H[q][0])
+        for (j, q), blk in Syy.items():
+            put(off_y[j], off_y[q], blk[0])
+        for k in range(2, N + 1):
+            for j in range(1, k):
+                put(off_p[k], off_y[j], E[k - 1, j][0])
+        # Khat = fl(Lhat^T fl(Shat Lhat)): Shat Lhat by block columns, then by block rows
+        P = np.empty((B, m, m))
+        for b, (s0, sz) in enumerate(zip(starts, sizes, strict=True)):
+            P[:, :, s0:s0 + sz] = Sm[:, :, s0:s0 + sz] @ Lb[b][0][sl]
+        Km = np.empty((B, m, m))
+        for b, (s0, sz) in enumerate(zip(starts, sizes, strict=True)):
+            Km[:, s0:s0 + sz, :] = np.swapaxes(Lb[b][0][sl], 1, 2) @ P[:, s0:s0 + sz, :]
+        sf, pf = _fro(Sm), _fro(P)
+        del Sm, P
+        if not _finite(Km):
+            return None
+        Ks = 0.5 * (Km + np.swapaxes(Km, 1, 2))  # exactly symmetric
+        del Km
+        g = gamma(smax)
+        tiny = smax * ETA * m * 2
+        # ||fl(Shat Lhat) - Shat Lhat||_F <= g ||Shat||_F max_b ||Lhat_b||_F + tiny, and
+        # the same for the second product; symmetrising rounds once more
+        eP = up(up(g * up(sf * lf[sl])) + tiny)
+        eK = up(up(up(g * up(lf[sl] * pf)) + tiny) + up(lhat2[sl] * eP))
+        eK = up(up(eK + up(2 * U * _fro(Ks))) + m * ETA * 2)
+        # ||L^T Shat L - Lhat^T Shat Lhat|| <= eL ||Shat|| (||L|| + ||Lhat||)
+        eK = up(eK + up(up(eL[sl] * sf) * up(lnorm[sl] + lhat2[sl])))
+        for i in range(B):
+            res[sl.start + i] = up(_sym_norm_upper(np.ascontiguousarray(Ks[i])) + eK[i])
+    # ||L^T S L|| <= ||L^T Shat L|| + ||L||_2^2 ||S - Shat||_2
+    res = up(res + up(Mnorm * eS))
+    if not _finite(res):
+        return None
+    return res
+
+
+def _factor_blocks(N: int, w: list[int], A: list[MidRad], beta: dict[int, MidRad]
+                   ) -> tuple[list[MidRad], np.ndarray]:
+    r"""Per layer $k = 1..N$ the enclosure of the exact factor $L_k$ of $M_k$ (module
+    docstring), batched over the points: ``(n, s_k, s_k)`` midpoint, radius; and per
+    point an upper bound of $\|M\|_2 = \max_k\lambda_{\max}(M_k)$, where
+    $\lambda_{\max}(M_k) = \frac{c+b}2 + \sqrt{(\frac{c-b}2)^2 + \|a\|^2b}$ (the
+    eigenvalues of $M_k$ are $c$, $b$ and those of $\begin{pmatrix}c & \|a\|\|\beta\|
+    \\ \|a\|\|\beta\| & b\end{pmatrix}$), for all $a$, $\beta$ in the boxes ``A``,
+    ``beta`` (midpoint, radius per coordinate)."""
+
+    def sqnorm(v: MidRad) -> IntervalArray:
+        vm, vr = v
+        s = _bmm(vm[:, None, :], vr[:, None, :], vm[:, :, None], vr[:, :, None])
+        lo = np.maximum(down(s[0] - s[1]), 0.0)[:, 0, 0]
+        return IntervalArray(lo, up(s[0] + s[1])[:, 0, 0])
+
+    def scaled_eye(t: IntervalArray, size: int) -> MidRad:
+        tm, tr = to_midrad(t)
+        e = np.eye(size)
+        return tm[:, None, None] * e, np.maximum(tr[:, None, None] * e, 0.0)
+
+    out = []
+    c1 = sqnorm(A[0]) + 1.0
+    mnorm = c1.hi
+    for k in range(1, N + 1):
+        if k == 1:
+            out.append(scaled_eye(c1.sqrt(), w[1]))
+            continue
+        bk = sqnorm(beta[k])
+        if k == N:
+            mnorm = np.maximum(mnorm, bk.hi)
+            out.append(scaled_eye(bk.sqrt(), w[N - 1]))
+            continue
+        sa = sqnorm(A[k - 1])
+        ck = sa + 1.0
+        lam = (ck + bk) * 0.5 + (((ck - bk) * 0.5).square() + sa * bk).sqrt()
+        mnorm = np.maximum(mnorm, lam.hi)
+        av = from_midrad(*A[k - 1])  # (n, n_{k-1})
+        bv = from_midrad(*beta[k])  # (n, n_k)
+        t = (sqnorm(A[k - 1]) + 1.0).sqrt()  # sqrt(c)
+        kap = (t * (t + 1.0)).reciprocal()
+        sb = bk.sqrt()
+        ny, npn = w[k], w[k - 1]
+        nb = av.lo.shape[0]
+        # bottom-left a beta^T / sqrt(c); bottom-right sqrt(b) (I - kappa a a^T)
+        outer_ab = (IntervalArray(av.lo[:, :, None], av.hi[:, :, None])
+                    * IntervalArray(bv.lo[:, None, :], bv.hi[:, None, :]))
+        bl = outer_ab * IntervalArray(t.lo[:, None, None], t.hi[:, None, None]).reciprocal()
+        outer_aa = (IntervalArray(av.lo[:, :, None], av.hi[:, :, None])
+                    * IntervalArray(av.lo[:, None, :], av.hi[:, None, :]))
+        eye = IntervalArray(np.broadcast_to(np.eye(npn), (nb, npn, npn)))
+        br = (eye - outer_aa * IntervalArray(kap.lo[:, None, None], kap.hi[:, None, None])) \
+            * IntervalArray(sb.lo[:, None, None], sb.hi[:, None, None])
+        tl = scaled_eye(t, ny)
+        blm, blr = to_midrad(bl)
+        brm, brr = to_midrad(br)
+        s = ny + npn
+        Lm = np.zeros((nb, s, s))
+        Lr = np.zeros((nb, s, s))
+        Lm[:, :ny, :ny], Lr[:, :ny, :ny] = tl
+        Lm[:, ny:, :ny], Lr[:, ny:, :ny] = blm, blr
+        Lm[:, ny:, ny:], Lr[:, ny:, ny:] = brm, brr
+        out.append((Lm, Lr))
+    return out, mnorm

@@ -1,0 +1,147 @@
+"""The certified centre curvature norms (symlip.bounds.curvature): CV_i >= ||sum_o gbar_io
+nabla^2_theta f_o(x_i)|| against the exact Hessian from torch (float64) with no slack,
+tight to 1e-6 relative; the budget and the networks it refuses."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+from symlip.bounds.curvature import (
+    CURVATURE_BUDGET,
+    _sym_norm_upper,
+    centre_curvature_norms,
+    curvature_cost,
+)
+from symlip.errors import InputError
+from symlip.models.network import DenseLayer, Network, ResidualLayer
+
+torch = pytest.importorskip("torch")
+
+ACTS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid,
+        "softplus": torch.nn.functional.softplus, "gelu": torch.nn.functional.gelu}
+
+
+def random_net(rng, widths, act, scale=1.0):
+    ws = [scale * rng.standard_normal((widths[k + 1], widths[k])) / math.sqrt(widths[k])
+          for k in range(len(widths) - 1)]
+    bs = [0.3 * rng.standard_normal(widths[k + 1]) for k in range(len(widths) - 1)]
+    return Network.from_arrays(ws, bs, act)
+
+
+def exact_norms(net, X, y, loss, act):
+    """||Hessian of gbar^T f(x; theta)||_2 per point, gbar at the centre (torch, float64)."""
+    w, N = net.widths, net.depth
+    theta0 = torch.tensor(net.params())
+
+    def fwd(theta, x):
+        a, i = torch.tensor(x), 0
+        for k in range(N):
+            W = theta[i:i + w[k + 1] * w[k]].reshape(w[k + 1], w[k])
+            i += w[k + 1] * w[k]
+            z = W @ a + theta[i:i + w[k + 1]]
+            i += w[k + 1]
+            a = ACTS[act](z) if k < N - 1 else z
+        return a
+
+    out = []
+    for p in range(X.shape[0]):
+        f = fwd(theta0, X[p]).detach()
+        if loss == "mse":
+            g = f - torch.tensor(y[p])
+        else:
+            g = torch.softmax(f, 0) - torch.nn.functional.one_hot(
+                torch.tensor(int(y[p])), w[-1]).double()
+        H = torch.autograd.functional.hessian(
+            lambda t, x=X[p], g=g: (fwd(t, x) * g).sum(), theta0, vectorize=True)
+        out.append(np.linalg.norm(H.numpy(), 2))
+    return np.array(out)
+
+
+def _case(act, loss, depth, seed, width_max=6, n=3, scale=1.0):
+    rng = np.random.default_rng([seed, depth, len(act), len(loss)])
+    w = [int(v) for v in rng.integers(2, width_max, depth + 1)]
+    net = random_net(rng, w, act, scale)
+    X = rng.standard_normal((n, w[0]))
+    y = (rng.standard_normal((n, w[-1])) if loss == "mse"
+         else rng.integers(0, w[-1], n))
+    return net, X, y
+
+
+def _check(net, X, y, loss, act):
+    cv = centre_curvature_norms(net, X, y, loss)
+    ex = exact_norms(net, X, y, loss, act)
+    assert cv is not None and cv.shape == (X.shape[0],) and cv.dtype == np.float64
+    assert np.all(cv >= ex), (cv, ex)  # sound, no slack
+    assert np.all(cv <= ex * (1 + 1e-6) + 1e-9), (cv, ex)  # tight
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize("loss", ["mse", "cross-entropy"])
+@pytest.mark.parametrize("act", sorted(ACTS))
+def test_against_exact_hessian(act, loss, depth):
+    for seed in (0, 1, 2):
+        _check(*_case(act, loss, depth, seed), loss, act)
+
+
+@pytest.mark.parametrize("act", ["tanh", "gelu"])
+def test_deeper_and_larger_weights(act):
+    """Depth 9, weights twice the usual scale (saturated units, larger chains)."""
+    for loss in ("mse", "cross-entropy"):
+        _check(*_case(act, loss, 9, 7, width_max=5, n=2, scale=2.0), loss, act)
+
+
+def test_depth_one_is_zero():
+    rng = np.random.default_rng(0)
+    net = random_net(rng, [3, 2], "tanh")
+    X = rng.standard_normal((4, 3))
+    assert np.array_equal(centre_curvature_norms(net, X, rng.standard_normal((4, 2)), "mse"),
+                          np.zeros(4))
+    assert np.array_equal(centre_curvature_norms(net, X, np.array([0, 1, 1, 0]), "ce"),
+                          np.zeros(4))
+
+
+def test_budget():
+    rng = np.random.default_rng(0)
+    for w in ([8] + [32] * 16 + [1], [8, 64, 64, 64, 4]):
+        assert curvature_cost(random_net(rng, w, "tanh"), 16) <= CURVATURE_BUDGET
+    big = Network.from_arrays([np.zeros((1024, 784)), np.zeros((1024, 1024)),
+                               np.zeros((10, 1024))],
+                              [np.zeros(1024), np.zeros(1024), np.zeros(10)], "tanh")
+    assert curvature_cost(big, 10_000) > CURVATURE_BUDGET
+    t = time.perf_counter()
+    assert centre_curvature_norms(big, np.zeros((10_000, 784)), np.zeros(10_000, dtype=int),
+                                  "cross-entropy") is None
+    assert time.perf_counter() - t < 1.0
+
+
+def test_refused_networks():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2, 3))
+    y = rng.standard_normal((2, 2))
+    relu = random_net(rng, [3, 4, 2], "relu")  # sigma' not Lipschitz
+    assert centre_curvature_norms(relu, X, y, "mse") is None
+    res = Network([ResidualLayer(rng.standard_normal((3, 3)), np.zeros(3), "r1"),
+                   DenseLayer(rng.standard_normal((2, 3)), np.zeros(2), "out")], "tanh")
+    assert res.has_residual
+    assert centre_curvature_norms(res, X, y, "mse") is None
+    with pytest.raises(InputError):
+        centre_curvature_norms(random_net(rng, [3, 4, 2], "tanh"), X, y, "hinge")
+
+
+@pytest.mark.parametrize("m", [7, 650])
+def test_symmetric_norm_certificate(m):
+    """The Cholesky certificate (eigvalsh estimate below 600, ARPACK above)."""
+    rng = np.random.default_rng(m)
+    A = rng.standard_normal((m, m))
+    A = A + A.T
+    A[0, 0] += 3 * math.sqrt(m)  # top eigenvalue positive and separated
+    true = np.abs(np.linalg.eigvalsh(A)).max()
+    got = _sym_norm_upper(A.copy())
+    assert true <= got <= true * (1 + 1e-9)
+    got = _sym_norm_upper(-A)
+    assert true <= got <= true * (1 + 1e-9)
+    assert 0.0 <= _sym_norm_upper(np.zeros((3, 3))) <= 1e-300
