@@ -128,8 +128,23 @@ def test_refused_networks():
                    DenseLayer(rng.standard_normal((2, 3)), np.zeros(2), "out")], "tanh")
     assert res.has_residual
     assert centre_curvature_norms(res, X, y, "mse") is None
+    tanh = random_net(rng, [3, 4, 2], "tanh")
     with pytest.raises(InputError):
-        centre_curvature_norms(random_net(rng, [3, 4, 2], "tanh"), X, y, "hinge")
+        centre_curvature_norms(tanh, X, y, "hinge")
+    with pytest.raises(InputError):
+        centre_curvature_norms(tanh, X, np.array([0, 2]), "cross-entropy")
+    with pytest.raises(InputError):
+        centre_curvature_norms(tanh, X, y[:1], "mse")
+
+
+def test_fitted_targets():
+    """MSE targets equal to the float outputs: the exact gbar is a rounding error, and so
+    is the certified bound (nonnegative, tiny)."""
+    rng = np.random.default_rng(3)
+    net = random_net(rng, [3, 5, 5, 2], "tanh")
+    X = rng.standard_normal((4, 3))
+    cv = centre_curvature_norms(net, X, net.forward(X), "mse")
+    assert np.all(cv >= 0) and np.all(cv < 1e-12)
 
 
 @pytest.mark.parametrize("m", [7, 650])
