@@ -1,7 +1,8 @@
 """Tightness over depth: the local-sensitivity parameter bound (method="local", Lemma 7)
 side by side with the previous layer recursion (method="recursion"); the gradient bound
-three ways: the recursion, Lemma 8 alone (the previous local default) and Lemma 11 (the
-default: stacked centre Gauss-Newton norm + per-point remainders).
+four ways: the recursion, Lemma 8 alone, Lemma 11 (stacked centre Gauss-Newton norm +
+per-point remainders) and the default, Lemma 12 (Lemma 11 with the curvature term from
+its certified centre value plus a third-order remainder).
 
     python benchmarks/bench_depth.py [--quick]
 
@@ -12,6 +13,10 @@ default: stacked centre Gauss-Newton norm + per-point remainders).
 2. 8-64-64-64-4 gelu, same setting.
 3. A network trained on scikit-learn's digits (MLPClassifier, tanh, 6 hidden layers of
    32, inputs scaled to [0, 1]), 16 test points, r = 1e-3.
+
+Gradient columns: the recursion, Lemma 8 alone, Lemma 11 (the previous default) and the
+default (Lemma 12 where it applies: certified centre curvature plus a third-order
+remainder), each certified, over the certified lower bound.
 
 "local" is the result (max over the points of the per-point bound), "hull/low" the
 formula on the hull of the per-point inputs.  "Lower" is the certified lower bound (interval difference quotient along the top
@@ -44,14 +49,16 @@ def row(name: str, net: Network, X: np.ndarray, r: float) -> None:
           f"{float(loc.extra.get('upper_hull', loc.upper)) / low:>9.3g}{to:>8.2f}{tl:>8.2f}")
 
 
-def _lemma8(net: Network, X: np.ndarray, y: np.ndarray, loss: str, r: float) -> float:
-    """The previous local default (Lemma 8 alone, no Gauss-Newton split): the mean of
-    the per-point bounds, certified."""
+def _previous(net: Network, X: np.ndarray, y: np.ndarray, loss: str, r: float,
+              gauss_newton: bool) -> float:
+    """An earlier local default, certified (the mean of the per-point bounds): Lemma 8
+    alone (``gauss_newton=False``) or Lemma 11 without Lemma 12's centre curvature."""
     from symlip.bounds.param_core import _args
     from symlip.bounds.smooth import _loss_inputs, grad_formula
 
     ci = _loss_inputs(net, X, y, loss, r)
-    f, _ = grad_formula(net, X, r, loss, ci, "local", y, gauss_newton=False)
+    f, _ = grad_formula(net, X, r, loss, ci, "local", y, gauss_newton=gauss_newton,
+                        curvature=False)
     return float(f.enclose_array(_args(f, ci, hull=False)).mean().upper_float)
 
 
@@ -65,17 +72,18 @@ def grad_row(name: str, net: Network, X: np.ndarray, y: np.ndarray, loss: str,
     t = time.perf_counter()
     old = grad_lipschitz(net, X, y, loss, r, method="recursion", lower=False)
     to = time.perf_counter() - t
-    l8 = _lemma8(net, X, y, loss, r)
+    l8 = _previous(net, X, y, loss, r, gauss_newton=False)
+    l11 = _previous(net, X, y, loss, r, gauss_newton=True)
     low = low_res.lower if low_res.lower else float("nan")
-    print(f"  {name:<22}{old.upper:>11.4g}{l8:>10.4g}{loc.upper:>10.4g}{low:>9.4g}"
-          f"{low_res.estimate:>9.4g}{old.upper / low:>11.4g}{l8 / low:>9.3g}"
-          f"{loc.upper / low:>9.3g}{to:>8.2f}{tl:>8.2f}{tlow:>8.2f}")
+    print(f"  {name:<22}{old.upper:>10.4g}{l8:>10.4g}{l11:>10.4g}{loc.upper:>10.4g}"
+          f"{low:>9.4g}{low_res.estimate:>9.4g}{old.upper / low:>10.4g}{l8 / low:>8.3g}"
+          f"{l11 / low:>8.3g}{loc.upper / low:>8.3g}{to:>7.2f}{tl:>7.2f}{tlow:>7.2f}")
 
 
 def grad_header() -> None:
-    print(f"  {'network':<22}{'recursion':>11}{'Lemma 8':>10}{'Lemma 11':>10}{'lower':>9}"
-          f"{'est':>9}{'rec/low':>11}{'L8/low':>9}{'L9/low':>9}{'t rec':>8}{'t L9':>8}"
-          f"{'t low':>8}")
+    print(f"  {'network':<22}{'recursion':>10}{'Lemma 8':>10}{'Lemma 11':>10}"
+          f"{'default':>10}{'lower':>9}{'est':>9}{'rec/low':>10}{'L8/low':>8}{'L11/low':>8}"
+          f"{'def/low':>8}{'t rec':>7}{'t def':>7}{'t low':>7}")
 
 
 def header(last: str = "hull/low") -> None:

@@ -82,6 +82,19 @@ def build() -> Report:
     from symlip.bounds.sensitivity import local_gn_derivation
 
     rep.derivation(local_gn_derivation(3), level=3)
+    rep.heading("The curvature term: centre value plus a third-order remainder (Lemma 12)")
+    rep.text("Where every hidden activation has a certified third derivative, the default "
+             "bounds the curvature part $\\sum_o(\\partial_o\\lambda)\\nabla^2f_o$ of the "
+             "Hessian by the smaller of Lemma 11's $G\\,h_p$ and its certified value at the "
+             "centre plus a remainder ([proof](../theory-param.md#10-the-curvature-term-"
+             "centre-value-plus-a-third-order-remainder-lemma-12)).  The centre value is the "
+             "norm of the Hessian of $\\bar g^Tf$, a matrix of $2\\sum_{k<N}n_k$ rows after "
+             "the factorisation $Q^TSQ$; the remainder is $r$ times a Lipschitz constant "
+             "$T$ of $D^2f$ on the ball, built from the quantities of Lemmas 7-8 and "
+             "$K_3^{(k)} \\ge \\sup|\\sigma^{(3)}|$ on the pre-activation boxes.")
+    from symlip.bounds.curvature_program import local_curv_derivation
+
+    rep.derivation(local_curv_derivation(3), level=3)
     rep.heading("The descent lemma")
     rep.derivation(descent_lemma(), level=3)
 

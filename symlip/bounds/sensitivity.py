@@ -48,8 +48,9 @@ from symlip.arith.linalg import gamma as _gamma
 from symlip.arith.linalg import up as _up
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import row_norms
+from symlip.errors import InputError
 from symlip.symbolic.compile import interval_lambdify
-from symlip.symbolic.symbols import k2_layer
+from symlip.symbolic.symbols import k2_layer, k3_layer
 
 __all__ = ["local_first_order_program", "local_loss_program", "local_param_inputs",
            "centre_chains", "float_forward", "batched_norm2_upper", "LOCAL_COST_BUDGET",
@@ -643,6 +644,42 @@ def _second_derivative_sup(act: Any, box: IntervalArray) -> np.ndarray:
     return np.minimum(out, m)
 
 
+@lru_cache(maxsize=64)
+def third_derivative(act: Any) -> sp.Expr | None:
+    r"""The symbolic third derivative of an activation, or ``None`` where Lemma 12 does
+    not apply: no symbolic derivatives, an infinite $K_2$, or a piecewise / non-smooth
+    form (``Piecewise``, ``Heaviside``, ``Max``, ``Abs``, ...)."""
+    from symlip.activations.registry import X
+
+    ders = getattr(act, "derivatives", None)
+    if ders is None or not np.isfinite(act.constants.K2.enclosure.upper_float):
+        return None
+    bad = (sp.Piecewise, sp.Heaviside, sp.DiracDelta, sp.Max, sp.Min, sp.Abs, sp.sign)
+    if any(ders[k].has(*bad) for k in range(3)):
+        return None
+    return sp.diff(ders[2], X)
+
+
+def third_derivative_sup(act: Any, box: IntervalArray) -> np.ndarray | None:
+    r"""Per point, the largest $\sup|\sigma^{(3)}|$ over the neurons' boxes (interval
+    evaluation of :func:`third_derivative`); ``None`` where there is no such derivative
+    or NumPy kernel, or the enclosure is not finite."""
+    from symlip.bounds.local_jacobian import _numpy_interval
+
+    d3 = third_derivative(act)
+    if d3 is None:
+        return None
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            v = _numpy_interval(d3)(box)
+        lo = np.broadcast_to(v.lo, box.lo.shape)
+        hi = np.broadcast_to(v.hi, box.hi.shape)
+    except Exception:  # noqa: BLE001 - no NumPy kernel: Lemma 12 does not apply
+        return None
+    m = np.maximum(np.abs(lo), np.abs(hi)).max(axis=1)
+    return m if bool(np.all(np.isfinite(m))) else None
+
+
 def run_partial(formula: Any, env: dict[sp.Symbol, Any]) -> None:
     """Evaluate (in NumPy interval arithmetic) every definition of ``formula`` whose
     arguments are known, in program order, into ``env`` (the same per-definition
@@ -703,6 +740,12 @@ def local_param_inputs(net: Any, X: np.ndarray, r: float, formula: Any,
         pp[f"ds_{k}"] = _pt(ds)
         if str(kapsym(k)) in byname:
             pp[str(kapsym(k))] = _pt(_second_derivative_sup(act, box))
+        if str(k3_layer(k)) in byname:
+            k3 = third_derivative_sup(act, box)
+            if k3 is None:  # callers check curvature_applies first
+                raise InputError(f"no certified third derivative of {act.name} on the "
+                                 f"box of layer {k} (Lemma 12 needs one)")
+            pp[str(k3_layer(k))] = _pt(k3)
         env[dsym(k)] = pp[f"d_{k}"]
         env[dssym(k)] = pp[f"ds_{k}"]
     return {name: pp[name] for name in byname if name in pp}

@@ -278,32 +278,73 @@ def local_gn_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
 
 def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInputs,
                  method: str, y: np.ndarray | None = None,
-                 gauss_newton: bool = True) -> tuple[rec.RecursiveFormula, str]:
+                 gauss_newton: bool = True, curvature: bool = True
+                 ) -> tuple[rec.RecursiveFormula, str]:
     """The gradient formula of ``method`` and the method used (``"local"`` adds the
     certified local inputs to ``ci``; the recursion where the local method does not
     apply, see :func:`symlip.bounds.param.local_applies`).  With ``y`` and
     ``gauss_newton`` the local method is Lemma 11 (``GN_c``, the certified centre
     Gauss-Newton norm, added to ``ci.scalars``) where that norm is computable
-    (:func:`symlip.bounds.gauss_newton.centre_gauss_newton_norm`), else Lemma 8 alone."""
+    (:func:`symlip.bounds.gauss_newton.centre_gauss_newton_norm`), else Lemma 8 alone;
+    with ``curvature`` too, Lemma 12 (``CV``, the certified centre curvature per point,
+    :func:`symlip.bounds.curvature.centre_curvature_norms`, and ``K_3^(k)``) where the
+    activations have a certified third derivative and the problem is within budget."""
     from symlip.bounds.param_core import add_local_inputs, check_method, local_applies
 
     if check_method(method) == "local" and local_applies(net, X.shape[0]):
-        gn = None
+        gn, cv = None, None
         if gauss_newton and y is not None and ci.centre:
             from symlip.bounds.gauss_newton import centre_gauss_newton_norm
 
             t0 = time.perf_counter()
             gn = centre_gauss_newton_norm(net, X, y, lname)
             ci.timings["gauss_newton"] = time.perf_counter() - t0
+        if gn is not None and curvature and curvature_applies(net):
+            from symlip.bounds.curvature import centre_curvature_norms
+
+            t0 = time.perf_counter()
+            cv = centre_curvature_norms(net, X, y, lname)
+            ci.timings["curvature"] = time.perf_counter() - t0
+        candidates = []
+        if cv is not None:
+            candidates.append(local_curv_grad_program(net.depth, lname, ci.bounded,
+                                                      ci.centre, ci.jac))
         if gn is not None:
-            formula = local_gn_grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
+            candidates.append(local_gn_grad_program(net.depth, lname, ci.bounded,
+                                                    ci.centre, ci.jac))
         else:
-            formula = local_grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
-        if add_local_inputs(net, X, r, ci, formula):
-            if gn is not None:
-                ci.scalars["GN_c"] = Enclosure.from_floats(0.0, gn)
-            return formula, "local"
+            candidates.append(local_grad_program(net.depth, lname, ci.bounded, ci.centre,
+                                                 ci.jac))
+        for formula in candidates:
+            if add_local_inputs(net, X, r, ci, formula):
+                if gn is not None:
+                    ci.scalars["GN_c"] = Enclosure.from_floats(0.0, gn)
+                if cv is not None and "CV" in {str(s) for s in formula.inputs}:
+                    ci.per_point["CV"] = IntervalArray(np.zeros(len(cv)),
+                                                       np.asarray(cv, dtype=np.float64))
+                return formula, "local"
     return grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac), "recursion"
+
+
+def curvature_applies(net: Any) -> bool:
+    """Lemma 12 needs a certified third derivative of every hidden activation
+    (:func:`symlip.bounds.sensitivity.third_derivative`)."""
+    from symlip.bounds.sensitivity import third_derivative
+
+    return net.depth >= 2 and all(third_derivative(a) is not None
+                                  for a in net.activations[:net.depth - 1])
+
+
+@lru_cache(maxsize=32)
+def local_curv_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
+                            jac: bool = False) -> rec.RecursiveFormula:
+    """The loss program of Lemma 12 (:func:`symlip.bounds.curvature_program.
+    local_curv_loss_program`: Lemma 11 with the curvature term from its certified
+    centre value plus a third-order remainder), named ``L_grad``."""
+    from symlip.bounds.curvature_program import local_curv_loss_program
+
+    defs, inputs = local_curv_loss_program(depth, loss, bounded, centre, jac)
+    return rec.RecursiveFormula(list(defs), list(inputs), name="L_grad")
 
 
 def _use_jacobians(net: Any, X: np.ndarray, jac: bool | str) -> bool:
@@ -736,11 +777,16 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
 
 
 def _gn_section(deriv: Any, formula: rec.RecursiveFormula, lname: str) -> None:
-    """The steps of Lemma 11 when the formula uses the centre Gauss-Newton norm."""
+    """The steps of Lemma 11 when the formula uses the centre Gauss-Newton norm, and of
+    Lemma 12 when it uses the centre curvature."""
     if "GN_c" in {str(s) for s in formula.inputs}:
         from symlip.bounds.sensitivity import local_gn_derivation
 
         deriv.section(local_gn_derivation(None, lname))
+    if "CV" in {str(s) for s in formula.inputs}:
+        from symlip.bounds.curvature_program import local_curv_derivation
+
+        deriv.section(local_curv_derivation(None, lname))
 
 
 # residual networks (Lemma 9, docs/theory-param.md section 8)

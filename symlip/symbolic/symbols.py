@@ -77,6 +77,9 @@ _ENTRIES = [
     SymbolSpec("K_2^", True, ">= sup |sigma''| over layer k's pre-activation box (the "
                "local K2 of the sensitivity bound; symbol K_2^(k))", r"K^{(k)}_{2}",
                pattern="K_2^({k})"),
+    SymbolSpec("K_3^", True, ">= sup |sigma'''| over layer k's pre-activation box (the "
+               "third-order constant of the curvature remainder, Lemma 12; symbol "
+               "K_3^(k))", r"K^{(k)}_{3}", pattern="K_3^({k})"),
     SymbolSpec("S0", False, "sup |sigma|", r"S_{0}"),
     SymbolSpec("s0", False, "|sigma(0)|", r"s_{0}"),
     SymbolSpec("s_0^", True, ">= |sigma_k(0)| for layer k's activation (a spline's: sup over "
@@ -146,7 +149,7 @@ def lookup(symbol: sp.Symbol | str) -> SymbolSpec | None:
     s = str(symbol)
     if s in VOCABULARY and not VOCABULARY[s].indexed:
         return VOCABULARY[s]
-    for key in ("K_1^", "K_2^", "s_0^"):
+    for key in ("K_1^", "K_2^", "K_3^", "s_0^"):
         if s.startswith(key + "("):
             return VOCABULARY[key]
     base, sep, idx = s.rpartition("_")
@@ -185,6 +188,7 @@ lam, conv_pi, positions = (_factory(n) for n in ("lambda", "pi", "P_k"))
 
 
 k1_layer, k2_layer, s0_layer = _factory("K_1^"), _factory("K_2^"), _factory("s_0^")
+k3_layer = _factory("K_3^")
 grid_step, grid_reach, coef_mult = _factory("T"), _factory("Rg"), _factory("chi")
 zeta, varsigma, psi = _factory("zeta"), _factory("varsigma"), _factory("psi")
 

@@ -1,0 +1,130 @@
+"""Lemma 12 (docs/theory-param.md section 10): the third-order constant T of the SymPy
+program bounds the change of the parameter Hessian of every output on the ball, with no
+slack, checked against exact Hessians from torch (the minimum with Lemma 11's G h_p in
+the final line could otherwise hide a wrong T); the program's shape and its derivation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from symlip.bounds.curvature_program import T3, local_curv_derivation, local_curv_loss_program
+from symlip.bounds.param_core import add_local_inputs
+from symlip.bounds.sensitivity import run_partial, third_derivative
+from symlip.bounds.smooth import _loss_inputs, curvature_applies, local_curv_grad_program
+from symlip.models.network import Network
+from symlip.symbolic.formula import _to_interval_array
+
+torch = pytest.importorskip("torch")
+
+
+def random_net(rng, widths, act, scale=1.0):
+    ws = [scale * rng.standard_normal((widths[k + 1], widths[k])) / math.sqrt(widths[k])
+          for k in range(len(widths) - 1)]
+    bs = [0.3 * rng.standard_normal(widths[k + 1]) for k in range(len(widths) - 1)]
+    return Network.from_arrays(ws, bs, act)
+
+
+_TORCH_ACT = {"tanh": torch.tanh, "sigmoid": torch.sigmoid,
+              "softplus": torch.nn.functional.softplus,
+              "gelu": lambda z: torch.nn.functional.gelu(z)}
+
+
+def _hessians(net, act, x, theta):
+    """The parameter Hessian of every output at one point (float64, torch)."""
+    widths = net.widths
+    N = net.depth
+
+    def f(th):
+        a, i = torch.tensor(x), 0
+        for k in range(N):
+            W = th[i:i + widths[k + 1] * widths[k]].reshape(widths[k + 1], widths[k])
+            i += widths[k + 1] * widths[k]
+            z = W @ a + th[i:i + widths[k + 1]]
+            i += widths[k + 1]
+            a = _TORCH_ACT[act](z) if k < N - 1 else z
+        return a
+
+    t = torch.tensor(theta)
+    out = []
+    for o in range(widths[-1]):
+        out.append(torch.autograd.functional.hessian(lambda th, o=o: f(th)[o], t).numpy())
+    return np.array(out)
+
+
+def _third_order_T(net, X, y, r):
+    """The program's T_3 per point, from the certified inputs (CV is not needed)."""
+    ci = _loss_inputs(net, X, y, "mse", r)
+    formula = local_curv_grad_program(net.depth, "mse", ci.bounded, ci.centre, ci.jac)
+    assert add_local_inputs(net, X, r, ci, formula)
+    env = {}
+    for s in formula.inputs:
+        name = str(s)
+        if name in ci.per_point:
+            env[s] = ci.per_point[name]
+        elif name in ci.scalars:
+            env[s] = _to_interval_array(ci.scalars[name])
+    run_partial(formula, env)
+    return np.broadcast_to(np.asarray(env[T3].hi, dtype=np.float64), (X.shape[0],))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(depth=st.sampled_from([2, 3, 4, 6]), width=st.integers(1, 4),
+       act=st.sampled_from(["tanh", "gelu", "sigmoid", "softplus"]),
+       log_r=st.floats(-2, 0), scale=st.sampled_from([1.0, 2.0]),
+       seed=st.integers(0, 2**31 - 1))
+def test_third_order_constant_bounds_the_hessian_change(depth, width, act, log_r, scale,
+                                                        seed):
+    """||sum_o w_o (D^2 f_o(theta) - D^2 f_o(theta-bar))||_2 <= T ||theta - theta-bar||
+    for unit w, points theta in the ball (random directions, on the sphere and inside)."""
+    rng = np.random.default_rng(seed)
+    n_out = int(rng.integers(1, 3))
+    net = random_net(rng, [int(rng.integers(1, 4))] + [width] * (depth - 1) + [n_out], act,
+                     scale)
+    r = 10.0 ** log_r
+    X = rng.standard_normal((2, net.widths[0]))
+    y = rng.standard_normal((2, n_out))
+    T = _third_order_T(net, X, y, r)
+    theta0 = net.params()
+    for i, x in enumerate(X):
+        H0 = _hessians(net, act, x, theta0)
+        for t in (1.0, 0.5, 1.0):
+            d = rng.standard_normal(theta0.size)
+            d *= t * r / np.linalg.norm(d)
+            H = _hessians(net, act, x, theta0 + d)
+            for w in list(np.eye(n_out)) + [rng.standard_normal(n_out)]:
+                w = w / np.linalg.norm(w)
+                diff = np.tensordot(w, H - H0, axes=1)
+                q = np.linalg.norm(diff, 2) / np.linalg.norm(d)
+                assert q <= T[i], (q, T[i])
+
+
+def test_program_shape_and_inputs():
+    """Lemma 12 adds CV, E and K_3^(k) to Lemma 11's inputs; the last line keeps G h_p
+    as one option of the minimum."""
+    defs, inputs = local_curv_loss_program(4, "cross-entropy")
+    names = [str(s) for s in inputs]
+    for n in ("CV", "E", "GN_c", "K_3^(1)", "K_3^(2)", "K_3^(3)"):
+        assert n in names
+    last = defs[-1]
+    assert str(last.symbol) == "B"
+    assert {"GN_c", "dGN", "R_cv", "G", "h_p"} <= {str(s) for s in last.expr.free_symbols}
+    text = local_curv_derivation(4, "mse").to_markdown()
+    assert "Lemma 12" in text and "T_{3}" in text
+
+
+def test_applies_only_with_a_third_derivative():
+    """Piecewise activations (elu: sigma'' jumps) keep Lemma 11; smooth ones use Lemma 12."""
+    from symlip.activations.registry import get_activation
+
+    assert third_derivative(get_activation("elu")) is None
+    assert third_derivative(get_activation("relu")) is None
+    for name in ("tanh", "gelu", "sigmoid", "softplus", "swish"):
+        assert third_derivative(get_activation(name)) is not None
+    rng = np.random.default_rng(0)
+    assert curvature_applies(random_net(rng, [2, 3, 1], "tanh"))
+    assert not curvature_applies(random_net(rng, [2, 1], "tanh"))
