@@ -128,3 +128,33 @@ def test_applies_only_with_a_third_derivative():
     rng = np.random.default_rng(0)
     assert curvature_applies(random_net(rng, [2, 3, 1], "tanh"))
     assert not curvature_applies(random_net(rng, [2, 1], "tanh"))
+
+
+def test_certificate_records_and_verifies_cv_and_k3(tmp_path):
+    """The gradient certificate records Lemma 12's certified inputs; verify recomputes
+    them, and a smaller centre curvature or third-order constant is refused."""
+    import json
+
+    from symlip.cli import main
+    from symlip.models.io import save
+
+    rng = np.random.default_rng(3)
+    net = random_net(rng, [3, 5, 5, 5, 2], "tanh")
+    save(net, tmp_path / "m.safetensors")
+    np.save(tmp_path / "X.npy", rng.standard_normal((4, 3)))
+    np.save(tmp_path / "Y.npy", rng.standard_normal((4, 2)))
+    cert = tmp_path / "c.json"
+    args = ["certify", str(tmp_path / "m.safetensors"), "--wrt", "gradient", "--data",
+            str(tmp_path / "X.npy"), "--targets", str(tmp_path / "Y.npy"), "--radius", "0.001",
+            "--certificate", str(cert)]
+    assert main(args) == 0
+    c = json.loads(cert.read_text())
+    assert {"CV", "K_3^(1)", "K_3^(3)", "GN_c"} <= set(c["inputs"])
+    vargs = ["verify", str(cert), "--model", str(tmp_path / "m.safetensors"), "--data",
+             str(tmp_path / "X.npy"), "--targets", str(tmp_path / "Y.npy")]
+    assert main(vargs) == 0
+    for name in ("CV", "K_3^(2)"):
+        t = json.loads(json.dumps(c))
+        t["inputs"][name]["upper"] = repr(float(t["inputs"][name]["upper"]) * 0.5)
+        cert.write_text(json.dumps(t))
+        assert main(vargs) != 0, name
