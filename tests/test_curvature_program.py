@@ -5,8 +5,6 @@ the final line could otherwise hide a wrong T); the program's shape and its deri
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,38 +14,20 @@ from symlip.bounds.curvature_program import T3, local_curv_derivation, local_cur
 from symlip.bounds.param_core import add_local_inputs
 from symlip.bounds.sensitivity import run_partial, third_derivative
 from symlip.bounds.smooth import _loss_inputs, curvature_applies, local_curv_grad_program
-from symlip.models.network import Network
 from symlip.symbolic.formula import _to_interval_array
 
 torch = pytest.importorskip("torch")
 
-
-def random_net(rng, widths, act, scale=1.0):
-    ws = [scale * rng.standard_normal((widths[k + 1], widths[k])) / math.sqrt(widths[k])
-          for k in range(len(widths) - 1)]
-    bs = [0.3 * rng.standard_normal(widths[k + 1]) for k in range(len(widths) - 1)]
-    return Network.from_arrays(ws, bs, act)
-
-
-_TORCH_ACT = {"tanh": torch.tanh, "sigmoid": torch.sigmoid,
-              "softplus": torch.nn.functional.softplus,
-              "gelu": lambda z: torch.nn.functional.gelu(z)}
+from .torchnet import forward, random_net  # noqa: E402  (needs torch)
 
 
 def _hessians(net, act, x, theta):
     """The parameter Hessian of every output at one point (float64, torch)."""
     widths = net.widths
-    N = net.depth
+    fwd = forward(net, act)
 
     def f(th):
-        a, i = torch.tensor(x), 0
-        for k in range(N):
-            W = th[i:i + widths[k + 1] * widths[k]].reshape(widths[k + 1], widths[k])
-            i += widths[k + 1] * widths[k]
-            z = W @ a + th[i:i + widths[k + 1]]
-            i += widths[k + 1]
-            a = _TORCH_ACT[act](z) if k < N - 1 else z
-        return a
+        return fwd(th, x)
 
     t = torch.tensor(theta)
     out = []
@@ -129,32 +109,3 @@ def test_applies_only_with_a_third_derivative():
     assert curvature_applies(random_net(rng, [2, 3, 1], "tanh"))
     assert not curvature_applies(random_net(rng, [2, 1], "tanh"))
 
-
-def test_certificate_records_and_verifies_cv_and_k3(tmp_path):
-    """The gradient certificate records Lemma 12's certified inputs; verify recomputes
-    them, and a smaller centre curvature or third-order constant is refused."""
-    import json
-
-    from symlip.cli import main
-    from symlip.models.io import save
-
-    rng = np.random.default_rng(3)
-    net = random_net(rng, [3, 5, 5, 5, 2], "tanh")
-    save(net, tmp_path / "m.safetensors")
-    np.save(tmp_path / "X.npy", rng.standard_normal((4, 3)))
-    np.save(tmp_path / "Y.npy", rng.standard_normal((4, 2)))
-    cert = tmp_path / "c.json"
-    args = ["certify", str(tmp_path / "m.safetensors"), "--wrt", "gradient", "--data",
-            str(tmp_path / "X.npy"), "--targets", str(tmp_path / "Y.npy"), "--radius", "0.001",
-            "--certificate", str(cert)]
-    assert main(args) == 0
-    c = json.loads(cert.read_text())
-    assert {"CV", "K_3^(1)", "K_3^(3)", "GN_c"} <= set(c["inputs"])
-    vargs = ["verify", str(cert), "--model", str(tmp_path / "m.safetensors"), "--data",
-             str(tmp_path / "X.npy"), "--targets", str(tmp_path / "Y.npy")]
-    assert main(vargs) == 0
-    for name in ("CV", "K_3^(2)"):
-        t = json.loads(json.dumps(c))
-        t["inputs"][name]["upper"] = repr(float(t["inputs"][name]["upper"]) * 0.5)
-        cert.write_text(json.dumps(t))
-        assert main(vargs) != 0, name
