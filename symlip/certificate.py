@@ -441,7 +441,10 @@ def _r_formula(chk: Checking) -> None:
         raise CertificateError(f"certificate formula is malformed: {exc}") from None
     formula, fresh = chk.rebuilt
     if formula.srepr() != rec["srepr"]:
-        raise Failed("the recorded formula differs from the one derived for this model")
+        raise Failed("the recorded formula differs from the one derived for this model "
+                     f"(the certificate says it was written by symlip "
+                     f"{chk.cert.get('symlip_version')!s} on {chk.cert.get('created')!s}; "
+                     "an older symlip may have derived another formula: certify again)")
     if rec.get("name") != formula.name or rec.get("latex") != formula.latex() \
             or rec.get("inputs") != [str(s) for s in formula.inputs]:
         raise Failed("the recorded formula's name, LaTeX or input list differs from the "
