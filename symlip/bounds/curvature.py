@@ -58,7 +58,9 @@ product with $|W_k|\Sigma_{k-1}$ multiplies the radii by $\||W_k|\Sigma_{k-1}\|_
 the backward pass and $H_l$ compound: $2.5\times10^{13}$ instead of 17.5 at that depth.  So
 every quantity is a float $\hat X$ with a bound $e_X \ge \|X - \hat X\|_2$ of the error of
 the exact $X$, and the errors are propagated through the *exact* chains (telescoping),
-whose norms are small, not through products of layer norms:
+whose norms are small, not through products of layer norms (steps 1-4 are
+:mod:`symlip.bounds.float_chains`, shared with the Gauss-Newton norm and the float
+loss gradient; there every $C_{k,i}$ is also capped by $C_{k,k-1}C_{k-1,i}$):
 
 1. Forward: $\hat z_k$, $r_k$ = midpoint and radius of
    :func:`~symlip.arith.linalg.affine_box` of $W_k\hat a_{k-1} + b_k$ (Lemma A.1);

@@ -25,12 +25,16 @@ $10^7$ at depth 16): float factors $\hat a_{p-1}$, $\hat\delta_{p,i}$ with a nor
 error bound $\varepsilon \ge \|S - \hat S\|_F$ of the stacked matrix, the float errors
 carried through the exact chains $D_{k,j}$ (:mod:`symlip.bounds.float_chains`, so they
 grow like the chain norms, not like $\prod_k\|W_k\|_2$: on tanh 8-32x32-1
-$\varepsilon/\|\hat S\|$ is about $10^{-12}$ instead of $1.6\times10^4$), so $\|S\|^2 \le
+$\varepsilon/\|\hat S\|$ is $2.7\times10^{-11}$ instead of $1.6\times10^4$, at depth 16
+$1.4\times10^{-11}$ instead of $2\times10^{-5}$), so $\|S\|^2 \le
 (\|\hat S\| + \varepsilon)^2$, and $\|\hat S\|^2 = \lambda_{\max}(\hat S\hat S^T) \le
 \|\mathrm{mid}\|_2 + \|\mathrm{rad}\|_F$ (Weyl) for a midpoint-radius enclosure of the
 Gram sums of the float factors (Higham's a priori bounds, the certified spectral norm of
 :func:`symlip.arith.norms.spectral_norm`); every float step on a bound is rounded up.
-Lemma 11 of ``docs/theory-param.md`` (section 7) states the recursion for $\varepsilon$.
+The error argument is in :func:`_gn_norm` and :mod:`symlip.bounds.float_chains`
+(Lemma 11 of ``docs/theory-param.md``, section 7, states the previous recursion for
+$\varepsilon$ through $\prod_k\|W_k\|_2$, which the ``"product"`` mode beyond
+:data:`CHAIN_BUDGET` still is, up to the boxes' $\sup|\sigma'|$ in place of $K_1$).
 """
 
 from __future__ import annotations
