@@ -21,32 +21,14 @@ from symlip.models.network import DenseLayer, Network, ResidualLayer
 
 torch = pytest.importorskip("torch")
 
-ACTS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid,
-        "softplus": torch.nn.functional.softplus, "gelu": torch.nn.functional.gelu}
-
-
-def random_net(rng, widths, act, scale=1.0):
-    ws = [scale * rng.standard_normal((widths[k + 1], widths[k])) / math.sqrt(widths[k])
-          for k in range(len(widths) - 1)]
-    bs = [0.3 * rng.standard_normal(widths[k + 1]) for k in range(len(widths) - 1)]
-    return Network.from_arrays(ws, bs, act)
+from .torchnet import ACTS, forward, random_net  # noqa: E402  (needs torch)
 
 
 def exact_norms(net, X, y, loss, act):
     """||Hessian of gbar^T f(x; theta)||_2 per point, gbar at the centre (torch, float64)."""
-    w, N = net.widths, net.depth
+    w = net.widths
     theta0 = torch.tensor(net.params())
-
-    def fwd(theta, x):
-        a, i = torch.tensor(x), 0
-        for k in range(N):
-            W = theta[i:i + w[k + 1] * w[k]].reshape(w[k + 1], w[k])
-            i += w[k + 1] * w[k]
-            z = W @ a + theta[i:i + w[k + 1]]
-            i += w[k + 1]
-            a = ACTS[act](z) if k < N - 1 else z
-        return a
-
+    fwd = forward(net, act)
     out = []
     for p in range(X.shape[0]):
         f = fwd(theta0, X[p]).detach()

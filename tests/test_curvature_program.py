@@ -5,8 +5,6 @@ the final line could otherwise hide a wrong T); the program's shape and its deri
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,38 +14,20 @@ from symlip.bounds.curvature_program import T3, local_curv_derivation, local_cur
 from symlip.bounds.param_core import add_local_inputs
 from symlip.bounds.sensitivity import run_partial, third_derivative
 from symlip.bounds.smooth import _loss_inputs, curvature_applies, local_curv_grad_program
-from symlip.models.network import Network
 from symlip.symbolic.formula import _to_interval_array
 
 torch = pytest.importorskip("torch")
 
-
-def random_net(rng, widths, act, scale=1.0):
-    ws = [scale * rng.standard_normal((widths[k + 1], widths[k])) / math.sqrt(widths[k])
-          for k in range(len(widths) - 1)]
-    bs = [0.3 * rng.standard_normal(widths[k + 1]) for k in range(len(widths) - 1)]
-    return Network.from_arrays(ws, bs, act)
-
-
-_TORCH_ACT = {"tanh": torch.tanh, "sigmoid": torch.sigmoid,
-              "softplus": torch.nn.functional.softplus,
-              "gelu": lambda z: torch.nn.functional.gelu(z)}
+from .torchnet import forward, random_net  # noqa: E402  (needs torch)
 
 
 def _hessians(net, act, x, theta):
     """The parameter Hessian of every output at one point (float64, torch)."""
     widths = net.widths
-    N = net.depth
+    fwd = forward(net, act)
 
     def f(th):
-        a, i = torch.tensor(x), 0
-        for k in range(N):
-            W = th[i:i + widths[k + 1] * widths[k]].reshape(widths[k + 1], widths[k])
-            i += widths[k + 1] * widths[k]
-            z = W @ a + th[i:i + widths[k + 1]]
-            i += widths[k + 1]
-            a = _TORCH_ACT[act](z) if k < N - 1 else z
-        return a
+        return fwd(th, x)
 
     t = torch.tensor(theta)
     out = []
@@ -128,3 +108,4 @@ def test_applies_only_with_a_third_derivative():
     rng = np.random.default_rng(0)
     assert curvature_applies(random_net(rng, [2, 3, 1], "tanh"))
     assert not curvature_applies(random_net(rng, [2, 1], "tanh"))
+

@@ -9,6 +9,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -91,7 +92,7 @@ def test_centre_gauss_newton_norm_deep_network():
        seed=st.integers(0, 2**31 - 1))
 def test_lemma9_gradient_bound_is_sound(depth, width, act, loss, log_r, seed):
     """Gradient difference quotients of the mean loss on pairs in the ball never exceed
-    the certified Lemma 11 bound (no slack)."""
+    the certified default bound (Lemma 11 with Lemma 12's curvature term; no slack)."""
     rng = np.random.default_rng(seed)
     n_out = int(rng.integers(2, 4))
     net = random_net(rng, [int(rng.integers(1, 5))] + [width] * (depth - 1) + [n_out], act)
@@ -100,7 +101,7 @@ def test_lemma9_gradient_bound_is_sound(depth, width, act, loss, log_r, seed):
     y = rng.standard_normal((3, n_out)) if loss == "mse" else rng.integers(0, n_out, 3)
     res = grad_lipschitz(net, X, y, loss, r, lower=False)
     assert res.extra["method"] == "local"
-    assert "GN_c" in [str(s) for s in res.formula.inputs]
+    assert {"GN_c", "CV"} <= {str(s) for s in res.formula.inputs}  # Lemmas 11 and 12
     theta0 = net.params()
     for a, b in ball_pairs(rng, theta0, r, 8):
         ga = loss_gradient(net.with_params(a), X, y, loss)
@@ -132,7 +133,7 @@ def test_lemma9_is_tighter_than_lemma8_with_depth():
     assert res.upper < old_val
 
 
-def test_certificate_records_and_verifies_gn(tmp_path):
+def test_certificate_records_and_verifies_gn_and_curvature(tmp_path):
     from symlip.cli import main
 
     rng = np.random.default_rng(3)
@@ -146,14 +147,18 @@ def test_certificate_records_and_verifies_gn(tmp_path):
             "--certificate", str(cert)]
     assert main(args) == 0
     c = json.loads(cert.read_text())
-    assert "GN_c" in c["inputs"] and c["options"]["method"] == "local"
+    assert c["options"]["method"] == "local"
+    # Lemma 11's centre Gauss-Newton norm and Lemma 12's centre curvature and K_3^(k)
+    assert {"GN_c", "CV", "K_3^(1)", "K_3^(3)"} <= set(c["inputs"])
     vargs = ["verify", str(cert), "--model", str(tmp_path / "m.safetensors"), "--data",
              str(tmp_path / "X.npy"), "--targets", str(tmp_path / "Y.npy")]
     assert main(vargs) == 0
-    # a smaller centre Gauss-Newton norm is refused
-    c["inputs"]["GN_c"]["upper"] = repr(float(c["inputs"]["GN_c"]["upper"]) * 0.5)
-    cert.write_text(json.dumps(c))
-    assert main(vargs) != 0
+    # a smaller recorded value of any of them is refused
+    for name in ("GN_c", "CV", "K_3^(2)"):
+        t = json.loads(json.dumps(c))
+        t["inputs"][name]["upper"] = repr(float(t["inputs"][name]["upper"]) * 0.5)
+        cert.write_text(json.dumps(t))
+        assert main(vargs) != 0, name
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -196,12 +201,14 @@ def test_certified_gradient_lower_bound_deep():
 
 
 def test_hessian_of_weighted_output_reduces_to_small_problem():
-    """The identity behind the next step named in docs/theory-param.md (caveats): the
+    """The identity behind Lemma 12's centre curvature (docs/theory-param.md section 10): the
     Hessian of g^T f(x; theta) is Q^T S Q with Q the rows y_k = U_k a_{k-1} + u_{b,k}
     (k < N) and p_k = U_k^T beta_k (k >= 2), S explicit from the chains D_{k,j},
     sigma', sigma'' and beta_k = D_{N,k}^T g: so ||Hess|| = rho(S QQ^T), a problem of size
     2 sum_{k<N} n_k instead of the number of parameters."""
-    torch = __import__("torch")
+    torch = pytest.importorskip("torch")
+    from .torchnet import forward
+
     rng = np.random.default_rng(1)
     w = [3, 4, 5, 4, 2]
     N = len(w) - 1
@@ -209,15 +216,10 @@ def test_hessian_of_weighted_output_reduces_to_small_problem():
     Ws, bs = [la.weight for la in net.layers], [la.bias for la in net.layers]
     x, g = rng.standard_normal(3), rng.standard_normal(w[-1])
 
+    fwd = forward(net, "tanh")
+
     def phi(theta):
-        a, i = torch.tensor(x), 0
-        for k in range(N):
-            W = theta[i:i + w[k + 1] * w[k]].reshape(w[k + 1], w[k])
-            i += w[k + 1] * w[k]
-            z = W @ a + theta[i:i + w[k + 1]]
-            i += w[k + 1]
-            a = torch.tanh(z) if k < N - 1 else z
-        return (a * torch.tensor(g)).sum()
+        return (fwd(theta, x) * torch.tensor(g)).sum()
 
     theta = torch.tensor(net.params())
     H = torch.autograd.functional.hessian(phi, theta).numpy()

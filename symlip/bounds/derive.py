@@ -1,6 +1,9 @@
 """Derivations without weights of the feed-forward parameter and gradient bounds
 (``symlip derive --wrt params|gradient``): the layer recursions of
-:mod:`symlip.bounds.recursion` for a network of a given depth, in per-layer symbols.
+:mod:`symlip.bounds.recursion` for a network of a given depth, in per-layer symbols,
+followed by the proof steps of the local lemmas the default (``method="local"``) takes
+the minimum with: Lemma 7 (parameters); Lemmas 8, 11 and, for activations with a
+certified third derivative, 12 (gradient), ``docs/theory-param.md`` sections 7 and 10.
 
 The derivers named in :data:`symlip.bounds.registry.BOUNDS` take one options dict:
 ``depth`` (or ``layers``: comma-separated hidden-layer kinds), ``activation`` and
@@ -76,6 +79,10 @@ def derive_feedforward(options: Mapping[str, Any]) -> Any:
         root.section(rec.network_first_order_derivation(kinds))
     elif wrt == "params":
         root.section(rec.first_order_derivation(depth))
+        if depth > 1:  # the default (method="local") certifies the minimum with Lemma 7
+            from symlip.bounds.sensitivity import local_first_order_derivation
+
+            root.section(local_first_order_derivation(None))
     elif kinds is not None:  # dense, linear and residual kinds (Lemma 9's program)
         from symlip.bounds.residual_smooth import residual_second_order_derivation
 
@@ -83,8 +90,21 @@ def derive_feedforward(options: Mapping[str, Any]) -> Any:
         root.section(residual_second_order_derivation(tuple(kinds),
                                                       options.get("loss", "mse") or "mse"))
     else:
+        loss = options.get("loss", "mse") or "mse"
         root.section(rec.first_order_derivation(None))
-        root.section(rec.second_order_derivation(depth, loss=options.get("loss", "mse")))
+        root.section(rec.second_order_derivation(depth, loss=loss))
+        if depth > 1:  # the default (method="local") certifies the minimum with these
+            from symlip.bounds.curvature_program import local_curv_derivation
+            from symlip.bounds.sensitivity import (
+                local_gn_derivation,
+                local_second_order_derivation,
+                third_derivative,
+            )
+
+            root.section(local_second_order_derivation(None))
+            root.section(local_gn_derivation(None, loss))
+            if third_derivative(act) is not None:
+                root.section(local_curv_derivation(None, loss))
     if options.get("uniform"):
         # both orders for the gradient (its recursion uses the first-order one)
         root.section(rec.uniform_first_order()[2])

@@ -610,27 +610,32 @@ def centre_chains(net: Any, X: np.ndarray, spec_up: list[float]) -> LocalInputs:
     return LocalInputs(pp, zhat, ezs, shat, full)
 
 
+def _sup_abs_on_box(expr: Any, box: IntervalArray) -> np.ndarray | None:
+    """Per point (row of ``box``), the largest $\\sup|e|$ over the neurons' intervals of
+    the symbolic activation expression ``expr`` (NumPy interval program); ``None`` where
+    there is no kernel."""
+    from symlip.bounds.local_jacobian import _numpy_interval
+
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            v = _numpy_interval(expr)(box)
+        lo = np.broadcast_to(v.lo, box.lo.shape)
+        hi = np.broadcast_to(v.hi, box.hi.shape)
+    except Exception:  # noqa: BLE001 - no NumPy kernel
+        return None
+    m = np.maximum(np.abs(lo), np.abs(hi))
+    return np.where(np.isfinite(m), m, np.inf).max(axis=1)
+
+
 def _second_derivative_sup(act: Any, box: IntervalArray) -> np.ndarray:
     r"""Per point, $\max_i\sup|\sigma''|$ over the box (interval evaluation of the
     symbolic $\sigma''$, capped by the certified $K_2$; $K_2$ alone where NumPy has
     no kernel)."""
-    from symlip.bounds.local_jacobian import _numpy_interval
-
     K2 = act.constants.K2.enclosure.upper_float
     out = np.full(box.lo.shape[0], K2)
     d2 = act.derivatives[2] if getattr(act, "derivatives", None) is not None else None
-    if d2 is None:
-        return out
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):
-            v = _numpy_interval(d2)(box)
-        lo = np.broadcast_to(v.lo, box.lo.shape)
-        hi = np.broadcast_to(v.hi, box.hi.shape)
-    except Exception:  # noqa: BLE001 - no NumPy kernel: the global constant
-        return out
-    m = np.maximum(np.abs(lo), np.abs(hi))
-    m = np.where(np.isfinite(m), m, np.inf).max(axis=1)
-    return np.minimum(out, m)
+    m = None if d2 is None else _sup_abs_on_box(d2, box)
+    return out if m is None else np.minimum(out, m)
 
 
 @lru_cache(maxsize=64)
@@ -653,20 +658,9 @@ def third_derivative_sup(act: Any, box: IntervalArray) -> np.ndarray | None:
     r"""Per point, the largest $\sup|\sigma^{(3)}|$ over the neurons' boxes (interval
     evaluation of :func:`third_derivative`); ``None`` where there is no such derivative
     or NumPy kernel, or the enclosure is not finite."""
-    from symlip.bounds.local_jacobian import _numpy_interval
-
     d3 = third_derivative(act)
-    if d3 is None:
-        return None
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):
-            v = _numpy_interval(d3)(box)
-        lo = np.broadcast_to(v.lo, box.lo.shape)
-        hi = np.broadcast_to(v.hi, box.hi.shape)
-    except Exception:  # noqa: BLE001 - no NumPy kernel: Lemma 12 does not apply
-        return None
-    m = np.maximum(np.abs(lo), np.abs(hi)).max(axis=1)
-    return m if bool(np.all(np.isfinite(m))) else None
+    m = None if d3 is None else _sup_abs_on_box(d3, box)
+    return m if m is not None and bool(np.all(np.isfinite(m))) else None
 
 
 def run_partial(formula: Any, env: dict[sp.Symbol, Any]) -> None:
