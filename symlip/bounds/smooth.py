@@ -716,7 +716,10 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
             Jacobians are small, see :data:`symlip.bounds.centre.JACOBIAN_ELEMENT_BUDGET`),
             ``True``, ``False``.  Certificates re-derive with ``"auto"``.
         method: ``"local"`` (default): the minimum of the recursion and the local
-            sensitivities of Lemmas 7-8 (``docs/theory-param.md`` section 7);
+            sensitivities of Lemmas 7-8, with the loss step of Lemma 11 (the certified
+            centre Gauss-Newton norm) and Lemma 12 (the certified centre curvature plus a
+            third-order remainder) where they apply (``docs/theory-param.md`` sections
+            7 and 10; the formula's inputs ``GN_c``, ``CV`` say which);
             ``"recursion"``: the recursion alone.  ``extra["method"]``: what was used.
 
     Raises:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from symlip._files import atomic_target
 from symlip.activations.registry import AbstractActivation, get_activation
 from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Enclosure
@@ -563,18 +563,11 @@ def save_cde(model: ControlledODE, path: str | os.PathLike[str],
         md["activation_param"] = _param_str(prm)
     md["model_type"] = "cde"
     tensors = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in model.state_dict().items()}
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
+    with atomic_target(p) as tmp:
         if ext == ".safetensors":
-            os.close(fd)
             from safetensors.numpy import save_file
 
-            save_file(tensors, tmp, metadata=md)
+            save_file(tensors, str(tmp), metadata=md)
         else:
-            with os.fdopen(fd, "wb") as fh:
+            with open(tmp, "wb") as fh:
                 np.savez(fh, **tensors, __metadata__=np.array(json.dumps(md)))
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from symlip._files import atomic_target
 from symlip.activations.registry import AbstractActivation, Activation, get_activation
 from symlip.errors import InputError, ModelFileError, SymlipError
 from symlip.models.network import DenseLayer, Network, ResidualLayer, check_chain, check_real_array
@@ -613,19 +613,12 @@ def save(
         tensors[f"{key}.bias"] = np.ascontiguousarray(layer.bias, dtype=np.float64)
         if isinstance(layer, ResidualLayer):
             tensors[f"{key}.residual"] = np.array([layer.step], dtype=np.float64)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
+    with atomic_target(p) as tmp:
         if ext == ".safetensors":
-            os.close(fd)
             from safetensors.numpy import save_file
 
-            save_file(tensors, tmp, metadata=md or None)
+            save_file(tensors, str(tmp), metadata=md or None)
         else:
             extra = {_METADATA_KEY: np.array(json.dumps(md))} if md else {}
-            with os.fdopen(fd, "wb") as fh:
+            with open(tmp, "wb") as fh:
                 np.savez(fh, **tensors, **extra)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
