@@ -58,7 +58,9 @@ product with $|W_k|\Sigma_{k-1}$ multiplies the radii by $\||W_k|\Sigma_{k-1}\|_
 the backward pass and $H_l$ compound: $2.5\times10^{13}$ instead of 17.5 at that depth.  So
 every quantity is a float $\hat X$ with a bound $e_X \ge \|X - \hat X\|_2$ of the error of
 the exact $X$, and the errors are propagated through the *exact* chains (telescoping),
-whose norms are small, not through products of layer norms:
+whose norms are small, not through products of layer norms (steps 1-4 are
+:mod:`symlip.bounds.float_chains`, shared with the Gauss-Newton norm and the float
+loss gradient; there every $C_{k,i}$ is also capped by $C_{k,k-1}C_{k-1,i}$):
 
 1. Forward: $\hat z_k$, $r_k$ = midpoint and radius of
    :func:`~symlip.arith.linalg.affine_box` of $W_k\hat a_{k-1} + b_k$ (Lemma A.1);
@@ -135,12 +137,10 @@ import numpy as np
 
 from symlip.activations.registry import Activation
 from symlip.arith.array import IntervalArray
-from symlip.arith.kernels import softmax_box
 from symlip.arith.linalg import (
     ETA,
     RAD_FLOOR,
     U,
-    affine_box,
     down,
     from_midrad,
     gamma,
@@ -148,10 +148,17 @@ from symlip.arith.linalg import (
     up,
 )
 from symlip.bounds.centre import frobenius_upper, spectral_upper
+from symlip.bounds.float_chains import chain_backward, chain_cost, chain_forward, loss_seed
+from symlip.bounds.float_chains import diag as _diag
+from symlip.bounds.float_chains import dmul as _dmul
+from symlip.bounds.float_chains import finite as _finite
+from symlip.bounds.float_chains import fro as _fro
+from symlip.bounds.float_chains import pmul as _pmul
+from symlip.bounds.float_chains import psum as _psum
+from symlip.bounds.float_chains import sumsq_upper as _sumsq_upper
 from symlip.bounds.recursion import _loss_name
 from symlip.errors import InputError
 from symlip.models.conv import ConvLayer
-from symlip.models.network import sigma_box
 
 __all__ = ["CURVATURE_BUDGET", "centre_curvature_norms", "curvature_cost"]
 
@@ -191,7 +198,7 @@ def curvature_cost(net: Any, n_points: int) -> int:
     if N < 2:
         return 0
     m = 2 * sum(w[1:N])
-    chains = sum(w[k] * w[k - 1] * w[i] for k in range(2, N + 1) for i in range(1, k))
+    chains = chain_cost(w, 1)
     hess = sum(w[k] * w[q] * (w[q] + 1) for q in range(1, N) for k in range(q + 1, N))
     syy = sum(w[j] * w[q] * w[q] for q in range(1, N) for j in range(1, q))
     prods = 2 * m * sum(s * s for s in _block_sizes(w))
@@ -227,26 +234,6 @@ def _bmm(am: np.ndarray, ar: np.ndarray | None, bm: np.ndarray,
     grow = float(up(1.0 + 2.0 * up(k2 * U)))
     rad = up(up(up(S + k2 * ETA) * grow) + 2 * k * ETA)
     return mid, np.maximum(rad, RAD_FLOOR)
-
-
-def _diag(v: MidRad) -> MidRad:
-    """Batched ``diag(v)`` (off-diagonal entries exactly 0)."""
-    vm, vr = v
-    n = vm.shape[-1]
-    dm = np.zeros((*vm.shape, n))
-    dr = np.zeros((*vm.shape, n))
-    idx = np.arange(n)
-    dm[..., idx, idx] = vm
-    dr[..., idx, idx] = vr
-    return dm, dr
-
-
-def _sumsq_upper(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """Upper bound of the exact sum of squares of ``a`` over ``axes`` (rounded up)."""
-    n = int(np.prod([a.shape[i] for i in axes]))
-    s = np.sum(a * a, axis=axes)
-    g = gamma(n + 1)
-    return up(up(up(s / (1.0 - g)) * (1 + 2 * U)) + (n + 1) * 2 * ETA)
 
 
 # ------------------------------------------------------------------------------------
@@ -326,10 +313,6 @@ def _on_box(f: Any, z: IntervalArray) -> IntervalArray:
                          np.broadcast_to(r.hi, z.hi.shape).copy())
 
 
-def _finite(*xs: Any) -> bool:
-    return all(np.all(np.isfinite(x)) for x in xs)
-
-
 def centre_curvature_norms(net: Any, X: Any, y: Any, loss: str) -> np.ndarray | None:
     r"""Per data point $i$ a certified upper bound $\mathrm{CV}_i \ge \|\sum_o\bar g_{io}
     \nabla^2_\theta f_o(x_i;\bar\theta)\|_2$ (module docstring), float64 shape ``(n,)``.
@@ -384,63 +367,6 @@ def centre_curvature_norms(net: Any, X: Any, y: Any, loss: str) -> np.ndarray | 
         return None
 
 
-# ---- float balls: a float matrix and a bound of the spectral norm of its error --------
-
-
-def _fro(a: np.ndarray) -> np.ndarray:
-    """Per batch element (axis 0), an upper bound of the Frobenius norm."""
-    return up(np.sqrt(_sumsq_upper(a, tuple(range(1, a.ndim)))))
-
-
-def _size(a: np.ndarray) -> int:
-    return int(np.prod(a.shape[1:]))
-
-
-def _wmul(W: np.ndarray, rho: float, wf: float, x: np.ndarray, e: np.ndarray,
-          left: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    r"""$\mathrm{fl}(W\hat X)$ (``left``; else $\mathrm{fl}(\hat XW)$) for a fixed float
-    $W$ with $\|W\|_2 \le \rho$, $\|W\|_F \le w_F$, and the error bound of the exact
-    $WX$, $\|X - \hat X\|_2 \le e$: $\rho e + \gamma_k w_F\|\hat X\|_F + k\eta\sqrt{pq}$
-    (Higham: $|\mathrm{fl}(W\hat X) - W\hat X| \le \gamma_k|W||\hat X| + k\eta$,
-    $\||W||\hat X|\|_F \le \|W\|_F\|\hat X\|_F$)."""
-    out = W @ x if left else x @ W
-    k = W.shape[1] if left else W.shape[0]
-    err = up(up(rho * e) + up(gamma(k) * up(wf * _fro(x))))
-    return out, up(err + k * ETA * math.sqrt(_size(out)) * 2)
-
-
-def _dmul(dm: np.ndarray, dr: Any, x: np.ndarray, e: np.ndarray
-          ) -> tuple[np.ndarray, np.ndarray]:
-    r"""$\mathrm{fl}(d_m\odot\hat X)$ (``d`` broadcast: rows, columns or entries) for
-    every $d$ with $|d - d_m| \le d_r$ entrywise, and the error bound of the exact
-    $d\odot X$: $\max|d|\,e + \|d_r\odot\hat X\|_F + u\|\mathrm{fl}(d_m\odot\hat X)\|_F
-    + \eta\sqrt{\mathrm{size}}$ ($d\odot$ is a diagonal scaling, of norm $\max|d|$)."""
-    out = dm * x
-    ax = tuple(range(1, np.ndim(dm)))
-    dmax = np.max(up(np.abs(dm) + dr), axis=ax) if ax else up(np.abs(dm) + dr)
-    err = up(up(dmax * e) + _fro(up(np.broadcast_to(dr, out.shape) * np.abs(x))))
-    return out, up(up(err + up(U * _fro(out))) + ETA * math.sqrt(_size(out)) * 2)
-
-
-def _pmul(a: np.ndarray, ea: np.ndarray, b: np.ndarray, eb: np.ndarray
-          ) -> tuple[np.ndarray, np.ndarray]:
-    r"""$\mathrm{fl}(\hat A\hat B)$ and the error bound of the exact $AB$:
-    $\|\hat A\|_Fe_B + e_A\|\hat B\|_F + e_Ae_B + \gamma_k\|\hat A\|_F\|\hat B\|_F +
-    k\eta\sqrt{pq}$."""
-    out = a @ b
-    k = a.shape[-1]
-    fa, fb = _fro(a), _fro(b)
-    err = up(up(up(fa * eb) + up(ea * fb)) + up(ea * eb))
-    err = up(err + up(gamma(k) * up(fa * fb)))
-    return out, up(err + k * ETA * math.sqrt(_size(out)) * 2)
-
-
-def _psum(a: np.ndarray, ea: np.ndarray, b: np.ndarray, eb: np.ndarray
-          ) -> tuple[np.ndarray, np.ndarray]:
-    out = a + b
-    return out, up(up(ea + eb) + up(U * _fro(out)))
-
-
 def _curvature(net: Any, X: np.ndarray, y: Any, loss: str, kernels: list
                ) -> np.ndarray | None:
     N = net.depth
@@ -452,69 +378,19 @@ def _curvature(net: Any, X: np.ndarray, y: Any, loss: str, kernels: list
     # ---- forward pass with the chains: layer k's float pre-activations zhat_k, the
     # boxes of sigma', sigma'' around them, and the chains D_{k,i}, E_{k,i} = Sigma_k
     # D_{k,i} (float, with a bound of the spectral norm of their error) ---------------
-    ah = X
-    A: list[MidRad] = [(X, np.zeros_like(X))]  # A[k]: a_k in ahat +- ea per coordinate
-    s1: dict[int, MidRad] = {}
-    s2: dict[int, MidRad] = {}
-    D: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-    E: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-    Cn: dict[tuple[int, int], np.ndarray] = {}  # C[k, i] >= ||D_{k,i}||_2 (any box sigma')
-    loc = {}  # local error of layer i, ||W_i q_{i-1} - r_i||_2
-    ar_prev = np.zeros(n)
-    for k, layer in enumerate(net.layers, start=1):
-        zm, zr = to_midrad(affine_box(layer.weight, layer.bias, IntervalArray(ah)))
-        loc[k] = up(_fro(zr) + up(rho[k - 1] * ar_prev))
-        for i in range(1, k):
-            D[k, i] = _wmul(Ws[k - 1], rho[k - 1], wf[k - 1], *E[k - 1, i])
-            Cn[k, i] = up(_fro(D[k, i][0]) + D[k, i][1])
-        ez = loc[k]
-        for i in range(1, k):
-            ez = up(ez + up(Cn[k, i] * loc[i]))  # ||z_k - zhat_k||_2 (telescoping)
-        if k == N:
-            break
-        box = IntervalArray(down(zm - ez[:, None]), up(zm + ez[:, None]))
+
+    def derivs(k: int, box: IntervalArray) -> list[IntervalArray]:
         k1, k2 = kernels[k - 1]
-        d1, d2 = _on_box(k1, box), _on_box(k2, box)
-        sp = sigma_box(net.activations[k - 1], IntervalArray(zm))
-        if not _finite(d1.lo, d1.hi, d2.lo, d2.hi, sp.lo, sp.hi, ez):
-            return None
-        s1[k], s2[k] = to_midrad(d1), to_midrad(d2)
-        K1 = np.max(np.maximum(np.abs(d1.lo), np.abs(d1.hi)), axis=1)
-        ah, ar = to_midrad(sp)
-        ar_prev = _fro(ar)
-        ea = up(up(K1 * ez) + ar_prev)  # mean value theorem per coordinate in the box
-        A.append((ah, np.broadcast_to(ea[:, None], ah.shape).copy()))
-        for i in range(1, k):
-            E[k, i] = _dmul(s1[k][0][:, :, None], s1[k][1][:, :, None], *D[k, i])
-        E[k, k] = (_diag(s1[k])[0], np.max(s1[k][1], axis=1))
+        return [_on_box(k1, box), _on_box(k2, box)]
+
+    fw = chain_forward(net, X, Ws, rho, wf, derivs, mode="full")
+    A, D, E = fw.A, fw.D, fw.E
+    s2 = {k: sig[1] for k, sig in fw.sig.items()}
     # ---- gbar -------------------------------------------------------------------
-    if loss == "mse":
-        g = zm - y
-        eg = up(ez + up(U * _fro(g)))
-    else:
-        pm, pr = to_midrad(softmax_box(IntervalArray(zm)))
-        onehot = np.zeros((n, w[N]))
-        onehot[np.arange(n), y] = 1.0
-        g = pm - onehot
-        # softmax is 1/2-Lipschitz in the 2-norm
-        eg = up(up(up(0.5 * ez) + _fro(pr)) + up(U * _fro(g)))
-    if not _finite(g, eg):
-        return None
+    g, eg = loss_seed(fw.zN, fw.ezN, y, loss)
     # ---- backward: beta_k, gamma_k (k < N).  beta_k - betahat_k = D_{N,k}^T (beta_N -
     # betahat_N) + sum_{i=k}^{N-1} D_{i,k}^T tau_i with the local errors tau_i ----------
-    bh: dict[int, np.ndarray] = {N: g}
-    tau: dict[int, np.ndarray] = {}
-    vs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for k in range(N - 1, 0, -1):
-        v, rv = _wmul(Ws[k], 0.0, wf[k], bh[k + 1], np.zeros(n), left=False)
-        vs[k] = (v, rv)
-        bh[k], tau[k] = _dmul(s1[k][0], s1[k][1], v, rv)
-    beta: dict[int, tuple[np.ndarray, np.ndarray]] = {N: (g, eg)}
-    for k in range(N - 1, 0, -1):
-        e = up(Cn[N, k] * eg)
-        for i in range(k, N):
-            e = up(e + (tau[i] if i == k else up(Cn[i, k] * tau[i])))
-        beta[k] = (bh[k], e)
+    beta, vs = chain_backward(fw, Ws, wf, g, eg)
     gam: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for k in range(N - 1, 0, -1):
         v, rv = vs[k]

@@ -22,12 +22,19 @@ $I - ss^T$ is a projection).
 
 Certified without interval wrapping (midpoint-radius backpropagation wraps by about
 $10^7$ at depth 16): float factors $\hat a_{p-1}$, $\hat\delta_{p,i}$ with a norm-wise
-error bound $\varepsilon \ge \|S - \hat S\|_F$ of the stacked matrix, so $\|S\|^2 \le
+error bound $\varepsilon \ge \|S - \hat S\|_F$ of the stacked matrix, the float errors
+carried through the exact chains $D_{k,j}$ (:mod:`symlip.bounds.float_chains`, so they
+grow like the chain norms, not like $\prod_k\|W_k\|_2$: on tanh 8-32x32-1
+$\varepsilon/\|\hat S\|$ is $2.7\times10^{-11}$ instead of $1.6\times10^4$, at depth 16
+$1.4\times10^{-11}$ instead of $2\times10^{-5}$), so $\|S\|^2 \le
 (\|\hat S\| + \varepsilon)^2$, and $\|\hat S\|^2 = \lambda_{\max}(\hat S\hat S^T) \le
 \|\mathrm{mid}\|_2 + \|\mathrm{rad}\|_F$ (Weyl) for a midpoint-radius enclosure of the
 Gram sums of the float factors (Higham's a priori bounds, the certified spectral norm of
 :func:`symlip.arith.norms.spectral_norm`); every float step on a bound is rounded up.
-Lemma 11 of ``docs/theory-param.md`` (section 7) states the recursion for $\varepsilon$.
+The error argument is in :func:`_gn_norm` and :mod:`symlip.bounds.float_chains`
+(Lemma 11 of ``docs/theory-param.md``, section 7, states the previous recursion for
+$\varepsilon$ through $\prod_k\|W_k\|_2$, which the ``"product"`` mode beyond
+:data:`CHAIN_BUDGET` still is, up to the boxes' $\sup|\sigma'|$ in place of $K_1$).
 """
 
 from __future__ import annotations
@@ -42,8 +49,17 @@ from symlip.arith.linalg import midrad_matmul as _ia_matmul
 from symlip.arith.linalg import to_midrad as _to_midrad
 from symlip.arith.linalg import up as _up
 from symlip.bounds.centre import frobenius_upper
+from symlip.bounds.float_chains import (
+    ChainForward,
+    chain_backward,
+    chain_cost,
+    chain_forward,
+    loss_seed,
+    sumsq_upper,
+)
+from symlip.bounds.float_chains import fro as _fro
 
-__all__ = ["centre_gauss_newton_norm", "float_loss_gradient", "GN_ELEMENT_BUDGET"]
+__all__ = ["CHAIN_BUDGET", "centre_gauss_newton_norm", "float_loss_gradient", "GN_ELEMENT_BUDGET"]
 
 #: largest ``(n * n_N)^2 * max_p n_p`` (the Gram products) for which the centre
 #: Gauss-Newton norm is computed; beyond it the per-point bound of Lemma 8 is used
@@ -51,9 +67,15 @@ GN_ELEMENT_BUDGET = 2_000_000_000
 #: largest ``n * n_N`` (the Gram matrix is that square, a few arrays of it are held)
 GN_MAX_ROWS = 2048
 #: largest relative float error ``eps / ||hat S||`` of the stacked matrix for which the
-#: centre norm is used (about 2^N times the activation kernels' error: deep networks
-#: beyond ~25 tanh layers of norm 2 exceed it and keep Lemma 8 alone)
+#: centre norm is used (the errors grow with the chain norms times the local rounding
+#: errors; with the product-of-norms fallback beyond :data:`CHAIN_BUDGET` like 2^N times
+#: them, so deep networks beyond ~25 tanh layers of norm 2 exceed it there and keep
+#: Lemma 8 alone)
 GN_REL_ERR = 1e-3
+#: largest :func:`symlip.bounds.float_chains.chain_cost` (multiply-adds of the float
+#: chains D_{k,i} over the points) for which the float errors are carried through the
+#: chains; beyond it through products of layer norms (8-32x32-1 with 16 points: 2.8e8)
+CHAIN_BUDGET = 2_000_000_000
 
 
 def _seed(net: Any, F: IntervalArray, y: np.ndarray | None, loss: str
@@ -102,88 +124,63 @@ def centre_gauss_newton_norm(net: Any, X: np.ndarray, y: np.ndarray | None, loss
         return None
 
 
-def _float_pass(net: Any, X: np.ndarray, spec: list[float] | None = None) -> Any:
-    r"""Float forward pass with norm-wise errors (:func:`symlip.bounds.sensitivity.
-    float_forward`), plus the float activations $\hat a_k$ it uses, $e^a_k \ge \|a_k -
-    \hat a_k\|$, and per hidden layer the midpoint $\hat s_k$ and radius $\varsigma_k$
-    (max over the neurons) of $\sigma'$ enclosed on the box $\hat z_k \pm e^z_k$."""
-    from types import SimpleNamespace
-
+def _centre_pass(net: Any, X: np.ndarray
+                 ) -> tuple[ChainForward, list[np.ndarray], list[float]]:
+    r"""The float forward pass at the centre with errors carried through the exact
+    chains (:func:`symlip.bounds.float_chains.chain_forward`: ``"norms"`` within
+    :data:`CHAIN_BUDGET`, else the products of layer norms), $\sigma'$ enclosed on the
+    boxes by :func:`symlip.bounds.local_jacobian.derivative_ranges`; also the float64
+    weights and certified $\|W_k\|_F$."""
+    from symlip.bounds.centre import spectral_upper
     from symlip.bounds.local_jacobian import derivative_ranges
-    from symlip.bounds.sensitivity import _sumsq_upper, float_forward
-    from symlip.models.network import sigma_box
 
-    B, N = X.shape[0], net.depth
-    fw = float_forward(net, X, spec)
-    ahat: list[np.ndarray] = [np.asarray(X, dtype=np.float64)]
-    ea: list[np.ndarray] = [np.zeros(B)]
-    sh, se = [], []
-    for k in range(N - 1):
-        z = fw.zhat[k]
-        sig = sigma_box(net.activations[k], IntervalArray(z))
-        am = np.clip(0.5 * sig.lo + 0.5 * sig.hi, sig.lo, sig.hi)
-        dev = np.maximum(_up(sig.hi - am), _up(am - sig.lo))
-        K1 = net.activations[k].constants.K1.enclosure.upper_float
-        ea.append(_up(_up(fw.ez[k] * K1) + _up(np.sqrt(_sumsq_upper(dev, (1,))))))
-        ahat.append(am)
-        # sigma'(z_exact) with |z - zhat|_inf <= ez: enclosed on the box
-        rad = fw.ez[k][:, None]
-        box = IntervalArray(np.nextafter(z - rad, -np.inf), np.nextafter(z + rad, np.inf))
-        sd = derivative_ranges(net.activations[k], box, np.full(z.shape, K1))
-        smid = np.clip(0.5 * sd.lo + 0.5 * sd.hi, sd.lo, sd.hi)
-        sh.append(smid)
-        se.append(np.maximum(_up(sd.hi - smid), _up(smid - sd.lo)).max(axis=1))
-    er = fw.eout[:, None]
-    F = IntervalArray(np.nextafter(fw.out - er, -np.inf), np.nextafter(fw.out + er, np.inf))
-    return SimpleNamespace(fw=fw, ahat=ahat, ea=ea, sh=sh, se=se, F=F)
+    Ws = [np.asarray(layer.weight, dtype=np.float64) for layer in net.layers]
+    rho = [float(spectral_upper(W)[0].upper_float) for W in Ws]
+    wf = [frobenius_upper(W) for W in Ws]
 
+    def derivs(k: int, box: IntervalArray) -> list[IntervalArray]:
+        act = net.activations[k - 1]
+        K1 = act.constants.K1.enclosure.upper_float
+        return [derivative_ranges(act, box, np.full(box.lo.shape, K1))]
 
-def _back_step(d: np.ndarray, err: np.ndarray, W: np.ndarray, spec: float, frob: float,
-               s: np.ndarray, ds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r"""$\hat\delta_{p-1} = \mathrm{fl}(\mathrm{fl}(\hat\delta_pW_p)\hat s)$ (batched
-    ``(B, r, n_p)``) and $\epsilon_{p-1} \ge \|\delta_{p-1} - \hat\delta_{p-1}\|_F$ per
-    point: $\epsilon_p\|W\|_2(\max|\hat s| + \varsigma) + \|\hat\delta_pW\|_F\varsigma +
-    \gamma_{n_p}\|W\|_F\|\hat\delta_p\|_F\max|\hat s| + u\|\hat\delta_{p-1}\|_F$."""
-    from symlip.arith.linalg import gamma as _gamma
-    from symlip.bounds.sensitivity import _fro
-
-    dn = _fro(d)
-    P = d @ W
-    gW = _up(_up(_gamma(W.shape[0]) * frob) * dn)  # ||fl(dW) - dW||_F
-    smax = np.abs(s).max(axis=1)
-    Pn = _up(_fro(P) + gW)  # >= ||hat d W||_F
-    out = P * s[:, None, :]
-    e = _up(_up(_up(err * _up(spec * _up(smax + ds))) + _up(Pn * ds))
-            + _up(_up(gW * smax) + _up(_fro(out) * 2.0**-53))) + 1e-290
-    return out, e
+    mode = "norms" if chain_cost(net.widths, X.shape[0]) <= CHAIN_BUDGET else "product"
+    return chain_forward(net, X, Ws, rho, wf, derivs, mode), Ws, wf
 
 
 def _gn_norm(net: Any, X: np.ndarray, y: np.ndarray | None, loss: str) -> float | None:
-    r"""Float Jacobian $\hat J$ with a norm-wise error bound (no interval wrapping, whose
-    radii grow like $\prod_k\||W_k|\|_2$): $\lambda_{\max}(JJ^T) = \|J\|^2 \le
-    (\|\hat J\| + \varepsilon)^2$, $\varepsilon \ge \|J - \hat J\|_F$, and
-    $\|\hat J\|^2 = \lambda_{\max}(\hat J\hat J^T)$ from the Gram products of the float
-    factors (enclosed with Higham's bounds, :func:`_ia_matmul` on point matrices)."""
-    from symlip.arith.norms import spectral_norm
-    from symlip.bounds.sensitivity import _fro, _sumsq_upper
+    r"""Float factors $\hat a_{p-1}$, $\hat\delta_p$ with norm-wise error bounds
+    propagated through the exact chains (:mod:`symlip.bounds.float_chains`; no interval
+    wrapping, whose radii grow like $\prod_k\||W_k|\|_2$, and no recursion through
+    $\prod_k\|W_k\|_2$): $\lambda_{\max}(JJ^T) = \|J\|^2 \le (\|\hat J\| +
+    \varepsilon)^2$, $\varepsilon \ge \|J - \hat J\|_F$, and $\|\hat J\|^2 =
+    \lambda_{\max}(\hat J\hat J^T)$ from the Gram products of the float factors
+    (enclosed with Higham's bounds, :func:`_ia_matmul` on point matrices).
+
+    Errors: the seed $M_i^T$ is enclosed (:func:`_seed`) for every output in the box
+    $\hat z_N \pm e^z_N$, $\hat\delta_N$ its midpoint, $\|\delta_N -
+    \hat\delta_N\|_F \le \|\mathrm{rad}\|_F$; backpropagated by
+    :func:`~symlip.bounds.float_chains.chain_backward`, $\epsilon_p \ge \|\delta_p -
+    \hat\delta_p\|_F \le C_{N,p}\epsilon_N + \sum_{i=p}^{N-1}C_{i,p}\|\tau_i\|_F$.
+    Per point and layer the $W_p$-block $\delta_p\otimes a_{p-1}$ errs by at most
+    $\epsilon_p(\|\hat a_{p-1}\| + e^a_{p-1}) + \|\hat\delta_p\|_Fe^a_{p-1}$, the
+    $b_p$-block by $\epsilon_p$; $\varepsilon^2$ is the sum of their squares."""
+    from symlip.arith.linalg import down
 
     B, N = X.shape[0], net.depth
     nN = net.widths[-1]
-    Ws = [layer.weight for layer in net.layers]
-    spec = [spectral_norm(W).upper_float for W in Ws]
-    frob = [frobenius_upper(W) for W in Ws]
-    fp = _float_pass(net, X, spec)
-    ahat, ea = fp.ahat, fp.ea
+    fw, Ws, wf = _centre_pass(net, X)
+    er = fw.ezN[:, None]
+    F = IntervalArray(down(fw.zN - er), _up(fw.zN + er))
     # the seed M_i^T, enclosed for every output within the certified error of the float pass
-    sm, sr = _seed(net, fp.F, y, loss)
-    d = sm.copy()
-    err = _fro(sr)  # ||delta_N - hat delta_N||_F per point
+    sm, sr = _seed(net, F, y, loss)
+    beta, _ = chain_backward(fw, Ws, wf, sm, _fro(sr))
     eps2 = np.zeros(B)
     m = B * nN
     Km = np.zeros((m, m))
     Kr = np.zeros((m, m))
     for p in range(N, 0, -1):
-        a = ahat[p - 1]
+        a, eap = fw.A[p - 1][0], fw.ea[p - 1]
+        d, err = beta[p]
         gm, gr = _ia_matmul(a, None, a.T, None)
         gm = gm + 1.0
         gr = _up(gr + _up(np.abs(gm) * 2.0**-53))
@@ -196,13 +193,9 @@ def _gn_norm(net: Any, X: np.ndarray, y: np.ndarray | None, loss: str) -> float 
         Kr = _up(_up(Kr + trad) + _up(np.abs(new) * 2.0**-53))
         Km = new
         # ||delta_p (x) a - hat delta_p (x) hat a||_F and the bias block
-        an = _up(np.sqrt(_sumsq_upper(a, (1,))))
-        dn = _fro(d)
-        blk = _up(_up(err * _up(an + ea[p - 1])) + _up(dn * ea[p - 1]))
+        an = _up(np.sqrt(sumsq_upper(a, (1,))))
+        blk = _up(_up(err * _up(an + eap)) + _up(_fro(d) * eap))
         eps2 = _up(eps2 + _up(_up(blk * blk) + _up(err * err)))
-        if p > 1:
-            d, err = _back_step(d, err, Ws[p - 1], spec[p - 1], frob[p - 1],
-                                fp.sh[p - 2], fp.se[p - 2])
     if not (np.all(np.isfinite(Km)) and np.all(np.isfinite(Kr)) and np.all(np.isfinite(eps2))):
         return None
     sym = 0.5 * (Km + Km.T)
@@ -226,59 +219,44 @@ def float_loss_gradient(net: Any, X: np.ndarray, y: np.ndarray, loss: str
 
     Backpropagation of $v_i = \nabla_f\lambda_i$ (MSE $f - y$, cross-entropy
     $\mathrm{softmax}(f) - e_y$; the seed is the midpoint of an interval enclosure over
-    $f \in \hat f \pm e^{\mathrm{out}}$, its radius the seed error) with the error
-    recursion of :func:`_back_step`; the blocks $\frac1n\hat\Delta_p^T\hat A_{p-1}$,
+    $f \in \hat f \pm e^{\mathrm{out}}$, its radius the seed error, as in
+    :func:`symlip.bounds.float_chains.loss_seed`) with the errors carried through the
+    exact chains (:func:`~symlip.bounds.float_chains.chain_backward`: $\epsilon_{p,i}
+    \le C_{N,p}e_{\bar g} + \sum_{p\le q<N}C_{q,p}\|\tau_q\|$, $e^a$ from
+    :func:`~symlip.bounds.float_chains.chain_forward`); the blocks $\frac1n\hat\Delta_p^T\hat A_{p-1}$,
     $\frac1n\sum_i\hat\delta_{p,i}$ err by at most $\frac1n(\sum_i\epsilon_{p,i}
     (\|\hat a\| + e^a) + \|\hat\delta\|e^a + \gamma_n\|\hat\Delta_p\|_F\|\hat A\|_F)$ and
     $\frac1n(\sum_i\epsilon_{p,i} + \gamma_n\|\hat\Delta_p\|_F\sqrt n)$ plus one rounding of
     the division.  Weight norms: certified spectral upper bounds
     (:func:`symlip.bounds.centre.spectral_upper`)."""
-    from symlip.arith import kernels as _npk
     from symlip.arith.linalg import gamma as _gamma
-    from symlip.bounds.sensitivity import _sumsq_upper
 
     B, N = X.shape[0], net.depth
-    from symlip.bounds.centre import spectral_upper
-
-    Ws = [layer.weight for layer in net.layers]
-    frob = [frobenius_upper(W) for W in Ws]
-    spec = [spectral_upper(W)[0].upper_float for W in Ws]
-    fp = _float_pass(net, X, spec)
-    F = fp.F
-    if loss == "mse":
-        V = F - IntervalArray(np.asarray(y, dtype=np.float64))
-    else:
-        onehot = np.zeros(F.lo.shape)
-        onehot[np.arange(B), np.asarray(y, dtype=np.intp)] = 1.0
-        V = _npk.softmax_box(F) - IntervalArray(onehot)
-    vm, vr = _to_midrad(V)
-    d = vm[:, None, :]
-    err = _up(np.sqrt(_sumsq_upper(vr, (1,))))
-    g = 1.0 / B
+    fw, Ws, wf = _centre_pass(net, X)
+    g, eg = loss_seed(fw.zN, fw.ezN, y, loss)
+    beta, _ = chain_backward(fw, Ws, wf, g[:, None, :], eg)
+    gB = 1.0 / B
     parts: list[tuple[np.ndarray, np.ndarray]] = []
     e2 = 0.0
     for p in range(N, 0, -1):
-        a = fp.ahat[p - 1]
-        D = d[:, 0, :]  # (B, n_p)
-        gw = (D.T @ a) * g
-        gb = D.sum(axis=0) * g
+        a, eap = fw.A[p - 1][0], fw.ea[p - 1]
+        D, err = beta[p][0][:, 0, :], beta[p][1]  # (B, n_p)
+        gw = (D.T @ a) * gB
+        gb = D.sum(axis=0) * gB
         parts.append((gw, gb))
-        an = _up(np.sqrt(_sumsq_upper(a, (1,))))
-        dn = _up(np.sqrt(_sumsq_upper(D, (1,))))
-        Dn = _up(np.sqrt(float(_sumsq_upper(D[None], (1, 2))[0])))
-        Afro = _up(np.sqrt(float(_sumsq_upper(a[None], (1, 2))[0])))
+        an = _up(np.sqrt(sumsq_upper(a, (1,))))
+        dn = _up(np.sqrt(sumsq_upper(D, (1,))))
+        Dn = _up(np.sqrt(float(sumsq_upper(D[None], (1, 2))[0])))
+        Afro = _up(np.sqrt(float(sumsq_upper(a[None], (1, 2))[0])))
         gam = _gamma(B + 1)
-        ew = _up(float(np.sum(_up(_up(err * _up(an + fp.ea[p - 1])) + _up(dn * fp.ea[p - 1]))))
+        ew = _up(float(np.sum(_up(_up(err * _up(an + eap)) + _up(dn * eap))))
                  * (1 + 4 * B * 2.0**-53))
-        ew = _up(_up(ew + _up(_up(gam * Dn) * Afro)) * g)
+        ew = _up(_up(ew + _up(_up(gam * Dn) * Afro)) * gB)
         ew = _up(ew + _up(float(np.sqrt(np.sum(gw * gw))) * 2.0**-52))
         eb = _up(float(np.sum(err)) * (1 + 4 * B * 2.0**-53))
-        eb = _up(_up(eb + _up(_up(gam * Dn) * np.sqrt(B) * (1 + 2.0**-50))) * g)
+        eb = _up(_up(eb + _up(_up(gam * Dn) * np.sqrt(B) * (1 + 2.0**-50))) * gB)
         eb = _up(eb + _up(float(np.sqrt(np.sum(gb * gb))) * 2.0**-52))
         e2 = _up(e2 + _up(_up(ew * ew) + _up(eb * eb)))
-        if p > 1:
-            d, err = _back_step(d, err, Ws[p - 1], spec[p - 1], frob[p - 1],
-                                fp.sh[p - 2], fp.se[p - 2])
     parts.reverse()
     grad = np.concatenate([x for gw, gb in parts for x in (gw.ravel(), gb)])
     return grad, float(_up(np.sqrt(_up(e2 * (1 + 8 * N * 2.0**-53)))))

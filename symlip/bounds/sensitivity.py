@@ -48,6 +48,8 @@ from symlip.arith.linalg import gamma as _gamma
 from symlip.arith.linalg import up as _up
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import row_norms
+from symlip.bounds.float_chains import fro as _fro
+from symlip.bounds.float_chains import sumsq_upper as _sumsq_upper
 from symlip.errors import InputError
 from symlip.symbolic.compile import interval_lambdify
 from symlip.symbolic.symbols import k2_layer, k3_layer
@@ -381,14 +383,6 @@ def local_second_order_derivation(depth: int | None = None) -> Any:
 # ------------------------------------------------------------------------------------
 
 
-def _sumsq_upper(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """Upper bound of the exact sum of squares of ``a`` over ``axes`` (float, rounded up)."""
-    n = int(np.prod([a.shape[i] for i in axes]))
-    s = np.sum(a * a, axis=axes)
-    g = _gamma(n + 1)
-    return _up(_up(_up(s / (1.0 - g)) * (1 + 2 * _U)) + (n + 1) * 2 * _ETA)
-
-
 def batched_norm2_upper(mid: np.ndarray, rad: np.ndarray | None) -> np.ndarray:
     r"""Per batch element, a certified upper bound of $\sup\{\|M\|_2 : |M - \mathrm{mid}|
     \le \mathrm{rad}\}$ (arrays ``(B, m, n)``).
@@ -478,11 +472,6 @@ def _pt(v: np.ndarray) -> IntervalArray:
 
 
 _TINY = 1e-290  # > every underflow term of the error bounds below (each <= n * 2^-1074)
-
-
-def _fro(a: np.ndarray) -> np.ndarray:
-    """Per batch element, an upper bound of the Frobenius norm (arrays ``(B, m, n)``)."""
-    return _up(np.sqrt(_sumsq_upper(a, (1, 2))))
 
 
 @dataclass
