@@ -1,6 +1,7 @@
 """MNIST-scale timing of the parameter and gradient bounds (issue #12), one command:
 
     python benchmarks/bench_mnist_scale.py [--points 10000] [--previous] [--digits]
+                                           [--methods]
 
 A 784-1024-1024-10 tanh MLP (1/sqrt(fan_in) weights, the setting of bench_param.py),
 10,000 data points, r = 1e-3, the API defaults (lower bounds included):
@@ -9,7 +10,10 @@ other in one process, and the total.  ``--previous`` also times the previous pat
 (every call recomputes the spectral norms and the centre forward pass, the gradient
 lower bound is the full interval gradient quotient, the parameter search direction
 forms the Jacobian); ``--digits``: also a net of the same shape trained on
-scikit-learn's digits upsampled to 28 x 28 (10,000 shifted copies).  The machine load
+scikit-learn's digits upsampled to 28 x 28 (10,000 shifted copies); ``--methods``:
+the default next to ``method="recursion"`` on the same points, upper / certified lower
+and time (the local method applies up to about 1,500 points on this shape, e.g.
+``--points 1000 --methods``; beyond, the default is the recursion).  The machine load
 (1-minute load average) is printed with every run, and the process's CPU time next to
 the wall time (with one BLAS thread, close to the wall time on an idle machine).  The
 first run pays the one-time costs of a fresh process; the second is the same calls
@@ -129,6 +133,27 @@ def run(net: Network, X: np.ndarray, y: np.ndarray, r: float, label: str) -> dic
     return out
 
 
+def methods(net: Network, X: np.ndarray, y: np.ndarray, r: float) -> None:
+    """The default and the recursion side by side (the centre quantities cached)."""
+    print("| bound | default: upper / lower | method | time | recursion: upper / lower | "
+          "time |")
+    print("|---|---|---|---|---|---|")
+    for key in ("param", "cross-entropy", "mse"):
+        cells = []
+        for m in ("local", "recursion"):
+            t = time.perf_counter()
+            if key == "param":
+                res = param_lipschitz(net, X, r, method=m)
+            else:
+                res = grad_lipschitz(net, X, y if key == "cross-entropy" else np.eye(10)[y],
+                                     key, r, method=m)
+            ratio = f"{res.upper / res.lower:.3g}" if res.lower else "-"
+            cells.append((f"{res.upper:.5g} / {res.lower or 0:.5g} = {ratio}",
+                          res.extra.get("method"), time.perf_counter() - t))
+        (d, dm, dt), (rr, _, rt) = cells
+        print(f"| {key} | {d} | {dm} | {dt:.2f} s | {rr} | {rt:.2f} s |")
+
+
 def table(rows: list[tuple[str, dict]]) -> None:
     head = "| bound | " + " | ".join(f"{n} time" for n, _ in rows) + " | upper | lower " \
            "(certified) | upper/lower | method |"
@@ -156,6 +181,8 @@ def main() -> None:
     ap.add_argument("--radius", type=float, default=1e-3)
     ap.add_argument("--previous", action="store_true", help="also time the previous path")
     ap.add_argument("--digits", action="store_true", help="also a digits-trained net")
+    ap.add_argument("--methods", action="store_true",
+                    help="also the default next to the recursion on the same points")
     a = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
@@ -177,6 +204,8 @@ def main() -> None:
             with previous_path():
                 rows.append(("previous", run(net, X, y, a.radius, "previous")))
         table(rows)
+        if a.methods:
+            methods(net, X, y, a.radius)
     print(f"\nload average {os.getloadavg()[0]:.2f} after")
 
 

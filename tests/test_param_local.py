@@ -179,3 +179,55 @@ def test_local_gradient_bound_is_sound(depth, width, act, loss, log_r, seed):
         q = np.linalg.norm(ga - gb) / np.linalg.norm(a - b)
         # float gradients err by ~1e-15 relative; the bounds are never that close here
         assert q <= bound and q <= res.upper, (q, bound, res.upper)
+
+
+@pytest.mark.parametrize("act", ["tanh", "gelu"])
+def test_hidden_chains_as_products_beyond_budget(monkeypatch, act):
+    """Beyond LOCAL_COST_BUDGET the hidden chain norms are products of norms: the local
+    method still applies while the output chains fit (as on MNIST-size networks with a
+    thousand points), every quotient stays below the bound with no slack, and the bound
+    lies between the exact-chain local bound and the recursion."""
+    from symlip.bounds import sensitivity as sens
+    from symlip.bounds.param_core import local_applies
+    from symlip.bounds.smooth import grad_lipschitz, loss_gradient
+
+    rng = np.random.default_rng(7)
+    net = random_net(rng, [3, 16, 16, 16, 2], act)
+    X = rng.standard_normal((6, 3))
+    y = rng.standard_normal((6, 2))
+    r = 1e-2
+    exact = param_lipschitz(net, X, r, method="local", lower=False)
+    hidden, output = sens.hidden_chain_cost(net, 6), sens.output_chain_cost(net, 6)
+    assert output < hidden
+    monkeypatch.setattr(sens, "LOCAL_COST_BUDGET", hidden - 1)
+    assert local_applies(net, 6) and sens.local_cost(net, 6) == output
+    li = sens.centre_chains(net, X, [float(np.linalg.norm(w.weight, 2)) * (1 + 1e-12)
+                                     for w in net.layers])
+    assert not li.full_chains
+    prod = param_lipschitz(net, X, r, method="local", lower=False)
+    rec = param_lipschitz(net, X, r, method="recursion", lower=False)
+    assert prod.extra["method"] == "local"
+    assert exact.upper <= prod.upper <= rec.upper
+    g = grad_lipschitz(net, X, y, "mse", r, lower=False)
+    assert g.extra["method"] == "local"
+    theta0 = net.params()
+    for a, b in ball_pairs(rng, theta0, r, 10):
+        for i in range(6):
+            assert_param_quotients_below(net, X[i], a, b, prod.enclosure)
+        ga = loss_gradient(net.with_params(a), X, y, "mse")
+        gb = loss_gradient(net.with_params(b), X, y, "mse")
+        assert np.linalg.norm(ga - gb) / np.linalg.norm(a - b) <= g.upper
+
+
+def test_local_applies_at_mnist_size():
+    """784-1024-1024-10: the hidden chain (1024^3 per point) is a product of norms, so
+    the local method runs on a thousand points; at 10,000 the output chains alone are
+    over budget and the recursion is used (the 10 s benchmark)."""
+    from symlip.bounds import sensitivity as sens
+    from symlip.bounds.param_core import local_applies
+
+    net = Network.from_arrays([np.zeros((1024, 784)), np.zeros((1024, 1024)),
+                               np.zeros((10, 1024))], [np.zeros(1024), np.zeros(1024),
+                                                       np.zeros(10)], "tanh")
+    assert sens.hidden_chain_cost(net, 1000) > sens.LOCAL_COST_BUDGET
+    assert local_applies(net, 1000) and not local_applies(net, 10_000)

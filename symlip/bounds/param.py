@@ -81,8 +81,10 @@ def param_lipschitz(net: Any, data: Any, radius: float, *, centre: bool | str = 
             ``docs/theory-param.md``, :mod:`symlip.bounds.sensitivity`), the minimum of
             that bound and the recursion; ``"recursion"``: the layer recursion of
             Theorem 1 alone (the previous default).  Residual networks, depth 1 and
-            problems beyond :data:`symlip.bounds.sensitivity.LOCAL_COST_BUDGET` use the
-            recursion; ``extra["method"]`` records what was used.
+            problems whose output chains exceed the budget
+            (:func:`symlip.bounds.sensitivity.local_cost`, four times
+            :data:`~symlip.bounds.sensitivity.LOCAL_COST_BUDGET`) use the recursion;
+            ``extra["method"]`` records what was used.
 
     Raises:
         InputError: negative or non-finite radius, data of the wrong shape, NaN/inf data.
