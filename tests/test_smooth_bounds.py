@@ -359,3 +359,71 @@ def test_centre_jacobian_options_only_tighten():
     text = a.derivation.to_markdown() if hasattr(a.derivation, "to_markdown") else str(
         a.derivation)
     assert "kappa" in text and "J^a_k + h_k r" in text
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(2, 12), seed=st.integers(0, 2**31 - 1), scale=st.floats(0.1, 30),
+       step=st.floats(0, 3))
+def test_softmax_curvature_off_the_top_class(n, seed, scale, step):
+    """The facts behind H <= 2 Pbar e^{sqrt2 l r}: ||diag(p) - pp^T|| <= 2(1 - p_m) for
+    every class m, and 1 - p_m(f + d) <= (1 - p_m(f)) e^{sqrt2 ||d||}."""
+    rng = np.random.default_rng(seed)
+    f = scale * rng.standard_normal(n)
+    p = np.exp(f - f.max())
+    p /= p.sum()
+    A = np.diag(p) - np.outer(p, p)
+    top = np.linalg.eigvalsh(A)[-1]
+    def off(v, m):  # 1 - v_m without cancellation
+        return float(np.sum(np.delete(v, m)))
+
+    for m in range(n):  # float checks: eigvalsh errs by ~1e-16 * ||A||
+        assert top <= 2 * off(p, m) * (1 + 1e-9) + 1e-15
+    d = rng.standard_normal(n)
+    d *= step / max(np.linalg.norm(d), 1e-300)
+    q = np.exp(f + d - (f + d).max())
+    q /= q.sum()
+    m = int(np.argmax(p))
+    assert off(q, m) <= off(p, m) * math.exp(math.sqrt(2) * step) * (1 + 1e-9)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(depth=st.sampled_from([2, 3, 5]), width=st.integers(2, 6), log_r=st.floats(-4, -1),
+       seed=st.integers(0, 2**31 - 1))
+def test_cross_entropy_bound_sound_on_confident_networks(depth, width, log_r, seed):
+    """Confident predictions (large read-out): with the centre option 2 Pbar
+    e^{sqrt2 l_p r} of H the bound is at most the one without it, and gradient difference
+    quotients of the mean loss stay below it with no slack (labels: the predicted class,
+    or another one)."""
+    from unittest import mock
+
+    import symlip.bounds.smooth as sm
+    from symlip.arith.array import IntervalArray
+    from symlip.bounds.smooth import loss_gradient
+    from tests.soundness import ball_pairs
+
+    rng = np.random.default_rng(seed)
+    n_out = int(rng.integers(2, 5))
+    widths = [int(rng.integers(1, 4))] + [width] * (depth - 1) + [n_out]
+    net = random_net(rng, widths, "tanh")
+    w = [layer.weight for layer in net.layers]
+    w[-1] = w[-1] * 40.0
+    net = Network.from_arrays(w, [layer.bias for layer in net.layers], "tanh")
+    X = rng.standard_normal((4, widths[0]))
+    pred = np.argmax(net.forward(X), axis=1)
+    y = np.where(rng.random(4) < 0.75, pred, (pred + 1) % n_out)
+    r = 10.0 ** log_r
+    res = grad_lipschitz(net, X, y, "cross-entropy", r, lower=False)
+    real = sm._softmax_centre
+
+    def without(cn, yy):
+        P, _, E = real(cn, yy)
+        return P, IntervalArray(np.zeros(len(yy)), np.ones(len(yy))), E
+
+    with mock.patch.object(sm, "_softmax_centre", without):
+        old = grad_lipschitz(net, X, y, "cross-entropy", r, lower=False)
+    assert res.upper <= old.upper
+    theta0 = net.params()
+    for a, b in ball_pairs(rng, theta0, r, 8):
+        ga = loss_gradient(net.with_params(a), X, y, "cross-entropy")
+        gb = loss_gradient(net.with_params(b), X, y, "cross-entropy")
+        assert np.linalg.norm(ga - gb) / np.linalg.norm(a - b) <= res.upper

@@ -11,7 +11,8 @@ $$ \mathrm{CV} + H_g\,l_p\,r\,h_p + E\,T\,r, $$
 where $\mathrm{CV} \ge \|\sum_o\bar g_o\nabla^2_\theta f_o(x;\bar\theta)\|_2$ is the
 curvature at the centre, certified per point (:mod:`symlip.bounds.curvature`), $E \ge
 \|\bar g\|$, $H_g$ the Lipschitz constant of $f \mapsto \nabla_f\lambda$ (1 for MSE,
-$\frac12$ for softmax cross-entropy) and $T$ a Lipschitz constant of $\theta \mapsto
+$H \le \frac12$ for softmax cross-entropy: the loss program's bound of
+$\|\nabla^2_f\lambda\|$ on the ball) and $T$ a Lipschitz constant of $\theta \mapsto
 D^2_\theta f$ on the ball, built here from the quantities of Lemmas 7-8 and the new
 per-layer input $K_3^{(k)} \ge \sup|\sigma'''|$ on layer $k$'s pre-activation box:
 
@@ -154,7 +155,9 @@ def local_curv_loss_program(depth: int, loss: str, bounded: bool = True, centre:
     last = defs.pop()  # B = GN_c + dGN + G h_p
     defs += third_order_defs(N)
     lp, hp = _nn("l_p"), _nn("h_p")
-    hg = sp.Integer(1) if rec._loss_name(loss) == "mse" else sp.Rational(1, 2)
+    # H >= sup of ||grad^2_f loss|| on the ball (the loss program's), the Lipschitz
+    # constant of f -> grad_f loss on the segment from the centre
+    hg = sp.Integer(1) if rec._loss_name(loss) == "mse" else rec.LOSS_HESS
     defs.append(rec.Definition(
         RCV, CV + _prod(hg, lp, rec.R, hp) + rec.E * T3 * rec.R,
         "$\\|g^TD^2f(\\theta) - \\bar g^TD^2f(\\bar\\theta)\\| \\le \\|g - \\bar g\\|\\,"
@@ -187,7 +190,7 @@ def local_curv_derivation(depth: int | None = None, loss: str = "mse") -> Any:
            "$\\|x\\odot y\\| \\le \\|x\\|_\\infty\\|y\\|_2$")
     d.step(Tex(r"\Big\|\sum_o g_o\nabla^2f_o(\theta)\Big\|"), "<=",
            Tex(r"\min\big(G\,h_p,\ \mathrm{CV} + H_g\,l_p\,r\,h_p + E\,T\,r\big)"),
-           "triangle inequality around the centre; $H_g = 1$ (MSE), $\\tfrac12$ "
+           "triangle inequality around the centre; $H_g = 1$ (MSE), $H \\le \\tfrac12$ "
            "(softmax cross-entropy)")
     d.conclude("$\\sup_{B_r}\\|\\nabla^2L\\| \\le \\mathrm{GN}_c + \\frac1n\\sum_i(\\Delta_i + "
                "\\min(G_ih_{p,i}, \\mathrm{CV}_i + H_gl_{p,i}rh_{p,i} + E_iT_ir))$.")

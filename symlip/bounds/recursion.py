@@ -36,6 +36,7 @@ from symlip.symbolic.symbols import (  # noqa: F401 - the bounds' symbols, by na
     K2,
     LOSS_GRAD,
     LOSS_HESS,
+    PBAR,
     PMAX,
     S0,
     E,
@@ -463,11 +464,16 @@ def loss_program(depth: int, loss: str, *, bounded: bool = True, centre: bool = 
     Per data point, $\|D^2_\theta \lambda(f(x;\theta), y)\| \le B$ on $B_r$; the
     gradient-Lipschitz constant of the mean loss is at most the mean (or max) of $B$.
     MSE: $H = 1$, $G = \min(c_N + \|y\|, E + l_N r)$; softmax cross-entropy:
-    $H = \min(1/2, P + l_N r/2)$, $G = \min(\sqrt 2, E + l_N r/2)$ (the centre options
-    only with ``centre``): $\nabla^2_z\lambda = \mathrm{diag}(p) - pp^T$ has
-    $v^T(\cdot)v = \sum_j p_jv_j^2 - (\sum_j p_jv_j)^2 \in [0, \max_j p_j\|v\|^2]$, and
-    $p = \mathrm{softmax}(z)$ is $\tfrac12$-Lipschitz (its Jacobian is that matrix), so
-    on the ball $\max_j p_j \le P + \tfrac12 l_N r$ and $\|p - e_y\| \le E + \tfrac12 l_N r$.
+    $H = \min(1/2, P + l_N r/2, 2\bar Pe^{\sqrt2l_Nr})$, $G = \min(\sqrt 2, E + l_N r/2)$ (the
+    centre options only with ``centre``): $\nabla^2_z\lambda = \mathrm{diag}(p) - pp^T$
+    has $v^T(\cdot)v = \sum_j p_jv_j^2 - (\sum_j p_jv_j)^2 \in [0, \max_j p_j\|v\|^2]$;
+    it is the variance of $v$ under $p$, at most the mean square about any $v_m$:
+    $\sum_{j\ne m}p_j(v_j - v_m)^2 \le 2(1 - p_m)\|v\|^2$ (the confident prediction's
+    small curvature); and $p = \mathrm{softmax}(z)$ is $\tfrac12$-Lipschitz (its Jacobian
+    is that matrix), so on the ball $\max_j p_j \le P + \tfrac12 l_N r$ and $\|p - e_y\|
+    \le E + \tfrac12 l_N r$; $q = 1 - p_m$ ($m$ the centre's top class) has $|\nabla_z q| =
+    p_m\|e_m - p\| \le \sqrt2 q$ ($\sum_{j\ne m}p_j^2 \le q^2$), so along the output
+    path, of length at most $l_N r$, $q \le \bar P e^{\sqrt2 l_N r}$ (Gronwall).
     """
     loss = _loss_name(loss)
     mse = loss == "mse"
@@ -485,9 +491,10 @@ def loss_program(depth: int, loss: str, *, bounded: bool = True, centre: bool = 
         g_opts: list[sp.Expr] = [sp.sqrt(2)]
         h_opts: list[sp.Expr] = [sp.Rational(1, 2)]
         if centre:
-            inputs = _dedup(inputs + [PMAX, E])
+            inputs = _dedup(inputs + [PMAX, PBAR, E])
             g_opts.append(E + l(n) * R / 2)
             h_opts.append(PMAX + l(n) * R / 2)
+            h_opts.append(2 * PBAR * sp.exp(sp.sqrt(2) * l(n) * R))
         defs.append(Definition(G, _min(g_opts), "$\\|p - y\\|_2^2 \\le \\|p-y\\|_1 "
                                "\\|p-y\\|_\\infty \\le 2$ on the simplex"
                                + ("; or the centre value plus $\\tfrac12 l_N r$ (softmax "
@@ -495,8 +502,11 @@ def loss_program(depth: int, loss: str, *, bounded: bool = True, centre: bool = 
         Hs = LOSS_HESS
         defs.append(Definition(Hs, _min(h_opts),
                                "$\\|\\mathrm{diag}(p) - pp^T\\| \\le \\tfrac12$ (Popoviciu)"
-                               + ("; $\\le \\max_j p_j \\le P + \\tfrac12 l_N r$" if centre
-                                  else "")))
+                               + ("; $\\le \\max_j p_j \\le P + \\tfrac12 l_N r$; $\\le "
+                                  "2(1 - p_m) \\le 2\\bar P e^{\\sqrt2 l_N r}$ (the variance "
+                                  "of $v$ under $p$ is at most its mean square about $v_m$; "
+                                  "$|\\nabla p_m| \\le \\sqrt2(1 - p_m)$, Gronwall)"
+                                  if centre else "")))
         H = Hs
     defs.append(Definition(GRAD_LIP, H * l(n) ** 2 + G * h(n),
                            "chain rule: $D^2\\lambda\\circ f = \\nabla^2\\lambda[Df, Df] + "

@@ -154,7 +154,7 @@ def residual_loss_program(kinds: tuple[str, ...], loss: str, bounded: bool = Tru
     sub = {rec.l(1): rec.l(depth), rec.h(1): rec.h(depth), rec.c(1): rec.c(depth)}
     for d in tail[first_n:]:
         defs.append(rec.Definition(d.symbol, d.expr.xreplace(sub), d.why))
-    extra = [s for s in tail_in if s in (rec.Y, rec.E, rec.PMAX)]
+    extra = [s for s in tail_in if s in (rec.Y, rec.E, rec.PMAX, rec.PBAR)]
     return tuple(defs), tuple(rec._dedup(list(inputs) + extra))
 
 

@@ -247,7 +247,8 @@ def local_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool
                        ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
     r"""The loss program of :func:`~symlip.bounds.recursion.loss_program` with the local
     quantities of Lemmas 7 and 8: the last line is
-    $B = H\min(\Lambda, l_N)^2 + G\min(h_{loc}, h_N)$."""
+    $B = H\min(\Lambda, l_N)^2 + G\min(h_{loc}, h_N)$, and $G$, $H$ (and $c_N$) use
+    $l_p = \min(\Lambda, l_N)$ in their ball options."""
     N = rec._check_depth(depth)
     odefs, oinputs = rec.loss_program(N, loss, bounded=bounded, centre=centre, jac=jac)
     odefs = list(odefs)
@@ -294,6 +295,14 @@ def local_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool
     lp, hp = _nn("l_p"), _nn("h_p")
     defs.append(rec.Definition(lp, rec._min([LOC, rec.l(N)]), "Lemma 7 or the recursion"))
     defs.append(rec.Definition(hp, rec._min([HLOC, rec.h(N)]), "Lemma 8 or the recursion"))
+    # the loss factors' ball options with Lemma 7's l_p (the recursion's l_N explodes
+    # with depth): moved after l_p
+    movable = {rec.c(N), rec.LOSS_GRAD, rec.LOSS_HESS}
+    moved = [d for d in defs if d.symbol in movable]
+    defs = [d for d in defs if d.symbol not in movable]
+    for d in moved:
+        defs.append(rec.Definition(d.symbol, d.expr.xreplace({rec.l(N): lp}),
+                                   d.why + "; $\\|f(\\theta) - f(\\bar\\theta)\\| \\le l_p r$"))
     expr = last.expr.xreplace({rec.l(N): lp, rec.h(N): hp})
     defs.append(rec.Definition(last.symbol, expr,
                                last.why + "; $\\|J\\| \\le l_p$, $\\mathrm{Lip}(J) \\le h_p$"))
@@ -788,18 +797,12 @@ def local_gn_loss_program(depth: int, loss: str, bounded: bool = True, centre: b
     + G\,h_p$ (MSE: the $\tfrac32$ term is absent), whose **mean** over the points bounds
     the gradient-Lipschitz constant of the mean loss; $\mathrm{GN}_c$ (``GN_c``) is the
     certified centre Gauss-Newton norm, $l_p, h_p$ Lemmas 7-8, and $G$, $H$ use $l_p$
-    for their ball options (the recursion's $l_N$ explodes with depth)."""
+    for their ball options (as in :func:`local_loss_program`)."""
     N = rec._check_depth(depth)
     defs, inputs = local_loss_program(N, loss, bounded, centre, jac)
     defs = list(defs)
     last = defs.pop()  # B = H l_p^2 + G h_p
     lp, hp = _nn("l_p"), _nn("h_p")
-    movable = {rec.c(N), _nn("G"), _nn("H")}
-    moved = [d for d in defs if d.symbol in movable]
-    defs = [d for d in defs if d.symbol not in movable]
-    for d in moved:
-        defs.append(rec.Definition(d.symbol, d.expr.xreplace({rec.l(N): lp}),
-                                   d.why + "; $\\|f(\\theta) - f(\\bar\\theta)\\| \\le l_p r$"))
     mse = rec._loss_name(loss) == "mse"
     H = sp.Integer(1) if mse else _nn("H")
     ball = 2 * H * lp * rec.R * hp

@@ -360,13 +360,16 @@ def _use_jacobians(net: Any, X: np.ndarray, jac: bool | str) -> bool:
     return bool(jac) and net.depth > 1
 
 
-def _softmax_centre(cn: Any, y: np.ndarray) -> tuple[IntervalArray, IntervalArray]:
-    r"""Per point, certified $P \ge \max_j p_j$ and $E \ge \|p - e_y\|_2$ for
-    $p = \mathrm{softmax}(f(x;\bar\theta))$, from the float outputs $\hat f$ and the
-    rigorous error bound $\|f - \hat f\| \le e$ of the centre forward pass: $p(\hat f)$
-    in interval arithmetic ($p_j = 1/\sum_i e^{\hat f_i - \hat f_j}$, rigorous exp
-    kernel), and $\|p(f) - p(\hat f)\| \le \tfrac12 e$ (softmax is
-    $\tfrac12$-Lipschitz)."""
+def _softmax_centre(cn: Any, y: np.ndarray
+                    ) -> tuple[IntervalArray, IntervalArray, IntervalArray]:
+    r"""Per point, certified $P \ge \max_j p_j$, $\bar P \ge 1 - p_m$ ($m$ the top class
+    of the float outputs) and $E \ge \|p - e_y\|_2$ for $p = \mathrm{softmax}(f(x;
+    \bar\theta))$, from the float outputs $\hat f$ and the rigorous error bound $\|f -
+    \hat f\| \le e$ of the centre forward pass: $p(\hat f)$ in interval arithmetic ($p_j =
+    1/\sum_i e^{\hat f_i - \hat f_j}$, rigorous exp kernel), and $\|p(f) - p(\hat f)\| \le
+    \tfrac12 e$ (softmax is $\tfrac12$-Lipschitz).  $1 - p_m$ is the smaller of $1 -
+    \underline{p_m}$ and $\sum_{j\ne m}\overline{p_j}$ (no cancellation when $p_m$ is
+    close to 1)."""
     from symlip.arith import kernels as _npk
 
     n, nN = cn.output.shape
@@ -381,7 +384,16 @@ def _softmax_centre(cn: Any, y: np.ndarray) -> tuple[IntervalArray, IntervalArra
     half_e = IntervalArray(np.asarray(cn.output_err, dtype=np.float64)) * 0.5
     pmax = IntervalArray(np.zeros(n), np.max(Pm.hi, axis=1)) + half_e
     enorm = tot.sqrt() + half_e
-    return (IntervalArray(np.zeros(n), pmax.hi), IntervalArray(np.zeros(n), enorm.hi))
+    top = np.argmax(np.asarray(cn.output, dtype=np.float64), axis=1)
+    rows = np.arange(n)
+    one_minus = IntervalArray(np.ones(n)) - IntervalArray(Pm.lo[rows, top], Pm.hi[rows, top])
+    others = IntervalArray(np.zeros(n), np.zeros(n))
+    for j in range(nN):
+        hi = np.where(top == j, 0.0, Pm.hi[:, j])
+        others = others + IntervalArray(np.zeros(n), hi)
+    pbar = IntervalArray(np.zeros(n), np.minimum(one_minus.hi, others.hi)) + half_e
+    return (IntervalArray(np.zeros(n), pmax.hi), IntervalArray(np.zeros(n), pbar.hi),
+            IntervalArray(np.zeros(n), enorm.hi))
 
 
 def _loss_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
@@ -407,7 +419,8 @@ def _loss_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
             ci.jac = False
     ci.timings["centre_jacobians"] = time.perf_counter() - t0
     if rec._loss_name(loss) == "cross-entropy" and ci.centre:
-        ci.per_point["P"], ci.per_point["E"] = _softmax_centre(ci.centre_data, y)
+        ci.per_point["P"], ci.per_point["Pbar"], ci.per_point["E"] = _softmax_centre(
+            ci.centre_data, y)
     if rec._loss_name(loss) == "mse":
         ci.per_point["Y"] = row_norms(y)
         if ci.centre:
@@ -803,7 +816,8 @@ def _residual_inputs(net: Any, X: np.ndarray, y: np.ndarray, lname: str, r: floa
 
     ci = residual_grad_inputs(net, X, y, lname, r, centre)
     if lname == "cross-entropy" and ci.centre:
-        ci.per_point["P"], ci.per_point["E"] = _softmax_centre(ci.centre_data, y)
+        ci.per_point["P"], ci.per_point["Pbar"], ci.per_point["E"] = _softmax_centre(
+            ci.centre_data, y)
     return ci
 
 

@@ -96,6 +96,8 @@ _ENTRIES = [
     SymbolSpec("Y", False, "||y||_2 of the label", r"Y"),
     SymbolSpec("E", False, ">= ||grad_f loss(f(x; theta-bar), y)||_2", r"E"),
     SymbolSpec("P", False, ">= max_j softmax(f(x; theta-bar))_j (cross-entropy)", r"P"),
+    SymbolSpec("Pbar", False, ">= 1 - max_j softmax(f(x; theta-bar))_j, the probability off "
+               "the top class (cross-entropy)", r"\bar{P}"),
     SymbolSpec("G", False, ">= sup_{B_r} ||grad_f loss(f(x; theta), y)||_2 (defined)", r"G"),
     SymbolSpec("H", False, ">= sup_{B_r} ||grad^2_f loss(f(x; theta), y)||_2 (cross-entropy; "
                "defined)", r"H"),
@@ -174,7 +176,7 @@ def _factory(name: str):
 # scalars
 R = VOCABULARY["r"].symbol()
 K1, K2, S0, s0 = (VOCABULARY[n].symbol() for n in ("K1", "K2", "S0", "s0"))
-Y, E, PMAX = (VOCABULARY[n].symbol() for n in ("Y", "E", "P"))
+Y, E, PMAX, PBAR = (VOCABULARY[n].symbol() for n in ("Y", "E", "P", "Pbar"))
 LOSS_GRAD, LOSS_HESS, GRAD_LIP = (VOCABULARY[n].symbol() for n in ("G", "H", "B"))
 J_LOC = VOCABULARY["J_loc"].symbol()
 
