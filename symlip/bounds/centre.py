@@ -228,15 +228,25 @@ def centre_norms(net: Any, X: np.ndarray, *, spectral: list[float] | None = None
                  chunk: int = 2048) -> CentreNorms | None:
     """:func:`_centre_norms`, cached by the bytes of the weights, the data and the
     spectral bounds for large problems (param and gradient bounds share it)."""
+    return cached_on_network(
+        "centre", net, X, np.asarray(spectral if spectral is not None else [], float),
+        (tuple(type(lay).__name__ for lay in net.layers), chunk),
+        lambda: _centre_norms(net, X, spectral=spectral, chunk=chunk))
+
+
+def cached_on_network(tag: str, net: Any, X: np.ndarray, array: np.ndarray, extra: Any,
+                      compute: Any) -> Any:
+    """``compute()``, cached for large problems (``X.size * max width >= 10^7``) by
+    ``tag``, the contents of the weights, biases, the data and ``array``, the identity
+    of the activations and ``extra``, so that the parameter and gradient bounds on the
+    same network and data share centre quantities (which their users never modify)."""
     if X.size * max(net.widths) < 10_000_000:
-        return _centre_norms(net, X, spectral=spectral, chunk=chunk)
+        return compute()
     acts = tuple(net.activations)
-    key = ("centre", _digest(X, *[a for lay in net.layers for a in (lay.weight, lay.bias)],
-                             np.asarray(spectral if spectral is not None else [], float)),
-           tuple(id(a) for a in acts), tuple(type(lay).__name__ for lay in net.layers), chunk)
-    return _cached(key, lambda: _centre_norms(net, X, spectral=spectral, chunk=chunk),
-                   pin=(acts, [lay.weight for lay in net.layers],
-                        [lay.bias for lay in net.layers]))
+    key = (tag, _digest(X, *[a for lay in net.layers for a in (lay.weight, lay.bias)], array),
+           tuple(id(a) for a in acts), extra)
+    return _cached(key, compute, pin=(acts, [lay.weight for lay in net.layers],
+                                      [lay.bias for lay in net.layers]))
 
 
 @overflow_is_input_error

@@ -452,7 +452,7 @@ def batched_norm2_upper(mid: np.ndarray, rad: np.ndarray | None) -> np.ndarray:
 
 
 def hidden_chain_cost(net: Any, n_points: int) -> int:
-    """Multiply-adds of the hidden centre chain products $\bar D_{a,j}$, $j < a < N$
+    r"""Multiply-adds of the hidden centre chain products $\bar D_{a,j}$, $j < a < N$
     (beyond :data:`LOCAL_COST_BUDGET` they are products of norms instead)."""
     w = net.widths
     N = net.depth
@@ -460,7 +460,7 @@ def hidden_chain_cost(net: Any, n_points: int) -> int:
 
 
 def output_chain_cost(net: Any, n_points: int) -> int:
-    """Multiply-adds of the output chains $\bar D_{N,j}$ (always computed exactly: the
+    r"""Multiply-adds of the output chains $\bar D_{N,j}$ (always computed exactly: the
     first-order bound is a sum over them)."""
     w = net.widths
     N = net.depth
@@ -563,20 +563,13 @@ def float_forward(net: Any, X: np.ndarray, spec_up: list[float] | None = None
 
 
 def centre_chains(net: Any, X: np.ndarray, spec_up: list[float]) -> LocalInputs:
-    """:func:`_centre_chains`, cached by the contents of the weights, the data and the
-    spectral bounds for large problems (the parameter and gradient bounds on the same
-    network and data share it; the result is never modified by its users)."""
-    from symlip.bounds.centre import _cached, _digest
+    """:func:`_centre_chains`, shared by the parameter and gradient bounds on the same
+    network and data (:func:`symlip.bounds.centre.cached_on_network`)."""
+    from symlip.bounds.centre import cached_on_network
 
-    if X.size * max(net.widths) < 10_000_000:
-        return _centre_chains(net, X, spec_up)
-    acts = tuple(net.activations)
-    key = ("chains", _digest(X, *[a for lay in net.layers for a in (lay.weight, lay.bias)],
-                             np.asarray(spec_up, float)), tuple(id(a) for a in acts),
-           hidden_chain_cost(net, X.shape[0]) <= LOCAL_COST_BUDGET)
-    return _cached(key, lambda: _centre_chains(net, X, spec_up),
-                   pin=(acts, [lay.weight for lay in net.layers],
-                        [lay.bias for lay in net.layers]))
+    return cached_on_network("chains", net, X, np.asarray(spec_up, float),
+                             hidden_chain_cost(net, X.shape[0]) <= LOCAL_COST_BUDGET,
+                             lambda: _centre_chains(net, X, spec_up))
 
 
 def _centre_chains(net: Any, X: np.ndarray, spec_up: list[float]) -> LocalInputs:
