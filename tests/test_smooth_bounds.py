@@ -386,6 +386,33 @@ def test_softmax_curvature_off_the_top_class(n, seed, scale, step):
     assert off(q, m) <= off(p, m) * math.exp(math.sqrt(2) * step) * (1 + 1e-9)
 
 
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(2, 12), seed=st.integers(0, 2**31 - 1), scale=st.floats(0.1, 30))
+def test_softmax_hessian_changes_in_proportion_to_itself(n, seed, scale):
+    """The fact behind ||A - Abar|| <= sqrt2 H l_p r in Lemma 11 (A = diag(p) - pp^T at
+    the logits f): the derivative dA[d] = diag(w) - wp^T - pw^T (w = A d) has
+    x^T dA[d] x = E_p[(x - mu)^2 (d - nu)], so ||dA[d]|| <= sqrt2 ||A|| ||d||."""
+    rng = np.random.default_rng(seed)
+    f = scale * rng.standard_normal(n)
+
+    def hess(v):
+        p = np.exp(v - v.max())
+        p /= p.sum()
+        return np.diag(p) - np.outer(p, p), p
+
+    A, p = hess(f)
+    d = rng.standard_normal(n)
+    w = A @ d
+    dA = np.diag(w) - np.outer(w, p) - np.outer(p, w)
+    h = 1e-6
+    fd = (hess(f + h * d)[0] - hess(f - h * d)[0]) / (2 * h)
+    assert np.abs(fd - dA).max() <= 1e-6 * (1 + np.abs(dA).max())
+    lhs = np.abs(np.linalg.eigvalsh(dA)).max()
+    rhs = math.sqrt(2) * np.linalg.eigvalsh(A)[-1] * np.linalg.norm(d)
+    # float checks: diag(p) - pp^T itself errs by ~1e-16 absolute when p is nearly e_m
+    assert lhs <= rhs * (1 + 1e-9) + 1e-15 * np.linalg.norm(d)
+
+
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(depth=st.sampled_from([2, 3, 5]), width=st.integers(2, 6), log_r=st.floats(-4, -1),
        seed=st.integers(0, 2**31 - 1))

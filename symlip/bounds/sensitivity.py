@@ -786,8 +786,8 @@ def local_gn_loss_program(depth: int, loss: str, bounded: bool = True, centre: b
                           jac: bool = False
                           ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
     r"""Lemma 11: per data point
-    $B_i = \mathrm{GN}_c + \min(2Hl_p^2,\ 2Hl_p\,r\,h_p + l_p^2\min(H, \tfrac32 l_pr))
-    + G\,h_p$ (MSE: the $\tfrac32$ term is absent), whose **mean** over the points bounds
+    $B_i = \mathrm{GN}_c + \min(2Hl_p^2,\ 2Hl_p\,r\,h_p + Hl_p^2\min(1, \sqrt2\,l_pr))
+    + G\,h_p$ (MSE: the second term is absent), whose **mean** over the points bounds
     the gradient-Lipschitz constant of the mean loss; $\mathrm{GN}_c$ (``GN_c``) is the
     certified centre Gauss-Newton norm, $l_p, h_p$ Lemmas 7-8, and $G$, $H$ use $l_p$
     for their ball options (as in :func:`local_loss_program`)."""
@@ -800,12 +800,13 @@ def local_gn_loss_program(depth: int, loss: str, bounded: bool = True, centre: b
     H = sp.Integer(1) if mse else _nn("H")
     ball = 2 * H * lp * rec.R * hp
     if not mse:
-        ball = ball + lp**2 * rec._min([H, sp.Rational(3, 2) * lp * rec.R])
+        ball = ball + H * lp**2 * rec._min([sp.Integer(1), sp.sqrt(2) * lp * rec.R])
     defs.append(rec.Definition(
         DGN, rec._min([2 * H * lp**2, ball]),
         "$\\|J^TAJ - \\bar J^T\\bar A\\bar J\\| \\le \\|J\\|^2\\|A - \\bar A\\| + \\|\\bar A\\|"
         "(\\|J\\| + \\|\\bar J\\|)\\|J - \\bar J\\|$, $\\|J - \\bar J\\| \\le h_pr$, "
-        "$\\|A - \\bar A\\| \\le 3\\|p - \\bar p\\| \\le \\tfrac32 l_pr$; or "
+        "$\\|A - \\bar A\\| \\le H\\min(1, \\sqrt2\\,l_pr)$ ($x^TdA[\\delta]x = "
+        "E_p[(x - \\mu)^2(\\delta - \\nu)]$); or "
         "$\\|J^TAJ\\| + \\|\\bar J^T\\bar A\\bar J\\|$ (Lemma 11)"))
     defs.append(rec.Definition(last.symbol, GNC + DGN + _nn("G") * hp,
                                "$\\nabla^2L = \\frac1n\\sum_iJ_i^TA_iJ_i + \\frac1n\\sum_i"
@@ -833,9 +834,10 @@ def local_gn_derivation(depth: int | None = None, loss: str = "mse") -> Any:
            "$\\bar A_i = M_iM_i^T$; $K = [M_i^T\\bar J_i\\bar J_j^TM_j]_{ij}$ is "
            "$n\\,n_N\\times n\\,n_N$, certified from float factors with a norm-wise error")
     d.step(Tex(r"\|J_i^TA_iJ_i - \bar J_i^T\bar A_i\bar J_i\|"), "<=",
-           Tex(r"\min\big(2Hl_p^2,\ 2Hl_p\,r\,h_p + l_p^2\min(H, \tfrac32 l_pr)\big)"),
-           "$\\|J - \\bar J\\| \\le h_pr$; $\\|A - \\bar A\\| \\le 3\\|p - \\bar p\\| \\le "
-           "\\tfrac32\\|f - \\bar f\\|$ (cross-entropy; $A = I$ for MSE)")
+           Tex(r"\min\big(2Hl_p^2,\ 2Hl_p\,r\,h_p + Hl_p^2\min(1, \sqrt2\,l_pr)\big)"),
+           "$\\|J - \\bar J\\| \\le h_pr$; $\\|A - \\bar A\\| \\le \\sqrt2\\,H\\|f - \\bar f\\|$: "
+           "$x^T\\,dA[\\delta]\\,x = E_p[(x - \\mu)^2(\\delta - \\nu)]$ is at most "
+           "$\\sqrt2\\|\\delta\\|\\operatorname{Var}_p(x)$ (cross-entropy; $A = I$ for MSE)")
     d.step(Tex(r"\Big\|\sum_o(\partial_o\lambda)_i\nabla^2f_{io}\Big\|"), "<=",
            Tex(r"G\,h_p"), "$\\|\\nabla\\lambda_i\\| \\le G$ on the ball")
     d.conclude("$\\sup_{B_r}\\|\\nabla^2L\\| \\le \\mathrm{GN}_c + \\frac1n\\sum_i"
