@@ -231,3 +231,34 @@ def test_local_applies_at_mnist_size():
                                                        np.zeros(10)], "tanh")
     assert sens.hidden_chain_cost(net, 1000) > sens.LOCAL_COST_BUDGET
     assert local_applies(net, 1000) and not local_applies(net, 10_000)
+
+
+@pytest.mark.parametrize("products", [False, True])
+def test_hidden_column_norms_bound_the_reference_chains(monkeypatch, products):
+    """``qs_k_i`` (Lemma 8's second option for the sub-networks of Lemma 12) is at least
+    the largest column norm of the reference D_{k,i} W_i at every point: tight with
+    the exact float chains, a product of norms beyond the budget."""
+    from symlip.bounds import sensitivity as sens
+
+    rng = np.random.default_rng(3)
+    net = random_net(rng, [3, 9, 7, 8, 6, 2], "tanh")
+    X = rng.standard_normal((4, 3))
+    if products:
+        monkeypatch.setattr(sens, "LOCAL_COST_BUDGET", 0)
+    spec = [float(np.linalg.norm(w.weight, 2)) * (1 + 1e-12) for w in net.layers]
+    li = sens._centre_chains(net, X, spec)
+    assert li.full_chains is not products
+    Ws = net.weights
+    s = [1 - np.tanh(z) ** 2 for z in li.zhat]  # sigma' at the float centre pass
+    N = net.depth
+    for i in range(2, N - 1):
+        for k in range(i + 1, N):
+            for p in range(4):
+                P = Ws[i - 1]
+                for m in range(i, k):
+                    P = Ws[m] @ (s[m - 1][p][:, None] * P)
+                true = np.linalg.norm(P, axis=0).max()
+                q = li.per_point[f"qs_{k}_{i}"].hi[p]
+                assert true <= q
+                if not products:
+                    assert q <= true * (1 + 1e-9)

@@ -37,6 +37,7 @@ import sympy as sp
 
 from symlip.bounds import recursion as rec
 from symlip.bounds.sensitivity import (
+    Csym,
     Gssym,
     Gsym,
     LDsym,
@@ -68,6 +69,16 @@ def hssym(k: int) -> sp.Symbol:
     return _nn(f"hs_{k}")
 
 
+def qssym(k: int, i: int) -> sp.Symbol:
+    """Certified largest column norm of the reference $\\bar D_{k,i}\\bar W_i$ (hidden
+    $k$; :func:`symlip.bounds.sensitivity.centre_chains`)."""
+    return _nn(f"qs_{k}_{i}")
+
+
+def _qs(k: int, i: int) -> sp.Symbol:
+    return _nn(f"Qs_{k}_{i}")
+
+
 def _vs(k: int, i: int) -> sp.Symbol:
     return _nn(f"Vs_{k}_{i}")
 
@@ -82,19 +93,36 @@ def _gs(k: int, i: int) -> sp.Expr:
 
 def _subnetwork_defs(N: int) -> list[rec.Definition]:
     """$h^{\\mathrm s}_k$ for $k = 2, \\dots, N-1$: Lemma 8 with $N \\to k$, spectral
-    chains $G^{\\mathrm s}_{k,i}$ in place of $G_{N,i}$ (first option of $V_i$)."""
+    chains $G^{\\mathrm s}_{k,i}$ in place of $G_{N,i}$, both options of $V_i$ (the
+    largest column of $D_{k,i}W_i$ from the certified reference one ``qs_k_i``)."""
     defs: list[rec.Definition] = []
     for k in range(2, N):
         for i in range(2, k + 1):
+            if i == k:  # D_{k,k} W_k = W_k: its largest column on the ball is kappa_k
+                col = rec.kappa(i)
+            else:
+                col = _qs(k, i)
+                defs.append(rec.Definition(
+                    col, qssym(k, i) + (Gssym(k, i) - Csym(k, i)) * rec.kappa(i)
+                    + Csym(k, i) * rec.R,
+                    "largest column of $D_{k,i}W_i$ on the ball: the reference one plus "
+                    "$\\|D_{k,i} - \\bar D_{k,i}\\|\\max_m\\|W_{i,:m}\\| + \\|\\bar D_{k,i}"
+                    "\\|\\,r$ (Lemma 8 for $z_k$)"))
+            curv = rec._min([_prod(_gs(k, i), rec.rho(i), lamsym(i - 1)),
+                             col * Lssym(i - 1)])
             defs.append(rec.Definition(
-                _vs(k, i), _prod(_gs(k, i), dsym(i - 1) + kapsym(i - 1) * rec.rho(i)
-                                 * lamsym(i - 1)),
-                "$\\|D_{k,i}(F_i - F'_i)\\| \\le G^{\\mathrm s}_{k,i}(d_{i-1} + K_2^{(i-1)}"
-                "\\rho_i\\lambda_{i-1})\\|\\Delta\\|$ (Lemma 8 for $z_k$)"))
+                _vs(k, i), kapsym(i - 1) * curv,
+                "$\\|D_{k,i}W'_i(\\Sigma_{i-1} - \\Sigma'_{i-1})X\\| \\le K_2^{(i-1)}"
+                "\\min(G^{\\mathrm s}_{k,i}\\rho_i\\lambda_{i-1}, Q^{\\mathrm s}_{k,i}"
+                "\\Lambda^{\\mathrm s}_{i-1})\\|X\\|\\|\\Delta\\|$ (Lemma 8 for $z_k$)"))
         for j in range(1, k):
+            own = [_prod(_gs(k, i), dsym(i - 1), _gs(i - 1, j)) ** 2
+                   for i in range(j + 1, k + 1)]
             terms = [_prod(_vs(k, i), _gs(i - 1, j)) for i in range(j + 1, k + 1)]
-            defs.append(rec.Definition(_lds(k, j), sp.Add(*terms, evaluate=False),
-                                       "telescoping $D_{k,j} - D'_{k,j}$ (Lemma 8 for $z_k$)"))
+            defs.append(rec.Definition(_lds(k, j), rec._sqrt(sp.Add(*own, evaluate=False))
+                                       + sp.Add(*terms, evaluate=False),
+                                       "telescoping $D_{k,j} - D'_{k,j}$, Cauchy-Schwarz over "
+                                       "the layers' own blocks (Lemma 8 for $z_k$)"))
         terms = []
         for j in range(1, k + 1):
             cj = rec.c(0) if j == 1 else chsym(j - 1)
@@ -168,7 +196,8 @@ def local_curv_loss_program(depth: int, loss: str, bounded: bool = True, centre:
         "Lemma 11 with the curvature term bounded by $G h_p$ or by its certified centre "
         "value plus the remainder (Lemma 12); the mean over the points is the bound"))
     k3 = [k3_layer(k) for k in range(1, N)]
-    return _finish(defs, list(inputs) + [CV, rec.E] + k3)
+    qs = [qssym(k, i) for k in range(3, N) for i in range(2, k)]
+    return _finish(defs, list(inputs) + [CV, rec.E] + k3 + qs)
 
 
 def local_curv_derivation(depth: int | None = None, loss: str = "mse") -> Any:

@@ -266,20 +266,24 @@ def local_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool
         linputs.append(qcsym(i))
         curv = rec._min([gi * rec.rho(i) * lamsym(i - 1), Qcsym(i) * Lssym(i - 1)])
         defs.append(rec.Definition(
-            Vsym(i), gi * dsym(i - 1) + kapsym(i - 1) * curv,
-            "$\\|D_{N,i}(F_i - F'_i)X\\| \\le (G_{N,i}d_{i-1} + K_2^{(i-1)}\\min(G_{N,i}"
-            "\\rho_i\\lambda_{i-1}, Q_i\\Lambda^{\\mathrm s}_{i-1}))\\|X\\|\\|\\Delta\\|$: "
+            Vsym(i), kapsym(i - 1) * curv,
+            "$\\|D_{N,i}W'_i(\\Sigma_{i-1} - \\Sigma'_{i-1})X\\| \\le K_2^{(i-1)}\\min(G_{N,i}"
+            "\\rho_i\\lambda_{i-1}, Q_i\\Lambda^{\\mathrm s}_{i-1})\\|X\\|\\|\\Delta\\|$: "
             "$\\|Q\\operatorname{diag}(v)X\\| \\le \\max_m\\|Q_{:m}\\|\\,\\|v\\|_2\\|X\\|$ "
             "(Lemma 8)"))
     for j in range(1, N):
-        terms = []
+        own, terms = [], []
         for i in range(j + 1, N + 1):
             gs = sp.Integer(1) if i - 1 == j else Gssym(i - 1, j)
+            gi = sp.Integer(1) if i == N else Gsym(N, i)
+            own.append(_prod(gi, dsym(i - 1), gs) ** 2)
             terms.append(_prod(Vsym(i), gs))
-        defs.append(rec.Definition(LDsym(j), sp.Add(*terms, evaluate=False),
+        defs.append(rec.Definition(LDsym(j), rec._sqrt(sp.Add(*own, evaluate=False))
+                                   + sp.Add(*terms, evaluate=False),
                                    "telescoping between $\\theta$ and $\\theta'$: "
-                                   "$\\|F_i - F'_i\\| \\le (d_{i-1} + \\rho_iK_2^{(i-1)}"
-                                   "\\lambda_{i-1})\\|\\Delta\\|$ (Lemma 8)"))
+                                   "$\\|F_i - F'_i\\| \\le d_{i-1}\\|\\Delta_i\\| + \\rho_i"
+                                   "K_2^{(i-1)}\\lambda_{i-1}\\|\\Delta\\|$; Cauchy-Schwarz "
+                                   "over the layers' own blocks $\\Delta_i$ (Lemma 8)"))
         linputs.append(kapsym(j))
     terms = []
     for j in range(1, N + 1):
@@ -361,12 +365,16 @@ def local_second_order_derivation(depth: int | None = None) -> Any:
            "telescoping between the two parameter points")
     d.step(Tex(r"\|F_i - F'_i\|_2"), "<=",
            Tex(r"\|\Delta W_i\|\,d_{i-1} + \rho_i\,\|\Sigma_{i-1} - \Sigma'_{i-1}\|_2 \le "
-               r"(d_{i-1} + \rho_iK_2^{(i-1)}\lambda_{i-1})\|\Delta\|"),
+               r"d_{i-1}\|\Delta_i\| + \rho_iK_2^{(i-1)}\lambda_{i-1}\|\Delta\|"),
            "$|\\sigma'(s) - \\sigma'(t)| \\le K_2^{(i-1)}|s - t|$ on the box (convex), "
-           "$|z_{i-1,m} - z'_{i-1,m}| \\le \\lambda_{i-1}\\|\\Delta\\|$")
+           "$|z_{i-1,m} - z'_{i-1,m}| \\le \\lambda_{i-1}\\|\\Delta\\|$; $\\Delta_i$ is layer "
+           "$i$'s own block of $\\Delta$")
     d.step(Tex(r"\|D_{N,j} - D'_{N,j}\|_2"), "<=",
-           Tex(r"\Big(\sum_{i} G_{N,i}(d_{i-1} + \rho_iK_2^{(i-1)}\lambda_{i-1})"
-               r"G^{\mathrm{s}}_{i-1,j}\Big)\|\Delta\| =: L^D_j\|\Delta\|"), "")
+           Tex(r"\Big(\Big(\sum_i\big(G_{N,i}d_{i-1}G^{\mathrm{s}}_{i-1,j}\big)^2\Big)^{1/2}"
+               r" + \sum_{i} V_iG^{\mathrm{s}}_{i-1,j}\Big)\|\Delta\| =: L^D_j\|\Delta\|"),
+           "Cauchy-Schwarz over the own blocks, $\\sum_i\\|\\Delta_i\\|^2 \\le \\|\\Delta\\|^2$; "
+           "$V_i = K_2^{(i-1)}\\min(G_{N,i}\\rho_i\\lambda_{i-1}, Q_i\\Lambda^{\\mathrm s}_{i-1})$ "
+           "(largest column $Q_i$ of $D_{N,i}W_i$)")
     d.step(Tex(r"\|(J - J')u\|"), "<=",
            Tex(r"\sum_j \big(L^D_j\sqrt{\hat c_{j-1}^2+1} + G_{N,j}\,d_{j-1}"
                r"\Lambda^{\mathrm{s}}_{j-1}\big)\|u_j\|\,\|\Delta\| \le h_{loc}\|u\|"
@@ -621,19 +629,26 @@ def _centre_chains(net: Any, X: np.ndarray, spec_up: list[float]) -> LocalInputs
                 pp[f"qc_{j}"] = _pt(_up(cols.reshape(B, -1).max(axis=1) + err))
         pp[f"qc_{N}"] = _pt(np.full(B, float(row_norms(Ws[N - 1].T).hi.max())))
     full = hidden_chain_cost(net, B) <= LOCAL_COST_BUDGET
+    colmax = [float(row_norms(W.T).hi.max()) for W in Ws]
     for j in range(1, N - 1):
+        # P = reference D_{k,j+1} W_{j+1} (its largest column: Lemma 8's second option
+        # for the sub-networks), Q = P diag(s_j) = reference D_{k,j}
         if full:
-            Q = Ws[j][None, :, :] * shat[j - 1][:, None, :]
-            err = _up(_fro(Q) * _U) + _TINY
+            P = np.broadcast_to(Ws[j], (B,) + Ws[j].shape)
+            errP = np.zeros(B)
         for k in range(j + 1, N):
             if full:
                 if k > j + 1:
-                    Q = Q * shat[k - 2][:, :, None]
-                    err = _up(_up(err * smax[k - 2]) + _up(_fro(Q) * _U)) + _TINY
-                    fQ = _fro(Q)
-                    Q = Ws[k - 1] @ Q
-                    err = _up(_up(err * spec_up[k - 1])
-                              + _up(fQ * _up(_gamma(Ws[k - 1].shape[1]) * frob[k - 1]))) + _TINY
+                    P = P * shat[k - 2][:, :, None]
+                    errP = _up(_up(errP * smax[k - 2]) + _up(_fro(P) * _U)) + _TINY
+                    fP = _fro(P)
+                    P = Ws[k - 1] @ P
+                    errP = _up(_up(errP * spec_up[k - 1])
+                               + _up(fP * _up(_gamma(Ws[k - 1].shape[1]) * frob[k - 1]))) + _TINY
+                    cols = row_norms(np.swapaxes(P, 1, 2).reshape(-1, P.shape[1])).hi
+                    pp[f"qs_{k}_{j + 1}"] = _pt(_up(cols.reshape(B, -1).max(axis=1) + errP))
+                Q = P * shat[j - 1][:, None, :]
+                err = _up(_up(errP * smax[j - 1]) + _up(_fro(Q) * _U)) + _TINY
                 cn = _up(batched_norm2_upper(Q, None) + err)
                 crow = _up(row_norms(Q.reshape(-1, Q.shape[-1])).hi.reshape(B, -1).max(axis=1)
                            + err)
@@ -644,6 +659,10 @@ def _centre_chains(net: Any, X: np.ndarray, spec_up: list[float]) -> LocalInputs
                 crow = _up(_up(rown * smax[k - 2]) * prev)
             pp[f"C_{k}_{j}"] = _pt(cn)
             pp[f"Cr_{k}_{j}"] = _pt(np.minimum(crow, cn))
+    if not full:  # ||D W_{:m}|| <= ||D||_2 ||W_{:m}||, D = D_{k,i}
+        for i in range(2, N - 1):
+            for k in range(i + 1, N):
+                pp[f"qs_{k}_{i}"] = _pt(_up(pp[f"C_{k}_{i}"].hi * colmax[i - 1]))
     return LocalInputs(pp, zhat, ezs, shat, full)
 
 
