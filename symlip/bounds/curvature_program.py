@@ -46,10 +46,10 @@ from symlip.bounds.sensitivity import (
     _finish,
     _nn,
     _prod,
-    chsym,
     dsym,
     kapsym,
     lamsym,
+    lemma8_defs,
     local_gn_loss_program,
 )
 from symlip.symbolic.symbols import k3_layer
@@ -97,41 +97,11 @@ def _subnetwork_defs(N: int) -> list[rec.Definition]:
     largest column of $D_{k,i}W_i$ from the certified reference one ``qs_k_i``)."""
     defs: list[rec.Definition] = []
     for k in range(2, N):
-        for i in range(2, k + 1):
-            if i == k:  # D_{k,k} W_k = W_k: its largest column on the ball is kappa_k
-                col = rec.kappa(i)
-            else:
-                col = _qs(k, i)
-                defs.append(rec.Definition(
-                    col, qssym(k, i) + (Gssym(k, i) - Csym(k, i)) * rec.kappa(i)
-                    + Csym(k, i) * rec.R,
-                    "largest column of $D_{k,i}W_i$ on the ball: the reference one plus "
-                    "$\\|D_{k,i} - \\bar D_{k,i}\\|\\max_m\\|W_{i,:m}\\| + \\|\\bar D_{k,i}"
-                    "\\|\\,r$ (Lemma 8 for $z_k$)"))
-            curv = rec._min([_prod(_gs(k, i), rec.rho(i), lamsym(i - 1)),
-                             col * Lssym(i - 1)])
-            defs.append(rec.Definition(
-                _vs(k, i), kapsym(i - 1) * curv,
-                "$\\|D_{k,i}W'_i(\\Sigma_{i-1} - \\Sigma'_{i-1})X\\| \\le K_2^{(i-1)}"
-                "\\min(G^{\\mathrm s}_{k,i}\\rho_i\\lambda_{i-1}, Q^{\\mathrm s}_{k,i}"
-                "\\Lambda^{\\mathrm s}_{i-1})\\|X\\|\\|\\Delta\\|$ (Lemma 8 for $z_k$)"))
-        for j in range(1, k):
-            own = [_prod(_gs(k, i), dsym(i - 1), _gs(i - 1, j)) ** 2
-                   for i in range(j + 1, k + 1)]
-            terms = [_prod(_vs(k, i), _gs(i - 1, j)) for i in range(j + 1, k + 1)]
-            defs.append(rec.Definition(_lds(k, j), rec._sqrt(sp.Add(*own, evaluate=False))
-                                       + sp.Add(*terms, evaluate=False),
-                                       "telescoping $D_{k,j} - D'_{k,j}$, Cauchy-Schwarz over "
-                                       "the layers' own blocks (Lemma 8 for $z_k$)"))
-        terms = []
-        for j in range(1, k + 1):
-            cj = rec.c(0) if j == 1 else chsym(j - 1)
-            first = sp.Integer(0) if j == k else _lds(k, j) * rec._sqrt(cj**2 + 1)
-            second = sp.Integer(0) if j == 1 else _gs(k, j) * dsym(j - 1) * Lssym(j - 1)
-            terms.append((first + second) ** 2)
-        defs.append(rec.Definition(hssym(k), rec._sqrt(sp.Add(*terms, evaluate=False)),
-                                   "$\\mathrm{Lip}_{B_r}(D_\\theta z_k)$: Lemma 8 for the "
-                                   "sub-network ending at $z_k$"))
+        defs += lemma8_defs(k, lambda i, k=k: _gs(k, i),
+                            lambda i, k=k: sp.Integer(1) if i == k else Csym(k, i),
+                            lambda i, k=k: None if i == k else qssym(k, i),
+                            lambda i, k=k: _qs(k, i), lambda i, k=k: _vs(k, i),
+                            lambda j, k=k: _lds(k, j), hssym(k), "k", " for $z_k$")
     return defs
 
 

@@ -241,6 +241,62 @@ def LDsym(j: int) -> sp.Symbol:
 HLOC = _nn("h_loc")
 
 
+def lemma8_defs(K: int, g: Any, c: Any, qref: Any, Q: Any, V: Any, LD: Any, h: sp.Symbol,
+                end: str, tag: str) -> list[rec.Definition]:
+    r"""Lemma 8 for the map $\theta \mapsto D_\theta z_K$ (the output $K = N$, or a
+    hidden layer for Lemma 12's $h^{\mathrm s}_K$): the largest columns ``Q(i)`` of
+    $D_{K,i}W_i$ on the ball, the $\sigma'$ parts ``V(i)``, $L^D_j$ as ``LD(j)`` and the
+    Lipschitz constant ``h``.  ``g(i)``, ``c(i)``: $G_{K,i}$, $C_{K,i}$ (1 at $i = K$);
+    ``qref(i)``: the certified reference largest column, or ``None`` when the largest
+    column on the ball is $\kappa_i$ itself ($D_{K,K}W_K = W_K$); ``end``, ``tag``: $K$'s
+    name and the lemma's qualifier in the explanations."""
+    defs: list[rec.Definition] = []
+    lemma = f"(Lemma 8{tag})"
+    for i in range(2, K + 1):
+        if qref(i) is None:
+            col = rec.kappa(i)
+        else:
+            col = Q(i)
+            cdiff = (g(i) - c(i)) * rec.kappa(i) if i < K else sp.Integer(0)
+            defs.append(rec.Definition(
+                col, qref(i) + cdiff + _prod(c(i), rec.R),
+                f"largest column of $D_{{{end},i}}W_i$ on the ball: the reference one plus "
+                f"$\\|D_{{{end},i}} - \\bar D_{{{end},i}}\\|\\,\\max_m\\|W_{{i,:m}}\\| + "
+                f"\\|\\bar D_{{{end},i}}\\|\\,r$ {lemma}"))
+        curv = rec._min([_prod(g(i), rec.rho(i), lamsym(i - 1)), col * Lssym(i - 1)])
+        defs.append(rec.Definition(
+            V(i), kapsym(i - 1) * curv,
+            f"$\\|D_{{{end},i}}W'_i(\\Sigma_{{i-1}} - \\Sigma'_{{i-1}})X\\| \\le K_2^{{(i-1)}}"
+            f"\\min(G_{{{end},i}}\\rho_i\\lambda_{{i-1}}, Q_i\\Lambda^{{\\mathrm s}}_{{i-1}})"
+            f"\\|X\\|\\|\\Delta\\|$: $\\|Q\\operatorname{{diag}}(v)X\\| \\le \\max_m"
+            f"\\|Q_{{:m}}\\|\\,\\|v\\|_2\\|X\\|$ {lemma}"))
+    for j in range(1, K):
+        own, terms = [], []
+        for i in range(j + 1, K + 1):
+            gs = sp.Integer(1) if i - 1 == j else Gssym(i - 1, j)
+            own.append(_prod(g(i), dsym(i - 1), gs))
+            terms.append(_prod(V(i), gs))
+        norm = own[0] if len(own) == 1 else rec._sqrt(sp.Add(*[o**2 for o in own],
+                                                             evaluate=False))
+        defs.append(rec.Definition(
+            LD(j), norm + sp.Add(*terms, evaluate=False),
+            "telescoping between $\\theta$ and $\\theta'$: $\\|F_i - F'_i\\| \\le d_{i-1}"
+            "\\|\\Delta_i\\| + \\rho_iK_2^{(i-1)}\\lambda_{i-1}\\|\\Delta\\|$; "
+            f"Cauchy-Schwarz over the layers' own blocks $\\Delta_i$ {lemma}"))
+    terms = []
+    for j in range(1, K + 1):
+        cj = rec.c(0) if j == 1 else chsym(j - 1)
+        first = sp.Integer(0) if j == K else LD(j) * rec._sqrt(cj**2 + 1)
+        second = sp.Integer(0) if j == 1 else g(j) * dsym(j - 1) * Lssym(j - 1)
+        terms.append((first + second) ** 2)
+    defs.append(rec.Definition(
+        h, rec._sqrt(sp.Add(*terms, evaluate=False)),
+        f"$\\|(J - J')u\\| \\le \\sum_j (\\|D_{{{end},j}} - D'_{{{end},j}}\\|"
+        f"\\sqrt{{\\|a_{{j-1}}\\|^2+1}} + \\|D'_{{{end},j}}\\|\\,\\|a_{{j-1}} - "
+        f"a'_{{j-1}}\\|)\\|u_j\\|$, Cauchy-Schwarz {lemma}"))
+    return defs
+
+
 @lru_cache(maxsize=32)
 def local_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool = True,
                        jac: bool = False
@@ -255,47 +311,10 @@ def local_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool
     last = odefs.pop()  # B = H l_N^2 + G h_N
     ldefs, linputs = _local_defs(N)
     defs = odefs + ldefs
-    for i in range(2, N + 1):
-        gi = sp.Integer(1) if i == N else Gsym(N, i)
-        cdiff = sp.Integer(0) if i == N else (Gsym(N, i) - Csym(N, i)) * rec.kappa(i)
-        cr = rec.R if i == N else Csym(N, i) * rec.R
-        defs.append(rec.Definition(
-            Qcsym(i), qcsym(i) + cdiff + cr,
-            "largest column of $D_{N,i}W_i$ on the ball: the reference one plus "
-            "$\\|D_{N,i} - \\bar D_{N,i}\\|\\,\\max_m\\|W_{i,:m}\\| + \\|\\bar D_{N,i}\\|\\,r$"))
-        linputs.append(qcsym(i))
-        curv = rec._min([gi * rec.rho(i) * lamsym(i - 1), Qcsym(i) * Lssym(i - 1)])
-        defs.append(rec.Definition(
-            Vsym(i), kapsym(i - 1) * curv,
-            "$\\|D_{N,i}W'_i(\\Sigma_{i-1} - \\Sigma'_{i-1})X\\| \\le K_2^{(i-1)}\\min(G_{N,i}"
-            "\\rho_i\\lambda_{i-1}, Q_i\\Lambda^{\\mathrm s}_{i-1})\\|X\\|\\|\\Delta\\|$: "
-            "$\\|Q\\operatorname{diag}(v)X\\| \\le \\max_m\\|Q_{:m}\\|\\,\\|v\\|_2\\|X\\|$ "
-            "(Lemma 8)"))
-    for j in range(1, N):
-        own, terms = [], []
-        for i in range(j + 1, N + 1):
-            gs = sp.Integer(1) if i - 1 == j else Gssym(i - 1, j)
-            gi = sp.Integer(1) if i == N else Gsym(N, i)
-            own.append(_prod(gi, dsym(i - 1), gs) ** 2)
-            terms.append(_prod(Vsym(i), gs))
-        defs.append(rec.Definition(LDsym(j), rec._sqrt(sp.Add(*own, evaluate=False))
-                                   + sp.Add(*terms, evaluate=False),
-                                   "telescoping between $\\theta$ and $\\theta'$: "
-                                   "$\\|F_i - F'_i\\| \\le d_{i-1}\\|\\Delta_i\\| + \\rho_i"
-                                   "K_2^{(i-1)}\\lambda_{i-1}\\|\\Delta\\|$; Cauchy-Schwarz "
-                                   "over the layers' own blocks $\\Delta_i$ (Lemma 8)"))
-        linputs.append(kapsym(j))
-    terms = []
-    for j in range(1, N + 1):
-        cj = rec.c(0) if j == 1 else chsym(j - 1)
-        first = sp.Integer(0) if j == N else LDsym(j) * rec._sqrt(cj**2 + 1)
-        gj = sp.Integer(1) if j == N else Gsym(N, j)
-        second = sp.Integer(0) if j == 1 else gj * dsym(j - 1) * Lssym(j - 1)
-        terms.append((first + second) ** 2)
-    defs.append(rec.Definition(HLOC, rec._sqrt(sp.Add(*terms, evaluate=False)),
-                               "$\\|(J - J')u\\| \\le \\sum_j (\\|D_{N,j} - D'_{N,j}\\|"
-                               "\\sqrt{\\|a_{j-1}\\|^2+1} + \\|D'_{N,j}\\|\\,\\|a_{j-1} - "
-                               "a'_{j-1}\\|)\\|u_j\\|$, Cauchy-Schwarz (Lemma 8)"))
+    defs += lemma8_defs(N, lambda i: sp.Integer(1) if i == N else Gsym(N, i),
+                        lambda i: sp.Integer(1) if i == N else Csym(N, i), qcsym,
+                        Qcsym, Vsym, LDsym, HLOC, "N", "")
+    linputs += [qcsym(i) for i in range(2, N + 1)] + [kapsym(j) for j in range(1, N)]
     lp, hp = _nn("l_p"), _nn("h_p")
     defs.append(rec.Definition(lp, rec._min([LOC, rec.l(N)]), "Lemma 7 or the recursion"))
     defs.append(rec.Definition(hp, rec._min([HLOC, rec.h(N)]), "Lemma 8 or the recursion"))
@@ -580,6 +599,13 @@ def centre_chains(net: Any, X: np.ndarray, spec_up: list[float]) -> LocalInputs:
                              lambda: _centre_chains(net, X, spec_up))
 
 
+def _largest_column(P: np.ndarray, err: np.ndarray) -> np.ndarray:
+    """Per point, an upper bound of the largest column norm of the exact matrix whose
+    float stack is ``P`` (points, rows, columns), with Frobenius error ``err``."""
+    cols = row_norms(np.swapaxes(P, 1, 2).reshape(-1, P.shape[1])).hi
+    return _up(cols.reshape(P.shape[0], -1).max(axis=1) + err)
+
+
 def _centre_chains(net: Any, X: np.ndarray, spec_up: list[float]) -> LocalInputs:
     r"""The centre quantities of Lemma 7, from one float forward pass with norm-wise
     error bounds (no interval wrapping, which grows like $\||W|\|_2^N$).
@@ -625,11 +651,11 @@ def _centre_chains(net: Any, X: np.ndarray, spec_up: list[float]) -> LocalInputs
                 err = _up(_up(err * spec_up[j - 1])
                           + _up(fP * _up(_gamma(Ws[j - 1].shape[0]) * frob[j - 1]))) + _TINY
                 # largest column of the reference D_{N,j} W_j (for Lemma 8)
-                cols = row_norms(np.swapaxes(P, 1, 2).reshape(-1, P.shape[1])).hi
-                pp[f"qc_{j}"] = _pt(_up(cols.reshape(B, -1).max(axis=1) + err))
-        pp[f"qc_{N}"] = _pt(np.full(B, float(row_norms(Ws[N - 1].T).hi.max())))
-    full = hidden_chain_cost(net, B) <= LOCAL_COST_BUDGET
+                pp[f"qc_{j}"] = _pt(_largest_column(P, err))
     colmax = [float(row_norms(W.T).hi.max()) for W in Ws]
+    if N >= 2:
+        pp[f"qc_{N}"] = _pt(np.full(B, colmax[N - 1]))
+    full = hidden_chain_cost(net, B) <= LOCAL_COST_BUDGET
     for j in range(1, N - 1):
         # P = reference D_{k,j+1} W_{j+1} (its largest column: Lemma 8's second option
         # for the sub-networks), Q = P diag(s_j) = reference D_{k,j}
@@ -645,8 +671,7 @@ def _centre_chains(net: Any, X: np.ndarray, spec_up: list[float]) -> LocalInputs
                     P = Ws[k - 1] @ P
                     errP = _up(_up(errP * spec_up[k - 1])
                                + _up(fP * _up(_gamma(Ws[k - 1].shape[1]) * frob[k - 1]))) + _TINY
-                    cols = row_norms(np.swapaxes(P, 1, 2).reshape(-1, P.shape[1])).hi
-                    pp[f"qs_{k}_{j + 1}"] = _pt(_up(cols.reshape(B, -1).max(axis=1) + errP))
+                    pp[f"qs_{k}_{j + 1}"] = _pt(_largest_column(P, errP))
                 Q = P * shat[j - 1][:, None, :]
                 err = _up(_up(errP * smax[j - 1]) + _up(_fro(Q) * _U)) + _TINY
                 cn = _up(batched_norm2_upper(Q, None) + err)
