@@ -159,6 +159,12 @@ def test_relu_residual_is_not_smooth():
         grad_lipschitz(net, X, y, "mse", 0.1)
 
 
+def _shrunk(entry):
+    """A certificate input entry (an enclosure) with its upper end halved."""
+    hi = float.fromhex(entry["upper_exact"]) * 0.5
+    return {**entry, "upper_exact": hi.hex(), "upper": repr(hi)}
+
+
 def test_cli_certify_verify_and_derive(tmp_path, capsys):
     rng = np.random.default_rng(7)
     net = random_resnet(rng, 3, 4, "sigmoid")
@@ -175,7 +181,61 @@ def test_cli_certify_verify_and_derive(tmp_path, capsys):
     assert main(["verify", str(cert), "--model", str(m), "--data", str(tmp_path / "X.npy"),
                  "--targets", str(tmp_path / "Y.npy")]) == 0
     capsys.readouterr()
+    # the certified centre Jacobian norms are recorded inputs: altering one is caught
+    doc = json.loads(cert.read_text())
+    names = [k for k in doc["inputs"] if k.startswith("Ja_")]
+    assert names
+    entry = doc["inputs"][names[-1]]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc).replace(json.dumps(entry), json.dumps(_shrunk(entry)), 1))
+    assert main(["verify", str(bad), "--model", str(m), "--data", str(tmp_path / "X.npy"),
+                 "--targets", str(tmp_path / "Y.npy")]) != 0
+    capsys.readouterr()
     assert main(["derive", "--wrt", "gradient", "--layers", "dense,residual"]) == 0
     text = capsys.readouterr().out
     assert "Lemma 9" in text and "tau_2" in text and "h_2 :=" in text
     assert layer_kinds(net).count("residual") >= 1
+
+
+def test_centre_jacobians_of_residual_nets_match_the_float_ones():
+    """The forward-mode interval Jacobians through blocks ($Da_k = Da_{k-1} +
+    h\\Sigma_kDz_k$) enclose the float parameter Jacobian of the output, tightly."""
+    from symlip.bounds.centre import centre_jacobians
+    from symlip.bounds.param_core import _residual_param_jacobian_norms
+
+    rng = np.random.default_rng(3)
+    for step in (0.25, -1.0):
+        net = _deep_resnet(rng, 3, 4, "tanh", step)
+        X = rng.standard_normal((4, net.widths[0]))
+        J = centre_jacobians(net, X)
+        ref = _residual_param_jacobian_norms(net, X)
+        up = J[f"Jz_{net.depth}"].hi
+        assert np.all(up >= ref) and np.all(up <= ref * (1 + 1e-9))
+        assert {f"Ja_{k}" for k in range(1, net.depth)} <= set(J)
+
+
+def test_centre_jacobian_options_tighten_the_residual_bound():
+    """``jac``: $l_k \\le J^a_k + h_kr$ (and $m_k$, $\\mu_k$) on top of Lemma 9; the
+    program stays well ordered and the bound at r = 1e-3 falls by a large factor."""
+    from symlip.bounds.smooth import _residual_inputs
+
+    rng = np.random.default_rng(5)
+    net = _deep_resnet(rng, 8, 8, "tanh", 0.25)
+    X = rng.standard_normal((8, net.widths[0]))
+    y = rng.standard_normal((8, net.widths[-1]))
+    ci = _residual_inputs(net, X, y, "mse", 1e-3)
+    assert ci.jac
+    from symlip.bounds.param_core import _args
+    from symlip.bounds.residual import lognorm_layers
+
+    kinds = layer_kinds(net)
+    on = residual_grad_program(kinds, "mse", ci.bounded, ci.centre, lognorm_layers(net), True)
+    off = residual_grad_program(kinds, "mse", ci.bounded, ci.centre, lognorm_layers(net))
+    b_on = on.enclose_array(_args(on, ci, hull=False)).mean().upper_float
+    b_off = off.enclose_array(_args(off, ci, hull=False)).mean().upper_float
+    assert b_on < b_off / 3
+    res = grad_lipschitz(net, X, y, "mse", 1e-3)
+    assert res.extra["centre_jacobians"] and res.upper == pytest.approx(b_on, rel=1e-12)
+    assert res.estimate <= res.upper
+    _check_quotients(rng, net, X, y, "mse", 1e-3, res.upper, n_pairs=3)
+    assert "centre Jacobian" in res.derivation.to_markdown()

@@ -50,7 +50,7 @@ def _prev(k: int, sym: Any) -> sp.Expr:
 
 def residual_second_order_program(kinds: tuple[str, ...], *, bounded: bool = True,
                                   centre: bool = True, lognorm: tuple[int, ...] = (),
-                                  output_norm: bool = False
+                                  output_norm: bool = False, jac: bool = False
                                   ) -> tuple[list[rec.Definition], list[sp.Symbol]]:
     r"""Definitions of the first-order program (:func:`~symlip.bounds.recursion.
     network_first_order_program`, layer by layer) interleaved with the second-order
@@ -131,21 +131,67 @@ def residual_second_order_program(kinds: tuple[str, ...], *, bounded: bool = Tru
             h_expr = rec.g(k)
             why = "linear map of $z_k$"
         second.append(rec.Definition(rec.h(k), h_expr, why))
-        defs += first + second  # layer k's second order uses its first order
+        block = first + second  # layer k's second order uses its first order
+        if jac:
+            block, in_j = _centre_jacobian_options(k, n, kind, block)
+            inputs += in_j
+        defs += block
         prev_l = rec.l(k)
     return defs, rec._dedup(inputs)
 
 
+def _centre_jacobian_options(k: int, n: int, kind: str, block: list[rec.Definition]
+                             ) -> tuple[list[rec.Definition], list[sp.Symbol]]:
+    r"""Layer $k$'s definitions with the centre options of the feed-forward program's
+    ``jac``: $m_k \le J^z_k + g_kr$, $\mu_k \le J^r_k + g_kr$ and, for a hidden layer
+    with an activation, $l_k \le J^a_k + h_kr$ (the read-out's $l_N = m_N$): the
+    certified centre Jacobian norm plus the Lipschitz constant of the Jacobian on the
+    ball times $r$ (mean value theorem).  Reordered so every symbol is defined before
+    it is used ($m_k$ after $g_k$, $l_k$ and $c_k$ after $h_k$)."""
+    opts = {}
+    if k > 1:
+        opts[rec.m(k)] = (rec.jz(k), rec.g(k))
+        if k < n and kind != "linear":
+            opts[rec.mu(k)] = (rec.jr(k), rec.g(k))
+    if k < n and kind in ("dense", "residual"):
+        opts[rec.l(k)] = (rec.ja(k), rec.h(k))
+    out, inputs = [], []
+    for d in block:
+        if d.symbol in opts:
+            j, lip = opts[d.symbol]
+            inputs.append(j)
+            d = rec.Definition(d.symbol, rec._min([d.expr, j + lip * rec.R]),
+                               d.why + "; or the centre Jacobian plus its Lipschitz "
+                               "constant on the ball times $r$")
+        out.append(d)
+    # stable reorder: a definition waits until the block's symbols it uses are defined
+    own = {d.symbol for d in out}
+    done: set[sp.Symbol] = set()
+    ordered: list[rec.Definition] = []
+    pending = list(out)
+    while pending:
+        for i, d in enumerate(pending):
+            if not ((d.expr.free_symbols & own) - done - {d.symbol}):
+                ordered.append(pending.pop(i))
+                done.add(d.symbol)
+                break
+        else:  # pragma: no cover - a cycle would be a programming error
+            raise AssertionError(f"cyclic definitions in layer {k}")
+    return ordered, inputs
+
+
 @lru_cache(maxsize=64)
 def residual_loss_program(kinds: tuple[str, ...], loss: str, bounded: bool = True,
-                          centre: bool = True, lognorm: tuple[int, ...] = ()
+                          centre: bool = True, lognorm: tuple[int, ...] = (),
+                          jac: bool = False
                           ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
     """Second-order program of Lemma 9 and the loss composition $B = Hl_N^2 + Gh_N$ (the
-    definitions of $G$, $H$ of :func:`symlip.bounds.recursion.loss_program`)."""
+    definitions of $G$, $H$ of :func:`symlip.bounds.recursion.loss_program`); ``jac``:
+    the centre Jacobian options (:func:`_centre_jacobian_options`)."""
     lname = rec._loss_name(loss)
     mse = lname == "mse"
     defs, inputs = residual_second_order_program(kinds, bounded=bounded, centre=centre,
-                                                 lognorm=lognorm, output_norm=mse)
+                                                 lognorm=lognorm, output_norm=mse, jac=jac)
     depth = len(kinds) + 1
     # the loss tail of the feed-forward program, on our l_N, c_N, h_N (same symbols)
     tail, tail_in = rec.loss_program(1, lname, bounded=bounded, centre=centre)
@@ -160,9 +206,10 @@ def residual_loss_program(kinds: tuple[str, ...], loss: str, bounded: bool = Tru
 
 @lru_cache(maxsize=64)
 def residual_grad_program(kinds: tuple[str, ...], loss: str, bounded: bool, centre: bool,
-                          lognorm: tuple[int, ...] = ()) -> rec.RecursiveFormula:
+                          lognorm: tuple[int, ...] = (), jac: bool = False
+                          ) -> rec.RecursiveFormula:
     """The residual loss program as a formula named ``L_grad`` (cached)."""
-    defs, inputs = residual_loss_program(kinds, loss, bounded, centre, lognorm)
+    defs, inputs = residual_loss_program(kinds, loss, bounded, centre, lognorm, jac)
     return rec.RecursiveFormula(list(defs), list(inputs), name="L_grad")
 
 
@@ -223,20 +270,27 @@ class _OutputBox:
         self.output_err = row_norms(dev).hi
 
 
-def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
-                         centre: bool | str = "auto") -> Any:
-    """Certified inputs of :func:`residual_grad_program`: those of the first-order
-    residual program (:func:`symlip.bounds.residual.certified_residual_inputs`) plus
-    ``K2``, the largest row / column norms ``omega_k``, ``kappa_k`` (+ r) and the loss
-    inputs ``Y``, ``E`` (MSE) from the interval forward pass's output box, kept as
-    ``centre_data`` (cross-entropy: :func:`symlip.bounds.smooth.grad_lipschitz` adds
-    ``P``, ``E`` from it)."""
+def add_second_order_inputs(net: Any, X: np.ndarray, r: float, ci: Any, jac: bool) -> None:
+    """Add to ``ci`` the inputs the second-order program needs beyond the first-order
+    ones: ``K2``, the largest row / column norms ``omega_k``, ``kappa_k`` (+ r) and, with
+    ``jac``, the certified centre Jacobian norms ``Jz_k``, ``Jr_k``, ``Ja_k``
+    (:func:`symlip.bounds.centre.centre_jacobians`; ``ci.jac`` says whether they were
+    computed)."""
     from symlip.bounds.param_core import _constant
-    from symlip.bounds.residual import certified_residual_inputs, layer_kinds
+    from symlip.bounds.residual import layer_kinds
 
-    lname = rec._loss_name(loss)
-    ci = certified_residual_inputs(net, X, r, centre=centre, lognorm=True)
     kinds = layer_kinds(net)
+    t0 = time.perf_counter()
+    if jac and net.depth > 1:
+        from symlip.arith.enclosure import UnsupportedOperation
+        from symlip.bounds.centre import centre_jacobians
+
+        try:
+            ci.per_point.update(centre_jacobians(net, X))
+            ci.jac = True
+        except (ValueError, UnsupportedOperation):  # no rigorous kernel for sigma'
+            ci.jac = False
+    ci.timings["centre_jacobians"] = time.perf_counter() - t0
     acts = [a for a, kd in zip(net.activations, kinds, strict=True) if kd != "linear"]
     if acts:
         ci.scalars["K2"] = _constant(acts, "K2")
@@ -247,6 +301,25 @@ def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: f
             iv.mpf([0.0, float(np.max(row_norms(w).hi))]) + iv.mpf(r))
         ci.scalars[f"kappa_{k}"] = Enclosure.from_interval(
             iv.mpf([0.0, float(np.max(row_norms(w.T).hi))]) + iv.mpf(r))
+    ci.timings["second_order_inputs"] = time.perf_counter() - t0
+
+
+def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
+                         centre: bool | str = "auto", jac: bool = False) -> Any:
+    """Certified inputs of :func:`residual_grad_program`: those of the first-order
+    residual program (:func:`symlip.bounds.residual.certified_residual_inputs`) plus
+    ``K2``, the largest row / column norms ``omega_k``, ``kappa_k`` (+ r) and the loss
+    inputs ``Y``, ``E`` (MSE) from the interval forward pass's output box, kept as
+    ``centre_data`` (cross-entropy: :func:`symlip.bounds.smooth.grad_lipschitz` adds
+    ``P``, ``E`` from it); with ``jac`` the certified centre Jacobian norms ``Jz_k``,
+    ``Jr_k``, ``Ja_k`` (:func:`symlip.bounds.centre.centre_jacobians`; ``ci.jac`` says
+    whether they were computed)."""
+    from symlip.bounds.residual import certified_residual_inputs
+
+    lname = rec._loss_name(loss)
+    ci = certified_residual_inputs(net, X, r, centre=centre, lognorm=True)
+    add_second_order_inputs(net, X, r, ci, jac)
+    t0 = time.perf_counter()
     if ci.centre:
         box = net.interval_trace(X).output
         ob = _OutputBox(box)
@@ -267,8 +340,8 @@ def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: f
 
 def residual_second_order_derivation(kinds: tuple[str, ...] | None = None,
                                      loss: str | None = None, *, bounded: bool = True,
-                                     centre: bool = True, lognorm: tuple[int, ...] = ()
-                                     ) -> Any:
+                                     centre: bool = True, lognorm: tuple[int, ...] = (),
+                                     jac: bool = False) -> Any:
     """The proof of Lemma 9 (``docs/theory-param.md`` section 8) and, for ``kinds``,
     the program (single source: the definitions of :func:`residual_loss_program`)."""
     from symlip.symbolic.derivation import Derivation, Tex
@@ -306,6 +379,12 @@ def residual_second_order_derivation(kinds: tuple[str, ...] | None = None,
            "$\\sigma$ nondecreasing: $\\Sigma_k \\in [0, K_1]$, so $\\|I + h_k\\Sigma_kW_k\\| "
            "\\le q_k$ (first-order Lemma 6.1); cross terms $\\le l_{k-1}(\\|u_k\\|\\|v_{<k}"
            "\\| + \\|v_k\\|\\|u_{<k}\\|) \\le l_{k-1}\\|u\\|\\|v\\|$")
+    if jac:
+        d.step(Tex(r"\|D_\theta a_k(\theta)\|"), "<=",
+               Tex(r"\|D_\theta a_k(\bar\theta)\| + h_k\,r \le J^a_k + h_k\,r"),
+               "mean value theorem: $\\sup_{B_r}\\|D^2a_k\\| \\le h_k$; $J^a_k$ the certified "
+               "centre Jacobian norm (forward mode in interval arithmetic; the same for "
+               "$m_k \\le J^z_k + g_kr$, $\\mu_k \\le J^r_k + g_kr$)")
     d.step(Tex(r"\|\nabla^2_\theta\lambda(f(x;\theta), y)\|"), "<=",
            Tex(r"H\,l_N^2 + G\,h_N"),
            "chain rule: $\\nabla^2\\lambda[Df, Df] + \\nabla\\lambda\\cdot D^2f$ (section 2)")
@@ -313,7 +392,7 @@ def residual_second_order_derivation(kinds: tuple[str, ...] | None = None,
                "$B_r$; the mean over the data bounds the gradient-Lipschitz constant.")
     if kinds is not None and loss is not None:
         defs, inputs = residual_loss_program(tuple(kinds), rec._loss_name(loss), bounded,
-                                             centre, tuple(lognorm))
+                                             centre, tuple(lognorm), jac)
         d.section(rec.program_derivation(defs, inputs, "The program for layers "
                                          f"{list(kinds) + ['readout']}"))
     return d

@@ -814,7 +814,7 @@ def _residual_inputs(net: Any, X: np.ndarray, y: np.ndarray, lname: str, r: floa
     cross-entropy, ``P`` and ``E`` from the output box (:func:`_softmax_centre`)."""
     from symlip.bounds.residual_smooth import residual_grad_inputs
 
-    ci = residual_grad_inputs(net, X, y, lname, r, centre)
+    ci = residual_grad_inputs(net, X, y, lname, r, centre, _use_jacobians(net, X, "auto"))
     if lname == "cross-entropy" and ci.centre:
         ci.per_point["P"], ci.per_point["Pbar"], ci.per_point["E"] = _softmax_centre(
             ci.centre_data, y)
@@ -830,7 +830,7 @@ def _residual_rebuild(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: floa
     lname = rec._loss_name(loss)
     ci = _residual_inputs(net, X, y, lname, r)
     formula = residual_grad_program(layer_kinds(net), lname, ci.bounded, ci.centre,
-                                    lognorm_layers(net))
+                                    lognorm_layers(net), ci.jac)
     return formula, _args(formula, ci, hull=hull)
 
 
@@ -854,7 +854,7 @@ def _residual_grad_lipschitz(net: Any, X: np.ndarray, y: np.ndarray, loss: str, 
     ci = _residual_inputs(net, X, y, lname, r, centre)
     kinds = layer_kinds(net)
     ln = lognorm_layers(net)
-    formula = residual_grad_program(kinds, lname, ci.bounded, ci.centre, ln)
+    formula = residual_grad_program(kinds, lname, ci.bounded, ci.centre, ln, ci.jac)
     t1 = time.perf_counter()
     pointwise = formula.enclose_array(_args(formula, ci, hull=False))
     mean = pointwise.mean()
@@ -880,7 +880,7 @@ def _residual_grad_lipschitz(net: Any, X: np.ndarray, y: np.ndarray, loss: str, 
                 est = max(est, low.lower_float)
     t3 = time.perf_counter()
     deriv = residual_second_order_derivation(kinds, lname, bounded=ci.bounded,
-                                             centre=ci.centre, lognorm=ln)
+                                             centre=ci.centre, lognorm=ln, jac=ci.jac)
     _mean_step(deriv)
     extra = {
         "radius": r, "loss": lname, "aggregate": "mean", "method": "residual",
@@ -888,7 +888,7 @@ def _residual_grad_lipschitz(net: Any, X: np.ndarray, y: np.ndarray, loss: str, 
         "upper_pointwise_max": pointwise.upper_max().upper_str(),
         "n_points": int(X.shape[0]), "centre_norms": ci.centre,
         "layer_kinds": list(kinds) + ["readout"], "lognorm_layers": list(ln),
-        "spectral_method": ci.spectral_method,
+        "centre_jacobians": ci.jac, "spectral_method": ci.spectral_method,
         "timings": {**ci.timings, "interval_eval": t2 - t1, "lower": t3 - t2},
     }
     return BoundResult("grad_lipschitz", "l2", mean, formula, hull_inputs, deriv,
