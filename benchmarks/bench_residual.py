@@ -1,9 +1,11 @@
 """Tightness of the residual-network bounds (``python benchmarks/bench_residual.py``).
 
 Random untied ResNets (linear read-in, equal steps h, linear read-out; 16 data points):
-certified upper bound / sampled lower estimate for the parameter bound (r = 1e-3, 1e-1)
-and the input bound; the gradient bound (Lemma 9, MSE, r = 1e-3) against the sampled
-Hessian norm, over the depth (8 blocks and more included); then the untied ResNet with
+certified upper bound / sampled lower estimate for the parameter bound (r = 1e-3, 1e-1;
+at r = 1e-3 also the first-order recursion alone, without the centre Jacobian option)
+and the input bound; the gradient bound (Lemma 9, MSE, r = 1e-3; with and without the
+centre Jacobian options) against the sampled Hessian norm, over the depth (8 blocks and
+more included); then the untied ResNet with
 the weights of a neural ODE's Euler scheme against the weight-tied Euler bound of
 ``symlip.cde`` (logarithmic norm off / on).
 """
@@ -33,13 +35,43 @@ def random_resnet(width: int, blocks: int, h: float, act: str, seed: int) -> Net
                                steps=[None] + [h] * blocks + [None])
 
 
+def _param_recursion(net: Network, X: np.ndarray, r: float) -> float:
+    """The first-order recursion alone (no centre Jacobian option), certified."""
+    from symlip.bounds.param_core import _args
+    from symlip.bounds.residual import (
+        certified_residual_inputs,
+        layer_kinds,
+        lognorm_layers,
+        residual_param_program,
+    )
+
+    ci = certified_residual_inputs(net, X, r)
+    f = residual_param_program(layer_kinds(net), ci.bounded, ci.centre, lognorm_layers(net))
+    return f.enclose(_args(f, ci, hull=True)).upper_float
+
+
+def _grad_recursion(net: Network, X: np.ndarray, y: np.ndarray, r: float) -> float:
+    """Lemma 9 without the centre Jacobian options, certified (mean of the per-point
+    bounds)."""
+    from symlip.bounds.param_core import _args
+    from symlip.bounds.residual import layer_kinds, lognorm_layers
+    from symlip.bounds.residual_smooth import residual_grad_program
+    from symlip.bounds.smooth import _residual_inputs
+
+    ci = _residual_inputs(net, X, y, "mse", r)
+    f = residual_grad_program(layer_kinds(net), "mse", ci.bounded, ci.centre,
+                              lognorm_layers(net))
+    return f.enclose_array(_args(f, ci, hull=False)).mean().upper_float
+
+
 def tightness() -> None:
-    print("| net | param r=1e-3 | param r=1e-1 | input |")
-    print("|---|---|---|---|")
+    print("| net | param r=1e-3 (recursion only) | param r=1e-3 | param r=1e-1 | input |")
+    print("|---|---|---|---|---|")
     for width, blocks, h, act in CASES:
         net = random_resnet(width, blocks, h, act, width * 100 + blocks)
         X = np.random.default_rng(1).standard_normal((16, 2))
-        cells = []
+        old = _param_recursion(net, X, 1e-3)
+        cells = [f"{old:.4g} / {param_lipschitz(net, X, 1e-3).estimate:.4g}"]
         for r in (1e-3, 1e-1):
             res = param_lipschitz(net, X, r)
             cells.append(f"{res.enclosure.upper_float:.4g} / {res.estimate:.4g} = "
@@ -53,17 +85,20 @@ def tightness() -> None:
 def gradient_tightness() -> None:
     from symlip.bounds.smooth import grad_lipschitz
 
-    print("\n| net (MSE, r = 1e-3, 16 points) | gradient upper | sampled Hessian norm | ratio "
+    print("\n| net (MSE, r = 1e-3, 16 points) | gradient upper (recursion only) | gradient upper "
+          "| sampled Hessian norm | ratio (recursion only) | ratio "
           "| certified lower (read-out, Lemma 10) |")
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     cases = CASES + [(8, 8, 0.25, "tanh"), (8, 16, 0.125, "tanh"), (8, 8, 0.25, "gelu")]
     for width, blocks, h, act in cases:
         net = random_resnet(width, blocks, h, act, width * 100 + blocks)
         rng = np.random.default_rng(1)
         X, y = rng.standard_normal((16, 2)), rng.standard_normal((16, 1))
         g = grad_lipschitz(net, X, y, "mse", 1e-3)
-        print(f"| n={width}, {blocks} {act} blocks, h={h} | {g.upper:.4g} | {g.estimate:.4g} | "
-              f"{g.upper / g.estimate:.3g} | {g.lower if g.lower is None else f'{g.lower:.4g}'} |")
+        old = _grad_recursion(net, X, y, 1e-3)
+        print(f"| n={width}, {blocks} {act} blocks, h={h} | {old:.4g} | {g.upper:.4g} | "
+              f"{g.estimate:.4g} | {old / g.estimate:.3g} | {g.upper / g.estimate:.3g} | "
+              f"{g.lower if g.lower is None else f'{g.lower:.4g}'} |")
 
 
 def untied_vs_tied() -> None:
@@ -72,8 +107,9 @@ def untied_vs_tied() -> None:
     from symlip.cde import param_lipschitz as cde_param
 
     print("\n| neural ODE n=4 tanh, steps N | untied (no lognorm) | tied Euler (no lognorm) "
-          "| untied (lognorm) | tied Euler (lognorm) | untied lower |")
-    print("|---|---|---|---|---|---|")
+          "| untied (lognorm) | tied Euler (lognorm) | untied default (+ centre Jacobians) "
+          "| untied lower |")
+    print("|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(4)
     n0, n = 2, 4
     A, a = rng.standard_normal((n, n0)), 0.1 * rng.standard_normal(n)
@@ -89,9 +125,10 @@ def untied_vs_tied() -> None:
         net = Network.from_arrays([A] + [W] * N + [C], [a] + [b] * N + [c],
                                   ["identity"] + ["tanh"] * N, steps=[None] + [h] * N + [None])
         u0 = residual_param_lipschitz(net, X, 0.01, lognorm=False, lower=False)
+        u1 = _param_recursion(net, X, 0.01)
         u = param_lipschitz(net, X, 0.01)
         print(f"| {N} | {u0.enclosure.upper_float:.5g} | {t0.enclosure.upper_float:.5g} | "
-              f"{u.enclosure.upper_float:.5g} | {t1.enclosure.upper_float:.5g} | "
+              f"{u1:.5g} | {t1.enclosure.upper_float:.5g} | {u.enclosure.upper_float:.5g} | "
               f"{u.lower_enclosure.lower_float:.5g} |")
 
 
