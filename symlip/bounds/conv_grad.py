@@ -135,11 +135,7 @@ def _inputs(net: Network, X: np.ndarray, y: np.ndarray, lname: str, r: float) ->
     if net.depth > 1 and X.shape[0] <= JACOBIAN_POINT_BUDGET and \
             X.shape[0] * cost <= JACOBIAN_ELEMENT_BUDGET:
         t0 = time.perf_counter()
-        try:
-            ci.per_point.update(kernel_centre_jacobians(net, X))
-            ci.jac = True
-        except (ValueError, UnsupportedOperation):  # no rigorous kernel for sigma'
-            ci.jac = False
+        ci.add_jacobians(lambda: kernel_centre_jacobians(net, X))
         ci.timings["centre_jacobians"] = time.perf_counter() - t0
     for k, lay in enumerate(net.layers, start=1):
         if not isinstance(lay, ConvLayer):

@@ -71,6 +71,18 @@ class CertifiedInputs:
     spectral_method: str = "spectral"
     jac: bool = False
 
+    def add_jacobians(self, compute: Any) -> None:
+        """Add the per-point centre Jacobian norms that ``compute()`` certifies and set
+        ``jac``; off (``jac = False``) where an activation has no rigorous kernel for
+        $\\sigma'$."""
+        from symlip.arith.enclosure import UnsupportedOperation
+
+        try:
+            self.per_point.update(compute())
+            self.jac = True
+        except (ValueError, UnsupportedOperation):
+            self.jac = False
+
     def hull(self) -> dict[str, Enclosure]:
         out = dict(self.scalars)
         for k, v in self.per_point.items():

@@ -282,14 +282,9 @@ def add_second_order_inputs(net: Any, X: np.ndarray, r: float, ci: Any, jac: boo
     kinds = layer_kinds(net)
     t0 = time.perf_counter()
     if jac and net.depth > 1:
-        from symlip.arith.enclosure import UnsupportedOperation
         from symlip.bounds.centre import centre_jacobians
 
-        try:
-            ci.per_point.update(centre_jacobians(net, X))
-            ci.jac = True
-        except (ValueError, UnsupportedOperation):  # no rigorous kernel for sigma'
-            ci.jac = False
+        ci.add_jacobians(lambda: centre_jacobians(net, X))
     ci.timings["centre_jacobians"] = time.perf_counter() - t0
     acts = [a for a, kd in zip(net.activations, kinds, strict=True) if kd != "linear"]
     if acts:

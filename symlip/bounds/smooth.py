@@ -412,11 +412,7 @@ def _loss_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
         ci.scalars[f"kappa_{k}"] = Enclosure.from_interval(
             iv.mpf([0.0, float(np.max(row_norms(w.T).hi))]) + iv.mpf(r))
     if _use_jacobians(net, X, jac):
-        try:
-            ci.per_point.update(centre_jacobians(net, X))
-            ci.jac = True
-        except (ValueError, UnsupportedOperation):  # no rigorous kernel for sigma'
-            ci.jac = False
+        ci.add_jacobians(lambda: centre_jacobians(net, X))
     ci.timings["centre_jacobians"] = time.perf_counter() - t0
     if rec._loss_name(loss) == "cross-entropy" and ci.centre:
         ci.per_point["P"], ci.per_point["Pbar"], ci.per_point["E"] = _softmax_centre(
