@@ -76,31 +76,11 @@ def lognorm_layers(net: Any) -> tuple[int, ...]:
 
 @lru_cache(maxsize=64)
 def residual_param_program(kinds: tuple[str, ...], bounded: bool, centre: bool,
-                           lognorm: tuple[int, ...] = (), jac: bool = False
-                           ) -> rec.RecursiveFormula:
-    r"""The first-order program for the layer ``kinds``, named ``L_param`` (cached).
-
-    ``jac``: the program up to $l_N$ of the second-order program of Lemma 9
-    (:func:`symlip.bounds.residual_smooth.residual_second_order_program`) with its centre
-    Jacobian options, $l_k \le J^a_k + h_kr$, $l_N = m_N \le J^z_N + g_Nr$ (the same
-    first-order definitions, each with one more option)."""
-    if not jac:
-        defs, inputs = rec.network_first_order_program(kinds, bounded=bounded, centre=centre,
-                                                       bias_option=True, lognorm=lognorm)
-        return rec.RecursiveFormula(defs, inputs, name="L_param")
-    from symlip.bounds.residual_smooth import residual_second_order_program
-
-    n = len(kinds) + 1
-    sdefs, sinputs = residual_second_order_program(kinds, bounded=bounded, centre=centre,
-                                                   lognorm=lognorm, jac=True)
-    need, keep = {rec.l(n)}, []
-    for d in reversed(sdefs):  # the definitions l_N depends on
-        if d.symbol in need:
-            keep.append(d)
-            need |= d.expr.free_symbols
-    keep.reverse()
-    assert keep[-1].symbol == rec.l(n)
-    return rec.RecursiveFormula(keep, [s for s in sinputs if s in need], name="L_param")
+                           lognorm: tuple[int, ...] = ()) -> rec.RecursiveFormula:
+    """The first-order program for the layer ``kinds``, named ``L_param`` (cached)."""
+    defs, inputs = rec.network_first_order_program(kinds, bounded=bounded, centre=centre,
+                                                   bias_option=True, lognorm=lognorm)
+    return rec.RecursiveFormula(defs, inputs, name="L_param")
 
 
 
@@ -170,23 +150,9 @@ def rebuild(net: Any, X: np.ndarray, r: float) -> tuple[rec.RecursiveFormula, di
     from symlip.bounds.param_core import _args
 
     ci = certified_residual_inputs(net, X, r)
-    jac = _add_jacobians(net, X, r, ci)
     formula = residual_param_program(layer_kinds(net), ci.bounded, ci.centre,
-                                     lognorm_layers(net), jac)
+                                     lognorm_layers(net))
     return formula, _args(formula, ci, hull=True)
-
-
-def _add_jacobians(net: Any, X: np.ndarray, r: float, ci: Any) -> bool:
-    """The centre Jacobian option where it fits the budget (at most 16 points, see
-    :func:`symlip.bounds.smooth._use_jacobians`) and the radius is positive: adds the
-    second-order inputs to ``ci``; whether the option is on."""
-    from symlip.bounds.residual_smooth import add_second_order_inputs
-    from symlip.bounds.smooth import _use_jacobians
-
-    if r <= 0 or not _use_jacobians(net, X, "auto"):
-        return False
-    add_second_order_inputs(net, X, r, ci, True)
-    return ci.jac
 
 
 # ------------------------------------------------------------------------------------
@@ -218,10 +184,9 @@ def residual_param_lipschitz(net: Any, data: Any, radius: float, *,
     r = check_radius(radius)
     X = check_data(net, data)
     ci = certified_residual_inputs(net, X, r, centre=centre, lognorm=lognorm)
-    jac = _add_jacobians(net, X, r, ci) if lognorm else False
     kinds = layer_kinds(net)
     ln = lognorm_layers(net) if lognorm else ()
-    formula = residual_param_program(kinds, ci.bounded, ci.centre, ln, jac)
+    formula = residual_param_program(kinds, ci.bounded, ci.centre, ln)
     t1 = time.perf_counter()
     pointwise = evaluate_pointwise(formula, ci)
     hull_inputs = _args(formula, ci, hull=True)
@@ -231,18 +196,13 @@ def residual_param_lipschitz(net: Any, data: Any, radius: float, *,
     t3 = time.perf_counter()
     deriv = rec.network_first_order_derivation(kinds, bounded=ci.bounded, centre=ci.centre,
                                                lognorm=ln)
-    if jac:
-        deriv.section(rec.program_derivation(
-            formula.definitions, formula.inputs,
-            "With the certified centre Jacobians: $l_k \\le J^a_k + h_kr$, $l_N \\le "
-            "J^z_N + g_Nr$ (mean value theorem; $h_k$, $g_k$ of Lemma 9, section 8)"))
     extra = {
         "radius": r,
         "upper_pointwise": pointwise.upper_max().upper_str(),
         "n_points": int(X.shape[0]),
         "centre_norms": ci.centre,
         "layer_kinds": list(kinds) + ["readout"],
-        "lognorm_layers": list(ln), "centre_jacobians": jac,
+        "lognorm_layers": list(ln),
         "spectral_method": ci.spectral_method,
         "timings": {**ci.timings, "interval_eval": t2 - t1, "lower": t3 - t2},
     }
