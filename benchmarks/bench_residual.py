@@ -1,8 +1,7 @@
 """Tightness of the residual-network bounds (``python benchmarks/bench_residual.py``).
 
 Random untied ResNets (linear read-in, equal steps h, linear read-out; 16 data points):
-certified upper bound / sampled lower estimate for the parameter bound (r = 1e-3, 1e-1;
-at r = 1e-3 also the first-order recursion alone, without the centre Jacobian option)
+certified upper bound / sampled lower estimate for the parameter bound (r = 1e-3, 1e-1)
 and the input bound; the gradient bound (Lemma 9, MSE, r = 1e-3; with and without the
 centre Jacobian options) against the sampled Hessian norm, over the depth (8 blocks and
 more included); then the untied ResNet with
@@ -35,21 +34,6 @@ def random_resnet(width: int, blocks: int, h: float, act: str, seed: int) -> Net
                                steps=[None] + [h] * blocks + [None])
 
 
-def _param_recursion(net: Network, X: np.ndarray, r: float) -> float:
-    """The first-order recursion alone (no centre Jacobian option), certified."""
-    from symlip.bounds.param_core import _args
-    from symlip.bounds.residual import (
-        certified_residual_inputs,
-        layer_kinds,
-        lognorm_layers,
-        residual_param_program,
-    )
-
-    ci = certified_residual_inputs(net, X, r)
-    f = residual_param_program(layer_kinds(net), ci.bounded, ci.centre, lognorm_layers(net))
-    return f.enclose(_args(f, ci, hull=True)).upper_float
-
-
 def _grad_recursion(net: Network, X: np.ndarray, y: np.ndarray, r: float) -> float:
     """Lemma 9 without the centre Jacobian options, certified (mean of the per-point
     bounds)."""
@@ -65,13 +49,12 @@ def _grad_recursion(net: Network, X: np.ndarray, y: np.ndarray, r: float) -> flo
 
 
 def tightness() -> None:
-    print("| net | param r=1e-3 (recursion only) | param r=1e-3 | param r=1e-1 | input |")
-    print("|---|---|---|---|---|")
+    print("| net | param r=1e-3 | param r=1e-1 | input |")
+    print("|---|---|---|---|")
     for width, blocks, h, act in CASES:
         net = random_resnet(width, blocks, h, act, width * 100 + blocks)
         X = np.random.default_rng(1).standard_normal((16, 2))
-        old = _param_recursion(net, X, 1e-3)
-        cells = [f"{old:.4g} / {param_lipschitz(net, X, 1e-3).estimate:.4g}"]
+        cells = []
         for r in (1e-3, 1e-1):
             res = param_lipschitz(net, X, r)
             cells.append(f"{res.enclosure.upper_float:.4g} / {res.estimate:.4g} = "
@@ -107,9 +90,8 @@ def untied_vs_tied() -> None:
     from symlip.cde import param_lipschitz as cde_param
 
     print("\n| neural ODE n=4 tanh, steps N | untied (no lognorm) | tied Euler (no lognorm) "
-          "| untied (lognorm) | tied Euler (lognorm) | untied default (+ centre Jacobians) "
-          "| untied lower |")
-    print("|---|---|---|---|---|---|---|")
+          "| untied (lognorm) | tied Euler (lognorm) | untied lower |")
+    print("|---|---|---|---|---|---|")
     rng = np.random.default_rng(4)
     n0, n = 2, 4
     A, a = rng.standard_normal((n, n0)), 0.1 * rng.standard_normal(n)
@@ -125,10 +107,9 @@ def untied_vs_tied() -> None:
         net = Network.from_arrays([A] + [W] * N + [C], [a] + [b] * N + [c],
                                   ["identity"] + ["tanh"] * N, steps=[None] + [h] * N + [None])
         u0 = residual_param_lipschitz(net, X, 0.01, lognorm=False, lower=False)
-        u1 = _param_recursion(net, X, 0.01)
         u = param_lipschitz(net, X, 0.01)
         print(f"| {N} | {u0.enclosure.upper_float:.5g} | {t0.enclosure.upper_float:.5g} | "
-              f"{u1:.5g} | {t1.enclosure.upper_float:.5g} | {u.enclosure.upper_float:.5g} | "
+              f"{u.enclosure.upper_float:.5g} | {t1.enclosure.upper_float:.5g} | "
               f"{u.lower_enclosure.lower_float:.5g} |")
 
 

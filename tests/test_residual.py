@@ -532,8 +532,9 @@ def test_dense_chain_helpers_refuse_residual_layers():
     y = rng.standard_normal((2, net.widths[-1]))
     # loss_gradient backpropagates through the blocks (residual_smooth)
     assert loss_gradient(net, X, y, "mse").shape == net.params().shape
+    # centre_jacobians goes through the blocks (tests/test_residual_smooth.py)
+    assert f"Jz_{net.depth}" in centre_jacobians(net, X)
     for call in (lambda: centre_norms(net, X), lambda: interval_trace(net, X),
-                 lambda: centre_jacobians(net, X),
                  lambda: loss_enclosure(net, X, y, "mse"),
                  lambda: interval_loss_gradient(net, X, y, "mse")):
         with pytest.raises(InputError, match="not supported for networks with residual layers"):
