@@ -371,6 +371,14 @@ def jacobian_cost(net: Any, n_points: int) -> int:
     return n_points * tot
 
 
+def jacobians_fit(net: Any, n_points: int) -> bool:
+    """Whether the centre Jacobians of :func:`centre_jacobians` are within
+    :data:`JACOBIAN_POINT_BUDGET` and :data:`JACOBIAN_ELEMENT_BUDGET` (and the network
+    has parameters before its read-out)."""
+    return (net.depth > 1 and n_points <= JACOBIAN_POINT_BUDGET
+            and jacobian_cost(net, n_points) <= JACOBIAN_ELEMENT_BUDGET)
+
+
 def _interval_norm2_upper(mid: np.ndarray, rad: np.ndarray) -> float:
     r"""Certified upper bound of $\sup\{\|M\|_2 : |M - \mathrm{mid}| \le \mathrm{rad}\}$:
     $\|\mathrm{mid}\|_2 + \|\mathrm{rad}\|_F$ (Weyl / triangle inequality)."""

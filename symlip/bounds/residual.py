@@ -76,11 +76,31 @@ def lognorm_layers(net: Any) -> tuple[int, ...]:
 
 @lru_cache(maxsize=64)
 def residual_param_program(kinds: tuple[str, ...], bounded: bool, centre: bool,
-                           lognorm: tuple[int, ...] = ()) -> rec.RecursiveFormula:
-    """The first-order program for the layer ``kinds``, named ``L_param`` (cached)."""
-    defs, inputs = rec.network_first_order_program(kinds, bounded=bounded, centre=centre,
-                                                   bias_option=True, lognorm=lognorm)
-    return rec.RecursiveFormula(defs, inputs, name="L_param")
+                           lognorm: tuple[int, ...] = (), jac: bool = False
+                           ) -> rec.RecursiveFormula:
+    r"""The first-order program for the layer ``kinds``, named ``L_param`` (cached).
+
+    ``jac``: the second-order program of Lemma 9 up to $l_N$
+    (:func:`symlip.bounds.residual_program.residual_second_order_program`) with its centre
+    Jacobian options, $l_k \le J^a_k + h_kr$, $l_N = m_N \le J^z_N + g_Nr$: the same
+    first-order definitions, each with one more option."""
+    if not jac:
+        defs, inputs = rec.network_first_order_program(kinds, bounded=bounded, centre=centre,
+                                                       bias_option=True, lognorm=lognorm)
+        return rec.RecursiveFormula(defs, inputs, name="L_param")
+    from symlip.bounds.residual_program import residual_second_order_program
+
+    n = len(kinds) + 1
+    sdefs, sinputs = residual_second_order_program(kinds, bounded=bounded, centre=centre,
+                                                   lognorm=lognorm, jac=True)
+    need, keep = {rec.l(n)}, []
+    for d in reversed(sdefs):  # the definitions l_N depends on
+        if d.symbol in need:
+            keep.append(d)
+            need |= d.expr.free_symbols
+    keep.reverse()
+    assert keep[-1].symbol == rec.l(n)
+    return rec.RecursiveFormula(keep, [s for s in sinputs if s in need], name="L_param")
 
 
 
@@ -145,14 +165,57 @@ def certified_residual_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool
                            ",".join(methods))
 
 
+def add_second_order_inputs(net: Any, X: np.ndarray, r: float, ci: Any, jac: bool) -> None:
+    """Add to ``ci`` the inputs the second-order program needs beyond the first-order
+    ones: ``K2``, the largest row / column norms ``omega_k``, ``kappa_k`` (+ r) and, with
+    ``jac``, the certified centre Jacobian norms ``Jz_k``, ``Jr_k``, ``Ja_k``
+    (:func:`symlip.bounds.centre.centre_jacobians`; ``ci.jac`` says whether they were
+    computed)."""
+    from mpmath import iv
+
+    from symlip.bounds.param_core import _constant
+
+    kinds = layer_kinds(net)
+    t0 = time.perf_counter()
+    if jac and net.depth > 1:
+        from symlip.bounds.centre import centre_jacobians
+
+        ci.add_jacobians(lambda: centre_jacobians(net, X))
+    ci.timings["centre_jacobians"] = time.perf_counter() - t0
+    acts = [a for a, kd in zip(net.activations, kinds, strict=True) if kd != "linear"]
+    if acts:
+        ci.scalars["K2"] = _constant(acts, "K2")
+    t0 = time.perf_counter()
+    for k in range(2, net.depth + 1):
+        w = net.layers[k - 1].weight
+        ci.scalars[f"omega_{k}"] = Enclosure.from_interval(
+            iv.mpf([0.0, float(np.max(row_norms(w).hi))]) + iv.mpf(r))
+        ci.scalars[f"kappa_{k}"] = Enclosure.from_interval(
+            iv.mpf([0.0, float(np.max(row_norms(w.T).hi))]) + iv.mpf(r))
+    ci.timings["second_order_inputs"] = time.perf_counter() - t0
+
+
 def rebuild(net: Any, X: np.ndarray, r: float) -> tuple[rec.RecursiveFormula, dict[str, Any]]:
     """Formula and hull inputs, as :func:`symlip.bounds.param._rebuild` needs them."""
     from symlip.bounds.param_core import _args
 
     ci = certified_residual_inputs(net, X, r)
+    jac = _add_jacobians(net, X, r, ci)
     formula = residual_param_program(layer_kinds(net), ci.bounded, ci.centre,
-                                     lognorm_layers(net))
+                                     lognorm_layers(net), jac)
     return formula, _args(formula, ci, hull=True)
+
+
+def _add_jacobians(net: Any, X: np.ndarray, r: float, ci: Any) -> bool:
+    """The centre Jacobian option where the centre Jacobians fit their budget
+    (:func:`symlip.bounds.centre.jacobians_fit`: at most 16 points) and $r > 0$: adds the
+    second-order inputs to ``ci``; whether the option is on."""
+    from symlip.bounds.centre import jacobians_fit
+
+    if r <= 0 or not jacobians_fit(net, X.shape[0]):
+        return False
+    add_second_order_inputs(net, X, r, ci, True)
+    return ci.jac
 
 
 # ------------------------------------------------------------------------------------
@@ -162,7 +225,8 @@ def rebuild(net: Any, X: np.ndarray, r: float) -> tuple[rec.RecursiveFormula, di
 
 def residual_param_lipschitz(net: Any, data: Any, radius: float, *,
                              centre: bool | str = "auto", lower: bool = True,
-                             seed: int = 0, lognorm: bool = True) -> BoundResult:
+                             seed: int = 0, lognorm: bool = True, jac: bool = True
+                             ) -> BoundResult:
     r"""Certified Lipschitz constant of $\theta \mapsto f(x;\theta)$ on $B_r(\bar\theta)$
     for a network with residual blocks.
 
@@ -174,6 +238,10 @@ def residual_param_lipschitz(net: Any, data: Any, radius: float, *,
     Called by :func:`symlip.bounds.param.param_lipschitz` for such networks.
     ``lognorm``: use the logarithmic-norm factor for blocks with a nondecreasing
     activation (:func:`lognorm_layers`; what ``param_lipschitz`` and ``verify`` use).
+    ``jac``: the centre Jacobian option $l_N \le J^z_N + g_Nr$ (second-order program of
+    Lemma 9, ``docs/theory-param.md`` section 6) where the centre Jacobians fit their
+    budget (what ``param_lipschitz`` and ``verify`` use); ``False``: the first-order
+    recursion alone.
 
     Raises:
         InputError: negative or non-finite radius, data of the wrong shape or NaN/inf.
@@ -184,9 +252,10 @@ def residual_param_lipschitz(net: Any, data: Any, radius: float, *,
     r = check_radius(radius)
     X = check_data(net, data)
     ci = certified_residual_inputs(net, X, r, centre=centre, lognorm=lognorm)
+    jac = _add_jacobians(net, X, r, ci) if jac else False
     kinds = layer_kinds(net)
     ln = lognorm_layers(net) if lognorm else ()
-    formula = residual_param_program(kinds, ci.bounded, ci.centre, ln)
+    formula = residual_param_program(kinds, ci.bounded, ci.centre, ln, jac)
     t1 = time.perf_counter()
     pointwise = evaluate_pointwise(formula, ci)
     hull_inputs = _args(formula, ci, hull=True)
@@ -196,13 +265,18 @@ def residual_param_lipschitz(net: Any, data: Any, radius: float, *,
     t3 = time.perf_counter()
     deriv = rec.network_first_order_derivation(kinds, bounded=ci.bounded, centre=ci.centre,
                                                lognorm=ln)
+    if jac:
+        deriv.section(rec.program_derivation(
+            formula.definitions, formula.inputs,
+            "With the certified centre Jacobians: $l_k \\le J^a_k + h_kr$, $l_N \\le "
+            "J^z_N + g_Nr$ (mean value theorem; $h_k$, $g_k$ of Lemma 9, section 8)"))
     extra = {
         "radius": r,
         "upper_pointwise": pointwise.upper_max().upper_str(),
         "n_points": int(X.shape[0]),
         "centre_norms": ci.centre,
         "layer_kinds": list(kinds) + ["readout"],
-        "lognorm_layers": list(ln),
+        "lognorm_layers": list(ln), "centre_jacobians": jac,
         "spectral_method": ci.spectral_method,
         "timings": {**ci.timings, "interval_eval": t2 - t1, "lower": t3 - t2},
     }

@@ -348,15 +348,10 @@ def local_curv_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
 
 
 def _use_jacobians(net: Any, X: np.ndarray, jac: bool | str) -> bool:
-    from symlip.bounds.centre import (
-        JACOBIAN_ELEMENT_BUDGET,
-        JACOBIAN_POINT_BUDGET,
-        jacobian_cost,
-    )
+    from symlip.bounds.centre import jacobians_fit
 
     if jac == "auto":
-        return (net.depth > 1 and X.shape[0] <= JACOBIAN_POINT_BUDGET
-                and jacobian_cost(net, X.shape[0]) <= JACOBIAN_ELEMENT_BUDGET)
+        return jacobians_fit(net, X.shape[0])
     return bool(jac) and net.depth > 1
 
 
