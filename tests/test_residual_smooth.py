@@ -239,3 +239,35 @@ def test_centre_jacobian_options_tighten_the_residual_bound():
     assert res.estimate <= res.upper
     _check_quotients(rng, net, X, y, "mse", 1e-3, res.upper, n_pairs=3)
     assert "centre Jacobian" in res.derivation.to_markdown()
+    assert "h_ch" in {str(d.symbol) for d in res.formula.definitions}  # the chain option
+
+
+def test_centre_state_chains_enclose_the_float_products():
+    """$C^a_{k,j}$ (products of $I + h\\Sigma W$, $\\Sigma W$ and the read-out) against
+    the float products at the float forward pass: above, and tight."""
+    from symlip.bounds.centre import centre_state_chains
+
+    rng = np.random.default_rng(9)
+    net = _deep_resnet(rng, 4, 5, "tanh", 0.5)
+    X = rng.standard_normal((3, net.widths[0]))
+    C = centre_state_chains(net, X)
+    N = net.depth
+    assert set(C) == {f"Ca_{k}_{j}" for k in range(2, N + 1) for j in range(1, k)}
+    tr = net.forward_trace(X)
+    for p in range(3):
+        F = {}
+        for k in range(1, N + 1):
+            W = net.layers[k - 1].weight
+            if k == N:
+                F[k] = W
+            else:
+                s = np.asarray(net.activations[k - 1].dsigma(tr.preactivations[k - 1][p]))
+                step = getattr(net.layers[k - 1], "step", None)
+                F[k] = s[:, None] * W if step is None else np.eye(W.shape[0]) + step * s[:, None] * W
+        for j in range(1, N):
+            P = np.eye(net.widths[j])
+            for k in range(j + 1, N + 1):
+                P = F[k] @ P
+                ref = np.linalg.norm(P, 2)
+                up = C[f"Ca_{k}_{j}"].hi[p]
+                assert ref <= up <= ref * (1 + 1e-9) + 1e-12

@@ -178,9 +178,9 @@ def add_second_order_inputs(net: Any, X: np.ndarray, r: float, ci: Any, jac: boo
     kinds = layer_kinds(net)
     t0 = time.perf_counter()
     if jac and net.depth > 1:
-        from symlip.bounds.centre import centre_jacobians
+        from symlip.bounds.centre import centre_jacobians, centre_state_chains
 
-        ci.add_jacobians(lambda: centre_jacobians(net, X))
+        ci.add_jacobians(lambda: {**centre_jacobians(net, X), **centre_state_chains(net, X)})
     ci.timings["centre_jacobians"] = time.perf_counter() - t0
     acts = [a for a, kd in zip(net.activations, kinds, strict=True) if kd != "linear"]
     if acts:

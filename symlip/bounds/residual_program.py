@@ -108,7 +108,108 @@ def residual_second_order_program(kinds: tuple[str, ...], *, bounded: bool = Tru
             inputs += in_j
         defs += block
         prev_l = rec.l(k)
+    if jac:
+        defs, in_c = _state_chain_option(kinds, defs)
+        inputs += in_c
     return defs, rec._dedup(inputs)
+
+
+def _prod(*factors: sp.Expr) -> sp.Expr:
+    """Product without the factors 1 (unevaluated, so the printed order is kept)."""
+    fs = [f for f in factors if f != 1]
+    return fs[0] if len(fs) == 1 else sp.Mul(*fs, evaluate=False)
+
+
+def _nn(name: str) -> sp.Symbol:
+    return sp.Symbol(name, nonnegative=True)
+
+
+def casym(k: int, j: int) -> sp.Symbol:
+    """$C^a_{k,j} \\ge \\|\\partial a_k/\\partial a_j(\\bar\\theta)\\|_2$, the certified centre
+    state chain ($a_N = f$; :func:`symlip.bounds.centre.centre_state_chains`)."""
+    return _nn(f"Ca_{k}_{j}")
+
+
+def gasym(j: int) -> sp.Symbol:
+    """$G^a_j \\ge \\sup_{B_r}\\|\\partial f/\\partial a_j\\|_2$ (defined)."""
+    return _nn(f"Ga_{j}")
+
+
+def easym(i: int) -> sp.Symbol:
+    """$e^a_i \\ge \\sup_{B_r}\\|F_i - \\bar F_i\\|_2$, $F_i = \\partial a_i/\\partial a_{i-1}$."""
+    return _nn(f"ea_{i}")
+
+
+HCH = _nn("h_ch")
+
+
+def _state_chain_option(kinds: tuple[str, ...], defs: list[rec.Definition]
+                        ) -> tuple[list[rec.Definition], list[sp.Symbol]]:
+    r"""The chain option of $h_N$ (``docs/theory-param.md`` section 8): with
+    $F_i = \partial a_i/\partial a_{i-1}$ ($I + h_i\Sigma_iW_i$ for a block,
+    $\Sigma_iW_i$ dense, $W_i$ linear and the read-out, $a_N = f$),
+    $D^2f[u,v] = \sum_k\frac{\partial f}{\partial a_k}Q_k[u,v]$ with layer $k$'s own
+    second-order term $Q_k = t_k(\sigma''\odot Dz_ku\odot Dz_kv + \sigma'\odot(U_kDa_{k-1}v
+    + V_kDa_{k-1}u))$ ($t_k = h_k$ for a block, 1 otherwise; no $\sigma$ terms for linear
+    layers and the read-out), and the chains on the ball from the certified centre ones
+    by telescoping, $G^a_j = C^a_{N,j} + \sum_{i>j}G^a_ie^a_iC^a_{i-1,j}$."""
+    n = len(kinds) + 1
+    kind = {k: (kinds[k - 1] if k < n else "readout") for k in range(1, n + 1)}
+    new: list[rec.Definition] = []
+    inputs: list[sp.Symbol] = []
+
+    def mu_of(k: int) -> sp.Expr:
+        return rec.m(1) if k == 1 else rec.mu(k)
+
+    for i in range(2, n + 1):
+        kd = kind[i]
+        if kd in ("linear", "readout"):
+            e = rec.R
+            why = "$\\|W_i - \\bar W_i\\| \\le r$"
+        else:
+            e = rec.R * (rec.K1 + rec.K2 * mu_of(i) * rec.rho(i))
+            why = ("$\\|\\Sigma_iW_i - \\bar\\Sigma_i\\bar W_i\\| \\le K_1r + K_2\\mu_ir\\,\\rho_i$ "
+                   "($|z_{i,m} - \\bar z_{i,m}| \\le \\mu_ir$)")
+            if kd == "residual":
+                e = rec.tau(i) * e
+                why += ", times $\\tau_i$ for a block"
+        new.append(rec.Definition(easym(i), e, why))
+    for j in range(n - 1, 0, -1):
+        terms = []
+        for i in range(j + 1, n + 1):
+            gi = sp.Integer(1) if i == n else gasym(i)
+            ci = sp.Integer(1) if i - 1 == j else casym(i - 1, j)
+            terms.append(_prod(gi, easym(i), ci))
+            if i - 1 != j:
+                inputs.append(casym(i - 1, j))
+        inputs.append(casym(n, j))
+        new.append(rec.Definition(gasym(j), sp.Add(casym(n, j), *terms, evaluate=False),
+                                  "telescoping $D = \\bar D + \\sum_iD_{N,i}(F_i - \\bar F_i)"
+                                  "\\bar D_{i-1,j}$ for the state chains"))
+    curv, cross = [], []
+    for k in range(1, n + 1):
+        kd = kind[k]
+        g = sp.Integer(1) if k == n else gasym(k)
+        t = rec.tau(k) if kd == "residual" else sp.Integer(1)
+        if kd in ("dense", "residual"):
+            curv.append(_prod(g, t, rec.K2, mu_of(k), rec.m(k)))
+        if k >= 2:
+            s1 = rec.K1 if kd in ("dense", "residual") else sp.Integer(1)
+            cross.append(_prod(g, t, s1, rec.l(k - 1)) ** 2)
+    expr = sp.Add(*curv, evaluate=False) + 2 * rec._sqrt(sp.Add(*cross, evaluate=False))
+    new.append(rec.Definition(
+        HCH, expr,
+        "$D^2f = \\sum_k\\frac{\\partial f}{\\partial a_k}Q_k$; $\\|\\sigma''\\odot p\\odot q\\| "
+        "\\le K_2\\|p\\|_\\infty\\|q\\|_2$; the cross terms $\\le l_{k-1}(\\|u_k\\|\\|v\\| + "
+        "\\|v_k\\|\\|u\\|)$, Cauchy-Schwarz over the layers' own blocks (section 8)"))
+    out: list[rec.Definition] = []
+    for d in defs:
+        if d.symbol == rec.h(n):
+            out += new
+            d = rec.Definition(d.symbol, rec._min([d.expr, HCH]),
+                               d.why + "; or the state-chain sum")
+        out.append(d)
+    return out, inputs
 
 
 def _centre_jacobian_options(k: int, n: int, kind: str, block: list[rec.Definition]
