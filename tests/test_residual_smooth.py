@@ -199,9 +199,12 @@ def test_cli_certify_verify_and_derive(tmp_path, capsys):
 
 def test_centre_jacobians_of_residual_nets_match_the_float_ones():
     """The forward-mode interval Jacobians through blocks ($Da_k = Da_{k-1} +
-    h\\Sigma_kDz_k$) enclose the float parameter Jacobian of the output, tightly."""
+    h\\Sigma_kDz_k$) enclose the float parameter Jacobian of the output, tightly; the
+    batched chain form that the residual bounds use (:mod:`symlip.bounds.
+    residual_centre`) gives the same numbers."""
     from symlip.bounds.centre import centre_jacobians
     from symlip.bounds.param_core import _residual_param_jacobian_norms
+    from symlip.bounds.residual_centre import residual_centre_inputs
 
     rng = np.random.default_rng(3)
     for step in (0.25, -1.0):
@@ -212,6 +215,9 @@ def test_centre_jacobians_of_residual_nets_match_the_float_ones():
         up = J[f"Jz_{net.depth}"].hi
         assert np.all(up >= ref) and np.all(up <= ref * (1 + 1e-9))
         assert {f"Ja_{k}" for k in range(1, net.depth)} <= set(J)
+        R = residual_centre_inputs(net, X)
+        for key, v in J.items():
+            assert np.all(np.abs(R[key].hi - v.hi) <= 1e-9 * v.hi + 1e-12), key
 
 
 def test_centre_jacobian_options_tighten_the_residual_bound():
@@ -245,14 +251,15 @@ def test_centre_jacobian_options_tighten_the_residual_bound():
 def test_centre_state_chains_enclose_the_float_products():
     """$C^a_{k,j}$ (products of $I + h\\Sigma W$, $\\Sigma W$ and the read-out) against
     the float products at the float forward pass: above, and tight."""
-    from symlip.bounds.centre import centre_state_chains
+    from symlip.bounds.residual_centre import residual_centre_inputs
 
     rng = np.random.default_rng(9)
     net = _deep_resnet(rng, 4, 5, "tanh", 0.5)
     X = rng.standard_normal((3, net.widths[0]))
-    C = centre_state_chains(net, X)
+    C = residual_centre_inputs(net, X)
     N = net.depth
-    assert set(C) == {f"Ca_{k}_{j}" for k in range(2, N + 1) for j in range(1, k)}
+    assert {k for k in C if k.startswith("Ca_")} == {
+        f"Ca_{k}_{j}" for k in range(2, N + 1) for j in range(1, k)}
     tr = net.forward_trace(X)
     for p in range(3):
         F = {}
@@ -271,3 +278,15 @@ def test_centre_state_chains_enclose_the_float_products():
                 ref = np.linalg.norm(P, 2)
                 up = C[f"Ca_{k}_{j}"].hi[p]
                 assert ref <= up <= ref * (1 + 1e-9) + 1e-12
+
+
+def test_residual_options_reach_beyond_sixteen_points():
+    """The batched chains have a cost budget, not the feed-forward 16-point one: 200
+    points of a small ResNet get both options; sound against sampled quotients."""
+    rng = np.random.default_rng(13)
+    net = _deep_resnet(rng, 4, 6, "tanh", 0.5)
+    X = rng.standard_normal((200, net.widths[0]))
+    y = rng.standard_normal((200, net.widths[-1]))
+    res = grad_lipschitz(net, X, y, "mse", 1e-3, lower=False)
+    assert res.extra["centre_jacobians"]
+    _check_quotients(rng, net, X, y, "mse", 1e-3, res.upper, n_pairs=3)

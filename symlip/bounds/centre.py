@@ -379,46 +379,6 @@ def jacobians_fit(net: Any, n_points: int) -> bool:
             and jacobian_cost(net, n_points) <= JACOBIAN_ELEMENT_BUDGET)
 
 
-def centre_state_chains(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
-    r"""Per data point, certified upper bounds $C^a_{k,j} \ge \|\partial a_k/\partial
-    a_j(\bar\theta; x)\|_2$ for $1 \le j < k \le N$ ($a_N = f$), keyed ``Ca_k_j``, as
-    interval arrays ``[0, bound]``: products of the layer factors $F_i = I +
-    h_i\operatorname{diag}(\sigma'(z_i))W_i$ (residual block), $\operatorname{diag}(
-    \sigma'(z_i))W_i$ (dense; the identity activation gives $W_i$) and $W_N$, in
-    midpoint-radius interval arithmetic on the $\sigma'$ boxes of the interval forward
-    pass (which contain the exact centre values), the spectral norm of the midpoint
-    certified, the radius adding its Frobenius norm.  For small problems (the budget of
-    :func:`centre_jacobians`)."""
-    from symlip.arith.linalg import midrad_add
-    from symlip.models.network import ResidualLayer
-
-    tr = net.interval_trace(X, dsigma=True)
-    N = net.depth
-    out: dict[str, list[float]] = {}
-    for p in range(X.shape[0]):
-        F = {}
-        for k in range(1, N + 1):
-            W = np.asarray(net.layers[k - 1].weight, dtype=np.float64)
-            if k == N:
-                F[k] = (W, np.zeros_like(W))
-                continue
-            d = IntervalArray(tr.dsigma[k - 1][p].lo, tr.dsigma[k - 1][p].hi)
-            layer = net.layers[k - 1]
-            if isinstance(layer, ResidualLayer):
-                sm, sr = midrad_row_scale(W, None, d * float(layer.step))
-                F[k] = midrad_add(np.eye(W.shape[0]), np.zeros_like(sm), sm, sr)
-            else:
-                F[k] = midrad_row_scale(W, None, d)
-        for j in range(1, N):
-            pm, pr = F[j + 1]
-            for k in range(j + 1, N + 1):
-                if k > j + 1:
-                    pm, pr = midrad_matmul(F[k][0], F[k][1], pm, pr)
-                out.setdefault(f"Ca_{k}_{j}", []).append(_interval_norm2_upper(pm, pr))
-    return {key: IntervalArray(np.zeros(len(v)), np.asarray(v, dtype=np.float64))
-            for key, v in out.items()}
-
-
 def _interval_norm2_upper(mid: np.ndarray, rad: np.ndarray) -> float:
     r"""Certified upper bound of $\sup\{\|M\|_2 : |M - \mathrm{mid}| \le \mathrm{rad}\}$:
     $\|\mathrm{mid}\|_2 + \|\mathrm{rad}\|_F$ (Weyl / triangle inequality)."""

@@ -178,9 +178,9 @@ def add_second_order_inputs(net: Any, X: np.ndarray, r: float, ci: Any, jac: boo
     kinds = layer_kinds(net)
     t0 = time.perf_counter()
     if jac and net.depth > 1:
-        from symlip.bounds.centre import centre_jacobians, centre_state_chains
+        from symlip.bounds.residual_centre import residual_centre_inputs
 
-        ci.add_jacobians(lambda: {**centre_jacobians(net, X), **centre_state_chains(net, X)})
+        ci.add_jacobians(lambda: residual_centre_inputs(net, X))
     ci.timings["centre_jacobians"] = time.perf_counter() - t0
     acts = [a for a, kd in zip(net.activations, kinds, strict=True) if kd != "linear"]
     if acts:
@@ -208,11 +208,11 @@ def rebuild(net: Any, X: np.ndarray, r: float) -> tuple[rec.RecursiveFormula, di
 
 def _add_jacobians(net: Any, X: np.ndarray, r: float, ci: Any) -> bool:
     """The centre Jacobian option where the centre Jacobians fit their budget
-    (:func:`symlip.bounds.centre.jacobians_fit`: at most 16 points) and $r > 0$: adds the
+    (:func:`symlip.bounds.residual_centre.residual_centre_fit`) and $r > 0$: adds the
     second-order inputs to ``ci``; whether the option is on."""
-    from symlip.bounds.centre import jacobians_fit
+    from symlip.bounds.residual_centre import residual_centre_fit
 
-    if r <= 0 or not jacobians_fit(net, X.shape[0]):
+    if r <= 0 or not residual_centre_fit(net, X.shape[0]):
         return False
     add_second_order_inputs(net, X, r, ci, True)
     return ci.jac

@@ -126,7 +126,7 @@ def _nn(name: str) -> sp.Symbol:
 
 def casym(k: int, j: int) -> sp.Symbol:
     """$C^a_{k,j} \\ge \\|\\partial a_k/\\partial a_j(\\bar\\theta)\\|_2$, the certified centre
-    state chain ($a_N = f$; :func:`symlip.bounds.centre.centre_state_chains`)."""
+    state chain ($a_N = f$; :func:`symlip.bounds.residual_centre.residual_centre_inputs`)."""
     return _nn(f"Ca_{k}_{j}")
 
 

@@ -803,9 +803,11 @@ def _residual_inputs(net: Any, X: np.ndarray, y: np.ndarray, lname: str, r: floa
                      centre: bool | str = "auto") -> CertifiedInputs:
     """:func:`symlip.bounds.residual_smooth.residual_grad_inputs` plus, for
     cross-entropy, ``P`` and ``E`` from the output box (:func:`_softmax_centre`)."""
+    from symlip.bounds.residual_centre import residual_centre_fit
     from symlip.bounds.residual_smooth import residual_grad_inputs
 
-    ci = residual_grad_inputs(net, X, y, lname, r, centre, _use_jacobians(net, X, "auto"))
+    ci = residual_grad_inputs(net, X, y, lname, r, centre,
+                              r > 0 and residual_centre_fit(net, X.shape[0]))
     if lname == "cross-entropy" and ci.centre:
         ci.per_point["P"], ci.per_point["Pbar"], ci.per_point["E"] = _softmax_centre(
             ci.centre_data, y)

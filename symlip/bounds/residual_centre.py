@@ -1,0 +1,176 @@
+r"""Certified centre Jacobian norms and state chains of networks with residual blocks,
+batched over the data points (``docs/theory-param.md`` sections 6 and 8).
+
+For hidden layers of the kinds of section 6 (dense $a_k = \sigma(z_k)$, linear
+$a_k = z_k$, residual block $a_k = a_{k-1} + h_k\sigma(z_k)$), $z_k = W_ka_{k-1} + b_k$,
+the read-out $f = a_N = z_N$, and one data point:
+
+* the state chains $\mathcal D_{k,j} = \partial a_k/\partial a_j = F_k\cdots F_{j+1}$ with
+  $F_i = I + h_i\Sigma_iW_i$ (block), $\Sigma_iW_i$ (dense; the identity activation gives
+  $W_i$), $F_N = W_N$, where $\Sigma_i = \operatorname{diag}(\sigma'(z_i))$;
+* $\partial a_j/\partial z_j = T_j = t_j\Sigma_j$ ($t_j = h_j$ for a block, 1 otherwise)
+  and layer $j$'s parameters enter $z_j$ as $U_ja_{j-1} + u_j$, so
+  $$D_\theta z_k = \big[\,\tfrac{\partial z_k}{\partial z_j}\otimes(a_{j-1}, 1)^T\big]_{j\le k},
+  \qquad \|D_\theta z_k\|_2 = \big\|\big[\sqrt{c_j}\,\tfrac{\partial z_k}{\partial z_j}
+  \big]_{j\le k}\big\|_2,\quad c_j = \|a_{j-1}\|^2 + 1,$$
+  because the Gram matrix of the left side is $\sum_jc_j\frac{\partial z_k}{\partial z_j}
+  \frac{\partial z_k}{\partial z_j}^T$, that of the right side; likewise every row
+  norm, and $D_\theta a_k$ with $\partial a_k/\partial z_j = \mathcal D_{k,j}T_j$;
+  $\partial z_k/\partial z_j = W_k\mathcal D_{k-1,j}T_j$ ($j < k$), $I$ ($j = k$).
+
+Everything is evaluated in batched midpoint-radius interval arithmetic (Lemma A.2,
+:func:`symlip.bounds.curvature._bmm`) on the boxes of the interval forward pass, which
+contain the exact centre values of $a_{j-1}$ and $\sigma'(z_j)$; spectral norms by
+:func:`symlip.bounds.sensitivity.batched_norm2_upper` (certified: a float Cholesky
+factorisation above the computed top eigenvalue, plus the radius's Frobenius norm).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from symlip.arith.array import IntervalArray
+from symlip.arith.linalg import ETA, U, to_midrad, up
+from symlip.bounds.curvature import _bmm
+from symlip.bounds.float_chains import sumsq_upper
+from symlip.bounds.sensitivity import batched_norm2_upper
+
+__all__ = ["RESIDUAL_CENTRE_BUDGET", "residual_centre_cost", "residual_centre_fit",
+           "residual_centre_inputs"]
+
+#: largest number of multiply-adds of the batched chain products (1,000 points of an
+#: 8-wide network with 16 blocks cost 1.4e8: about 6 s here)
+RESIDUAL_CENTRE_BUDGET = 250_000_000
+
+
+def residual_centre_cost(net: Any, n_points: int) -> int:
+    """Multiply-adds of the state chain products $\\mathcal D_{k,j}$, all $j < k$, and
+    of the Jacobian blocks, for ``n_points`` points."""
+    w = list(net.widths)
+    N = net.depth
+    tot = 0
+    for j in range(1, N):
+        for k in range(j + 1, N + 1):
+            tot += 2 * w[k] * w[k - 1] * w[j]
+    return n_points * tot
+
+
+def residual_centre_fit(net: Any, n_points: int) -> bool:
+    """Whether :func:`residual_centre_inputs` is within :data:`RESIDUAL_CENTRE_BUDGET`."""
+    return net.depth > 1 and residual_centre_cost(net, n_points) <= RESIDUAL_CENTRE_BUDGET
+
+
+def _scale_cols(mid: np.ndarray, rad: np.ndarray | None, s: IntervalArray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    r"""Midpoint-radius enclosure of $X\operatorname{diag}(s)$ for every $X$ in
+    ``(mid, rad)`` (``(B, m, n)``) and every $s$ in the interval vectors ``s``
+    (``(B, n)``): $|Xs - x_ms_m| \le |x_m|s_r + x_r(|s_m| + s_r)$, plus the rounding of
+    $\mathrm{fl}(x_ms_m)$ ($u|\cdot| + \eta$); radii rounded up."""
+    sm, sr = to_midrad(s)
+    sm, sr = sm[:, None, :], sr[:, None, :]
+    out = mid * sm
+    r = up(np.abs(mid) * sr)
+    if rad is not None:
+        r = up(r + up(rad * up(np.abs(sm) + sr)))
+    return out, up(r + up(up(np.abs(out) * U) + ETA))
+
+
+def _norms(a: IntervalArray) -> IntervalArray:
+    """Per row, an enclosure of $\\sqrt{\\|a\\|^2 + 1}$."""
+    sq = a.square()
+    acc = IntervalArray(np.ones(a.lo.shape[0]))
+    for j in range(a.lo.shape[1]):
+        acc = acc + sq[:, j]
+    return acc.sqrt()
+
+
+def _row_max(mid: np.ndarray, rad: np.ndarray) -> np.ndarray:
+    """Per batch element, an upper bound of the largest row norm."""
+    mag = up(np.abs(mid) + rad)
+    return up(np.sqrt(sumsq_upper(mag, (2,)))).max(axis=1)
+
+
+def residual_centre_inputs(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
+    r"""Per data point (rows of ``X``), certified upper bounds, as interval arrays
+    ``[0, bound]``: ``Jz_k`` $\ge \|D_\theta z_k(\bar\theta)\|_2$ ($k \ge 2$), ``Jr_k``
+    $\ge \max_i\|\nabla_\theta z_{k,i}\|$ ($2 \le k < N$), ``Ja_k`` $\ge \|D_\theta
+    a_k\|_2$ ($k < N$) and ``Ca_k_j`` $\ge \|\partial a_k/\partial a_j\|_2$
+    ($1 \le j < k \le N$, $a_N = f$), all at the network's own parameters (module
+    docstring)."""
+    from symlip.models.network import ResidualLayer
+
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    tr = net.interval_trace(X, dsigma=True)
+    B, N = X.shape[0], net.depth
+    Ws = [np.asarray(layer.weight, dtype=np.float64) for layer in net.layers]
+    sq = {j: _norms(tr.inputs[j - 1]) for j in range(1, N + 1)}  # sqrt(||a_{j-1}||^2 + 1)
+    T: dict[int, IntervalArray] = {}  # t_j sigma'(z_j), (B, n_j)
+    F: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # layer factors da_k/da_{k-1}
+    for k in range(1, N):
+        d = tr.dsigma[k - 1]
+        layer = net.layers[k - 1]
+        if isinstance(layer, ResidualLayer):
+            d = d * float(layer.step)
+        T[k] = d
+        if k >= 2:
+            fm, fr = _scale_cols(np.swapaxes(np.broadcast_to(Ws[k - 1], (B,) + Ws[k - 1].shape),
+                                             1, 2), None, d)
+            fm, fr = np.swapaxes(fm, 1, 2), np.swapaxes(fr, 1, 2)  # diag(d) W
+            if isinstance(layer, ResidualLayer):
+                fm = fm + np.eye(fm.shape[1])
+                fr = up(fr + up(np.abs(fm) * U))
+            F[k] = (fm, fr)
+    out: dict[str, np.ndarray] = {}
+    # state chains D_{k,j}, j < k < N (D_{j,j} = I)
+    D: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    for j in range(1, N - 1):
+        D[j + 1, j] = F[j + 1]
+        for k in range(j + 2, N):
+            D[k, j] = _bmm(F[k][0], F[k][1], *D[k - 1, j])
+    for (k, j), (m, r) in D.items():
+        out[f"Ca_{k}_{j}"] = batched_norm2_upper(m, r)
+    eye = {j: np.broadcast_to(np.eye(net.widths[j]), (B, net.widths[j], net.widths[j]))
+           for j in range(1, N)}
+    zero = {j: np.zeros((B, net.widths[j], net.widths[j])) for j in range(1, N)}
+
+    def chain(k: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+        return (eye[j], zero[j]) if k == j else D[k, j]
+
+    for k in range(1, N + 1):
+        W = Ws[k - 1]
+        zblocks = []
+        for j in range(1, k + 1):
+            if j == k:
+                s = sq[k]
+                bm = np.broadcast_to(np.eye(W.shape[0]), (B, W.shape[0], W.shape[0]))
+                zblocks.append(_scale_cols(bm, None, IntervalArray(
+                    np.repeat(s.lo[:, None], W.shape[0], 1),
+                    np.repeat(s.hi[:, None], W.shape[0], 1))))
+                continue
+            cm, cr = chain(k - 1, j)
+            pm, pr = _bmm(W, None, cm, cr)  # W_k D_{k-1,j} = dz_k/da_j
+            if k == N:
+                out[f"Ca_{N}_{j}"] = batched_norm2_upper(pm, pr)
+            s = T[j] * IntervalArray(np.repeat(sq[j].lo[:, None], T[j].lo.shape[1], 1),
+                                     np.repeat(sq[j].hi[:, None], T[j].lo.shape[1], 1))
+            zblocks.append(_scale_cols(pm, pr, s))
+        if k >= 2:
+            zm = np.concatenate([b[0] for b in zblocks], axis=2)
+            zr = np.concatenate([b[1] for b in zblocks], axis=2)
+            out[f"Jz_{k}"] = batched_norm2_upper(zm, zr)
+            if k < N:
+                out[f"Jr_{k}"] = _row_max(zm, zr)
+        if k < N:
+            ablocks = []
+            for j in range(1, k + 1):
+                cm, cr = chain(k, j)
+                s = T[j] * IntervalArray(np.repeat(sq[j].lo[:, None], T[j].lo.shape[1], 1),
+                                         np.repeat(sq[j].hi[:, None], T[j].lo.shape[1], 1))
+                ablocks.append(_scale_cols(cm, cr, s))
+            am = np.concatenate([b[0] for b in ablocks], axis=2)
+            ar = np.concatenate([b[1] for b in ablocks], axis=2)
+            out[f"Ja_{k}"] = batched_norm2_upper(am, ar)
+    return {key: IntervalArray(np.zeros(B), np.asarray(v, dtype=np.float64))
+            for key, v in out.items()}
