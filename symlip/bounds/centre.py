@@ -334,18 +334,31 @@ def interval_trace(net: Any, X: np.ndarray) -> IntervalTrace:
 def interval_backward(net: Any, tr: IntervalTrace, delta: IntervalArray) -> IntervalArray:
     r"""Enclosure of $\sum_i \delta_i^T \partial f(x_i)/\partial\theta$ (the gradient of
     $\sum_i \langle \delta_i, f(x_i;\theta)\rangle$ for fixed $\delta_i$ enclosures,
-    ``delta`` of shape (batch, nN)), in :meth:`Network.params` order."""
+    ``delta`` of shape (batch, nN)), in :meth:`Network.params` order.  Residual blocks
+    $a_k = a_{k-1} + h_k\sigma(z_k)$: $\partial/\partial z_k = h_k\sigma'(z_k)\odot g_k$
+    and $g_{k-1} = g_k + W_k^T\partial/\partial z_k$ for the state gradient $g_k$ (``tr``
+    from :meth:`Network.interval_trace` with ``dsigma``)."""
+    from symlip.arith.linalg import midrad_add
+    from symlip.models.network import ResidualLayer
+
     parts: list[tuple[IntervalArray, IntervalArray]] = []
-    dm, dr = to_midrad(delta)
+    dm, dr = to_midrad(delta)  # df/dz of the read-out
     ones = np.ones((1, dm.shape[0]))
+    ga: tuple[np.ndarray, np.ndarray] | None = None  # the gradient w.r.t. the state
     for k in range(net.depth - 1, -1, -1):
+        layer = net.layers[k]
+        res = isinstance(layer, ResidualLayer)
+        if ga is not None:  # hidden layer: delta_k = t_k sigma'(z_k) (.) ga
+            d = tr.dsigma[k] * float(layer.step) if res else tr.dsigma[k]
+            dm, dr = to_midrad(from_midrad(*ga) * d)
         am, ar = to_midrad(tr.inputs[k])
         gm, gr = midrad_matmul(dm.T, dr.T, am, ar)
         bm, brr = midrad_matmul(ones, None, dm, dr)
         parts.append((from_midrad(gm, gr), from_midrad(bm[0], brr[0])))
         if k > 0:
-            pm, pr = midrad_matmul(dm, dr, net.layers[k].weight, None)
-            dm, dr = to_midrad(from_midrad(pm, pr) * tr.dsigma[k - 1])
+            pm, pr = midrad_matmul(dm, dr, layer.weight, None)
+            # a residual block passes the state gradient on: a = a_in + h sigma(W a_in + b)
+            ga = midrad_add(pm, pr, *ga) if res and ga is not None else (pm, pr)
     parts.reverse()
     lo = np.concatenate([x for gW, gb in parts for x in (gW.lo.ravel(), gb.lo)])
     hi = np.concatenate([x for gW, gb in parts for x in (gW.hi.ravel(), gb.hi)])

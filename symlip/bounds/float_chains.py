@@ -210,8 +210,13 @@ def chain_forward(net: Any, X: np.ndarray, Ws: list[np.ndarray], rho: list[float
         ValueError: a non-finite enclosure (float64 overflow) or a bad ``mode``.
         InputError: from :func:`~symlip.arith.linalg.affine_box` on an unbounded box.
     """
+    from symlip.models.network import check_no_residual
+
     if mode not in ("full", "norms", "product"):
         raise ValueError(f"unknown chain mode {mode!r}")
+    # the chains here are products of W_k Sigma_{k-1}: a residual block's factor is
+    # I + h Sigma W, so a residual network would get the numbers of another network
+    check_no_residual(net, "the float chains (dense-chain forward pass)")
     N = net.depth
     n = X.shape[0]
     ah = np.asarray(X, dtype=np.float64)
