@@ -168,9 +168,9 @@ def certified_residual_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool
 def add_second_order_inputs(net: Any, X: np.ndarray, r: float, ci: Any, jac: bool) -> None:
     """Add to ``ci`` the inputs the second-order program needs beyond the first-order
     ones: ``K2``, the largest row / column norms ``omega_k``, ``kappa_k`` (+ r) and, with
-    ``jac``, the certified centre Jacobian norms ``Jz_k``, ``Jr_k``, ``Ja_k``
-    (:func:`symlip.bounds.centre.centre_jacobians`; ``ci.jac`` says whether they were
-    computed)."""
+    ``jac``, the certified centre Jacobian norms ``Jz_k``, ``Jr_k``, ``Ja_k`` and state
+    chains ``Ca_k_j`` (:func:`symlip.bounds.residual_centre.residual_centre_inputs`;
+    ``ci.jac`` says whether they were computed)."""
     from mpmath import iv
 
     from symlip.bounds.param_core import _constant

@@ -141,7 +141,8 @@ def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: f
     inputs ``Y``, ``E`` (MSE) from the interval forward pass's output box, kept as
     ``centre_data`` (cross-entropy: :func:`symlip.bounds.smooth.grad_lipschitz` adds
     ``P``, ``E`` from it); with ``jac`` the certified centre Jacobian norms ``Jz_k``,
-    ``Jr_k``, ``Ja_k`` (:func:`symlip.bounds.centre.centre_jacobians`; ``ci.jac`` says
+    ``Jr_k``, ``Ja_k`` and state chains ``Ca_k_j``
+    (:func:`symlip.bounds.residual_centre.residual_centre_inputs`; ``ci.jac`` says
     whether they were computed)."""
     from symlip.bounds.residual import add_second_order_inputs, certified_residual_inputs
 
