@@ -235,7 +235,10 @@ def test_centre_jacobian_options_tighten_the_residual_bound():
     from symlip.bounds.residual import lognorm_layers
 
     kinds = layer_kinds(net)
-    on = residual_grad_program(kinds, "mse", ci.bounded, ci.centre, lognorm_layers(net), True)
+    gn = "GN_c" in ci.scalars  # Lemma 11's stacked centre Gauss-Newton norm
+    assert gn
+    on = residual_grad_program(kinds, "mse", ci.bounded, ci.centre, lognorm_layers(net), True,
+                               gn)
     off = residual_grad_program(kinds, "mse", ci.bounded, ci.centre, lognorm_layers(net))
     b_on = on.enclose_array(_args(on, ci, hull=False)).mean().upper_float
     b_off = off.enclose_array(_args(off, ci, hull=False)).mean().upper_float
@@ -293,3 +296,23 @@ def test_residual_options_reach_beyond_sixteen_points():
     res = grad_lipschitz(net, X, y, "mse", 1e-3, lower=False)
     assert res.extra["centre_jacobians"]
     _check_quotients(rng, net, X, y, "mse", 1e-3, res.upper, n_pairs=3)
+
+
+def test_residual_gauss_newton_norm_matches_the_jacobians():
+    """Lemma 11's certified $\\mathrm{GN}_c$ for residual nets: for one point and MSE it is
+    $\\|J\\|^2$ (tight, from the float Jacobian norm); for several points it lies between
+    $\\max_i\\|J_i\\|^2/n$ and $\\frac1n\\sum_i\\|J_i\\|^2$."""
+    from symlip.bounds.param_core import _residual_param_jacobian_norms
+    from symlip.bounds.residual_centre import residual_gn_norm
+
+    rng = np.random.default_rng(21)
+    net = _deep_resnet(rng, 3, 5, "tanh", -0.5)
+    X = rng.standard_normal((6, net.widths[0]))
+    y = rng.standard_normal((6, net.widths[-1]))
+    j = _residual_param_jacobian_norms(net, X)
+    one = residual_gn_norm(net, X[:1], y[:1], "mse")
+    assert j[0] ** 2 <= one <= j[0] ** 2 * (1 + 1e-9)
+    gn = residual_gn_norm(net, X, y, "mse")
+    assert np.max(j**2) / 6 <= gn <= np.mean(j**2) * (1 + 1e-9)
+    ce = residual_gn_norm(net, X, rng.integers(0, net.widths[-1], 6), "cross-entropy")
+    assert 0 < ce <= 0.5 * np.mean(j**2) * (1 + 1e-9)  # ||diag(p) - pp^T|| <= 1/2

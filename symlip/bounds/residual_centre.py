@@ -38,7 +38,7 @@ from symlip.bounds.float_chains import sumsq_upper
 from symlip.bounds.sensitivity import batched_norm2_upper
 
 __all__ = ["RESIDUAL_CENTRE_BUDGET", "residual_centre_cost", "residual_centre_fit",
-           "residual_centre_inputs"]
+           "residual_centre_inputs", "residual_gn_norm"]
 
 #: largest number of multiply-adds of the batched chain products (1,000 points of an
 #: 8-wide network with 16 blocks cost 1.4e8: about 6 s here)
@@ -92,16 +92,12 @@ def _row_max(mid: np.ndarray, rad: np.ndarray) -> np.ndarray:
     return up(np.sqrt(sumsq_upper(mag, (2,)))).max(axis=1)
 
 
-def residual_centre_inputs(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
-    r"""Per data point (rows of ``X``), certified upper bounds, as interval arrays
-    ``[0, bound]``: ``Jz_k`` $\ge \|D_\theta z_k(\bar\theta)\|_2$ ($k \ge 2$), ``Jr_k``
-    $\ge \max_i\|\nabla_\theta z_{k,i}\|$ ($2 \le k < N$), ``Ja_k`` $\ge \|D_\theta
-    a_k\|_2$ ($k < N$) and ``Ca_k_j`` $\ge \|\partial a_k/\partial a_j\|_2$
-    ($1 \le j < k \le N$, $a_N = f$), all at the network's own parameters (module
-    docstring)."""
+def _chains(net: Any, X: np.ndarray) -> tuple[Any, list[np.ndarray], dict, dict, dict]:
+    r"""The interval forward pass and, batched over the points: the weights, $\sqrt{\|a_{j-1}\|^2
+    + 1}$ (``sq[j]``), $t_j\sigma'(z_j)$ (``T[j]``, hidden $j$) and the state chains
+    $\mathcal D_{k,j}$, $j < k < N$ (``D[k, j]``, midpoint and radius)."""
     from symlip.models.network import ResidualLayer
 
-    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
     tr = net.interval_trace(X, dsigma=True)
     B, N = X.shape[0], net.depth
     Ws = [np.asarray(layer.weight, dtype=np.float64) for layer in net.layers]
@@ -122,13 +118,26 @@ def residual_centre_inputs(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
                 fm = fm + np.eye(fm.shape[1])
                 fr = up(fr + up(np.abs(fm) * U))
             F[k] = (fm, fr)
-    out: dict[str, np.ndarray] = {}
     # state chains D_{k,j}, j < k < N (D_{j,j} = I)
     D: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     for j in range(1, N - 1):
         D[j + 1, j] = F[j + 1]
         for k in range(j + 2, N):
             D[k, j] = _bmm(F[k][0], F[k][1], *D[k - 1, j])
+    return tr, Ws, sq, T, D
+
+
+def residual_centre_inputs(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
+    r"""Per data point (rows of ``X``), certified upper bounds, as interval arrays
+    ``[0, bound]``: ``Jz_k`` $\ge \|D_\theta z_k(\bar\theta)\|_2$ ($k \ge 2$), ``Jr_k``
+    $\ge \max_i\|\nabla_\theta z_{k,i}\|$ ($2 \le k < N$), ``Ja_k`` $\ge \|D_\theta
+    a_k\|_2$ ($k < N$) and ``Ca_k_j`` $\ge \|\partial a_k/\partial a_j\|_2$
+    ($1 \le j < k \le N$, $a_N = f$), all at the network's own parameters (module
+    docstring)."""
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    tr, Ws, sq, T, D = _chains(net, X)
+    B, N = X.shape[0], net.depth
+    out: dict[str, np.ndarray] = {}
     for (k, j), (m, r) in D.items():
         out[f"Ca_{k}_{j}"] = batched_norm2_upper(m, r)
     eye = {j: np.broadcast_to(np.eye(net.widths[j]), (B, net.widths[j], net.widths[j]))
@@ -174,3 +183,63 @@ def residual_centre_inputs(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
             out[f"Ja_{k}"] = batched_norm2_upper(am, ar)
     return {key: IntervalArray(np.zeros(B), np.asarray(v, dtype=np.float64))
             for key, v in out.items()}
+
+
+def residual_gn_norm(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> float | None:
+    r"""Certified upper bound of $\|\frac1n\sum_iJ_i^TA_iJ_i\|_2$ at the centre for a
+    network with residual blocks (Lemma 11's $\mathrm{GN}_c$; $J_i = D_\theta f(x_i)$,
+    $A_i = \nabla^2_f\lambda_i = M_iM_i^T$): it equals $\frac1n\lambda_{\max}(K)$ with
+    $K = [M_i^TJ_iJ_{i'}^TM_{i'}]_{ii'}$ and
+    $J_iJ_{i'}^T = \sum_k(a_{k-1,i}\cdot a_{k-1,i'} + 1)\,\delta_{k,i}\delta_{k,i'}^T$,
+    $\delta_{k,i} = \partial f_i/\partial z_k = W_N\mathcal D_{N-1,k}T_k$ ($I$ at $k = N$),
+    all in midpoint-radius interval arithmetic on the forward pass's boxes (the seed $M_i^T$
+    of :func:`symlip.bounds.gauss_newton._seed`); $\lambda_{\max}(K) \le
+    \|\mathrm{sym}(\mathrm{mid})\|_2 + \|\mathrm{rad}\|_F$ plus the asymmetry of the
+    midpoint.  ``None`` beyond the budgets of the feed-forward one
+    (:data:`symlip.bounds.gauss_newton.GN_ELEMENT_BUDGET`, ``GN_MAX_ROWS``) or of
+    :func:`residual_centre_fit`, or where an enclosure is not finite."""
+    from symlip.arith.linalg import from_midrad, midrad_matmul
+    from symlip.bounds.centre import frobenius_upper
+    from symlip.bounds.gauss_newton import GN_ELEMENT_BUDGET, GN_MAX_ROWS, _seed, gn_cost, spec_top
+
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    B, N, nN = X.shape[0], net.depth, net.widths[-1]
+    if (not residual_centre_fit(net, B) or gn_cost(net, B) > GN_ELEMENT_BUDGET
+            or B * nN > GN_MAX_ROWS):
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        tr, Ws, sq, T, D = _chains(net, X)
+        mt = _seed(net, tr.output, y, loss)  # M_i^T, (B, nN, nN)
+        m = B * nN
+        Km, Kr = np.zeros((m, m)), np.zeros((m, m))
+        for k in range(1, N + 1):
+            if k == N:
+                dm = np.broadcast_to(np.eye(nN), (B, nN, nN))
+                dr = None
+            else:
+                cm, cr = (None, None) if k == N - 1 else D[N - 1, k]
+                if cm is None:
+                    pm, pr = np.broadcast_to(Ws[N - 1], (B,) + Ws[N - 1].shape), None
+                else:
+                    pm, pr = _bmm(Ws[N - 1], None, cm, cr)
+                dm, dr = _scale_cols(pm, pr, T[k])
+            em, er = _bmm(mt[0], mt[1], dm, dr)  # M^T delta_k, (B, nN, n_k)
+            e2m, e2r = em.reshape(m, -1), er.reshape(m, -1)
+            qm, qr = midrad_matmul(e2m, e2r, e2m.T, e2r.T)
+            a = tr.inputs[k - 1]
+            am, ar = to_midrad(a)
+            gm, gr = midrad_matmul(am, ar, am.T, ar.T)
+            g = from_midrad(gm, gr) + 1.0
+            g = IntervalArray(np.repeat(np.repeat(g.lo, nN, 0), nN, 1),
+                              np.repeat(np.repeat(g.hi, nN, 0), nN, 1))
+            tm, trad = to_midrad(from_midrad(qm, qr) * g)
+            new = Km + tm
+            Kr = up(up(Kr + trad) + up(np.abs(new) * U))
+            Km = new
+        if not (np.all(np.isfinite(Km)) and np.all(np.isfinite(Kr))):
+            return None
+        sym = 0.5 * (Km + Km.T)
+        Kr = up(Kr + up(np.abs(Km - sym)))
+        top = up(spec_top(sym) + frobenius_upper(Kr))
+        val = float(up(top / B))
+    return val if np.isfinite(val) else None

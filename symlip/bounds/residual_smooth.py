@@ -45,12 +45,16 @@ _U = 2.0**-53
 @lru_cache(maxsize=64)
 def residual_loss_program(kinds: tuple[str, ...], loss: str, bounded: bool = True,
                           centre: bool = True, lognorm: tuple[int, ...] = (),
-                          jac: bool = False
+                          jac: bool = False, gn: bool = False
                           ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
-    """Second-order program of Lemma 9 and the loss composition $B = Hl_N^2 + Gh_N$ (the
+    r"""Second-order program of Lemma 9 and the loss composition $B = Hl_N^2 + Gh_N$ (the
     definitions of $G$, $H$ of :func:`symlip.bounds.recursion.loss_program`); ``jac``:
     the centre Jacobian options (:func:`symlip.bounds.residual_program.
-    residual_second_order_program`)."""
+    residual_second_order_program`); ``gn``: Lemma 11's composition $B = \mathrm{GN}_c +
+    \Delta + Gh_N$ with the certified stacked centre Gauss-Newton norm ``GN_c``
+    (:func:`symlip.bounds.residual_centre.residual_gn_norm`) and its change on the ball
+    $\Delta$ (the definition of :func:`symlip.bounds.sensitivity.local_gn_loss_program`
+    with $l_p = l_N$, $h_p = h_N$)."""
     lname = rec._loss_name(loss)
     mse = lname == "mse"
     defs, inputs = residual_second_order_program(kinds, bounded=bounded, centre=centre,
@@ -64,15 +68,27 @@ def residual_loss_program(kinds: tuple[str, ...], loss: str, bounded: bool = Tru
     for d in tail[first_n:]:
         defs.append(rec.Definition(d.symbol, d.expr.xreplace(sub), d.why))
     extra = [s for s in tail_in if s in (rec.Y, rec.E, rec.PMAX, rec.PBAR)]
+    if gn:
+        from symlip.bounds.sensitivity import gn_composition
+
+        last = defs.pop()  # B = H l_N^2 + G h_N
+        defs += gn_composition(rec.l(depth), rec.h(depth), mse, last.symbol)
+        extra.append(_gnc())
     return tuple(defs), tuple(rec._dedup(list(inputs) + extra))
+
+
+def _gnc() -> sp.Symbol:
+    from symlip.bounds.sensitivity import GNC
+
+    return GNC
 
 
 @lru_cache(maxsize=64)
 def residual_grad_program(kinds: tuple[str, ...], loss: str, bounded: bool, centre: bool,
-                          lognorm: tuple[int, ...] = (), jac: bool = False
-                          ) -> rec.RecursiveFormula:
+                          lognorm: tuple[int, ...] = (), jac: bool = False,
+                          gn: bool = False) -> rec.RecursiveFormula:
     """The residual loss program as a formula named ``L_grad`` (cached)."""
-    defs, inputs = residual_loss_program(kinds, loss, bounded, centre, lognorm, jac)
+    defs, inputs = residual_loss_program(kinds, loss, bounded, centre, lognorm, jac, gn)
     return rec.RecursiveFormula(list(defs), list(inputs), name="L_grad")
 
 
@@ -171,7 +187,7 @@ def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: f
 def residual_second_order_derivation(kinds: tuple[str, ...] | None = None,
                                      loss: str | None = None, *, bounded: bool = True,
                                      centre: bool = True, lognorm: tuple[int, ...] = (),
-                                     jac: bool = False) -> Any:
+                                     jac: bool = False, gn: bool = False) -> Any:
     """The proof of Lemma 9 (``docs/theory-param.md`` section 8) and, for ``kinds``,
     the program (single source: the definitions of :func:`residual_loss_program`)."""
     from symlip.symbolic.derivation import Derivation, Tex
@@ -220,9 +236,13 @@ def residual_second_order_derivation(kinds: tuple[str, ...] | None = None,
            "chain rule: $\\nabla^2\\lambda[Df, Df] + \\nabla\\lambda\\cdot D^2f$ (section 2)")
     d.conclude("$B$ per data point bounds the Hessian norm of that point's loss on "
                "$B_r$; the mean over the data bounds the gradient-Lipschitz constant.")
+    if gn:
+        from symlip.bounds.sensitivity import local_gn_derivation
+
+        d.section(local_gn_derivation())  # Lemma 11 with l_p = l_N, h_p = h_N
     if kinds is not None and loss is not None:
         defs, inputs = residual_loss_program(tuple(kinds), rec._loss_name(loss), bounded,
-                                             centre, tuple(lognorm), jac)
+                                             centre, tuple(lognorm), jac, gn)
         d.section(rec.program_derivation(defs, inputs, "The program for layers "
                                          f"{list(kinds) + ['readout']}"))
     return d

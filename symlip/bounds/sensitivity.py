@@ -839,25 +839,34 @@ def local_gn_loss_program(depth: int, loss: str, bounded: bool = True, centre: b
     defs, inputs = local_loss_program(N, loss, bounded, centre, jac)
     defs = list(defs)
     last = defs.pop()  # B = H l_p^2 + G h_p
-    lp, hp = _nn("l_p"), _nn("h_p")
-    mse = rec._loss_name(loss) == "mse"
+    defs += gn_composition(_nn("l_p"), _nn("h_p"), rec._loss_name(loss) == "mse",
+                           last.symbol)
+    return _finish(defs, list(inputs) + [GNC])
+
+
+def gn_composition(lp: sp.Symbol, hp: sp.Symbol, mse: bool, B: sp.Symbol
+                   ) -> list[rec.Definition]:
+    r"""Lemma 11's last two definitions for the per-point line ``B``:
+    $\Delta = \min(2Hl_p^2,\ 2Hl_p\,r\,h_p + Hl_p^2\min(1, \sqrt2\,l_pr))$ (MSE: $H = 1$,
+    no second term) and $B = \mathrm{GN}_c + \Delta + Gh_p$, for any certified
+    $l_p \ge \sup_{B_r}\|J\|$, $h_p \ge \mathrm{Lip}_{B_r}(J)$ (shared by the
+    feed-forward and the residual programs)."""
     H = sp.Integer(1) if mse else _nn("H")
     ball = 2 * H * lp * rec.R * hp
     if not mse:
         ball = ball + H * lp**2 * rec._min([sp.Integer(1), sp.sqrt(2) * lp * rec.R])
-    defs.append(rec.Definition(
+    return [rec.Definition(
         DGN, rec._min([2 * H * lp**2, ball]),
         "$\\|J^TAJ - \\bar J^T\\bar A\\bar J\\| \\le \\|J\\|^2\\|A - \\bar A\\| + \\|\\bar A\\|"
         "(\\|J\\| + \\|\\bar J\\|)\\|J - \\bar J\\|$, $\\|J - \\bar J\\| \\le h_pr$, "
         "$\\|A - \\bar A\\| \\le H\\min(1, \\sqrt2\\,l_pr)$ ($x^TdA[\\delta]x = "
         "E_p[(x - \\mu)^2(\\delta - \\nu)]$); or "
-        "$\\|J^TAJ\\| + \\|\\bar J^T\\bar A\\bar J\\|$ (Lemma 11)"))
-    defs.append(rec.Definition(last.symbol, GNC + DGN + _nn("G") * hp,
-                               "$\\nabla^2L = \\frac1n\\sum_iJ_i^TA_iJ_i + \\frac1n\\sum_i"
-                               "\\nabla\\lambda_i\\cdot D^2f_i$: the stacked centre "
-                               "Gauss-Newton norm, its change on the ball, and $G h_p$; the "
-                               "mean over the points is the bound (Lemma 11)"))
-    return _finish(defs, list(inputs) + [GNC])
+        "$\\|J^TAJ\\| + \\|\\bar J^T\\bar A\\bar J\\|$ (Lemma 11)"),
+        rec.Definition(B, GNC + DGN + _nn("G") * hp,
+                       "$\\nabla^2L = \\frac1n\\sum_iJ_i^TA_iJ_i + \\frac1n\\sum_i"
+                       "\\nabla\\lambda_i\\cdot D^2f_i$: the stacked centre "
+                       "Gauss-Newton norm, its change on the ball, and $G h_p$; the "
+                       "mean over the points is the bound (Lemma 11)")]
 
 
 def local_gn_derivation(depth: int | None = None, loss: str = "mse") -> Any:

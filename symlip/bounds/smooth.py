@@ -812,6 +812,17 @@ def _residual_inputs(net: Any, X: np.ndarray, y: np.ndarray, lname: str, r: floa
     if lname == "cross-entropy" and ci.centre:
         ci.per_point["P"], ci.per_point["Pbar"], ci.per_point["E"] = _softmax_centre(
             ci.centre_data, y)
+    if ci.centre and net.depth >= 2:  # Lemma 11: the stacked centre Gauss-Newton norm
+        from symlip.bounds.residual_centre import residual_gn_norm
+
+        t0 = time.perf_counter()
+        try:
+            gn = residual_gn_norm(net, X, y, lname)
+        except (ValueError, InputError, UnsupportedOperation):  # no rigorous kernel
+            gn = None
+        if gn is not None:
+            ci.scalars["GN_c"] = Enclosure.from_floats(0.0, gn)
+        ci.timings["gauss_newton"] = time.perf_counter() - t0
     return ci
 
 
@@ -824,7 +835,7 @@ def _residual_rebuild(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: floa
     lname = rec._loss_name(loss)
     ci = _residual_inputs(net, X, y, lname, r)
     formula = residual_grad_program(layer_kinds(net), lname, ci.bounded, ci.centre,
-                                    lognorm_layers(net), ci.jac)
+                                    lognorm_layers(net), ci.jac, "GN_c" in ci.scalars)
     return formula, _args(formula, ci, hull=hull)
 
 
@@ -848,7 +859,8 @@ def _residual_grad_lipschitz(net: Any, X: np.ndarray, y: np.ndarray, loss: str, 
     ci = _residual_inputs(net, X, y, lname, r, centre)
     kinds = layer_kinds(net)
     ln = lognorm_layers(net)
-    formula = residual_grad_program(kinds, lname, ci.bounded, ci.centre, ln, ci.jac)
+    gn = "GN_c" in ci.scalars
+    formula = residual_grad_program(kinds, lname, ci.bounded, ci.centre, ln, ci.jac, gn)
     t1 = time.perf_counter()
     pointwise = formula.enclose_array(_args(formula, ci, hull=False))
     mean = pointwise.mean()
@@ -886,7 +898,7 @@ def _residual_grad_lipschitz(net: Any, X: np.ndarray, y: np.ndarray, loss: str, 
             est = max(est, low.lower_float)
     t3 = time.perf_counter()
     deriv = residual_second_order_derivation(kinds, lname, bounded=ci.bounded,
-                                             centre=ci.centre, lognorm=ln, jac=ci.jac)
+                                             centre=ci.centre, lognorm=ln, jac=ci.jac, gn=gn)
     _mean_step(deriv)
     extra = {
         "radius": r, "loss": lname, "aggregate": "mean", "method": "residual",
@@ -894,7 +906,8 @@ def _residual_grad_lipschitz(net: Any, X: np.ndarray, y: np.ndarray, loss: str, 
         "upper_pointwise_max": pointwise.upper_max().upper_str(),
         "n_points": int(X.shape[0]), "centre_norms": ci.centre,
         "layer_kinds": list(kinds) + ["readout"], "lognorm_layers": list(ln),
-        "centre_jacobians": ci.jac, "spectral_method": ci.spectral_method,
+        "centre_jacobians": ci.jac, "gauss_newton": gn,
+        "spectral_method": ci.spectral_method,
         "timings": {**ci.timings, "interval_eval": t2 - t1, "lower": t3 - t2},
     }
     return BoundResult("grad_lipschitz", "l2", mean, formula, hull_inputs, deriv,
