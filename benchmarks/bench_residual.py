@@ -75,7 +75,7 @@ def gradient_tightness() -> None:
 
     print("\n| net (MSE, r = 1e-3, 16 points) | gradient upper (recursion only) | gradient upper "
           "| sampled Hessian norm | ratio (recursion only) | ratio "
-          "| certified lower (read-out, Lemma 10) |")
+          "| certified lower (Lemma 10 or the full quotient) |")
     print("|---|---|---|---|---|---|---|")
     cases = CASES + [(8, 8, 0.25, "tanh"), (8, 16, 0.125, "tanh"), (8, 8, 0.25, "gelu")]
     for width, blocks, h, act in cases:
