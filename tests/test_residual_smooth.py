@@ -276,7 +276,9 @@ def test_centre_state_chains_enclose_the_float_products():
             else:
                 s = np.asarray(net.activations[k - 1].dsigma(tr.preactivations[k - 1][p]))
                 step = getattr(net.layers[k - 1], "step", None)
-                F[k] = s[:, None] * W if step is None else np.eye(W.shape[0]) + step * s[:, None] * W
+                F[k] = s[:, None] * W
+                if step is not None:
+                    F[k] = np.eye(W.shape[0]) + step * F[k]
         for j in range(1, N):
             P = np.eye(net.widths[j])
             for k in range(j + 1, N + 1):

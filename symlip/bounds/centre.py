@@ -155,6 +155,16 @@ def row_norms(a: np.ndarray) -> IntervalArray:
     return IntervalArray(lo, up(hi)).sqrt()
 
 
+def interval_row_norms(a: IntervalArray, plus: float = 0.0) -> IntervalArray:
+    """Per row of an interval matrix, an enclosure of $\\sqrt{\\|a\\|^2 + \\mathrm{plus}}$
+    for every $a$ in it."""
+    sq = a.square()
+    acc = IntervalArray(np.full(a.lo.shape[0], float(plus)))
+    for j in range(a.lo.shape[1]):
+        acc = acc + sq[:, j]
+    return acc.sqrt()
+
+
 # ------------------------------------------------------------------------------------
 # float values of the activation with a rigorous error bound
 # ------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import numpy as np
 from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Enclosure
 from symlip.bounds import recursion as rec
-from symlip.bounds.centre import row_norms, spectral_upper
+from symlip.bounds.centre import interval_row_norms, row_norms, spectral_upper
 from symlip.bounds.result import BoundResult
 from symlip.models.network import sigma_box
 
@@ -105,14 +105,6 @@ def residual_param_program(kinds: tuple[str, ...], bounded: bool, centre: bool,
 
 
 
-def _norms(a: IntervalArray) -> IntervalArray:
-    sq = a.square()
-    acc = IntervalArray(np.zeros(a.lo.shape[0]))
-    for j in range(a.lo.shape[1]):
-        acc = acc + sq[:, j]
-    return acc.sqrt()
-
-
 # ------------------------------------------------------------------------------------
 # certified inputs
 # ------------------------------------------------------------------------------------
@@ -147,7 +139,7 @@ def certified_residual_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool
         if isinstance(layer, ResidualLayer):
             scalars[f"tau_{k}"] = Enclosure.point(abs(layer.step))
             sb = sigma_box(net.activations[k - 1], IntervalArray(layer.bias[None, :]))
-            g = _norms(sb)
+            g = interval_row_norms(sb)
             scalars[f"gamma_{k}"] = Enclosure.from_floats(float(g.lo[0]), float(g.hi[0]))
             if lognorm and k in lognorm_layers(net):
                 sign = -1.0 if layer.step < 0 else 1.0
@@ -158,7 +150,7 @@ def certified_residual_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool
     if use_centre:
         states = net.interval_trace(X).states
         for k in range(1, net.depth):
-            per_point[f"A_{k}"] = _norms(states[k - 1])
+            per_point[f"A_{k}"] = interval_row_norms(states[k - 1])
     t3 = time.perf_counter()
     return CertifiedInputs(scalars, per_point, bounded, use_centre, None,
                            {"constants": t1 - t0, "norms": t2 - t1, "centre_forward": t3 - t2},

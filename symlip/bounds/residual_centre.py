@@ -33,6 +33,7 @@ import numpy as np
 
 from symlip.arith.array import IntervalArray
 from symlip.arith.linalg import ETA, U, to_midrad, up
+from symlip.bounds.centre import interval_row_norms
 from symlip.bounds.curvature import _bmm
 from symlip.bounds.float_chains import sumsq_upper
 from symlip.bounds.sensitivity import batched_norm2_upper
@@ -77,15 +78,6 @@ def _scale_cols(mid: np.ndarray, rad: np.ndarray | None, s: IntervalArray
     return out, up(r + up(up(np.abs(out) * U) + ETA))
 
 
-def _norms(a: IntervalArray) -> IntervalArray:
-    """Per row, an enclosure of $\\sqrt{\\|a\\|^2 + 1}$."""
-    sq = a.square()
-    acc = IntervalArray(np.ones(a.lo.shape[0]))
-    for j in range(a.lo.shape[1]):
-        acc = acc + sq[:, j]
-    return acc.sqrt()
-
-
 def _row_max(mid: np.ndarray, rad: np.ndarray) -> np.ndarray:
     """Per batch element, an upper bound of the largest row norm."""
     mag = up(np.abs(mid) + rad)
@@ -101,7 +93,8 @@ def _chains(net: Any, X: np.ndarray) -> tuple[Any, list[np.ndarray], dict, dict,
     tr = net.interval_trace(X, dsigma=True)
     B, N = X.shape[0], net.depth
     Ws = [np.asarray(layer.weight, dtype=np.float64) for layer in net.layers]
-    sq = {j: _norms(tr.inputs[j - 1]) for j in range(1, N + 1)}  # sqrt(||a_{j-1}||^2 + 1)
+    # sqrt(||a_{j-1}||^2 + 1)
+    sq = {j: interval_row_norms(tr.inputs[j - 1], 1.0) for j in range(1, N + 1)}
     T: dict[int, IntervalArray] = {}  # t_j sigma'(z_j), (B, n_j)
     F: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # layer factors da_k/da_{k-1}
     for k in range(1, N):

@@ -168,7 +168,8 @@ def _state_chain_option(kinds: tuple[str, ...], defs: list[rec.Definition]
             why = "$\\|W_i - \\bar W_i\\| \\le r$"
         else:
             e = rec.R * (rec.K1 + rec.K2 * mu_of(i) * rec.rho(i))
-            why = ("$\\|\\Sigma_iW_i - \\bar\\Sigma_i\\bar W_i\\| \\le K_1r + K_2\\mu_ir\\,\\rho_i$ "
+            why = ("$\\|\\Sigma_iW_i - \\bar\\Sigma_i\\bar W_i\\| \\le K_1r + "
+                   "K_2\\mu_ir\\,\\rho_i$ "
                    "($|z_{i,m} - \\bar z_{i,m}| \\le \\mu_ir$)")
             if kd == "residual":
                 e = rec.tau(i) * e
