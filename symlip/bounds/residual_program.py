@@ -223,7 +223,8 @@ def _centre_jacobian_options(k: int, n: int, kind: str, block: list[rec.Definiti
     it is used ($m_k$ after $g_k$, $l_k$ and $c_k$ after $h_k$)."""
     opts = {}
     if k > 1:
-        opts[rec.m(k)] = (rec.jz(k), rec.g(k))
+        # the read-out's h_N (= g_N, or the state-chain sum with jac) bounds Lip(D f)
+        opts[rec.m(k)] = (rec.jz(k), rec.h(k) if k == n else rec.g(k))
         if k < n and kind != "linear":
             opts[rec.mu(k)] = (rec.jr(k), rec.g(k))
     if k < n and kind in ("dense", "residual"):
