@@ -394,14 +394,6 @@ def jacobian_cost(net: Any, n_points: int) -> int:
     return n_points * tot
 
 
-def jacobians_fit(net: Any, n_points: int) -> bool:
-    """Whether the centre Jacobians of :func:`centre_jacobians` are within
-    :data:`JACOBIAN_POINT_BUDGET` and :data:`JACOBIAN_ELEMENT_BUDGET` (and the network
-    has parameters before its read-out)."""
-    return (net.depth > 1 and n_points <= JACOBIAN_POINT_BUDGET
-            and jacobian_cost(net, n_points) <= JACOBIAN_ELEMENT_BUDGET)
-
-
 def _interval_norm2_upper(mid: np.ndarray, rad: np.ndarray) -> float:
     r"""Certified upper bound of $\sup\{\|M\|_2 : |M - \mathrm{mid}| \le \mathrm{rad}\}$:
     $\|\mathrm{mid}\|_2 + \|\mathrm{rad}\|_F$ (Weyl / triangle inequality)."""
@@ -423,17 +415,15 @@ def centre_jacobians(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
     Forward-mode differentiation in midpoint-radius interval arithmetic on the
     enclosures of :func:`interval_trace`: $Dz_k = [W_k\,Da_{k-1} \mid I \otimes a_{k-1}^T
     \mid I]$ (columns: earlier parameters, $W_k$, $b_k$; the order does not affect the
-    norms), $Da_k = \mathrm{diag}(\sigma'(z_k))\,Dz_k$, and for a residual block $a_k =
-    a_{k-1} + h_k\sigma(z_k)$ (the step $h_k$ fixed, not a parameter) $Da_k = [Da_{k-1}
-    \mid 0 \mid 0] + h_k\operatorname{diag}(\sigma'(z_k))\,Dz_k$; the spectral norm of
-    the midpoint matrix is certified by :func:`symlip.arith.norms.spectral_norm`, the
-    radius matrix adds its Frobenius norm.  One spectral norm per point and layer: meant
-    for small problems (see :data:`JACOBIAN_ELEMENT_BUDGET`).
+    norms), $Da_k = \mathrm{diag}(\sigma'(z_k))\,Dz_k$; the spectral norm of the midpoint
+    matrix is certified by :func:`symlip.arith.norms.spectral_norm`, the radius matrix adds its
+    Frobenius norm.  One spectral norm per point and layer: meant for small problems
+    (see :data:`JACOBIAN_ELEMENT_BUDGET`).
     """
-    from symlip.arith.linalg import midrad_add
-    from symlip.models.network import ResidualLayer
+    from symlip.models.network import check_no_residual
 
-    tr = net.interval_trace(X, dsigma=True)
+    check_no_residual(net, "centre_jacobians (dense-chain Jacobians)")
+    tr = interval_trace(net, X)
     N = net.depth
     out: dict[str, list[float]] = {}
     for i in range(X.shape[0]):
@@ -455,14 +445,8 @@ def centre_jacobians(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
             if k >= 2:
                 rows = row_norms(up(np.abs(zm) + zr))
                 out.setdefault(f"Jr_{k}", []).append(float(np.max(rows.hi)))
-            d = IntervalArray(tr.dsigma[k - 1][i].lo, tr.dsigma[k - 1][i].hi)
-            if isinstance(layer, ResidualLayer):
-                sm, sr = midrad_row_scale(zm, zr, d * float(layer.step))
-                pm, pr = np.zeros_like(sm), np.zeros_like(sr)
-                pm[:, :dm.shape[1]], pr[:, :dm.shape[1]] = dm, dr
-                dm, dr = midrad_add(pm, pr, sm, sr)
-            else:
-                dm, dr = midrad_row_scale(zm, zr, d)
+            d = tr.dsigma[k - 1][i]
+            dm, dr = midrad_row_scale(zm, zr, IntervalArray(d.lo, d.hi))
             out.setdefault(f"Ja_{k}", []).append(_interval_norm2_upper(dm, dr))
     return {key: IntervalArray(np.zeros(len(v)), np.asarray(v, dtype=np.float64))
             for key, v in out.items()}

@@ -157,22 +157,35 @@ def certified_residual_inputs(net: Any, X: np.ndarray, r: float, *, centre: bool
                            ",".join(methods))
 
 
-def add_second_order_inputs(net: Any, X: np.ndarray, r: float, ci: Any, jac: bool) -> None:
+def add_second_order_inputs(net: Any, X: np.ndarray, r: float, ci: Any, jac: bool = True
+                            ) -> Any:
     """Add to ``ci`` the inputs the second-order program needs beyond the first-order
     ones: ``K2``, the largest row / column norms ``omega_k``, ``kappa_k`` (+ r) and, with
-    ``jac``, the certified centre Jacobian norms ``Jz_k``, ``Jr_k``, ``Ja_k`` and state
-    chains ``Ca_k_j`` (:func:`symlip.bounds.residual_centre.residual_centre_inputs`;
-    ``ci.jac`` says whether they were computed)."""
+    ``jac``, $r > 0$ and within :func:`symlip.bounds.residual_centre.residual_centre_fit`,
+    the certified centre Jacobian norms ``Jz_k``, ``Jr_k``, ``Ja_k`` and state chains
+    ``Ca_k_j`` (:func:`symlip.bounds.residual_centre.residual_centre_inputs`; ``ci.jac``
+    says whether they were computed).  Returns the batched state chains computed on the
+    way (for :func:`symlip.bounds.residual_centre.residual_gn_norm`), or ``None``."""
     from mpmath import iv
 
     from symlip.bounds.param_core import _constant
+    from symlip.bounds.residual_centre import (
+        residual_centre_fit,
+        residual_centre_inputs,
+        state_chains,
+    )
 
     kinds = layer_kinds(net)
     t0 = time.perf_counter()
-    if jac and net.depth > 1:
-        from symlip.bounds.residual_centre import residual_centre_inputs
+    done: dict[str, Any] = {}
+    ci.jac = False
+    if jac and r > 0 and residual_centre_fit(net, X.shape[0]):
 
-        ci.add_jacobians(lambda: residual_centre_inputs(net, X))
+        def compute() -> dict[str, IntervalArray]:
+            done["chains"] = state_chains(net, X)
+            return residual_centre_inputs(net, X, done["chains"])
+
+        ci.add_jacobians(compute)
     ci.timings["centre_jacobians"] = time.perf_counter() - t0
     acts = [a for a, kd in zip(net.activations, kinds, strict=True) if kd != "linear"]
     if acts:
@@ -185,6 +198,7 @@ def add_second_order_inputs(net: Any, X: np.ndarray, r: float, ci: Any, jac: boo
         ci.scalars[f"kappa_{k}"] = Enclosure.from_interval(
             iv.mpf([0.0, float(np.max(row_norms(w.T).hi))]) + iv.mpf(r))
     ci.timings["second_order_inputs"] = time.perf_counter() - t0
+    return done.get("chains") if ci.jac else None
 
 
 def rebuild(net: Any, X: np.ndarray, r: float) -> tuple[rec.RecursiveFormula, dict[str, Any]]:
@@ -192,22 +206,10 @@ def rebuild(net: Any, X: np.ndarray, r: float) -> tuple[rec.RecursiveFormula, di
     from symlip.bounds.param_core import _args
 
     ci = certified_residual_inputs(net, X, r)
-    jac = _add_jacobians(net, X, r, ci)
+    add_second_order_inputs(net, X, r, ci)
     formula = residual_param_program(layer_kinds(net), ci.bounded, ci.centre,
-                                     lognorm_layers(net), jac)
+                                     lognorm_layers(net), ci.jac)
     return formula, _args(formula, ci, hull=True)
-
-
-def _add_jacobians(net: Any, X: np.ndarray, r: float, ci: Any) -> bool:
-    """The centre Jacobian option where the centre Jacobians fit their budget
-    (:func:`symlip.bounds.residual_centre.residual_centre_fit`) and $r > 0$: adds the
-    second-order inputs to ``ci``; whether the option is on."""
-    from symlip.bounds.residual_centre import residual_centre_fit
-
-    if r <= 0 or not residual_centre_fit(net, X.shape[0]):
-        return False
-    add_second_order_inputs(net, X, r, ci, True)
-    return ci.jac
 
 
 # ------------------------------------------------------------------------------------
@@ -244,7 +246,9 @@ def residual_param_lipschitz(net: Any, data: Any, radius: float, *,
     r = check_radius(radius)
     X = check_data(net, data)
     ci = certified_residual_inputs(net, X, r, centre=centre, lognorm=lognorm)
-    jac = _add_jacobians(net, X, r, ci) if jac else False
+    if jac:
+        add_second_order_inputs(net, X, r, ci)
+    jac = ci.jac
     kinds = layer_kinds(net)
     ln = lognorm_layers(net) if lognorm else ()
     formula = residual_param_program(kinds, ci.bounded, ci.centre, ln, jac)

@@ -39,7 +39,7 @@ from symlip.bounds.float_chains import sumsq_upper
 from symlip.bounds.sensitivity import batched_norm2_upper
 
 __all__ = ["RESIDUAL_CENTRE_BUDGET", "residual_centre_cost", "residual_centre_fit",
-           "residual_centre_inputs", "residual_gn_norm"]
+           "state_chains", "residual_centre_inputs", "residual_gn_norm"]
 
 #: largest number of multiply-adds of the batched chain products (1,000 points of an
 #: 8-wide network with 16 blocks cost 1.4e8: about 6 s here)
@@ -84,7 +84,7 @@ def _row_max(mid: np.ndarray, rad: np.ndarray) -> np.ndarray:
     return up(np.sqrt(sumsq_upper(mag, (2,)))).max(axis=1)
 
 
-def _chains(net: Any, X: np.ndarray) -> tuple[Any, list[np.ndarray], dict, dict, dict]:
+def state_chains(net: Any, X: np.ndarray) -> tuple[Any, list[np.ndarray], dict, dict, dict]:
     r"""The interval forward pass and, batched over the points: the weights, $\sqrt{\|a_{j-1}\|^2
     + 1}$ (``sq[j]``), $t_j\sigma'(z_j)$ (``T[j]``, hidden $j$) and the state chains
     $\mathcal D_{k,j}$, $j < k < N$ (``D[k, j]``, midpoint and radius)."""
@@ -120,15 +120,17 @@ def _chains(net: Any, X: np.ndarray) -> tuple[Any, list[np.ndarray], dict, dict,
     return tr, Ws, sq, T, D
 
 
-def residual_centre_inputs(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
+def residual_centre_inputs(net: Any, X: np.ndarray, chains: Any = None
+                           ) -> dict[str, IntervalArray]:
     r"""Per data point (rows of ``X``), certified upper bounds, as interval arrays
     ``[0, bound]``: ``Jz_k`` $\ge \|D_\theta z_k(\bar\theta)\|_2$ ($k \ge 2$), ``Jr_k``
     $\ge \max_i\|\nabla_\theta z_{k,i}\|$ ($2 \le k < N$), ``Ja_k`` $\ge \|D_\theta
     a_k\|_2$ ($k < N$) and ``Ca_k_j`` $\ge \|\partial a_k/\partial a_j\|_2$
     ($1 \le j < k \le N$, $a_N = f$), all at the network's own parameters (module
-    docstring)."""
+    docstring).  ``chains``: :func:`state_chains` of the same network and data, if
+    already computed."""
     X = np.atleast_2d(np.asarray(X, dtype=np.float64))
-    tr, Ws, sq, T, D = _chains(net, X)
+    tr, Ws, sq, T, D = state_chains(net, X) if chains is None else chains
     B, N = X.shape[0], net.depth
     out: dict[str, np.ndarray] = {}
     for (k, j), (m, r) in D.items():
@@ -139,6 +141,11 @@ def residual_centre_inputs(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
 
     def chain(k: int, j: int) -> tuple[np.ndarray, np.ndarray]:
         return (eye[j], zero[j]) if k == j else D[k, j]
+
+    # the column scales sqrt(||a_{j-1}||^2 + 1) t_j sigma'(z_j) of layer j's blocks
+    S = {j: T[j] * IntervalArray(np.repeat(sq[j].lo[:, None], T[j].lo.shape[1], 1),
+                                 np.repeat(sq[j].hi[:, None], T[j].lo.shape[1], 1))
+         for j in T}
 
     for k in range(1, N + 1):
         W = Ws[k - 1]
@@ -155,9 +162,7 @@ def residual_centre_inputs(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
             pm, pr = _bmm(W, None, cm, cr)  # W_k D_{k-1,j} = dz_k/da_j
             if k == N:
                 out[f"Ca_{N}_{j}"] = batched_norm2_upper(pm, pr)
-            s = T[j] * IntervalArray(np.repeat(sq[j].lo[:, None], T[j].lo.shape[1], 1),
-                                     np.repeat(sq[j].hi[:, None], T[j].lo.shape[1], 1))
-            zblocks.append(_scale_cols(pm, pr, s))
+            zblocks.append(_scale_cols(pm, pr, S[j]))
         if k >= 2:
             zm = np.concatenate([b[0] for b in zblocks], axis=2)
             zr = np.concatenate([b[1] for b in zblocks], axis=2)
@@ -167,10 +172,7 @@ def residual_centre_inputs(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
         if k < N:
             ablocks = []
             for j in range(1, k + 1):
-                cm, cr = chain(k, j)
-                s = T[j] * IntervalArray(np.repeat(sq[j].lo[:, None], T[j].lo.shape[1], 1),
-                                         np.repeat(sq[j].hi[:, None], T[j].lo.shape[1], 1))
-                ablocks.append(_scale_cols(cm, cr, s))
+                ablocks.append(_scale_cols(*chain(k, j), S[j]))
             am = np.concatenate([b[0] for b in ablocks], axis=2)
             ar = np.concatenate([b[1] for b in ablocks], axis=2)
             out[f"Ja_{k}"] = batched_norm2_upper(am, ar)
@@ -178,7 +180,8 @@ def residual_centre_inputs(net: Any, X: np.ndarray) -> dict[str, IntervalArray]:
             for key, v in out.items()}
 
 
-def residual_gn_norm(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> float | None:
+def residual_gn_norm(net: Any, X: np.ndarray, y: np.ndarray, loss: str, chains: Any = None
+                     ) -> float | None:
     r"""Certified upper bound of $\|\frac1n\sum_iJ_i^TA_iJ_i\|_2$ at the centre for a
     network with residual blocks (Lemma 11's $\mathrm{GN}_c$; $J_i = D_\theta f(x_i)$,
     $A_i = \nabla^2_f\lambda_i = M_iM_i^T$): it equals $\frac1n\lambda_{\max}(K)$ with
@@ -190,7 +193,8 @@ def residual_gn_norm(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> float
     \|\mathrm{sym}(\mathrm{mid})\|_2 + \|\mathrm{rad}\|_F$ plus the asymmetry of the
     midpoint.  ``None`` beyond the budgets of the feed-forward one
     (:data:`symlip.bounds.gauss_newton.GN_ELEMENT_BUDGET`, ``GN_MAX_ROWS``) or of
-    :func:`residual_centre_fit`, or where an enclosure is not finite."""
+    :func:`residual_centre_fit`, or where an enclosure is not finite.  ``chains``:
+    :func:`state_chains` of the same network and data, if already computed."""
     from symlip.arith.linalg import from_midrad, midrad_matmul
     from symlip.bounds.centre import frobenius_upper
     from symlip.bounds.gauss_newton import GN_ELEMENT_BUDGET, GN_MAX_ROWS, _seed, gn_cost, spec_top
@@ -201,7 +205,7 @@ def residual_gn_norm(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> float
             or B * nN > GN_MAX_ROWS):
         return None
     with np.errstate(over="ignore", invalid="ignore"):
-        tr, Ws, sq, T, D = _chains(net, X)
+        tr, Ws, _, T, D = state_chains(net, X) if chains is None else chains
         mt = _seed(net, tr.output, y, loss)  # M_i^T, (B, nN, nN)
         m = B * nN
         Km, Kr = np.zeros((m, m)), np.zeros((m, m))
@@ -209,12 +213,9 @@ def residual_gn_norm(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> float
             if k == N:
                 dm = np.broadcast_to(np.eye(nN), (B, nN, nN))
                 dr = None
-            else:
-                cm, cr = (None, None) if k == N - 1 else D[N - 1, k]
-                if cm is None:
-                    pm, pr = np.broadcast_to(Ws[N - 1], (B,) + Ws[N - 1].shape), None
-                else:
-                    pm, pr = _bmm(Ws[N - 1], None, cm, cr)
+            else:  # W_N D_{N-1,k} T_k (D_{N-1,N-1} = I)
+                pm, pr = ((np.broadcast_to(Ws[N - 1], (B,) + Ws[N - 1].shape), None)
+                          if k == N - 1 else _bmm(Ws[N - 1], None, *D[N - 1, k]))
                 dm, dr = _scale_cols(pm, pr, T[k])
             em, er = _bmm(mt[0], mt[1], dm, dr)  # M^T delta_k, (B, nN, n_k)
             e2m, e2r = em.reshape(m, -1), er.reshape(m, -1)

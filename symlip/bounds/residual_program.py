@@ -10,6 +10,7 @@ from typing import Any
 import sympy as sp
 
 from symlip.bounds import recursion as rec
+from symlip.bounds.sensitivity import _nn, _prod
 from symlip.errors import InputError
 
 __all__ = ["residual_second_order_program"]
@@ -112,16 +113,6 @@ def residual_second_order_program(kinds: tuple[str, ...], *, bounded: bool = Tru
         defs, in_c = _state_chain_option(kinds, defs)
         inputs += in_c
     return defs, rec._dedup(inputs)
-
-
-def _prod(*factors: sp.Expr) -> sp.Expr:
-    """Product without the factors 1 (unevaluated, so the printed order is kept)."""
-    fs = [f for f in factors if f != 1]
-    return fs[0] if len(fs) == 1 else sp.Mul(*fs, evaluate=False)
-
-
-def _nn(name: str) -> sp.Symbol:
-    return sp.Symbol(name, nonnegative=True)
 
 
 def casym(k: int, j: int) -> sp.Symbol:

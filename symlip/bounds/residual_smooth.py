@@ -150,24 +150,26 @@ class _OutputBox:
 
 
 def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
-                         centre: bool | str = "auto", jac: bool = False) -> Any:
+                         centre: bool | str = "auto", jac: bool = True) -> Any:
     """Certified inputs of :func:`residual_grad_program`: those of the first-order
     residual program (:func:`symlip.bounds.residual.certified_residual_inputs`) plus
     ``K2``, the largest row / column norms ``omega_k``, ``kappa_k`` (+ r) and the loss
     inputs ``Y``, ``E`` (MSE) from the interval forward pass's output box, kept as
     ``centre_data`` (cross-entropy: :func:`symlip.bounds.smooth.grad_lipschitz` adds
-    ``P``, ``E`` from it); with ``jac`` the certified centre Jacobian norms ``Jz_k``,
-    ``Jr_k``, ``Ja_k`` and state chains ``Ca_k_j``
-    (:func:`symlip.bounds.residual_centre.residual_centre_inputs`; ``ci.jac`` says
-    whether they were computed)."""
+    ``P``, ``E`` from it); with ``jac`` (where it fits, see
+    :func:`symlip.bounds.residual.add_second_order_inputs`) the certified centre Jacobian
+    norms ``Jz_k``, ``Jr_k``, ``Ja_k`` and state chains ``Ca_k_j`` (``ci.jac`` says
+    whether they were computed); with the centre option and within its budget the
+    stacked centre Gauss-Newton norm ``GN_c`` of Lemma 11
+    (:func:`symlip.bounds.residual_centre.residual_gn_norm`, on the same chains)."""
     from symlip.bounds.residual import add_second_order_inputs, certified_residual_inputs
 
     lname = rec._loss_name(loss)
     ci = certified_residual_inputs(net, X, r, centre=centre, lognorm=True)
-    add_second_order_inputs(net, X, r, ci, jac)
+    chains = add_second_order_inputs(net, X, r, ci, jac)
     t0 = time.perf_counter()
     if ci.centre:
-        box = net.interval_trace(X).output
+        box = (net.interval_trace(X) if chains is None else chains[0]).output
         ob = _OutputBox(box)
         ci.per_point[f"A_{net.depth}"] = IntervalArray(
             np.zeros(X.shape[0]), np.nextafter(row_norms(ob.output).hi + ob.output_err, np.inf))
@@ -181,6 +183,19 @@ def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: f
     if lname == "mse":
         ci.per_point["Y"] = row_norms(y)
     ci.timings["loss_inputs"] = time.perf_counter() - t0
+    if ci.centre and net.depth >= 2:  # Lemma 11: the stacked centre Gauss-Newton norm
+        from symlip.arith.enclosure import Enclosure, UnsupportedOperation
+        from symlip.bounds.residual_centre import residual_gn_norm
+        from symlip.errors import InputError
+
+        t0 = time.perf_counter()
+        try:
+            gn = residual_gn_norm(net, X, y, lname, chains)
+        except (ValueError, InputError, UnsupportedOperation):  # no rigorous kernel
+            gn = None
+        if gn is not None:
+            ci.scalars["GN_c"] = Enclosure.from_floats(0.0, gn)
+        ci.timings["gauss_newton"] = time.perf_counter() - t0
     return ci
 
 

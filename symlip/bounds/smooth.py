@@ -348,10 +348,15 @@ def local_curv_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
 
 
 def _use_jacobians(net: Any, X: np.ndarray, jac: bool | str) -> bool:
-    from symlip.bounds.centre import jacobians_fit
+    from symlip.bounds.centre import (
+        JACOBIAN_ELEMENT_BUDGET,
+        JACOBIAN_POINT_BUDGET,
+        jacobian_cost,
+    )
 
     if jac == "auto":
-        return jacobians_fit(net, X.shape[0])
+        return (net.depth > 1 and X.shape[0] <= JACOBIAN_POINT_BUDGET
+                and jacobian_cost(net, X.shape[0]) <= JACOBIAN_ELEMENT_BUDGET)
     return bool(jac) and net.depth > 1
 
 
@@ -804,25 +809,12 @@ def _residual_inputs(net: Any, X: np.ndarray, y: np.ndarray, lname: str, r: floa
                      centre: bool | str = "auto") -> CertifiedInputs:
     """:func:`symlip.bounds.residual_smooth.residual_grad_inputs` plus, for
     cross-entropy, ``P`` and ``E`` from the output box (:func:`_softmax_centre`)."""
-    from symlip.bounds.residual_centre import residual_centre_fit
     from symlip.bounds.residual_smooth import residual_grad_inputs
 
-    ci = residual_grad_inputs(net, X, y, lname, r, centre,
-                              r > 0 and residual_centre_fit(net, X.shape[0]))
+    ci = residual_grad_inputs(net, X, y, lname, r, centre)
     if lname == "cross-entropy" and ci.centre:
         ci.per_point["P"], ci.per_point["Pbar"], ci.per_point["E"] = _softmax_centre(
             ci.centre_data, y)
-    if ci.centre and net.depth >= 2:  # Lemma 11: the stacked centre Gauss-Newton norm
-        from symlip.bounds.residual_centre import residual_gn_norm
-
-        t0 = time.perf_counter()
-        try:
-            gn = residual_gn_norm(net, X, y, lname)
-        except (ValueError, InputError, UnsupportedOperation):  # no rigorous kernel
-            gn = None
-        if gn is not None:
-            ci.scalars["GN_c"] = Enclosure.from_floats(0.0, gn)
-        ci.timings["gauss_newton"] = time.perf_counter() - t0
     return ci
 
 
