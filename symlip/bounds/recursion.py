@@ -464,16 +464,19 @@ def loss_program(depth: int, loss: str, *, bounded: bool = True, centre: bool = 
     Per data point, $\|D^2_\theta \lambda(f(x;\theta), y)\| \le B$ on $B_r$; the
     gradient-Lipschitz constant of the mean loss is at most the mean (or max) of $B$.
     MSE: $H = 1$, $G = \min(c_N + \|y\|, E + l_N r)$; softmax cross-entropy:
-    $H = \min(1/2, P + l_N r/2, 2\bar Pe^{\sqrt2l_Nr})$, $G = \min(\sqrt 2, E + l_N r/2)$ (the
+    $H = \min(1/2, P + l_N r/2, 2\bar Pe^{\sqrt2l_Nr})$, $G = \min(\sqrt 2, E + Hl_Nr)$ (the
     centre options only with ``centre``): $\nabla^2_z\lambda = \mathrm{diag}(p) - pp^T$
     has $v^T(\cdot)v = \sum_j p_jv_j^2 - (\sum_j p_jv_j)^2 \in [0, \max_j p_j\|v\|^2]$;
     it is the variance of $v$ under $p$, at most the mean square about any $v_m$:
     $\sum_{j\ne m}p_j(v_j - v_m)^2 \le 2(1 - p_m)\|v\|^2$ (the confident prediction's
     small curvature); and $p = \mathrm{softmax}(z)$ is $\tfrac12$-Lipschitz (its Jacobian
-    is that matrix), so on the ball $\max_j p_j \le P + \tfrac12 l_N r$ and $\|p - e_y\|
-    \le E + \tfrac12 l_N r$; $q = 1 - p_m$ ($m$ the centre's top class) has $|\nabla_z q| =
-    p_m\|e_m - p\| \le \sqrt2 q$ ($\sum_{j\ne m}p_j^2 \le q^2$), so along the output
-    path, of length at most $l_N r$, $q \le \bar P e^{\sqrt2 l_N r}$ (Gronwall).
+    is that matrix), so on the ball $\max_j p_j \le P + \tfrac12 l_N r$; $q = 1 - p_m$
+    ($m$ the centre's top class) has $|\nabla_z q| = p_m\|e_m - p\| \le \sqrt2 q$
+    ($\sum_{j\ne m}p_j^2 \le q^2$), so along the output path, of length at most
+    $l_N r$, $q \le \bar P e^{\sqrt2 l_N r}$ (Gronwall).  $H$ bounds the Jacobian of
+    $p$ at every point of that path, so $\|p - e_y\| \le E + Hl_Nr$ (mean value theorem;
+    with $H \le \tfrac12$ never worse than softmax's global Lipschitz constant, and
+    $\approx E$ for a confident prediction, whose $H$ is small).
     """
     loss = _loss_name(loss)
     mse = loss == "mse"
@@ -490,16 +493,15 @@ def loss_program(depth: int, loss: str, *, bounded: bool = True, centre: bool = 
     else:
         g_opts: list[sp.Expr] = [sp.sqrt(2)]
         h_opts: list[sp.Expr] = [sp.Rational(1, 2)]
+        Hs = LOSS_HESS
         if centre:
             inputs = _dedup(inputs + [PMAX, PBAR, E])
-            g_opts.append(E + l(n) * R / 2)
             h_opts.append(PMAX + l(n) * R / 2)
             h_opts.append(2 * PBAR * sp.exp(sp.sqrt(2) * l(n) * R))
-        defs.append(Definition(G, _min(g_opts), "$\\|p - y\\|_2^2 \\le \\|p-y\\|_1 "
-                               "\\|p-y\\|_\\infty \\le 2$ on the simplex"
-                               + ("; or the centre value plus $\\tfrac12 l_N r$ (softmax "
-                                  "is $\\tfrac12$-Lipschitz)" if centre else "")))
-        Hs = LOSS_HESS
+            # H bounds ||grad^2 lambda|| at every output of the ball, so on the output
+            # path from the centre (length <= l_N r): ||p - p_bar|| <= H l_N r; H <= 1/2
+            # makes this at least as tight as softmax's global 1/2-Lipschitz bound
+            g_opts.append(E + Hs * l(n) * R)
         defs.append(Definition(Hs, _min(h_opts),
                                "$\\|\\mathrm{diag}(p) - pp^T\\| \\le \\tfrac12$ (Popoviciu)"
                                + ("; $\\le \\max_j p_j \\le P + \\tfrac12 l_N r$; $\\le "
@@ -507,6 +509,11 @@ def loss_program(depth: int, loss: str, *, bounded: bool = True, centre: bool = 
                                   "of $v$ under $p$ is at most its mean square about $v_m$; "
                                   "$|\\nabla p_m| \\le \\sqrt2(1 - p_m)$, Gronwall)"
                                   if centre else "")))
+        defs.append(Definition(G, _min(g_opts), "$\\|p - y\\|_2^2 \\le \\|p-y\\|_1 "
+                               "\\|p-y\\|_\\infty \\le 2$ on the simplex"
+                               + ("; or the centre value plus $H l_N r$ (mean value theorem "
+                                  "along the output path, on which $\\|\\nabla^2\\lambda\\| "
+                                  "\\le H$)" if centre else "")))
         H = Hs
     defs.append(Definition(GRAD_LIP, H * l(n) ** 2 + G * h(n),
                            "chain rule: $D^2\\lambda\\circ f = \\nabla^2\\lambda[Df, Df] + "
@@ -877,10 +884,12 @@ def second_order_derivation(depth: int | None = None, *, loss: str | None = None
                        "\\max_j p_j\\|v\\|^2$; softmax is $\\tfrac12$-Lipschitz (its "
                        "Jacobian is $\\mathrm{diag}(p) - pp^T$), $\\|f(\\theta) - "
                        "f(\\bar\\theta)\\| \\le l_N r$; $P \\ge \\max_j p_j(\\bar\\theta)$")
-                d.step(Tex(r"\|p(\theta) - e_y\|"), "<=", Tex(r"E + \tfrac12 l_N r"),
-                       "the same Lipschitz bound; $E \\ge \\|p(\\bar\\theta) - e_y\\|$; "
-                       "so $H = \\min(\\tfrac12, P + \\tfrac12 l_N r)$, "
-                       "$G = \\min(\\sqrt2, E + \\tfrac12 l_N r)$")
+                d.step(Tex(r"\|p(\theta) - e_y\|"), "<=", Tex(r"E + H\,l_N r"),
+                       "mean value theorem along the output path $f(\\bar\\theta + "
+                       "s(\\theta - \\bar\\theta))$ (length $\\le l_N r$), on which "
+                       "$\\|\\nabla^2\\lambda\\| \\le H$; $E \\ge \\|p(\\bar\\theta) - "
+                       "e_y\\|$; so $H = \\min(\\tfrac12, P + \\tfrac12 l_N r, 2\\bar P"
+                       "e^{\\sqrt2 l_N r})$, $G = \\min(\\sqrt2, E + H l_N r)$")
         d.conclude("$\\|\\nabla L(\\theta) - \\nabla L(\\theta')\\| \\le L_{grad}"
                    "\\|\\theta - \\theta'\\|$ on the convex ball (mean value theorem).")
     if depth is not None:
