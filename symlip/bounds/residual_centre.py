@@ -237,3 +237,40 @@ def residual_gn_norm(net: Any, X: np.ndarray, y: np.ndarray, loss: str, chains: 
         top = up(spec_top(sym) + frobenius_upper(Kr))
         val = float(up(top / B))
     return val if np.isfinite(val) else None
+
+
+def residual_loss_chains(net: Any, X: np.ndarray, y: np.ndarray, loss: str,
+                         chains: Any = None) -> dict[str, IntervalArray]:
+    r"""Per data point, ``Ba_j`` $\ge \|\bar g^T\partial f/\partial a_j(\bar\theta)\|_2$
+    ($1 \le j < N$) as interval arrays ``[0, bound]``, with $\bar g =
+    \nabla_f\lambda(f(x;\bar\theta), y)$ the exact centre loss gradient (MSE: $f - y$;
+    cross-entropy: $\mathrm{softmax}(f) - e_y$, on the forward pass's output box) and
+    $\partial f/\partial a_j = W_N\mathcal D_{N-1,j}$: the row vector $\bar g^TW_N$, then
+    its products with the state chains, in midpoint-radius interval arithmetic
+    (the directional option of section 8).  ``chains``: :func:`state_chains` of the same
+    network and data, if already computed."""
+    from symlip.arith import kernels as _npk
+    from symlip.bounds import recursion as rec
+
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    tr, Ws, _, _, D = state_chains(net, X) if chains is None else chains
+    B, N = X.shape[0], net.depth
+    F = tr.output
+    if rec._loss_name(loss) == "mse":
+        g = F - IntervalArray(np.asarray(y, dtype=np.float64).reshape(F.lo.shape))
+    else:
+        onehot = np.zeros(F.lo.shape)
+        onehot[np.arange(B), np.asarray(y, dtype=np.intp).ravel()] = 1.0
+        g = _npk.softmax_box(F) - IntervalArray(onehot)
+    gm, gr = to_midrad(g)
+    vm, vr = _bmm(gm[:, None, :], gr[:, None, :], np.broadcast_to(
+        Ws[N - 1], (B,) + Ws[N - 1].shape), None)  # g^T W_N, (B, 1, n_{N-1})
+    out: dict[str, IntervalArray] = {}
+    with np.errstate(over="ignore", invalid="ignore"):
+        for j in range(1, N):
+            pm, pr = (vm, vr) if j == N - 1 else _bmm(vm, vr, *D[N - 1, j])
+            bound = _row_max(pm, pr)
+            if not np.all(np.isfinite(bound)):
+                bound = np.full(B, np.inf)
+            out[f"Ba_{j}"] = IntervalArray(np.zeros(B), np.asarray(bound, dtype=np.float64))
+    return out

@@ -13,7 +13,7 @@ from symlip.bounds import recursion as rec
 from symlip.bounds.sensitivity import _nn, _prod
 from symlip.errors import InputError
 
-__all__ = ["residual_second_order_program"]
+__all__ = ["residual_second_order_program", "directional_option"]
 
 
 def _prev(k: int, sym: Any) -> sp.Expr:
@@ -126,12 +126,31 @@ def gasym(j: int) -> sp.Symbol:
     return _nn(f"Ga_{j}")
 
 
+def dgasym(j: int) -> sp.Symbol:
+    """$\\ge \\sup_{B_r}\\|\\partial f/\\partial a_j - \\overline{\\partial f/\\partial a_j}\\|_2$
+    (defined)."""
+    return _nn(f"dGa_{j}")
+
+
+def basym(j: int) -> sp.Symbol:
+    """$\\ge \\|\\bar g^T\\partial f/\\partial a_j(\\bar\\theta)\\|_2$, $\\bar g$ the centre
+    loss gradient (certified: :func:`symlip.bounds.residual_centre.residual_loss_chains`)."""
+    return _nn(f"Ba_{j}")
+
+
+def bgsym(j: int) -> sp.Symbol:
+    """$\\ge \\sup_{B_r}\\|g^T\\partial f/\\partial a_j\\|_2$ (defined)."""
+    return _nn(f"Bg_{j}")
+
+
 def easym(i: int) -> sp.Symbol:
     """$e^a_i \\ge \\sup_{B_r}\\|F_i - \\bar F_i\\|_2$, $F_i = \\partial a_i/\\partial a_{i-1}$."""
     return _nn(f"ea_{i}")
 
 
 HCH = _nn("h_ch")
+#: the directional option of $\|\sum_og_o\nabla^2f_o\|$ (defined)
+HDIR = _nn("h_dir")
 
 
 def _state_chain_option(kinds: tuple[str, ...], defs: list[rec.Definition]
@@ -175,20 +194,12 @@ def _state_chain_option(kinds: tuple[str, ...], defs: list[rec.Definition]
             if i - 1 != j:
                 inputs.append(casym(i - 1, j))
         inputs.append(casym(n, j))
-        new.append(rec.Definition(gasym(j), sp.Add(casym(n, j), *terms, evaluate=False),
-                                  "telescoping $D = \\bar D + \\sum_iD_{N,i}(F_i - \\bar F_i)"
+        new.append(rec.Definition(dgasym(j), sp.Add(*terms, evaluate=False),
+                                  "telescoping $D - \\bar D = \\sum_iD_{N,i}(F_i - \\bar F_i)"
                                   "\\bar D_{i-1,j}$ for the state chains"))
-    curv, cross = [], []
-    for k in range(1, n + 1):
-        kd = kind[k]
-        g = sp.Integer(1) if k == n else gasym(k)
-        t = rec.tau(k) if kd == "residual" else sp.Integer(1)
-        if kd in ("dense", "residual"):
-            curv.append(_prod(g, t, rec.K2, mu_of(k), rec.m(k)))
-        if k >= 2:
-            s1 = rec.K1 if kd in ("dense", "residual") else sp.Integer(1)
-            cross.append(_prod(g, t, s1, rec.l(k - 1)) ** 2)
-    expr = sp.Add(*curv, evaluate=False) + 2 * rec._sqrt(sp.Add(*cross, evaluate=False))
+        new.append(rec.Definition(gasym(j), casym(n, j) + dgasym(j),
+                                  "the centre chain plus its change on the ball"))
+    expr = _layer_terms(kinds, lambda k: sp.Integer(1) if k == n else gasym(k))
     new.append(rec.Definition(
         HCH, expr,
         "$D^2f = \\sum_k\\frac{\\partial f}{\\partial a_k}Q_k$; $\\|\\sigma''\\odot p\\odot q\\| "
@@ -243,3 +254,45 @@ def _centre_jacobian_options(k: int, n: int, kind: str, block: list[rec.Definiti
         else:  # pragma: no cover - a cycle would be a programming error
             raise AssertionError(f"cyclic definitions in layer {k}")
     return ordered, inputs
+
+
+def _layer_terms(kinds: tuple[str, ...], chain: Any) -> sp.Expr:
+    r"""$\sum_kc_kt_kK_2\mu_km_k + 2(\sum_{k\ge2}(c_kt_ks_kl_{k-1})^2)^{1/2}$ for the
+    per-layer chain factors ``chain(k)`` ($k = N$: the read-out, $t = s = 1$, no
+    $\sigma''$ term; linear layers: no $\sigma''$ term, $s = 1$; else $s = K_1$)."""
+    n = len(kinds) + 1
+    curv, cross = [], []
+    for k in range(1, n + 1):
+        kd = kinds[k - 1] if k < n else "readout"
+        t = rec.tau(k) if kd == "residual" else sp.Integer(1)
+        if kd in ("dense", "residual"):
+            curv.append(_prod(chain(k), t, rec.K2, rec.m(1) if k == 1 else rec.mu(k), rec.m(k)))
+        if k >= 2:
+            s1 = rec.K1 if kd in ("dense", "residual") else sp.Integer(1)
+            cross.append(_prod(chain(k), t, s1, rec.l(k - 1)) ** 2)
+    return sp.Add(*curv, evaluate=False) + 2 * rec._sqrt(sp.Add(*cross, evaluate=False))
+
+
+def directional_option(kinds: tuple[str, ...], mse: bool
+                       ) -> tuple[list[rec.Definition], list[sp.Symbol]]:
+    r"""The directional option of the curvature term $\|\sum_og_o\nabla^2f_o\|$ of the
+    loss Hessian (``docs/theory-param.md`` section 8): with the state-chain sum's
+    $D^2f = \sum_k\frac{\partial f}{\partial a_k}Q_k$,
+    $g^TD^2f = \sum_k(g^T\frac{\partial f}{\partial a_k})Q_k$, and on the ball
+    $\|g^T\frac{\partial f}{\partial a_k}\| \le B^a_k + H_gl_Nr\,G^a_k + E\,\delta G^a_k$
+    ($\|g - \bar g\| \le H_gl_Nr$, $\|\bar g\| \le E$, the chain's change
+    $\delta G^a_k$), $B^a_k$ the certified centre value; the read-out's factor is $G$.
+    Needs the definitions of the state-chain option and of $G$, $H$, $E$."""
+    n = len(kinds) + 1
+    hg = sp.Integer(1) if mse else rec.LOSS_HESS
+    defs: list[rec.Definition] = []
+    for j in range(1, n):
+        defs.append(rec.Definition(
+            bgsym(j), basym(j) + _prod(hg, rec.l(n), rec.R, gasym(j)) + _prod(rec.E, dgasym(j)),
+            "$g^TD - \\bar g^T\\bar D = (g - \\bar g)^TD + \\bar g^T(D - \\bar D)$, "
+            "$\\|g - \\bar g\\| \\le H_gl_Nr$ (mean value theorem along the output path)"))
+    defs.append(rec.Definition(
+        HDIR, _layer_terms(kinds, lambda k: rec.LOSS_GRAD if k == n else bgsym(k)),
+        "$g^TD^2f = \\sum_k(g^T\\frac{\\partial f}{\\partial a_k})Q_k$: the state-chain sum "
+        "with the loss gradient's own chains (section 8)"))
+    return defs, [basym(j) for j in range(1, n)]

@@ -34,10 +34,16 @@ import sympy as sp
 from symlip.arith.array import IntervalArray
 from symlip.bounds import recursion as rec
 from symlip.bounds.centre import row_norms
-from symlip.bounds.residual_program import residual_second_order_program
+from symlip.bounds.residual_program import (
+    HDIR,
+    directional_option,
+    residual_second_order_program,
+)
+from symlip.errors import InputError
 
 __all__ = ["residual_second_order_program", "residual_loss_program", "residual_grad_program",
-           "residual_loss_gradient", "residual_grad_inputs", "residual_second_order_derivation"]
+           "residual_loss_gradient", "residual_grad_inputs", "residual_second_order_derivation",
+           "program_options"]
 
 _U = 2.0**-53
 
@@ -45,7 +51,7 @@ _U = 2.0**-53
 @lru_cache(maxsize=64)
 def residual_loss_program(kinds: tuple[str, ...], loss: str, bounded: bool = True,
                           centre: bool = True, lognorm: tuple[int, ...] = (),
-                          jac: bool = False, gn: bool = False
+                          jac: bool = False, gn: bool = False, direc: bool = False
                           ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
     r"""Second-order program of Lemma 9 and the loss composition $B = Hl_N^2 + Gh_N$ (the
     definitions of $G$, $H$ of :func:`symlip.bounds.recursion.loss_program`); ``jac``:
@@ -54,7 +60,9 @@ def residual_loss_program(kinds: tuple[str, ...], loss: str, bounded: bool = Tru
     \Delta + Gh_N$ with the certified stacked centre Gauss-Newton norm ``GN_c``
     (:func:`symlip.bounds.residual_centre.residual_gn_norm`) and its change on the ball
     $\Delta$ (the definition of :func:`symlip.bounds.sensitivity.local_gn_loss_program`
-    with $l_p = l_N$, $h_p = h_N$)."""
+    with $l_p = l_N$, $h_p = h_N$); ``direc`` (with ``jac`` and ``centre``): the curvature
+    term is also bounded by the state-chain sum on the loss gradient's own chains
+    (:func:`symlip.bounds.residual_program.directional_option`)."""
     lname = rec._loss_name(loss)
     mse = lname == "mse"
     defs, inputs = residual_second_order_program(kinds, bounded=bounded, centre=centre,
@@ -68,12 +76,27 @@ def residual_loss_program(kinds: tuple[str, ...], loss: str, bounded: bool = Tru
     for d in tail[first_n:]:
         defs.append(rec.Definition(d.symbol, d.expr.xreplace(sub), d.why))
     extra = [s for s in tail_in if s in (rec.Y, rec.E, rec.PMAX, rec.PBAR)]
+    curv = None
+    if direc:
+        if not (jac and centre):
+            raise InputError("the directional option needs jac=True and centre=True")
+        ddefs, din = directional_option(tuple(kinds), mse)
+        last = defs.pop()
+        defs += ddefs + [last]
+        extra += din
+        curv = HDIR
     if gn:
         from symlip.bounds.sensitivity import gn_composition
 
         last = defs.pop()  # B = H l_N^2 + G h_N
-        defs += gn_composition(rec.l(depth), rec.h(depth), mse, last.symbol)
+        defs += gn_composition(rec.l(depth), rec.h(depth), mse, last.symbol, curv)
         extra.append(_gnc())
+    elif curv is not None:
+        last = defs.pop()  # B = H l_N^2 + G h_N
+        H = sp.Integer(1) if mse else rec.LOSS_HESS
+        defs.append(rec.Definition(
+            last.symbol, H * rec.l(depth) ** 2 + rec._min([rec.LOSS_GRAD * rec.h(depth), curv]),
+            last.why + "; or the directional state-chain sum for $\\nabla\\lambda\\cdot D^2f$"))
     return tuple(defs), tuple(rec._dedup(list(inputs) + extra))
 
 
@@ -86,10 +109,17 @@ def _gnc() -> sp.Symbol:
 @lru_cache(maxsize=64)
 def residual_grad_program(kinds: tuple[str, ...], loss: str, bounded: bool, centre: bool,
                           lognorm: tuple[int, ...] = (), jac: bool = False,
-                          gn: bool = False) -> rec.RecursiveFormula:
+                          gn: bool = False, direc: bool = False) -> rec.RecursiveFormula:
     """The residual loss program as a formula named ``L_grad`` (cached)."""
-    defs, inputs = residual_loss_program(kinds, loss, bounded, centre, lognorm, jac, gn)
+    defs, inputs = residual_loss_program(kinds, loss, bounded, centre, lognorm, jac, gn,
+                                         direc)
     return rec.RecursiveFormula(list(defs), list(inputs), name="L_grad")
+
+
+def program_options(ci: Any) -> dict[str, bool]:
+    """The options of :func:`residual_grad_program` that the certified inputs ``ci`` of
+    :func:`residual_grad_inputs` support: ``jac``, ``gn`` and ``direc``."""
+    return {"jac": bool(ci.jac), "gn": "GN_c" in ci.scalars, "direc": "Ba_1" in ci.per_point}
 
 
 # ------------------------------------------------------------------------------------
@@ -159,9 +189,11 @@ def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: f
     ``P``, ``E`` from it); with ``jac`` (where it fits, see
     :func:`symlip.bounds.residual.add_second_order_inputs`) the certified centre Jacobian
     norms ``Jz_k``, ``Jr_k``, ``Ja_k`` and state chains ``Ca_k_j`` (``ci.jac`` says
-    whether they were computed); with the centre option and within its budget the
-    stacked centre Gauss-Newton norm ``GN_c`` of Lemma 11
-    (:func:`symlip.bounds.residual_centre.residual_gn_norm`, on the same chains)."""
+    whether they were computed) and, with the centre option, the loss gradient's chain
+    norms ``Ba_j`` (:func:`symlip.bounds.residual_centre.residual_loss_chains`); with the
+    centre option and within its budget the stacked centre Gauss-Newton norm ``GN_c`` of
+    Lemma 11 (:func:`symlip.bounds.residual_centre.residual_gn_norm`, on the same
+    chains).  :func:`program_options` reads which options the inputs support."""
     from symlip.bounds.residual import add_second_order_inputs, certified_residual_inputs
 
     lname = rec._loss_name(loss)
@@ -183,6 +215,12 @@ def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: f
     if lname == "mse":
         ci.per_point["Y"] = row_norms(y)
     ci.timings["loss_inputs"] = time.perf_counter() - t0
+    if ci.centre and ci.jac and chains is not None:  # the directional option
+        from symlip.bounds.residual_centre import residual_loss_chains
+
+        t0 = time.perf_counter()
+        ci.per_point.update(residual_loss_chains(net, X, y, lname, chains))
+        ci.timings["loss_chains"] = time.perf_counter() - t0
     if ci.centre and net.depth >= 2:  # Lemma 11: the stacked centre Gauss-Newton norm
         from symlip.arith.enclosure import Enclosure, UnsupportedOperation
         from symlip.bounds.residual_centre import residual_gn_norm
@@ -202,7 +240,8 @@ def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: f
 def residual_second_order_derivation(kinds: tuple[str, ...] | None = None,
                                      loss: str | None = None, *, bounded: bool = True,
                                      centre: bool = True, lognorm: tuple[int, ...] = (),
-                                     jac: bool = False, gn: bool = False) -> Any:
+                                     jac: bool = False, gn: bool = False,
+                                     direc: bool = False) -> Any:
     """The proof of Lemma 9 (``docs/theory-param.md`` section 8) and, for ``kinds``,
     the program (single source: the definitions of :func:`residual_loss_program`)."""
     from symlip.symbolic.derivation import Derivation, Tex
@@ -249,6 +288,15 @@ def residual_second_order_derivation(kinds: tuple[str, ...] | None = None,
     d.step(Tex(r"\|\nabla^2_\theta\lambda(f(x;\theta), y)\|"), "<=",
            Tex(r"H\,l_N^2 + G\,h_N"),
            "chain rule: $\\nabla^2\\lambda[Df, Df] + \\nabla\\lambda\\cdot D^2f$ (section 2)")
+    if direc:
+        d.step(Tex(r"\Big\|\sum_og_o\nabla^2f_o\Big\|"), "<=",
+               Tex(r"\sum_k\beta_k\,t_k\Big(K_2\mu_km_k\Big) + 2\Big(\sum_{k\ge2}"
+                   r"(\beta_kt_ks_kl_{k-1})^2\Big)^{1/2}"),
+               "$g^TD^2f = \\sum_k(g^T\\partial f/\\partial a_k)Q_k$ (the state-chain sum with "
+               "the loss gradient's own chains); $\\beta_k = B^a_k + H_gl_Nr\\,G^a_k + "
+               "E\\,\\delta G^a_k \\ge \\sup_{B_r}\\|g^T\\partial f/\\partial a_k\\|$ "
+               "with $B^a_k$ the certified centre value, $\\|g - \\bar g\\| \\le H_gl_Nr$, "
+               "$\\|\\bar g\\| \\le E$ ($\\beta_N = G$; $s_k = K_1$, 1 for linear maps)")
     d.conclude("$B$ per data point bounds the Hessian norm of that point's loss on "
                "$B_r$; the mean over the data bounds the gradient-Lipschitz constant.")
     if gn:
@@ -257,7 +305,7 @@ def residual_second_order_derivation(kinds: tuple[str, ...] | None = None,
         d.section(local_gn_derivation())  # Lemma 11 with l_p = l_N, h_p = h_N
     if kinds is not None and loss is not None:
         defs, inputs = residual_loss_program(tuple(kinds), rec._loss_name(loss), bounded,
-                                             centre, tuple(lognorm), jac, gn)
+                                             centre, tuple(lognorm), jac, gn, direc)
         d.section(rec.program_derivation(defs, inputs, "The program for layers "
                                          f"{list(kinds) + ['readout']}"))
     return d

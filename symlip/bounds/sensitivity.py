@@ -844,14 +844,16 @@ def local_gn_loss_program(depth: int, loss: str, bounded: bool = True, centre: b
     return _finish(defs, list(inputs) + [GNC])
 
 
-def gn_composition(lp: sp.Symbol, hp: sp.Symbol, mse: bool, B: sp.Symbol
-                   ) -> list[rec.Definition]:
+def gn_composition(lp: sp.Symbol, hp: sp.Symbol, mse: bool, B: sp.Symbol,
+                   curv: sp.Expr | None = None) -> list[rec.Definition]:
     r"""Lemma 11's last two definitions for the per-point line ``B``:
     $\Delta = \min(2Hl_p^2,\ 2Hl_p\,r\,h_p + Hl_p^2\min(1, \sqrt2\,l_pr))$ (MSE: $H = 1$,
     no second term) and $B = \mathrm{GN}_c + \Delta + Gh_p$, for any certified
     $l_p \ge \sup_{B_r}\|J\|$, $h_p \ge \mathrm{Lip}_{B_r}(J)$ (shared by the
-    feed-forward and the residual programs)."""
+    feed-forward and the residual programs); ``curv``: another bound of the curvature
+    term $\|\sum_og_o\nabla^2f_o\|$ on the ball, used where smaller than $Gh_p$."""
     H = sp.Integer(1) if mse else _nn("H")
+    gh = _nn("G") * hp if curv is None else rec._min([_nn("G") * hp, curv])
     ball = 2 * H * lp * rec.R * hp
     if not mse:
         ball = ball + H * lp**2 * rec._min([sp.Integer(1), sp.sqrt(2) * lp * rec.R])
@@ -862,7 +864,7 @@ def gn_composition(lp: sp.Symbol, hp: sp.Symbol, mse: bool, B: sp.Symbol
         "$\\|A - \\bar A\\| \\le H\\min(1, \\sqrt2\\,l_pr)$ ($x^TdA[\\delta]x = "
         "E_p[(x - \\mu)^2(\\delta - \\nu)]$); or "
         "$\\|J^TAJ\\| + \\|\\bar J^T\\bar A\\bar J\\|$ (Lemma 11)"),
-        rec.Definition(B, GNC + DGN + _nn("G") * hp,
+        rec.Definition(B, GNC + DGN + gh,
                        "$\\nabla^2L = \\frac1n\\sum_iJ_i^TA_iJ_i + \\frac1n\\sum_i"
                        "\\nabla\\lambda_i\\cdot D^2f_i$: the stacked centre "
                        "Gauss-Newton norm, its change on the ball, and $G h_p$; the "

@@ -822,12 +822,12 @@ def _residual_rebuild(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: floa
             ) -> tuple[rec.RecursiveFormula, dict[str, Any]]:
     """Formula and fresh certified inputs (hull or per point), for ``verify``."""
     from symlip.bounds.residual import layer_kinds, lognorm_layers
-    from symlip.bounds.residual_smooth import residual_grad_program
+    from symlip.bounds.residual_smooth import program_options, residual_grad_program
 
     lname = rec._loss_name(loss)
     ci = _residual_inputs(net, X, y, lname, r)
     formula = residual_grad_program(layer_kinds(net), lname, ci.bounded, ci.centre,
-                                    lognorm_layers(net), ci.jac, "GN_c" in ci.scalars)
+                                    lognorm_layers(net), **program_options(ci))
     return formula, _args(formula, ci, hull=hull)
 
 
@@ -843,6 +843,7 @@ def _residual_grad_lipschitz(net: Any, X: np.ndarray, y: np.ndarray, loss: str, 
     bound: the read-out quotient of Lemma 10 on the interval forward pass's boxes."""
     from symlip.bounds.residual import layer_kinds, lognorm_layers
     from symlip.bounds.residual_smooth import (
+        program_options,
         residual_grad_program,
         residual_second_order_derivation,
     )
@@ -851,8 +852,8 @@ def _residual_grad_lipschitz(net: Any, X: np.ndarray, y: np.ndarray, loss: str, 
     ci = _residual_inputs(net, X, y, lname, r, centre)
     kinds = layer_kinds(net)
     ln = lognorm_layers(net)
-    gn = "GN_c" in ci.scalars
-    formula = residual_grad_program(kinds, lname, ci.bounded, ci.centre, ln, ci.jac, gn)
+    opts = program_options(ci)
+    formula = residual_grad_program(kinds, lname, ci.bounded, ci.centre, ln, **opts)
     t1 = time.perf_counter()
     pointwise = formula.enclose_array(_args(formula, ci, hull=False))
     mean = pointwise.mean()
@@ -890,7 +891,7 @@ def _residual_grad_lipschitz(net: Any, X: np.ndarray, y: np.ndarray, loss: str, 
             est = max(est, low.lower_float)
     t3 = time.perf_counter()
     deriv = residual_second_order_derivation(kinds, lname, bounded=ci.bounded,
-                                             centre=ci.centre, lognorm=ln, jac=ci.jac, gn=gn)
+                                             centre=ci.centre, lognorm=ln, **opts)
     _mean_step(deriv)
     extra = {
         "radius": r, "loss": lname, "aggregate": "mean", "method": "residual",
@@ -898,7 +899,7 @@ def _residual_grad_lipschitz(net: Any, X: np.ndarray, y: np.ndarray, loss: str, 
         "upper_pointwise_max": pointwise.upper_max().upper_str(),
         "n_points": int(X.shape[0]), "centre_norms": ci.centre,
         "layer_kinds": list(kinds) + ["readout"], "lognorm_layers": list(ln),
-        "centre_jacobians": ci.jac, "gauss_newton": gn,
+        "centre_jacobians": ci.jac, "gauss_newton": opts["gn"], "directional": opts["direc"],
         "spectral_method": ci.spectral_method,
         "timings": {**ci.timings, "interval_eval": t2 - t1, "lower": t3 - t2},
     }
