@@ -38,7 +38,7 @@ from symlip.arith.floatsearch import float_search
 from symlip.arith.linalg import affine_box
 from symlip.arith.lognorm import nu_upper
 from symlip.bounds import cde_program as prog
-from symlip.bounds.centre import row_norms
+from symlip.bounds.centre import ce_output_gradient, row_norms
 from symlip.bounds.checks import check_radius
 from symlip.bounds.result import BoundResult
 from symlip.errors import InputError, NotSmoothError, WitnessOutsideError
@@ -530,11 +530,7 @@ def loss_gradient(model: ControlledODE, X: np.ndarray, U: np.ndarray, y: np.ndar
     if prog.loss_name(loss) == "mse":
         delta = (f - y) / n
     else:
-        z = f - f.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-        p[np.arange(n), y] -= 1.0
-        delta = p / n
+        delta = ce_output_gradient(f, y) / n
     return np.einsum("bm,bmp->p", delta, J)
 
 

@@ -48,7 +48,8 @@ from symlip.arith.linalg import (
 )
 from symlip.models.network import IntervalTrace
 
-__all__ = ["CentreNorms", "centre_norms", "spectral_upper", "frobenius_upper", "row_norms"]
+__all__ = ["CentreNorms", "centre_norms", "spectral_upper", "frobenius_upper", "row_norms",
+           "ce_output_gradient"]
 
 #: element budget of the generic (mpmath, element by element) activation enclosure
 GENERIC_ELEMENT_LIMIT = 20000
@@ -142,6 +143,21 @@ def fast_spectral_upper(w: np.ndarray) -> float:
 # ------------------------------------------------------------------------------------
 # rigorous row norms of float arrays
 # ------------------------------------------------------------------------------------
+
+
+def ce_output_gradient(f: np.ndarray, y: np.ndarray) -> np.ndarray:
+    r"""Float $\mathrm{softmax}(f_i) - e_{y_i}$ per row (not certified), with the entry
+    $y_i$ as $-\sum_{j\ne y_i}p_j$: $p_{y_i} - 1$ cancels when the prediction is
+    confident (at $1 - p_{y_i} = 10^{-13}$ it keeps only 3 digits), and finite differences
+    of such gradients (the Hessian power iteration) would be rounding noise."""
+    z = f - f.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    rows = np.arange(p.shape[0])
+    off = p.copy()
+    off[rows, y] = 0.0
+    p[rows, y] = -off.sum(axis=1)
+    return p
 
 
 def row_norms(a: np.ndarray) -> IntervalArray:

@@ -33,7 +33,7 @@ import sympy as sp
 
 from symlip.arith.array import IntervalArray
 from symlip.bounds import recursion as rec
-from symlip.bounds.centre import row_norms
+from symlip.bounds.centre import ce_output_gradient, row_norms
 from symlip.bounds.residual_program import (
     HDIR,
     directional_option,
@@ -140,10 +140,7 @@ def residual_loss_gradient(net: Any, X: np.ndarray, y: np.ndarray, loss: str) ->
     if rec._loss_name(loss) == "mse":
         ga = (f - y) / n
     else:
-        p = np.exp(f - f.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        p[np.arange(n), y] -= 1.0
-        ga = p / n
+        ga = ce_output_gradient(f, y) / n
     grads: list[np.ndarray] = [None] * (2 * net.depth)  # type: ignore[list-item]
     for k in range(net.depth - 1, -1, -1):
         layer = net.layers[k]

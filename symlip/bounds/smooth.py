@@ -41,7 +41,7 @@ from symlip.arith.enclosure import (
 from symlip.arith.floatsearch import float_search
 from symlip.arith.mpfuncs import iv_exp, iv_log
 from symlip.bounds import recursion as rec
-from symlip.bounds.centre import row_norms
+from symlip.bounds.centre import ce_output_gradient, row_norms
 from symlip.bounds.checks import check_radius
 from symlip.bounds.param_core import CertifiedInputs, _args, certified_param_inputs, check_data
 from symlip.bounds.registry import QuantitySpec
@@ -109,11 +109,6 @@ def check_targets(net: Any, X: np.ndarray, targets: Any, loss: str) -> np.ndarra
     return y.astype(np.intp)
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def loss_value(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> float:
     """Mean loss in float64 (not certified)."""
     f = net.forward(X)
@@ -136,9 +131,7 @@ def loss_gradient(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> np.ndarr
     if rec._loss_name(loss) == "mse":
         delta = (f - y) / n
     else:
-        p = _softmax(f)
-        p[np.arange(n), y] -= 1.0
-        delta = p / n
+        delta = ce_output_gradient(f, y) / n
     grads: list[np.ndarray] = [None] * (2 * net.depth)  # type: ignore[list-item]
     for k in range(net.depth - 1, -1, -1):
         a = tr.layer_inputs[k]
