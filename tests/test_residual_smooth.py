@@ -184,7 +184,7 @@ def test_cli_certify_verify_and_derive(tmp_path, capsys):
     capsys.readouterr()
     # the certified centre Jacobian norms are recorded inputs: altering one is caught
     doc = json.loads(cert.read_text())
-    for prefix in ("Ja_", "Ba_"):  # centre Jacobians; the loss gradient's chain norms
+    for prefix in ("Ja_", "Ba_", "Bs_"):  # centre Jacobians; the loss gradient's chains
         names = [k for k in doc["inputs"] if k.startswith(prefix)]
         assert names, prefix
         entry = doc["inputs"][names[-1]]
@@ -248,7 +248,7 @@ def test_centre_jacobian_options_tighten_the_residual_bound():
     gn = "GN_c" in ci.scalars  # Lemma 11's stacked centre Gauss-Newton norm
     assert gn
     opts = program_options(ci)
-    assert opts == {"jac": True, "gn": True, "direc": True}
+    assert opts == {"jac": True, "gn": True, "direc": True, "sig": True}
     on = residual_grad_program(kinds, "mse", ci.bounded, ci.centre, lognorm_layers(net), **opts)
     nodir = residual_grad_program(kinds, "mse", ci.bounded, ci.centre, lognorm_layers(net),
                                   True, gn)
@@ -313,10 +313,19 @@ def test_loss_chains_enclose_the_float_ones(loss):
     net = _deep_resnet(rng, 4, 5, "tanh", 0.5)
     X = rng.standard_normal((4, net.widths[0]))
     y = _targets(rng, loss, 4, net.widths[-1])
-    Ba = residual_loss_chains(net, X, y, loss)
+    vectors: dict = {}
+    Ba = residual_loss_chains(net, X, y, loss, vectors=vectors)
     N = net.depth
     assert set(Ba) == {f"Ba_{j}" for j in range(1, N)}
     tr = net.forward_trace(X)
+    # the sigma''-weighted norms on the centre boxes (no widening): tight too
+    from symlip.arith.linalg import affine_box
+    from symlip.bounds.residual_centre import sigma2_weighted_norms
+
+    itr = net.interval_trace(X)
+    boxes = {j: affine_box(net.layers[j - 1].weight, net.layers[j - 1].bias, itr.inputs[j - 1])
+             for j in range(1, N)}
+    Bs = sigma2_weighted_norms(net, vectors, boxes)
     f = tr.preactivations[-1]
     for p in range(4):
         if loss == "mse":
@@ -330,6 +339,10 @@ def test_loss_chains_enclose_the_float_ones(loss):
             ref = np.linalg.norm(v)
             up = Ba[f"Ba_{j}"].hi[p]
             assert ref <= up <= ref * (1 + 1e-9) + 1e-12, (j, ref, up)
+            s2 = np.abs(np.asarray(net.activations[j - 1].d2sigma(tr.preactivations[j - 1][p])))
+            ref2 = np.linalg.norm(v * s2)
+            up2 = Bs[f"Bs_{j}"].hi[p]
+            assert ref2 <= up2 <= ref2 * (1 + 1e-6) + 1e-12, (j, ref2, up2)
             W = net.layers[j - 1].weight
             s = np.asarray(net.activations[j - 1].dsigma(tr.preactivations[j - 1][p]))
             step = getattr(net.layers[j - 1], "step", None)
@@ -363,6 +376,10 @@ def test_directional_option_on_confident_cross_entropy():
                                   lognorm_layers(net), True, True)
     b_nodir = nodir.enclose_array(_args(nodir, ci, hull=False)).mean().upper_float
     assert res.upper < b_nodir
+    assert res.extra["sigma2_weights"]
+    nosig = residual_grad_program(layer_kinds(net), "cross-entropy", ci.bounded, ci.centre,
+                                  lognorm_layers(net), True, True, True)
+    assert res.upper <= nosig.enclose_array(_args(nosig, ci, hull=False)).mean().upper_float
     assert res.estimate <= res.upper
     _check_quotients(rng, net, X, y, "cross-entropy", 1e-3, res.upper, n_pairs=4)
     assert "loss gradient's own chains" in res.derivation.to_markdown()

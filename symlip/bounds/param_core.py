@@ -70,6 +70,8 @@ class CertifiedInputs:
     timings: dict[str, float] = field(default_factory=dict)
     spectral_method: str = "spectral"
     jac: bool = False
+    #: intermediate results a later input step reuses (not formula inputs)
+    stash: dict[str, Any] = field(default_factory=dict)
 
     def add_jacobians(self, compute: Any) -> None:
         """Add the per-point centre Jacobian norms that ``compute()`` certifies and set

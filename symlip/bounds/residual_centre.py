@@ -240,7 +240,8 @@ def residual_gn_norm(net: Any, X: np.ndarray, y: np.ndarray, loss: str, chains: 
 
 
 def residual_loss_chains(net: Any, X: np.ndarray, y: np.ndarray, loss: str,
-                         chains: Any = None) -> dict[str, IntervalArray]:
+                         chains: Any = None, vectors: dict | None = None
+                         ) -> dict[str, IntervalArray]:
     r"""Per data point, ``Ba_j`` $\ge \|\bar g^T\partial f/\partial a_j(\bar\theta)\|_2$
     ($1 \le j < N$) as interval arrays ``[0, bound]``, with $\bar g =
     \nabla_f\lambda(f(x;\bar\theta), y)$ the exact centre loss gradient (MSE: $f - y$;
@@ -248,7 +249,8 @@ def residual_loss_chains(net: Any, X: np.ndarray, y: np.ndarray, loss: str,
     $\partial f/\partial a_j = W_N\mathcal D_{N-1,j}$: the row vector $\bar g^TW_N$, then
     its products with the state chains, in midpoint-radius interval arithmetic
     (the directional option of section 8).  ``chains``: :func:`state_chains` of the same
-    network and data, if already computed."""
+    network and data, if already computed; ``vectors``: if given, filled with the
+    enclosures of the vectors themselves, ``j -> (mid, rad)`` of shape ``(B, n_j)``."""
     from symlip.arith import kernels as _npk
     from symlip.bounds import recursion as rec
 
@@ -269,8 +271,43 @@ def residual_loss_chains(net: Any, X: np.ndarray, y: np.ndarray, loss: str,
     with np.errstate(over="ignore", invalid="ignore"):
         for j in range(1, N):
             pm, pr = (vm, vr) if j == N - 1 else _bmm(vm, vr, *D[N - 1, j])
+            if vectors is not None:
+                vectors[j] = (pm[:, 0, :], pr[:, 0, :])
             bound = _row_max(pm, pr)
             if not np.all(np.isfinite(bound)):
                 bound = np.full(B, np.inf)
             out[f"Ba_{j}"] = IntervalArray(np.zeros(B), np.asarray(bound, dtype=np.float64))
+    return out
+
+
+def sigma2_weighted_norms(net: Any, vectors: dict, boxes: dict[int, IntervalArray]
+                          ) -> dict[str, IntervalArray]:
+    r"""Per point, ``Bs_j`` $\ge \sup\|\,|\bar g^T\partial f/\partial a_j|\odot S_j\|_2$
+    with $S_{j,m} \ge \sup|\sigma''|$ over neuron $m$'s interval of ``boxes[j]`` (the
+    pre-activation box of layer $j$ on the ball; interval evaluation of the symbolic
+    $\sigma''$, capped by the activation's certified $K_2$, which alone is used where
+    there is no NumPy kernel) and ``vectors`` those of :func:`residual_loss_chains`
+    (the directional option's per-neuron $\sigma''$ weights, section 8)."""
+    from symlip.bounds.local_jacobian import _numpy_interval
+
+    out: dict[str, IntervalArray] = {}
+    for j, box in boxes.items():
+        act = net.activations[j - 1]
+        K2 = act.constants.K2.enclosure.upper_float
+        S = np.full(box.lo.shape, K2)
+        d2 = act.derivatives[2] if getattr(act, "derivatives", None) is not None else None
+        if d2 is not None:
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    v = _numpy_interval(d2)(box)
+                m = np.maximum(np.abs(np.broadcast_to(v.lo, box.lo.shape)),
+                               np.abs(np.broadcast_to(v.hi, box.hi.shape)))
+                S = np.where(np.isfinite(m), np.minimum(m, K2), K2)
+            except Exception:  # noqa: BLE001 - no NumPy kernel: K2 alone
+                pass
+        vm, vr = vectors[j]
+        mag = up(up(np.abs(vm) + vr) * S)
+        bound = up(np.sqrt(sumsq_upper(mag, (1,))))
+        out[f"Bs_{j}"] = IntervalArray(np.zeros(mag.shape[0]),
+                                       np.where(np.isfinite(bound), bound, np.inf))
     return out

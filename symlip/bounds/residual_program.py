@@ -13,7 +13,8 @@ from symlip.bounds import recursion as rec
 from symlip.bounds.sensitivity import _nn, _prod
 from symlip.errors import InputError
 
-__all__ = ["residual_second_order_program", "directional_option"]
+__all__ = ["residual_second_order_program", "directional_option", "sigma2_layers",
+           "sigma2_box_radius"]
 
 
 def _prev(k: int, sym: Any) -> sp.Expr:
@@ -138,6 +139,12 @@ def basym(j: int) -> sp.Symbol:
     return _nn(f"Ba_{j}")
 
 
+def dbgsym(j: int) -> sp.Symbol:
+    """$\\ge \\sup_{B_r}\\|g^T\\partial f/\\partial a_j - \\bar g^T\\overline{\\partial f/
+    \\partial a_j}\\|_2$ (defined)."""
+    return _nn(f"dBg_{j}")
+
+
 def bgsym(j: int) -> sp.Symbol:
     """$\\ge \\sup_{B_r}\\|g^T\\partial f/\\partial a_j\\|_2$ (defined)."""
     return _nn(f"Bg_{j}")
@@ -168,16 +175,13 @@ def _state_chain_option(kinds: tuple[str, ...], defs: list[rec.Definition]
     new: list[rec.Definition] = []
     inputs: list[sp.Symbol] = []
 
-    def mu_of(k: int) -> sp.Expr:
-        return rec.m(1) if k == 1 else rec.mu(k)
-
     for i in range(2, n + 1):
         kd = kind[i]
         if kd in ("linear", "readout"):
             e = rec.R
             why = "$\\|W_i - \\bar W_i\\| \\le r$"
         else:
-            e = rec.R * (rec.K1 + rec.K2 * mu_of(i) * rec.rho(i))
+            e = rec.R * (rec.K1 + rec.K2 * _mu_of(i) * rec.rho(i))
             why = ("$\\|\\Sigma_iW_i - \\bar\\Sigma_i\\bar W_i\\| \\le K_1r + "
                    "K_2\\mu_ir\\,\\rho_i$ "
                    "($|z_{i,m} - \\bar z_{i,m}| \\le \\mu_ir$)")
@@ -256,24 +260,49 @@ def _centre_jacobian_options(k: int, n: int, kind: str, block: list[rec.Definiti
     return ordered, inputs
 
 
-def _layer_terms(kinds: tuple[str, ...], chain: Any) -> sp.Expr:
+def _mu_of(k: int) -> sp.Expr:
+    """$\\mu_k$ (layer 1: $m_1$, every row of $Dz_1$ has norm $\\sqrt{\\|x\\|^2+1}$)."""
+    return rec.m(1) if k == 1 else rec.mu(k)
+
+
+def _layer_terms(kinds: tuple[str, ...], chain: Any, curv_factor: Any = None) -> sp.Expr:
     r"""$\sum_kc_kt_kK_2\mu_km_k + 2(\sum_{k\ge2}(c_kt_ks_kl_{k-1})^2)^{1/2}$ for the
     per-layer chain factors ``chain(k)`` ($k = N$: the read-out, $t = s = 1$, no
-    $\sigma''$ term; linear layers: no $\sigma''$ term, $s = 1$; else $s = K_1$)."""
+    $\sigma''$ term; linear layers: no $\sigma''$ term, $s = 1$; else $s = K_1$);
+    ``curv_factor(k)``, if given, replaces $c_kK_2$ in the $\sigma''$ terms."""
     n = len(kinds) + 1
     curv, cross = [], []
     for k in range(1, n + 1):
         kd = kinds[k - 1] if k < n else "readout"
         t = rec.tau(k) if kd == "residual" else sp.Integer(1)
         if kd in ("dense", "residual"):
-            curv.append(_prod(chain(k), t, rec.K2, rec.m(1) if k == 1 else rec.mu(k), rec.m(k)))
+            cf = _prod(chain(k), rec.K2) if curv_factor is None else curv_factor(k)
+            curv.append(_prod(cf, t, _mu_of(k), rec.m(k)))
         if k >= 2:
             s1 = rec.K1 if kd in ("dense", "residual") else sp.Integer(1)
             cross.append(_prod(chain(k), t, s1, rec.l(k - 1)) ** 2)
     return sp.Add(*curv, evaluate=False) + 2 * rec._sqrt(sp.Add(*cross, evaluate=False))
 
 
-def directional_option(kinds: tuple[str, ...], mse: bool
+def bssym(j: int) -> sp.Symbol:
+    """$\\ge \\|\\,|\\bar g^T\\partial f/\\partial a_j|\\odot S_j\\|_2$, $S_{j,m} \\ge
+    \\sup|\\sigma''|$ on neuron $m$'s pre-activation interval on the ball (certified:
+    :func:`symlip.bounds.residual_centre.sigma2_weighted_norms`)."""
+    return _nn(f"Bs_{j}")
+
+
+def sigma2_layers(kinds: tuple[str, ...]) -> list[int]:
+    """The hidden layers with a $\\sigma''$ term (dense layers and residual blocks)."""
+    return [k for k, kd in enumerate(kinds, start=1) if kd in ("dense", "residual")]
+
+
+def sigma2_box_radius(k: int) -> sp.Expr:
+    """$\\mu_kr \\ge \\sup_{B_r}|z_{k,m} - \\bar z_{k,m}|$: the half-width (beyond the
+    centre's enclosure) of layer $k$'s pre-activation boxes for ``Bs_k``."""
+    return _mu_of(k) * rec.R
+
+
+def directional_option(kinds: tuple[str, ...], mse: bool, sig: bool = False
                        ) -> tuple[list[rec.Definition], list[sp.Symbol]]:
     r"""The directional option of the curvature term $\|\sum_og_o\nabla^2f_o\|$ of the
     loss Hessian (``docs/theory-param.md`` section 8): with the state-chain sum's
@@ -282,17 +311,36 @@ def directional_option(kinds: tuple[str, ...], mse: bool
     $\|g^T\frac{\partial f}{\partial a_k}\| \le B^a_k + H_gl_Nr\,G^a_k + E\,\delta G^a_k$
     ($\|g - \bar g\| \le H_gl_Nr$, $\|\bar g\| \le E$, the chain's change
     $\delta G^a_k$), $B^a_k$ the certified centre value; the read-out's factor is $G$.
-    Needs the definitions of the state-chain option and of $G$, $H$, $E$."""
+    With ``sig`` the $\sigma''$ terms also take $\|\beta\odot\sigma''(z_k)\| \le B^s_k +
+    \delta\beta_kK_2$ ($B^s_k$: the centre vector weighted per neuron by $\sup|\sigma''|$
+    on the ball's pre-activation intervals, $\delta\beta_k = H_gl_Nr\,G^a_k +
+    E\,\delta G^a_k$).  Needs the definitions of the state-chain option and of $G$, $H$,
+    $E$."""
     n = len(kinds) + 1
     hg = sp.Integer(1) if mse else rec.LOSS_HESS
     defs: list[rec.Definition] = []
     for j in range(1, n):
         defs.append(rec.Definition(
-            bgsym(j), basym(j) + _prod(hg, rec.l(n), rec.R, gasym(j)) + _prod(rec.E, dgasym(j)),
+            dbgsym(j), _prod(hg, rec.l(n), rec.R, gasym(j)) + _prod(rec.E, dgasym(j)),
             "$g^TD - \\bar g^T\\bar D = (g - \\bar g)^TD + \\bar g^T(D - \\bar D)$, "
             "$\\|g - \\bar g\\| \\le H_gl_Nr$ (mean value theorem along the output path)"))
+        defs.append(rec.Definition(bgsym(j), basym(j) + dbgsym(j),
+                                   "the centre value plus its change on the ball"))
+    inputs = [basym(j) for j in range(1, n)]
+    cf = None
+    if sig:
+        cf_defs = {}
+        for k in sigma2_layers(kinds):
+            cf_defs[k] = _nn(f"Bk_{k}")
+            defs.append(rec.Definition(
+                cf_defs[k], rec._min([bgsym(k) * rec.K2, bssym(k) + dbgsym(k) * rec.K2]),
+                "$\\|\\beta\\odot\\sigma''(z_k)\\| \\le \\|\\,|\\bar\\beta|\\odot S_k\\| + "
+                "\\|\\beta - \\bar\\beta\\|K_2$, $S_{k,m} \\ge \\sup|\\sigma''|$ on "
+                "$\\bar z_{k,m} \\pm \\mu_kr$"))
+            inputs.append(bssym(k))
+        cf = cf_defs.__getitem__
     defs.append(rec.Definition(
-        HDIR, _layer_terms(kinds, lambda k: rec.LOSS_GRAD if k == n else bgsym(k)),
+        HDIR, _layer_terms(kinds, lambda k: rec.LOSS_GRAD if k == n else bgsym(k), cf),
         "$g^TD^2f = \\sum_k(g^T\\frac{\\partial f}{\\partial a_k})Q_k$: the state-chain sum "
         "with the loss gradient's own chains (section 8)"))
-    return defs, [basym(j) for j in range(1, n)]
+    return defs, inputs

@@ -43,7 +43,7 @@ from symlip.errors import InputError
 
 __all__ = ["residual_second_order_program", "residual_loss_program", "residual_grad_program",
            "residual_loss_gradient", "residual_grad_inputs", "residual_second_order_derivation",
-           "program_options"]
+           "program_options", "add_sigma2_weights"]
 
 _U = 2.0**-53
 
@@ -51,7 +51,8 @@ _U = 2.0**-53
 @lru_cache(maxsize=64)
 def residual_loss_program(kinds: tuple[str, ...], loss: str, bounded: bool = True,
                           centre: bool = True, lognorm: tuple[int, ...] = (),
-                          jac: bool = False, gn: bool = False, direc: bool = False
+                          jac: bool = False, gn: bool = False, direc: bool = False,
+                          sig: bool = False
                           ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
     r"""Second-order program of Lemma 9 and the loss composition $B = Hl_N^2 + Gh_N$ (the
     definitions of $G$, $H$ of :func:`symlip.bounds.recursion.loss_program`); ``jac``:
@@ -62,7 +63,8 @@ def residual_loss_program(kinds: tuple[str, ...], loss: str, bounded: bool = Tru
     $\Delta$ (the definition of :func:`symlip.bounds.sensitivity.local_gn_loss_program`
     with $l_p = l_N$, $h_p = h_N$); ``direc`` (with ``jac`` and ``centre``): the curvature
     term is also bounded by the state-chain sum on the loss gradient's own chains
-    (:func:`symlip.bounds.residual_program.directional_option`)."""
+    (:func:`symlip.bounds.residual_program.directional_option`), with ``sig`` its
+    per-neuron $\sigma''$ weights."""
     lname = rec._loss_name(loss)
     mse = lname == "mse"
     defs, inputs = residual_second_order_program(kinds, bounded=bounded, centre=centre,
@@ -80,7 +82,7 @@ def residual_loss_program(kinds: tuple[str, ...], loss: str, bounded: bool = Tru
     if direc:
         if not (jac and centre):
             raise InputError("the directional option needs jac=True and centre=True")
-        ddefs, din = directional_option(tuple(kinds), mse)
+        ddefs, din = directional_option(tuple(kinds), mse, sig)
         last = defs.pop()
         defs += ddefs + [last]
         extra += din
@@ -109,17 +111,72 @@ def _gnc() -> sp.Symbol:
 @lru_cache(maxsize=64)
 def residual_grad_program(kinds: tuple[str, ...], loss: str, bounded: bool, centre: bool,
                           lognorm: tuple[int, ...] = (), jac: bool = False,
-                          gn: bool = False, direc: bool = False) -> rec.RecursiveFormula:
+                          gn: bool = False, direc: bool = False, sig: bool = False
+                          ) -> rec.RecursiveFormula:
     """The residual loss program as a formula named ``L_grad`` (cached)."""
     defs, inputs = residual_loss_program(kinds, loss, bounded, centre, lognorm, jac, gn,
-                                         direc)
+                                         direc, sig)
     return rec.RecursiveFormula(list(defs), list(inputs), name="L_grad")
 
 
 def program_options(ci: Any) -> dict[str, bool]:
     """The options of :func:`residual_grad_program` that the certified inputs ``ci`` of
-    :func:`residual_grad_inputs` support: ``jac``, ``gn`` and ``direc``."""
-    return {"jac": bool(ci.jac), "gn": "GN_c" in ci.scalars, "direc": "Ba_1" in ci.per_point}
+    :func:`residual_grad_inputs` (and :func:`add_sigma2_weights`) support: ``jac``,
+    ``gn``, ``direc`` and ``sig``."""
+    return {"jac": bool(ci.jac), "gn": "GN_c" in ci.scalars, "direc": "Ba_1" in ci.per_point,
+            "sig": any(k.startswith("Bs_") for k in ci.per_point)}
+
+
+def add_sigma2_weights(net: Any, X: np.ndarray, ci: Any, loss: str) -> None:
+    r"""Add the directional option's per-neuron $\sigma''$ weights ``Bs_k`` to the
+    certified inputs ``ci`` of :func:`residual_grad_inputs` (with the loss inputs; no-op
+    without the directional option): the program evaluated as far as its inputs allow
+    gives $\mu_k$, the boxes are the centre pre-activation enclosures widened by
+    $\mu_kr$ (:func:`symlip.bounds.residual_program.sigma2_box_radius`), and
+    :func:`symlip.bounds.residual_centre.sigma2_weighted_norms` weighs the loss gradient's
+    chain vectors kept by :func:`residual_grad_inputs`."""
+    from symlip.arith.linalg import affine_box
+    from symlip.bounds.residual import layer_kinds, lognorm_layers
+    from symlip.bounds.residual_centre import sigma2_weighted_norms
+    from symlip.bounds.residual_program import sigma2_box_radius, sigma2_layers
+    from symlip.bounds.sensitivity import run_partial
+    from symlip.symbolic.formula import _to_interval_array
+
+    vectors = ci.stash.get("loss_chain_vectors")
+    opts = program_options(ci)
+    if not opts["direc"] or vectors is None or opts["sig"]:
+        return
+    kinds = layer_kinds(net)
+    layers = sigma2_layers(kinds)
+    if not layers:
+        return
+    t0 = time.perf_counter()
+    formula = residual_grad_program(kinds, rec._loss_name(loss), ci.bounded, ci.centre,
+                                    lognorm_layers(net), **{**opts, "sig": True})
+    env: dict[sp.Symbol, Any] = {}
+    for sym in formula.inputs:  # everything but the Bs_k being computed
+        name = str(sym)
+        if name in ci.per_point:
+            env[sym] = _to_interval_array(ci.per_point[name])
+        elif name in ci.scalars:
+            env[sym] = _to_interval_array(ci.scalars[name])
+    run_partial(formula, env)  # mu_k, m_1 (and r) do not depend on Bs_k
+    tr = ci.stash["loss_chain_trace"]
+    boxes = {}
+    for k in layers:
+        rad = sigma2_box_radius(k)  # mu_k r, a product of two program values
+        w = np.ones(X.shape[0])
+        for f in rad.args:
+            w = np.nextafter(w * np.asarray(env[f].hi, dtype=np.float64), np.inf)
+        layer = net.layers[k - 1]
+        z = affine_box(np.asarray(layer.weight, dtype=np.float64),
+                       np.asarray(layer.bias, dtype=np.float64), tr.inputs[k - 1])
+        w = w[:, None]
+        with np.errstate(over="ignore", invalid="ignore"):
+            boxes[k] = IntervalArray(np.nextafter(z.lo - w, -np.inf),
+                                     np.nextafter(z.hi + w, np.inf))
+    ci.per_point.update(sigma2_weighted_norms(net, vectors, boxes))
+    ci.timings["sigma2_weights"] = time.perf_counter() - t0
 
 
 # ------------------------------------------------------------------------------------
@@ -216,7 +273,10 @@ def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: f
         from symlip.bounds.residual_centre import residual_loss_chains
 
         t0 = time.perf_counter()
-        ci.per_point.update(residual_loss_chains(net, X, y, lname, chains))
+        vectors: dict = {}
+        ci.per_point.update(residual_loss_chains(net, X, y, lname, chains, vectors))
+        ci.stash["loss_chain_vectors"] = vectors  # for add_sigma2_weights
+        ci.stash["loss_chain_trace"] = chains[0]
         ci.timings["loss_chains"] = time.perf_counter() - t0
     if ci.centre and net.depth >= 2:  # Lemma 11: the stacked centre Gauss-Newton norm
         from symlip.arith.enclosure import Enclosure, UnsupportedOperation
@@ -238,7 +298,7 @@ def residual_second_order_derivation(kinds: tuple[str, ...] | None = None,
                                      loss: str | None = None, *, bounded: bool = True,
                                      centre: bool = True, lognorm: tuple[int, ...] = (),
                                      jac: bool = False, gn: bool = False,
-                                     direc: bool = False) -> Any:
+                                     direc: bool = False, sig: bool = False) -> Any:
     """The proof of Lemma 9 (``docs/theory-param.md`` section 8) and, for ``kinds``,
     the program (single source: the definitions of :func:`residual_loss_program`)."""
     from symlip.symbolic.derivation import Derivation, Tex
@@ -294,6 +354,14 @@ def residual_second_order_derivation(kinds: tuple[str, ...] | None = None,
                "E\\,\\delta G^a_k \\ge \\sup_{B_r}\\|g^T\\partial f/\\partial a_k\\|$ "
                "with $B^a_k$ the certified centre value, $\\|g - \\bar g\\| \\le H_gl_Nr$, "
                "$\\|\\bar g\\| \\le E$ ($\\beta_N = G$; $s_k = K_1$, 1 for linear maps)")
+        if sig:
+            d.then("<=", Tex(r"\ldots\ \text{with}\ \beta_kK_2\ \text{in the}\ \sigma''"
+                             r"\ \text{terms replaced by}\ B^s_k + \delta\beta_kK_2"),
+                   "$|\\beta^T\\operatorname{diag}(\\sigma''(z_k))(p\\odot q)| \\le "
+                   "\\|\\beta\\odot\\sigma''(z_k)\\|\\,\\|p\\|_\\infty\\|q\\|_2$; $B^s_k \\ge "
+                   "\\|\\,|\\bar\\beta_k|\\odot S_k\\|$ with $S_{k,m} \\ge \\sup|\\sigma''|$ on "
+                   "$\\bar z_{k,m} \\pm \\mu_kr$ (interval evaluation per neuron), $\\delta\\beta_k "
+                   "\\ge \\|\\beta_k - \\bar\\beta_k\\|$")
     d.conclude("$B$ per data point bounds the Hessian norm of that point's loss on "
                "$B_r$; the mean over the data bounds the gradient-Lipschitz constant.")
     if gn:
@@ -302,7 +370,7 @@ def residual_second_order_derivation(kinds: tuple[str, ...] | None = None,
         d.section(local_gn_derivation())  # Lemma 11 with l_p = l_N, h_p = h_N
     if kinds is not None and loss is not None:
         defs, inputs = residual_loss_program(tuple(kinds), rec._loss_name(loss), bounded,
-                                             centre, tuple(lognorm), jac, gn, direc)
+                                             centre, tuple(lognorm), jac, gn, direc, sig)
         d.section(rec.program_derivation(defs, inputs, "The program for layers "
                                          f"{list(kinds) + ['readout']}"))
     return d

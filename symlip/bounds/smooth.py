@@ -801,13 +801,16 @@ def _gn_section(deriv: Any, formula: rec.RecursiveFormula, lname: str) -> None:
 def _residual_inputs(net: Any, X: np.ndarray, y: np.ndarray, lname: str, r: float,
                      centre: bool | str = "auto") -> CertifiedInputs:
     """:func:`symlip.bounds.residual_smooth.residual_grad_inputs` plus, for
-    cross-entropy, ``P`` and ``E`` from the output box (:func:`_softmax_centre`)."""
-    from symlip.bounds.residual_smooth import residual_grad_inputs
+    cross-entropy, ``P`` and ``E`` from the output box (:func:`_softmax_centre`), and the
+    directional option's per-neuron weights
+    (:func:`symlip.bounds.residual_smooth.add_sigma2_weights`)."""
+    from symlip.bounds.residual_smooth import add_sigma2_weights, residual_grad_inputs
 
     ci = residual_grad_inputs(net, X, y, lname, r, centre)
     if lname == "cross-entropy" and ci.centre:
         ci.per_point["P"], ci.per_point["Pbar"], ci.per_point["E"] = _softmax_centre(
             ci.centre_data, y)
+    add_sigma2_weights(net, X, ci, lname)  # needs the loss inputs (mu_k from the program)
     return ci
 
 
@@ -893,6 +896,7 @@ def _residual_grad_lipschitz(net: Any, X: np.ndarray, y: np.ndarray, loss: str, 
         "n_points": int(X.shape[0]), "centre_norms": ci.centre,
         "layer_kinds": list(kinds) + ["readout"], "lognorm_layers": list(ln),
         "centre_jacobians": ci.jac, "gauss_newton": opts["gn"], "directional": opts["direc"],
+        "sigma2_weights": opts["sig"],
         "spectral_method": ci.spectral_method,
         "timings": {**ci.timings, "interval_eval": t2 - t1, "lower": t3 - t2},
     }
