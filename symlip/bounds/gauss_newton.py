@@ -59,7 +59,8 @@ from symlip.bounds.float_chains import (
 )
 from symlip.bounds.float_chains import fro as _fro
 
-__all__ = ["CHAIN_BUDGET", "centre_gauss_newton_norm", "float_loss_gradient", "GN_ELEMENT_BUDGET"]
+__all__ = ["CHAIN_BUDGET", "centre_gauss_newton_norm", "centre_gauss_newton_norms",
+           "float_loss_gradient", "GN_ELEMENT_BUDGET", "GN_CHUNKED_BUDGET", "gn_chunks"]
 
 #: largest ``(n * n_N)^2 * max_p n_p`` (the Gram products) for which the centre
 #: Gauss-Newton norm is computed; beyond it the per-point bound of Lemma 8 is used
@@ -122,6 +123,49 @@ def centre_gauss_newton_norm(net: Any, X: np.ndarray, y: np.ndarray | None, loss
             return _gn_norm(net, X, y, loss)
     except (ValueError, FloatingPointError):
         return None
+
+
+#: total ``(n * n_N)^2 * sum_p n_p`` of the chunked computation
+#: (:func:`centre_gauss_newton_norms`) when the whole data set is over the budgets
+GN_CHUNKED_BUDGET = 4 * GN_ELEMENT_BUDGET
+
+
+def gn_chunks(net: Any, n_points: int, budget: int | None = None) -> list[np.ndarray] | None:
+    r"""Consecutive chunks of the point indices, each within :data:`GN_ELEMENT_BUDGET`
+    and :data:`GN_MAX_ROWS`, with total cost within :data:`GN_CHUNKED_BUDGET` (the cost
+    of chunks of $c$ points is about $n\,c\,n_N^2\sum_pn_p$); ``None`` below two points
+    per chunk (the per-point bound is as good)."""
+    budget = GN_CHUNKED_BUDGET if budget is None else budget
+    nN = net.widths[-1]
+    per = nN * nN * sum(net.widths[1:])
+    c = min(GN_MAX_ROWS // nN, int(np.sqrt(GN_ELEMENT_BUDGET / per)),
+            budget // max(1, n_points * per))
+    if c < 2:
+        return None
+    return np.array_split(np.arange(n_points), -(-n_points // c))
+
+
+def centre_gauss_newton_norms(net: Any, X: np.ndarray, y: np.ndarray | None, loss: str
+                              ) -> float | np.ndarray | None:
+    r"""Lemma 11's $\mathrm{GN}_c$: :func:`centre_gauss_newton_norm` of all the data
+    where it fits, else per point the certified stacked norm of its chunk
+    (:func:`gn_chunks`): with chunks $c$ of $n_c$ points,
+    $\|rac1n\sum_iJ_i^TA_iJ_i\| \le \sum_crac{n_c}{n}\|rac1{n_c}\sum_{i\in c}
+    J_i^TA_iJ_i\|$, the mean over the points of these per-point values, so the mean of
+    Lemma 11's per-point lines stays a bound; ``None`` where neither applies."""
+    whole = centre_gauss_newton_norm(net, X, y, loss)
+    if whole is not None or getattr(net, "has_residual", False):
+        return whole
+    chunks = gn_chunks(net, X.shape[0])
+    if chunks is None:
+        return None
+    out = np.empty(X.shape[0])
+    for idx in chunks:
+        v = centre_gauss_newton_norm(net, X[idx], None if y is None else y[idx], loss)
+        if v is None:
+            return None
+        out[idx] = v
+    return out
 
 
 def _centre_pass(net: Any, X: np.ndarray

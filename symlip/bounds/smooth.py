@@ -277,8 +277,9 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
     certified local inputs to ``ci``; the recursion where the local method does not
     apply, see :func:`symlip.bounds.param.local_applies`).  With ``y`` and
     ``gauss_newton`` the local method is Lemma 11 (``GN_c``, the certified centre
-    Gauss-Newton norm, added to ``ci.scalars``) where that norm is computable
-    (:func:`symlip.bounds.gauss_newton.centre_gauss_newton_norm`), else Lemma 8 alone;
+    Gauss-Newton norm, added to ``ci.scalars``, or per point, that of the point's chunk
+    of the data, to ``ci.per_point``) where that norm is computable
+    (:func:`symlip.bounds.gauss_newton.centre_gauss_newton_norms`), else Lemma 8 alone;
     with ``curvature`` too, Lemma 12 (``CV``, the certified centre curvature per point,
     :func:`symlip.bounds.curvature.centre_curvature_norms`, and ``K_3^(k)``) where the
     activations have a certified third derivative and the problem is within budget."""
@@ -287,10 +288,10 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
     if check_method(method) == "local" and local_applies(net, X.shape[0]):
         gn, cv = None, None
         if gauss_newton and y is not None and ci.centre:
-            from symlip.bounds.gauss_newton import centre_gauss_newton_norm
+            from symlip.bounds.gauss_newton import centre_gauss_newton_norms
 
             t0 = time.perf_counter()
-            gn = centre_gauss_newton_norm(net, X, y, lname)
+            gn = centre_gauss_newton_norms(net, X, y, lname)  # a float, or per point
             ci.timings["gauss_newton"] = time.perf_counter() - t0
         if gn is not None and curvature and curvature_applies(net):
             from symlip.bounds.curvature import centre_curvature_norms
@@ -310,7 +311,9 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
                                                  ci.jac))
         for formula in candidates:
             if add_local_inputs(net, X, r, ci, formula):
-                if gn is not None:
+                if isinstance(gn, np.ndarray):  # per point: its chunk's norm
+                    ci.per_point["GN_c"] = IntervalArray(np.zeros(len(gn)), gn)
+                elif gn is not None:
                     ci.scalars["GN_c"] = Enclosure.from_floats(0.0, gn)
                 if cv is not None and "CV" in {str(s) for s in formula.inputs}:
                     ci.per_point["CV"] = IntervalArray(np.zeros(len(cv)),
