@@ -454,3 +454,29 @@ def test_confident_cross_entropy_gradient_keeps_its_digits():
     assert np.all(np.abs(g.sum(axis=1)) <= 1e-15 * np.abs(g).sum(axis=1))
     res = grad_lipschitz(net, X, y, "cross-entropy", r)
     assert res.estimate <= res.upper
+
+
+def test_residual_gauss_newton_norm_in_chunks(monkeypatch):
+    """Beyond the stacked norm's budgets every point gets its chunk's norm (the chains
+    sliced per chunk equal those computed for the chunk alone); the mean bounds the
+    stacked norm of all the data, and the gradient bound stays sound."""
+    from symlip.bounds import gauss_newton as gnm
+    from symlip.bounds.residual_centre import residual_gn_norm
+
+    rng = np.random.default_rng(17)
+    net = _deep_resnet(rng, 3, 4, "tanh", 0.5)
+    X = rng.standard_normal((12, net.widths[0]))
+    y = rng.integers(0, net.widths[-1], 12)
+    full = residual_gn_norm(net, X, y, "cross-entropy")
+    assert isinstance(full, float)
+    monkeypatch.setattr(gnm, "GN_MAX_ROWS", 4 * net.widths[-1])  # 4 points per chunk
+    vals = residual_gn_norm(net, X, y, "cross-entropy")
+    assert isinstance(vals, np.ndarray) and vals.shape == (12,)
+    for idx in gnm.gn_chunks(net, 12):
+        assert len(idx) <= 4
+        own = residual_gn_norm(net, X[idx], y[idx], "cross-entropy")
+        assert np.allclose(vals[idx], own, rtol=1e-12, atol=0)
+    assert full <= vals.mean()
+    res = grad_lipschitz(net, X, y, "cross-entropy", 1e-3)
+    assert res.extra["gauss_newton"] and res.estimate <= res.upper
+    _check_quotients(rng, net, X, y, "cross-entropy", 1e-3, res.upper, n_pairs=3)

@@ -181,7 +181,7 @@ def residual_centre_inputs(net: Any, X: np.ndarray, chains: Any = None
 
 
 def residual_gn_norm(net: Any, X: np.ndarray, y: np.ndarray, loss: str, chains: Any = None
-                     ) -> float | None:
+                     ) -> float | np.ndarray | None:
     r"""Certified upper bound of $\|\frac1n\sum_iJ_i^TA_iJ_i\|_2$ at the centre for a
     network with residual blocks (Lemma 11's $\mathrm{GN}_c$; $J_i = D_\theta f(x_i)$,
     $A_i = \nabla^2_f\lambda_i = M_iM_i^T$): it equals $\frac1n\lambda_{\max}(K)$ with
@@ -191,9 +191,12 @@ def residual_gn_norm(net: Any, X: np.ndarray, y: np.ndarray, loss: str, chains: 
     all in midpoint-radius interval arithmetic on the forward pass's boxes (the seed $M_i^T$
     of :func:`symlip.bounds.gauss_newton._seed`); $\lambda_{\max}(K) \le
     \|\mathrm{sym}(\mathrm{mid})\|_2 + \|\mathrm{rad}\|_F$ plus the asymmetry of the
-    midpoint.  ``None`` beyond the budgets of the feed-forward one
-    (:data:`symlip.bounds.gauss_newton.GN_ELEMENT_BUDGET`, ``GN_MAX_ROWS``) or of
-    :func:`residual_centre_fit`, or where an enclosure is not finite.  ``chains``:
+    midpoint.  Beyond the budgets of the feed-forward one
+    (:data:`symlip.bounds.gauss_newton.GN_ELEMENT_BUDGET`, ``GN_MAX_ROWS``), per point
+    the norm of its chunk of the data, as
+    :func:`symlip.bounds.gauss_newton.centre_gauss_newton_norms`; ``None`` beyond
+    :func:`residual_centre_fit` or those chunks' budget, or where an enclosure is not
+    finite.  ``chains``:
     :func:`state_chains` of the same network and data, if already computed."""
     from symlip.arith.linalg import from_midrad, midrad_matmul
     from symlip.bounds.centre import frobenius_upper
@@ -201,9 +204,10 @@ def residual_gn_norm(net: Any, X: np.ndarray, y: np.ndarray, loss: str, chains: 
 
     X = np.atleast_2d(np.asarray(X, dtype=np.float64))
     B, N, nN = X.shape[0], net.depth, net.widths[-1]
-    if (not residual_centre_fit(net, B) or gn_cost(net, B) > GN_ELEMENT_BUDGET
-            or B * nN > GN_MAX_ROWS):
+    if not residual_centre_fit(net, B):
         return None
+    if gn_cost(net, B) > GN_ELEMENT_BUDGET or B * nN > GN_MAX_ROWS:
+        return _chunked_gn(net, X, y, loss, chains)
     with np.errstate(over="ignore", invalid="ignore"):
         tr, Ws, _, T, D = state_chains(net, X) if chains is None else chains
         mt = _seed(net, tr.output, y, loss)  # M_i^T, (B, nN, nN)
@@ -237,6 +241,36 @@ def residual_gn_norm(net: Any, X: np.ndarray, y: np.ndarray, loss: str, chains: 
         top = up(spec_top(sym) + frobenius_upper(Kr))
         val = float(up(top / B))
     return val if np.isfinite(val) else None
+
+
+def _slice_chains(chains: Any, idx: np.ndarray) -> Any:
+    """The :func:`state_chains` of the points ``idx`` (every batched array sliced)."""
+    from symlip.models.network import IntervalTrace
+
+    tr, Ws, sq, T, D = chains
+    tr2 = IntervalTrace([a[idx] for a in tr.inputs], [d[idx] for d in tr.dsigma],
+                        tr.output[idx])
+    return (tr2, Ws, {k: v[idx] for k, v in sq.items()}, {k: v[idx] for k, v in T.items()},
+            {k: (m[idx], r[idx]) for k, (m, r) in D.items()})
+
+
+def _chunked_gn(net: Any, X: np.ndarray, y: np.ndarray, loss: str, chains: Any
+                ) -> np.ndarray | None:
+    """Per point, the stacked norm of its chunk (the chunks and the argument of
+    :func:`symlip.bounds.gauss_newton.centre_gauss_newton_norms`), or ``None``."""
+    from symlip.bounds.gauss_newton import gn_chunks
+
+    parts = gn_chunks(net, X.shape[0])
+    if parts is None:
+        return None
+    chains = state_chains(net, X) if chains is None else chains
+    out = np.empty(X.shape[0])
+    for idx in parts:
+        v = residual_gn_norm(net, X[idx], np.asarray(y)[idx], loss, _slice_chains(chains, idx))
+        if v is None or isinstance(v, np.ndarray):
+            return None
+        out[idx] = v
+    return out
 
 
 def residual_loss_chains(net: Any, X: np.ndarray, y: np.ndarray, loss: str,

@@ -123,7 +123,8 @@ def program_options(ci: Any) -> dict[str, bool]:
     """The options of :func:`residual_grad_program` that the certified inputs ``ci`` of
     :func:`residual_grad_inputs` (and :func:`add_sigma2_weights`) support: ``jac``,
     ``gn``, ``direc`` and ``sig``."""
-    return {"jac": bool(ci.jac), "gn": "GN_c" in ci.scalars, "direc": "Ba_1" in ci.per_point,
+    return {"jac": bool(ci.jac), "gn": "GN_c" in ci.scalars or "GN_c" in ci.per_point,
+            "direc": "Ba_1" in ci.per_point,
             "sig": any(k.startswith("Bs_") for k in ci.per_point)}
 
 
@@ -288,7 +289,9 @@ def residual_grad_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: f
             gn = residual_gn_norm(net, X, y, lname, chains)
         except (ValueError, InputError, UnsupportedOperation):  # no rigorous kernel
             gn = None
-        if gn is not None:
+        if isinstance(gn, np.ndarray):  # per point: its chunk's norm
+            ci.per_point["GN_c"] = IntervalArray(np.zeros(len(gn)), gn)
+        elif gn is not None:
             ci.scalars["GN_c"] = Enclosure.from_floats(0.0, gn)
         ci.timings["gauss_newton"] = time.perf_counter() - t0
     return ci
