@@ -141,6 +141,7 @@ def add_sigma2_weights(net: Any, X: np.ndarray, ci: Any, loss: str) -> None:
     from symlip.bounds.residual_centre import sigma2_weighted_norms
     from symlip.bounds.residual_program import sigma2_box_radius, sigma2_layers
     from symlip.bounds.sensitivity import run_partial
+    from symlip.symbolic.compile import interval_lambdify
     from symlip.symbolic.formula import _to_interval_array
 
     vectors = ci.stash.get("loss_chain_vectors")
@@ -165,10 +166,11 @@ def add_sigma2_weights(net: Any, X: np.ndarray, ci: Any, loss: str) -> None:
     tr = ci.stash["loss_chain_trace"]
     boxes = {}
     for k in layers:
-        rad = sigma2_box_radius(k)  # mu_k r, a product of two program values
-        w = np.ones(X.shape[0])
-        for f in rad.args:
-            w = np.nextafter(w * np.asarray(env[f].hi, dtype=np.float64), np.inf)
+        rad = sigma2_box_radius(k)  # mu_k r, in interval arithmetic on the program values
+        args = sorted(rad.free_symbols, key=str)
+        val = IntervalArray.wrap(interval_lambdify(args, rad, backend="numpy")(
+            *[env[a] for a in args]))
+        w = np.broadcast_to(np.asarray(val.hi, dtype=np.float64), (X.shape[0],))
         layer = net.layers[k - 1]
         z = affine_box(np.asarray(layer.weight, dtype=np.float64),
                        np.asarray(layer.bias, dtype=np.float64), tr.inputs[k - 1])
