@@ -438,7 +438,7 @@ def test_confident_cross_entropy_gradient_keeps_its_digits():
     power iteration of the estimate) must not lose its digits to $p_y - 1$: every entry
     is relatively accurate, and the estimate stays below the certified bound (with
     $p_y - 1$ it was 11% above it: rounding noise; the exact Hessian norm, by automatic
-    differentiation, is 1.774e-11 against the certified 2.233e-11)."""
+    differentiation, is 1.774e-11 against the certified 2.23e-11)."""
     from symlip.bounds.centre import ce_output_gradient
 
     net, X, y, r = _confident_softplus_resnet()

@@ -49,7 +49,7 @@ from symlip.arith.linalg import (
 from symlip.models.network import IntervalTrace
 
 __all__ = ["CentreNorms", "centre_norms", "spectral_upper", "frobenius_upper", "row_norms",
-           "ce_output_gradient"]
+           "ce_output_gradient", "interval_output_gradient"]
 
 #: element budget of the generic (mpmath, element by element) activation enclosure
 GENERIC_ELEMENT_LIMIT = 20000
@@ -169,6 +169,18 @@ def row_norms(a: np.ndarray) -> IntervalArray:
     lo = np.maximum(np.nextafter(s / (1.0 + g) * (1 - 2 * U), -np.inf), 0.0)
     hi = up(up(s / (1.0 - g)) * (1 + 2 * U)) + n * 2 * ETA
     return IntervalArray(lo, up(hi)).sqrt()
+
+
+def interval_output_gradient(F: IntervalArray, y: np.ndarray, loss: str) -> IntervalArray:
+    r"""Per row, an enclosure of the loss gradient $\nabla_f\lambda$ for every output $f$ in
+    the boxes ``F``: $f - y$ (MSE, ``y`` targets) or $\mathrm{softmax}(f) - e_y$
+    (cross-entropy, ``y`` class indices; the rigorous softmax kernel on the boxes)."""
+    if loss == "mse":
+        return F - IntervalArray(np.asarray(y, dtype=np.float64).reshape(F.lo.shape))
+    P = _npk.softmax_box(F)
+    onehot = np.zeros(P.lo.shape)
+    onehot[np.arange(onehot.shape[0]), np.asarray(y, dtype=np.intp).ravel()] = 1.0
+    return P - IntervalArray(onehot)
 
 
 def interval_row_norms(a: IntervalArray, plus: float = 0.0) -> IntervalArray:

@@ -60,7 +60,8 @@ from symlip.bounds.float_chains import (
 from symlip.bounds.float_chains import fro as _fro
 
 __all__ = ["CHAIN_BUDGET", "centre_gauss_newton_norm", "centre_gauss_newton_norms",
-           "float_loss_gradient", "GN_ELEMENT_BUDGET", "GN_CHUNKED_BUDGET", "gn_chunks"]
+           "float_loss_gradient", "GN_ELEMENT_BUDGET", "GN_CHUNKED_BUDGET", "gn_chunks",
+           "chunked_norms"]
 
 #: largest ``(n * n_N)^2 * max_p n_p`` (the Gram products) for which the centre
 #: Gauss-Newton norm is computed; beyond it the per-point bound of Lemma 8 is used
@@ -156,13 +157,21 @@ def centre_gauss_newton_norms(net: Any, X: np.ndarray, y: np.ndarray | None, los
     whole = centre_gauss_newton_norm(net, X, y, loss)
     if whole is not None or getattr(net, "has_residual", False):
         return whole
-    chunks = gn_chunks(net, X.shape[0])
+    return chunked_norms(net, X.shape[0], lambda idx: centre_gauss_newton_norm(
+        net, X[idx], None if y is None else y[idx], loss))
+
+
+def chunked_norms(net: Any, n_points: int, norm_of: Any) -> np.ndarray | None:
+    """Per point, ``norm_of(idx)`` (a float or ``None``) of its chunk ``idx`` of
+    :func:`gn_chunks`; ``None`` without chunks or where a chunk gives no float (the
+    feed-forward and the residual stacked norms)."""
+    chunks = gn_chunks(net, n_points)
     if chunks is None:
         return None
-    out = np.empty(X.shape[0])
+    out = np.empty(n_points)
     for idx in chunks:
-        v = centre_gauss_newton_norm(net, X[idx], None if y is None else y[idx], loss)
-        if v is None:
+        v = norm_of(idx)
+        if not isinstance(v, float):
             return None
         out[idx] = v
     return out

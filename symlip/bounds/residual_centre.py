@@ -258,19 +258,13 @@ def _chunked_gn(net: Any, X: np.ndarray, y: np.ndarray, loss: str, chains: Any
                 ) -> np.ndarray | None:
     """Per point, the stacked norm of its chunk (the chunks and the argument of
     :func:`symlip.bounds.gauss_newton.centre_gauss_newton_norms`), or ``None``."""
-    from symlip.bounds.gauss_newton import gn_chunks
+    from symlip.bounds.gauss_newton import chunked_norms, gn_chunks
 
-    parts = gn_chunks(net, X.shape[0])
-    if parts is None:
+    if gn_chunks(net, X.shape[0]) is None:
         return None
     chains = state_chains(net, X) if chains is None else chains
-    out = np.empty(X.shape[0])
-    for idx in parts:
-        v = residual_gn_norm(net, X[idx], np.asarray(y)[idx], loss, _slice_chains(chains, idx))
-        if v is None or isinstance(v, np.ndarray):
-            return None
-        out[idx] = v
-    return out
+    return chunked_norms(net, X.shape[0], lambda idx: residual_gn_norm(
+        net, X[idx], np.asarray(y)[idx], loss, _slice_chains(chains, idx)))
 
 
 def residual_loss_chains(net: Any, X: np.ndarray, y: np.ndarray, loss: str,
@@ -285,22 +279,14 @@ def residual_loss_chains(net: Any, X: np.ndarray, y: np.ndarray, loss: str,
     (the directional option of section 8).  ``chains``: :func:`state_chains` of the same
     network and data, if already computed; ``vectors``: if given, filled with the
     enclosures of the vectors themselves, ``j -> (mid, rad)`` of shape ``(B, n_j)``."""
-    from symlip.arith import kernels as _npk
     from symlip.bounds import recursion as rec
+    from symlip.bounds.centre import interval_output_gradient
 
     X = np.atleast_2d(np.asarray(X, dtype=np.float64))
     tr, Ws, _, _, D = state_chains(net, X) if chains is None else chains
     B, N = X.shape[0], net.depth
-    F = tr.output
-    if rec._loss_name(loss) == "mse":
-        g = F - IntervalArray(np.asarray(y, dtype=np.float64).reshape(F.lo.shape))
-    else:
-        onehot = np.zeros(F.lo.shape)
-        onehot[np.arange(B), np.asarray(y, dtype=np.intp).ravel()] = 1.0
-        g = _npk.softmax_box(F) - IntervalArray(onehot)
-    gm, gr = to_midrad(g)
-    vm, vr = _bmm(gm[:, None, :], gr[:, None, :], np.broadcast_to(
-        Ws[N - 1], (B,) + Ws[N - 1].shape), None)  # g^T W_N, (B, 1, n_{N-1})
+    gm, gr = to_midrad(interval_output_gradient(tr.output, y, rec._loss_name(loss)))
+    vm, vr = _bmm(gm[:, None, :], gr[:, None, :], Ws[N - 1], None)  # g^T W_N, (B, 1, n)
     out: dict[str, IntervalArray] = {}
     with np.errstate(over="ignore", invalid="ignore"):
         for j in range(1, N):
@@ -322,23 +308,11 @@ def sigma2_weighted_norms(net: Any, vectors: dict, boxes: dict[int, IntervalArra
     $\sigma''$, capped by the activation's certified $K_2$, which alone is used where
     there is no NumPy kernel) and ``vectors`` those of :func:`residual_loss_chains`
     (the directional option's per-neuron $\sigma''$ weights, section 8)."""
-    from symlip.bounds.local_jacobian import _numpy_interval
+    from symlip.bounds.sensitivity import second_derivative_abs
 
     out: dict[str, IntervalArray] = {}
     for j, box in boxes.items():
-        act = net.activations[j - 1]
-        K2 = act.constants.K2.enclosure.upper_float
-        S = np.full(box.lo.shape, K2)
-        d2 = act.derivatives[2] if getattr(act, "derivatives", None) is not None else None
-        if d2 is not None:
-            try:
-                with np.errstate(over="ignore", invalid="ignore"):
-                    v = _numpy_interval(d2)(box)
-                m = np.maximum(np.abs(np.broadcast_to(v.lo, box.lo.shape)),
-                               np.abs(np.broadcast_to(v.hi, box.hi.shape)))
-                S = np.where(np.isfinite(m), np.minimum(m, K2), K2)
-            except Exception:  # noqa: BLE001 - no NumPy kernel: K2 alone
-                pass
+        S = second_derivative_abs(net.activations[j - 1], box)
         vm, vr = vectors[j]
         mag = up(up(np.abs(vm) + vr) * S)
         bound = up(np.sqrt(sumsq_upper(mag, (1,))))

@@ -691,10 +691,10 @@ def _centre_chains(net: Any, X: np.ndarray, spec_up: list[float]) -> LocalInputs
     return LocalInputs(pp, zhat, ezs, shat, full)
 
 
-def _sup_abs_on_box(expr: Any, box: IntervalArray) -> np.ndarray | None:
-    """Per point (row of ``box``), the largest $\\sup|e|$ over the neurons' intervals of
-    the symbolic activation expression ``expr`` (NumPy interval program); ``None`` where
-    there is no kernel."""
+def _abs_on_box(expr: Any, box: IntervalArray) -> np.ndarray | None:
+    """Per neuron (entry of ``box``), $\\sup|e|$ over its interval of the symbolic
+    activation expression ``expr`` (NumPy interval program; ``inf`` where not finite);
+    ``None`` where there is no kernel."""
     from symlip.bounds.local_jacobian import _numpy_interval
 
     try:
@@ -705,18 +705,29 @@ def _sup_abs_on_box(expr: Any, box: IntervalArray) -> np.ndarray | None:
     except Exception:  # noqa: BLE001 - no NumPy kernel
         return None
     m = np.maximum(np.abs(lo), np.abs(hi))
-    return np.where(np.isfinite(m), m, np.inf).max(axis=1)
+    return np.where(np.isfinite(m), m, np.inf)
+
+
+def _sup_abs_on_box(expr: Any, box: IntervalArray) -> np.ndarray | None:
+    """Per point (row of ``box``), the largest $\\sup|e|$ over the neurons' intervals
+    (:func:`_abs_on_box`); ``None`` where there is no kernel."""
+    m = _abs_on_box(expr, box)
+    return None if m is None else m.max(axis=1)
+
+
+def second_derivative_abs(act: Any, box: IntervalArray) -> np.ndarray:
+    r"""Per neuron, $\sup|\sigma''|$ over its interval of ``box`` (interval evaluation of
+    the symbolic $\sigma''$, capped by the certified $K_2$; $K_2$ alone where NumPy has
+    no kernel or the enclosure is not finite)."""
+    K2 = act.constants.K2.enclosure.upper_float
+    d2 = act.derivatives[2] if getattr(act, "derivatives", None) is not None else None
+    m = None if d2 is None else _abs_on_box(d2, box)
+    return np.full(box.lo.shape, K2) if m is None else np.minimum(m, K2)
 
 
 def _second_derivative_sup(act: Any, box: IntervalArray) -> np.ndarray:
-    r"""Per point, $\max_i\sup|\sigma''|$ over the box (interval evaluation of the
-    symbolic $\sigma''$, capped by the certified $K_2$; $K_2$ alone where NumPy has
-    no kernel)."""
-    K2 = act.constants.K2.enclosure.upper_float
-    out = np.full(box.lo.shape[0], K2)
-    d2 = act.derivatives[2] if getattr(act, "derivatives", None) is not None else None
-    m = None if d2 is None else _sup_abs_on_box(d2, box)
-    return out if m is None else np.minimum(out, m)
+    r"""Per point, $\max_i\sup|\sigma''|$ over the box (:func:`second_derivative_abs`)."""
+    return second_derivative_abs(act, box).max(axis=1)
 
 
 @lru_cache(maxsize=64)

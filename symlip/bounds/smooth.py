@@ -439,22 +439,14 @@ def interval_loss_gradient(net: Any, X: np.ndarray, y: np.ndarray, loss: str,
     $\mathrm{softmax}(f) - e_y$ with $\mathrm{softmax}_j = 1/\sum_i e^{f_i - f_j}$;
     the sum over the data is divided by $n$ at the end.
     """
-    from symlip.arith import kernels as _npk
-    from symlip.bounds.centre import interval_backward
+    from symlip.bounds.centre import interval_backward, interval_output_gradient
 
     lname = rec._loss_name(loss)
     n = X.shape[0]
     tot: IntervalArray | None = None
     for s in range(0, n, chunk):
         tr = net.interval_trace(X[s:s + chunk], dsigma=True)
-        F = tr.output
-        if lname == "mse":
-            d = F - IntervalArray(np.asarray(y[s:s + chunk], dtype=np.float64))
-        else:
-            P = _npk.softmax_box(F)
-            onehot = np.zeros(P.lo.shape)
-            onehot[np.arange(onehot.shape[0]), np.asarray(y[s:s + chunk])] = 1.0
-            d = P - IntervalArray(onehot)
+        d = interval_output_gradient(tr.output, y[s:s + chunk], lname)
         g = interval_backward(net, tr, d)
         tot = g if tot is None else tot + g
     assert tot is not None
