@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symlip.bounds.readout_lower as rl
+import symlip.bounds.second_difference as sd
 from symlip.arith.enclosure import Truth, compare
 from symlip.bounds.smooth import grad_lipschitz, grad_quotient_from_witness
 from symlip.cli import main
@@ -23,6 +24,7 @@ from tests.test_smooth_bounds import random_net, targets_for
 @pytest.fixture
 def readout_always(monkeypatch):
     monkeypatch.setattr(rl, "READOUT_LOWER_BUDGET", 0)
+    monkeypatch.setattr(sd, "SECOND_DIFFERENCE_BUDGET", -1)  # the read-out bound alone
 
 
 @settings(max_examples=12, deadline=None,

@@ -1,4 +1,4 @@
-r"""Lemma 12 of ``docs/theory-param.md`` (section 9): the curvature part of the loss
+r"""Lemma 12 of ``docs/theory-param.md`` (section 10): the curvature part of the loss
 Hessian from its certified value at the centre plus a third-order remainder.
 
 Lemma 11 bounds the curvature part $\sum_o(\partial_o\lambda)\nabla^2f_o$ of the loss
@@ -37,6 +37,7 @@ import sympy as sp
 
 from symlip.bounds import recursion as rec
 from symlip.bounds.sensitivity import (
+    HDIR,
     Csym,
     Gssym,
     Gsym,
@@ -143,14 +144,15 @@ def third_order_defs(N: int) -> list[rec.Definition]:
 
 @lru_cache(maxsize=32)
 def local_curv_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool = True,
-                            jac: bool = False
+                            jac: bool = False, direc: bool = False
                             ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
     r"""Lemma 12: Lemma 11's per-point line with the curvature term
-    $\min(G h_p,\ \mathrm{CV} + H_g l_p r h_p + E T r)$."""
+    $\min(G h_p,\ \mathrm{CV} + H_g l_p r h_p + E T r)$ (``direc``: and the directional
+    option $h_g$ of Lemma 8g)."""
     N = rec._check_depth(depth)
-    defs, inputs = local_gn_loss_program(N, loss, bounded, centre, jac)
+    defs, inputs = local_gn_loss_program(N, loss, bounded, centre, jac, direc)
     defs = list(defs)
-    last = defs.pop()  # B = GN_c + dGN + G h_p
+    last = defs.pop()  # B = GN_c + dGN + G h_p (or its minimum with h_g)
     defs += third_order_defs(N)
     lp, hp = _nn("l_p"), _nn("h_p")
     # H >= sup of ||grad^2_f loss|| on the ball (the loss program's), the Lipschitz
@@ -161,10 +163,13 @@ def local_curv_loss_program(depth: int, loss: str, bounded: bool = True, centre:
         "$\\|g^TD^2f(\\theta) - \\bar g^TD^2f(\\bar\\theta)\\| \\le \\|g - \\bar g\\|\\,"
         "\\|D^2f\\| + \\|\\bar g\\|\\,\\|D^2f(\\theta) - D^2f(\\bar\\theta)\\|$, $\\|g - "
         "\\bar g\\| \\le H_g l_p r$ (Lemma 12)"))
+    opts = [rec.LOSS_GRAD * hp, RCV] + ([HDIR] if HDIR in {d.symbol for d in defs} else [])
     defs.append(rec.Definition(
-        last.symbol, _nn("GN_c") + _nn("dGN") + rec._min([rec.LOSS_GRAD * hp, RCV]),
-        "Lemma 11 with the curvature term bounded by $G h_p$ or by its certified centre "
-        "value plus the remainder (Lemma 12); the mean over the points is the bound"))
+        last.symbol, _nn("GN_c") + _nn("dGN") + rec._min(opts),
+        "Lemma 11 with the curvature term bounded by $G h_p$"
+        + (", by the directional option $h_g$ (Lemma 8g)" if len(opts) > 2 else "")
+        + " or by its certified centre value plus the remainder (Lemma 12); the mean "
+        "over the points is the bound"))
     k3 = [k3_layer(k) for k in range(1, N)]
     qs = [qssym(k, i) for k in range(3, N) for i in range(2, k)]
     return _finish(defs, list(inputs) + [CV, rec.E] + k3 + qs)

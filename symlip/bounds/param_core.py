@@ -200,6 +200,13 @@ def local_applies(net: Any, n_points: int) -> bool:
     return local_cost(net, n_points) <= 4 * LOCAL_COST_BUDGET
 
 
+def local_spec(net: Any, r: float, ci: CertifiedInputs) -> list[float]:
+    r"""Certified upper bounds of $\|W_k\|_2$ at the centre (``rho_k`` less $r$, rounded
+    up), the ones the local inputs' float passes use."""
+    spec = [ci.scalars[f"rho_{k}"].upper_float - r for k in range(1, net.depth + 1)]
+    return [float(np.nextafter(s, np.inf)) for s in spec]
+
+
 def add_local_inputs(net: Any, X: np.ndarray, r: float, ci: CertifiedInputs,
                      formula: rec.RecursiveFormula) -> bool:
     """Put the certified local inputs of ``formula`` into ``ci.per_point`` (in place);
@@ -209,8 +216,7 @@ def add_local_inputs(net: Any, X: np.ndarray, r: float, ci: CertifiedInputs,
     from symlip.bounds.sensitivity import local_param_inputs
 
     t0 = time.perf_counter()
-    spec = [ci.scalars[f"rho_{k}"].upper_float - r for k in range(1, net.depth + 1)]
-    spec = [float(np.nextafter(s, np.inf)) for s in spec]
+    spec = local_spec(net, r, ci)
     base = {**ci.scalars, **ci.per_point}
     try:
         with np.errstate(over="raise", invalid="raise"):

@@ -242,18 +242,21 @@ HLOC = _nn("h_loc")
 
 
 def lemma8_defs(K: int, g: Any, c: Any, qref: Any, Q: Any, V: Any, LD: Any, h: sp.Symbol,
-                end: str, tag: str) -> list[rec.Definition]:
+                end: str, tag: str, cols: Any = None) -> list[rec.Definition]:
     r"""Lemma 8 for the map $\theta \mapsto D_\theta z_K$ (the output $K = N$, or a
     hidden layer for Lemma 12's $h^{\mathrm s}_K$): the largest columns ``Q(i)`` of
     $D_{K,i}W_i$ on the ball, the $\sigma'$ parts ``V(i)``, $L^D_j$ as ``LD(j)`` and the
     Lipschitz constant ``h``.  ``g(i)``, ``c(i)``: $G_{K,i}$, $C_{K,i}$ (1 at $i = K$);
     ``qref(i)``: the certified reference largest column, or ``None`` when the largest
     column on the ball is $\kappa_i$ itself ($D_{K,K}W_K = W_K$); ``end``, ``tag``: $K$'s
-    name and the lemma's qualifier in the explanations."""
+    name and the lemma's qualifier in the explanations; ``cols(i)``: if given, the
+    largest columns, defined elsewhere (``Q`` and ``qref`` are then not used)."""
     defs: list[rec.Definition] = []
     lemma = f"(Lemma 8{tag})"
     for i in range(2, K + 1):
-        if qref(i) is None:
+        if cols is not None:
+            col = cols(i)
+        elif qref(i) is None:
             col = rec.kappa(i)
         else:
             col = Q(i)
@@ -836,23 +839,88 @@ GNC = _nn("GN_c")
 DGN = _nn("dGN")
 
 
+def bgsym(i: int) -> sp.Symbol:
+    r"""Certified $\ge \|\bar g^T\bar D_{N,i}\|$ at the centre (per point)."""
+    return _nn(f"Bg_{i}")
+
+
+def qgsym(i: int) -> sp.Symbol:
+    r"""Certified $\ge \max_m|(\bar g^T\bar D_{N,i}\bar W_i)_m|$ at the centre."""
+    return _nn(f"qg_{i}")
+
+
+#: the directional option of the curvature term (defined)
+HDIR = _nn("h_g")
+
+
+def directional_defs(N: int, mse: bool) -> tuple[list[rec.Definition], list[sp.Symbol]]:
+    r"""The directional option of the curvature term $\|\sum_og_o
+abla^2f_o\|$ on the
+    ball (``docs/theory-param.md`` section 7, Lemma 8g): Lemma 8 for $g^Tf$, with the
+    loss gradient's own chains $eta_i \ge \sup_B\|g^TD_{N,i}\|$ in place of $G\,G_{N,i}$,
+
+    $$eta_i = B^g_i + H_gl_pr\,G_{N,i} + E\,(G_{N,i} - C_{N,i}),\qquad
+      Q^g_i = q^g_i + H_gl_pr\,Q_i + E\,((G_{N,i} - C_{N,i})\kappa_i + C_{N,i}r),$$
+
+    $eta_N = G$, $Q^g_N = q^g_N + H_gl_pr\,Q_N + E\,r$; $B^g_i$, $q^g_i$ the certified
+    centre values (:func:`directional_inputs`).  Needs Lemmas 7-8 and $G$, $H$, $E$,
+    $l_p$ defined before."""
+    hg = sp.Integer(1) if mse else rec.LOSS_HESS
+    lp = _nn("l_p")
+    defs: list[rec.Definition] = []
+    beta = {N: rec.LOSS_GRAD}
+    for i in range(2, N):
+        beta[i] = _nn(f"bg_{i}")
+        defs.append(rec.Definition(
+            beta[i], bgsym(i) + _prod(hg, lp, rec.R, Gsym(N, i))
+            + _prod(rec.E, Gsym(N, i) - Csym(N, i)),
+            "$\\|g^TD_{N,i}\\| \\le \\|\\bar g^T\\bar D_{N,i}\\| + \\|g - \\bar g\\|\\,"
+            "\\|D_{N,i}\\| + \\|\\bar g\\|\\,\\|D_{N,i} - \\bar D_{N,i}\\|$, $\\|g - \\bar g\\| "
+            "\\le H_gl_pr$, $\\|D_{N,i} - \\bar D_{N,i}\\| \\le G_{N,i} - C_{N,i}$ (Lemma 7's "
+            "telescoping; Lemma 8g)"))
+    cols = {}
+    for i in range(2, N + 1):
+        cols[i] = _nn(f"Qg_{i}")
+        chain = rec.E * rec.R if i == N else _prod(
+            rec.E, (Gsym(N, i) - Csym(N, i)) * rec.kappa(i) + Csym(N, i) * rec.R)
+        defs.append(rec.Definition(
+            cols[i], qgsym(i) + _prod(hg, lp, rec.R, Qcsym(i)) + chain,
+            "largest entry of $g^TD_{N,i}W_i$ on the ball: $(g - \\bar g)^TD_{N,i}W_i + "
+            "\\bar g^T(D_{N,i} - \\bar D_{N,i})W_i + \\bar g^T\\bar D_{N,i}(W_i - \\bar W_i)$ "
+            "(Lemma 8g)"))
+    defs += lemma8_defs(N, beta.__getitem__,
+                        lambda i: sp.Integer(1) if i == N else Csym(N, i), None, None,
+                        lambda i: _nn(f"Vg_{i}"), lambda j: _nn(f"LDg_{j}"), HDIR, "N",
+                        "g: weighted by the loss gradient", cols=cols.__getitem__)
+    inputs = [bgsym(i) for i in range(2, N)] + [qgsym(i) for i in range(2, N + 1)]
+    return defs, inputs
+
+
 @lru_cache(maxsize=32)
 def local_gn_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool = True,
-                          jac: bool = False
+                          jac: bool = False, direc: bool = False
                           ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
     r"""Lemma 11: per data point
     $B_i = \mathrm{GN}_c + \min(2Hl_p^2,\ 2Hl_p\,r\,h_p + Hl_p^2\min(1, \sqrt2\,l_pr))
     + G\,h_p$ (MSE: the second term is absent), whose **mean** over the points bounds
     the gradient-Lipschitz constant of the mean loss; $\mathrm{GN}_c$ (``GN_c``) is the
     certified centre Gauss-Newton norm, $l_p, h_p$ Lemmas 7-8, and $G$, $H$ use $l_p$
-    for their ball options (as in :func:`local_loss_program`)."""
+    for their ball options (as in :func:`local_loss_program`).  ``direc`` (with
+    ``centre``): the curvature term is $\min(G\,h_p, h_g)$ with the directional option
+    $h_g$ of :func:`directional_defs`."""
     N = rec._check_depth(depth)
     defs, inputs = local_loss_program(N, loss, bounded, centre, jac)
     defs = list(defs)
     last = defs.pop()  # B = H l_p^2 + G h_p
-    defs += gn_composition(_nn("l_p"), _nn("h_p"), rec._loss_name(loss) == "mse",
-                           last.symbol)
-    return _finish(defs, list(inputs) + [GNC])
+    mse = rec._loss_name(loss) == "mse"
+    extra: list[sp.Symbol] = []
+    curv = None
+    if direc and centre and N >= 2:
+        ddefs, extra = directional_defs(N, mse)
+        defs += ddefs
+        curv = HDIR
+    defs += gn_composition(_nn("l_p"), _nn("h_p"), mse, last.symbol, curv)
+    return _finish(defs, list(inputs) + [GNC] + extra)
 
 
 def gn_composition(lp: sp.Symbol, hp: sp.Symbol, mse: bool, B: sp.Symbol,
@@ -878,12 +946,56 @@ def gn_composition(lp: sp.Symbol, hp: sp.Symbol, mse: bool, B: sp.Symbol,
         rec.Definition(B, GNC + DGN + gh,
                        "$\\nabla^2L = \\frac1n\\sum_iJ_i^TA_iJ_i + \\frac1n\\sum_i"
                        "\\nabla\\lambda_i\\cdot D^2f_i$: the stacked centre "
-                       "Gauss-Newton norm, its change on the ball, and $G h_p$; the "
-                       "mean over the points is the bound (Lemma 11)")]
+                       "Gauss-Newton norm, its change on the ball, and $G h_p$"
+                       + ("" if curv is None else " or the other curvature bound")
+                       + "; the mean over the points is the bound (Lemma 11)")]
 
 
-def local_gn_derivation(depth: int | None = None, loss: str = "mse") -> Any:
-    """The proof steps of Lemma 11 and, for ``depth``, its last definitions."""
+def directional_inputs(net: Any, X: np.ndarray, y: np.ndarray, loss: str, cn: Any,
+                       spec_up: list[float]) -> dict[str, IntervalArray]:
+    r"""Per point, ``Bg_i`` $\ge \|\bar g^T\bar D_{N,i}\|$ ($2 \le i < N$) and ``qg_i``
+    $\ge \max_m|(\bar g^T\bar D_{N,i}\bar W_i)_m|$ ($2 \le i \le N$) for the exact
+    centre loss gradient $\bar g$ (on the output box of ``cn``, a
+    :class:`~symlip.bounds.centre.CentreNorms`) and the reference chains of
+    :func:`centre_chains` (the same $\tilde s$): the row vector $\bar g^T$ carried back
+    layer by layer in floats, $\hat t_i = \mathrm{fl}(\hat u_iW_i)$, $\hat u_{i-1} =
+    \mathrm{fl}(\hat t_i\odot\tilde s_{i-1})$, with norm-wise errors
+    $e^t_i = e_i\|W_i\|_2 + \gamma_{n_i}\|\hat u_i\|\,\|W_i\|_F$ (Higham) and $e_{i-1} =
+    e^t_i\max|\tilde s_{i-1}| + 2u\|\hat u_{i-1}\|$, starting from the midpoint of the
+    enclosure of $\bar g$ with $e_N$ the norm of its radius.  A vector chain's error
+    grows like $\prod_i\|W_i\|_2$ times $u$, far below the values at the depths where
+    the chains themselves are exact."""
+    from symlip.arith.linalg import to_midrad
+    from symlip.bounds.centre import interval_output_gradient
+
+    N = net.depth
+    Ws = [layer.weight for layer in net.layers]
+    frob = [float(_up(np.sqrt(_sumsq_upper(W[None], (1, 2)))[0])) for W in Ws]
+    li = centre_chains(net, X, spec_up)
+    out = np.asarray(cn.output, dtype=np.float64)
+    e = np.asarray(cn.output_err, dtype=np.float64)[:, None]
+    F = IntervalArray(np.nextafter(out - e, -np.inf), np.nextafter(out + e, np.inf))
+    gm, gr = to_midrad(interval_output_gradient(F, y, rec._loss_name(loss)))
+    u, err = gm, row_norms(gr).hi
+    pp: dict[str, IntervalArray] = {}
+    for i in range(N, 1, -1):
+        W = Ws[i - 1]
+        t = u @ W
+        et = _up(_up(err * spec_up[i - 1])
+                 + _up(_up(_gamma(W.shape[0]) * row_norms(u).hi) * frob[i - 1])) + _TINY
+        pp[f"qg_{i}"] = _pt(_up(np.abs(t).max(axis=1) + et))
+        sref = li.shat[i - 2]
+        u = t * sref
+        err = _up(_up(et * np.abs(sref).max(axis=1)) + _up(2 * _U * row_norms(u).hi)) + _TINY
+        if i - 1 >= 2:
+            pp[f"Bg_{i - 1}"] = _pt(_up(row_norms(u).hi + err))
+    return pp
+
+
+def local_gn_derivation(depth: int | None = None, loss: str = "mse", direc: bool = True
+                        ) -> Any:
+    """The proof steps of Lemma 11 (``direc``: with the directional option of Lemma 8g)
+    and, for ``depth``, its last definitions."""
     from symlip.symbolic.derivation import Derivation, Tex
 
     d = Derivation("Stacked Gauss-Newton norm at the centre plus per-point remainders "
@@ -906,11 +1018,18 @@ def local_gn_derivation(depth: int | None = None, loss: str = "mse") -> Any:
            "$\\sqrt2\\|\\delta\\|\\operatorname{Var}_p(x)$ (cross-entropy; $A = I$ for MSE)")
     d.step(Tex(r"\Big\|\sum_o(\partial_o\lambda)_i\nabla^2f_{io}\Big\|"), "<=",
            Tex(r"G\,h_p"), "$\\|\\nabla\\lambda_i\\| \\le G$ on the ball")
+    if direc:
+        d.step(Tex(r"\Big\|\sum_o(\partial_o\lambda)_i\nabla^2f_{io}\Big\|"), "<=",
+               Tex(r"h_g"),
+               "Lemma 8 for $g^Tf$: $\\|g^TD_{N,i}\\| \\le \\beta_i = B^g_i + "
+               "H_gl_pr\\,G_{N,i} + E\\,(G_{N,i} - C_{N,i})$ with the certified centre "
+               "value $B^g_i \\ge \\|\\bar g^T\\bar D_{N,i}\\|$ (Lemma 8g)")
+    curv = "\\min(G_ih_{p,i}, h_{g,i})" if direc else "G_ih_{p,i}"
     d.conclude("$\\sup_{B_r}\\|\\nabla^2L\\| \\le \\mathrm{GN}_c + \\frac1n\\sum_i"
-               "(\\Delta_i + G_ih_{p,i})$: the mean over the points of the per-point "
+               f"(\\Delta_i + {curv})$: the mean over the points of the per-point "
                "line $B$.")
     if depth is not None:
-        defs, inputs = local_gn_loss_program(depth, loss)
+        defs, inputs = local_gn_loss_program(depth, loss, True, True, False, direc)
         d.section(rec.program_derivation(
             [x for x in defs if str(x.symbol) in ("dGN", "B")], inputs,
             f"The last lines for N = {depth} ({rec._loss_name(loss)})"))

@@ -259,19 +259,20 @@ def local_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
 
 @lru_cache(maxsize=32)
 def local_gn_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
-                          jac: bool = False) -> rec.RecursiveFormula:
+                          jac: bool = False, direc: bool = False
+                          ) -> rec.RecursiveFormula:
     """The loss program of Lemma 11 (:func:`symlip.bounds.sensitivity.
     local_gn_loss_program`: the certified centre Gauss-Newton norm ``GN_c`` plus
     per-point remainders), named ``L_grad``."""
     from symlip.bounds.sensitivity import local_gn_loss_program
 
-    defs, inputs = local_gn_loss_program(depth, loss, bounded, centre, jac)
+    defs, inputs = local_gn_loss_program(depth, loss, bounded, centre, jac, direc)
     return rec.RecursiveFormula(list(defs), list(inputs), name="L_grad")
 
 
 def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInputs,
                  method: str, y: np.ndarray | None = None,
-                 gauss_newton: bool = True, curvature: bool = True
+                 gauss_newton: bool = True, curvature: bool = True, directional: bool = True
                  ) -> tuple[rec.RecursiveFormula, str]:
     """The gradient formula of ``method`` and the method used (``"local"`` adds the
     certified local inputs to ``ci``; the recursion where the local method does not
@@ -282,7 +283,9 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
     (:func:`symlip.bounds.gauss_newton.centre_gauss_newton_norms`), else Lemma 8 alone;
     with ``curvature`` too, Lemma 12 (``CV``, the certified centre curvature per point,
     :func:`symlip.bounds.curvature.centre_curvature_norms`, and ``K_3^(k)``) where the
-    activations have a certified third derivative and the problem is within budget."""
+    activations have a certified third derivative and the problem is within budget;
+    with ``directional`` too, the curvature term's directional option (Lemma 8g:
+    ``Bg_i``, ``qg_i``, :func:`symlip.bounds.sensitivity.directional_inputs`)."""
     from symlip.bounds.param_core import add_local_inputs, check_method, local_applies
 
     if check_method(method) == "local" and local_applies(net, X.shape[0]):
@@ -300,12 +303,13 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
             cv = centre_curvature_norms(net, X, y, lname)
             ci.timings["curvature"] = time.perf_counter() - t0
         candidates = []
+        direc = directional and ci.centre and ci.centre_data is not None
         if cv is not None:
             candidates.append(local_curv_grad_program(net.depth, lname, ci.bounded,
-                                                      ci.centre, ci.jac))
+                                                      ci.centre, ci.jac, direc))
         if gn is not None:
             candidates.append(local_gn_grad_program(net.depth, lname, ci.bounded,
-                                                    ci.centre, ci.jac))
+                                                    ci.centre, ci.jac, direc))
         else:
             candidates.append(local_grad_program(net.depth, lname, ci.bounded, ci.centre,
                                                  ci.jac))
@@ -315,9 +319,18 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
                     ci.per_point["GN_c"] = IntervalArray(np.zeros(len(gn)), gn)
                 elif gn is not None:
                     ci.scalars["GN_c"] = Enclosure.from_floats(0.0, gn)
-                if cv is not None and "CV" in {str(s) for s in formula.inputs}:
+                names = {str(s) for s in formula.inputs}
+                if cv is not None and "CV" in names:
                     ci.per_point["CV"] = IntervalArray(np.zeros(len(cv)),
                                                        np.asarray(cv, dtype=np.float64))
+                if any(n.startswith("qg_") for n in names):
+                    from symlip.bounds.param_core import local_spec
+                    from symlip.bounds.sensitivity import directional_inputs
+
+                    t0 = time.perf_counter()
+                    ci.per_point.update(directional_inputs(
+                        net, X, y, lname, ci.centre_data, local_spec(net, r, ci)))
+                    ci.timings["directional"] = time.perf_counter() - t0
                 return formula, "local"
     return grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac), "recursion"
 
@@ -333,13 +346,14 @@ def curvature_applies(net: Any) -> bool:
 
 @lru_cache(maxsize=32)
 def local_curv_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
-                            jac: bool = False) -> rec.RecursiveFormula:
+                            jac: bool = False, direc: bool = False
+                            ) -> rec.RecursiveFormula:
     """The loss program of Lemma 12 (:func:`symlip.bounds.curvature_program.
     local_curv_loss_program`: Lemma 11 with the curvature term from its certified
     centre value plus a third-order remainder), named ``L_grad``."""
     from symlip.bounds.curvature_program import local_curv_loss_program
 
-    defs, inputs = local_curv_loss_program(depth, loss, bounded, centre, jac)
+    defs, inputs = local_curv_loss_program(depth, loss, bounded, centre, jac, direc)
     return rec.RecursiveFormula(list(defs), list(inputs), name="L_grad")
 
 
@@ -592,18 +606,32 @@ def _readout_lower_applies(net: Any, X: np.ndarray, r: float) -> bool:
 def _readout_lower(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
                    ci: CertifiedInputs, seed: int) -> tuple[Any, Any, Any]:
     """``(estimate, certified lower enclosure, witness)`` of Lemma 10 (reusing the
-    centre forward pass of the upper bound when it kept the last hidden state)."""
+    centre forward pass of the upper bound when it kept the last hidden state), or of
+    Lemma 13 (the loss's second difference along the top Hessian direction) where that
+    is within :data:`~symlip.bounds.second_difference.SECOND_DIFFERENCE_BUDGET` and
+    larger."""
+    from symlip.bounds import second_difference as sd
     from symlip.bounds.readout_lower import centre_for_readout, readout_grad_lower
 
     cn = ci.centre_data
+    best: tuple[Any, Any, Any] = (None, None, None)
     try:
         if cn is None or cn.last_hidden is None:
             cn = centre_for_readout(net, X)
         wit = readout_grad_lower(net, cn, loss, r, seed=seed)
         low = grad_quotient_from_witness(net, X, y, loss, wit, r, centre=cn)
+        best = (low.lower_float, low, wit)
     except (InputError, ValueError, UnsupportedOperation):
-        return None, None, None
-    return low.lower_float, low, wit
+        pass
+    if net.n_params * X.shape[0] <= sd.SECOND_DIFFERENCE_BUDGET:
+        try:
+            wit = sd.second_difference_witness(net, X, y, loss, r, loss_gradient, seed=seed)
+            low = sd.second_difference_from_witness(net, X, y, loss, wit, r)
+        except (InputError, ValueError, UnsupportedOperation, FloatingPointError):
+            return best
+        if best[1] is None or low.lower_float > best[1].lower_float:
+            best = (low.lower_float, low, wit)
+    return best
 
 
 def witness_points(wit: Mapping[str, Any], theta0: np.ndarray, r: float, ball: str
@@ -646,6 +674,10 @@ def grad_quotient_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss: str
     A witness with ``method: "readout"`` (Lemma 10) gives the enclosure of the
     read-out projection of the quotient (a lower bound of it; ``centre``: the centre
     forward pass to reuse, else recomputed)."""
+    if wit.get("method") == "second_difference":  # Lemma 13
+        from symlip.bounds.second_difference import second_difference_from_witness
+
+        return second_difference_from_witness(net, X, y, loss, wit, r)
     keep, tp, tm = witness_points(wit, net.params(), r, "ball")
     if wit.get("method", "full") == "readout":
         from symlip.bounds.readout_lower import (
@@ -659,7 +691,7 @@ def grad_quotient_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss: str
         return readout_quotient(cn, y, loss, op_, om_)
     if wit.get("method", "full") != "full":
         raise InputError(f"gradient lower-bound witness method {wit.get('method')!r} must be "
-                         "'full' or 'readout'")
+                         "'full', 'readout' or 'second_difference'")
     den = _norm_enclosure(IntervalArray(tp[keep]) - IntervalArray(tm[keep]))
     if not den.lower > 0:
         return Enclosure.point(0)
@@ -783,7 +815,8 @@ def _gn_section(deriv: Any, formula: rec.RecursiveFormula, lname: str) -> None:
     if "GN_c" in {str(s) for s in formula.inputs}:
         from symlip.bounds.sensitivity import local_gn_derivation
 
-        deriv.section(local_gn_derivation(None, lname))
+        deriv.section(local_gn_derivation(
+            None, lname, any(str(s).startswith("qg_") for s in formula.inputs)))
     if "CV" in {str(s) for s in formula.inputs}:
         from symlip.bounds.curvature_program import local_curv_derivation
 
