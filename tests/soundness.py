@@ -62,3 +62,30 @@ def assert_param_quotients_below(net, x, theta_a, theta_b, upper: Enclosure) -> 
     enc = param_quotient_from_witness(net.with_params(theta_a), wit,
                                       float(np.linalg.norm(d)) * 2 + 1e-300)
     assert compare(enc.lower, "<=", upper.upper) is Truth.TRUE, (q, upper)
+
+
+def _shrunk(entry: dict) -> dict:
+    """A certificate input entry (an enclosure) with its upper end halved."""
+    hi = float.fromhex(entry["upper_exact"]) * 0.5
+    return {**entry, "upper_exact": hi.hex(), "upper": repr(hi)}
+
+
+def assert_shrunk_inputs_rejected(cert, prefixes, verify_args, capsys) -> None:
+    """For each name prefix, a copy of the certificate ``cert`` (a path) with the last
+    recorded input of that prefix halved fails ``symlip verify`` (``verify_args``: the
+    files after the certificate)."""
+    import json
+
+    from symlip.cli import main
+
+    doc = json.loads(cert.read_text())
+    bad = cert.with_name("shrunk-" + cert.name)
+    for prefix in prefixes:
+        names = [k for k in doc["inputs"] if k.startswith(prefix)]
+        assert names, prefix
+        entry = doc["inputs"][names[-1]]
+        bad.write_text(json.dumps(doc).replace(json.dumps(entry), json.dumps(_shrunk(entry)),
+                                               1))
+        capsys.readouterr()
+        assert main(["verify", str(bad), *verify_args]) != 0, prefix
+    capsys.readouterr()

@@ -6,8 +6,6 @@ never above the bound without it, and certificates record and re-check its input
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,7 +22,8 @@ from symlip.bounds.smooth import (
 )
 from symlip.cli import main
 from symlip.models import io
-from tests.test_smooth_bounds import random_net, targets_for
+from tests.soundness import assert_shrunk_inputs_rejected
+from tests.test_smooth_bounds import random_loss_problem, random_net
 
 
 def _float_vectors(net, X, y, loss, shat):
@@ -52,11 +51,7 @@ def _float_vectors(net, X, y, loss, shat):
        loss=st.sampled_from(["mse", "cross-entropy"]), seed=st.integers(0, 2**31 - 1))
 def test_directional_inputs_enclose_the_float_vectors(depth, width, act, loss, seed):
     rng = np.random.default_rng(seed)
-    n_out = int(rng.integers(1, 4)) if loss == "mse" else int(rng.integers(2, 4))
-    widths = [int(rng.integers(1, 5))] + [width] * (depth - 1) + [n_out]
-    net = random_net(rng, widths, act)
-    X = rng.standard_normal((5, widths[0]))
-    y = targets_for(rng, loss, 5, n_out)
+    net, X, y = random_loss_problem(rng, depth, width, act, loss, 5)
     r = 1e-3
     ci = _loss_inputs(net, X, y, loss, r)
     spec = local_spec(net, r, ci)
@@ -77,11 +72,7 @@ def test_directional_inputs_enclose_the_float_vectors(depth, width, act, loss, s
        seed=st.integers(0, 2**31 - 1))
 def test_directional_bound_is_sound_and_never_looser(depth, width, act, loss, log_r, seed):
     rng = np.random.default_rng(seed)
-    n_out = int(rng.integers(2, 5))
-    widths = [int(rng.integers(1, 5))] + [width] * (depth - 1) + [n_out]
-    net = random_net(rng, widths, act)
-    X = rng.standard_normal((6, widths[0]))
-    y = targets_for(rng, loss, 6, n_out)
+    net, X, y = random_loss_problem(rng, depth, width, act, loss, 6, min_out=2)
     r = 10.0 ** log_r
     res = grad_lipschitz(net, X, y, loss, r)
     if res.lower_enclosure is not None:
@@ -115,11 +106,6 @@ def test_directional_option_tightens_a_confident_classifier():
     assert vals[1] < 0.9 * vals[0], vals
 
 
-def _shrunk(entry):
-    hi = float.fromhex(entry["upper_exact"]) * 0.5
-    return {**entry, "upper_exact": hi.hex(), "upper": repr(hi)}
-
-
 def test_directional_inputs_are_recorded_and_rechecked(tmp_path, capsys):
     rng = np.random.default_rng(11)
     net = random_net(rng, [3, 6, 6, 3], "tanh")
@@ -133,17 +119,8 @@ def test_directional_inputs_are_recorded_and_rechecked(tmp_path, capsys):
                  "cross-entropy", "--radius", "0.01", "--certificate", str(cert)]) == 0
     verify = ["verify", str(cert), "--model", str(m), *common]
     assert main(verify) == 0
-    doc = json.loads(cert.read_text())
-    for prefix in ("Bg_", "qg_"):
-        names = [k for k in doc["inputs"] if k.startswith(prefix)]
-        assert names, prefix
-        entry = doc["inputs"][names[-1]]
-        bad = tmp_path / "bad.json"
-        bad.write_text(json.dumps(doc).replace(json.dumps(entry), json.dumps(_shrunk(entry)),
-                                               1))
-        capsys.readouterr()
-        assert main(["verify", str(bad), "--model", str(m), *common]) != 0, prefix
-    capsys.readouterr()
+    assert_shrunk_inputs_rejected(cert, ("Bg_", "qg_"), ["--model", str(m), *common],
+                                  capsys)
 
 
 @pytest.mark.parametrize("loss", ["mse", "cross-entropy"])

@@ -18,7 +18,7 @@ from symlip.arith.enclosure import Truth, compare
 from symlip.bounds.smooth import grad_lipschitz, grad_quotient_from_witness
 from symlip.cli import main
 from symlip.models import io
-from tests.test_smooth_bounds import random_net, targets_for
+from tests.test_smooth_bounds import random_loss_problem, random_net
 
 
 @pytest.fixture
@@ -36,11 +36,8 @@ def readout_always(monkeypatch):
 def test_readout_lower_below_full_quotient_and_upper(readout_always, depth, width, act, loss,
                                                      log_r, seed):
     rng = np.random.default_rng(seed)
-    n_out = int(rng.integers(1, 4)) if loss == "mse" else int(rng.integers(2, 4))
-    widths = [int(rng.integers(1, 5))] + [width] * (depth - 1) + [n_out]
-    net = random_net(rng, widths, act)
-    X = rng.standard_normal((5, widths[0]))
-    y = targets_for(rng, loss, 5, n_out)
+    net, X, y = random_loss_problem(rng, depth, width, act, loss, 5)
+    n_out = net.widths[-1]
     r = 10.0 ** log_r
     res = grad_lipschitz(net, X, y, loss, r)
     assert res.witness["method"] == "readout"

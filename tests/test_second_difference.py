@@ -24,7 +24,7 @@ from symlip.bounds.smooth import (
 from symlip.cli import main
 from symlip.errors import InputError, WitnessOutsideError
 from symlip.models import io
-from tests.test_smooth_bounds import random_net, targets_for
+from tests.test_smooth_bounds import random_loss_problem, random_net
 
 
 @pytest.fixture
@@ -50,11 +50,7 @@ def _float_second_difference(net, X, y, loss, wit, r):
        seed=st.integers(0, 2**31 - 1))
 def test_second_difference_below_upper(large_problem, depth, width, act, loss, log_r, seed):
     rng = np.random.default_rng(seed)
-    n_out = int(rng.integers(1, 4)) if loss == "mse" else int(rng.integers(2, 4))
-    widths = [int(rng.integers(1, 5))] + [width] * (depth - 1) + [n_out]
-    net = random_net(rng, widths, act)
-    X = rng.standard_normal((6, widths[0]))
-    y = targets_for(rng, loss, 6, n_out)
+    net, X, y = random_loss_problem(rng, depth, width, act, loss, 6)
     r = 10.0 ** log_r
     res = grad_lipschitz(net, X, y, loss, r)
     assert res.witness["method"] in ("readout", "second_difference")

@@ -38,6 +38,18 @@ def targets_for(rng, loss, n, n_out):
     return rng.integers(0, n_out, n)
 
 
+def random_loss_problem(rng, depth, width, act, loss, n_points, min_out=1):
+    """``(net, X, y)``: a random ``depth``-layer network (hidden width ``width``, a
+    random input width 1-4, 1-3 outputs for MSE and 2-3 for cross-entropy, at least
+    ``min_out``), ``n_points`` standard normal inputs and matching targets."""
+    lo = max(min_out, 1 if loss == "mse" else 2)
+    n_out = int(rng.integers(lo, max(lo, 3) + 1))
+    widths = [int(rng.integers(1, 5))] + [width] * (depth - 1) + [n_out]
+    net = random_net(rng, widths, act)
+    X = rng.standard_normal((n_points, widths[0]))
+    return net, X, targets_for(rng, loss, n_points, n_out)
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(depth=st.integers(1, 4), width=st.integers(1, 12), act=st.sampled_from(ACTS),
        loss=st.sampled_from(["mse", "cross-entropy"]), log_r=st.floats(-4, 0),
@@ -213,11 +225,7 @@ def test_certified_grad_lower_below_estimate_and_upper(depth, width, act, loss, 
     from symlip.arith.enclosure import Truth, compare
 
     rng = np.random.default_rng(seed)
-    n_out = int(rng.integers(1, 4)) if loss == "mse" else int(rng.integers(2, 4))
-    widths = [int(rng.integers(1, 5))] + [width] * (depth - 1) + [n_out]
-    net = random_net(rng, widths, act)
-    X = rng.standard_normal((3, widths[0]))
-    y = targets_for(rng, loss, 3, n_out)
+    net, X, y = random_loss_problem(rng, depth, width, act, loss, 3)
     res = grad_lipschitz(net, X, y, loss, 10.0 ** log_r)
     assert res.lower_enclosure is not None and res.witness is not None
     assert res.lower >= 0
