@@ -15,6 +15,7 @@ from symlip.bounds.curvature import (
     _sym_norm_upper,
     centre_curvature_norms,
     curvature_cost,
+    output_hessian_norms,
 )
 from symlip.errors import InputError
 from symlip.models.network import DenseLayer, Network, ResidualLayer
@@ -67,6 +68,24 @@ def _check(net, X, y, loss, act):
 def test_against_exact_hessian(act, loss, depth):
     for seed in (0, 1, 2):
         _check(*_case(act, loss, depth, seed), loss, act)
+
+
+@pytest.mark.parametrize("depth", [2, 3, 5])
+@pytest.mark.parametrize("act", ["tanh", "gelu", "softplus"])
+def test_output_hessian_norms_against_exact(act, depth):
+    """HC >= (sum_o ||Hessian of f_o||^2)^(1/2) >= ||D^2 f|| (Lemma 12c), tightly."""
+    for seed in (0, 1):
+        net, X, _ = _case(act, "mse", depth, seed)
+        hc = output_hessian_norms(net, X)
+        theta0 = torch.tensor(net.params())
+        fwd = forward(net, act)
+        for p in range(X.shape[0]):
+            sq = 0.0
+            for o in range(net.widths[-1]):
+                H = torch.autograd.functional.hessian(
+                    lambda t, x=X[p], o=o: fwd(t, x)[o], theta0, vectorize=True)
+                sq += np.linalg.norm(H.numpy(), 2) ** 2
+            assert math.sqrt(sq) <= hc[p] <= math.sqrt(sq) * (1 + 1e-6) + 1e-9, (p, hc)
 
 
 @pytest.mark.parametrize("act", ["tanh", "gelu"])

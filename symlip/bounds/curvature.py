@@ -168,6 +168,9 @@ __all__ = ["CURVATURE_BUDGET", "centre_curvature_norms", "curvature_cost"]
 #: 1.6 s first call); 784-1024-1024-10
 #: is 1.7e12 with 16 points and 1.1e15 with 10,000
 CURVATURE_BUDGET = 30_000_000_000
+#: the same for the $n_N$ runs of :func:`output_hessian_norms` together (about 4 s per
+#: 3.6e10 on the digits MLP of ``benchmarks/bench_depth.py``)
+OUTPUT_HESSIAN_BUDGET = 4 * CURVATURE_BUDGET
 #: largest m for which the eigenvalue estimate is a full ``eigvalsh`` (beyond it: ARPACK)
 _EIGH_MAX = 600
 #: entries of the per-chunk ``S`` and ``K`` arrays (memory: a few arrays of this many
@@ -313,7 +316,8 @@ def _on_box(f: Any, z: IntervalArray) -> IntervalArray:
                          np.broadcast_to(r.hi, z.hi.shape).copy())
 
 
-def centre_curvature_norms(net: Any, X: Any, y: Any, loss: str) -> np.ndarray | None:
+def centre_curvature_norms(net: Any, X: Any, y: Any, loss: str, *, output: int | None = None
+                           ) -> np.ndarray | None:
     r"""Per data point $i$ a certified upper bound $\mathrm{CV}_i \ge \|\sum_o\bar g_{io}
     \nabla^2_\theta f_o(x_i;\bar\theta)\|_2$ (module docstring), float64 shape ``(n,)``.
 
@@ -323,6 +327,8 @@ def centre_curvature_norms(net: Any, X: Any, y: Any, loss: str) -> np.ndarray | 
         y: targets as in :mod:`symlip.bounds.smooth`: MSE ``(n, nN)`` floats,
             cross-entropy ``(n,)`` class indices (validated: :class:`InputError`).
         loss: ``"mse"`` or ``"cross-entropy"``.
+        output: if given, the seed is $e_o$ for ``o = output`` in place of $\bar g$
+            (``y`` and ``loss`` then only checked): a bound of $\|\nabla^2f_o\|$.
 
     Returns:
         The upper ends, or ``None`` beyond :data:`CURVATURE_BUDGET`, for residual or
@@ -362,13 +368,34 @@ def centre_curvature_norms(net: Any, X: Any, y: Any, loss: str) -> np.ndarray | 
         kernels.append((k1, k2))
     try:
         with np.errstate(over="ignore", invalid="ignore"):
-            return _curvature(net, X, y, loss, kernels)
+            return _curvature(net, X, y, loss, kernels, output)
     except (InputError, ValueError, FloatingPointError):  # float64 enclosures overflowed
         return None
 
 
-def _curvature(net: Any, X: np.ndarray, y: Any, loss: str, kernels: list
-               ) -> np.ndarray | None:
+def output_hessian_norms(net: Any, X: Any) -> np.ndarray | None:
+    r"""Per data point a certified upper bound $\mathrm{HC}_i \ge \|D^2_\theta f(x_i;
+    \bar\theta)\| = \sup_{\|u\| = \|v\| = 1}\|D^2f[u, v]\|_2$: the centre curvature of
+    every output $f_o$ (:func:`centre_curvature_norms` with the exact seed $e_o$), then
+    $(\sum_o\|\nabla^2f_o\|^2)^{1/2}$ (since $\|D^2f[u,v]\|^2 = \sum_o(u^T\nabla^2f_o
+    v)^2$).  ``None`` where the centre curvature is, or where $n_N$ times its cost is
+    over :data:`OUTPUT_HESSIAN_BUDGET`."""
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    n, nN = X.shape[0], net.widths[-1]
+    if curvature_cost(net, n) > CURVATURE_BUDGET or \
+            nN * curvature_cost(net, n) > OUTPUT_HESSIAN_BUDGET:
+        return None
+    tot = np.zeros(n)
+    for o in range(nN):
+        cv = centre_curvature_norms(net, X, np.zeros((n, nN)), "mse", output=o)
+        if cv is None:
+            return None
+        tot = up(tot + up(cv * cv))
+    return up(np.sqrt(tot))
+
+
+def _curvature(net: Any, X: np.ndarray, y: Any, loss: str, kernels: list,
+               output: int | None = None) -> np.ndarray | None:
     N = net.depth
     n = X.shape[0]
     Ws = [np.asarray(layer.weight, dtype=np.float64) for layer in net.layers]
@@ -387,7 +414,11 @@ def _curvature(net: Any, X: np.ndarray, y: Any, loss: str, kernels: list
     A, D, E = fw.A, fw.D, fw.E
     s2 = {k: sig[1] for k, sig in fw.sig.items()}
     # ---- gbar -------------------------------------------------------------------
-    g, eg = loss_seed(fw.zN, fw.ezN, y, loss)
+    if output is None:
+        g, eg = loss_seed(fw.zN, fw.ezN, y, loss)
+    else:  # the exact seed e_o: the Hessian of the output f_o
+        g, eg = np.zeros(fw.zN.shape), np.zeros(n)
+        g[:, output] = 1.0
     # ---- backward: beta_k, gamma_k (k < N).  beta_k - betahat_k = D_{N,k}^T (beta_N -
     # betahat_N) + sum_{i=k}^{N-1} D_{i,k}^T tau_i with the local errors tau_i ----------
     beta, vs = chain_backward(fw, Ws, wf, g, eg)

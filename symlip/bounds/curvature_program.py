@@ -63,6 +63,9 @@ CV = _nn("CV")
 #: the Lipschitz constant of $\theta \mapsto D^2_\theta f$ on the ball (defined)
 T3 = _nn("T_3")
 RCV = _nn("R_cv")
+#: $\ge \|D^2_\theta f(x;\bar\theta)\|$, per point (certified by
+#: :func:`symlip.bounds.curvature.output_hessian_norms`)
+HC = _nn("HC")
 
 
 def hssym(k: int) -> sp.Symbol:
@@ -144,20 +147,47 @@ def third_order_defs(N: int) -> list[rec.Definition]:
 
 @lru_cache(maxsize=32)
 def local_curv_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool = True,
-                            jac: bool = False, direc: bool = False
+                            jac: bool = False, direc: bool = False, hcent: bool = False
                             ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
     r"""Lemma 12: Lemma 11's per-point line with the curvature term
     $\min(G h_p,\ \mathrm{CV} + H_g l_p r h_p + E T r)$ (``direc``: and the directional
-    option $h_g$ of Lemma 8g)."""
+    option $h_g$ of Lemma 8g).  ``hcent``: with the certified centre norm
+    $\mathrm{HC} \ge \|D^2f(\bar\theta)\|$ (Lemma 12c), $\sup_B\|D^2f\| \le
+    h_b = \min(h_p, \mathrm{HC} + Tr)$ in place of $h_p$ and $\|J - \bar J\| \le
+    r\min(h_p, \mathrm{HC} + Tr/2)$ in Lemma 11's $\Delta$."""
     N = rec._check_depth(depth)
     defs, inputs = local_gn_loss_program(N, loss, bounded, centre, jac, direc)
     defs = list(defs)
     last = defs.pop()  # B = GN_c + dGN + G h_p (or its minimum with h_g)
     defs += third_order_defs(N)
     lp, hp = _nn("l_p"), _nn("h_p")
+    mse = rec._loss_name(loss) == "mse"
+    dgn = _nn("dGN")
+    extra: list[sp.Symbol] = []
+    if hcent:
+        hb, jd = _nn("h_b"), _nn("h_j")
+        defs.append(rec.Definition(
+            hb, rec._min([hp, HC + T3 * rec.R]),
+            "$\\|D^2f(\\theta)\\| \\le \\|D^2f(\\bar\\theta)\\| + T\\|\\theta - "
+            "\\bar\\theta\\|$ on the ball (Lemma 12c)"))
+        defs.append(rec.Definition(
+            jd, rec._min([hp, HC + T3 * rec.R / 2]),
+            "$J(\\theta) - J(\\bar\\theta) = \\int_0^1D^2f(\\theta_t)[\\theta - "
+            "\\bar\\theta]\\,dt$, $\\|D^2f(\\theta_t)\\| \\le \\mathrm{HC} + Ttr$ "
+            "(Lemma 12c)"))
+        H = sp.Integer(1) if mse else _nn("H")
+        ball = 2 * H * lp * rec.R * jd
+        if not mse:
+            ball = ball + H * lp**2 * rec._min([sp.Integer(1), sp.sqrt(2) * lp * rec.R])
+        dgn = _nn("dGN_c")
+        defs.append(rec.Definition(
+            dgn, rec._min([_nn("dGN"), ball]),
+            "Lemma 11's $\\Delta$ with $\\|J - \\bar J\\| \\le h_jr$ (Lemma 12c)"))
+        hp = hb
+        extra = [HC]
     # H >= sup of ||grad^2_f loss|| on the ball (the loss program's), the Lipschitz
     # constant of f -> grad_f loss on the segment from the centre
-    hg = sp.Integer(1) if rec._loss_name(loss) == "mse" else rec.LOSS_HESS
+    hg = sp.Integer(1) if mse else rec.LOSS_HESS
     defs.append(rec.Definition(
         RCV, CV + _prod(hg, lp, rec.R, hp) + rec.E * T3 * rec.R,
         "$\\|g^TD^2f(\\theta) - \\bar g^TD^2f(\\bar\\theta)\\| \\le \\|g - \\bar g\\|\\,"
@@ -165,18 +195,20 @@ def local_curv_loss_program(depth: int, loss: str, bounded: bool = True, centre:
         "\\bar g\\| \\le H_g l_p r$ (Lemma 12)"))
     opts = [rec.LOSS_GRAD * hp, RCV] + ([HDIR] if HDIR in {d.symbol for d in defs} else [])
     defs.append(rec.Definition(
-        last.symbol, _nn("GN_c") + _nn("dGN") + rec._min(opts),
+        last.symbol, _nn("GN_c") + dgn + rec._min(opts),
         "Lemma 11 with the curvature term bounded by $G h_p$"
         + (", by the directional option $h_g$ (Lemma 8g)" if len(opts) > 2 else "")
         + " or by its certified centre value plus the remainder (Lemma 12); the mean "
         "over the points is the bound"))
     k3 = [k3_layer(k) for k in range(1, N)]
     qs = [qssym(k, i) for k in range(3, N) for i in range(2, k)]
-    return _finish(defs, list(inputs) + [CV, rec.E] + k3 + qs)
+    return _finish(defs, list(inputs) + [CV, rec.E] + k3 + qs + extra)
 
 
-def local_curv_derivation(depth: int | None = None, loss: str = "mse") -> Any:
-    """The proof steps of Lemma 12 and, for ``depth``, its last definitions."""
+def local_curv_derivation(depth: int | None = None, loss: str = "mse", hcent: bool = True
+                          ) -> Any:
+    """The proof steps of Lemma 12 (``hcent``: with Lemma 12c) and, for ``depth``, its
+    last definitions."""
     from symlip.symbolic.derivation import Derivation, Tex
 
     d = Derivation("The curvature term: certified centre value plus a third-order "
@@ -196,10 +228,16 @@ def local_curv_derivation(depth: int | None = None, loss: str = "mse") -> Any:
            Tex(r"\min\big(G\,h_p,\ \mathrm{CV} + H_g\,l_p\,r\,h_p + E\,T\,r\big)"),
            "triangle inequality around the centre; $H_g = 1$ (MSE), $H \\le \\tfrac12$ "
            "(softmax cross-entropy)")
+    if hcent:
+        d.step(Tex(r"\sup_{B_r}\|D^2f\|"), "<=", Tex(r"h_b = \min(h_p,\ \mathrm{HC} + T\,r)"),
+               "$\\mathrm{HC} \\ge (\\sum_o\\|\\nabla^2f_o(\\bar\\theta)\\|^2)^{1/2} \\ge "
+               "\\|D^2f(\\bar\\theta)\\|$, each $\\nabla^2f_o$ the centre curvature with "
+               "the seed $e_o$; $h_b$ replaces $h_p$ above, and $\\|J - \\bar J\\| \\le "
+               "r\\min(h_p, \\mathrm{HC} + Tr/2)$ in $\\Delta$ (Lemma 12c)")
     d.conclude("$\\sup_{B_r}\\|\\nabla^2L\\| \\le \\mathrm{GN}_c + \\frac1n\\sum_i(\\Delta_i + "
                "\\min(G_ih_{p,i}, \\mathrm{CV}_i + H_gl_{p,i}rh_{p,i} + E_iT_ir))$.")
     if depth is not None:
-        defs, inputs = local_curv_loss_program(depth, loss)
+        defs, inputs = local_curv_loss_program(depth, loss, hcent=hcent)
         d.section(rec.program_derivation(
             [x for x in defs if str(x.symbol) in ("T_3", "R_cv", "B")], inputs,
             f"The last lines for N = {depth} ({rec._loss_name(loss)})"))
