@@ -123,21 +123,3 @@ def test_centre_hessian_option_shape():
     assert "dGN" in {str(s) for s in byname["dGN_c"].expr.free_symbols}
     assert "h_b" in {str(s) for s in byname["R_cv"].expr.free_symbols}
 
-
-def test_centre_hessian_is_recorded_and_rechecked(tmp_path, capsys):
-    from symlip.cli import main
-    from symlip.models import io
-    from tests.soundness import assert_shrunk_inputs_rejected
-
-    rng = np.random.default_rng(4)
-    net = random_net(rng, [3, 5, 5, 3], "tanh")
-    m = tmp_path / "m.safetensors"
-    io.save(net, m)
-    np.save(tmp_path / "X.npy", rng.standard_normal((5, 3)))
-    np.save(tmp_path / "Y.npy", rng.integers(0, 3, 5))
-    common = ["--data", str(tmp_path / "X.npy"), "--targets", str(tmp_path / "Y.npy")]
-    cert = tmp_path / "g.json"
-    assert main(["certify", str(m), "--wrt", "gradient", *common, "--loss",
-                 "cross-entropy", "--radius", "0.01", "--certificate", str(cert)]) == 0
-    assert main(["verify", str(cert), "--model", str(m), *common]) == 0
-    assert_shrunk_inputs_rejected(cert, ("HC", "CV"), ["--model", str(m), *common], capsys)

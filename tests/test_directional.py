@@ -106,7 +106,9 @@ def test_directional_option_tightens_a_confident_classifier():
     assert vals[1] < 0.9 * vals[0], vals
 
 
-def test_directional_inputs_are_recorded_and_rechecked(tmp_path, capsys):
+def test_centre_inputs_are_recorded_and_rechecked(tmp_path, capsys):
+    """A small classifier takes Lemmas 8g, 12 and 12c: their certified centre inputs
+    (``Bg_i``, ``qg_i``, ``CV``, ``HC``) are recorded, and altering one is caught."""
     rng = np.random.default_rng(11)
     net = random_net(rng, [3, 6, 6, 3], "tanh")
     m = tmp_path / "m.safetensors"
@@ -119,8 +121,8 @@ def test_directional_inputs_are_recorded_and_rechecked(tmp_path, capsys):
                  "cross-entropy", "--radius", "0.01", "--certificate", str(cert)]) == 0
     verify = ["verify", str(cert), "--model", str(m), *common]
     assert main(verify) == 0
-    assert_shrunk_inputs_rejected(cert, ("Bg_", "qg_"), ["--model", str(m), *common],
-                                  capsys)
+    assert_shrunk_inputs_rejected(cert, ("Bg_", "qg_", "CV", "HC"),
+                                  ["--model", str(m), *common], capsys)
 
 
 @pytest.mark.parametrize("loss", ["mse", "cross-entropy"])
