@@ -49,7 +49,7 @@ from symlip.arith.linalg import (
 from symlip.models.network import IntervalTrace
 
 __all__ = ["CentreNorms", "centre_norms", "spectral_upper", "frobenius_upper", "row_norms",
-           "ce_output_gradient", "interval_output_gradient"]
+           "ce_output_gradient", "interval_output_gradient", "loss_boxes"]
 
 #: element budget of the generic (mpmath, element by element) activation enclosure
 GENERIC_ELEMENT_LIMIT = 20000
@@ -181,6 +181,34 @@ def interval_output_gradient(F: IntervalArray, y: np.ndarray, loss: str) -> Inte
     onehot = np.zeros(P.lo.shape)
     onehot[np.arange(onehot.shape[0]), np.asarray(y, dtype=np.intp).ravel()] = 1.0
     return P - IntervalArray(onehot)
+
+
+def loss_boxes(cn: CentreNorms, y: np.ndarray, loss: str) -> IntervalArray:
+    r"""Per point, an enclosure of the loss $\lambda(f(x_i), y_i)$ from the float outputs
+    ``cn.output`` and the bounds ``cn.output_err`` of $\|f_i - \hat f_i\|$.
+
+    MSE: $\frac12\|f - y\|^2$ with $\|f - y\| \in \|\hat f - y\| \pm e$ (the float
+    difference rounds by $u|\hat f - y|$ per entry).  Cross-entropy: $\lambda(\hat f) =
+    \log\sum_je^{\hat f_j - \hat f_y}$ with the rigorous ``exp`` and ``log`` kernels,
+    widened by $\sqrt2\,e$ ($\|\nabla_f\lambda\| = \|p - e_y\| \le \sqrt2$)."""
+    f = np.asarray(cn.output, dtype=np.float64)
+    e = np.asarray(cn.output_err, dtype=np.float64)
+    if loss == "mse":
+        dn = row_norms(f - y)
+        dn = IntervalArray(np.nextafter(dn.lo * (1 - 2 * U), -np.inf),
+                           np.nextafter(dn.hi * (1 + 2 * U), np.inf))
+        lo = np.maximum(dn.lo - e, 0.0)
+        hi = dn.hi + e
+        return IntervalArray(np.nextafter(lo, -np.inf), np.nextafter(hi, np.inf)).square() * 0.5
+    n = f.shape[0]
+    fy = IntervalArray(f[np.arange(n), np.asarray(y, dtype=np.intp)])
+    S = IntervalArray(np.zeros(n))
+    for j in range(f.shape[1]):
+        d = IntervalArray(f[:, j]) - fy
+        S = S + IntervalArray(*_npk.exp(d.lo, d.hi))
+    lam = IntervalArray(*_npk.log(S.lo, S.hi))
+    w = up(e * float(up(math.sqrt(2.0))))
+    return IntervalArray(np.maximum(np.nextafter(lam.lo - w, -np.inf), 0.0), up(lam.hi + w))
 
 
 def interval_row_norms(a: IntervalArray, plus: float = 0.0) -> IntervalArray:

@@ -48,6 +48,7 @@ from symlip.bounds.sensitivity import (
     _nn,
     _prod,
     dsym,
+    gn_ball,
     kapsym,
     lamsym,
     lemma8_defs,
@@ -175,13 +176,9 @@ def local_curv_loss_program(depth: int, loss: str, bounded: bool = True, centre:
             "$J(\\theta) - J(\\bar\\theta) = \\int_0^1D^2f(\\theta_t)[\\theta - "
             "\\bar\\theta]\\,dt$, $\\|D^2f(\\theta_t)\\| \\le \\mathrm{HC} + Ttr$ "
             "(Lemma 12c)"))
-        H = sp.Integer(1) if mse else _nn("H")
-        ball = 2 * H * lp * rec.R * jd
-        if not mse:
-            ball = ball + H * lp**2 * rec._min([sp.Integer(1), sp.sqrt(2) * lp * rec.R])
         dgn = _nn("dGN_c")
         defs.append(rec.Definition(
-            dgn, rec._min([_nn("dGN"), ball]),
+            dgn, rec._min([_nn("dGN"), gn_ball(lp, jd, mse)]),
             "Lemma 11's $\\Delta$ with $\\|J - \\bar J\\| \\le h_jr$ (Lemma 12c)"))
         hp = hb
         extra = [HC]

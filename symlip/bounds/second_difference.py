@@ -36,13 +36,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from symlip.arith.array import IntervalArray
 from symlip.arith.enclosure import Enclosure
 from symlip.bounds import recursion as rec
 from symlip.errors import InputError
 
 __all__ = ["SECOND_DIFFERENCE_BUDGET", "second_difference_witness",
-           "second_difference_from_witness", "loss_boxes"]
+           "second_difference_from_witness"]
 
 #: parameters x points up to which :func:`symlip.bounds.smooth.grad_lipschitz` adds this
 #: lower bound to the read-out one where that applies (two more certified forward passes
@@ -52,49 +51,8 @@ SECOND_DIFFERENCE_BUDGET = 4_000_000_000
 #: the rank of each weight block's offset
 DEFAULT_RANK = 4
 
-_SQRT2_UP = float(np.nextafter(math.sqrt(2.0), np.inf))
-
-
 def _up(x: Any) -> Any:
     return np.nextafter(x, np.inf)
-
-
-# ------------------------------------------------------------------------------------
-# the certified losses
-# ------------------------------------------------------------------------------------
-
-
-def loss_boxes(cn: Any, y: np.ndarray, loss: str) -> IntervalArray:
-    r"""Per point, an enclosure of $\lambda(f(x_i), y_i)$ from the float outputs
-    ``cn.output`` and the bounds ``cn.output_err`` of $\|f_i - \hat f_i\|$
-    (a :class:`~symlip.bounds.centre.CentreNorms`).
-
-    MSE: $\frac12\|f - y\|^2$ with $\|f - y\| \in \|\hat f - y\| \pm e$.  Cross-entropy:
-    $\lambda(\hat f) = \log\sum_je^{\hat f_j - \hat f_y}$ with the rigorous ``exp`` and
-    ``log`` kernels, widened by $\sqrt2\,e$ ($\|\nabla_f\lambda\| = \|p - e_y\| \le \sqrt2$).
-    """
-    from symlip.arith import kernels
-    from symlip.bounds.centre import row_norms
-
-    f = np.asarray(cn.output, dtype=np.float64)
-    e = np.asarray(cn.output_err, dtype=np.float64)
-    if rec._loss_name(loss) == "mse":
-        dn = row_norms(f - y)  # rounding of the difference: u |f - y| per entry
-        _U = 2.0**-53
-        lo = np.maximum(np.nextafter(dn.lo * (1 - 2 * _U) - e, -np.inf), 0.0)
-        hi = _up(_up(dn.hi * (1 + 2 * _U)) + e)
-        return IntervalArray(lo, hi).square() * 0.5
-    n = f.shape[0]
-    yi = np.asarray(y, dtype=np.intp)
-    fy = IntervalArray(f[np.arange(n), yi])
-    S = IntervalArray(np.zeros(n))
-    for j in range(f.shape[1]):
-        d = IntervalArray(f[:, j]) - fy
-        S = S + IntervalArray(*kernels.exp(d.lo, d.hi))
-    lam = IntervalArray(*kernels.log(S.lo, S.hi))
-    w = _up(e * _SQRT2_UP)
-    return IntervalArray(np.maximum(np.nextafter(lam.lo - w, -np.inf), 0.0),
-                         _up(lam.hi + w))
 
 
 # ------------------------------------------------------------------------------------
@@ -191,7 +149,7 @@ def second_difference_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss:
     bound of the gradient-Lipschitz constant on $B_r(\bar\theta)$."""
     from mpmath import iv
 
-    from symlip.bounds.centre import _centre_norms, frobenius_upper
+    from symlip.bounds.centre import _centre_norms, frobenius_upper, loss_boxes
     from symlip.bounds.readout_lower import centre_for_readout
 
     offs = _rebuild(net, wit)
@@ -207,7 +165,7 @@ def second_difference_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss:
         if cn is None:
             raise InputError("the second-difference lower bound needs a vectorised "
                              "activation kernel")
-        boxes.append(loss_boxes(cn, y, loss))
+        boxes.append(loss_boxes(cn, y, rec._loss_name(loss)))
     d = (boxes[0] + boxes[1] - boxes[2] * 2.0).mean().to_interval()
     lo, hi = float(d.a), float(d.b)
     absd = iv.mpf([lo if lo > 0 else (-hi if hi < 0 else 0.0), max(abs(lo), abs(hi))])
@@ -230,7 +188,6 @@ def _top_direction(net: Any, X: np.ndarray, y: np.ndarray, loss: str, gradient: 
     """Float top eigenvector of the Hessian of the mean loss over a subsample of
     ``points`` rows (power iteration, central differences of the float gradient
     ``gradient(net, X, y, loss)``)."""
-    loss_gradient = gradient
     rng = np.random.default_rng(seed)
     if X.shape[0] > points:
         # cross-entropy: the Hessian of a confident point is about p (1 - p), small, so
@@ -252,8 +209,8 @@ def _top_direction(net: Any, X: np.ndarray, y: np.ndarray, loss: str, gradient: 
     v /= np.linalg.norm(v)
     lam = 0.0
     for _ in range(iters):
-        w = (loss_gradient(net.with_params(theta + eps * v), X, y, loss)
-             - loss_gradient(net.with_params(theta - eps * v), X, y, loss)) / (2 * eps)
+        w = (gradient(net.with_params(theta + eps * v), X, y, loss)
+             - gradient(net.with_params(theta - eps * v), X, y, loss)) / (2 * eps)
         new = float(np.linalg.norm(w))
         if not new > 0 or not math.isfinite(new):
             break

@@ -923,6 +923,17 @@ def local_gn_loss_program(depth: int, loss: str, bounded: bool = True, centre: b
     return _finish(defs, list(inputs) + [GNC] + extra)
 
 
+def gn_ball(lp: sp.Symbol, jd: sp.Expr, mse: bool) -> sp.Expr:
+    r"""Lemma 11's ball option of $\Delta$: $2Hl_p\,r\,j + Hl_p^2\min(1, \sqrt2\,l_pr)$
+    for any $j$ with $\|J - \bar J\| \le jr$ on the ball (MSE: $H = 1$ and no second
+    term)."""
+    H = sp.Integer(1) if mse else _nn("H")
+    ball = 2 * H * lp * rec.R * jd
+    if not mse:
+        ball = ball + H * lp**2 * rec._min([sp.Integer(1), sp.sqrt(2) * lp * rec.R])
+    return ball
+
+
 def gn_composition(lp: sp.Symbol, hp: sp.Symbol, mse: bool, B: sp.Symbol,
                    curv: sp.Expr | None = None) -> list[rec.Definition]:
     r"""Lemma 11's last two definitions for the per-point line ``B``:
@@ -933,9 +944,7 @@ def gn_composition(lp: sp.Symbol, hp: sp.Symbol, mse: bool, B: sp.Symbol,
     term $\|\sum_og_o\nabla^2f_o\|$ on the ball, used where smaller than $Gh_p$."""
     H = sp.Integer(1) if mse else _nn("H")
     gh = _nn("G") * hp if curv is None else rec._min([_nn("G") * hp, curv])
-    ball = 2 * H * lp * rec.R * hp
-    if not mse:
-        ball = ball + H * lp**2 * rec._min([sp.Integer(1), sp.sqrt(2) * lp * rec.R])
+    ball = gn_ball(lp, hp, mse)
     return [rec.Definition(
         DGN, rec._min([2 * H * lp**2, ball]),
         "$\\|J^TAJ - \\bar J^T\\bar A\\bar J\\| \\le \\|J\\|^2\\|A - \\bar A\\| + \\|\\bar A\\|"

@@ -151,7 +151,7 @@ def loss_enclosure(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> Enclosu
     :meth:`Network.interval_forward` and the widened mpmath interval ``exp``/``log``
     of :mod:`symlip.arith.mpfuncs` (mpmath's own are not reliably outward-rounded).
     """
-    from symlip.bounds.centre import centre_norms
+    from symlip.bounds.centre import centre_norms, loss_boxes
 
     if rec._loss_name(loss) == "mse":
         cn = centre_norms(net, X)
@@ -162,15 +162,7 @@ def loss_enclosure(net: Any, X: np.ndarray, y: np.ndarray, loss: str) -> Enclosu
                 tot += sum(((e.to_interval() - iv.mpf(float(t))) ** 2
                             for e, t in zip(o, yy)), iv.mpf(0)) / 2
             return Enclosure.from_interval(tot / len(X))
-        diff = cn.output - y  # rounding: |fl(a - b) - (a - b)| <= u |a - b|
-        dn = row_norms(diff)
-        dn = IntervalArray(np.nextafter(dn.lo * (1 - 2 * _U), -np.inf),
-                           np.nextafter(dn.hi * (1 + 2 * _U), np.inf))
-        e = cn.output_err
-        lo = np.maximum(dn.lo - e, 0.0)
-        hi = dn.hi + e
-        sq = (IntervalArray(np.nextafter(lo, -np.inf), np.nextafter(hi, np.inf))).square() * 0.5
-        return sq.mean()
+        return loss_boxes(cn, y, "mse").mean()
     tot = iv.mpf(0)
     for x, c in zip(X, y):
         o = [e.to_interval() for e in net.interval_forward(x)]
