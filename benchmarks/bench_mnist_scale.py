@@ -1,7 +1,7 @@
 """MNIST-scale timing of the parameter and gradient bounds (issue #12), one command:
 
     python benchmarks/bench_mnist_scale.py [--points 10000] [--previous] [--digits]
-                                           [--methods]
+                                           [--methods] [--local-points LIST]
 
 A 784-1024-1024-10 tanh MLP (1/sqrt(fan_in) weights, the setting of bench_param.py),
 10,000 data points, r = 1e-3, the API defaults (lower bounds included):
@@ -9,7 +9,9 @@ A 784-1024-1024-10 tanh MLP (1/sqrt(fan_in) weights, the setting of bench_param.
 other in one process, and the total.  ``--previous`` also times the previous path
 (every call recomputes the spectral norms and the centre forward pass, the gradient
 lower bound is the full interval gradient quotient, the parameter search direction
-forms the Jacobian); ``--digits``: also a net of the same shape trained on
+forms the Jacobian); ``--local-points auto,0,1000``: the gradient bound with the local
+line on that many points (the points with the largest recursion lines; the others keep
+the recursion, :mod:`symlip.bounds.mixed`); ``--digits``: also a net of the same shape trained on
 scikit-learn's digits upsampled to 28 x 28 (10,000 shifted copies); ``--methods``:
 the default next to ``method="recursion"`` on the same points, upper / certified lower
 and time (the local method applies up to about 1,500 points on this shape, e.g.
@@ -154,6 +156,30 @@ def methods(net: Network, X: np.ndarray, y: np.ndarray, r: float) -> None:
         print(f"| {key} | {d} | {dm} | {dt:.2f} s | {rr} | {rt:.2f} s |")
 
 
+def mixing(net: Network, X: np.ndarray, y: np.ndarray, r: float, counts: list[str]
+           ) -> None:
+    """The gradient bound with the local line on more or fewer points (``local_points``:
+    the default ``auto``, counts, 0 = the recursion everywhere); the lower bound is
+    computed once per loss (it does not depend on the choice)."""
+    print("| loss | local_points | points with the local line | upper | upper / lower | "
+          "time |")
+    print("|---|---|---|---|---|---|")
+    for loss in ("cross-entropy", "mse"):
+        yy = y if loss == "cross-entropy" else np.eye(10)[y]
+        low = None
+        for c in counts:
+            lp = c if c == "auto" else int(c)
+            t = time.perf_counter()
+            res = grad_lipschitz(net, X, yy, loss, r, local_points=lp, lower=low is None)
+            dt = time.perf_counter() - t
+            low = low if low is not None else res.lower
+            pts = res.extra.get("local_points")
+            k = len(pts) if pts is not None else (len(X) if res.extra["method"] == "local"
+                                                  else 0)
+            ratio = f"{res.upper / low:.3g}" if low else "-"
+            print(f"| {loss} | {c} | {k} | {res.upper:.5g} | {ratio} | {dt:.2f} s |")
+
+
 def table(rows: list[tuple[str, dict]]) -> None:
     head = "| bound | " + " | ".join(f"{n} time" for n, _ in rows) + " | upper | lower " \
            "(certified) | upper/lower | method |"
@@ -183,6 +209,9 @@ def main() -> None:
     ap.add_argument("--digits", action="store_true", help="also a digits-trained net")
     ap.add_argument("--methods", action="store_true",
                     help="also the default next to the recursion on the same points")
+    ap.add_argument("--local-points", default=None, metavar="LIST",
+                    help="also the gradient bound with local_points set to each of these "
+                    "(comma-separated: auto, counts), e.g. auto,0,500,1000,1500")
     a = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
@@ -206,6 +235,8 @@ def main() -> None:
         table(rows)
         if a.methods:
             methods(net, X, y, a.radius)
+        if a.local_points:
+            mixing(net, X, y, a.radius, a.local_points.split(","))
     print(f"\nload average {os.getloadavg()[0]:.2f} after")
 
 

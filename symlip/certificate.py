@@ -348,8 +348,11 @@ def required_method_options(opts: Mapping[str, Any]) -> list[str]:
 #: options that carry a method's certificate data (the LipSDP multipliers, re-proved by
 #: verify); their content is checked by the method itself
 DATA_OPTIONS = ("lipsdp",)
+#: the data rows with the local line of a mixed gradient bound (symlip.bounds.mixed)
+INDEX_OPTIONS = ("local_points",)
 KNOWN_OPTIONS = frozenset({"wrt", "model_type", "activation", "param", "seed",
-                           *ECHOED_OPTIONS, *METHOD_OPTIONS, *DATA_OPTIONS})
+                           *ECHOED_OPTIONS, *METHOD_OPTIONS, *DATA_OPTIONS,
+                           *INDEX_OPTIONS})
 
 
 def _r_files(chk: Checking) -> None:
@@ -385,6 +388,12 @@ def check_option_types(opts: Mapping[str, Any]) -> None:
     for key in DATA_OPTIONS:
         if key in opts and not isinstance(opts[key], Mapping):
             raise CertificateError(f"certificate option {key}={opts[key]!r}; expected an object")
+    for key in INDEX_OPTIONS:
+        v = opts.get(key)
+        if key in opts and (not isinstance(v, list) or not all(
+                isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v)):
+            raise CertificateError(f"certificate option {key}={v!r}; expected a list of "
+                                   "data row indices (integers >= 0)")
     for key, allowed in METHOD_OPTIONS.items():
         v = opts.get(key)
         if v is not None and v not in allowed:

@@ -336,6 +336,53 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
     return grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac), "recursion"
 
 
+def gradient_program_and_inputs(net: Any, X: np.ndarray, y: np.ndarray, lname: str,
+                                r: float, method: str, local_points: Any = None, *,
+                                centre: bool | str = "auto", jac: bool | str = "auto"
+                                ) -> tuple[rec.RecursiveFormula, CertifiedInputs, str,
+                                           np.ndarray | None]:
+    """The gradient formula, its certified inputs, the method used and the points with
+    the local line when only some have it (:mod:`symlip.bounds.mixed`; ``None``
+    otherwise).  ``local_points`` as in :func:`grad_lipschitz`."""
+    from symlip.bounds import mixed
+    from symlip.bounds.param_core import check_method, local_applies
+
+    n = X.shape[0]
+    want = mixed.check_local_points(local_points, n)
+    ci = _loss_inputs(net, X, y, lname, r, centre, jac)
+    full = local_applies(net, n)
+    if want is None or check_method(method) != "local" or net.depth < 2 \
+            or (isinstance(want, str) and full) or (isinstance(want, int) and want >= n):
+        formula, used = grad_formula(net, X, r, lname, ci, method, y)
+        return formula, ci, used, None
+    recf = grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
+    if isinstance(want, np.ndarray):
+        A = want
+    else:
+        lines = recf.enclose_array(_args(recf, ci, hull=False)).hi
+        m = mixed.auto_count(net, lines) if isinstance(want, str) else want
+        A = mixed.choose_points(lines, m)
+    if len(A) == 0:
+        return recf, ci, "recursion", None
+    if len(A) == n:
+        formula, used = grad_formula(net, X, r, lname, ci, method, y)
+        return formula, ci, used, None
+    if not local_applies(net, len(A)):
+        raise InputError(f"local_points: {len(A)} points exceed the local method's budget "
+                         "for this network (symlip.bounds.sensitivity.LOCAL_COST_BUDGET); "
+                         "give fewer points")
+    t0 = time.perf_counter()
+    ci_a = _loss_inputs(net, X[A], y[A], lname, r, centre, jac)
+    local, used = grad_formula(net, X[A], r, lname, ci_a, method, y[A])
+    if used != "local":  # the local inputs overflowed: the recursion everywhere
+        return recf, ci, "recursion", None
+    formula = mixed.mixed_program(local, recf)
+    out = mixed.merge_inputs(formula, recf, ci, ci_a, A, n)
+    out.timings.update({f"local_{k}": v for k, v in ci_a.timings.items()})
+    out.timings["local_points"] = time.perf_counter() - t0
+    return formula, out, "mixed", A
+
+
 def curvature_applies(net: Any) -> bool:
     """Lemma 12 needs a certified third derivative of every hidden activation
     (:func:`symlip.bounds.sensitivity.third_derivative`)."""
@@ -724,7 +771,8 @@ def grad_quotient_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss: str
 
 def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, *,
                    centre: bool | str = "auto", lower: bool = True, seed: int = 0,
-                   jac: bool | str = "auto", method: str = "local") -> BoundResult:
+                   jac: bool | str = "auto", method: str = "local",
+                   local_points: Any = "auto") -> BoundResult:
     r"""Certified Lipschitz constant of $\theta \mapsto \nabla_\theta L(\theta)$ on $B_r$.
 
     $L(\theta) = \frac1n \sum_i \lambda(f(x_i;\theta), y_i)$ (mean over the rows of
@@ -752,7 +800,19 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
             centre Gauss-Newton norm) and Lemma 12 (the certified centre curvature plus a
             third-order remainder) where they apply (``docs/theory-param.md`` sections
             7 and 10; the formula's inputs ``GN_c``, ``CV`` say which);
-            ``"recursion"``: the recursion alone.  ``extra["method"]``: what was used.
+            ``"recursion"``: the recursion alone.  ``extra["method"]``: what was used
+            (``"mixed"``: see ``local_points``).
+        local_points: with ``method="local"``, which points get the local line when
+            the local method does not fit its budget for all of them
+            (:mod:`symlip.bounds.mixed`: the others keep the recursion's line, each
+            point's bound is the smaller of its lines): ``"auto"`` (default) as many
+            of the points with the largest recursion lines as
+            :data:`~symlip.bounds.mixed.MIXED_COST_BUDGET` allows, when they carry at
+            least :data:`~symlip.bounds.mixed.MIXED_MIN_SHARE` of the sum; a count
+            ``m`` (the ``m`` points with the largest recursion lines, even when the
+            local method fits all points); a list of row indices; ``None``: all points
+            or none, as the budget says.  ``extra["local_points"]``: the indices used
+            (only when some but not all points have the local line).
 
     Raises:
         InputError: bad radius, data/targets shapes, NaN values, unknown loss.
@@ -769,8 +829,8 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
         check_method(method)
         return _residual_grad_lipschitz(net, X, y, lname, r, centre=centre, lower=lower,
                                         seed=seed)
-    ci = _loss_inputs(net, X, y, lname, r, centre, jac)
-    formula, used = grad_formula(net, X, r, lname, ci, method, y)
+    formula, ci, used, points = gradient_program_and_inputs(
+        net, X, y, lname, r, method, local_points, centre=centre, jac=jac)
     t1 = time.perf_counter()
     pointwise = formula.enclose_array(_args(formula, ci, hull=False))
     mean = pointwise.mean()
@@ -807,6 +867,8 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
         "centre_jacobians": ci.jac, "spectral_method": ci.spectral_method,
         "timings": {**ci.timings, "interval_eval": t2 - t1, "lower": t3 - t2},
     }
+    if points is not None:
+        extra["local_points"] = [int(i) for i in points]
     return BoundResult("grad_lipschitz", "l2", mean, formula, hull_inputs, deriv,
                        lower_enclosure=low_enc, estimate=est, extra=extra, witness=witness)
 
@@ -824,6 +886,15 @@ def _gn_section(deriv: Any, formula: rec.RecursiveFormula, lname: str) -> None:
 
         deriv.section(local_curv_derivation(None, lname,
                                             "HC" in {str(s) for s in formula.inputs}))
+    if "off" in {str(s) for s in formula.inputs}:
+        from symlip.bounds.mixed import BMIX, OFF
+
+        brec, b = sp.Symbol("B^rec", nonnegative=True), sp.Symbol("B", nonnegative=True)
+        deriv.step(BMIX, "=", rec._min([brec, b + OFF]),
+                   "mixed per-point bounds: each point's line is a certified bound of its "
+                   "own; the local line on the chosen points ($\\mathrm{off} = 0$, their "
+                   "inputs computed on those points alone), the recursion's on the others "
+                   "($\\mathrm{off} = +\\infty$)")
 
 
 # residual networks (Lemma 9, docs/theory-param.md section 8)
@@ -1130,8 +1201,15 @@ def certify_context(ctx: Any) -> BoundResult:
     if y is None:
         raise InputError("--wrt gradient needs --targets Y.npy")
     method = ctx.options.setdefault("method", "local")
-    return grad_lipschitz(ctx.model, ctx.data, y, ctx.options.get("loss", "mse"), r,
-                          seed=int(ctx.options.get("seed", 0)), method=method)
+    res = grad_lipschitz(ctx.model, ctx.data, y, ctx.options.get("loss", "mse"), r,
+                         seed=int(ctx.options.get("seed", 0)), method=method,
+                         local_points=ctx.options.get("local_points", "auto"))
+    # the certificate records the points with the local line (verify takes them as given)
+    if res.extra.get("local_points") is not None:
+        ctx.options["local_points"] = res.extra["local_points"]
+    else:
+        ctx.options.pop("local_points", None)
+    return res
 
 
 def _rebuild_inputs(ctx: Any, hull: bool) -> tuple[rec.RecursiveFormula, dict[str, Any]]:
@@ -1144,9 +1222,11 @@ def _rebuild_inputs(ctx: Any, hull: bool) -> tuple[rec.RecursiveFormula, dict[st
     _require_smooth(ctx.model)
     if getattr(ctx.model, "has_residual", False):
         return _residual_rebuild(ctx.model, X, y, lname, r, hull)
-    ci = _loss_inputs(ctx.model, X, y, lname, r)
     # the method of the computation (the CLI records it; API results use the default)
-    formula, _ = grad_formula(ctx.model, X, r, lname, ci, ctx.options.get("method", "local"), y)
+    # and the points with the local line when only some have it (recorded, else none)
+    formula, ci, _, _ = gradient_program_and_inputs(
+        ctx.model, X, y, lname, r, ctx.options.get("method", "local"),
+        ctx.options.get("local_points"))
     return formula, _args(formula, ci, hull=hull)
 
 

@@ -72,6 +72,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "does not apply), product, lipsdp, all; --wrt params/gradient: local "
                    "sensitivities over the ball (local, default) or the layer recursion "
                    "alone (recursion)")
+    p.add_argument("--local-points", type=_local_points, default=None, metavar="M",
+                   help="--wrt gradient with the local method: give the local bound to the "
+                   "M points with the largest recursion bounds and keep the recursion on "
+                   "the others (default auto: all points when the local method fits its "
+                   "budget, else as many as a small budget allows where they carry the "
+                   "mean; 0: none)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--latex", action="store_true",
                    help="print the derivation with the certified numbers substituted")
@@ -80,6 +86,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "mathtools) instead of fragments; implies --latex")
     p.add_argument("--certificate", metavar="OUT.json", help="write a certificate file")
     p.set_defaults(run=run)
+
+
+def _local_points(text: str) -> int | str:
+    if text.strip() == "auto":
+        return "auto"
+    try:
+        m = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of points") from None
+    if m < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of points >= 0")
+    return m
 
 
 def radius_up(text: str) -> float:
@@ -127,6 +145,11 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
         opts["loss"] = args.loss
     if args.wrt in ("params", "gradient"):
         opts["method"] = _method(args, PARAM_METHODS)
+    if getattr(args, "local_points", None) is not None:
+        if args.wrt != "gradient" or opts.get("method") != "local":
+            raise InputError("--local-points applies to --wrt gradient with --method local")
+        if args.local_points != "auto":
+            opts["local_points"] = args.local_points
     if args.target is not None:
         if not math.isfinite(args.target):
             raise InputError(f"--target {args.target} must be a finite number")

@@ -1,0 +1,195 @@
+"""Mixed per-point gradient bounds (:mod:`symlip.bounds.mixed`): the local line on some
+points, the recursion's on the others.  The bound stays above the certified lower bound
+and sampled gradient quotients (no slack), is never above the recursion, keeps the
+recursion's line exactly where a point has no local inputs, is the default beyond the
+local budget when the chosen points carry the mean, and certificates record the points
+(``verify`` re-checks them; edited or malformed lists are caught)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from symlip.bounds import mixed, param_core
+from symlip.bounds import sensitivity as sens
+from symlip.bounds.param_core import _args
+from symlip.bounds.smooth import (
+    grad_lipschitz,
+    gradient_program_and_inputs,
+    loss_gradient,
+)
+from symlip.cli import main
+from symlip.errors import InputError
+from symlip.models import io
+from tests.clirun import run_cli
+from tests.soundness import assert_shrunk_inputs_rejected
+from tests.test_smooth_bounds import random_loss_problem, random_net
+
+
+def _quotients(net, X, y, loss, r, rng, k=4):
+    theta0 = net.params()
+    out = []
+    for _ in range(k):
+        u = rng.standard_normal(theta0.size)
+        a = theta0 + r * rng.uniform(0, 1) * u / np.linalg.norm(u)
+        v = rng.standard_normal(theta0.size)
+        b = a + r * 10.0 ** rng.uniform(-2, 0) * v / np.linalg.norm(v)
+        off = b - theta0
+        if np.linalg.norm(off) > r:
+            b = theta0 + off * (r / np.linalg.norm(off)) * (1 - 1e-9)
+        ga = loss_gradient(net.with_params(a), X, y, loss)
+        gb = loss_gradient(net.with_params(b), X, y, loss)
+        out.append(np.linalg.norm(ga - gb) / np.linalg.norm(a - b))
+    return out
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(depth=st.integers(2, 5), width=st.integers(1, 9),
+       act=st.sampled_from(["tanh", "sigmoid", "gelu", "softplus"]),
+       loss=st.sampled_from(["mse", "cross-entropy"]), log_r=st.floats(-4, -0.5),
+       frac=st.floats(0.05, 0.95), seed=st.integers(0, 2**31 - 1))
+def test_mixed_bound_is_sound_and_never_above_the_recursion(depth, width, act, loss,
+                                                            log_r, frac, seed):
+    rng = np.random.default_rng(seed)
+    n = 10
+    net, X, y = random_loss_problem(rng, depth, width, act, loss, n)
+    r = 10.0 ** log_r
+    m = max(1, min(n - 1, int(frac * n)))
+    res = grad_lipschitz(net, X, y, loss, r, local_points=m)
+    assert res.extra["method"] == "mixed" and len(res.extra["local_points"]) == m
+    up = res.upper
+    if res.lower_enclosure is not None:  # the certified quotient: no slack
+        assert res.lower_enclosure.lower <= res.enclosure.upper
+    for q in _quotients(net, X, y, loss, r, rng):
+        assert q <= up, (q, up)
+    rec = grad_lipschitz(net, X, y, loss, r, method="recursion", lower=False)
+    # each point's line is at most its recursion line (equal inputs up to the
+    # conversion of scalar enclosures to per-point floats)
+    assert res.enclosure.upper <= rec.enclosure.upper * (1 + 1e-12)
+
+
+def test_points_without_local_inputs_keep_the_recursion_line():
+    rng = np.random.default_rng(3)
+    net, X, y = random_loss_problem(rng, 3, 6, "tanh", "cross-entropy", 12)
+    f, ci, used, A = gradient_program_and_inputs(net, X, y, "cross-entropy", 1e-2,
+                                                 "local", [2, 5, 7])
+    assert used == "mixed" and list(A) == [2, 5, 7]
+    lines = f.enclose_array(_args(f, ci, hull=False))
+    rf, rci, rused, _ = gradient_program_and_inputs(net, X, y, "cross-entropy", 1e-2,
+                                                    "recursion")
+    rlines = rf.enclose_array(_args(rf, rci, hull=False))
+    rest = np.setdiff1d(np.arange(12), A)
+    np.testing.assert_allclose(lines.hi[rest], rlines.hi[rest], rtol=1e-13)
+    assert np.all(lines.hi[A] <= rlines.hi[A] * (1 + 1e-13))
+    assert np.all(np.isinf(ci.per_point["off"].hi[rest]))
+    assert np.all(ci.per_point["off"].hi[A] == 0)
+
+
+def test_default_mixes_beyond_the_local_budget(monkeypatch):
+    """With the local budget too small for all points, the default gives the local line
+    to the points that carry the recursion's mean (a classifier's unconfident points)."""
+    rng = np.random.default_rng(5)
+    net = random_net(rng, [3, 8, 8, 3], "tanh")
+    X = 2 * rng.standard_normal((30, 3))
+    y = rng.integers(0, 3, 30)
+    monkeypatch.setattr(param_core, "local_applies", lambda net, n: n <= 10)
+    monkeypatch.setattr(mixed, "MIXED_COST_BUDGET", sens.local_cost(net, 8))
+    monkeypatch.setattr(mixed, "MIXED_MIN_SHARE", 0.0)
+    res = grad_lipschitz(net, X, y, "cross-entropy", 1e-3, lower=False)
+    assert res.extra["method"] == "mixed"
+    assert 1 <= len(res.extra["local_points"]) <= 8
+    rec = grad_lipschitz(net, X, y, "cross-entropy", 1e-3, lower=False, method="recursion")
+    assert res.upper < rec.upper
+    # with no share required of them, and with the share unreachable: the recursion
+    monkeypatch.setattr(mixed, "MIXED_MIN_SHARE", 1.01)
+    res2 = grad_lipschitz(net, X, y, "cross-entropy", 1e-3, lower=False)
+    assert res2.extra["method"] == "recursion" and "local_points" not in res2.extra
+
+
+@pytest.mark.parametrize("bad", [-1, True, "some", [0, 0], [40], [1.5], {"a": 1}])
+def test_bad_local_points_are_named(bad):
+    rng = np.random.default_rng(1)
+    net, X, y = random_loss_problem(rng, 2, 4, "tanh", "mse", 6)
+    with pytest.raises(InputError, match="local_points"):
+        grad_lipschitz(net, X, y, "mse", 1e-2, local_points=bad, lower=False)
+
+
+def _files(tmp_path):
+    rng = np.random.default_rng(11)
+    net = random_net(rng, [3, 6, 6, 3], "tanh")
+    m = tmp_path / "m.safetensors"
+    io.save(net, m)
+    np.save(tmp_path / "X.npy", 2 * rng.standard_normal((8, 3)))
+    np.save(tmp_path / "Y.npy", rng.integers(0, 3, 8))
+    common = ["--data", str(tmp_path / "X.npy"), "--targets", str(tmp_path / "Y.npy")]
+    return m, common
+
+
+def test_certificate_records_the_points_and_verify_rechecks(tmp_path, capsys):
+    m, common = _files(tmp_path)
+    cert = tmp_path / "g.json"
+    assert main(["certify", str(m), "--wrt", "gradient", *common, "--loss",
+                 "cross-entropy", "--radius", "0.01", "--local-points", "3",
+                 "--certificate", str(cert)]) == 0
+    doc = json.loads(cert.read_text())
+    pts = doc["options"]["local_points"]
+    assert len(pts) == 3 and pts == sorted(pts)
+    assert "off" in doc["inputs"] and doc["inputs"]["off"]["upper"] == "inf"
+    verify = ["verify", str(cert), "--model", str(m), *common]
+    assert main(verify) == 0
+    # other points: a different (also sound) bound, not the recorded one
+    other = [i for i in range(8) if i not in pts][:3]
+    doc2 = json.loads(cert.read_text())
+    doc2["options"]["local_points"] = other
+    bad = tmp_path / "other.json"
+    bad.write_text(json.dumps(doc2))
+    capsys.readouterr()
+    assert main(["verify", str(bad), "--model", str(m), *common]) == 1
+    # a recorded local input shrunk is caught
+    assert_shrunk_inputs_rejected(cert, ("GN_c", "C_", "qg_"), ["--model", str(m), *common],
+                                  capsys)
+
+
+@pytest.mark.parametrize("value", ["x", [-1], [0, 0], [99], [True], 3])
+def test_malformed_recorded_points_fail_in_one_line(tmp_path, capsys, value):
+    m, common = _files(tmp_path)
+    cert = tmp_path / "g.json"
+    assert main(["certify", str(m), "--wrt", "gradient", *common, "--loss",
+                 "cross-entropy", "--radius", "0.01", "--local-points", "2",
+                 "--certificate", str(cert)]) == 0
+    doc = json.loads(cert.read_text())
+    doc["options"]["local_points"] = value
+    cert.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["verify", str(cert), "--model", str(m), *common]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "local_points" in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--wrt", "params", "--radius", "0.01", "--local-points", "2"], "--local-points"),
+    (["--wrt", "gradient", "--radius", "0.01", "--local-points", "-3"], "-3"),
+    (["--wrt", "gradient", "--radius", "0.01", "--local-points", "two"], "two"),
+    (["--wrt", "gradient", "--radius", "0.01", "--method", "recursion",
+      "--local-points", "2"], "--local-points"),
+])
+def test_cli_rejects_bad_local_points(tmp_path, argv, says):
+    m, common = _files(tmp_path)
+    out = run_cli("certify", str(m), *common, *argv)
+    assert out.returncode == 2 and not out.stdout
+    err = out.stderr.strip()
+    assert says in err and len(err.splitlines()) == 1, err
+
+
+def test_derivation_shows_the_mixed_line():
+    rng = np.random.default_rng(2)
+    net, X, y = random_loss_problem(rng, 3, 5, "tanh", "mse", 6)
+    res = grad_lipschitz(net, X, y, "mse", 1e-2, local_points=2, lower=False)
+    text = res.formula.latex()
+    assert r"B_{mix}" in text and "off" in text
+    assert any("off" in (s.why or "") or "recursion" in (s.why or "")
+               for s in res.derivation.steps)
