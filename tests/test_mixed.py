@@ -141,6 +141,11 @@ def test_certificate_records_the_points_and_verify_rechecks(tmp_path, capsys):
     assert "off" in doc["inputs"] and doc["inputs"]["off"]["upper"] == "inf"
     verify = ["verify", str(cert), "--model", str(m), *common]
     assert main(verify) == 0
+    out = capsys.readouterr().out
+    assert "verified" in out
+    assert main(["certify", str(m), "--wrt", "gradient", *common, "--loss",
+                 "cross-entropy", "--radius", "0.01", "--local-points", "3"]) == 0
+    assert "local points         3 of 8" in capsys.readouterr().out
     # other points: a different (also sound) bound, not the recorded one
     other = [i for i in range(8) if i not in pts][:3]
     doc2 = json.loads(cert.read_text())
@@ -193,3 +198,18 @@ def test_derivation_shows_the_mixed_line():
     assert r"B_{mix}" in text and "off" in text
     assert any("off" in (s.why or "") or "recursion" in (s.why or "")
                for s in res.derivation.steps)
+
+
+def test_param_and_grad_in_one_call_mix_like_grad_lipschitz():
+    from symlip.bounds.param import param_lipschitz
+    from symlip.bounds.smooth import param_and_grad_lipschitz
+
+    rng = np.random.default_rng(4)
+    net, X, y = random_loss_problem(rng, 3, 6, "tanh", "cross-entropy", 9)
+    p, g = param_and_grad_lipschitz(net, X, y, "cross-entropy", 1e-2, local_points=3)
+    g1 = grad_lipschitz(net, X, y, "cross-entropy", 1e-2, local_points=3, lower=False)
+    assert g.extra["method"] == "mixed"
+    assert g.extra["local_points"] == g1.extra["local_points"]
+    assert g.upper == g1.upper
+    assert p.extra["method"] == "recursion"
+    assert p.upper == param_lipschitz(net, X, 1e-2, method="recursion", lower=False).upper

@@ -380,6 +380,7 @@ def gradient_program_and_inputs(net: Any, X: np.ndarray, y: np.ndarray, lname: s
     out = mixed.merge_inputs(formula, recf, ci, ci_a, A, n)
     out.timings.update({f"local_{k}": v for k, v in ci_a.timings.items()})
     out.timings["local_points"] = time.perf_counter() - t0
+    out.stash["all_points"] = ci  # the inputs of every point (the recursion's)
     return formula, out, "mixed", A
 
 
@@ -1016,10 +1017,13 @@ def _mean_step(deriv: Any) -> None:
 
 
 def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float,
-                             *, lower: bool = False, seed: int = 0, method: str = "local"
-                             ) -> tuple[BoundResult, BoundResult]:
+                             *, lower: bool = False, seed: int = 0, method: str = "local",
+                             local_points: Any = "auto") -> tuple[BoundResult, BoundResult]:
     """:func:`~symlip.bounds.param.param_lipschitz` and :func:`grad_lipschitz` sharing one
-    computation of the certified inputs (norms, centre forward pass).
+    computation of the certified inputs (norms, centre forward pass); ``local_points`` as
+    in :func:`grad_lipschitz` (when the gradient bound mixes, the parameter bound is the
+    recursion's, as :func:`~symlip.bounds.param.param_lipschitz` gives beyond the local
+    budget).
 
     Returns:
         ``(param_result, grad_result)``; ``extra["timings"]`` of the second holds the
@@ -1036,30 +1040,36 @@ def param_and_grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radiu
     X = check_data(net, data)
     y = check_targets(net, X, targets, lname)
     _require_smooth(net)
-    ci = _loss_inputs(net, X, y, lname, r)
-    gf, used = grad_formula(net, X, r, lname, ci, method, y)  # adds the local inputs
+    # the gradient's inputs (local ones added); mixed: the parameter bound takes the
+    # recursion on the inputs of all the points
+    gf, gci, used, points = gradient_program_and_inputs(net, X, y, lname, r, method,
+                                                        local_points)
+    ci = gci.stash.get("all_points", gci)
+    pused = "recursion" if used == "mixed" else used
     t0 = time.perf_counter()
-    pf = (local_param_program(net.depth, ci.bounded) if used == "local"
+    pf = (local_param_program(net.depth, ci.bounded) if pused == "local"
           else param_program(net.depth, ci.bounded, ci.centre))
     est_p = pf.estimate(_float_args(pf, ci))
-    est_g = gf.estimate(_float_args(gf, ci))
+    est_g = gf.estimate(_float_args(gf, gci))
     t1 = time.perf_counter()
     # the local method: the same result as param_lipschitz, the max over the points
     pres = param_lipschitz_from_inputs(net, X, r, ci, pf, lower=lower, seed=seed,
-                                       pointwise_max=used == "local")
-    pres.extra["method"] = used
-    gpt = gf.enclose_array(_args(gf, ci, hull=False))
+                                       pointwise_max=pused == "local")
+    pres.extra["method"] = pused
+    gpt = gf.enclose_array(_args(gf, gci, hull=False))
     mean = gpt.mean()
-    hull = _args(gf, ci, hull=True)
+    hull = _args(gf, gci, hull=True)
     ghull = gf.enclose(hull)
     t2 = time.perf_counter()
-    timings = {**ci.timings, "lambdified_estimate": t1 - t0, "interval_eval": t2 - t1}
+    timings = {**gci.timings, "lambdified_estimate": t1 - t0, "interval_eval": t2 - t1}
     extra = {"radius": r, "loss": lname, "aggregate": "mean",
              "upper_hull": ghull.upper_str(), "upper_pointwise_mean": mean.upper_str(),
              "upper_pointwise_max": gpt.upper_max().upper_str(),
              "estimate_pointwise_max_float": float(np.max(est_g)),
              "n_points": int(X.shape[0]), "centre_norms": ci.centre, "method": used,
              "spectral_method": ci.spectral_method, "timings": timings}
+    if points is not None:
+        extra["local_points"] = [int(i) for i in points]
     pres.extra["estimate_pointwise_max_float"] = float(np.max(est_p))
     deriv = rec.second_order_derivation(net.depth, loss=lname, bounded=ci.bounded,
                                         centre=ci.centre, jac=ci.jac)

@@ -269,6 +269,10 @@ def _summary(result: Any) -> str:
               "dominant_layer", "method", "lipsdp_variant"):
         if k in d and d[k] is not None:
             lines.append(f"  {k:<20} {d[k]}")
+    pts = result.extra.get("local_points")
+    if pts is not None:  # a mixed gradient bound: how many points have the local line
+        lines.append(f"  {'local points':<20} {len(pts)} of {result.extra.get('n_points')} "
+                     "(the others: the recursion)")
     for name, m in (d.get("methods") or {}).items():
         lines.append(f"  method {name:<13} <= {m['upper']}  ({m['seconds']:.2f} s)")
     for layer in d.get("per_layer", []):
