@@ -334,7 +334,7 @@ ECHOED_OPTIONS = ("radius", "input_radius", "loss", "scheme", "target")
 REQUIRED_OPTIONS = ("wrt", "model_type", "activation", "param")
 #: every option a certificate may record
 #: options that choose a method (recomputed by verify with the recorded choice)
-METHOD_OPTIONS = {"local_preact": ("linear", "interval"),
+METHOD_OPTIONS = {"local_preact": ("linear", "interval"), "lower": ("auto", "full"),
                   "method": ("local", "recursion", "product", "lipsdp", "all")}
 
 

@@ -213,3 +213,55 @@ def test_param_and_grad_in_one_call_mix_like_grad_lipschitz():
     assert g.upper == g1.upper
     assert p.extra["method"] == "recursion"
     assert p.upper == param_lipschitz(net, X, 1e-2, method="recursion", lower=False).upper
+
+
+def test_points_beyond_one_local_run_are_chunked(monkeypatch):
+    """More points than the local method takes at once: consecutive chunks, each its own
+    data set; sound, and every point has the local line."""
+    rng = np.random.default_rng(8)
+    net, X, y = random_loss_problem(rng, 3, 5, "tanh", "mse", 10)
+    monkeypatch.setattr(param_core, "local_applies", lambda net, n: n <= 4)
+    assert [list(c) for c in mixed.chunks(net, np.arange(10))] == [
+        [0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    r = 1e-2
+    res = grad_lipschitz(net, X, y, "mse", r, local_points=10)
+    assert res.extra["method"] == "mixed"
+    assert res.extra["local_points"] == list(range(10))
+    f, ci, _, _ = gradient_program_and_inputs(net, X, y, "mse", r, "local", 10)
+    assert np.all(ci.per_point["off"].hi == 0)
+    for q in _quotients(net, X, y, "mse", r, rng):
+        assert q <= res.upper
+    # each chunk's lines are what the local method gives on that chunk alone
+    lines = f.enclose_array(_args(f, ci, hull=False)).hi
+    g = grad_lipschitz(net, X[4:7], y[4:7], "mse", r, lower=False, local_points=None)
+    assert abs(np.mean(lines[4:7]) - g.upper) <= 1e-9 * g.upper
+    assert res.upper <= grad_lipschitz(net, X, y, "mse", r, method="recursion",
+                                       lower=False).upper
+
+
+def test_full_lower_runs_the_second_difference_beyond_its_budget(monkeypatch, tmp_path,
+                                                                  capsys):
+    from symlip.bounds import readout_lower
+    from symlip.bounds import second_difference as sd
+
+    rng = np.random.default_rng(6)
+    net, X, y = random_loss_problem(rng, 3, 6, "tanh", "cross-entropy", 8)
+    monkeypatch.setattr(readout_lower, "READOUT_LOWER_BUDGET", 0)
+    monkeypatch.setattr(sd, "SECOND_DIFFERENCE_BUDGET", 0)
+    auto = grad_lipschitz(net, X, y, "cross-entropy", 1e-2)
+    full = grad_lipschitz(net, X, y, "cross-entropy", 1e-2, lower="full")
+    assert auto.witness["method"] == "readout"
+    assert full.witness["method"] == "second_difference"
+    assert full.lower_enclosure.lower <= full.enclosure.upper
+    with pytest.raises(InputError, match="lower="):
+        grad_lipschitz(net, X, y, "cross-entropy", 1e-2, lower="yes")
+    m, common = _files(tmp_path)
+    cert = tmp_path / "g.json"
+    assert main(["certify", str(m), "--wrt", "gradient", *common, "--loss",
+                 "cross-entropy", "--radius", "0.01", "--lower", "full",
+                 "--certificate", str(cert)]) == 0
+    assert json.loads(cert.read_text())["witness"]["method"] == "second_difference"
+    assert main(["verify", str(cert), "--model", str(m), *common]) == 0
+    out = run_cli("certify", str(m), "--wrt", "params", "--data", common[1], "--radius",
+                  "0.01", "--lower", "full")
+    assert out.returncode == 2 and "--lower" in out.stderr

@@ -25,6 +25,12 @@ on the inputs computed for all the data.  Interval evaluation keeps $+\infty$ ex
 the certificate records the subset (option ``local_points``, the sorted indices) and
 ``verify`` recomputes both sets of inputs.
 
+More points than the local method takes at once (a count ``m >= n`` asks for all of
+them) are split into consecutive chunks (:func:`chunks`), each computed as its own data
+set: the argument above holds chunk by chunk.  A chunk whose local program differs from
+the first chunk's (its inputs overflowed, or another budget decision) keeps the
+recursion ($\mathrm{off} = +\infty$ there).
+
 Which points: the ones with the largest recursion lines (ties by index).  The default
 (``local_points="auto"``) takes as many as :data:`MIXED_COST_BUDGET` allows, and only when
 they carry at least :data:`MIXED_MIN_SHARE` of the recursion's sum (on MSE the lines are
@@ -46,7 +52,7 @@ from symlip.bounds.param_core import CertifiedInputs
 from symlip.errors import InputError
 
 __all__ = ["MIXED_COST_BUDGET", "MIXED_MIN_SHARE", "OFF", "check_local_points",
-           "choose_points", "merge_inputs", "mixed_program"]
+           "choose_points", "chunks", "merge_inputs", "mixed_program"]
 
 #: largest :func:`~symlip.bounds.sensitivity.local_cost` of the subset the default takes
 #: (about 190 points on 784-1024-1024-10: 2-3 s on the development machine, so the
@@ -155,41 +161,60 @@ def _point_values(ci: CertifiedInputs, name: str, n: int) -> IntervalArray | Non
     return None
 
 
+def chunks(net: Any, A: np.ndarray) -> list[np.ndarray]:
+    """``A`` in consecutive pieces of nearly equal size, each within the local method's
+    budget (:func:`~symlip.bounds.param_core.local_applies`)."""
+    from symlip.bounds import param_core
+
+    lo, hi = 1, len(A)
+    while lo < hi:  # the largest count the local method takes at once
+        mid = (lo + hi + 1) // 2
+        if param_core.local_applies(net, mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    q = -(-len(A) // lo)
+    return [np.asarray(c, dtype=np.int64) for c in np.array_split(A, q)]
+
+
 def merge_inputs(formula: rec.RecursiveFormula, recursion: rec.RecursiveFormula,
-                 ci: CertifiedInputs, ci_a: CertifiedInputs, A: np.ndarray, n: int
-                 ) -> CertifiedInputs:
-    """The per-point inputs of :func:`mixed_program`: on the points ``A`` what the local
-    computation on ``A`` gave (``ci_a``; an input it lacks from ``ci``, certified for
-    every point), elsewhere the recursion's inputs from ``ci`` (all the data) and the
-    hull over ``A`` as placeholders of the local ones; ``off`` 0 on ``A``, +inf
-    elsewhere."""
+                 ci: CertifiedInputs, parts: list[tuple[np.ndarray, CertifiedInputs]],
+                 n: int) -> CertifiedInputs:
+    """The per-point inputs of :func:`mixed_program`: on the points of each part what
+    the local computation on that part gave (an input it lacks from ``ci``, certified
+    for every point), elsewhere the recursion's inputs from ``ci`` (all the data) and
+    the hull over the first part as placeholders of the local ones; ``off`` 0 on the
+    parts' points, +inf elsewhere."""
     rec_names = {str(s) for s in recursion.inputs}
     in_a = np.zeros(n, dtype=bool)
-    in_a[A] = True
+    for idx, _ in parts:
+        in_a[idx] = True
     scalars: dict[str, Enclosure] = {}
     per_point: dict[str, IntervalArray] = {}
-    hull_a = ci_a.hull()
+    hull_a = parts[0][1].hull()
     for s in formula.inputs:
         name = str(s)
         if s == OFF:
             off = np.where(in_a, 0.0, np.inf)
             per_point[name] = IntervalArray(off, off.copy())
             continue
-        if name in ci_a.scalars and name in ci.scalars and name in rec_names \
-                and ci_a.scalars[name].lower == ci.scalars[name].lower \
-                and ci_a.scalars[name].upper == ci.scalars[name].upper:
+        if name in rec_names and name in ci.scalars and all(
+                name in c.scalars and c.scalars[name].lower == ci.scalars[name].lower
+                and c.scalars[name].upper == ci.scalars[name].upper for _, c in parts):
             scalars[name] = ci.scalars[name]  # the same enclosure for every point
             continue
-        va = _point_values(ci_a, name, len(A))
-        if va is None:  # an input the local computation on A did not make
-            va = _point_values(ci, name, n)[A]  # type: ignore[index]
         if name in rec_names:
             rest = _point_values(ci, name, n)
         else:
             h = hull_a[name] if name in hull_a else ci.hull()[name]
             rest = IntervalArray(np.full(n, h.lower_float), np.full(n, h.upper_float))
-        lo, hi = np.array(rest.lo, dtype=np.float64), np.array(rest.hi, dtype=np.float64)
-        lo[A], hi[A] = va.lo, va.hi
+        lo = np.array(rest.lo, dtype=np.float64)  # type: ignore[union-attr]
+        hi = np.array(rest.hi, dtype=np.float64)  # type: ignore[union-attr]
+        for idx, c in parts:
+            va = _point_values(c, name, len(idx))
+            if va is None:  # an input the local computation did not make
+                va = _point_values(ci, name, n)[idx]  # type: ignore[index]
+            lo[idx], hi[idx] = va.lo, va.hi
         per_point[name] = IntervalArray(lo, hi)
     return CertifiedInputs(scalars, per_point, bounded=ci.bounded, centre=ci.centre,
                            centre_data=None, timings={**ci.timings}, jac=ci.jac,

@@ -352,33 +352,40 @@ def gradient_program_and_inputs(net: Any, X: np.ndarray, y: np.ndarray, lname: s
     ci = _loss_inputs(net, X, y, lname, r, centre, jac)
     full = local_applies(net, n)
     if want is None or check_method(method) != "local" or net.depth < 2 \
-            or (isinstance(want, str) and full) or (isinstance(want, int) and want >= n):
+            or (isinstance(want, str) and full) \
+            or (isinstance(want, int) and want >= n and full):
         formula, used = grad_formula(net, X, r, lname, ci, method, y)
         return formula, ci, used, None
     recf = grad_program(net.depth, lname, ci.bounded, ci.centre, ci.jac)
     if isinstance(want, np.ndarray):
         A = want
+    elif isinstance(want, int) and want >= n:
+        A = np.arange(n)
     else:
         lines = recf.enclose_array(_args(recf, ci, hull=False)).hi
         m = mixed.auto_count(net, lines) if isinstance(want, str) else want
         A = mixed.choose_points(lines, m)
     if len(A) == 0:
         return recf, ci, "recursion", None
-    if len(A) == n:
-        formula, used = grad_formula(net, X, r, lname, ci, method, y)
-        return formula, ci, used, None
-    if not local_applies(net, len(A)):
-        raise InputError(f"local_points: {len(A)} points exceed the local method's budget "
-                         "for this network (symlip.bounds.sensitivity.LOCAL_COST_BUDGET); "
-                         "give fewer points")
     t0 = time.perf_counter()
-    ci_a = _loss_inputs(net, X[A], y[A], lname, r, centre, jac)
-    local, used = grad_formula(net, X[A], r, lname, ci_a, method, y[A])
-    if used != "local":  # the local inputs overflowed: the recursion everywhere
+    local, parts = None, []
+    for idx in mixed.chunks(net, A):  # each as if it were the data set
+        ci_c = _loss_inputs(net, X[idx], y[idx], lname, r, centre, jac)
+        f_c, used = grad_formula(net, X[idx], r, lname, ci_c, method, y[idx])
+        if used != "local":  # its local inputs overflowed: the recursion there
+            continue
+        if local is None:
+            local = f_c
+        elif f_c.srepr() != local.srepr():  # another program: the recursion there
+            continue
+        parts.append((idx, ci_c))
+    if local is None:
         return recf, ci, "recursion", None
     formula = mixed.mixed_program(local, recf)
-    out = mixed.merge_inputs(formula, recf, ci, ci_a, A, n)
-    out.timings.update({f"local_{k}": v for k, v in ci_a.timings.items()})
+    out = mixed.merge_inputs(formula, recf, ci, parts, n)
+    for _, ci_c in parts:
+        for k, v in ci_c.timings.items():
+            out.timings[f"local_{k}"] = out.timings.get(f"local_{k}", 0.0) + v
     out.timings["local_points"] = time.perf_counter() - t0
     out.stash["all_points"] = ci  # the inputs of every point (the recursion's)
     return formula, out, "mixed", A
@@ -654,12 +661,13 @@ def _readout_lower_applies(net: Any, X: np.ndarray, r: float) -> bool:
 
 
 def _readout_lower(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
-                   ci: CertifiedInputs, seed: int) -> tuple[Any, Any, Any]:
+                   ci: CertifiedInputs, seed: int, full: bool = False
+                   ) -> tuple[Any, Any, Any]:
     """``(estimate, certified lower enclosure, witness)`` of Lemma 10 (reusing the
     centre forward pass of the upper bound when it kept the last hidden state), or of
     Lemma 13 (the loss's second difference along the top Hessian direction) where that
-    is within :data:`~symlip.bounds.second_difference.SECOND_DIFFERENCE_BUDGET` and
-    larger."""
+    is within :data:`~symlip.bounds.second_difference.SECOND_DIFFERENCE_BUDGET` (or
+    ``full``) and larger."""
     from symlip.bounds import second_difference as sd
     from symlip.bounds.readout_lower import centre_for_readout, readout_grad_lower
 
@@ -673,7 +681,7 @@ def _readout_lower(net: Any, X: np.ndarray, y: np.ndarray, loss: str, r: float,
         best = (low.lower_float, low, wit)
     except (InputError, ValueError, UnsupportedOperation):
         pass
-    if net.n_params * X.shape[0] <= sd.SECOND_DIFFERENCE_BUDGET:
+    if full or net.n_params * X.shape[0] <= sd.SECOND_DIFFERENCE_BUDGET:
         try:
             wit = sd.second_difference_witness(net, X, y, loss, r, loss_gradient, seed=seed)
             low = sd.second_difference_from_witness(net, X, y, loss, wit, r)
@@ -771,7 +779,7 @@ def grad_quotient_from_witness(net: Any, X: np.ndarray, y: np.ndarray, loss: str
 
 
 def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, *,
-                   centre: bool | str = "auto", lower: bool = True, seed: int = 0,
+                   centre: bool | str = "auto", lower: bool | str = True, seed: int = 0,
                    jac: bool | str = "auto", method: str = "local",
                    local_points: Any = "auto") -> BoundResult:
     r"""Certified Lipschitz constant of $\theta \mapsto \nabla_\theta L(\theta)$ on $B_r$.
@@ -793,6 +801,11 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
             indices ``(n,)`` or one-hot rows.
         loss: ``"mse"`` ($\frac12\|f-y\|^2$) or ``"cross-entropy"`` (softmax).
         radius: $r \ge 0$.
+        lower: the certified lower bound: ``True`` (default) with the methods within
+            their budgets, ``"full"`` also Lemma 13 beyond
+            :data:`~symlip.bounds.second_difference.SECOND_DIFFERENCE_BUDGET` (at
+            10,000 points on 784-1024-1024-10 about 6-9 s more per loss, and a lower
+            bound 1.5-2x higher), ``False`` none.
         jac: centre Jacobian options (tight for small $r$): ``"auto"`` (when the
             Jacobians are small, see :data:`symlip.bounds.centre.JACOBIAN_ELEMENT_BUDGET`),
             ``True``, ``False``.  Certificates re-derive with ``"auto"``.
@@ -811,15 +824,20 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
             :data:`~symlip.bounds.mixed.MIXED_COST_BUDGET` allows, when they carry at
             least :data:`~symlip.bounds.mixed.MIXED_MIN_SHARE` of the sum; a count
             ``m`` (the ``m`` points with the largest recursion lines, even when the
-            local method fits all points); a list of row indices; ``None``: all points
-            or none, as the budget says.  ``extra["local_points"]``: the indices used
-            (only when some but not all points have the local line).
+            local method fits all points; ``m >= n``: every point); a list of row
+            indices; ``None``: all points or none, as the budget says.  Points beyond
+            what the local method takes at once are computed in consecutive chunks,
+            each as its own data set (the time grows with the number of chunks).
+            ``extra["local_points"]``: the indices used (only when the points were
+            chosen or chunked).
 
     Raises:
         InputError: bad radius, data/targets shapes, NaN values, unknown loss.
         NotSmoothError: an activation with $K_2 = \infty$ (with a witness).
     """
     r = check_radius(radius)
+    if lower not in (True, False, "full"):
+        raise InputError(f"lower={lower!r}; expected True, False or 'full'")
     lname = rec._loss_name(loss)
     X = check_data(net, data)
     y = check_targets(net, X, targets, lname)
@@ -840,7 +858,8 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     t2 = time.perf_counter()
     est, low_enc, witness = None, None, None
     if lower and _readout_lower_applies(net, X, r):
-        est, low_enc, witness = _readout_lower(net, X, y, lname, r, ci, seed)
+        est, low_enc, witness = _readout_lower(net, X, y, lname, r, ci, seed,
+                                               full=lower == "full")
     elif lower:
         est, off, v = _grad_search(net, X, y, lname, r, seed=seed)
         if r > 0:
@@ -1213,7 +1232,8 @@ def certify_context(ctx: Any) -> BoundResult:
     method = ctx.options.setdefault("method", "local")
     res = grad_lipschitz(ctx.model, ctx.data, y, ctx.options.get("loss", "mse"), r,
                          seed=int(ctx.options.get("seed", 0)), method=method,
-                         local_points=ctx.options.get("local_points", "auto"))
+                         local_points=ctx.options.get("local_points", "auto"),
+                         lower="full" if ctx.options.get("lower") == "full" else True)
     # the certificate records the points with the local line (verify takes them as given)
     if res.extra.get("local_points") is not None:
         ctx.options["local_points"] = res.extra["local_points"]

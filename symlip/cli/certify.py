@@ -77,7 +77,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "M points with the largest recursion bounds and keep the recursion on "
                    "the others (default auto: all points when the local method fits its "
                    "budget, else as many as a small budget allows where they carry the "
-                   "mean; 0: none)")
+                   "mean; 0: none; more points than one local run takes are computed in "
+                   "chunks, so the time grows with M)")
+    p.add_argument("--lower", choices=["auto", "full"], default=None,
+                   help="--wrt gradient: the certified lower bound's methods: within their "
+                   "budgets (auto, default) or all of them whatever the size (full: the "
+                   "loss's second difference also beyond its budget, slower on many "
+                   "points)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--latex", action="store_true",
                    help="print the derivation with the certified numbers substituted")
@@ -145,6 +151,10 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
         opts["loss"] = args.loss
     if args.wrt in ("params", "gradient"):
         opts["method"] = _method(args, PARAM_METHODS)
+    if getattr(args, "lower", None) is not None:
+        if args.wrt != "gradient":
+            raise InputError("--lower applies to --wrt gradient")
+        opts["lower"] = args.lower
     if getattr(args, "local_points", None) is not None:
         if args.wrt != "gradient" or opts.get("method") != "local":
             raise InputError("--local-points applies to --wrt gradient with --method local")
