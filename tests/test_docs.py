@@ -119,3 +119,19 @@ def test_mkdocs_build_strict(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-4000:]
     assert (tmp_path / "site" / "index.html").is_file()
+
+
+def test_sources_and_pages_have_no_control_characters():
+    r"""A backslash sequence written through a non-raw string (``\f``rac, ``\b``eta,
+    ``\t``heta) leaves a control character in a docstring or page, which then renders
+    as a broken formula; none may be in the package, tests, benchmarks or docs."""
+    bad = []
+    for folder, pattern in (("symlip", "*.py"), ("tests", "*.py"), ("benchmarks", "*.py"),
+                            ("derivations", "*.py"), ("docs", "*.md")):
+        for path in sorted((ROOT / folder).rglob(pattern)):
+            text = path.read_text(encoding="utf-8")
+            hits = [i for i, ch in enumerate(text) if ord(ch) < 32 and ch not in "\n\r"]
+            if hits:
+                line = text.count("\n", 0, hits[0]) + 1
+                bad.append(f"{path.relative_to(ROOT)}:{line}")
+    assert not bad, f"control characters in {bad}"

@@ -184,8 +184,8 @@ def _own_block(lay: Any, am: np.ndarray, ar: np.ndarray
 
 def kernel_centre_jacobians(net: Network, X: np.ndarray) -> dict[str, IntervalArray]:
     r"""Per data point, certified upper bounds of the kernel-view centre Jacobian norms
-    $J^z_k \ge \|D_	heta z_k(ar	heta; x)\|_2$ ($k \ge 2$), $J^r_k$ (largest row,
-    $2 \le k < N$) and $J^a_k \ge \|D_	heta a_k\|_2$ ($k < N$), $	heta$ the kernels and
+    $J^z_k \ge \|D_\theta z_k(\bar\theta; x)\|_2$ ($k \ge 2$), $J^r_k$ (largest row,
+    $2 \le k < N$) and $J^a_k \ge \|D_\theta a_k\|_2$ ($k < N$), $\theta$ the kernels and
     biases: :func:`symlip.bounds.centre.centre_jacobians` with the own-parameter block of
     a convolution layer built from its patches (:func:`_own_block`) instead of
     $I\otimes a^T$.  Midpoint-radius interval arithmetic on the enclosures of

@@ -151,7 +151,7 @@ def centre_gauss_newton_norms(net: Any, X: np.ndarray, y: np.ndarray | None, los
     r"""Lemma 11's $\mathrm{GN}_c$: :func:`centre_gauss_newton_norm` of all the data
     where it fits, else per point the certified stacked norm of its chunk
     (:func:`gn_chunks`): with chunks $c$ of $n_c$ points,
-    $\|rac1n\sum_iJ_i^TA_iJ_i\| \le \sum_crac{n_c}{n}\|rac1{n_c}\sum_{i\in c}
+    $\|\frac1n\sum_iJ_i^TA_iJ_i\| \le \sum_c\frac{n_c}{n}\|\frac1{n_c}\sum_{i\in c}
     J_i^TA_iJ_i\|$, the mean over the points of these per-point values, so the mean of
     Lemma 11's per-point lines stays a bound; ``None`` where neither applies."""
     whole = centre_gauss_newton_norm(net, X, y, loss)

@@ -857,12 +857,12 @@ def directional_defs(N: int, mse: bool) -> tuple[list[rec.Definition], list[sp.S
     r"""The directional option of the curvature term $\|\sum_og_o
 abla^2f_o\|$ on the
     ball (``docs/theory-param.md`` section 7, Lemma 8g): Lemma 8 for $g^Tf$, with the
-    loss gradient's own chains $eta_i \ge \sup_B\|g^TD_{N,i}\|$ in place of $G\,G_{N,i}$,
+    loss gradient's own chains $\beta_i \ge \sup_B\|g^TD_{N,i}\|$ in place of $G\,G_{N,i}$,
 
-    $$eta_i = B^g_i + H_gl_pr\,G_{N,i} + E\,(G_{N,i} - C_{N,i}),\qquad
+    $$\beta_i = B^g_i + H_gl_pr\,G_{N,i} + E\,(G_{N,i} - C_{N,i}),\qquad
       Q^g_i = q^g_i + H_gl_pr\,Q_i + E\,((G_{N,i} - C_{N,i})\kappa_i + C_{N,i}r),$$
 
-    $eta_N = G$, $Q^g_N = q^g_N + H_gl_pr\,Q_N + E\,r$; $B^g_i$, $q^g_i$ the certified
+    $\beta_N = G$, $Q^g_N = q^g_N + H_gl_pr\,Q_N + E\,r$; $B^g_i$, $q^g_i$ the certified
     centre values (:func:`directional_inputs`).  Needs Lemmas 7-8 and $G$, $H$, $E$,
     $l_p$ defined before."""
     hg = sp.Integer(1) if mse else rec.LOSS_HESS
