@@ -47,6 +47,21 @@ def ball_pairs(rng: np.random.Generator, theta0: np.ndarray, r: float, n: int):
             yield a, b
 
 
+def assert_grad_quotients_below(rng: np.random.Generator, net, X, y, loss: str, r: float,
+                                upper: float, n_pairs: int = 5) -> None:
+    """Float gradient difference quotients of the mean loss between pairs of
+    :func:`ball_pairs` stay below the certified upper bound ``upper`` (no slack: float
+    gradients err by ~1e-15 relative, the bounds are never that close here)."""
+    from symlip.bounds.smooth import loss_gradient
+
+    theta0 = net.params()
+    for a, b in ball_pairs(rng, theta0, r, n_pairs):
+        ga = loss_gradient(net.with_params(a), X, y, loss)
+        gb = loss_gradient(net.with_params(b), X, y, loss)
+        q = np.linalg.norm(ga - gb) / np.linalg.norm(a - b)
+        assert q <= upper, (q, upper)
+
+
 def assert_param_quotients_below(net, x, theta_a, theta_b, upper: Enclosure) -> None:
     """||f(x;a) - f(x;b)|| / ||a - b|| <= upper; close cases re-checked rigorously
     (the witness centred at ``theta_a``, whose own ball contains ``theta_b``)."""

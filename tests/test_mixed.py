@@ -20,31 +20,13 @@ from symlip.bounds.param_core import _args
 from symlip.bounds.smooth import (
     grad_lipschitz,
     gradient_program_and_inputs,
-    loss_gradient,
 )
 from symlip.cli import main
 from symlip.errors import InputError
 from symlip.models import io
 from tests.clirun import run_cli
-from tests.soundness import assert_shrunk_inputs_rejected
+from tests.soundness import assert_grad_quotients_below, assert_shrunk_inputs_rejected
 from tests.test_smooth_bounds import random_loss_problem, random_net
-
-
-def _quotients(net, X, y, loss, r, rng, k=4):
-    theta0 = net.params()
-    out = []
-    for _ in range(k):
-        u = rng.standard_normal(theta0.size)
-        a = theta0 + r * rng.uniform(0, 1) * u / np.linalg.norm(u)
-        v = rng.standard_normal(theta0.size)
-        b = a + r * 10.0 ** rng.uniform(-2, 0) * v / np.linalg.norm(v)
-        off = b - theta0
-        if np.linalg.norm(off) > r:
-            b = theta0 + off * (r / np.linalg.norm(off)) * (1 - 1e-9)
-        ga = loss_gradient(net.with_params(a), X, y, loss)
-        gb = loss_gradient(net.with_params(b), X, y, loss)
-        out.append(np.linalg.norm(ga - gb) / np.linalg.norm(a - b))
-    return out
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -64,8 +46,7 @@ def test_mixed_bound_is_sound_and_never_above_the_recursion(depth, width, act, l
     up = res.upper
     if res.lower_enclosure is not None:  # the certified quotient: no slack
         assert res.lower_enclosure.lower <= res.enclosure.upper
-    for q in _quotients(net, X, y, loss, r, rng):
-        assert q <= up, (q, up)
+    assert_grad_quotients_below(rng, net, X, y, loss, r, up, 4)
     rec = grad_lipschitz(net, X, y, loss, r, method="recursion", lower=False)
     # each point's line is at most its recursion line (equal inputs up to the
     # conversion of scalar enclosures to per-point floats)
@@ -129,13 +110,19 @@ def _files(tmp_path):
     return m, common
 
 
-def test_certificate_records_the_points_and_verify_rechecks(tmp_path, capsys):
-    m, common = _files(tmp_path)
+def _certified(tmp_path, m, common, k):
+    """A mixed cross-entropy gradient certificate with ``k`` local points: its path
+    and its content."""
     cert = tmp_path / "g.json"
     assert main(["certify", str(m), "--wrt", "gradient", *common, "--loss",
-                 "cross-entropy", "--radius", "0.01", "--local-points", "3",
+                 "cross-entropy", "--radius", "0.01", "--local-points", str(k),
                  "--certificate", str(cert)]) == 0
-    doc = json.loads(cert.read_text())
+    return cert, json.loads(cert.read_text())
+
+
+def test_certificate_records_the_points_and_verify_rechecks(tmp_path, capsys):
+    m, common = _files(tmp_path)
+    cert, doc = _certified(tmp_path, m, common, 3)
     pts = doc["options"]["local_points"]
     assert len(pts) == 3 and pts == sorted(pts)
     assert "off" in doc["inputs"] and doc["inputs"]["off"]["upper"] == "inf"
@@ -162,11 +149,7 @@ def test_certificate_records_the_points_and_verify_rechecks(tmp_path, capsys):
 @pytest.mark.parametrize("value", ["x", [-1], [0, 0], [99], [True], 3])
 def test_malformed_recorded_points_fail_in_one_line(tmp_path, capsys, value):
     m, common = _files(tmp_path)
-    cert = tmp_path / "g.json"
-    assert main(["certify", str(m), "--wrt", "gradient", *common, "--loss",
-                 "cross-entropy", "--radius", "0.01", "--local-points", "2",
-                 "--certificate", str(cert)]) == 0
-    doc = json.loads(cert.read_text())
+    cert, doc = _certified(tmp_path, m, common, 2)
     doc["options"]["local_points"] = value
     cert.write_text(json.dumps(doc))
     capsys.readouterr()
@@ -229,8 +212,7 @@ def test_points_beyond_one_local_run_are_chunked(monkeypatch):
     assert res.extra["local_points"] == list(range(10))
     f, ci, _, _ = gradient_program_and_inputs(net, X, y, "mse", r, "local", 10)
     assert np.all(ci.per_point["off"].hi == 0)
-    for q in _quotients(net, X, y, "mse", r, rng):
-        assert q <= res.upper
+    assert_grad_quotients_below(rng, net, X, y, "mse", r, res.upper, 4)
     # each chunk's lines are what the local method gives on that chunk alone
     lines = f.enclose_array(_args(f, ci, hull=False)).hi
     g = grad_lipschitz(net, X[4:7], y[4:7], "mse", r, lower=False, local_points=None)
@@ -265,3 +247,21 @@ def test_full_lower_runs_the_second_difference_beyond_its_budget(monkeypatch, tm
     out = run_cli("certify", str(m), "--wrt", "params", "--data", common[1], "--radius",
                   "0.01", "--lower", "full")
     assert out.returncode == 2 and "--lower" in out.stderr
+
+
+def test_placeholder_lines_whose_interval_reaches_minus_infinity(monkeypatch):
+    """A deep swish classifier on a large ball: on points without local inputs the
+    placeholder line's interval has the lower end -inf; max(B, off) keeps the point's
+    line the recursion's (B + off gave -inf + inf = NaN)."""
+    rng = np.random.default_rng(5059)
+    depth, width = int(rng.integers(2, 10)), int(rng.integers(1, 10))
+    n = int(rng.integers(4, 14))
+    net, X, y = random_loss_problem(rng, depth, width, "swish", "cross-entropy", n)
+    r = 10 ** rng.uniform(-4, -0.3)
+    cap = int(rng.integers(1, 5))
+    monkeypatch.setattr(param_core, "local_applies", lambda net, k: k <= cap)
+    m = int(rng.integers(1, n + 3))
+    assert (depth, n, cap, m) == (9, 13, 3, 9)
+    res = grad_lipschitz(net, X, y, "cross-entropy", r, local_points=m, lower=False)
+    assert res.extra["method"] == "mixed" and np.isfinite(res.upper)
+    assert_grad_quotients_below(rng, net, X, y, "cross-entropy", r, res.upper, 3)

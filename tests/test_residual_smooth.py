@@ -25,7 +25,7 @@ from symlip.bounds.smooth import grad_lipschitz, loss_gradient, loss_value
 from symlip.cli import main
 from symlip.models import io
 from symlip.models.network import Network
-from tests.soundness import assert_shrunk_inputs_rejected
+from tests.soundness import assert_grad_quotients_below, assert_shrunk_inputs_rejected
 from tests.test_residual import random_resnet
 
 ACTS = ["tanh", "sigmoid", "gelu", "softplus"]
@@ -48,21 +48,8 @@ def _deep_resnet(rng, n_blocks, width, act, step):
 
 def _check_quotients(rng, net, X, y, loss, r, upper, n_pairs=5):
     """Float gradient difference quotients between pairs in the ball stay below the
-    certified upper bound (no slack: float gradients err by ~1e-15 relative)."""
-    theta0 = net.params()
-    P = theta0.size
-    for _ in range(n_pairs):
-        u = rng.standard_normal(P)
-        a = theta0 + r * rng.uniform(0, 1) * u / np.linalg.norm(u)
-        v = rng.standard_normal(P)
-        b = a + r * 10.0 ** rng.uniform(-2, 0) * v / np.linalg.norm(v)
-        off = b - theta0
-        if np.linalg.norm(off) > r:
-            b = theta0 + off * (r / np.linalg.norm(off)) * (1 - 1e-9)
-        ga = loss_gradient(net.with_params(a), X, y, loss)
-        gb = loss_gradient(net.with_params(b), X, y, loss)
-        q = np.linalg.norm(ga - gb) / np.linalg.norm(a - b)
-        assert q <= upper, (q, upper)
+    certified upper bound (no slack)."""
+    assert_grad_quotients_below(rng, net, X, y, loss, r, upper, n_pairs)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])

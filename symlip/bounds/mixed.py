@@ -11,7 +11,7 @@ points with the largest lines carry 78 % of it).  Here the local method (Lemmas 
 whichever apply) runs on a chosen subset $A$ of the points, as if $A$ were the whole data
 set, and the others keep the recursion:
 
-$$L(i) = \min\big(B^{\mathrm{rec}}_i,\ B_i + \mathrm{off}_i\big),\qquad \mathrm{off}_i =
+$$L(i) = \min\big(B^{\mathrm{rec}}_i,\ \max(B_i, \mathrm{off}_i)\big),\qquad \mathrm{off}_i =
 \begin{cases}0 & i \in A\\ +\infty & i \notin A\end{cases}$$
 
 with $B^{\mathrm{rec}}_i$ the recursion's line and $B_i$ the local method's on the
@@ -19,9 +19,11 @@ certified inputs of point $i$.  For $i \in A$ every input is what the local meth
 computes on the data $A$ (Lemma 11's Gauss-Newton norm is that of $i$'s chunk of $A$,
 whose mean over the chunk is the chunk's norm), so both lines are certified bounds of
 $\mathrm{Lip}(\nabla\ell_i)$ summed over $A$; for $i \notin A$ the local inputs are
-placeholders (the hull over $A$), $B_i + \infty = \infty$ and the line is the recursion's
-on the inputs computed for all the data.  Interval evaluation keeps $+\infty$ exact
-(``min`` of a finite value and $+\infty$ is the finite value), so nothing else changes:
+placeholders (the hull over $A$), $\max(B_i, \infty) = \infty$ and the line is the
+recursion's on the inputs computed for all the data ($\max$, not $B_i + \mathrm{off}_i$:
+the interval of $B_i$ may have the lower end $-\infty$ on placeholders, and $-\infty +
+\infty$ is undefined).  Interval evaluation keeps $+\infty$ exact (``min`` of a finite
+value and $+\infty$ is the finite value), so nothing else changes:
 the certificate records the subset (option ``local_points``, the sorted indices) and
 ``verify`` recomputes both sets of inputs.
 
@@ -72,7 +74,7 @@ def mixed_program(local: rec.RecursiveFormula, recursion: rec.RecursiveFormula
                   ) -> rec.RecursiveFormula:
     """One program with both lines: the local one's definitions, then the recursion's
     (a line defined identically in both is shared; one defined differently is renamed
-    with a superscript ``rec``), then $B_{mix} = \\min(B^{rec}, B + \\mathrm{off})$."""
+    with a superscript ``rec``), then $B_{mix} = \\min(B^{rec}, \\max(B, \\mathrm{off}))$."""
     ldefs = {d.symbol: d.expr for d in local.definitions}
     taken = set(ldefs) | set(local.inputs)
     rename: dict[sp.Symbol, sp.Symbol] = {}
@@ -89,7 +91,7 @@ def mixed_program(local: rec.RecursiveFormula, recursion: rec.RecursiveFormula
         taken.add(sym)
     brec = rename.get(recursion.output, recursion.output)
     defs.append(rec.Definition(
-        BMIX, rec._min([brec, local.output + OFF]),
+        BMIX, rec._min([brec, sp.Max(local.output, OFF)]),
         "each point takes a certified bound of its own: the local line on the chosen "
         "points (off = 0), the recursion's elsewhere (off = +infinity)"))
     inputs = rec._dedup([*local.inputs, *recursion.inputs, OFF])

@@ -910,7 +910,7 @@ def _gn_section(deriv: Any, formula: rec.RecursiveFormula, lname: str) -> None:
         from symlip.bounds.mixed import BMIX, OFF
 
         brec, b = sp.Symbol("B^rec", nonnegative=True), sp.Symbol("B", nonnegative=True)
-        deriv.step(BMIX, "=", rec._min([brec, b + OFF]),
+        deriv.step(BMIX, "=", rec._min([brec, sp.Max(b, OFF)]),
                    "mixed per-point bounds: each point's line is a certified bound of its "
                    "own; the local line on the chosen points ($\\mathrm{off} = 0$, their "
                    "inputs computed on those points alone), the recursion's on the others "
