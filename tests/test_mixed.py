@@ -97,6 +97,8 @@ def test_bad_local_points_are_named(bad):
     net, X, y = random_loss_problem(rng, 2, 4, "tanh", "mse", 6)
     with pytest.raises(InputError, match="local_points"):
         grad_lipschitz(net, X, y, "mse", 1e-2, local_points=bad, lower=False)
+    with pytest.raises(InputError, match="method='local'"):
+        grad_lipschitz(net, X, y, "mse", 1e-2, local_points=2, method="recursion")
 
 
 def _files(tmp_path):
@@ -265,3 +267,16 @@ def test_placeholder_lines_whose_interval_reaches_minus_infinity(monkeypatch):
     res = grad_lipschitz(net, X, y, "cross-entropy", r, local_points=m, lower=False)
     assert res.extra["method"] == "mixed" and np.isfinite(res.upper)
     assert_grad_quotients_below(rng, net, X, y, "cross-entropy", r, res.upper, 3)
+
+
+def test_residual_networks_refuse_chosen_points():
+    from tests.test_residual import random_resnet
+
+    rng = np.random.default_rng(9)
+    net = random_resnet(rng, 2, 4, "tanh")
+    X = rng.standard_normal((5, net.widths[0]))
+    y = rng.standard_normal((5, net.widths[-1]))
+    with pytest.raises(InputError, match="residual"):
+        grad_lipschitz(net, X, y, "mse", 1e-2, local_points=2, lower=False)
+    res = grad_lipschitz(net, X, y, "mse", 1e-2, lower=False)  # "auto": Lemma 9 as before
+    assert "local_points" not in res.extra

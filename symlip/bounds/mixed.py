@@ -194,6 +194,7 @@ def merge_inputs(formula: rec.RecursiveFormula, recursion: rec.RecursiveFormula,
     scalars: dict[str, Enclosure] = {}
     per_point: dict[str, IntervalArray] = {}
     hull_a = parts[0][1].hull()
+    hull_all: dict[str, Enclosure] | None = None
     for s in formula.inputs:
         name = str(s)
         if s == OFF:
@@ -208,7 +209,9 @@ def merge_inputs(formula: rec.RecursiveFormula, recursion: rec.RecursiveFormula,
         if name in rec_names:
             rest = _point_values(ci, name, n)
         else:
-            h = hull_a[name] if name in hull_a else ci.hull()[name]
+            if name not in hull_a and hull_all is None:
+                hull_all = ci.hull()
+            h = hull_a[name] if name in hull_a else hull_all[name]  # type: ignore[index]
             rest = IntervalArray(np.full(n, h.lower_float), np.full(n, h.upper_float))
         lo = np.array(rest.lo, dtype=np.float64)  # type: ignore[union-attr]
         hi = np.array(rest.hi, dtype=np.float64)  # type: ignore[union-attr]

@@ -349,6 +349,8 @@ def gradient_program_and_inputs(net: Any, X: np.ndarray, y: np.ndarray, lname: s
 
     n = X.shape[0]
     want = mixed.check_local_points(local_points, n)
+    if check_method(method) != "local" and not (want is None or isinstance(want, str)):
+        raise InputError(f"local_points applies to method='local' (got method={method!r})")
     ci = _loss_inputs(net, X, y, lname, r, centre, jac)
     full = local_applies(net, n)
     if want is None or check_method(method) != "local" or net.depth < 2 \
@@ -843,11 +845,15 @@ def grad_lipschitz(net: Any, data: Any, targets: Any, loss: str, radius: float, 
     y = check_targets(net, X, targets, lname)
     _require_smooth(net)
     if getattr(net, "has_residual", False):  # Lemma 9 (one method)
+        from symlip.bounds.mixed import check_local_points
         from symlip.bounds.param_core import check_method
 
         check_method(method)
-        return _residual_grad_lipschitz(net, X, y, lname, r, centre=centre, lower=lower,
-                                        seed=seed)
+        if not isinstance(check_local_points(local_points, X.shape[0]), (str, type(None))):
+            raise InputError("local_points applies to feed-forward networks (this one has "
+                             "residual blocks: its gradient bound is Lemma 9's)")
+        return _residual_grad_lipschitz(net, X, y, lname, r, centre=centre,
+                                        lower=lower is not False, seed=seed)
     formula, ci, used, points = gradient_program_and_inputs(
         net, X, y, lname, r, method, local_points, centre=centre, jac=jac)
     t1 = time.perf_counter()
