@@ -186,7 +186,8 @@ def merge_inputs(formula: rec.RecursiveFormula, recursion: rec.RecursiveFormula,
     the local computation on that part gave (an input it lacks from ``ci``, certified
     for every point), elsewhere the recursion's inputs from ``ci`` (all the data) and
     the hull over the first part as placeholders of the local ones; ``off`` 0 on the
-    parts' points, +inf elsewhere."""
+    parts' points, +inf elsewhere.  The centre pass is that of all the data (``ci``'s,
+    which the lower bound reuses)."""
     rec_names = {str(s) for s in recursion.inputs}
     in_a = np.zeros(n, dtype=bool)
     for idx, _ in parts:
@@ -222,5 +223,5 @@ def merge_inputs(formula: rec.RecursiveFormula, recursion: rec.RecursiveFormula,
             lo[idx], hi[idx] = va.lo, va.hi
         per_point[name] = IntervalArray(lo, hi)
     return CertifiedInputs(scalars, per_point, bounded=ci.bounded, centre=ci.centre,
-                           centre_data=None, timings={**ci.timings}, jac=ci.jac,
+                           centre_data=ci.centre_data, timings={**ci.timings}, jac=ci.jac,
                            spectral_method=ci.spectral_method)
