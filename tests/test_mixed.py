@@ -88,7 +88,7 @@ def test_default_mixes_beyond_the_local_budget(monkeypatch):
     # with no share required of them, and with the share unreachable: the recursion
     monkeypatch.setattr(mixed, "MIXED_MIN_SHARE", 1.01)
     res2 = grad_lipschitz(net, X, y, "cross-entropy", 1e-3, lower=False)
-    assert res2.extra["method"] == "recursion" and "local_points" not in res2.extra
+    assert res2.extra["method"] == "recursion" and res2.extra["local_points"] == []
 
 
 @pytest.mark.parametrize("bad", [-1, True, "some", [0, 0], [40], [1.5], {"a": 1}])
@@ -110,6 +110,12 @@ def _files(tmp_path):
     np.save(tmp_path / "Y.npy", rng.integers(0, 3, 8))
     common = ["--data", str(tmp_path / "X.npy"), "--targets", str(tmp_path / "Y.npy")]
     return m, common
+
+
+def _problem(tmp_path):
+    """The network, data and targets of :func:`_files`."""
+    return (io.load(tmp_path / "m.safetensors"), np.load(tmp_path / "X.npy"),
+            np.load(tmp_path / "Y.npy"))
 
 
 def _certified(tmp_path, m, common, k):
@@ -280,3 +286,17 @@ def test_residual_networks_refuse_chosen_points():
         grad_lipschitz(net, X, y, "mse", 1e-2, local_points=2, lower=False)
     res = grad_lipschitz(net, X, y, "mse", 1e-2, lower=False)  # "auto": Lemma 9 as before
     assert "local_points" not in res.extra
+
+
+def test_no_local_points_is_recorded_so_verify_takes_the_same_path(tmp_path, capsys):
+    """``--local-points 0`` where the local method fits every point: the recursion,
+    recorded as an empty list (verify would otherwise derive the local formula)."""
+    m, common = _files(tmp_path)
+    cert, doc = _certified(tmp_path, m, common, 0)
+    assert doc["options"]["local_points"] == []
+    assert "off" not in doc["inputs"]
+    capsys.readouterr()
+    assert main(["verify", str(cert), "--model", str(m), *common]) == 0
+    rec = grad_lipschitz(*_problem(tmp_path), "cross-entropy", 0.01, method="recursion",
+                         lower=False)
+    assert doc["result"]["upper"] == rec.enclosure.upper_str()

@@ -341,9 +341,10 @@ def gradient_program_and_inputs(net: Any, X: np.ndarray, y: np.ndarray, lname: s
                                 centre: bool | str = "auto", jac: bool | str = "auto"
                                 ) -> tuple[rec.RecursiveFormula, CertifiedInputs, str,
                                            np.ndarray | None]:
-    """The gradient formula, its certified inputs, the method used and the points with
-    the local line when only some have it (:mod:`symlip.bounds.mixed`; ``None``
-    otherwise).  ``local_points`` as in :func:`grad_lipschitz`."""
+    """The gradient formula, its certified inputs, the method used and the points chosen
+    for the local line (:mod:`symlip.bounds.mixed`; possibly none of them, then the
+    recursion; ``None`` when the choice was not made: all points or none, as the budget
+    says).  ``local_points`` as in :func:`grad_lipschitz`."""
     from symlip.bounds import mixed
     from symlip.bounds.param_core import check_method, local_applies
 
@@ -367,8 +368,10 @@ def gradient_program_and_inputs(net: Any, X: np.ndarray, y: np.ndarray, lname: s
         lines = recf.enclose_array(_args(recf, ci, hull=False)).hi
         m = mixed.auto_count(net, lines) if isinstance(want, str) else want
         A = mixed.choose_points(lines, m)
+    # from here on the points are returned (and recorded) even when none has the local
+    # line: verify must take the same path, not the default's
     if len(A) == 0:
-        return recf, ci, "recursion", None
+        return recf, ci, "recursion", A
     t0 = time.perf_counter()
     local, parts = None, []
     for idx in mixed.chunks(net, A):  # each as if it were the data set
@@ -382,7 +385,7 @@ def gradient_program_and_inputs(net: Any, X: np.ndarray, y: np.ndarray, lname: s
             continue
         parts.append((idx, ci_c))
     if local is None:
-        return recf, ci, "recursion", None
+        return recf, ci, "recursion", A
     formula = mixed.mixed_program(local, recf)
     out = mixed.merge_inputs(formula, recf, ci, parts, n)
     for _, ci_c in parts:
