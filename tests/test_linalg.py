@@ -22,15 +22,21 @@ def _exact_row(W: np.ndarray, v: np.ndarray, b: np.ndarray | None, i: int) -> Fr
 
 @settings(max_examples=60, deadline=None)
 @given(m=st.integers(1, 6), n=st.integers(1, 6), seed=st.integers(0, 2**31 - 1),
-       log_scale=st.floats(-30, 30), bias=st.booleans(), point=st.booleans())
-def test_affine_box_encloses_exact_images(m, n, seed, log_scale, bias, point):
-    """Corners and random points of each box (a batch of 3), exact rationals."""
+       log_scale=st.floats(-30, 30), bias=st.booleans(), point=st.booleans(),
+       zeros=st.booleans())
+def test_affine_box_encloses_exact_images(m, n, seed, log_scale, bias, point, zeros):
+    """Corners and random points of each box (a batch of 3), exact rationals; with
+    ``zeros`` some coordinates are fixed at exactly 0 (image pixels), which take no
+    rounding term."""
     rng = np.random.default_rng(seed)
     s = 2.0 ** log_scale
     W = rng.standard_normal((m, n)) * s
     b = rng.standard_normal(m) * s if bias else None
     lo = rng.standard_normal((3, n)) / s
     hi = lo if point else lo + np.abs(rng.standard_normal((3, n))) * 10.0 ** rng.uniform(-12, 0) / s
+    if zeros:
+        fixed = rng.uniform(size=(3, n)) < 0.5
+        lo, hi = np.where(fixed, 0.0, lo), np.where(fixed, 0.0, hi)
     box = affine_box(W, b, IntervalArray(lo, hi))
     assert box.lo.shape == (3, m)
     for p in range(3):
