@@ -275,19 +275,6 @@ def test_placeholder_lines_whose_interval_reaches_minus_infinity(monkeypatch):
     assert_grad_quotients_below(rng, net, X, y, "cross-entropy", r, res.upper, 3)
 
 
-def test_residual_networks_refuse_chosen_points():
-    from tests.test_residual import random_resnet
-
-    rng = np.random.default_rng(9)
-    net = random_resnet(rng, 2, 4, "tanh")
-    X = rng.standard_normal((5, net.widths[0]))
-    y = rng.standard_normal((5, net.widths[-1]))
-    with pytest.raises(InputError, match="residual"):
-        grad_lipschitz(net, X, y, "mse", 1e-2, local_points=2, lower=False)
-    res = grad_lipschitz(net, X, y, "mse", 1e-2, lower=False)  # "auto": Lemma 9 as before
-    assert "local_points" not in res.extra
-
-
 def test_no_local_points_is_recorded_so_verify_takes_the_same_path(tmp_path, capsys):
     """``--local-points 0`` where the local method fits every point: the recursion,
     recorded as an empty list (verify would otherwise derive the local formula)."""

@@ -127,6 +127,8 @@ def test_program_one_definition_per_block_and_dense_kinds():
 
 
 def test_bad_method_is_refused_for_residual_nets():
+    """A bad method, and chosen points for the mixed bound (feed-forward only; the
+    default ``local_points="auto"`` is Lemma 9 as before)."""
     from symlip.errors import InputError
 
     rng = np.random.default_rng(0)
@@ -135,6 +137,9 @@ def test_bad_method_is_refused_for_residual_nets():
     y = rng.standard_normal((3, net.widths[-1]))
     with pytest.raises(InputError, match="method"):
         grad_lipschitz(net, X, y, "mse", 0.1, method="nope")
+    with pytest.raises(InputError, match="residual"):
+        grad_lipschitz(net, X, y, "mse", 0.1, local_points=2, lower=False)
+    assert "local_points" not in grad_lipschitz(net, X, y, "mse", 0.1, lower=False).extra
 
 
 def test_relu_residual_is_not_smooth():
