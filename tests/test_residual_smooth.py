@@ -46,12 +46,6 @@ def _deep_resnet(rng, n_blocks, width, act, step):
     return Network.from_arrays(ws, bs, [act] * (n_blocks + 1), steps=steps)
 
 
-def _check_quotients(rng, net, X, y, loss, r, upper, n_pairs=5):
-    """Float gradient difference quotients between pairs in the ball stay below the
-    certified upper bound (no slack)."""
-    assert_grad_quotients_below(rng, net, X, y, loss, r, upper, n_pairs)
-
-
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n_hidden=st.integers(1, 4), width=st.integers(1, 6), act=st.sampled_from(ACTS),
        loss=st.sampled_from(["mse", "cross-entropy"]), log_r=st.floats(-4, 0),
@@ -70,7 +64,7 @@ def test_residual_grad_bound_is_sound(n_hidden, width, act, loss, log_r, seed):
     if res.lower_enclosure is not None:  # Lemma 10, or the full interval quotient
         assert compare(res.lower_enclosure.lower, "<=", res.enclosure.upper) is Truth.TRUE
         assert res.witness.get("method", "full") in ("readout", "full")
-    _check_quotients(rng, net, X, y, loss, r, res.upper)
+    assert_grad_quotients_below(rng, net, X, y, loss, r, res.upper)
     assert float(res.extra["upper_pointwise_mean"]) <= res.upper * (1 + 1e-12)
 
 
@@ -87,7 +81,7 @@ def test_residual_grad_bound_is_sound_deep(n_blocks, act, loss, step, seed):
     y = _targets(rng, loss, 3, net.widths[-1])
     res = grad_lipschitz(net, X, y, loss, 1e-2, lower=True)
     assert res.estimate <= res.upper
-    _check_quotients(rng, net, X, y, loss, 1e-2, res.upper, n_pairs=3)
+    assert_grad_quotients_below(rng, net, X, y, loss, 1e-2, res.upper, n_pairs=3)
 
 
 @pytest.mark.parametrize("loss", ["mse", "cross-entropy"])
@@ -241,7 +235,7 @@ def test_centre_jacobian_options_tighten_the_residual_bound():
     assert res.extra["centre_jacobians"] and res.upper == pytest.approx(b_on, rel=1e-12)
     assert res.extra["directional"]
     assert res.estimate <= res.upper
-    _check_quotients(rng, net, X, y, "mse", 1e-3, res.upper, n_pairs=3)
+    assert_grad_quotients_below(rng, net, X, y, "mse", 1e-3, res.upper, n_pairs=3)
     assert "centre Jacobian" in res.derivation.to_markdown()
     assert "h_ch" in {str(d.symbol) for d in res.formula.definitions}  # the chain option
     # the certified lower bound: the full interval quotient through the blocks
@@ -361,7 +355,7 @@ def test_directional_option_on_confident_cross_entropy():
                                   lognorm_layers(net), True, True, True)
     assert res.upper <= nosig.enclose_array(_args(nosig, ci, hull=False)).mean().upper_float
     assert res.estimate <= res.upper
-    _check_quotients(rng, net, X, y, "cross-entropy", 1e-3, res.upper, n_pairs=4)
+    assert_grad_quotients_below(rng, net, X, y, "cross-entropy", 1e-3, res.upper, n_pairs=4)
     assert "loss gradient's own chains" in res.derivation.to_markdown()
 
 
@@ -374,7 +368,7 @@ def test_residual_options_reach_beyond_sixteen_points():
     y = rng.standard_normal((200, net.widths[-1]))
     res = grad_lipschitz(net, X, y, "mse", 1e-3, lower=False)
     assert res.extra["centre_jacobians"]
-    _check_quotients(rng, net, X, y, "mse", 1e-3, res.upper, n_pairs=3)
+    assert_grad_quotients_below(rng, net, X, y, "mse", 1e-3, res.upper, n_pairs=3)
 
 
 def test_residual_gauss_newton_norm_matches_the_jacobians():
@@ -459,4 +453,4 @@ def test_residual_gauss_newton_norm_in_chunks(monkeypatch):
     assert full <= vals.mean()
     res = grad_lipschitz(net, X, y, "cross-entropy", 1e-3)
     assert res.extra["gauss_newton"] and res.estimate <= res.upper
-    _check_quotients(rng, net, X, y, "cross-entropy", 1e-3, res.upper, n_pairs=3)
+    assert_grad_quotients_below(rng, net, X, y, "cross-entropy", 1e-3, res.upper, n_pairs=3)

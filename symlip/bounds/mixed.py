@@ -135,18 +135,23 @@ def choose_points(lines: np.ndarray, m: int) -> np.ndarray:
     return np.sort(order[:m])
 
 
+def _largest_count(fits: Any, lo: int, hi: int) -> int:
+    """The largest ``m`` in ``[lo, hi]`` with ``fits(m)`` (``fits`` true at ``lo`` and
+    monotone: a cost within a budget), by bisection."""
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def auto_count(net: Any, lines: np.ndarray) -> int:
     """How many points the default gives the local line (0: none)."""
     from symlip.bounds.sensitivity import local_cost
 
-    n = len(lines)
-    lo, hi = 0, n
-    while lo < hi:  # the largest m with local_cost(m) within the budget
-        mid = (lo + hi + 1) // 2
-        if local_cost(net, mid) <= MIXED_COST_BUDGET:
-            lo = mid
-        else:
-            hi = mid - 1
+    lo = _largest_count(lambda m: local_cost(net, m) <= MIXED_COST_BUDGET, 0, len(lines))
     if lo == 0:
         return 0
     top = np.sort(np.asarray(lines, dtype=np.float64))[::-1][:lo]
@@ -168,13 +173,8 @@ def chunks(net: Any, A: np.ndarray) -> list[np.ndarray]:
     budget (:func:`~symlip.bounds.param_core.local_applies`)."""
     from symlip.bounds import param_core
 
-    lo, hi = 1, len(A)
-    while lo < hi:  # the largest count the local method takes at once
-        mid = (lo + hi + 1) // 2
-        if param_core.local_applies(net, mid):
-            lo = mid
-        else:
-            hi = mid - 1
+    # the largest count the local method takes at once
+    lo = _largest_count(lambda m: param_core.local_applies(net, m), 1, len(A))
     q = -(-len(A) // lo)
     return [np.asarray(c, dtype=np.int64) for c in np.array_split(A, q)]
 

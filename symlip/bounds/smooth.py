@@ -350,11 +350,12 @@ def gradient_program_and_inputs(net: Any, X: np.ndarray, y: np.ndarray, lname: s
 
     n = X.shape[0]
     want = mixed.check_local_points(local_points, n)
-    if check_method(method) != "local" and not (want is None or isinstance(want, str)):
+    is_local = check_method(method) == "local"
+    if not is_local and not (want is None or isinstance(want, str)):
         raise InputError(f"local_points applies to method='local' (got method={method!r})")
     ci = _loss_inputs(net, X, y, lname, r, centre, jac)
     full = local_applies(net, n)
-    if want is None or check_method(method) != "local" or net.depth < 2 \
+    if want is None or not is_local or net.depth < 2 \
             or (isinstance(want, str) and full) \
             or (isinstance(want, int) and want >= n and full):
         formula, used = grad_formula(net, X, r, lname, ci, method, y)
