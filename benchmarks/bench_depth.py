@@ -1,8 +1,10 @@
 """Tightness over depth: the local-sensitivity parameter bound (method="local", Lemma 7)
 side by side with the previous layer recursion (method="recursion"); the gradient bound
-four ways: the recursion, Lemma 8 alone, Lemma 11 (stacked centre Gauss-Newton norm +
-per-point remainders) and the default, Lemma 12 (Lemma 11 with the curvature term from
-its certified centre value plus a third-order remainder).
+five ways: the recursion, Lemma 8 alone, Lemma 11 (stacked centre Gauss-Newton norm +
+per-point remainders), Lemma 12 with 12c (the previous default: Lemma 11 with the
+curvature term from its certified centre value plus a third-order remainder) and the
+default, which adds Lemma 12d (the output chains' derivatives from their certified
+centre values plus a remainder, in Lemma 8's h_p and in the third-order constant).
 
     python benchmarks/bench_depth.py [--quick]
 
@@ -14,9 +16,9 @@ its certified centre value plus a third-order remainder).
 3. A network trained on scikit-learn's digits (MLPClassifier, tanh, 6 hidden layers of
    32, inputs scaled to [0, 1]), 16 test points, r = 1e-3.
 
-Gradient columns: the recursion, Lemma 8 alone, Lemma 11 (the previous default) and the
-default (Lemma 12 where it applies: certified centre curvature plus a third-order
-remainder), each certified, over the certified lower bound.
+Gradient columns: the recursion, Lemma 8 alone, Lemma 11, Lemma 12 + 12c (the previous
+default) and the default (Lemmas 12, 12c and 12d where they apply), each certified, over
+the certified lower bound.
 
 "local" is the result (max over the points of the per-point bound), "hull/low" the
 formula on the hull of the per-point inputs.  "Lower" is the certified lower bound (interval difference quotient along the top
@@ -50,15 +52,16 @@ def row(name: str, net: Network, X: np.ndarray, r: float) -> None:
 
 
 def _previous(net: Network, X: np.ndarray, y: np.ndarray, loss: str, r: float,
-              gauss_newton: bool) -> float:
+              gauss_newton: bool, curvature: bool = False) -> float:
     """An earlier local default, certified (the mean of the per-point bounds): Lemma 8
-    alone (``gauss_newton=False``) or Lemma 11 without Lemma 12's centre curvature."""
+    alone (``gauss_newton=False``), Lemma 11 without Lemma 12's centre curvature, or
+    (``curvature``) Lemma 12 with 12c but without Lemma 12d's centre chain derivatives."""
     from symlip.bounds.param_core import _args
     from symlip.bounds.smooth import _loss_inputs, grad_formula
 
     ci = _loss_inputs(net, X, y, loss, r)
     f, _ = grad_formula(net, X, r, loss, ci, "local", y, gauss_newton=gauss_newton,
-                        curvature=False)
+                        curvature=curvature, chain_derivatives=False)
     return float(f.enclose_array(_args(f, ci, hull=False)).mean().upper_float)
 
 
@@ -74,16 +77,18 @@ def grad_row(name: str, net: Network, X: np.ndarray, y: np.ndarray, loss: str,
     to = time.perf_counter() - t
     l8 = _previous(net, X, y, loss, r, gauss_newton=False)
     l11 = _previous(net, X, y, loss, r, gauss_newton=True)
+    l12 = _previous(net, X, y, loss, r, gauss_newton=True, curvature=True)
     low = low_res.lower if low_res.lower else float("nan")
-    print(f"  {name:<22}{old.upper:>10.4g}{l8:>10.4g}{l11:>10.4g}{loc.upper:>10.4g}"
-          f"{low:>9.4g}{low_res.estimate:>9.4g}{old.upper / low:>10.4g}{l8 / low:>8.3g}"
-          f"{l11 / low:>8.3g}{loc.upper / low:>8.3g}{to:>7.2f}{tl:>7.2f}{tlow:>7.2f}")
+    print(f"  {name:<22}{old.upper:>10.4g}{l8:>10.4g}{l11:>10.4g}{l12:>10.4g}"
+          f"{loc.upper:>10.4g}{low:>9.4g}{low_res.estimate:>9.4g}{old.upper / low:>10.4g}"
+          f"{l8 / low:>8.3g}{l11 / low:>8.3g}{l12 / low:>8.3g}{loc.upper / low:>8.3g}"
+          f"{to:>7.2f}{tl:>7.2f}{tlow:>7.2f}")
 
 
 def grad_header() -> None:
     print(f"  {'network':<22}{'recursion':>10}{'Lemma 8':>10}{'Lemma 11':>10}"
-          f"{'default':>10}{'lower':>9}{'est':>9}{'rec/low':>10}{'L8/low':>8}{'L11/low':>8}"
-          f"{'def/low':>8}{'t rec':>7}{'t def':>7}{'t low':>7}")
+          f"{'L12c':>10}{'default':>10}{'lower':>9}{'est':>9}{'rec/low':>10}{'L8/low':>8}"
+          f"{'L11/low':>8}{'12c/low':>8}{'def/low':>8}{'t rec':>7}{'t def':>7}{'t low':>7}")
 
 
 def header(last: str = "hull/low") -> None:

@@ -10,7 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symlip.bounds.curvature_program import T3, local_curv_derivation, local_curv_loss_program
+from symlip.arith.array import IntervalArray
+from symlip.bounds.curvature import output_second_order_norms
+from symlip.bounds.curvature_program import (
+    T3,
+    LDcsym,
+    LDisym,
+    local_curv_derivation,
+    local_curv_loss_program,
+)
 from symlip.bounds.param_core import add_local_inputs
 from symlip.bounds.sensitivity import run_partial, third_derivative
 from symlip.bounds.smooth import _loss_inputs, curvature_applies, local_curv_grad_program
@@ -36,12 +44,18 @@ def _hessians(net, act, x, theta):
     return np.array(out)
 
 
-def _third_order_T(net, X, y, r):
-    """The program's T_3 per point, from the certified inputs (CV is not needed)."""
+def _program_values(net, X, y, r, ldcent=False):
+    """The program's values per point, from the certified inputs (CV is not needed;
+    ``ldcent``: with Lemma 12d, the centre chain derivatives LDc_j)."""
     ci = _loss_inputs(net, X, y, "mse", r)
-    formula = local_curv_grad_program(net.depth, "mse", ci.bounded, ci.centre, ci.jac)
+    formula = local_curv_grad_program(net.depth, "mse", ci.bounded, ci.centre, ci.jac,
+                                      hcent=ldcent, ldcent=ldcent)
     assert add_local_inputs(net, X, r, ci, formula)
     env = {}
+    if ldcent:
+        hc, ldc = output_second_order_norms(net, X)
+        for j in range(1, net.depth):
+            env[LDcsym(j)] = IntervalArray(np.zeros(len(X)), ldc[:, j - 1].copy())
     for s in formula.inputs:
         name = str(s)
         if name in ci.per_point:
@@ -49,6 +63,12 @@ def _third_order_T(net, X, y, r):
         elif name in ci.scalars:
             env[s] = _to_interval_array(ci.scalars[name])
     run_partial(formula, env)
+    return env
+
+
+def _third_order_T(net, X, y, r, ldcent=False):
+    """The program's T_3 per point."""
+    env = _program_values(net, X, y, r, ldcent)
     return np.broadcast_to(np.asarray(env[T3].hi, dtype=np.float64), (X.shape[0],))
 
 
@@ -56,11 +76,12 @@ def _third_order_T(net, X, y, r):
 @given(depth=st.sampled_from([2, 3, 4, 6]), width=st.integers(1, 4),
        act=st.sampled_from(["tanh", "gelu", "sigmoid", "softplus"]),
        log_r=st.floats(-2, 0), scale=st.sampled_from([1.0, 2.0]),
-       seed=st.integers(0, 2**31 - 1))
+       seed=st.integers(0, 2**31 - 1), ldcent=st.booleans())
 def test_third_order_constant_bounds_the_hessian_change(depth, width, act, log_r, scale,
-                                                        seed):
+                                                        seed, ldcent):
     """||sum_o w_o (D^2 f_o(theta) - D^2 f_o(theta-bar))||_2 <= T ||theta - theta-bar||
-    for unit w, points theta in the ball (random directions, on the sphere and inside)."""
+    for unit w, points theta in the ball (random directions, on the sphere and inside);
+    ``ldcent``: T with Lemma 12d's L^D."""
     rng = np.random.default_rng(seed)
     n_out = int(rng.integers(1, 3))
     net = random_net(rng, [int(rng.integers(1, 4))] + [width] * (depth - 1) + [n_out], act,
@@ -68,7 +89,7 @@ def test_third_order_constant_bounds_the_hessian_change(depth, width, act, log_r
     r = 10.0 ** log_r
     X = rng.standard_normal((2, net.widths[0]))
     y = rng.standard_normal((2, n_out))
-    T = _third_order_T(net, X, y, r)
+    T = _third_order_T(net, X, y, r, ldcent)
     theta0 = net.params()
     for i, x in enumerate(X):
         H0 = _hessians(net, act, x, theta0)
@@ -123,3 +144,85 @@ def test_centre_hessian_option_shape():
     assert "dGN" in {str(s) for s in byname["dGN_c"].expr.free_symbols}
     assert "h_b" in {str(s) for s in byname["R_cv"].expr.free_symbols}
 
+
+
+def _bias_rows(net, act, x, theta):
+    """Per output o the rows of the parameter Hessian of f_o at the bias b_j, per hidden
+    layer j: ``rows[j][o]`` (the derivative of D_{N,j}^T e_o, the bias gradient)."""
+    H = _hessians(net, act, x, theta)
+    w, out, i = net.widths, {}, 0
+    for k in range(net.depth):
+        i += w[k + 1] * w[k]
+        out[k + 1] = H[:, i:i + w[k + 1], :]
+        i += w[k + 1]
+    return out
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(depth=st.sampled_from([2, 3, 4, 6, 8]), width=st.integers(1, 4),
+       act=st.sampled_from(["tanh", "gelu", "sigmoid", "softplus"]),
+       log_r=st.floats(-2.5, 0), scale=st.sampled_from([1.0, 2.0]),
+       seed=st.integers(0, 2**31 - 1))
+def test_chain_derivative_bounds_hold_on_the_ball(depth, width, act, log_r, scale, seed):
+    """Lemma 12d: sup_u ||d_u D_{N,j}(theta)||_2 <= L^D_j (the new one) at points theta
+    of the ball, no slack: the derivative's rows per output are rows of the exact
+    Hessians (torch); ||d_u D||_2 >= the largest per-output norm and >= the norm of any
+    unit combination of the outputs."""
+    rng = np.random.default_rng(seed)
+    n_out = int(rng.integers(1, 3))
+    net = random_net(rng, [int(rng.integers(1, 4))] + [width] * (depth - 1) + [n_out], act,
+                     scale)
+    r = 10.0 ** log_r
+    X = rng.standard_normal((2, net.widths[0]))
+    y = rng.standard_normal((2, n_out))
+    env = _program_values(net, X, y, r, ldcent=True)
+    theta0 = net.params()
+    for i, x in enumerate(X):
+        for t in (0.0, 1.0, 0.5):
+            d = rng.standard_normal(theta0.size)
+            d *= t * r / np.linalg.norm(d)
+            rows = _bias_rows(net, act, x, theta0 + d)
+            for j in range(1, net.depth):
+                bound = float(np.broadcast_to(env[LDisym(j)].hi, (len(X),))[i])
+                R = rows[j]  # (n_out, n_j, P)
+                ws = list(np.eye(n_out)) + [rng.standard_normal(n_out)]
+                for w_ in ws:
+                    w_ = w_ / np.linalg.norm(w_)
+                    q = np.linalg.norm(np.tensordot(w_, R, axes=1), 2)
+                    assert q <= bound, (j, t, q, bound)
+
+
+@pytest.mark.parametrize("act", ["tanh", "gelu"])
+@pytest.mark.parametrize("n_out", [1, 3])
+def test_centre_chain_derivatives_against_exact(act, n_out):
+    """LDc_j >= (sum_o ||d(D_{N,j}^T e_o)/d theta||^2)^(1/2) at the centre, tight to 1e-6
+    (one output: exactly sup_u ||d_u D_{N,j}||_2)."""
+    rng = np.random.default_rng([3, n_out, len(act)])
+    net = random_net(rng, [3, 5, 4, 6, n_out], act)
+    X = rng.standard_normal((3, 3))
+    hc, ldc = output_second_order_norms(net, X)
+    assert ldc.shape == (3, net.depth - 1)
+    for i, x in enumerate(X):
+        rows = _bias_rows(net, act, x, net.params())
+        for j in range(1, net.depth):
+            ex = np.sqrt(sum(np.linalg.norm(rows[j][o], 2) ** 2 for o in range(n_out)))
+            assert ex <= ldc[i, j - 1] <= ex * (1 + 1e-6) + 1e-9, (j, ex, ldc[i, j - 1])
+
+
+def test_chain_derivative_option_shape():
+    """Lemma 12d: LDc_j are inputs, h (Lemma 8) and T use the new L^D, which keeps
+    Lemma 8's as one option of its minimum."""
+    defs, inputs = local_curv_loss_program(4, "mse", hcent=True, ldcent=True)
+    names = [str(s) for s in inputs]
+    assert {"LDc_1", "LDc_2", "LDc_3"} <= set(names)
+    byname = {str(d.symbol): d for d in defs}
+    assert {"LD_2", "LDc_2", "Rd_2"} <= {str(s) for s in byname["LDi_2"].expr.free_symbols}
+    used = {str(s) for s in byname["h_loc"].expr.free_symbols}
+    assert "LDi_1" in used and "LD_1" not in used
+    assert "LDi_3" in {str(s) for s in byname["ta_3"].expr.free_symbols}
+    # the remainder of j uses the new L^D of the layers above
+    assert "LDi_3" in {str(s) for s in byname["Rd_2"].expr.free_symbols}
+    order = [str(d.symbol) for d in defs]
+    assert order.index("hs_3") < order.index("Rd_1") < order.index("h_loc")
+    old_defs, old_inputs = local_curv_loss_program(4, "mse", hcent=True)
+    assert not any(str(s).startswith("LDc") for s in old_inputs)

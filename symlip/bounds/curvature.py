@@ -160,7 +160,8 @@ from symlip.bounds.recursion import _loss_name
 from symlip.errors import InputError
 from symlip.models.conv import ConvLayer
 
-__all__ = ["CURVATURE_BUDGET", "centre_curvature_norms", "curvature_cost"]
+__all__ = ["CURVATURE_BUDGET", "centre_curvature_norms", "curvature_cost",
+           "output_hessian_norms", "output_second_order_norms"]
 
 #: largest :func:`curvature_cost` (multiply-adds) for which the curvature norms are
 #: computed: 1.9e10 for 8-32x16-1 with 16 points (m = 1024, 2.2 s on one core of the
@@ -316,8 +317,8 @@ def _on_box(f: Any, z: IntervalArray) -> IntervalArray:
                          np.broadcast_to(r.hi, z.hi.shape).copy())
 
 
-def centre_curvature_norms(net: Any, X: Any, y: Any, loss: str, *, output: int | None = None
-                           ) -> np.ndarray | None:
+def centre_curvature_norms(net: Any, X: Any, y: Any, loss: str, *, output: int | None = None,
+                           rows: bool = False) -> Any:
     r"""Per data point $i$ a certified upper bound $\mathrm{CV}_i \ge \|\sum_o\bar g_{io}
     \nabla^2_\theta f_o(x_i;\bar\theta)\|_2$ (module docstring), float64 shape ``(n,)``.
 
@@ -329,6 +330,8 @@ def centre_curvature_norms(net: Any, X: Any, y: Any, loss: str, *, output: int |
         loss: ``"mse"`` or ``"cross-entropy"``.
         output: if given, the seed is $e_o$ for ``o = output`` in place of $\bar g$
             (``y`` and ``loss`` then only checked): a bound of $\|\nabla^2f_o\|$.
+        rows: also return, per point and hidden layer $j$, a certified upper bound of
+            $\|S_{y_j,:}L\|_2$ (:func:`output_second_order_norms`): a pair.
 
     Returns:
         The upper ends, or ``None`` beyond :data:`CURVATURE_BUDGET`, for residual or
@@ -354,7 +357,7 @@ def centre_curvature_norms(net: Any, X: Any, y: Any, loss: str, *, output: int |
         return None
     N = net.depth
     if N < 2:
-        return np.zeros(n)
+        return (np.zeros(n), np.zeros((n, 0))) if rows else np.zeros(n)
     if curvature_cost(net, n) > CURVATURE_BUDGET:
         return None
     kernels = []
@@ -368,9 +371,40 @@ def centre_curvature_norms(net: Any, X: Any, y: Any, loss: str, *, output: int |
         kernels.append((k1, k2))
     try:
         with np.errstate(over="ignore", invalid="ignore"):
-            return _curvature(net, X, y, loss, kernels, output)
+            return _curvature(net, X, y, loss, kernels, output, rows)
     except (InputError, ValueError, FloatingPointError):  # float64 enclosures overflowed
         return None
+
+
+def output_second_order_norms(net: Any, X: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    r"""Per data point $\mathrm{HC}_i$ (:func:`output_hessian_norms`) and, per hidden
+    layer $j = 1..N-1$, a certified upper bound $\mathrm{LDc}_{i,j} \ge
+    \sup_{\|u\| = 1}\|\partial_uD_{N,j}(x_i;\bar\theta)\|_2$, the derivative of the
+    output chain $D_{N,j} = \partial f/\partial z_j$ at the centre (Lemma 12d of
+    ``docs/theory-param.md``), shape ``(n, N-1)``, from the same $n_N$ runs.
+
+    With the seed $e_o$, $\beta_j = D_{N,j}^Te_o$ is the gradient of $f_o$ with
+    respect to the bias $b_j$, so the bias rows of $\nabla^2f_o\,u = Q^TSQu$ are
+    $\partial_u\beta_j = (SQu)_{y_j}$ (the rows $y_j = U_ja_{j-1} + u_{b,j}$ carry the
+    bias with coefficient 1); hence $\sup_u\|\partial_u\beta_j\| = \|S_{y_j,:}Q\|_2 =
+    \|S_{y_j,:}L\|_2$ ($QQ^T = M = LL^T$).  Over the outputs,
+    $\|\partial_uD_{N,j}\|_2 \le \|\partial_uD_{N,j}\|_F = (\sum_o\|\partial_u
+    \beta^{(o)}_j\|^2)^{1/2}$.  ``None`` as for :func:`output_hessian_norms`."""
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    n, nN = X.shape[0], net.widths[-1]
+    if nN * curvature_cost(net, n) > OUTPUT_HESSIAN_BUDGET or net.depth < 2:
+        return None
+    tot = np.zeros(n)
+    rows = np.zeros((n, net.depth - 1))
+    for o in range(nN):
+        out = centre_curvature_norms(net, X, np.zeros((n, nN)), "mse", output=o,
+                                     rows=True)
+        if out is None:
+            return None
+        cv, rn = out
+        tot = up(tot + up(cv * cv))
+        rows = up(rows + up(rn * rn))
+    return up(np.sqrt(tot)), up(np.sqrt(rows))
 
 
 def output_hessian_norms(net: Any, X: Any) -> np.ndarray | None:
@@ -394,7 +428,7 @@ def output_hessian_norms(net: Any, X: Any) -> np.ndarray | None:
 
 
 def _curvature(net: Any, X: np.ndarray, y: Any, loss: str, kernels: list,
-               output: int | None = None) -> np.ndarray | None:
+               output: int | None = None, rows: bool = False) -> Any:
     N = net.depth
     n = X.shape[0]
     Ws = [np.asarray(layer.weight, dtype=np.float64) for layer in net.layers]
@@ -452,6 +486,16 @@ def _curvature(net: Any, X: np.ndarray, y: Any, loss: str, kernels: list,
         for j in range(1, k):
             es2 = up(es2 + up(2 * up(E[k - 1, j][1] ** 2)))
     eS = up(np.sqrt(es2))
+    if rows:  # per y_j row block of S: (sum of its blocks' squared error bounds)^(1/2)
+        erow = {}
+        for j in range(1, N):
+            e2 = up(H[j][1] ** 2)
+            for q in range(1, N):
+                if q != j:
+                    e2 = up(e2 + up(Syy[min(j, q), max(j, q)][1] ** 2))
+            for k in range(j + 1, N + 1):
+                e2 = up(e2 + up(E[k - 1, j][1] ** 2))
+            erow[j] = up(np.sqrt(e2))
     # ---- L blocks (enclosures of the exact factor) and ||L||_2^2 = ||M||_2 ------------
     betab = {k: (b, np.broadcast_to(e[:, None], b.shape).copy()) for k, (b, e) in beta.items()}
     Lb, Mnorm = _factor_blocks(N, w, A, betab)
@@ -482,6 +526,7 @@ def _curvature(net: Any, X: np.ndarray, y: Any, loss: str, kernels: list,
     lhat2 = up(lnorm + eL)
     chunk = max(1, _CHUNK_ENTRIES // (m * m))
     res = np.empty(n)
+    rown = np.empty((n, N - 1))
     for c0 in range(0, n, chunk):
         sl = slice(c0, min(n, c0 + chunk))
         B = sl.stop - sl.start
@@ -508,6 +553,11 @@ def _curvature(net: Any, X: np.ndarray, y: Any, loss: str, kernels: list,
         for b, (s0, sz) in enumerate(zip(starts, sizes, strict=True)):
             Km[:, s0:s0 + sz, :] = np.swapaxes(Lb[b][0][sl], 1, 2) @ P[:, s0:s0 + sz, :]
         sf, pf = _fro(Sm), _fro(P)
+        if rows:
+            for j in range(1, N):
+                rs = slice(off_y[j], off_y[j] + w[j])
+                rown[sl, j - 1] = _row_block_norms(Sm[:, rs, :], P[:, rs, :], gamma(smax),
+                                                   lf[sl], eL[sl], lnorm[sl], erow[j][sl])
         del Sm, P
         if not _finite(Km):
             return None
@@ -528,7 +578,36 @@ def _curvature(net: Any, X: np.ndarray, y: Any, loss: str, kernels: list,
     res = up(res + up(Mnorm * eS))
     if not _finite(res):
         return None
+    if rows:
+        return (res, rown) if _finite(rown) else None
     return res
+
+
+def _row_block_norms(Sj: np.ndarray, Pj: np.ndarray, g: float, lf: np.ndarray,
+                     eL: np.ndarray, lnorm: np.ndarray, eSj: np.ndarray) -> np.ndarray:
+    r"""Per point a certified upper bound of $\|S_{y_j,:}L\|_2$ for the exact $S$, $L$,
+    from the float row block $\hat S_j$ of $\hat S$ and its float product $\hat P_j =
+    \mathrm{fl}(\hat S_j\hat L)$ (the $y_j$ rows of ``P`` in :func:`_curvature`):
+    $\|\hat P_j\|_2^2 \le \|\mathrm{fl}(\hat P_j\hat P_j^T)_{\mathrm{sym}}\|_2 +
+    \gamma_m\|\hat P_j\|_F^2 + 2u\|\cdot\|_F$ (the Gram matrix's float error and its
+    symmetrisation; certified by :func:`_sym_norm_upper`), then
+    $\|S_jL - \hat P_j\| \le \gamma_s\|\hat S_j\|_F\max_b\|\hat L_b\|_F +
+    \|\hat S_j\|_Fe_L + e_{S_j}\|L\|_2$ (the product's rounding, $L - \hat L$, $S_j -
+    \hat S_j$)."""
+    B, nj, m = Pj.shape
+    Gm = Pj @ np.swapaxes(Pj, 1, 2)
+    Gs = 0.5 * (Gm + np.swapaxes(Gm, 1, 2))
+    pf2 = _sumsq_upper(Pj, (1, 2))
+    gf = _fro(Gs)
+    sjf = _fro(Sj)
+    extra = up(up(up(gamma(m) * pf2) + up(2 * U * gf)) + 2 * m * nj * ETA)
+    out = np.empty(B)
+    for i in range(B):
+        lam = up(_sym_norm_upper(np.ascontiguousarray(Gs[i])) + extra[i])
+        out[i] = up(np.sqrt(lam))
+    efl = up(up(g * up(sjf * lf)) + 2 * m * ETA)
+    err = up(up(efl + up(sjf * eL)) + up(eSj * lnorm))
+    return up(out + err)
 
 
 def _factor_blocks(N: int, w: list[int], A: list[MidRad], beta: dict[int, MidRad]

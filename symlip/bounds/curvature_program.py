@@ -38,6 +38,7 @@ import sympy as sp
 from symlip.bounds import recursion as rec
 from symlip.bounds.sensitivity import (
     HDIR,
+    HLOC,
     Csym,
     Gssym,
     Gsym,
@@ -47,16 +48,20 @@ from symlip.bounds.sensitivity import (
     _finish,
     _nn,
     _prod,
+    dssym,
     dsym,
+    esym,
     gn_ball,
     kapsym,
     lamsym,
     lemma8_defs,
     local_gn_loss_program,
+    qcsym,
 )
 from symlip.symbolic.symbols import k3_layer
 
-__all__ = ["local_curv_loss_program", "local_curv_derivation", "CV", "T3"]
+__all__ = ["local_curv_loss_program", "local_curv_derivation", "chain_derivative_defs", "CV",
+           "T3"]
 
 #: $\ge \|\sum_o\bar g_o\nabla^2_\theta f_o(x;\bar\theta)\|_2$, per point (certified by
 #: :func:`symlip.bounds.curvature.centre_curvature_norms`)
@@ -110,9 +115,82 @@ def _subnetwork_defs(N: int) -> list[rec.Definition]:
     return defs
 
 
-def third_order_defs(N: int) -> list[rec.Definition]:
-    """The definitions of $T$ (Lemma 12) for depth ``N`` (after Lemmas 7-8)."""
-    defs = _subnetwork_defs(N)
+def LDcsym(j: int) -> sp.Symbol:
+    r"""$\mathrm{LDc}_j \ge \sup_{\|u\|=1}\|\partial_uD_{N,j}(\bar\theta)\|_2$, per point
+    (certified by :func:`symlip.bounds.curvature.output_second_order_norms`)."""
+    return _nn(f"LDc_{j}")
+
+
+def LDisym(j: int) -> sp.Symbol:
+    """$L^D_j$ of Lemma 12d: the smaller of Lemma 8's and the centre value plus a
+    remainder."""
+    return _nn(f"LDi_{j}")
+
+
+def _dev(k: int, j: int, sym: Any) -> sp.Expr:
+    r"""$\sum_{i=j+1}^k X_{k,i}e_iC_{i-1,j} \ge \|D_{k,j}(\theta) - D_{k,j}(\bar\theta)\|$
+    on the ball (the telescoping sum of Lemma 7; $X = G$ for $k = N$, $G^{\mathrm s}$
+    else)."""
+    terms = []
+    for i in range(j + 1, k + 1):
+        xi = sp.Integer(1) if i == k else sym(k, i)
+        ci = sp.Integer(1) if i - 1 == j else Csym(i - 1, j)
+        terms.append(_prod(xi, esym(i), ci))
+    return sp.Add(*terms, evaluate=False)
+
+
+def chain_derivative_defs(N: int) -> list[rec.Definition]:
+    r"""Lemma 12d: for $j = N-1, \dots, 1$ the remainder ``Rd_j`` $\ge \sup_{B_r}
+    \|\partial_uD_{N,j}(\theta) - \partial_uD_{N,j}(\bar\theta)\|$ (unit $u$) and
+    $L^D_j$ := $\min(L^D_j, \mathrm{LDc}_j + R_j)$ (``LDi_j``; the remainder of $j$
+    uses the new $L^D_m$, $m > j$).  Needs $h^{\mathrm s}_k$ and $L^{D,\mathrm s}_{k,j}$
+    (:func:`_subnetwork_defs`) before it."""
+    defs: list[rec.Definition] = []
+    r = rec.R
+    for j in range(N - 1, 0, -1):
+        own, wgt, rest = [], [], []
+        for m in range(j + 1, N + 1):
+            i = m - 1  # the layer of sigma', sigma'' in F_m = W_m Sigma_{m-1}
+            d, ds, K2, K3 = dsym(i), dssym(i), kapsym(i), k3_layer(i)
+            lam, Ls, rho = lamsym(i), Lssym(i), rec.rho(m)
+            hs = sp.Integer(0) if i == 1 else hssym(i)
+            if m == N:
+                Cm, dD = sp.Integer(1), sp.Integer(0)
+            else:
+                Cm = Csym(N, m)
+                dD = rec._min([LDisym(m) * r, _dev(N, m, Gsym)])
+            if i == j:
+                Gs, dS = sp.Integer(1), sp.Integer(0)
+            else:
+                Gs = Gssym(i, j)
+                dS = rec._min([_lds(i, j) * r, _dev(i, j, Gssym)])
+            qc = qcsym(m)
+            own.append(_prod(dD, d, Gs) + _prod(Cm, ds, Gs) + _prod(Cm, d, dS))
+            wgt.append(_prod(Cm, K2, lam, Gs))
+            curv = rec._min([_prod(Cm, rho, K3 * lam**2 + K2 * hs),
+                             _prod(qc, K3 * lam * Ls + K2 * hs)])
+            rest.append(_prod(dD, rho, K2, lam, Gs) + _prod(curv, r, Gs)
+                        + _prod(rec._min([_prod(Cm, rho, K2, lam), _prod(qc, K2, Ls)]), dS))
+        Rd = _nn(f"Rd_{j}")
+        defs.append(rec.Definition(
+            Rd, rec._sqrt(sp.Add(*[o**2 for o in own], evaluate=False))
+            + r * rec._sqrt(sp.Add(*[w_**2 for w_ in wgt], evaluate=False))
+            + sp.Add(*rest, evaluate=False),
+            "$\\partial_uD_{N,j} = \\sum_mD_{N,m}(U_m\\Sigma_{m-1} + W_m\\Gamma_{m-1}(u))"
+            "D_{m-1,j}$, $\\Gamma(u) = \\operatorname{diag}(\\sigma''\\odot z[u])$, "
+            "between $\\theta$ and $\\bar\\theta$ factor by factor; Cauchy-Schwarz over "
+            "the blocks $U_m$ and $W_m - \\bar W_m$ (Lemma 12d)"))
+        defs.append(rec.Definition(
+            LDisym(j), rec._min([LDsym(j), LDcsym(j) + Rd]),
+            "$\\|\\partial D_{N,j}(\\theta)\\| \\le \\|\\partial D_{N,j}(\\bar"
+            "\\theta)\\| + R_j$ on the ball (Lemma 12d), or Lemma 8"))
+    return defs
+
+
+def third_order_defs(N: int, sub: bool = True) -> list[rec.Definition]:
+    r"""The definitions of $T$ (Lemma 12) for depth ``N`` (after Lemmas 7-8; ``sub``:
+    preceded by those of $h^{\mathrm s}_k$, :func:`_subnetwork_defs`)."""
+    defs = _subnetwork_defs(N) if sub else []
     A, Bt, C = [], [], []
     for k in range(2, N + 1):
         hs = sp.Integer(0) if k - 1 == 1 else hssym(k - 1)
@@ -148,19 +226,36 @@ def third_order_defs(N: int) -> list[rec.Definition]:
 
 @lru_cache(maxsize=32)
 def local_curv_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool = True,
-                            jac: bool = False, direc: bool = False, hcent: bool = False
+                            jac: bool = False, direc: bool = False, hcent: bool = False,
+                            ldcent: bool = False
                             ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
     r"""Lemma 12: Lemma 11's per-point line with the curvature term
     $\min(G h_p,\ \mathrm{CV} + H_g l_p r h_p + E T r)$ (``direc``: and the directional
     option $h_g$ of Lemma 8g).  ``hcent``: with the certified centre norm
     $\mathrm{HC} \ge \|D^2f(\bar\theta)\|$ (Lemma 12c), $\sup_B\|D^2f\| \le
     h_b = \min(h_p, \mathrm{HC} + Tr)$ in place of $h_p$ and $\|J - \bar J\| \le
-    r\min(h_p, \mathrm{HC} + Tr/2)$ in Lemma 11's $\Delta$."""
+    r\min(h_p, \mathrm{HC} + Tr/2)$ in Lemma 11's $\Delta$.  ``ldcent``: Lemma 8's
+    $L^D_j$ (in $h_p$ and in $T$) replaced by $\min(L^D_j, \mathrm{LDc}_j + R_j)$, the
+    certified centre derivative of the output chain plus a remainder (Lemma 12d)."""
     N = rec._check_depth(depth)
     defs, inputs = local_gn_loss_program(N, loss, bounded, centre, jac, direc)
     defs = list(defs)
     last = defs.pop()  # B = GN_c + dGN + G h_p (or its minimum with h_g)
-    defs += third_order_defs(N)
+    ldc: list[sp.Symbol] = []
+    if ldcent and N >= 2:
+        # h^s_k and the hidden L^D before Lemma 8's h (its last definition), then the
+        # new L^D_j, which h and T use in place of Lemma 8's
+        at = next(i for i, d in enumerate(defs) if d.symbol == HLOC)
+        new = _subnetwork_defs(N) + chain_derivative_defs(N)
+        swap = {LDsym(j): LDisym(j) for j in range(1, N)}
+        tail = [rec.Definition(d.symbol, d.expr.xreplace(swap), d.why) for d in defs[at:]]
+        defs = defs[:at] + new + tail
+        third = [rec.Definition(d.symbol, d.expr.xreplace(swap), d.why)
+                 for d in third_order_defs(N, sub=False)]
+        defs += third
+        ldc = [LDcsym(j) for j in range(1, N)]
+    else:
+        defs += third_order_defs(N)
     lp, hp = _nn("l_p"), _nn("h_p")
     mse = rec._loss_name(loss) == "mse"
     dgn = _nn("dGN")
@@ -199,13 +294,13 @@ def local_curv_loss_program(depth: int, loss: str, bounded: bool = True, centre:
         "over the points is the bound"))
     k3 = [k3_layer(k) for k in range(1, N)]
     qs = [qssym(k, i) for k in range(3, N) for i in range(2, k)]
-    return _finish(defs, list(inputs) + [CV, rec.E] + k3 + qs + extra)
+    return _finish(defs, list(inputs) + [CV, rec.E] + k3 + qs + extra + ldc)
 
 
-def local_curv_derivation(depth: int | None = None, loss: str = "mse", hcent: bool = True
-                          ) -> Any:
-    """The proof steps of Lemma 12 (``hcent``: with Lemma 12c) and, for ``depth``, its
-    last definitions."""
+def local_curv_derivation(depth: int | None = None, loss: str = "mse", hcent: bool = True,
+                          ldcent: bool = True) -> Any:
+    """The proof steps of Lemma 12 (``hcent``: with Lemma 12c; ``ldcent``: with Lemma
+    12d) and, for ``depth``, its last definitions."""
     from symlip.symbolic.derivation import Derivation, Tex
 
     d = Derivation("The curvature term: certified centre value plus a third-order "
@@ -217,6 +312,17 @@ def local_curv_derivation(depth: int | None = None, loss: str = "mse", hcent: bo
     d.step(Tex(r"D^2z_N[u,v]"), "=", Tex(r"\sum_{k=2}^N D_{N,k}\,s_k[u,v]"),
            "$s_k = U_k\\Sigma_{k-1}z_{k-1}[v] + V_k\\Sigma_{k-1}z_{k-1}[u] + W_k(\\sigma''"
            "(z_{k-1})\\odot z_{k-1}[u]\\odot z_{k-1}[v])$, chain rule layer by layer")
+    if ldcent:
+        d.step(Tex(r"\sup_{B_r}\|\partial D_{N,j}\|"), "<=",
+               Tex(r"L^D_j = \min\big(L^D_j,\ \mathrm{LDc}_j + R_j\big)"),
+               "$\\mathrm{LDc}_j \\ge \\sup_u\\|\\partial_uD_{N,j}(\\bar\\theta)\\|$ "
+               "certified per point: with the seed $e_o$, $D_{N,j}^Te_o$ is the gradient "
+               "with respect to the bias $b_j$, so its derivative is the $y_j$ rows of "
+               "$SQ$ and its norm $\\|S_{y_j,:}L\\|$; $R_j$ bounds the change of "
+               "$\\partial_uD_{N,j} = \\sum_mD_{N,m}(U_m\\Sigma_{m-1} + W_m"
+               "\\operatorname{diag}(\\sigma''\\odot z_{m-1}[u]))D_{m-1,j}$ on the ball "
+               "factor by factor (Lemma 12d); the new $L^D_j$ replaces Lemma 8's in $h_p$ "
+               "and in $T$")
     d.step(Tex(r"\|D^2f(\theta) - D^2f(\bar\theta)\|"), "<=", Tex(r"T\,r"),
            "$\\|D_{N,k} - \\bar D_{N,k}\\| \\le L^D_kr$ (Lemma 8), $\\|z[u] - \\bar z[u]\\| "
            "\\le h^{\\mathrm s}r$, $|\\sigma'' - \\bar\\sigma''| \\le K_3\\lambda r$, "
@@ -234,8 +340,9 @@ def local_curv_derivation(depth: int | None = None, loss: str = "mse", hcent: bo
     d.conclude("$\\sup_{B_r}\\|\\nabla^2L\\| \\le \\mathrm{GN}_c + \\frac1n\\sum_i(\\Delta_i + "
                "\\min(G_ih_{p,i}, \\mathrm{CV}_i + H_gl_{p,i}rh_{p,i} + E_iT_ir))$.")
     if depth is not None:
-        defs, inputs = local_curv_loss_program(depth, loss, hcent=hcent)
+        defs, inputs = local_curv_loss_program(depth, loss, hcent=hcent, ldcent=ldcent)
+        shown = ("T_3", "R_cv", "B") + (("Rd_1", "LDi_1") if ldcent else ())
         d.section(rec.program_derivation(
-            [x for x in defs if str(x.symbol) in ("T_3", "R_cv", "B")], inputs,
+            [x for x in defs if str(x.symbol) in shown], inputs,
             f"The last lines for N = {depth} ({rec._loss_name(loss)})"))
     return d

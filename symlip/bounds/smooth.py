@@ -265,7 +265,8 @@ def local_gn_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
 def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInputs,
                  method: str, y: np.ndarray | None = None,
                  gauss_newton: bool = True, curvature: bool = True, directional: bool = True,
-                 centre_hessian: bool = True) -> tuple[rec.RecursiveFormula, str]:
+                 centre_hessian: bool = True, chain_derivatives: bool = True
+                 ) -> tuple[rec.RecursiveFormula, str]:
     """The gradient formula of ``method`` and the method used (``"local"`` adds the
     certified local inputs to ``ci``; the recursion where the local method does not
     apply, see :func:`symlip.bounds.param.local_applies`).  With ``y`` and
@@ -279,7 +280,9 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
     with ``directional`` too, the curvature term's directional option (Lemma 8g:
     ``Bg_i``, ``qg_i``, :func:`symlip.bounds.sensitivity.directional_inputs`); with
     ``centre_hessian`` and Lemma 12, the certified centre $\\|D^2f\\|$ (``HC``, Lemma
-    12c, :func:`symlip.bounds.curvature.output_hessian_norms`) where within budget."""
+    12c, :func:`symlip.bounds.curvature.output_hessian_norms`) where within budget;
+    with ``chain_derivatives`` too, the certified centre derivatives of the output chains
+    (``LDc_j``, Lemma 12d, :func:`symlip.bounds.curvature.output_second_order_norms`)."""
     from symlip.bounds.param_core import add_local_inputs, check_method, local_applies
 
     if check_method(method) == "local" and local_applies(net, X.shape[0]):
@@ -290,13 +293,21 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
             t0 = time.perf_counter()
             gn = centre_gauss_newton_norms(net, X, y, lname)  # a float, or per point
             ci.timings["gauss_newton"] = time.perf_counter() - t0
-        hc = None
+        hc, ldc = None, None
         if gn is not None and curvature and curvature_applies(net):
-            from symlip.bounds.curvature import centre_curvature_norms, output_hessian_norms
+            from symlip.bounds.curvature import (
+                centre_curvature_norms,
+                output_hessian_norms,
+                output_second_order_norms,
+            )
 
             t0 = time.perf_counter()
             cv = centre_curvature_norms(net, X, y, lname)
-            if cv is not None and centre_hessian:
+            if cv is not None and centre_hessian and chain_derivatives:
+                both = output_second_order_norms(net, X)
+                if both is not None:
+                    hc, ldc = both
+            elif cv is not None and centre_hessian:
                 hc = output_hessian_norms(net, X)
             ci.timings["curvature"] = time.perf_counter() - t0
         candidates = []
@@ -304,7 +315,7 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
         if cv is not None:
             candidates.append(local_curv_grad_program(net.depth, lname, ci.bounded,
                                                       ci.centre, ci.jac, direc,
-                                                      hc is not None))
+                                                      hc is not None, ldc is not None))
         if gn is not None:
             candidates.append(local_gn_grad_program(net.depth, lname, ci.bounded,
                                                     ci.centre, ci.jac, direc))
@@ -324,6 +335,11 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
                 if hc is not None and "HC" in names:
                     ci.per_point["HC"] = IntervalArray(np.zeros(len(hc)),
                                                        np.asarray(hc, dtype=np.float64))
+                if ldc is not None:
+                    for j in range(1, net.depth):
+                        if f"LDc_{j}" in names:
+                            ci.per_point[f"LDc_{j}"] = IntervalArray(
+                                np.zeros(ldc.shape[0]), np.ascontiguousarray(ldc[:, j - 1]))
                 if any(n.startswith("qg_") for n in names):
                     from symlip.bounds.param_core import local_spec
                     from symlip.bounds.sensitivity import directional_inputs
@@ -408,15 +424,15 @@ def curvature_applies(net: Any) -> bool:
 
 @lru_cache(maxsize=32)
 def local_curv_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
-                            jac: bool = False, direc: bool = False, hcent: bool = False
-                            ) -> rec.RecursiveFormula:
+                            jac: bool = False, direc: bool = False, hcent: bool = False,
+                            ldcent: bool = False) -> rec.RecursiveFormula:
     """The loss program of Lemma 12 (:func:`symlip.bounds.curvature_program.
     local_curv_loss_program`: Lemma 11 with the curvature term from its certified
     centre value plus a third-order remainder), named ``L_grad``."""
     from symlip.bounds.curvature_program import local_curv_loss_program
 
     defs, inputs = local_curv_loss_program(depth, loss, bounded, centre, jac, direc,
-                                           hcent)
+                                           hcent, ldcent)
     return rec.RecursiveFormula(list(defs), list(inputs), name="L_grad")
 
 
@@ -914,8 +930,8 @@ def _gn_section(deriv: Any, formula: rec.RecursiveFormula, lname: str) -> None:
     if "CV" in {str(s) for s in formula.inputs}:
         from symlip.bounds.curvature_program import local_curv_derivation
 
-        deriv.section(local_curv_derivation(None, lname,
-                                            "HC" in {str(s) for s in formula.inputs}))
+        names = {str(s) for s in formula.inputs}
+        deriv.section(local_curv_derivation(None, lname, "HC" in names, "LDc_1" in names))
     if "off" in {str(s) for s in formula.inputs}:
         from symlip.bounds.mixed import BMIX, OFF
 
