@@ -44,6 +44,17 @@ def _hessians(net, act, x, theta):
     return np.array(out)
 
 
+def _random_case(seed, depth, width, act, scale, log_r):
+    """A random net of the given hidden width (1-2 outputs), two points, MSE targets."""
+    rng = np.random.default_rng(seed)
+    n_out = int(rng.integers(1, 3))
+    net = random_net(rng, [int(rng.integers(1, 4))] + [width] * (depth - 1) + [n_out], act,
+                     scale)
+    X = rng.standard_normal((2, net.widths[0]))
+    y = rng.standard_normal((2, n_out))
+    return rng, net, X, y, 10.0 ** log_r, n_out
+
+
 def _program_values(net, X, y, r, ldcent=False):
     """The program's values per point, from the certified inputs (CV is not needed;
     ``ldcent``: with Lemma 12d, the centre chain derivatives LDc_j)."""
@@ -82,13 +93,7 @@ def test_third_order_constant_bounds_the_hessian_change(depth, width, act, log_r
     """||sum_o w_o (D^2 f_o(theta) - D^2 f_o(theta-bar))||_2 <= T ||theta - theta-bar||
     for unit w, points theta in the ball (random directions, on the sphere and inside);
     ``ldcent``: T with Lemma 12d's L^D."""
-    rng = np.random.default_rng(seed)
-    n_out = int(rng.integers(1, 3))
-    net = random_net(rng, [int(rng.integers(1, 4))] + [width] * (depth - 1) + [n_out], act,
-                     scale)
-    r = 10.0 ** log_r
-    X = rng.standard_normal((2, net.widths[0]))
-    y = rng.standard_normal((2, n_out))
+    rng, net, X, y, r, n_out = _random_case(seed, depth, width, act, scale, log_r)
     T = _third_order_T(net, X, y, r, ldcent)
     theta0 = net.params()
     for i, x in enumerate(X):
@@ -168,13 +173,7 @@ def test_chain_derivative_bounds_hold_on_the_ball(depth, width, act, log_r, scal
     of the ball, no slack: the derivative's rows per output are rows of the exact
     Hessians (torch); ||d_u D||_2 >= the largest per-output norm and >= the norm of any
     unit combination of the outputs."""
-    rng = np.random.default_rng(seed)
-    n_out = int(rng.integers(1, 3))
-    net = random_net(rng, [int(rng.integers(1, 4))] + [width] * (depth - 1) + [n_out], act,
-                     scale)
-    r = 10.0 ** log_r
-    X = rng.standard_normal((2, net.widths[0]))
-    y = rng.standard_normal((2, n_out))
+    rng, net, X, y, r, n_out = _random_case(seed, depth, width, act, scale, log_r)
     env = _program_values(net, X, y, r, ldcent=True)
     theta0 = net.params()
     for i, x in enumerate(X):
