@@ -376,12 +376,14 @@ def centre_curvature_norms(net: Any, X: Any, y: Any, loss: str, *, output: int |
         return None
 
 
-def output_second_order_norms(net: Any, X: Any) -> tuple[np.ndarray, np.ndarray] | None:
-    r"""Per data point $\mathrm{HC}_i$ (:func:`output_hessian_norms`) and, per hidden
-    layer $j = 1..N-1$, a certified upper bound $\mathrm{LDc}_{i,j} \ge
-    \sup_{\|u\| = 1}\|\partial_uD_{N,j}(x_i;\bar\theta)\|_2$, the derivative of the
-    output chain $D_{N,j} = \partial f/\partial z_j$ at the centre (Lemma 12d of
-    ``docs/theory-param.md``), shape ``(n, N-1)``, from the same $n_N$ runs.
+def output_second_order_norms(net: Any, X: Any, chains: bool = True
+                              ) -> tuple[np.ndarray, np.ndarray | None] | None:
+    r"""Per data point $\mathrm{HC}_i$ (:func:`output_hessian_norms`) and, with
+    ``chains``, per hidden layer $j = 1..N-1$ a certified upper bound
+    $\mathrm{LDc}_{i,j} \ge \sup_{\|u\| = 1}\|\partial_uD_{N,j}(x_i;\bar\theta)\|_2$,
+    the derivative of the output chain $D_{N,j} = \partial f/\partial z_j$ at the centre
+    (Lemma 12d of ``docs/theory-param.md``), shape ``(n, N-1)``, from the same $n_N$
+    runs (without ``chains``: ``None`` in its place).
 
     With the seed $e_o$, $\beta_j = D_{N,j}^Te_o$ is the gradient of $f_o$ with
     respect to the bias $b_j$, so the bias rows of $\nabla^2f_o\,u = Q^TSQu$ are
@@ -392,19 +394,20 @@ def output_second_order_norms(net: Any, X: Any) -> tuple[np.ndarray, np.ndarray]
     \beta^{(o)}_j\|^2)^{1/2}$.  ``None`` as for :func:`output_hessian_norms`."""
     X = np.atleast_2d(np.asarray(X, dtype=np.float64))
     n, nN = X.shape[0], net.widths[-1]
-    if nN * curvature_cost(net, n) > OUTPUT_HESSIAN_BUDGET or net.depth < 2:
+    if nN * curvature_cost(net, n) > OUTPUT_HESSIAN_BUDGET:
         return None
     tot = np.zeros(n)
-    rows = np.zeros((n, net.depth - 1))
+    rows = np.zeros((n, max(net.depth - 1, 0)))
     for o in range(nN):
         out = centre_curvature_norms(net, X, np.zeros((n, nN)), "mse", output=o,
-                                     rows=True)
+                                     rows=chains)
         if out is None:
             return None
-        cv, rn = out
+        cv, rn = out if chains else (out, None)
         tot = up(tot + up(cv * cv))
-        rows = up(rows + up(rn * rn))
-    return up(np.sqrt(tot)), up(np.sqrt(rows))
+        if chains:
+            rows = up(rows + up(rn * rn))
+    return up(np.sqrt(tot)), (up(np.sqrt(rows)) if chains else None)
 
 
 def output_hessian_norms(net: Any, X: Any) -> np.ndarray | None:
@@ -414,17 +417,8 @@ def output_hessian_norms(net: Any, X: Any) -> np.ndarray | None:
     $(\sum_o\|\nabla^2f_o\|^2)^{1/2}$ (since $\|D^2f[u,v]\|^2 = \sum_o(u^T\nabla^2f_o
     v)^2$).  ``None`` where the centre curvature is, or where $n_N$ times its cost is
     over :data:`OUTPUT_HESSIAN_BUDGET`."""
-    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
-    n, nN = X.shape[0], net.widths[-1]
-    if nN * curvature_cost(net, n) > OUTPUT_HESSIAN_BUDGET:
-        return None
-    tot = np.zeros(n)
-    for o in range(nN):
-        cv = centre_curvature_norms(net, X, np.zeros((n, nN)), "mse", output=o)
-        if cv is None:
-            return None
-        tot = up(tot + up(cv * cv))
-    return up(np.sqrt(tot))
+    out = output_second_order_norms(net, X, chains=False)
+    return None if out is None else out[0]
 
 
 def _curvature(net: Any, X: np.ndarray, y: Any, loss: str, kernels: list,

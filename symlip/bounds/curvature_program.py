@@ -50,13 +50,13 @@ from symlip.bounds.sensitivity import (
     _prod,
     dssym,
     dsym,
-    esym,
     gn_ball,
     kapsym,
     lamsym,
     lemma8_defs,
     local_gn_loss_program,
     qcsym,
+    telescoping_terms,
 )
 from symlip.symbolic.symbols import k3_layer
 
@@ -131,12 +131,7 @@ def _dev(k: int, j: int, sym: Any) -> sp.Expr:
     r"""$\sum_{i=j+1}^k X_{k,i}e_iC_{i-1,j} \ge \|D_{k,j}(\theta) - D_{k,j}(\bar\theta)\|$
     on the ball (the telescoping sum of Lemma 7; $X = G$ for $k = N$, $G^{\mathrm s}$
     else)."""
-    terms = []
-    for i in range(j + 1, k + 1):
-        xi = sp.Integer(1) if i == k else sym(k, i)
-        ci = sp.Integer(1) if i - 1 == j else Csym(i - 1, j)
-        terms.append(_prod(xi, esym(i), ci))
-    return sp.Add(*terms, evaluate=False)
+    return sp.Add(*telescoping_terms(k, j, sym), evaluate=False)
 
 
 def chain_derivative_defs(N: int) -> list[rec.Definition]:
@@ -248,11 +243,8 @@ def local_curv_loss_program(depth: int, loss: str, bounded: bool = True, centre:
         at = next(i for i, d in enumerate(defs) if d.symbol == HLOC)
         new = _subnetwork_defs(N) + chain_derivative_defs(N)
         swap = {LDsym(j): LDisym(j) for j in range(1, N)}
-        tail = [rec.Definition(d.symbol, d.expr.xreplace(swap), d.why) for d in defs[at:]]
-        defs = defs[:at] + new + tail
-        third = [rec.Definition(d.symbol, d.expr.xreplace(swap), d.why)
-                 for d in third_order_defs(N, sub=False)]
-        defs += third
+        defs = (defs[:at] + new + [rec.Definition(d.symbol, d.expr.xreplace(swap), d.why)
+                                   for d in defs[at:] + third_order_defs(N, sub=False)])
         ldc = [LDcsym(j) for j in range(1, N)]
     else:
         defs += third_order_defs(N)

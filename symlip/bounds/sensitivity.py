@@ -124,16 +124,24 @@ def _prod(*factors: sp.Expr) -> sp.Expr:
     return fs[0] if len(fs) == 1 else sp.Mul(*fs, evaluate=False)
 
 
+def telescoping_terms(k: int, j: int, sym: Any) -> list[sp.Expr]:
+    """The terms $X_{k,i}e_iC_{i-1,j}$, $i = j+1..k$, of the telescoping identity of
+    Lemma 7 ($X_{k,k} = 1$, $C_{j,j} = 1$); their sum bounds $\\|D_{k,j}(\\theta) -
+    D_{k,j}(\\bar\\theta)\\|$ when ``sym`` gives the ball chain norms."""
+    terms = []
+    for i in range(j + 1, k + 1):
+        xi = sp.Integer(1) if i == k else sym(k, i)
+        ci = sp.Integer(1) if i - 1 == j else Csym(i - 1, j)
+        terms.append(_prod(xi, esym(i), ci))
+    return terms
+
+
 def _chain(k: int, sym: Any, base: Any) -> list[rec.Definition]:
     """$X_{k,j} := B_{k,j} + \\sum_{i=j+1}^k X_{k,i} e_i C_{i-1,j}$ for $j = k-1..1$
     ($X_{k,k} = 1$, $C_{j,j} = 1$)."""
     out = []
     for j in range(k - 1, 0, -1):
-        terms = []
-        for i in range(j + 1, k + 1):
-            xi = sp.Integer(1) if i == k else sym(k, i)
-            ci = sp.Integer(1) if i - 1 == j else Csym(i - 1, j)
-            terms.append(_prod(xi, esym(i), ci))
+        terms = telescoping_terms(k, j, sym)
         out.append(rec.Definition(sym(k, j), sp.Add(base(k, j), *terms, evaluate=False),
                                   "telescoping $D_{k,j} = \\bar D_{k,j} + \\sum_i D_{k,i}"
                                   "(F_i - \\bar F_i)\\bar D_{i-1,j}$ (Lemma 7)"))

@@ -297,18 +297,15 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
         if gn is not None and curvature and curvature_applies(net):
             from symlip.bounds.curvature import (
                 centre_curvature_norms,
-                output_hessian_norms,
                 output_second_order_norms,
             )
 
             t0 = time.perf_counter()
             cv = centre_curvature_norms(net, X, y, lname)
-            if cv is not None and centre_hessian and chain_derivatives:
-                both = output_second_order_norms(net, X)
-                if both is not None:
-                    hc, ldc = both
-            elif cv is not None and centre_hessian:
-                hc = output_hessian_norms(net, X)
+            if cv is not None and centre_hessian:
+                out = output_second_order_norms(net, X, chains=chain_derivatives)
+                if out is not None:
+                    hc, ldc = out
             ci.timings["curvature"] = time.perf_counter() - t0
         candidates = []
         direc = directional and ci.centre and ci.centre_data is not None
