@@ -148,7 +148,7 @@ from symlip.arith.linalg import (
     up,
 )
 from symlip.bounds.centre import frobenius_upper, spectral_upper
-from symlip.bounds.float_chains import chain_backward, chain_cost, chain_forward, loss_seed
+from symlip.bounds.float_chains import chain_backward, chain_cost, chain_forward, loss_seed, wmul
 from symlip.bounds.float_chains import diag as _diag
 from symlip.bounds.float_chains import dmul as _dmul
 from symlip.bounds.float_chains import finite as _finite
@@ -161,7 +161,7 @@ from symlip.errors import InputError
 from symlip.models.conv import ConvLayer
 
 __all__ = ["CURVATURE_BUDGET", "centre_curvature_norms", "curvature_cost",
-           "output_hessian_norms", "output_second_order_norms"]
+           "hidden_hessian_norms", "output_hessian_norms", "output_second_order_norms"]
 
 #: largest :func:`curvature_cost` (multiply-adds) for which the curvature norms are
 #: computed: 1.9e10 for 8-32x16-1 with 16 points (m = 1024, 2.2 s on one core of the
@@ -172,6 +172,8 @@ CURVATURE_BUDGET = 30_000_000_000
 #: the same for the $n_N$ runs of :func:`output_hessian_norms` together (about 4 s per
 #: 3.6e10 on the digits MLP of ``benchmarks/bench_depth.py``)
 OUTPUT_HESSIAN_BUDGET = 4 * CURVATURE_BUDGET
+#: largest :func:`hidden_hessian_cost` for which :func:`hidden_hessian_norms` runs
+HIDDEN_HESSIAN_BUDGET = CURVATURE_BUDGET
 #: largest m for which the eigenvalue estimate is a full ``eigvalsh`` (beyond it: ARPACK)
 _EIGH_MAX = 600
 #: entries of the per-chunk ``S`` and ``K`` arrays (memory: a few arrays of this many
@@ -192,7 +194,7 @@ def _block_sizes(w: list[int]) -> list[int]:
     return [(w[k] if k < N else 0) + (w[k - 1] if k >= 2 else 0) for k in range(1, N + 1)]
 
 
-def curvature_cost(net: Any, n_points: int) -> int:
+def curvature_cost(net: Any, n_points: int, spectral: bool = True) -> int:
     r"""Multiply-adds of :func:`centre_curvature_norms` (an estimate): per point the
     chains $D_{k,i}$, the $H_l$ sums, the $y$-$y$ blocks, $K = \hat L^T\hat S\hat L$ (two
     products with one layer block each), the two Cholesky factorisations of the
@@ -206,7 +208,7 @@ def curvature_cost(net: Any, n_points: int) -> int:
     hess = sum(w[k] * w[q] * (w[q] + 1) for q in range(1, N) for k in range(q + 1, N))
     syy = sum(w[j] * w[q] * w[q] for q in range(1, N) for j in range(1, q))
     prods = 2 * m * sum(s * s for s in _block_sizes(w))
-    spec = (2 * m**3) // 3 + (3 * m**3 if m <= _EIGH_MAX else 300 * m * m)
+    spec = (2 * m**3) // 3 + (3 * m**3 if m <= _EIGH_MAX else 300 * m * m) if spectral else 0
     return int(n_points) * (chains + hess + syy + prods + spec)
 
 
@@ -419,6 +421,149 @@ def output_hessian_norms(net: Any, X: Any) -> np.ndarray | None:
     over :data:`OUTPUT_HESSIAN_BUDGET`."""
     out = output_second_order_norms(net, X, chains=False)
     return None if out is None else out[0]
+
+
+def hidden_hessian_cost(net: Any, n_points: int) -> int:
+    r"""Multiply-adds of :func:`hidden_hessian_norms` (an estimate): the chains, the Gram
+    matrix $P$ of the stacked hidden Jacobians and, per hidden layer $K$, the matrices
+    $\Gamma^{(K)}$ and the trace."""
+    w = list(net.widths)
+    N = len(w) - 1
+    if N < 3:
+        return 0
+    m = sum(w[1:N - 1])
+    gam = sum(w[K] * w[k + 1] * w[k] for K in range(2, N) for k in range(1, K))
+    tr = sum(w[K] * sum(w[1:K]) ** 2 for K in range(2, N))
+    return int(n_points) * (chain_cost(w, 1) + m**3 + gam + tr)
+
+
+def hidden_hessian_norms(net: Any, X: Any) -> np.ndarray | None:
+    r"""Per data point $i$ and hidden layer $k = 1..N-1$ a certified upper bound
+    $\mathrm{HS}_{i,k}$ of the Frobenius norm of the $\sigma''$ part of $D^2_\theta
+    z_k(x_i;\bar\theta)$ (Lemma 12e of ``docs/theory-param.md``), shape ``(n, N-1)``,
+    column 0 zero ($z_1$ is affine in $\theta$).
+
+    The second derivative of $z_K$ along $u$ is $\sum_{i=2}^KD_{K,i}(2U_i\Sigma_{i-1}
+    \dot z_{i-1} + W_i(\sigma''(z_{i-1})\odot\dot z_{i-1}^{\odot2}))$ with $\dot z_k =
+    J_ku = \sum_{j\le k}D_{k,j}y_j$ (module docstring (a)); the $\sigma''$ part is, per
+    coordinate $c$ of $z_K$, $u^T(\sum_{k<K}J_k^T\operatorname{diag}(\Gamma_k[c,:])J_k)u$
+    with $\Gamma_k = D_{K,k+1}W_{k+1}\operatorname{diag}(\sigma''(z_k))$.  Its Frobenius
+    norm over $c$ and the parameter pairs is exactly
+    $$\Big(\sum_{k,l<K}\big\langle\Gamma_k^T\Gamma_l,\ P_{kl}\odot P_{kl}\big\rangle
+    \Big)^{1/2},\qquad P_{kl} = J_kJ_l^T = \sum_{j\le\min(k,l)}c_jD_{k,j}D_{l,j}^T,$$
+    $c_j = \|a_{j-1}\|^2 + 1$ (since $\operatorname{tr}(J_k^TG J_kJ_l^THJ_l) =
+    \operatorname{tr}(GP_{kl}HP_{lk})$ and $\operatorname{tr}(\operatorname{diag}(g)P
+    \operatorname{diag}(h)P^T) = g^T(P\odot P)h$); it grows with every $c_j$, so upper
+    bounds of the $c_j$ give an upper bound.  All $k, l < N-1$ share one Gram matrix
+    $P = \hat J_DC\hat J_D^T$ of the stacked chains; each $K$ uses its leading block.
+    Certified from the float chains (steps 1-2) with $\|P - \hat P\|_2 \le e_J(2f_J +
+    e_J) + \gamma_{m+1}f_J^2$ ($f_J^2 = \sum c_j\|\hat D_{k,j}\|_F^2$, $e_J^2 = \sum
+    c_je_{D_{k,j}}^2$), $\|X\odot Y\|_2 \le \|X\|_2\|Y\|_2$ (Schur) for $P\odot P -
+    \hat P\odot\hat P = (P - \hat P)\odot(P + \hat P)$, and, with $\mathcal K$ the
+    Khatri-Rao factor of $P\odot P = \mathcal K\mathcal K^T$ ($\|\mathcal K\|_2^2 =
+    \|P\odot P\|_2 \le \|P\|_2^2$), $\|\Gamma\mathcal K\|_F \le \|\hat\Gamma\mathcal
+    K\|_F + \|\Gamma - \hat\Gamma\|_F\|P\|_2$.  ``None`` beyond
+    :data:`HIDDEN_HESSIAN_BUDGET`, for residual or convolutional networks, activations
+    without NumPy interval programs of $\sigma'$, $\sigma''$, and on overflow."""
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    n, N = X.shape[0], net.depth
+    if N < 3:
+        return np.zeros((n, max(N - 1, 0)))
+    if getattr(net, "has_residual", False) or getattr(net, "derived_layers", None):
+        return None
+    if any(isinstance(layer, ConvLayer) for layer in net.layers):
+        return None
+    if hidden_hessian_cost(net, n) > HIDDEN_HESSIAN_BUDGET:
+        return None
+    kernels = []
+    for act in net.activations[: N - 1]:
+        if not isinstance(act, Activation) or not act.is_smooth:
+            return None
+        d = act.derivatives
+        k1, k2 = _numpy_kernel(d[1]), _numpy_kernel(d[2])
+        if k1 is None or k2 is None:
+            return None
+        kernels.append((k1, k2))
+    w = list(net.widths)
+    m = sum(w[1:N - 1])
+    per = max(1, _CHUNK_ENTRIES // (m * m))
+    out = np.zeros((n, N - 1))
+    for c0 in range(0, n, per):
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                res = _hidden_yy(net, X[c0:c0 + per], kernels)
+        except (InputError, ValueError, FloatingPointError):
+            return None
+        if res is None:
+            return None
+        out[c0:c0 + per] = res
+    return out
+
+
+def _hidden_yy(net: Any, X: np.ndarray, kernels: list) -> np.ndarray | None:
+    N, n, w = net.depth, X.shape[0], list(net.widths)
+    Ws = [np.asarray(layer.weight, dtype=np.float64) for layer in net.layers]
+    rho = [float(spectral_upper(W)[0].upper_float) for W in Ws]
+    wf = [frobenius_upper(W) for W in Ws]
+
+    def derivs(k: int, box: IntervalArray) -> list[IntervalArray]:
+        k1, k2 = kernels[k - 1]
+        return [_on_box(k1, box), _on_box(k2, box)]
+
+    fw = chain_forward(net, X, Ws, rho, wf, derivs, mode="full")
+    D = fw.D
+    s2 = {k: sig[1] for k, sig in fw.sig.items()}
+    # c_j >= ||a_{j-1}||^2 + 1 (floats, rounded up: an upper bound is enough)
+    c = {}
+    for j in range(1, N - 1):
+        an = up(_fro(fw.A[j - 1][0]) + fw.ea[j - 1])
+        c[j] = up(up(an * an) + 1.0)
+    # the stacked chains J_D (block (k, j) = D_{k,j}, D_{k,k} = I), k, j = 1..N-2, and
+    # P = J_D C J_D^T; f_J^2 >= sum c_j ||Dhat_{k,j}||_F^2, e_J^2 >= sum c_j e_{k,j}^2
+    off = np.cumsum([0] + w[1:N - 1])
+    m = int(off[-1])
+    J = np.zeros((n, m, m))
+    fj2, ej2 = np.zeros(n), np.zeros(n)
+    for k in range(1, N - 1):
+        rk = slice(off[k - 1], off[k])
+        J[:, rk, rk] = np.eye(w[k])
+        fj2 = up(fj2 + up(c[k] * w[k]))
+        for j in range(1, k):
+            dm, de = D[k, j]
+            J[:, rk, off[j - 1]:off[j]] = dm
+            fj2 = up(fj2 + up(c[j] * _sumsq_upper(dm, (1, 2))))
+            ej2 = up(ej2 + up(c[j] * up(de * de)))
+    cv = np.concatenate([np.broadcast_to(c[j][:, None], (n, w[j])) for j in range(1, N - 1)],
+                        axis=1)
+    P = J @ (cv[:, :, None] * np.swapaxes(J, 1, 2))
+    fJ, eJ = up(np.sqrt(fj2)), up(np.sqrt(ej2))
+    eP = up(up(up(eJ * up(2.0 * fJ + eJ)) + up(gamma(m + 1) * fj2)) + 2 * m * ETA)
+    pnorm = up(up(fJ + eJ) * up(fJ + eJ))  # >= ||P||_2
+    P2 = P * P
+    out = np.zeros((n, N - 1))
+    for K in range(2, N):
+        mk = int(off[K - 1])
+        # Gamma_k = D_{K,k+1} W_{k+1} diag(sigma''(z_k)), k = 1..K-1, side by side
+        G = np.empty((n, w[K], mk))
+        eg2 = np.zeros(n)
+        for k in range(1, K):
+            if k + 1 == K:
+                v, ev = np.broadcast_to(Ws[K - 1], (n, w[K], w[k])), np.zeros(n)
+            else:
+                v, ev = wmul(Ws[k], rho[k], wf[k], *D[K, k + 1], left=False)
+            gm, ge = _dmul(s2[k][0][:, None, :], s2[k][1][:, None, :], v, ev)
+            G[:, :, off[k - 1]:off[k]] = gm
+            eg2 = up(eg2 + up(min(w[K], w[k]) * up(ge * ge)))  # ||.||_F^2 <= rank ||.||_2^2
+        Pk = P2[:, :mk, :mk]
+        t = np.sum((G @ Pk) * G, axis=(1, 2))
+        gf2 = _sumsq_upper(G, (1, 2))
+        pf = _fro(Pk)
+        # float trace error, then P (x) P - Phat (x) Phat
+        t = up(up(t + up(gamma(mk + w[K] * mk + 4) * up(gf2 * pf))) + 2 * mk * mk * ETA)
+        t = up(t + up(up(eP * up(2.0 * _fro(P[:, :mk, :mk]) + eP)) * gf2))
+        res = up(np.sqrt(np.maximum(t, 0.0)) + up(up(np.sqrt(eg2)) * pnorm))
+        out[:, K - 1] = res
+    return out if _finite(out) else None
 
 
 def _curvature(net: Any, X: np.ndarray, y: Any, loss: str, kernels: list,

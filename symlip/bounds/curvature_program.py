@@ -186,19 +186,29 @@ def third_order_defs(N: int, sub: bool = True) -> list[rec.Definition]:
     r"""The definitions of $T$ (Lemma 12) for depth ``N`` (after Lemmas 7-8; ``sub``:
     preceded by those of $h^{\mathrm s}_k$, :func:`_subnetwork_defs`)."""
     defs = _subnetwork_defs(N) if sub else []
+    return defs + _third_order(N, LDsym, lambda k: Gsym(N, k), Qcsym, T3, "")
+
+
+def _third_order(K: int, ld_: Any, gn_: Any, col_: Any, T: sp.Symbol, tag: str
+                 ) -> list[rec.Definition]:
+    r"""$T$ of Lemma 12 for the map $\theta \mapsto D^2_\theta z_K$: ``ld_(k)``,
+    ``gn_(k)`` the bounds of $\|\partial D_{K,k}\|$ and $\|D_{K,k}\|$ on the ball
+    ($k < K$), ``col_(k)`` the largest column of $D_{K,k}W_k$ on the ball, ``T`` the
+    symbol defined and ``tag`` the suffix of the term names."""
+    defs: list[rec.Definition] = []
     A, Bt, C = [], [], []
-    for k in range(2, N + 1):
+    for k in range(2, K + 1):
         hs = sp.Integer(0) if k - 1 == 1 else hssym(k - 1)
-        ld = sp.Integer(0) if k == N else LDsym(k)
-        gn = sp.Integer(1) if k == N else Gsym(N, k)
+        ld = sp.Integer(0) if k == K else ld_(k)
+        gn = sp.Integer(1) if k == K else gn_(k)
         K2, K3 = kapsym(k - 1), k3_layer(k - 1)
         lam, Ls, d, rho = lamsym(k - 1), Lssym(k - 1), dsym(k - 1), rec.rho(k)
-        ta, tb, tc = _nn(f"ta_{k}"), _nn(f"tb_{k}"), _nn(f"tc_{k}")
+        ta, tb, tc = _nn(f"ta{tag}_{k}"), _nn(f"tb{tag}_{k}"), _nn(f"tc{tag}_{k}")
         defs.append(rec.Definition(
             ta, ld * d * Ls + gn * (K2 * lam * Ls + d * hs),
             "coefficient of $\\|u_k\\| + \\|v_k\\|$: $(D_{N,k} - \\bar D_{N,k})U_k\\Sigma z[v]$ "
             "and $\\bar D_{N,k}U_k(\\Sigma z[v] - \\bar\\Sigma\\bar z[v])$ (Lemma 12)"))
-        col = rec._min([gn * rho * lam, Qcsym(k) * Ls])
+        col = rec._min([gn * rho * lam, col_(k) * Ls])
         defs.append(rec.Definition(
             tb, ld * rho * K2 * lam * Ls + col * (K3 * lam * Ls + 2 * K2 * hs),
             "the $\\sigma''$ term: $(D_{N,k} - \\bar D_{N,k})W_k(\\sigma''\\odot z[u]\\odot "
@@ -211,18 +221,68 @@ def third_order_defs(N: int, sub: bool = True) -> list[rec.Definition]:
         A.append(ta**2)
         Bt.append(tb)
         C.append(tc**2)
+    what = "f" if T == T3 else f"z_{{{K}}}"
     defs.append(rec.Definition(
-        T3, 2 * rec._sqrt(sp.Add(*A, evaluate=False)) + sp.Add(*Bt, evaluate=False)
+        T, 2 * rec._sqrt(sp.Add(*A, evaluate=False)) + sp.Add(*Bt, evaluate=False)
         + rec._sqrt(sp.Add(*C, evaluate=False)),
-        "$\\|D^2f(\\theta) - D^2f(\\bar\\theta)\\| \\le T\\|\\theta - \\bar\\theta\\|$: "
-        "Cauchy-Schwarz over the layers, $\\sum_k\\|u_k\\|^2 \\le 1$ (Lemma 12)"))
+        f"$\\|D^2{what}(\\theta) - D^2{what}(\\bar\\theta)\\| \\le T\\|\\theta - "
+        "\\bar\\theta\\|$: Cauchy-Schwarz over the layers, $\\sum_k\\|u_k\\|^2 \\le 1$ "
+        "(Lemma 12)"))
+    return defs
+
+
+def HSsym(k: int) -> sp.Symbol:
+    r"""$\mathrm{HS}_k \ge$ the Frobenius norm of the $\sigma''$ part $\sum_{i\le k}
+    D_{k,i}W_i(\sigma''(z_{i-1})\odot z_{i-1}[u]^{\odot2})$ of $D^2_\theta z_k(\bar
+    \theta)[u,u]$, per point (certified by
+    :func:`symlip.bounds.curvature.hidden_hessian_norms`)."""
+    return _nn(f"HS_{k}")
+
+
+def hsisym(k: int) -> sp.Symbol:
+    r"""$h^{\mathrm s}_k$ of Lemma 12e: the smaller of Lemma 8's and the centre value plus
+    a third-order remainder."""
+    return _nn(f"hsi_{k}")
+
+
+def hidden_centre_defs(N: int) -> list[rec.Definition]:
+    r"""Lemma 12e: for $k = 2, \dots, N-1$ the third-order constant $T^{\mathrm s}_k$
+    of $\theta \mapsto D^2_\theta z_k$ (Lemma 12's $T$ for the sub-network ending at
+    $z_k$, with its chains $G^{\mathrm s}_{k,i}$, $L^{D,\mathrm s}_{k,i}$ and largest
+    columns), the weight part $h^x_k = 2(\sum_{i=2}^k(G^{\mathrm s}_{k,i}d_{i-1}
+    \Lambda^{\mathrm s}_{i-1})^2)^{1/2}$ of $\sup_B\|D^2z_k\|$ and $h^{\mathrm s}_k$ :=
+    $\min(h^{\mathrm s}_k, h^x_k + \mathrm{HS}_k + T^{\mathrm s}_kr)$ (``hsi_k``), each
+    $T^{\mathrm s}_k$ with the new $h^{\mathrm s}$ of the layers below.  Needs :func:`_subnetwork_defs` before it; later definitions
+    use ``hsi_k`` in place of ``hs_k``."""
+    defs: list[rec.Definition] = []
+    swap: dict[sp.Symbol, sp.Symbol] = {}
+    for k in range(2, N):
+        Ts = _nn(f"Ts_{k}")
+        tdefs = _third_order(
+            k, lambda i, k=k: _lds(k, i), lambda i, k=k: Gssym(k, i),
+            lambda i, k=k: rec.kappa(k) if i == k else _qs(k, i), Ts, f"s{k}")
+        defs += [rec.Definition(d.symbol, d.expr.xreplace(swap), d.why) for d in tdefs]
+        hx = _nn(f"hx_{k}")
+        defs.append(rec.Definition(
+            hx, 2 * rec._sqrt(sp.Add(*[_prod(_gs(k, i), dsym(i - 1), Lssym(i - 1))**2
+                                       for i in range(2, k + 1)], evaluate=False)),
+            "$\\|2\\sum_iD_{k,i}U_i\\Sigma_{i-1}z_{i-1}[u]\\| \\le 2\\sum_iG^{\\mathrm s}"
+            "_{k,i}\\|u_i\\|d_{i-1}\\Lambda^{\\mathrm s}_{i-1}$, Cauchy-Schwarz over the "
+            "layers: the weight part of $D^2z_k[u,u]$ on the ball (Lemma 12e)"))
+        defs.append(rec.Definition(
+            hsisym(k), rec._min([hssym(k), hx + HSsym(k) + Ts * rec.R]),
+            "$\\|D^2z_k(\\theta)\\| \\le \\|D^2z_k(\\bar\\theta)\\| + T^{\\mathrm s}_k"
+            "\\|\\theta - \\bar\\theta\\|$ on the ball, the centre value at most the weight "
+            "part plus $\\mathrm{HS}_k$, the certified Frobenius norm of the $\\sigma''$ part "
+            "(Lemma 12e), or Lemma 8"))
+        swap[hssym(k)] = hsisym(k)
     return defs
 
 
 @lru_cache(maxsize=32)
 def local_curv_loss_program(depth: int, loss: str, bounded: bool = True, centre: bool = True,
                             jac: bool = False, direc: bool = False, hcent: bool = False,
-                            ldcent: bool = False
+                            ldcent: bool = False, hscent: bool = False
                             ) -> tuple[tuple[rec.Definition, ...], tuple[sp.Symbol, ...]]:
     r"""Lemma 12: Lemma 11's per-point line with the curvature term
     $\min(G h_p,\ \mathrm{CV} + H_g l_p r h_p + E T r)$ (``direc``: and the directional
@@ -231,23 +291,36 @@ def local_curv_loss_program(depth: int, loss: str, bounded: bool = True, centre:
     h_b = \min(h_p, \mathrm{HC} + Tr)$ in place of $h_p$ and $\|J - \bar J\| \le
     r\min(h_p, \mathrm{HC} + Tr/2)$ in Lemma 11's $\Delta$.  ``ldcent``: Lemma 8's
     $L^D_j$ (in $h_p$ and in $T$) replaced by $\min(L^D_j, \mathrm{LDc}_j + R_j)$, the
-    certified centre derivative of the output chain plus a remainder (Lemma 12d)."""
+    certified centre derivative of the output chain plus a remainder (Lemma 12d).
+    ``hscent``: $h^{\mathrm s}_k$ (in $T$ and in Lemma 12d's remainders) replaced by
+    $\min(h^{\mathrm s}_k, h^x_k + \mathrm{HS}_k + T^{\mathrm s}_kr)$: a bound of the
+    centre value of $\|D^2z_k\|$ (the weight part $h^x_k$ on the ball and the certified
+    $\sigma''$ part $\mathrm{HS}_k$) plus a third-order remainder (Lemma 12e)."""
     N = rec._check_depth(depth)
     defs, inputs = local_gn_loss_program(N, loss, bounded, centre, jac, direc)
     defs = list(defs)
     last = defs.pop()  # B = GN_c + dGN + G h_p (or its minimum with h_g)
     ldc: list[sp.Symbol] = []
+    hsc: list[sp.Symbol] = []
+    sub = _subnetwork_defs(N)
+    hswap: dict[sp.Symbol, sp.Symbol] = {}
+    if hscent and N >= 3:
+        sub += hidden_centre_defs(N)
+        hswap = {hssym(k): hsisym(k) for k in range(2, N)}
+        hsc = [HSsym(k) for k in range(2, N)]
     if ldcent and N >= 2:
         # h^s_k and the hidden L^D before Lemma 8's h (its last definition), then the
         # new L^D_j, which h and T use in place of Lemma 8's
         at = next(i for i, d in enumerate(defs) if d.symbol == HLOC)
-        new = _subnetwork_defs(N) + chain_derivative_defs(N)
-        swap = {LDsym(j): LDisym(j) for j in range(1, N)}
+        new = sub + [rec.Definition(d.symbol, d.expr.xreplace(hswap), d.why)
+                     for d in chain_derivative_defs(N)]
+        swap = {LDsym(j): LDisym(j) for j in range(1, N)} | hswap
         defs = (defs[:at] + new + [rec.Definition(d.symbol, d.expr.xreplace(swap), d.why)
                                    for d in defs[at:] + third_order_defs(N, sub=False)])
         ldc = [LDcsym(j) for j in range(1, N)]
     else:
-        defs += third_order_defs(N)
+        defs += sub + [rec.Definition(d.symbol, d.expr.xreplace(hswap), d.why)
+                       for d in third_order_defs(N, sub=False)]
     lp, hp = _nn("l_p"), _nn("h_p")
     mse = rec._loss_name(loss) == "mse"
     dgn = _nn("dGN")
@@ -286,7 +359,7 @@ def local_curv_loss_program(depth: int, loss: str, bounded: bool = True, centre:
         "over the points is the bound"))
     k3 = [k3_layer(k) for k in range(1, N)]
     qs = [qssym(k, i) for k in range(3, N) for i in range(2, k)]
-    return _finish(defs, list(inputs) + [CV, rec.E] + k3 + qs + extra + ldc)
+    return _finish(defs, list(inputs) + [CV, rec.E] + k3 + qs + extra + ldc + hsc)
 
 
 def local_curv_derivation(depth: int | None = None, loss: str = "mse", hcent: bool = True,

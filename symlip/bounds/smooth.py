@@ -265,8 +265,8 @@ def local_gn_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
 def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInputs,
                  method: str, y: np.ndarray | None = None,
                  gauss_newton: bool = True, curvature: bool = True, directional: bool = True,
-                 centre_hessian: bool = True, chain_derivatives: bool = True
-                 ) -> tuple[rec.RecursiveFormula, str]:
+                 centre_hessian: bool = True, chain_derivatives: bool = True,
+                 hidden_hessians: bool = True) -> tuple[rec.RecursiveFormula, str]:
     """The gradient formula of ``method`` and the method used (``"local"`` adds the
     certified local inputs to ``ci``; the recursion where the local method does not
     apply, see :func:`symlip.bounds.param.local_applies`).  With ``y`` and
@@ -282,7 +282,10 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
     ``centre_hessian`` and Lemma 12, the certified centre $\\|D^2f\\|$ (``HC``, Lemma
     12c, :func:`symlip.bounds.curvature.output_hessian_norms`) where within budget;
     with ``chain_derivatives`` too, the certified centre derivatives of the output chains
-    (``LDc_j``, Lemma 12d, :func:`symlip.bounds.curvature.output_second_order_norms`)."""
+    (``LDc_j``, Lemma 12d, :func:`symlip.bounds.curvature.output_second_order_norms`);
+    with ``hidden_hessians`` too, the certified centre norms of the hidden layers'
+    second derivatives (``HS_k``, Lemma 12e,
+    :func:`symlip.bounds.curvature.hidden_hessian_norms`) where within budget."""
     from symlip.bounds.param_core import add_local_inputs, check_method, local_applies
 
     if check_method(method) == "local" and local_applies(net, X.shape[0]):
@@ -293,10 +296,11 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
             t0 = time.perf_counter()
             gn = centre_gauss_newton_norms(net, X, y, lname)  # a float, or per point
             ci.timings["gauss_newton"] = time.perf_counter() - t0
-        hc, ldc = None, None
+        hc, ldc, hsn = None, None, None
         if gn is not None and curvature and curvature_applies(net):
             from symlip.bounds.curvature import (
                 centre_curvature_norms,
+                hidden_hessian_norms,
                 output_second_order_norms,
             )
 
@@ -307,12 +311,17 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
                 if out is not None:
                     hc, ldc = out
             ci.timings["curvature"] = time.perf_counter() - t0
+            if ldc is not None and hidden_hessians and net.depth >= 3:
+                t0 = time.perf_counter()
+                hsn = hidden_hessian_norms(net, X)
+                ci.timings["hidden_hessians"] = time.perf_counter() - t0
         candidates = []
         direc = directional and ci.centre and ci.centre_data is not None
         if cv is not None:
             candidates.append(local_curv_grad_program(net.depth, lname, ci.bounded,
                                                       ci.centre, ci.jac, direc,
-                                                      hc is not None, ldc is not None))
+                                                      hc is not None, ldc is not None,
+                                                      hsn is not None))
         if gn is not None:
             candidates.append(local_gn_grad_program(net.depth, lname, ci.bounded,
                                                     ci.centre, ci.jac, direc))
@@ -337,6 +346,11 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
                         if f"LDc_{j}" in names:
                             ci.per_point[f"LDc_{j}"] = IntervalArray(
                                 np.zeros(ldc.shape[0]), np.ascontiguousarray(ldc[:, j - 1]))
+                if hsn is not None:
+                    for k in range(2, net.depth):
+                        if f"HS_{k}" in names:
+                            ci.per_point[f"HS_{k}"] = IntervalArray(
+                                np.zeros(hsn.shape[0]), np.ascontiguousarray(hsn[:, k - 1]))
                 if any(n.startswith("qg_") for n in names):
                     from symlip.bounds.param_core import local_spec
                     from symlip.bounds.sensitivity import directional_inputs
@@ -422,14 +436,15 @@ def curvature_applies(net: Any) -> bool:
 @lru_cache(maxsize=32)
 def local_curv_grad_program(depth: int, loss: str, bounded: bool, centre: bool,
                             jac: bool = False, direc: bool = False, hcent: bool = False,
-                            ldcent: bool = False) -> rec.RecursiveFormula:
+                            ldcent: bool = False, hscent: bool = False
+                            ) -> rec.RecursiveFormula:
     """The loss program of Lemma 12 (:func:`symlip.bounds.curvature_program.
     local_curv_loss_program`: Lemma 11 with the curvature term from its certified
     centre value plus a third-order remainder), named ``L_grad``."""
     from symlip.bounds.curvature_program import local_curv_loss_program
 
     defs, inputs = local_curv_loss_program(depth, loss, bounded, centre, jac, direc,
-                                           hcent, ldcent)
+                                           hcent, ldcent, hscent)
     return rec.RecursiveFormula(list(defs), list(inputs), name="L_grad")
 
 
