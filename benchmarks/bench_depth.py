@@ -1,10 +1,12 @@
 """Tightness over depth: the local-sensitivity parameter bound (method="local", Lemma 7)
 side by side with the previous layer recursion (method="recursion"); the gradient bound
-five ways: the recursion, Lemma 8 alone, Lemma 11 (stacked centre Gauss-Newton norm +
-per-point remainders), Lemma 12 with 12c (the previous default: Lemma 11 with the
-curvature term from its certified centre value plus a third-order remainder) and the
-default, which adds Lemma 12d (the output chains' derivatives from their certified
-centre values plus a remainder, in Lemma 8's h_p and in the third-order constant).
+six ways: the recursion, Lemma 8 alone, Lemma 11 (stacked centre Gauss-Newton norm +
+per-point remainders), Lemma 12 with 12c (Lemma 11 with the curvature term from its
+certified centre value plus a third-order remainder), with 12d too (the previous
+default: the output chains' derivatives from their certified centre values plus a
+remainder, in Lemma 8's h_p and in the third-order constant) and the default, which
+adds Lemma 12e (the hidden layers' second derivatives h^s_k from a certified centre
+value plus a remainder, in the third-order constant and in Lemma 12d).
 
     python benchmarks/bench_depth.py [--quick]
 
@@ -16,9 +18,9 @@ centre values plus a remainder, in Lemma 8's h_p and in the third-order constant
 3. A network trained on scikit-learn's digits (MLPClassifier, tanh, 6 hidden layers of
    32, inputs scaled to [0, 1]), 16 test points, r = 1e-3.
 
-Gradient columns: the recursion, Lemma 8 alone, Lemma 11, Lemma 12 + 12c (the previous
-default) and the default (Lemmas 12, 12c and 12d where they apply), each certified, over
-the certified lower bound.
+Gradient columns: the recursion, Lemma 8 alone, Lemma 11, Lemma 12 + 12c, + 12d (the
+previous default) and the default (Lemmas 12, 12c, 12d and 12e where they apply), each
+certified, over the certified lower bound.
 
 "local" is the result (max over the points of the per-point bound), "hull/low" the
 formula on the hull of the per-point inputs.  "Lower" is the certified lower bound (interval difference quotient along the top
@@ -52,16 +54,18 @@ def row(name: str, net: Network, X: np.ndarray, r: float) -> None:
 
 
 def _previous(net: Network, X: np.ndarray, y: np.ndarray, loss: str, r: float,
-              gauss_newton: bool, curvature: bool = False) -> float:
+              gauss_newton: bool, curvature: bool = False, chains: bool = False) -> float:
     """An earlier local default, certified (the mean of the per-point bounds): Lemma 8
-    alone (``gauss_newton=False``), Lemma 11 without Lemma 12's centre curvature, or
-    (``curvature``) Lemma 12 with 12c but without Lemma 12d's centre chain derivatives."""
+    alone (``gauss_newton=False``), Lemma 11 without Lemma 12's centre curvature,
+    (``curvature``) Lemma 12 with 12c but without Lemma 12d's centre chain derivatives,
+    or (``chains`` too) with 12d but without Lemma 12e's hidden centre values."""
     from symlip.bounds.param_core import _args
     from symlip.bounds.smooth import _loss_inputs, grad_formula
 
     ci = _loss_inputs(net, X, y, loss, r)
     f, _ = grad_formula(net, X, r, loss, ci, "local", y, gauss_newton=gauss_newton,
-                        curvature=curvature, chain_derivatives=False)
+                        curvature=curvature, chain_derivatives=chains,
+                        hidden_hessians=False)
     return float(f.enclose_array(_args(f, ci, hull=False)).mean().upper_float)
 
 
@@ -78,17 +82,20 @@ def grad_row(name: str, net: Network, X: np.ndarray, y: np.ndarray, loss: str,
     l8 = _previous(net, X, y, loss, r, gauss_newton=False)
     l11 = _previous(net, X, y, loss, r, gauss_newton=True)
     l12 = _previous(net, X, y, loss, r, gauss_newton=True, curvature=True)
+    l12d = _previous(net, X, y, loss, r, gauss_newton=True, curvature=True, chains=True)
     low = low_res.lower if low_res.lower else float("nan")
-    print(f"  {name:<22}{old.upper:>10.4g}{l8:>10.4g}{l11:>10.4g}{l12:>10.4g}"
+    print(f"  {name:<22}{old.upper:>10.4g}{l8:>10.4g}{l11:>10.4g}{l12:>10.4g}{l12d:>10.4g}"
           f"{loc.upper:>10.4g}{low:>9.4g}{low_res.estimate:>9.4g}{old.upper / low:>10.4g}"
-          f"{l8 / low:>8.3g}{l11 / low:>8.3g}{l12 / low:>8.3g}{loc.upper / low:>8.3g}"
+          f"{l8 / low:>8.3g}{l11 / low:>8.3g}{l12 / low:>8.3g}{l12d / low:>8.3g}"
+          f"{loc.upper / low:>8.3g}"
           f"{to:>7.2f}{tl:>7.2f}{tlow:>7.2f}")
 
 
 def grad_header() -> None:
     print(f"  {'network':<22}{'recursion':>10}{'Lemma 8':>10}{'Lemma 11':>10}"
-          f"{'L12c':>10}{'default':>10}{'lower':>9}{'est':>9}{'rec/low':>10}{'L8/low':>8}"
-          f"{'L11/low':>8}{'12c/low':>8}{'def/low':>8}{'t rec':>7}{'t def':>7}{'t low':>7}")
+          f"{'L12c':>10}{'L12d':>10}{'default':>10}{'lower':>9}{'est':>9}{'rec/low':>10}"
+          f"{'L8/low':>8}{'L11/low':>8}{'12c/low':>8}{'12d/low':>8}{'def/low':>8}"
+          f"{'t rec':>7}{'t def':>7}{'t low':>7}")
 
 
 def header(last: str = "hull/low") -> None:

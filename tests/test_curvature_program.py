@@ -11,11 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symlip.arith.array import IntervalArray
-from symlip.bounds.curvature import output_second_order_norms
+from symlip.bounds.curvature import hidden_hessian_norms, output_second_order_norms
 from symlip.bounds.curvature_program import (
     T3,
+    HSsym,
     LDcsym,
     LDisym,
+    hsisym,
     local_curv_derivation,
     local_curv_loss_program,
 )
@@ -55,18 +57,24 @@ def _random_case(seed, depth, width, act, scale, log_r):
     return rng, net, X, y, 10.0 ** log_r, n_out
 
 
-def _program_values(net, X, y, r, ldcent=False):
+def _program_values(net, X, y, r, ldcent=False, hscent=False):
     """The program's values per point, from the certified inputs (CV is not needed;
-    ``ldcent``: with Lemma 12d, the centre chain derivatives LDc_j)."""
+    ``ldcent``: with Lemma 12d, the centre chain derivatives LDc_j; ``hscent``: with
+    Lemma 12e, the centre sigma'' parts HS_k)."""
     ci = _loss_inputs(net, X, y, "mse", r)
+    hscent = hscent and net.depth >= 3
     formula = local_curv_grad_program(net.depth, "mse", ci.bounded, ci.centre, ci.jac,
-                                      hcent=ldcent, ldcent=ldcent)
+                                      hcent=ldcent, ldcent=ldcent, hscent=hscent)
     assert add_local_inputs(net, X, r, ci, formula)
     env = {}
     if ldcent:
         hc, ldc = output_second_order_norms(net, X)
         for j in range(1, net.depth):
             env[LDcsym(j)] = IntervalArray(np.zeros(len(X)), ldc[:, j - 1].copy())
+    if hscent:
+        hs = hidden_hessian_norms(net, X)
+        for k in range(2, net.depth):
+            env[HSsym(k)] = IntervalArray(np.zeros(len(X)), hs[:, k - 1].copy())
     for s in formula.inputs:
         name = str(s)
         if name in ci.per_point:
@@ -77,9 +85,9 @@ def _program_values(net, X, y, r, ldcent=False):
     return env
 
 
-def _third_order_T(net, X, y, r, ldcent=False):
+def _third_order_T(net, X, y, r, ldcent=False, hscent=False):
     """The program's T_3 per point."""
-    env = _program_values(net, X, y, r, ldcent)
+    env = _program_values(net, X, y, r, ldcent, hscent)
     return np.broadcast_to(np.asarray(env[T3].hi, dtype=np.float64), (X.shape[0],))
 
 
@@ -87,14 +95,14 @@ def _third_order_T(net, X, y, r, ldcent=False):
 @given(depth=st.sampled_from([2, 3, 4, 6]), width=st.integers(1, 4),
        act=st.sampled_from(["tanh", "gelu", "sigmoid", "softplus"]),
        log_r=st.floats(-2, 0), scale=st.sampled_from([1.0, 2.0]),
-       seed=st.integers(0, 2**31 - 1), ldcent=st.booleans())
+       seed=st.integers(0, 2**31 - 1), ldcent=st.booleans(), hscent=st.booleans())
 def test_third_order_constant_bounds_the_hessian_change(depth, width, act, log_r, scale,
-                                                        seed, ldcent):
+                                                        seed, ldcent, hscent):
     """||sum_o w_o (D^2 f_o(theta) - D^2 f_o(theta-bar))||_2 <= T ||theta - theta-bar||
     for unit w, points theta in the ball (random directions, on the sphere and inside);
-    ``ldcent``: T with Lemma 12d's L^D."""
+    ``ldcent``: T with Lemma 12d's L^D; ``hscent``: with Lemma 12e's h^s."""
     rng, net, X, y, r, n_out = _random_case(seed, depth, width, act, scale, log_r)
-    T = _third_order_T(net, X, y, r, ldcent)
+    T = _third_order_T(net, X, y, r, ldcent, hscent)
     theta0 = net.params()
     for i, x in enumerate(X):
         H0 = _hessians(net, act, x, theta0)
@@ -225,3 +233,120 @@ def test_chain_derivative_option_shape():
     assert order.index("hs_3") < order.index("Rd_1") < order.index("h_loc")
     old_defs, old_inputs = local_curv_loss_program(4, "mse", hcent=True)
     assert not any(str(s).startswith("LDc") for s in old_inputs)
+
+
+def _hidden_hessians(net, act, x, theta, k):
+    """The parameter Hessian of every coordinate of the hidden pre-activation z_k at one
+    point (float64, torch), over all the network's parameters."""
+    from .torchnet import ACTS
+
+    w = net.widths
+
+    def zk(th):
+        a, i = torch.tensor(np.asarray(x, dtype=np.float64)), 0
+        for q in range(k):
+            W = th[i:i + w[q + 1] * w[q]].reshape(w[q + 1], w[q])
+            i += w[q + 1] * w[q]
+            z = W @ a + th[i:i + w[q + 1]]
+            i += w[q + 1]
+            a = ACTS[act](z)
+        return z
+
+    t = torch.tensor(theta)
+    return np.array([torch.autograd.functional.hessian(lambda th, c=c: zk(th)[c], t).numpy()
+                     for c in range(w[k])])
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(depth=st.sampled_from([3, 4, 6, 8]), width=st.integers(1, 4),
+       act=st.sampled_from(["tanh", "gelu", "sigmoid", "softplus"]),
+       log_r=st.floats(-2.5, 0), scale=st.sampled_from([1.0, 2.0]),
+       seed=st.integers(0, 2**31 - 1))
+def test_hidden_second_derivative_bounds_hold_on_the_ball(depth, width, act, log_r, scale,
+                                                          seed):
+    """Lemma 12e: ||D^2 z_k(theta)||, the norm of the vector-valued second derivative, is
+    at most the new h^s_k at points theta of the ball, no slack: checked on the exact
+    per-coordinate Hessians (torch) in every unit combination of the coordinates tried
+    (each a lower bound of the norm)."""
+    rng, net, X, y, r, n_out = _random_case(seed, depth, width, act, scale, log_r)
+    env = _program_values(net, X, y, r, ldcent=True, hscent=True)
+    theta0 = net.params()
+    for i, x in enumerate(X):
+        for t in (0.0, 1.0, 0.5):
+            d = rng.standard_normal(theta0.size)
+            d *= t * r / np.linalg.norm(d)
+            for k in range(2, net.depth):
+                bound = float(np.broadcast_to(env[hsisym(k)].hi, (len(X),))[i])
+                H = _hidden_hessians(net, act, x, theta0 + d, k)
+                ws = list(np.eye(H.shape[0])) + [rng.standard_normal(H.shape[0])]
+                for w_ in ws:
+                    w_ = w_ / np.linalg.norm(w_)
+                    q = np.linalg.norm(np.tensordot(w_, H, axes=1), 2)
+                    assert q <= bound, (k, t, q, bound)
+
+
+@pytest.mark.parametrize("act", ["tanh", "gelu", "softplus"])
+def test_hidden_sigma2_parts_against_exact(act):
+    """HS_k >= the Frobenius norm of the sigma'' part sum_{i<k} J_i^T diag(Gamma_i[c])
+    J_i of the Hessians of z_k (J_i the exact parameter Jacobian of z_i from torch,
+    Gamma_i = D_{k,i+1} W_{i+1} diag(sigma''(z_i)) from the forward pass), tight to
+    1e-6: another route than the Gram and Hadamard identity of the module."""
+    from .torchnet import ACTS
+
+    def s1(z):
+        return torch.autograd.functional.jacobian(ACTS[act], torch.tensor(z)).numpy().diagonal()
+
+    def s2(z):
+        return torch.autograd.functional.hessian(lambda t: ACTS[act](t).sum(),
+                                                 torch.tensor(z)).numpy().diagonal()
+
+    rng = np.random.default_rng([5, len(act)])
+    net = random_net(rng, [3, 5, 4, 6, 2], act)
+    X = rng.standard_normal((3, 3))
+    hs = hidden_hessian_norms(net, X)
+    assert hs.shape == (3, net.depth - 1) and np.all(hs[:, 0] == 0)
+    w, Ws, bs = net.widths, net.weights, net.biases
+    theta = torch.tensor(net.params())
+    for p, x in enumerate(X):
+        zs, a = [], x
+        for q in range(net.depth - 1):
+            zs.append(Ws[q] @ a + bs[q])
+            a = ACTS[act](torch.tensor(zs[-1])).numpy()
+
+        def zi(th, i, x=x):
+            a_, j = torch.tensor(x), 0
+            for q in range(i):
+                W = th[j:j + w[q + 1] * w[q]].reshape(w[q + 1], w[q])
+                j += w[q + 1] * w[q]
+                z = W @ a_ + th[j:j + w[q + 1]]
+                j += w[q + 1]
+                a_ = ACTS[act](z)
+            return z
+
+        Js = {i: torch.autograd.functional.jacobian(lambda th, i=i: zi(th, i), theta).numpy()
+              for i in range(1, net.depth)}
+        for k in range(2, net.depth):
+            tot = np.zeros((w[k], theta.numel(), theta.numel()))
+            for i in range(1, k):
+                Dk = np.eye(w[k])
+                for q in range(k, i + 1, -1):  # D_{k,i+1} = W_k S_{k-1} ... W_{i+2} S_{i+1}
+                    Dk = Dk @ Ws[q - 1] @ np.diag(s1(zs[q - 2]))
+                G = Dk @ Ws[i] @ np.diag(s2(zs[i - 1]))
+                tot += np.einsum("cl,la,lb->cab", G, Js[i], Js[i])
+            ex = np.linalg.norm(tot)
+            assert ex <= hs[p, k - 1] <= ex * (1 + 1e-6) + 1e-9, (k, ex, hs[p, k - 1])
+
+
+def test_hidden_centre_option_shape():
+    """Lemma 12e: HS_k are inputs; T and Lemma 12d's remainders use the new h^s, which
+    keeps Lemma 8's as one option of its minimum, and each T^s_k uses the new h^s of
+    the layers below."""
+    defs, inputs = local_curv_loss_program(5, "mse", hcent=True, ldcent=True, hscent=True)
+    assert {"HS_2", "HS_3", "HS_4"} <= {str(s) for s in inputs}
+    byname = {str(d.symbol): d for d in defs}
+    assert {"hs_3", "HS_3", "Ts_3", "hx_3"} <= {str(s) for s in byname["hsi_3"].expr.free_symbols}
+    for name in ("ta_4", "tb_4", "Rd_1", "tas4_4", "tbs4_4"):  # tas4_k: T^s_4's terms
+        used = {str(s) for s in byname[name].expr.free_symbols}
+        assert "hsi_3" in used and "hs_3" not in used, name
+    old_defs, old_inputs = local_curv_loss_program(5, "mse", hcent=True, ldcent=True)
+    assert not any(str(s).startswith("HS") for s in old_inputs)

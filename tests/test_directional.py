@@ -107,9 +107,9 @@ def test_directional_option_tightens_a_confident_classifier():
 
 
 def test_centre_inputs_are_recorded_and_rechecked(tmp_path, capsys):
-    """A small classifier takes Lemmas 8g, 12, 12c and 12d: their certified centre
-    inputs (``Bg_i``, ``qg_i``, ``CV``, ``HC``, ``LDc_j``) are recorded, and altering one
-    is caught."""
+    """A small classifier takes Lemmas 8g, 12, 12c, 12d and 12e: their certified centre
+    inputs (``Bg_i``, ``qg_i``, ``CV``, ``HC``, ``LDc_j``, ``HS_k``) are recorded, and
+    altering one is caught."""
     rng = np.random.default_rng(11)
     net = random_net(rng, [3, 6, 6, 3], "tanh")
     m = tmp_path / "m.safetensors"
@@ -122,7 +122,7 @@ def test_centre_inputs_are_recorded_and_rechecked(tmp_path, capsys):
                  "cross-entropy", "--radius", "0.01", "--certificate", str(cert)]) == 0
     verify = ["verify", str(cert), "--model", str(m), *common]
     assert main(verify) == 0
-    assert_shrunk_inputs_rejected(cert, ("Bg_", "qg_", "CV", "HC", "LDc_"),
+    assert_shrunk_inputs_rejected(cert, ("Bg_", "qg_", "CV", "HC", "LDc_", "HS_"),
                                   ["--model", str(m), *common], capsys)
 
 

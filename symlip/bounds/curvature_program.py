@@ -363,9 +363,9 @@ def local_curv_loss_program(depth: int, loss: str, bounded: bool = True, centre:
 
 
 def local_curv_derivation(depth: int | None = None, loss: str = "mse", hcent: bool = True,
-                          ldcent: bool = True) -> Any:
+                          ldcent: bool = True, hscent: bool = True) -> Any:
     """The proof steps of Lemma 12 (``hcent``: with Lemma 12c; ``ldcent``: with Lemma
-    12d) and, for ``depth``, its last definitions."""
+    12d; ``hscent``: with Lemma 12e) and, for ``depth``, its last definitions."""
     from symlip.symbolic.derivation import Derivation, Tex
 
     d = Derivation("The curvature term: certified centre value plus a third-order "
@@ -388,6 +388,19 @@ def local_curv_derivation(depth: int | None = None, loss: str = "mse", hcent: bo
                "\\operatorname{diag}(\\sigma''\\odot z_{m-1}[u]))D_{m-1,j}$ on the ball "
                "factor by factor (Lemma 12d); the new $L^D_j$ replaces Lemma 8's in $h_p$ "
                "and in $T$")
+    if hscent:
+        d.step(Tex(r"\sup_{B_r}\|D^2z_k\|"), "<=",
+               Tex(r"h^{\mathrm s}_k = \min\big(h^{\mathrm s}_k,\ h^x_k + \mathrm{HS}_k + "
+                   r"T^{\mathrm s}_kr\big)"),
+               "$D^2z_k[u,u] = \\sum_{i\\le k}D_{k,i}(2U_i\\Sigma_{i-1}z_{i-1}[u] + W_i(\\sigma''"
+               "\\odot z_{i-1}[u]^{\\odot2}))$: the weight part is at most $h^x_k = 2(\\sum_i"
+               "(G^{\\mathrm s}_{k,i}d_{i-1}\\Lambda^{\\mathrm s}_{i-1})^2)^{1/2}$ on the ball; "
+               "the $\\sigma''$ part at the centre is $\\sum_{i<k}J_i^T\\operatorname{diag}"
+               "(\\Gamma_i[c,:])J_i$ per coordinate $c$, of Frobenius norm "
+               "$(\\sum_{i,l}\\langle\\Gamma_i^T\\Gamma_l, P_{il}\\odot P_{il}\\rangle)^{1/2} "
+               "\\le \\mathrm{HS}_k$ ($P_{il} = J_iJ_l^T$, certified per point); "
+               "$T^{\\mathrm s}_k$ is $T$ below for the sub-network ending at $z_k$; the new "
+               "$h^{\\mathrm s}$ replaces Lemma 8's in $T$ and in $R_j$ (Lemma 12e)")
     d.step(Tex(r"\|D^2f(\theta) - D^2f(\bar\theta)\|"), "<=", Tex(r"T\,r"),
            "$\\|D_{N,k} - \\bar D_{N,k}\\| \\le L^D_kr$ (Lemma 8), $\\|z[u] - \\bar z[u]\\| "
            "\\le h^{\\mathrm s}r$, $|\\sigma'' - \\bar\\sigma''| \\le K_3\\lambda r$, "
@@ -405,8 +418,11 @@ def local_curv_derivation(depth: int | None = None, loss: str = "mse", hcent: bo
     d.conclude("$\\sup_{B_r}\\|\\nabla^2L\\| \\le \\mathrm{GN}_c + \\frac1n\\sum_i(\\Delta_i + "
                "\\min(G_ih_{p,i}, \\mathrm{CV}_i + H_gl_{p,i}rh_{p,i} + E_iT_ir))$.")
     if depth is not None:
-        defs, inputs = local_curv_loss_program(depth, loss, hcent=hcent, ldcent=ldcent)
-        shown = ("T_3", "R_cv", "B") + (("Rd_1", "LDi_1") if ldcent else ())
+        hs = hscent and depth >= 3
+        defs, inputs = local_curv_loss_program(depth, loss, hcent=hcent, ldcent=ldcent,
+                                               hscent=hs)
+        shown = (("T_3", "R_cv", "B") + (("Rd_1", "LDi_1") if ldcent else ())
+                 + ((f"hx_{depth - 1}", f"hsi_{depth - 1}") if hs else ()))
         d.section(rec.program_derivation(
             [x for x in defs if str(x.symbol) in shown], inputs,
             f"The last lines for N = {depth} ({rec._loss_name(loss)})"))

@@ -119,7 +119,10 @@ LPARAM = _nn("L_p")
 
 
 def _prod(*factors: sp.Expr) -> sp.Expr:
-    """Product without the factors 1 (unevaluated, so the printed order is kept)."""
+    """Product without the factors 1 (unevaluated, so the printed order is kept); 0 if
+    a factor is 0."""
+    if any(f == 0 for f in factors):
+        return sp.Integer(0)
     fs = [f for f in factors if f != 1]
     return fs[0] if len(fs) == 1 else sp.Mul(*fs, evaluate=False)
 

@@ -943,7 +943,8 @@ def _gn_section(deriv: Any, formula: rec.RecursiveFormula, lname: str) -> None:
         from symlip.bounds.curvature_program import local_curv_derivation
 
         names = {str(s) for s in formula.inputs}
-        deriv.section(local_curv_derivation(None, lname, "HC" in names, "LDc_1" in names))
+        deriv.section(local_curv_derivation(None, lname, "HC" in names, "LDc_1" in names,
+                                            "HS_2" in names))
     if "off" in {str(s) for s in formula.inputs}:
         from symlip.bounds.mixed import BMIX, OFF
 
