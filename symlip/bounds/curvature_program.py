@@ -231,6 +231,13 @@ def _third_order(K: int, ld_: Any, gn_: Any, col_: Any, T: sp.Symbol, tag: str
     return defs
 
 
+def _swapped(d: rec.Definition, swap: dict[sp.Symbol, sp.Symbol]) -> rec.Definition:
+    """``d`` with symbols renamed, rebuilt unevaluated (re-evaluating every ``Min`` of
+    the large programs costs about a second)."""
+    with sp.evaluate(False):
+        return rec.Definition(d.symbol, d.expr.xreplace(swap), d.why)
+
+
 def HSsym(k: int) -> sp.Symbol:
     r"""$\mathrm{HS}_k \ge$ the Frobenius norm of the $\sigma''$ part $\sum_{i\le k}
     D_{k,i}W_i(\sigma''(z_{i-1})\odot z_{i-1}[u]^{\odot2})$ of $D^2_\theta z_k(\bar
@@ -261,7 +268,7 @@ def hidden_centre_defs(N: int) -> list[rec.Definition]:
         tdefs = _third_order(
             k, lambda i, k=k: _lds(k, i), lambda i, k=k: Gssym(k, i),
             lambda i, k=k: rec.kappa(k) if i == k else _qs(k, i), Ts, f"s{k}")
-        defs += [rec.Definition(d.symbol, d.expr.xreplace(swap), d.why) for d in tdefs]
+        defs += [_swapped(d, swap) for d in tdefs]
         hx = _nn(f"hx_{k}")
         defs.append(rec.Definition(
             hx, 2 * rec._sqrt(sp.Add(*[_prod(_gs(k, i), dsym(i - 1), Lssym(i - 1))**2
@@ -312,14 +319,14 @@ def local_curv_loss_program(depth: int, loss: str, bounded: bool = True, centre:
         # h^s_k and the hidden L^D before Lemma 8's h (its last definition), then the
         # new L^D_j, which h and T use in place of Lemma 8's
         at = next(i for i, d in enumerate(defs) if d.symbol == HLOC)
-        new = sub + [rec.Definition(d.symbol, d.expr.xreplace(hswap), d.why)
+        new = sub + [_swapped(d, hswap)
                      for d in chain_derivative_defs(N)]
         swap = {LDsym(j): LDisym(j) for j in range(1, N)} | hswap
-        defs = (defs[:at] + new + [rec.Definition(d.symbol, d.expr.xreplace(swap), d.why)
+        defs = (defs[:at] + new + [_swapped(d, swap)
                                    for d in defs[at:] + third_order_defs(N, sub=False)])
         ldc = [LDcsym(j) for j in range(1, N)]
     else:
-        defs += sub + [rec.Definition(d.symbol, d.expr.xreplace(hswap), d.why)
+        defs += sub + [_swapped(d, hswap)
                        for d in third_order_defs(N, sub=False)]
     lp, hp = _nn("l_p"), _nn("h_p")
     mse = rec._loss_name(loss) == "mse"

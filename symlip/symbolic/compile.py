@@ -592,5 +592,6 @@ def interval_lambdify(
                     lo[blk], hi[blk] = r.lo, r.hi
                 return IntervalArray(lo.reshape(shape), hi.reshape(shape))
 
-    f.__doc__ = f"Interval enclosure of {expr} ({backend} backend)."
+    # not the printed expression: printing the large programs' lines costs seconds
+    f.__doc__ = f"Interval enclosure of an expression in {len(args)} symbols ({backend} backend)."
     return f

@@ -151,7 +151,15 @@ class RecursiveFormula(Formula):
                 if kind == "float":
                     from symlip.symbolic.formula import _NUMPY_MODULES
 
-                    fn = sp.lambdify(args, d.expr, modules=_NUMPY_MODULES)
+                    # plain argument names (lambdify would rename the symbols that are
+                    # not identifiers, K_2^(1), one Dummy at a time), an unevaluated
+                    # rebuild (re-evaluating every Min of a large program costs
+                    # seconds) and no printed docstring
+                    plain = [sp.Symbol(f"_a{i}") for i in range(len(args))]
+                    with sp.evaluate(False):
+                        e = d.expr.xreplace(dict(zip(args, plain, strict=True)))
+                        fn = sp.lambdify(plain, e, modules=_NUMPY_MODULES,
+                                         docstring_limit=0)
                 else:
                     fn = interval_lambdify(args, d.expr, backend=kind)
                 cache[key] = (args, fn)
