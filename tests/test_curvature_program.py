@@ -238,23 +238,10 @@ def test_chain_derivative_option_shape():
 def _hidden_hessians(net, act, x, theta, k):
     """The parameter Hessian of every coordinate of the hidden pre-activation z_k at one
     point (float64, torch), over all the network's parameters."""
-    from .torchnet import ACTS
-
-    w = net.widths
-
-    def zk(th):
-        a, i = torch.tensor(np.asarray(x, dtype=np.float64)), 0
-        for q in range(k):
-            W = th[i:i + w[q + 1] * w[q]].reshape(w[q + 1], w[q])
-            i += w[q + 1] * w[q]
-            z = W @ a + th[i:i + w[q + 1]]
-            i += w[q + 1]
-            a = ACTS[act](z)
-        return z
-
+    zk = forward(net, act, k)
     t = torch.tensor(theta)
-    return np.array([torch.autograd.functional.hessian(lambda th, c=c: zk(th)[c], t).numpy()
-                     for c in range(w[k])])
+    return np.array([torch.autograd.functional.hessian(lambda th, c=c: zk(th, x)[c], t).numpy()
+                     for c in range(net.widths[k])])
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -313,17 +300,8 @@ def test_hidden_sigma2_parts_against_exact(act):
             zs.append(Ws[q] @ a + bs[q])
             a = ACTS[act](torch.tensor(zs[-1])).numpy()
 
-        def zi(th, i, x=x):
-            a_, j = torch.tensor(x), 0
-            for q in range(i):
-                W = th[j:j + w[q + 1] * w[q]].reshape(w[q + 1], w[q])
-                j += w[q + 1] * w[q]
-                z = W @ a_ + th[j:j + w[q + 1]]
-                j += w[q + 1]
-                a_ = ACTS[act](z)
-            return z
-
-        Js = {i: torch.autograd.functional.jacobian(lambda th, i=i: zi(th, i), theta).numpy()
+        Js = {i: torch.autograd.functional.jacobian(
+            lambda th, i=i, x=x: forward(net, act, i)(th, x), theta).numpy()
               for i in range(1, net.depth)}
         for k in range(2, net.depth):
             tot = np.zeros((w[k], theta.numel(), theta.numel()))

@@ -23,19 +23,21 @@ def random_net(rng, widths, act, scale=1.0):
     return Network.from_arrays(ws, bs, act)
 
 
-def forward(net, act: str):
+def forward(net, act: str, k: int | None = None):
     """``fwd(theta, x)``: the network's output at parameters ``theta`` (a float64 torch
-    tensor) and input ``x`` (NumPy), activation ``act`` after every hidden layer."""
-    w, N = net.widths, net.depth
+    tensor, over all the network's parameters) and input ``x`` (NumPy), activation
+    ``act`` after every hidden layer; with ``k``, the pre-activation $z_k$ instead."""
+    w = net.widths
+    k = net.depth if k is None else k
 
     def fwd(theta, x):
         a, i = torch.tensor(np.asarray(x, dtype=np.float64)), 0
-        for k in range(N):
-            W = theta[i:i + w[k + 1] * w[k]].reshape(w[k + 1], w[k])
-            i += w[k + 1] * w[k]
-            z = W @ a + theta[i:i + w[k + 1]]
-            i += w[k + 1]
-            a = ACTS[act](z) if k < N - 1 else z
-        return a
+        for q in range(k):
+            W = theta[i:i + w[q + 1] * w[q]].reshape(w[q + 1], w[q])
+            i += w[q + 1] * w[q]
+            z = W @ a + theta[i:i + w[q + 1]]
+            i += w[q + 1]
+            a = ACTS[act](z)
+        return z
 
     return fwd

@@ -312,6 +312,28 @@ def _numpy_kernel(expr: Any) -> Any:
         return None
 
 
+def _dense_chain(net: Any) -> bool:
+    """Whether ``net`` is a plain dense chain (no residual, derived or conv layers)."""
+    if getattr(net, "has_residual", False) or getattr(net, "derived_layers", None):
+        return False
+    return not any(isinstance(layer, ConvLayer) for layer in net.layers)
+
+
+def _smooth_kernels(net: Any) -> list | None:
+    r"""Per hidden layer the NumPy interval programs of $\sigma'$ and $\sigma''$, or
+    ``None`` if an activation is not smooth or has no such program."""
+    kernels = []
+    for act in net.activations[: net.depth - 1]:
+        if not isinstance(act, Activation) or not act.is_smooth:
+            return None
+        d = act.derivatives
+        k1, k2 = _numpy_kernel(d[1]), _numpy_kernel(d[2])
+        if k1 is None or k2 is None:
+            return None
+        kernels.append((k1, k2))
+    return kernels
+
+
 def _on_box(f: Any, z: IntervalArray) -> IntervalArray:
     with np.errstate(over="ignore", invalid="ignore"):
         r = f(z)
@@ -353,24 +375,16 @@ def centre_curvature_norms(net: Any, X: Any, y: Any, loss: str, *, output: int |
         if y.shape != (n,) or np.any(y != np.round(y)) or np.any((y < 0) | (y >= nN)):
             raise InputError(f"cross-entropy targets must be {n} class indices in [0, {nN})")
         y = y.astype(np.intp)
-    if getattr(net, "has_residual", False) or getattr(net, "derived_layers", None):
-        return None
-    if any(isinstance(layer, ConvLayer) for layer in net.layers):
+    if not _dense_chain(net):
         return None
     N = net.depth
     if N < 2:
         return (np.zeros(n), np.zeros((n, 0))) if rows else np.zeros(n)
     if curvature_cost(net, n) > CURVATURE_BUDGET:
         return None
-    kernels = []
-    for act in net.activations[: N - 1]:
-        if not isinstance(act, Activation) or not act.is_smooth:
-            return None
-        d = act.derivatives
-        k1, k2 = _numpy_kernel(d[1]), _numpy_kernel(d[2])
-        if k1 is None or k2 is None:
-            return None
-        kernels.append((k1, k2))
+    kernels = _smooth_kernels(net)
+    if kernels is None:
+        return None
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             return _curvature(net, X, y, loss, kernels, output, rows)
@@ -469,21 +483,11 @@ def hidden_hessian_norms(net: Any, X: Any) -> np.ndarray | None:
     n, N = X.shape[0], net.depth
     if N < 3:
         return np.zeros((n, max(N - 1, 0)))
-    if getattr(net, "has_residual", False) or getattr(net, "derived_layers", None):
+    if not _dense_chain(net) or hidden_hessian_cost(net, n) > HIDDEN_HESSIAN_BUDGET:
         return None
-    if any(isinstance(layer, ConvLayer) for layer in net.layers):
+    kernels = _smooth_kernels(net)
+    if kernels is None:
         return None
-    if hidden_hessian_cost(net, n) > HIDDEN_HESSIAN_BUDGET:
-        return None
-    kernels = []
-    for act in net.activations[: N - 1]:
-        if not isinstance(act, Activation) or not act.is_smooth:
-            return None
-        d = act.derivatives
-        k1, k2 = _numpy_kernel(d[1]), _numpy_kernel(d[2])
-        if k1 is None or k2 is None:
-            return None
-        kernels.append((k1, k2))
     w = list(net.widths)
     m = sum(w[1:N - 1])
     per = max(1, _CHUNK_ENTRIES // (m * m))
