@@ -52,6 +52,7 @@ from symlip.bounds.float_chains import fro as _fro
 from symlip.bounds.float_chains import sumsq_upper as _sumsq_upper
 from symlip.errors import InputError
 from symlip.symbolic.compile import interval_lambdify
+from symlip.symbolic.recursion import sym_key
 from symlip.symbolic.symbols import k2_layer, k3_layer
 
 __all__ = ["local_first_order_program", "local_loss_program", "local_param_inputs",
@@ -778,7 +779,7 @@ def run_partial(formula: Any, env: dict[sp.Symbol, Any]) -> None:
         if d.symbol in env:
             continue
         key = (d.symbol, "numpy")
-        args = cache[key][0] if key in cache else sorted(d.expr.free_symbols, key=str)
+        args = cache[key][0] if key in cache else sorted(d.expr.free_symbols, key=sym_key)
         if any(a not in env for a in args):
             continue
         if key not in cache:

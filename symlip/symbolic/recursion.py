@@ -48,6 +48,25 @@ class Definition:
 # ------------------------------------------------------------------------------------
 
 
+def sym_key(s: Any) -> str:
+    """``str(s)`` for sorting symbols, without a printer for a plain ``Symbol`` (its
+    name; sorting a large program's arguments by ``str`` builds 300,000 printers)."""
+    return s.name if type(s) is sp.Symbol else str(s)
+
+
+def _float_printer() -> Any:
+    """The printer ``lambdify`` picks for :data:`~symlip.symbolic.formula._NUMPY_MODULES`
+    (NumPy, the dictionary's names as user functions), with unsorted sums."""
+    from sympy.printing.numpy import NumPyPrinter
+
+    from symlip.symbolic.formula import _NUMPY_MODULES
+
+    names = {k: k for m in _NUMPY_MODULES if isinstance(m, dict) for k in m}
+    return NumPyPrinter({"fully_qualified_modules": False, "inline": True,
+                         "allow_unknown_functions": True, "user_functions": names,
+                         "order": "none"})
+
+
 class RecursiveFormula(Formula):
     r"""A :class:`~symlip.symbolic.formula.Formula` given as a straight-line program.
 
@@ -137,7 +156,7 @@ class RecursiveFormula(Formula):
     def _compiled(self) -> list[tuple[sp.Symbol, list[sp.Symbol], Any, Any, Any]]:
         out = []
         for d in self.definitions:
-            args = sorted(d.expr.free_symbols, key=str)
+            args = sorted(d.expr.free_symbols, key=sym_key)
             out.append((d.symbol, args, d.expr, None, None))
         return out
 
@@ -147,19 +166,21 @@ class RecursiveFormula(Formula):
         for d in self.definitions:
             key = (d.symbol, kind)
             if key not in cache:
-                args = sorted(d.expr.free_symbols, key=str)
+                args = sorted(d.expr.free_symbols, key=sym_key)
                 if kind == "float":
                     from symlip.symbolic.formula import _NUMPY_MODULES
 
                     # plain argument names (lambdify would rename the symbols that are
                     # not identifiers, K_2^(1), one Dummy at a time), an unevaluated
                     # rebuild (re-evaluating every Min of a large program costs
-                    # seconds) and no printed docstring
+                    # seconds), no printed docstring and the terms of sums in their
+                    # own order (sorting them for printing costs about a second at
+                    # depth 16; a float estimate)
                     plain = [sp.Symbol(f"_a{i}") for i in range(len(args))]
                     with sp.evaluate(False):
                         e = d.expr.xreplace(dict(zip(args, plain, strict=True)))
                         fn = sp.lambdify(plain, e, modules=_NUMPY_MODULES,
-                                         docstring_limit=0)
+                                         docstring_limit=0, printer=_float_printer())
                 else:
                     fn = interval_lambdify(args, d.expr, backend=kind)
                 cache[key] = (args, fn)
