@@ -185,7 +185,8 @@ def _read_npz(p: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     tensors: dict[str, np.ndarray] = {}
     meta: dict[str, str] = {}
     try:
-        with np.load(str(p), allow_pickle=False) as z:
+        # our own file handle: np.load leaves its own open when the archive is broken
+        with open(p, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             for key in z.files:
                 try:
                     arr = z[key]
