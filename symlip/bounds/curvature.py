@@ -194,7 +194,7 @@ def _block_sizes(w: list[int]) -> list[int]:
     return [(w[k] if k < N else 0) + (w[k - 1] if k >= 2 else 0) for k in range(1, N + 1)]
 
 
-def curvature_cost(net: Any, n_points: int, spectral: bool = True) -> int:
+def curvature_cost(net: Any, n_points: int) -> int:
     r"""Multiply-adds of :func:`centre_curvature_norms` (an estimate): per point the
     chains $D_{k,i}$, the $H_l$ sums, the $y$-$y$ blocks, $K = \hat L^T\hat S\hat L$ (two
     products with one layer block each), the two Cholesky factorisations of the
@@ -208,7 +208,7 @@ def curvature_cost(net: Any, n_points: int, spectral: bool = True) -> int:
     hess = sum(w[k] * w[q] * (w[q] + 1) for q in range(1, N) for k in range(q + 1, N))
     syy = sum(w[j] * w[q] * w[q] for q in range(1, N) for j in range(1, q))
     prods = 2 * m * sum(s * s for s in _block_sizes(w))
-    spec = (2 * m**3) // 3 + (3 * m**3 if m <= _EIGH_MAX else 300 * m * m) if spectral else 0
+    spec = (2 * m**3) // 3 + (3 * m**3 if m <= _EIGH_MAX else 300 * m * m)
     return int(n_points) * (chains + hess + syy + prods + spec)
 
 
@@ -504,8 +504,11 @@ def hidden_hessian_norms(net: Any, X: Any) -> np.ndarray | None:
     return out
 
 
-def _hidden_yy(net: Any, X: np.ndarray, kernels: list) -> np.ndarray | None:
-    N, n, w = net.depth, X.shape[0], list(net.widths)
+def _forward(net: Any, X: np.ndarray, kernels: list
+             ) -> tuple[list[np.ndarray], list[float], list[float], Any]:
+    r"""The weights as float64, bounds of their spectral and Frobenius norms, and the
+    float forward pass with the chains and the boxes of $\sigma'$, $\sigma''$ (steps
+    1-2 of the module docstring)."""
     Ws = [np.asarray(layer.weight, dtype=np.float64) for layer in net.layers]
     rho = [float(spectral_upper(W)[0].upper_float) for W in Ws]
     wf = [frobenius_upper(W) for W in Ws]
@@ -514,7 +517,12 @@ def _hidden_yy(net: Any, X: np.ndarray, kernels: list) -> np.ndarray | None:
         k1, k2 = kernels[k - 1]
         return [_on_box(k1, box), _on_box(k2, box)]
 
-    fw = chain_forward(net, X, Ws, rho, wf, derivs, mode="full")
+    return Ws, rho, wf, chain_forward(net, X, Ws, rho, wf, derivs, mode="full")
+
+
+def _hidden_yy(net: Any, X: np.ndarray, kernels: list) -> np.ndarray | None:
+    N, n, w = net.depth, X.shape[0], list(net.widths)
+    Ws, rho, wf, fw = _forward(net, X, kernels)
     D = fw.D
     s2 = {k: sig[1] for k, sig in fw.sig.items()}
     # c_j >= ||a_{j-1}||^2 + 1 (floats, rounded up: an upper bound is enough)
@@ -574,19 +582,11 @@ def _curvature(net: Any, X: np.ndarray, y: Any, loss: str, kernels: list,
                output: int | None = None, rows: bool = False) -> Any:
     N = net.depth
     n = X.shape[0]
-    Ws = [np.asarray(layer.weight, dtype=np.float64) for layer in net.layers]
-    rho = [float(spectral_upper(W)[0].upper_float) for W in Ws]
-    wf = [frobenius_upper(W) for W in Ws]
     w = list(net.widths)
     # ---- forward pass with the chains: layer k's float pre-activations zhat_k, the
     # boxes of sigma', sigma'' around them, and the chains D_{k,i}, E_{k,i} = Sigma_k
     # D_{k,i} (float, with a bound of the spectral norm of their error) ---------------
-
-    def derivs(k: int, box: IntervalArray) -> list[IntervalArray]:
-        k1, k2 = kernels[k - 1]
-        return [_on_box(k1, box), _on_box(k2, box)]
-
-    fw = chain_forward(net, X, Ws, rho, wf, derivs, mode="full")
+    Ws, rho, wf, fw = _forward(net, X, kernels)
     A, D, E = fw.A, fw.D, fw.E
     s2 = {k: sig[1] for k, sig in fw.sig.items()}
     # ---- gbar -------------------------------------------------------------------
