@@ -54,9 +54,14 @@ from typing import Any
 import sympy as sp
 
 from symlip.errors import InputError
-from symlip.symbolic.compile import interval_lambdify
 from symlip.symbolic.derivation import Derivation, Tex
-from symlip.symbolic.recursion import Definition, RecursiveFormula, lazy_min
+from symlip.symbolic.recursion import (
+    Definition,
+    RecursiveFormula,
+    compile_line,
+    lazy_min,
+    sym_key,
+)
 from symlip.symbolic.recursion import lazy_sqrt as _sqrt
 from symlip.symbolic.symbols import K1, K2, S0, R, nonneg, s0
 
@@ -181,26 +186,18 @@ class StepFormula(RecursiveFormula):
             if info is None:
                 key: Any = (d.symbol, kind)
                 if key not in cache:
-                    args = sorted(d.expr.free_symbols, key=str)
-                    cache[key] = (args, _compile(args, d.expr, kind))
+                    args = sorted(d.expr.free_symbols, key=sym_key)
+                    cache[key] = (args, compile_line(args, d.expr, kind))
                 args, fn = cache[key]
             else:
                 i, args = info
                 key = ("template", i, kind)
                 if key not in cache:
-                    cache[key] = (None, _compile(list(self._targs[i]),
+                    cache[key] = (None, compile_line(list(self._targs[i]),
                                                  self.template[i].expr, kind))
                 fn = cache[key][1]
             env[d.symbol] = fn(*[env[a] for a in args])
         return env[self.output]
-
-
-def _compile(args: Sequence[sp.Symbol], expr: sp.Expr, kind: str) -> Any:
-    if kind == "float":
-        from symlip.symbolic.formula import _NUMPY_MODULES
-
-        return sp.lambdify(list(args), expr, modules=_NUMPY_MODULES)
-    return interval_lambdify(list(args), expr, backend=kind)
 
 
 # ------------------------------------------------------------------------------------

@@ -335,22 +335,17 @@ def grad_formula(net: Any, X: np.ndarray, r: float, lname: str, ci: CertifiedInp
                 elif gn is not None:
                     ci.scalars["GN_c"] = Enclosure.from_floats(0.0, gn)
                 names = {str(s) for s in formula.inputs}
-                if cv is not None and "CV" in names:
-                    ci.per_point["CV"] = IntervalArray(np.zeros(len(cv)),
-                                                       np.asarray(cv, dtype=np.float64))
-                if hc is not None and "HC" in names:
-                    ci.per_point["HC"] = IntervalArray(np.zeros(len(hc)),
-                                                       np.asarray(hc, dtype=np.float64))
-                if ldc is not None:
-                    for j in range(1, net.depth):
-                        if f"LDc_{j}" in names:
-                            ci.per_point[f"LDc_{j}"] = IntervalArray(
-                                np.zeros(ldc.shape[0]), np.ascontiguousarray(ldc[:, j - 1]))
-                if hsn is not None:
-                    for k in range(2, net.depth):
-                        if f"HS_{k}" in names:
-                            ci.per_point[f"HS_{k}"] = IntervalArray(
-                                np.zeros(hsn.shape[0]), np.ascontiguousarray(hsn[:, k - 1]))
+                # the certified centre inputs per point, as [0, upper] (column j - 1 of
+                # LDc and HS is layer j's)
+                uppers = {"CV": cv, "HC": hc}
+                for prefix, arr in (("LDc", ldc), ("HS", hsn)):
+                    if arr is not None:
+                        uppers.update({f"{prefix}_{j}": arr[:, j - 1]
+                                       for j in range(1, net.depth)})
+                for name, up_ in uppers.items():
+                    if up_ is not None and name in names:
+                        up_ = np.ascontiguousarray(up_, dtype=np.float64)
+                        ci.per_point[name] = IntervalArray(np.zeros(len(up_)), up_)
                 if any(n.startswith("qg_") for n in names):
                     from symlip.bounds.param_core import local_spec
                     from symlip.bounds.sensitivity import directional_inputs

@@ -67,6 +67,24 @@ def _float_printer() -> Any:
                          "order": "none"})
 
 
+def compile_line(args: Sequence[sp.Symbol], expr: sp.Expr, kind: str) -> Any:
+    """One program line as a function of ``args``: ``"float"`` (NumPy, an estimate) or
+    an interval backend (:func:`~symlip.symbolic.compile.interval_lambdify`)."""
+    if kind != "float":
+        return interval_lambdify(list(args), expr, backend=kind)
+    from symlip.symbolic.formula import _NUMPY_MODULES
+
+    # plain argument names (lambdify would rename the symbols that are not identifiers,
+    # K_2^(1), one Dummy at a time), an unevaluated rebuild (re-evaluating every Min of a
+    # large program costs seconds), no printed docstring and the terms of sums in their
+    # own order (sorting them for printing costs about a second at depth 16)
+    plain = [sp.Symbol(f"_a{i}") for i in range(len(args))]
+    with sp.evaluate(False):
+        e = expr.xreplace(dict(zip(args, plain, strict=True)))
+        return sp.lambdify(plain, e, modules=_NUMPY_MODULES, docstring_limit=0,
+                           printer=_float_printer())
+
+
 class RecursiveFormula(Formula):
     r"""A :class:`~symlip.symbolic.formula.Formula` given as a straight-line program.
 
@@ -167,22 +185,7 @@ class RecursiveFormula(Formula):
             key = (d.symbol, kind)
             if key not in cache:
                 args = sorted(d.expr.free_symbols, key=sym_key)
-                if kind == "float":
-                    from symlip.symbolic.formula import _NUMPY_MODULES
-
-                    # plain argument names (lambdify would rename the symbols that are
-                    # not identifiers, K_2^(1), one Dummy at a time), an unevaluated
-                    # rebuild (re-evaluating every Min of a large program costs
-                    # seconds), no printed docstring and the terms of sums in their
-                    # own order (sorting them for printing costs about a second at
-                    # depth 16; a float estimate)
-                    plain = [sp.Symbol(f"_a{i}") for i in range(len(args))]
-                    with sp.evaluate(False):
-                        e = d.expr.xreplace(dict(zip(args, plain, strict=True)))
-                        fn = sp.lambdify(plain, e, modules=_NUMPY_MODULES,
-                                         docstring_limit=0, printer=_float_printer())
-                else:
-                    fn = interval_lambdify(args, d.expr, backend=kind)
+                fn = compile_line(args, d.expr, kind)
                 cache[key] = (args, fn)
             args, fn = cache[key]
             env[d.symbol] = fn(*[env[a] for a in args])
